@@ -1,0 +1,221 @@
+"""Starts one `deputy up --tls` for the whole session and hands tests what they need to talk to it.
+
+Fixtures:
+  deputy       the parsed manifest of the running server
+  ca           path of the CA certificate the server's TLS chain ends in
+  base         the authority's origin, e.g. https://127.0.0.1:23456
+  discovery    the tenant's OpenID configuration
+  session      session() -> a fresh requests.Session that trusts only `ca` and knows the port-less URL trick
+  verify_jwt   verify_jwt(token, audience) -> claims, checked against the tenant's JWKS with PyJWT
+"""
+
+import json
+import os
+import random
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jwt
+import msal
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT = 30
+
+# A proxy configured for the host must never see the emulator's traffic (azure-core honours these variables).
+os.environ["NO_PROXY"] = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1", "localhost"]))
+os.environ["no_proxy"] = os.environ["NO_PROXY"]
+
+_log_path = None  # set once deputy is started, read by pytest_terminal_summary
+
+
+def _deputy_bin():
+    path = os.environ.get("DEPUTY_BIN") or str(REPO / ".build" / "debug" / "deputy")
+    if not os.access(path, os.X_OK):
+        pytest.exit(f"deputy binary not found at {path}; build it and/or set DEPUTY_BIN", returncode=1)
+    return path
+
+
+def _port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _free_port_base():
+    for _ in range(200):
+        base = random.randint(20000, 40000 - 10)
+        if all(_port_free(base + i) for i in range(10)):
+            return base
+    raise RuntimeError("no free block of 10 ports found in 20000-40000")
+
+
+def _tail(path, lines=60):
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return "(no output)"
+    return "\n".join(text.splitlines()[-lines:]) or "(no output)"
+
+
+def _wait_until_ready(proc, manifest_path):
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    last = "manifest not written yet"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return None, f"deputy exited with status {proc.returncode}"
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            probe = requests.Session()
+            probe.trust_env = False
+            url = manifest["authority"] + "/v2.0/.well-known/openid-configuration"
+            r = probe.get(url, verify=manifest["caCertificate"], timeout=2)
+            if r.status_code == 200:
+                return manifest, None
+            last = f"GET {url} answered {r.status_code}: {r.text[:300]}"
+        except FileNotFoundError:
+            pass
+        except (ValueError, KeyError, TypeError, requests.RequestException) as e:
+            last = f"{type(e).__name__}: {e}"
+        time.sleep(0.2)
+    return None, f"not ready after {STARTUP_TIMEOUT} s ({last})"
+
+
+@pytest.fixture(scope="session")
+def deputy(tmp_path_factory):
+    global _log_path
+    data_dir = tmp_path_factory.mktemp("deputy-data")
+    run_dir = tmp_path_factory.mktemp("deputy-run")
+    manifest_path = data_dir / "manifest.json"
+    _log_path = run_dir / "deputy.log"
+    base = _free_port_base()
+    cmd = [_deputy_bin(), "up", "--tls", "--port-base", str(base),
+           "--data-dir", str(data_dir), "--manifest", str(manifest_path)]
+    with open(_log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=run_dir)
+    try:
+        manifest, problem = _wait_until_ready(proc, manifest_path)
+        if problem:
+            pytest.fail(f"{' '.join(cmd)}\n{problem}\n--- deputy output ---\n{_tail(_log_path)}", pytrace=False)
+        yield manifest
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if exitstatus != 0 and _log_path is not None:
+        terminalreporter.section("deputy output (tail)")
+        terminalreporter.write_line(_tail(_log_path))
+
+
+@pytest.fixture(scope="session")
+def ca(deputy):
+    path = deputy["caCertificate"]
+    assert path and Path(path).is_file(), f"manifest caCertificate is not a file: {path!r}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def base(deputy):
+    return deputy["services"]["authority"].rstrip("/")
+
+
+class PortFixAdapter(HTTPAdapter):
+    """Sends https://127.0.0.1/... (no port) to https://127.0.0.1:PORT/...
+
+    MSAL's ROPC user-realm lookup builds its URL from the bare host name and so loses the port.
+    """
+
+    def __init__(self, port, **kwargs):
+        self.port = port
+        super().__init__(**kwargs)
+
+    def send(self, request, **kwargs):
+        request.url = request.url.replace("https://127.0.0.1/", f"https://127.0.0.1:{self.port}/", 1)
+        return super().send(request, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def session(ca, base):
+    """session() gives a new requests.Session for one client (one MSAL app or one browser).
+
+    trust_env=False so REQUESTS_CA_BUNDLE cannot override verify=ca. Every response is appended
+    to `s.seen`, so a test can check what a library actually sent and received.
+    """
+    port = urlsplit(base).port
+
+    def make():
+        s = requests.Session()
+        s.trust_env = False
+        s.verify = ca
+        s.mount("https://127.0.0.1/", PortFixAdapter(port))
+        s.seen = []
+        s.hooks["response"].append(lambda r, *a, **k: s.seen.append(r))
+        return s
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def discovery(deputy, session):
+    r = session().get(deputy["authority"] + "/v2.0/.well-known/openid-configuration")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.fixture(scope="session")
+def verify_jwt(deputy, discovery, ca):
+    """verify_jwt(token, audience) -> claims; signature (by kid, from the JWKS), exp, iss and aud are checked."""
+    jwks = jwt.PyJWKClient(discovery["jwks_uri"], ssl_context=ssl.create_default_context(cafile=ca), timeout=5)
+
+    def verify(token, audience):
+        key = jwks.get_signing_key_from_jwt(token)
+        return jwt.decode(token, key, algorithms=["RS256"], audience=audience, issuer=deputy["issuer"],
+                          options={"require": ["exp", "iat", "iss", "aud"]}, leeway=30)
+
+    return verify
+
+
+@pytest.fixture
+def public_client(deputy, session):
+    """public_client(name) -> (msal.PublicClientApplication, its requests.Session); a new app every call."""
+    def make(name):
+        s = session()
+        app = msal.PublicClientApplication(deputy["applications"][name]["appId"], authority=deputy["authority"],
+                                           instance_discovery=False, http_client=s)
+        return app, s
+
+    return make
+
+
+@pytest.fixture
+def confidential_client(deputy, session):
+    """confidential_client(name, secret=None) -> (msal.ConfidentialClientApplication, its requests.Session).
+
+    The secret defaults to the one in the manifest.
+    """
+    def make(name, secret=None):
+        s = session()
+        registration = deputy["applications"][name]
+        app = msal.ConfidentialClientApplication(
+            registration["appId"], client_credential=secret or registration["clientSecret"],
+            authority=deputy["authority"], instance_discovery=False, http_client=s)
+        return app, s
+
+    return make

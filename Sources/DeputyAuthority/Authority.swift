@@ -1,0 +1,196 @@
+import DeputyCore
+import Foundation
+import Logging
+
+/// The token-service engine: directory, grants, client authentication, keys, sign-in log.
+/// Framework-neutral: the Hummingbird routes in DeputyAuthorityServer call it.
+public final class Authority: Sendable {
+    public let configuration: AuthorityConfiguration
+    public let store: any AuthorityStore
+    public let keys: SigningKeyManager
+    public let time: any TimeSource
+    public let passwords: PasswordVault
+    public let evaluator: any ConditionalAccessEvaluating
+    public let logger: Logger
+    let grants: GrantHandlerRegistry
+    private let directoryCache = LockedBox<(generation: Int, byName: [String: DirectoryIndex])>((-1, [:]))
+
+    /// Creates an authority over a store that is already seeded (see ``Authority/open(configuration:store:tenantFile:reseed:time:logger:)``).
+    public init(configuration: AuthorityConfiguration, store: any AuthorityStore, time: any TimeSource = SystemTimeSource(),
+                evaluator: any ConditionalAccessEvaluating = PoliciesNotEnforced(), logger: Logger = Logger(label: "deputy.authority")) {
+        self.configuration = configuration
+        self.store = store
+        self.time = time
+        self.keys = SigningKeyManager(store: store, time: time)
+        self.passwords = PasswordVault(store: store)
+        self.evaluator = evaluator
+        self.logger = logger
+        self.grants = GrantHandlerRegistry([
+            AuthorizationCodeGrantHandler(), RefreshTokenGrantHandler(), ClientCredentialsGrantHandler(),
+            PasswordGrantHandler(), DeviceCodeGrantHandler(),
+        ])
+    }
+
+    /// What happened when the store met the tenant file at start.
+    public enum SeedResult: Sendable, Equatable {
+        case seeded, reseeded, unchanged
+        /// The file differs from what seeded the store; the store stays the truth.
+        case fileDiffersFromStore
+    }
+
+    /// Opens an authority: seeds the store from the tenant file the first time (or with
+    /// `reseed`), makes sure a signing key exists, and starts hashing demo passwords in the
+    /// background.
+    public static func open(configuration: AuthorityConfiguration, store: any AuthorityStore, tenantFile: LoadedTenantFile?,
+                            reseed: Bool = false, time: any TimeSource = SystemTimeSource(),
+                            logger: Logger = Logger(label: "deputy.authority")) async throws -> (Authority, SeedResult) {
+        let authority = Authority(configuration: configuration, store: store, time: time, logger: logger)
+        var result = SeedResult.unchanged
+        if let file = tenantFile {
+            let existing = try await store.seedFingerprint()
+            if existing == nil || reseed {
+                try await store.replaceDirectories(file.tenants, fingerprint: file.fingerprint)
+                authority.passwords.hashInBackground(file.plainPasswords)
+                result = existing == nil ? .seeded : .reseeded
+            } else if existing != file.fingerprint {
+                result = .fileDiffersFromStore
+            }
+        }
+        try await authority.keys.ensureKey()
+        return (authority, result)
+    }
+
+    // MARK: - Directory
+
+    /// The tenant named by a path segment (tenant id or verified domain), as of the store's
+    /// current generation.
+    public func tenant(_ name: String) async throws -> DirectoryIndex? {
+        try await tenantsByName()[name.lowercased()]
+    }
+
+    /// Every tenant, keyed by lower-cased id and domains.
+    func tenantsByName() async throws -> [String: DirectoryIndex] {
+        let generation = try await store.generation()
+        if let cached = directoryCache.withLock({ $0.generation == generation ? $0.byName : nil }) { return cached }
+        var byName: [String: DirectoryIndex] = [:]
+        for d in try await store.directories() {
+            let index = DirectoryIndex(d)
+            byName[d.tenant.id.lowercased()] = index
+            for domain in d.tenant.verifiedDomains { byName[domain.lowercased()] = index }
+        }
+        directoryCache.withLock { $0 = (generation, byName) }
+        return byName
+    }
+
+    /// All tenants (one entry each).
+    public func tenants() async throws -> [DirectoryIndex] {
+        var seen = Set<String>()
+        return try await tenantsByName().values.filter { seen.insert($0.tenantID).inserted }.sorted { $0.tenantID < $1.tenantID }
+    }
+
+    /// The signing keys for the store's current generation.
+    public func currentKeys() async throws -> SigningKeyManager.Snapshot {
+        try await keys.snapshot(generation: try await store.generation())
+    }
+
+    /// The tenant's lifetimes applied to the configuration.
+    func configuration(for tenant: DirectoryIndex) -> AuthorityConfiguration { configuration.applying(tenant.tenant.tokenLifetimes) }
+
+    // MARK: - Token endpoint
+
+    /// The token endpoint's steps (DESIGN.md, "The authority, inside"): resolve the tenant,
+    /// authenticate the client, dispatch to the one grant handler, issue, record the sign-in.
+    public func token(_ request: TokenRequest) async -> Result<TokenResponse, OAuthError> {
+        let now = time.now()
+        let grantType = request.form["grant_type"] ?? ""
+        guard let tenant = try? await tenant(request.tenantSegment) else {
+            return .failure(.tenantNotFound(request.tenantSegment))
+        }
+        let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: false, protocol: grantType.isEmpty ? "token" : grantType,
+                                correlationID: request.correlationID, ipAddress: request.ipAddress, now: now)
+        let result: Result<TokenResponse, OAuthError>
+        do {
+            guard !grantType.isEmpty else { throw OAuthError.missingParameter("grant_type") }
+            guard let handler = grants.handler(for: grantType) else { throw OAuthError.unsupportedGrantType(grantType) }
+            try request.form.rejectDuplicates(except: handler.repeatableParameters)
+            let client = try await ClientAuthenticator(authority: self).authenticate(request, tenant: tenant)
+            draft.client(client.application, credential: client.credential)
+            let context = GrantContext(authority: self, tenant: tenant, client: client, draft: draft, configuration: configuration(for: tenant))
+            result = .success(try await handler.handle(request, context: context))
+        } catch {
+            let oauth = normalize(error, draft: draft)
+            draft.fail(oauth)
+            result = .failure(oauth)
+        }
+        // A success is reported only once its sign-in record (and what the handler stored) is committed.
+        do {
+            try await store.appendSignIn(draft.record)
+        } catch {
+            logger.error("could not record sign-in", metadata: ["error": "\(error)"])
+            if case .success = result { return .failure(.serverError(logDetail: "sign-in log write failed: \(error)")) }
+        }
+        return result
+    }
+
+    /// Any error that is not an ``OAuthError`` is logged with detail and answered as a generic
+    /// server error (never exception text).
+    func normalize(_ error: any Error, draft: SignInDraft?) -> OAuthError {
+        if let e = error as? OAuthError {
+            if let detail = e.logDetail { logger.debug("request failed", metadata: ["detail": "\(detail)"]) }
+            return e
+        }
+        logger.error("internal error", metadata: ["error": "\(error)", "correlation_id": "\(draft?.record.correlationId ?? "")"])
+        return .serverError(logDetail: "\(error)")
+    }
+
+    // MARK: - Device authorization (RFC 8628 §3.1–3.2)
+
+    /// Starts a device authorization for a public client.
+    public func deviceAuthorization(tenantSegment: String, form: FormParameters) async -> Result<DeviceCodeResponse, OAuthError> {
+        do {
+            guard let tenant = try await tenant(tenantSegment) else { throw OAuthError.tenantNotFound(tenantSegment) }
+            try form.rejectDuplicates()
+            let clientID = try form.require("client_id")
+            guard let app = tenant.application(appID: clientID) else { throw OAuthError.unknownClient(clientID, tenant: tenantSegment) }
+            guard app.isFallbackPublicClient ?? false else { throw OAuthError.publicClientFlowsDisabled(appID: app.appId) }
+            let scopes = Scopes.parse(try form.require("scope"))
+            let resolved = try ResolvedScopes.resolve(scopes, tenant: tenant, tenantName: tenantSegment)
+            guard resolved.resource != nil else { throw OAuthError.resourceNotFound(RequestedScope.microsoftGraph, tenant: tenantSegment) }
+            if let c = form["claims"] { _ = try ClaimsRequest(parsing: c) }
+            let config = configuration(for: tenant)
+            let now = time.now()
+            let deviceCode = "DAQABIQEAAA" + TokenMinter.randomID(bytes: 32)
+            var userCode = DeviceCodes.userCode()
+            var record = DeviceCodeRecord(deviceCodeHash: TokenIssuer.hash(deviceCode), userCode: userCode, tenantID: tenant.tenantID,
+                                          clientID: app.appId, scopes: scopes, claims: form["claims"], createdAt: now,
+                                          expiresAt: now + config.deviceCodeLifetime, interval: config.deviceCodeInterval)
+            var attempts = 0
+            while true {
+                do {
+                    try await store.saveDeviceCode(record)
+                    break
+                } catch StorageError.conflict where attempts < 5 {
+                    attempts += 1
+                    userCode = DeviceCodes.userCode()
+                    record.userCode = userCode
+                }
+            }
+            let uri = config.deviceVerificationURI
+            return .success(DeviceCodeResponse(
+                deviceCode: deviceCode, userCode: userCode, verificationURI: uri, expiresIn: Int(config.deviceCodeLifetime),
+                interval: config.deviceCodeInterval,
+                message: "To sign in, use a web browser to open the page \(uri) and enter the code \(userCode) to authenticate."))
+        } catch {
+            return .failure(normalize(error, draft: nil))
+        }
+    }
+}
+
+enum DeviceCodes {
+    /// Nine characters from an alphabet without look-alikes, as Entra's codes look.
+    static func userCode() -> String {
+        let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<9).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+    }
+}

@@ -1,0 +1,53 @@
+import DeputyCore
+import Foundation
+
+/// How an authority is reached and how long what it issues lives.
+public struct AuthorityConfiguration: Sendable {
+    /// The base URL clients use, e.g. `https://127.0.0.1:7400` (no trailing slash). Issuers are
+    /// derived from it: v2 `{base}/{tenant id}/v2.0`, v1 `{base}/{tenant id}/`.
+    public var baseURL: String
+    /// Range of access-token lifetimes; a random value is picked per token (Entra: 60–90 minutes).
+    public var accessTokenLifetime: ClosedRange<Int> = 3600...5400
+    public var idTokenLifetime = 3600
+    /// Refresh tokens expire after this much inactivity (Entra: 90 days).
+    public var refreshTokenInactivity: TimeInterval = 90 * 86_400
+    /// SPA refresh tokens live a fixed 24 hours (Entra).
+    public var spaRefreshTokenLifetime: TimeInterval = 86_400
+    public var authorizationCodeLifetime: TimeInterval = 600
+    public var deviceCodeLifetime: TimeInterval = 900
+    public var deviceCodeInterval = 5
+    public var sessionLifetime: TimeInterval = 24 * 3600
+    public var interactiveFlowLifetime: TimeInterval = 1800
+    /// Allowed clock skew for client assertions.
+    public var clockSkew: TimeInterval = 300
+    /// Whether the service is served over https (cookies get `Secure`).
+    public var isHTTPS: Bool { baseURL.hasPrefix("https://") }
+
+    public init(baseURL: String) {
+        var b = baseURL
+        while b.hasSuffix("/") { b.removeLast() }
+        self.baseURL = b
+    }
+
+    public func issuerV2(tenantID: String) -> String { "\(baseURL)/\(tenantID)/v2.0" }
+    public func issuerV1(tenantID: String) -> String { "\(baseURL)/\(tenantID)/" }
+    public func tokenEndpoint(tenant: String) -> String { "\(baseURL)/\(tenant)/oauth2/v2.0/token" }
+    public func authorizeEndpoint(tenant: String) -> String { "\(baseURL)/\(tenant)/oauth2/v2.0/authorize" }
+    public var deviceVerificationURI: String { "\(baseURL)/devicelogin" }
+
+    /// Lifetimes from a tenant's settings, falling back to these.
+    func applying(_ l: TokenLifetimes?) -> AuthorityConfiguration {
+        guard let l else { return self }
+        var c = self
+        if let lo = l.accessTokenMinSeconds, let hi = l.accessTokenMaxSeconds, lo <= hi { c.accessTokenLifetime = lo...hi }
+        else if let lo = l.accessTokenMinSeconds { c.accessTokenLifetime = lo...lo }
+        if let v = l.idTokenSeconds { c.idTokenLifetime = v }
+        if let v = l.refreshTokenInactivitySeconds { c.refreshTokenInactivity = TimeInterval(v) }
+        if let v = l.spaRefreshTokenSeconds { c.spaRefreshTokenLifetime = TimeInterval(v) }
+        if let v = l.authorizationCodeSeconds { c.authorizationCodeLifetime = TimeInterval(v) }
+        if let v = l.deviceCodeSeconds { c.deviceCodeLifetime = TimeInterval(v) }
+        if let v = l.deviceCodeIntervalSeconds { c.deviceCodeInterval = v }
+        if let v = l.sessionSeconds { c.sessionLifetime = TimeInterval(v) }
+        return c
+    }
+}

@@ -1,0 +1,121 @@
+import Crypto
+import CryptoExtras
+import DeputyCore
+import Foundation
+
+/// A client identified (and, when it sent a credential, authenticated) at the token endpoint.
+public struct AuthenticatedClient: Sendable {
+    public var application: Application
+    public var servicePrincipal: ServicePrincipal?
+    public var credential: ClientCredentialKind
+
+    /// Whether the client proved its identity with a secret or certificate.
+    public var isConfidential: Bool { credential != .none }
+}
+
+/// Client authentication at the token endpoint (RFC 6749 §2.3; RFC 7523 §2.2 for
+/// private_key_jwt): client_secret_post, client_secret_basic, private_key_jwt with RS256 + `x5t`
+/// or PS256 + `x5t#S256`, and public clients with nothing.
+struct ClientAuthenticator {
+    static let assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    let authority: Authority
+
+    func authenticate(_ request: TokenRequest, tenant: DirectoryIndex) async throws -> AuthenticatedClient {
+        let form = request.form
+        var basic: (id: String, secret: String)?
+        if let header = request.authorizationHeader, header.lowercased().hasPrefix("basic ") {
+            guard let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+                let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":"),
+                let id = FormParameters.decode(text[..<colon]), let secret = FormParameters.decode(text[text.index(after: colon)...])
+            else { throw OAuthError.malformedRequest("The Authorization header is not valid HTTP Basic credentials.") }
+            basic = (id, secret)
+        }
+        let assertion = form["client_assertion"]
+        // RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each request."
+        let methods = [basic != nil, form["client_secret"] != nil, assertion != nil].filter { $0 }.count
+        if methods > 1 { throw OAuthError.malformedRequest("More than one client authentication method was used.") }
+
+        var clientID = form["client_id"] ?? basic?.id
+        if clientID == nil, let assertion, let jwt = try? UnverifiedJWT(assertion) { clientID = jwt.string("sub") ?? jwt.string("iss") }
+        guard let clientID else { throw OAuthError.missingParameter("client_id") }
+        if let basicID = basic?.id, let formID = form["client_id"], basicID != formID {
+            throw OAuthError.malformedRequest("client_id in the body differs from the Basic credentials.")
+        }
+        guard let app = tenant.application(appID: clientID) else { throw OAuthError.unknownClient(clientID, tenant: request.tenantSegment) }
+        let sp = tenant.servicePrincipal(appID: app.appId)
+        if let secret = form["client_secret"] ?? basic?.secret {
+            try checkSecret(secret, app: app)
+            return AuthenticatedClient(application: app, servicePrincipal: sp, credential: .secret)
+        }
+        if let assertion {
+            guard form["client_assertion_type"] == ClientAuthenticator.assertionType else {
+                throw OAuthError.invalidParameter("client_assertion_type", "Expected '\(ClientAuthenticator.assertionType)'.")
+            }
+            try await checkAssertion(assertion, app: app, request: request, tenant: tenant)
+            return AuthenticatedClient(application: app, servicePrincipal: sp, credential: .certificate)
+        }
+        return AuthenticatedClient(application: app, servicePrincipal: sp, credential: .none)
+    }
+
+    func checkSecret(_ secret: String, app: Application) throws(OAuthError) {
+        let now = authority.time.now()
+        var matchedExpired = false
+        for cred in app.passwordCredentials ?? [] {
+            guard let hash = cred.hashedSecret, ClientSecret.matches(secret, hash: hash) else { continue }
+            if let end = cred.endDateTime, end < now { matchedExpired = true; continue }
+            return
+        }
+        if matchedExpired { throw .expiredClientSecret(appID: app.appId) }
+        throw .invalidClientSecret(appID: app.appId)
+    }
+
+    /// private_key_jwt (reference/entra-wire.md §1.2): header `alg` RS256 with `x5t` (SHA-1) or
+    /// PS256 with `x5t#S256`; `iss` = `sub` = client id; `aud` = this tenant's token endpoint;
+    /// lifetime checked with skew; `jti` single use. MSAL Python sends float `iat`/`exp` and
+    /// padded base64url thumbprints; both are accepted.
+    func checkAssertion(_ assertion: String, app: Application, request: TokenRequest, tenant: DirectoryIndex) async throws {
+        let jwt: UnverifiedJWT
+        do { jwt = try UnverifiedJWT(assertion) } catch { throw OAuthError.invalidClientAssertion(error.description) }
+        let config = authority.configuration
+        let now = authority.time.now()
+        if let aud = jwt.string("aud") ?? jwt.claims["aud"]?.arrayValue?.first?.stringValue, aud == "api://AzureADTokenExchange" {
+            throw OAuthError(.invalidRequest, aadsts: 70021, message: "No matching federated identity record found for presented assertion. Assertion Issuer: '\(jwt.string("iss") ?? "")'. Assertion Subject: '\(jwt.string("sub") ?? "")'. Assertion Audience: 'api://AzureADTokenExchange'.")
+        }
+        guard jwt.string("iss") == app.appId, jwt.string("sub") == app.appId else {
+            throw OAuthError.invalidClientAssertion("The assertion's iss and sub must both be the client id '\(app.appId)'.")
+        }
+        let audiences: [String] = jwt.string("aud").map { [$0] } ?? jwt.claims["aud"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let accepted = Set([request.tenantSegment, tenant.tenantID] + tenant.tenant.verifiedDomains).map { config.tokenEndpoint(tenant: $0).lowercased() }
+        guard audiences.contains(where: { accepted.contains($0.lowercased()) }) else {
+            throw OAuthError.clientAssertionAudience(expected: config.tokenEndpoint(tenant: tenant.tenantID), got: audiences.joined(separator: " "))
+        }
+        let exp = jwt.date("exp")
+        let nbf = jwt.date("nbf")
+        guard let exp, exp + config.clockSkew > now, (nbf ?? .distantPast) - config.clockSkew <= now else {
+            throw OAuthError.clientAssertionOutsideLifetime(now: now, notBefore: nbf, expiry: exp)
+        }
+        guard let alg = jwt.header["alg"]?.stringValue, alg == "RS256" || alg == "PS256" else {
+            throw OAuthError.invalidClientAssertion("The algorithm must be RS256 or PS256.")
+        }
+        let sha1 = jwt.header["x5t"]?.stringValue.flatMap(Base64URL.decode)
+        let sha256 = jwt.header["x5t#S256"]?.stringValue.flatMap(Base64URL.decode)
+        guard sha1 != nil || sha256 != nil else { throw OAuthError.invalidClientAssertion("The header must carry x5t or x5t#S256.") }
+        let certs = (app.keyCredentials ?? []).compactMap { k -> ClientCertificate? in
+            if let end = k.endDateTime, end < now { return nil }
+            return try? ClientCertificate(encoded: k.key)
+        }
+        guard let cert = certs.first(where: { ($0.sha1Thumbprint == sha1 && sha1 != nil) || ($0.sha256Thumbprint == sha256 && sha256 != nil) }),
+            let key = cert.rsaPublicKey
+        else {
+            throw OAuthError.invalidClientAssertion("The key was not found. No certificate with thumbprint '\(jwt.header["x5t"]?.stringValue ?? jwt.header["x5t#S256"]?.stringValue ?? "")' is registered for app '\(app.appId)'.")
+        }
+        let padding: _RSA.Signing.Padding = alg == "PS256" ? .PSS : .insecurePKCS1v1_5
+        guard key.isValidSignature(.init(rawRepresentation: jwt.signature), for: Data(jwt.signingInput.utf8), padding: padding) else {
+            throw OAuthError.invalidClientAssertion("The provided signature value did not match the expected signature value.")
+        }
+        guard let jti = jwt.string("jti"), !jti.isEmpty else { throw OAuthError.invalidClientAssertion("The assertion has no 'jti'.") }
+        guard try await authority.store.useOnce("\(app.appId)|\(jti)", until: exp + config.clockSkew, now: now) else {
+            throw OAuthError.replayedClientAssertion()
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import DeputyCore
+import Foundation
+
+/// An immutable, indexed view of one tenant's directory for the request path: O(1) lookups of
+/// apps, users and resources. Rebuilt when the store's generation changes.
+public final class DirectoryIndex: Sendable {
+    public let directory: TenantDirectory
+    let appsByAppID: [String: Application]
+    let spsByID: [String: ServicePrincipal]
+    let spsByAppID: [String: ServicePrincipal]
+    let usersByID: [String: User]
+    let usersByLogin: [String: User]
+    let resourcesByIdentifier: [String: Application]
+
+    public init(_ directory: TenantDirectory) {
+        self.directory = directory
+        appsByAppID = Dictionary(directory.applications.map { ($0.appId.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
+        spsByID = Dictionary(directory.servicePrincipals.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        spsByAppID = Dictionary(directory.servicePrincipals.map { ($0.appId.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
+        usersByID = Dictionary(directory.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var logins: [String: User] = [:]
+        for u in directory.users {
+            logins[u.userPrincipalName.lowercased()] = u
+            if let m = u.mail { logins[m.lowercased()] = logins[m.lowercased()] ?? u }
+        }
+        usersByLogin = logins
+        var resources: [String: Application] = [:]
+        for app in directory.applications {
+            resources[app.appId.lowercased()] = app
+            for uri in app.identifierUris ?? [] { resources[DirectoryIndex.normalize(uri)] = app }
+        }
+        resourcesByIdentifier = resources
+    }
+
+    /// Identifier URIs match case-insensitively and with or without one trailing slash
+    /// (`https://database.windows.net/` and `https://database.windows.net`).
+    static func normalize(_ uri: String) -> String {
+        var s = uri.lowercased()
+        if s.hasSuffix("/") { s.removeLast() }
+        return s
+    }
+
+    public var tenantID: String { directory.tenant.id }
+    public var tenant: TenantInfo { directory.tenant }
+    public var isStrict: Bool { directory.tenant.strict ?? false }
+
+    public func application(appID: String) -> Application? { appsByAppID[appID.lowercased()] }
+    public func servicePrincipal(appID: String) -> ServicePrincipal? { spsByAppID[appID.lowercased()] }
+    public func servicePrincipal(id: String) -> ServicePrincipal? { spsByID[id] }
+    public func user(id: String) -> User? { usersByID[id] }
+    /// A user by UPN (or mail), case-insensitively.
+    public func user(login: String) -> User? { usersByLogin[login.lowercased()] }
+
+    /// The application a scope or audience names: an appId, `api://{appId}`, or an identifier URI.
+    public func resource(named identifier: String) -> Application? {
+        if let app = resourcesByIdentifier[DirectoryIndex.normalize(identifier)] { return app }
+        if identifier.lowercased().hasPrefix("api://") {
+            return appsByAppID[String(identifier.dropFirst(6)).lowercased()]
+        }
+        return nil
+    }
+
+    /// The groups a user belongs to, transitively.
+    public func groups(of userID: String) -> Set<String> {
+        var result = Set<String>()
+        var frontier: Set<String> = [userID]
+        while !frontier.isEmpty {
+            var next = Set<String>()
+            for g in directory.groups where !result.contains(g.id) && !(Set(g.members ?? []).isDisjoint(with: frontier)) {
+                result.insert(g.id)
+                next.insert(g.id)
+            }
+            frontier = next
+        }
+        return result
+    }
+
+    /// App-role values assigned to a principal (directly, or to one of its groups) on a resource.
+    public func appRoles(principalID: String, resource: Application, includeGroups: Bool) -> [String] {
+        guard let resourceSP = servicePrincipal(appID: resource.appId) else { return [] }
+        let principals = includeGroups ? groups(of: principalID).union([principalID]) : [principalID]
+        let roleIDs = directory.appRoleAssignments
+            .filter { $0.resourceId == resourceSP.id && principals.contains($0.principalId) }
+            .map(\.appRoleId)
+        var seen = Set<String>()
+        return (resource.appRoles ?? []).filter { roleIDs.contains($0.id) && ($0.isEnabled ?? true) }
+            .compactMap(\.value).filter { seen.insert($0).inserted }
+    }
+
+    /// Delegated scopes the tenant's directory grants `client` on `resource` for `userID`
+    /// (admin grants, the user's own grants, and pre-authorization by the resource).
+    public func grantedScopes(client: Application, resource: Application, userID: String?) -> Set<String> {
+        var scopes = Set<String>()
+        if let clientSP = servicePrincipal(appID: client.appId), let resourceSP = servicePrincipal(appID: resource.appId) {
+            for g in directory.oauth2PermissionGrants where g.clientId == clientSP.id && g.resourceId == resourceSP.id {
+                if g.isAllPrincipals || (userID != nil && g.principalId == userID) { scopes.formUnion(g.scopeValues) }
+            }
+        }
+        for pre in resource.api?.preAuthorizedApplications ?? [] where pre.appId.lowercased() == client.appId.lowercased() {
+            for id in pre.scopeIds { if let s = resource.scopes.first(where: { $0.id == id }) { scopes.insert(s.value) } }
+        }
+        return scopes
+    }
+
+    /// The app's own `identifierUris` and appId: what an access token for it may carry as `aud`.
+    public func audiences(of app: Application) -> [String] { [app.appId] + (app.identifierUris ?? []) }
+}

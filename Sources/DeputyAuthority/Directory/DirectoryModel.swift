@@ -1,0 +1,279 @@
+import DeputyCore
+import Foundation
+
+// The tenant directory, in Microsoft Graph's shapes and names (users, groups, applications,
+// servicePrincipals, oauth2PermissionGrants, appRoleAssignments). The same types describe the
+// tenant file (YAML) and the store's copy; fields that exist only in the file (`password`,
+// `secretText`) are replaced by their hashes when the file is loaded. docs/tenant-file.md
+// documents every field; later issues extend this one schema.
+
+/// One tenant and everything in it.
+public struct TenantDirectory: Codable, Sendable, Equatable {
+    public var tenant: TenantInfo
+    public var users: [User] = []
+    public var groups: [Group] = []
+    public var directoryRoleAssignments: [DirectoryRoleAssignment] = []
+    public var applications: [Application] = []
+    public var servicePrincipals: [ServicePrincipal] = []
+    public var oauth2PermissionGrants: [OAuth2PermissionGrant] = []
+    public var appRoleAssignments: [AppRoleAssignment] = []
+    /// Conditional Access policies (Graph `conditionalAccessPolicy` JSON). Kept verbatim until the
+    /// Conditional Access engine evaluates them.
+    public var conditionalAccessPolicies: [JSONValue] = []
+
+    public init(tenant: TenantInfo) { self.tenant = tenant }
+
+    enum CodingKeys: String, CodingKey {
+        case tenant, users, groups, directoryRoleAssignments, applications, servicePrincipals
+        case oauth2PermissionGrants, appRoleAssignments, conditionalAccessPolicies
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        tenant = try c.decode(TenantInfo.self, forKey: .tenant)
+        users = try c.decodeIfPresent([User].self, forKey: .users) ?? []
+        groups = try c.decodeIfPresent([Group].self, forKey: .groups) ?? []
+        directoryRoleAssignments = try c.decodeIfPresent([DirectoryRoleAssignment].self, forKey: .directoryRoleAssignments) ?? []
+        applications = try c.decodeIfPresent([Application].self, forKey: .applications) ?? []
+        servicePrincipals = try c.decodeIfPresent([ServicePrincipal].self, forKey: .servicePrincipals) ?? []
+        oauth2PermissionGrants = try c.decodeIfPresent([OAuth2PermissionGrant].self, forKey: .oauth2PermissionGrants) ?? []
+        appRoleAssignments = try c.decodeIfPresent([AppRoleAssignment].self, forKey: .appRoleAssignments) ?? []
+        conditionalAccessPolicies = try c.decodeIfPresent([JSONValue].self, forKey: .conditionalAccessPolicies) ?? []
+    }
+}
+
+/// The tenant object and its settings.
+public struct TenantInfo: Codable, Sendable, Equatable {
+    /// The tenant id (a GUID), the `tid` claim.
+    public var id: String
+    public var displayName: String
+    /// Verified domains; the first is the default (`contoso.onmicrosoft.com`).
+    public var verifiedDomains: [String]
+    /// Apply RFC 9700 where it is stricter than Entra: PKCE S256 for every client, refresh-token
+    /// reuse revokes the family.
+    public var strict: Bool?
+    /// Token lifetimes; Entra's defaults when absent.
+    public var tokenLifetimes: TokenLifetimes?
+
+    public init(id: String, displayName: String, verifiedDomains: [String]) {
+        self.id = id
+        self.displayName = displayName
+        self.verifiedDomains = verifiedDomains
+    }
+}
+
+/// Token lifetimes in seconds. Access tokens default to a random 60–90 minutes, as in Entra.
+public struct TokenLifetimes: Codable, Sendable, Equatable {
+    public var accessTokenMinSeconds: Int?
+    public var accessTokenMaxSeconds: Int?
+    public var idTokenSeconds: Int?
+    public var refreshTokenInactivitySeconds: Int?
+    public var spaRefreshTokenSeconds: Int?
+    public var authorizationCodeSeconds: Int?
+    public var deviceCodeSeconds: Int?
+    public var deviceCodeIntervalSeconds: Int?
+    public var sessionSeconds: Int?
+    public init() {}
+}
+
+/// A user (Graph `user`).
+public struct User: Codable, Sendable, Equatable {
+    public var id: String
+    public var userPrincipalName: String
+    public var displayName: String
+    public var givenName: String?
+    public var surname: String?
+    public var mail: String?
+    /// Plain-text password (demo tenants only). Never stored: replaced by ``passwordHash``.
+    public var password: String?
+    /// bcrypt hash (`$2b$…`).
+    public var passwordHash: String?
+    /// TOTP secret, RFC 4648 base32 (as in otpauth:// URIs).
+    public var totpSecret: String?
+    /// `Member` or `Guest`.
+    public var userType: String?
+    public var accountEnabled: Bool?
+    /// The manager's user id.
+    public var manager: String?
+    public var jobTitle: String?
+
+    public var isEnabled: Bool { accountEnabled ?? true }
+    public var isGuest: Bool { (userType ?? "Member").caseInsensitiveCompare("Guest") == .orderedSame }
+}
+
+/// A security group (Graph `group`); `members` are user or group ids.
+public struct Group: Codable, Sendable, Equatable {
+    public var id: String
+    public var displayName: String
+    public var members: [String]?
+}
+
+/// A directory role held by a user (e.g. Global Administrator, by role template id).
+public struct DirectoryRoleAssignment: Codable, Sendable, Equatable {
+    public var principalId: String
+    public var roleTemplateId: String
+    public var displayName: String?
+}
+
+/// An app registration (Graph `application`).
+public struct Application: Codable, Sendable, Equatable {
+    public var appId: String
+    /// The application object id (defaults to a value derived from appId).
+    public var id: String?
+    public var displayName: String
+    public var identifierUris: [String]?
+    public var api: API?
+    public var appRoles: [AppRole]?
+    public var web: RedirectPlatform?
+    public var spa: RedirectPlatform?
+    public var publicClient: RedirectPlatform?
+    /// Allows ROPC and device code as a public client.
+    public var isFallbackPublicClient: Bool?
+    public var passwordCredentials: [PasswordCredential]?
+    public var keyCredentials: [KeyCredential]?
+    public var optionalClaims: OptionalClaims?
+    public var requiredResourceAccess: [RequiredResourceAccess]?
+
+    /// Graph `apiApplication`.
+    public struct API: Codable, Sendable, Equatable {
+        public var oauth2PermissionScopes: [PermissionScope]?
+        /// null or 1: v1 access tokens; 2: v2 (as in Entra).
+        public var requestedAccessTokenVersion: Int?
+        public var knownClientApplications: [String]?
+        public var preAuthorizedApplications: [PreAuthorizedApplication]?
+    }
+
+    public struct PermissionScope: Codable, Sendable, Equatable {
+        public var id: String
+        public var value: String
+        public var adminConsentRequired: Bool?
+        public var adminConsentDisplayName: String?
+        public var adminConsentDescription: String?
+        public var userConsentDisplayName: String?
+        public var userConsentDescription: String?
+        public var isEnabled: Bool?
+        /// Graph's `type` (`User` or `Admin`); `adminConsentRequired` is Deputy's shorthand for `Admin`.
+        public var type: String?
+
+        public var requiresAdmin: Bool {
+            adminConsentRequired ?? (type.map { $0.caseInsensitiveCompare("Admin") == .orderedSame } ?? false)
+        }
+    }
+
+    public struct PreAuthorizedApplication: Codable, Sendable, Equatable {
+        public var appId: String
+        /// Ids of the scopes the client is pre-authorized for (Graph `delegatedPermissionIds`).
+        public var delegatedPermissionIds: [String]?
+        /// The v1 name of the same list.
+        public var permissionIds: [String]?
+        public var scopeIds: [String] { (delegatedPermissionIds ?? []) + (permissionIds ?? []) }
+    }
+
+    public struct RedirectPlatform: Codable, Sendable, Equatable {
+        public var redirectUris: [String]?
+        public var logoutUrl: String?
+    }
+
+    public struct PasswordCredential: Codable, Sendable, Equatable {
+        public var keyId: String?
+        public var displayName: String?
+        /// The secret, in the tenant file only; replaced by ``hashedSecret`` on load.
+        public var secretText: String?
+        /// SHA-256 of the secret, base64url (client secrets are high-entropy; see DESIGN.md).
+        public var hashedSecret: String?
+        public var hint: String?
+        public var endDateTime: Date?
+    }
+
+    public struct KeyCredential: Codable, Sendable, Equatable {
+        public var keyId: String?
+        public var displayName: String?
+        /// `AsymmetricX509Cert`.
+        public var type: String?
+        /// `Verify`.
+        public var usage: String?
+        /// The certificate, PEM or base64 DER.
+        public var key: String
+        public var endDateTime: Date?
+    }
+
+    public struct OptionalClaims: Codable, Sendable, Equatable {
+        public var accessToken: [OptionalClaim]?
+        public var idToken: [OptionalClaim]?
+    }
+
+    public struct OptionalClaim: Codable, Sendable, Equatable {
+        public var name: String
+        public var essential: Bool?
+        public var source: String?
+    }
+
+    public struct RequiredResourceAccess: Codable, Sendable, Equatable {
+        public var resourceAppId: String
+        public var resourceAccess: [ResourceAccess]
+    }
+
+    public struct ResourceAccess: Codable, Sendable, Equatable {
+        public var id: String
+        /// `Scope` (delegated) or `Role` (application).
+        public var type: String
+    }
+
+    /// The access-token version this resource asks for (null means 1, as in Entra).
+    public var accessTokenVersion: Int { api?.requestedAccessTokenVersion ?? 1 }
+    public var scopes: [PermissionScope] { (api?.oauth2PermissionScopes ?? []).filter { $0.isEnabled ?? true } }
+    public var webRedirectURIs: [String] { web?.redirectUris ?? [] }
+    public var spaRedirectURIs: [String] { spa?.redirectUris ?? [] }
+    public var publicClientRedirectURIs: [String] { publicClient?.redirectUris ?? [] }
+    public var hasCredentials: Bool { !(passwordCredentials ?? []).isEmpty || !(keyCredentials ?? []).isEmpty }
+    public func wantsOptionalAccessTokenClaim(_ name: String) -> Bool {
+        optionalClaims?.accessToken?.contains { $0.name == name } ?? false
+    }
+}
+
+/// An app role (Graph `appRole`).
+public struct AppRole: Codable, Sendable, Equatable {
+    public var id: String
+    public var value: String?
+    public var displayName: String?
+    public var description: String?
+    /// `User`, `Application`, or both.
+    public var allowedMemberTypes: [String]?
+    public var isEnabled: Bool?
+}
+
+/// The instance of an application in this tenant (Graph `servicePrincipal`).
+public struct ServicePrincipal: Codable, Sendable, Equatable {
+    public var id: String
+    public var appId: String
+    public var displayName: String?
+    public var accountEnabled: Bool?
+    public var appRoleAssignmentRequired: Bool?
+}
+
+/// A delegated permission grant (Graph `oAuth2PermissionGrant`): `clientId` and `resourceId` are
+/// service-principal object ids (an appId is accepted in the tenant file and resolved on load).
+public struct OAuth2PermissionGrant: Codable, Sendable, Equatable {
+    public var id: String?
+    public var clientId: String
+    public var resourceId: String
+    /// `AllPrincipals` (admin consent) or `Principal` (one user).
+    public var consentType: String
+    public var principalId: String?
+    /// Space-separated scope values.
+    public var scope: String
+
+    public var isAllPrincipals: Bool { consentType == "AllPrincipals" }
+    public var scopeValues: [String] { Scopes.parse(scope) }
+}
+
+/// An app role granted to a user, group or service principal (Graph `appRoleAssignment`).
+public struct AppRoleAssignment: Codable, Sendable, Equatable {
+    public var id: String?
+    public var principalId: String
+    /// `User`, `Group` or `ServicePrincipal`.
+    public var principalType: String?
+    /// The resource service principal id (an appId is accepted in the tenant file).
+    public var resourceId: String
+    public var appRoleId: String
+}

@@ -1,0 +1,290 @@
+import Crypto
+import DeputyCore
+import Foundation
+import Yams
+
+/// Every problem found in a tenant file, each with `file:line`. The authority never starts with a
+/// file that has one.
+public struct TenantFileError: Error, Sendable, CustomStringConvertible {
+    public struct Problem: Sendable, Equatable {
+        public var line: Int?
+        public var path: String
+        public var message: String
+    }
+    public var file: String
+    public var problems: [Problem]
+
+    public var description: String {
+        let lines = problems.map { p in
+            let location = p.line.map { "\(file):\($0)" } ?? file
+            return "\(location): \(p.path.isEmpty ? "" : "\(p.path): ")\(p.message)"
+        }
+        return "The tenant file \(file) has \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n" + lines.joined(separator: "\n")
+    }
+}
+
+/// The result of loading a tenant file: directories ready for the store (secrets hashed, service
+/// principals created, appId references resolved) plus the plain-text demo passwords, which are
+/// hashed off the start-up path by ``PasswordHasher``.
+public struct LoadedTenantFile: Sendable {
+    public var tenants: [TenantDirectory]
+    /// (tenant id, user id) → plain-text password from the file.
+    public var plainPasswords: [PasswordKey: String]
+    /// SHA-256 of the file's bytes (to tell whether the store was seeded from this file).
+    public var fingerprint: String
+
+    public struct PasswordKey: Hashable, Sendable {
+        public var tenantID: String
+        public var userID: String
+    }
+}
+
+/// Reads and validates tenant files (YAML, Graph-shaped objects; see docs/tenant-file.md).
+public enum TenantFileLoader {
+    /// Loads a tenant file from disk.
+    public static func load(path: String) throws(TenantFileError) -> LoadedTenantFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TenantFileError(file: path, problems: [.init(line: nil, path: "", message: "cannot read the file (does it exist?)")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw TenantFileError(file: path, problems: [.init(line: nil, path: "", message: "the file is not UTF-8 text")])
+        }
+        return try load(yaml: text, fileName: path)
+    }
+
+    /// Loads a tenant file from text. `fileName` is used in messages.
+    public static func load(yaml: String, fileName: String) throws(TenantFileError) -> LoadedTenantFile {
+        let fingerprint = Base64URL.encode(SHA256.hash(data: Data(yaml.utf8)))
+        let node: Node
+        do {
+            guard let n = try Yams.compose(yaml: yaml) else {
+                throw TenantFileError(file: fileName, problems: [.init(line: nil, path: "", message: "the file is empty; expected a mapping with 'tenants:' (or 'tenant:')")])
+            }
+            node = n
+        } catch let e as TenantFileError {
+            throw e
+        } catch {
+            throw TenantFileError(file: fileName, problems: [.init(line: yamlErrorLine(error), path: "", message: "not valid YAML: \(error)")])
+        }
+        var marks: [String: Int] = [:]
+        collectMarks(node, path: "", into: &marks)
+
+        // The file holds either `tenants: [...]` or one tenant's mapping at the top.
+        let isList = node.mapping?["tenants"] != nil
+        let documents: [TenantDirectory]
+        do {
+            let decoder = YAMLDecoder()
+            if isList {
+                documents = try decoder.decode(TenantFileDocument.self, from: node).tenants
+            } else {
+                documents = [try decoder.decode(TenantDirectory.self, from: node)]
+            }
+        } catch let error as DecodingError {
+            throw TenantFileError(file: fileName, problems: [decodingProblem(error, marks: marks, prefix: isList ? "" : nil)])
+        } catch {
+            throw TenantFileError(file: fileName, problems: [.init(line: nil, path: "", message: "\(error)")])
+        }
+
+        var problems: [TenantFileError.Problem] = []
+        // Unknown fields: compare the input's keys with what the model re-encodes.
+        if let encoded = try? JSONValue.fromEncodable(isList ? AnyEncodable(TenantFileDocument(tenants: documents)) : AnyEncodable(documents[0])) {
+            findUnknownKeys(node, encoded, path: "", marks: marks, problems: &problems)
+        }
+        let prefix = isList ? "tenants" : nil
+        var validator = DirectoryValidator(marks: marks)
+        for (i, doc) in documents.enumerated() {
+            validator.validate(doc, path: prefix.map { "\($0)[\(i)]" } ?? "")
+        }
+        validator.validateAcrossTenants(documents, prefix: prefix)
+        problems += validator.problems
+        if !problems.isEmpty {
+            throw TenantFileError(file: fileName, problems: problems.sorted { ($0.line ?? 0) < ($1.line ?? 0) })
+        }
+        var plain: [LoadedTenantFile.PasswordKey: String] = [:]
+        let prepared = documents.map { prepare($0, plainPasswords: &plain) }
+        return LoadedTenantFile(tenants: prepared, plainPasswords: plain, fingerprint: fingerprint)
+    }
+
+    struct TenantFileDocument: Codable { var tenants: [TenantDirectory] }
+
+    // MARK: - Preparing for the store
+
+    /// Derives a stable GUID-shaped id from a name (for generated service principals and grants).
+    static func derivedID(_ parts: String...) -> String {
+        let digest = Array(SHA256.hash(data: Data(parts.joined(separator: "|").utf8)))
+        var b = Array(digest.prefix(16))
+        b[6] = (b[6] & 0x0F) | 0x50
+        b[8] = (b[8] & 0x3F) | 0x80
+        let hex = b.map { String(format: "%02x", $0) }.joined()
+        let h = Array(hex)
+        return "\(String(h[0..<8]))-\(String(h[8..<12]))-\(String(h[12..<16]))-\(String(h[16..<20]))-\(String(h[20..<32]))"
+    }
+
+    /// Hashes client secrets, creates missing service principals, resolves appId references and
+    /// takes plain-text passwords out of the directory.
+    static func prepare(_ input: TenantDirectory, plainPasswords: inout [LoadedTenantFile.PasswordKey: String]) -> TenantDirectory {
+        var d = input
+        for i in d.users.indices {
+            if let pw = d.users[i].password {
+                plainPasswords[.init(tenantID: d.tenant.id, userID: d.users[i].id)] = pw
+                d.users[i].password = nil
+            }
+        }
+        for i in d.applications.indices {
+            if d.applications[i].id == nil { d.applications[i].id = derivedID("application", d.tenant.id, d.applications[i].appId) }
+            if var creds = d.applications[i].passwordCredentials {
+                for j in creds.indices {
+                    if let secret = creds[j].secretText {
+                        creds[j].hashedSecret = ClientSecret.hash(secret)
+                        creds[j].hint = creds[j].hint ?? String(secret.prefix(3))
+                        creds[j].secretText = nil
+                    }
+                    if creds[j].keyId == nil { creds[j].keyId = derivedID("secret", d.applications[i].appId, String(j)) }
+                }
+                d.applications[i].passwordCredentials = creds
+            }
+        }
+        for app in d.applications where !d.servicePrincipals.contains(where: { $0.appId == app.appId }) {
+            d.servicePrincipals.append(ServicePrincipal(id: derivedID("servicePrincipal", d.tenant.id, app.appId), appId: app.appId, displayName: app.displayName, accountEnabled: true, appRoleAssignmentRequired: false))
+        }
+        let spByAppID = Dictionary(d.servicePrincipals.map { ($0.appId, $0.id) }, uniquingKeysWith: { a, _ in a })
+        func resolve(_ id: String) -> String { spByAppID[id] ?? id }
+        for i in d.oauth2PermissionGrants.indices {
+            d.oauth2PermissionGrants[i].clientId = resolve(d.oauth2PermissionGrants[i].clientId)
+            d.oauth2PermissionGrants[i].resourceId = resolve(d.oauth2PermissionGrants[i].resourceId)
+            if d.oauth2PermissionGrants[i].id == nil {
+                let g = d.oauth2PermissionGrants[i]
+                d.oauth2PermissionGrants[i].id = derivedID("grant", g.clientId, g.resourceId, g.principalId ?? "all")
+            }
+        }
+        for i in d.appRoleAssignments.indices {
+            d.appRoleAssignments[i].resourceId = resolve(d.appRoleAssignments[i].resourceId)
+            let principal = d.appRoleAssignments[i].principalId
+            if spByAppID[principal] != nil, !d.users.contains(where: { $0.id == principal }) {
+                d.appRoleAssignments[i].principalId = resolve(principal)
+            }
+            if d.appRoleAssignments[i].principalType == nil {
+                let p = d.appRoleAssignments[i].principalId
+                d.appRoleAssignments[i].principalType =
+                    d.users.contains { $0.id == p } ? "User" : d.groups.contains { $0.id == p } ? "Group" : "ServicePrincipal"
+            }
+            if d.appRoleAssignments[i].id == nil {
+                let a = d.appRoleAssignments[i]
+                d.appRoleAssignments[i].id = derivedID("appRoleAssignment", a.principalId, a.resourceId, a.appRoleId)
+            }
+        }
+        return d
+    }
+
+    // MARK: - Locations
+
+    static func collectMarks(_ node: Node, path: String, into marks: inout [String: Int]) {
+        if let line = node.mark?.line { marks[path] = line }
+        switch node {
+        case .mapping(let m):
+            for (k, v) in m {
+                guard let key = k.string else { continue }
+                let p = path.isEmpty ? key : "\(path).\(key)"
+                if let line = k.mark?.line { marks[p] = line }
+                collectMarks(v, path: p, into: &marks)
+            }
+        case .sequence(let s):
+            for (i, v) in s.enumerated() { collectMarks(v, path: "\(path)[\(i)]", into: &marks) }
+        default: break
+        }
+    }
+
+    static func pathString(_ codingPath: [any CodingKey]) -> String {
+        var out = ""
+        for key in codingPath {
+            if let i = key.intValue { out += "[\(i)]" } else { out += out.isEmpty ? key.stringValue : ".\(key.stringValue)" }
+        }
+        return out
+    }
+
+    static func line(for path: String, marks: [String: Int]) -> Int? {
+        var p = path
+        while !p.isEmpty {
+            if let l = marks[p] { return l }
+            if let cut = p.lastIndex(where: { $0 == "." || $0 == "[" }) { p = String(p[..<cut]) } else { break }
+        }
+        return marks[""]
+    }
+
+    static func decodingProblem(_ error: DecodingError, marks: [String: Int], prefix: String?) -> TenantFileError.Problem {
+        switch error {
+        case .keyNotFound(let key, let ctx):
+            let path = pathString(ctx.codingPath)
+            return .init(line: line(for: path, marks: marks), path: path, message: "the required field '\(key.stringValue)' is missing")
+        case .typeMismatch(let type, let ctx):
+            let path = pathString(ctx.codingPath)
+            return .init(line: line(for: path, marks: marks), path: path, message: "expected \(describe(type)) (\(ctx.debugDescription))")
+        case .valueNotFound(let type, let ctx):
+            let path = pathString(ctx.codingPath)
+            return .init(line: line(for: path, marks: marks), path: path, message: "expected \(describe(type)), found nothing")
+        case .dataCorrupted(let ctx):
+            let path = pathString(ctx.codingPath)
+            return .init(line: line(for: path, marks: marks), path: path, message: ctx.debugDescription)
+        @unknown default:
+            return .init(line: nil, path: "", message: "\(error)")
+        }
+    }
+
+    static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type: "an integer"
+        case is Bool.Type: "true or false"
+        case is Date.Type: "a date (ISO 8601)"
+        default:
+            String(describing: type).hasPrefix("Array") ? "a list" : "a mapping (\(String(describing: type)))"
+        }
+    }
+
+    static func yamlErrorLine(_ error: any Error) -> Int? {
+        let text = "\(error)"
+        // Yams renders marks as "line:column" inside its description.
+        if let r = text.range(of: #"\b(\d+):(\d+)"#, options: .regularExpression) {
+            return Int(text[r].split(separator: ":")[0])
+        }
+        return nil
+    }
+
+    static func findUnknownKeys(_ node: Node, _ encoded: JSONValue, path: String, marks: [String: Int], problems: inout [TenantFileError.Problem]) {
+        switch (node, encoded) {
+        case (.mapping(let m), .object(let o)):
+            for (k, v) in m {
+                guard let key = k.string else { continue }
+                let p = path.isEmpty ? key : "\(path).\(key)"
+                if let child = o[key] {
+                    // Verbatim JSON (policies) is checked by its own engine.
+                    if key == "conditionalAccessPolicies" { continue }
+                    findUnknownKeys(v, child, path: p, marks: marks, problems: &problems)
+                } else if v.null == nil && !(key == "password" || key == "secretText") {
+                    let known = o.keys.sorted().joined(separator: ", ")
+                    problems.append(.init(line: k.mark?.line, path: path, message: "unknown field '\(key)' (fields in use here: \(known); see docs/tenant-file.md)"))
+                }
+            }
+        case (.sequence(let s), .array(let a)):
+            for (i, v) in s.enumerated() where i < a.count {
+                findUnknownKeys(v, a[i], path: "\(path)[\(i)]", marks: marks, problems: &problems)
+            }
+        default: break
+        }
+    }
+}
+
+struct AnyEncodable: Encodable {
+    let value: any Encodable
+    init(_ value: any Encodable) { self.value = value }
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+}
+
+extension JSONValue {
+    /// Encodes any Encodable value to a JSON tree.
+    static func fromEncodable(_ value: some Encodable) throws -> JSONValue {
+        let enc = JSONEncoder()
+        enc.dateEncodingStrategy = .iso8601
+        return try JSONDecoder().decode(JSONValue.self, from: enc.encode(value))
+    }
+}

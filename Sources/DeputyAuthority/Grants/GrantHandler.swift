@@ -1,0 +1,80 @@
+import DeputyCore
+import Foundation
+
+/// A token request as the engine sees it: no HTTP framework types.
+public struct TokenRequest: Sendable {
+    /// The tenant path segment as the client sent it (GUID or domain).
+    public var tenantSegment: String
+    public var form: FormParameters
+    /// The `Authorization` header (for client_secret_basic).
+    public var authorizationHeader: String?
+    /// The `Origin` header (cross-origin redemption by SPAs).
+    public var origin: String?
+    public var correlationID: String
+    public var ipAddress: String?
+
+    public init(tenantSegment: String, form: FormParameters, authorizationHeader: String? = nil, origin: String? = nil,
+                correlationID: String, ipAddress: String? = nil) {
+        self.tenantSegment = tenantSegment
+        self.form = form
+        self.authorizationHeader = authorizationHeader
+        self.origin = origin
+        self.correlationID = correlationID
+        self.ipAddress = ipAddress
+    }
+}
+
+/// What a grant handler is given besides the request.
+struct GrantContext: Sendable {
+    let authority: Authority
+    let tenant: DirectoryIndex
+    let client: AuthenticatedClient
+    let draft: SignInDraft
+    let configuration: AuthorityConfiguration
+    var now: Date { authority.time.now() }
+}
+
+/// One handler per `grant_type` (RFC 6749 §4, RFC 8628, Entra's extensions). Handlers validate
+/// their inputs, then issue through ``TokenIssuer`` so every grant passes the same consent,
+/// Conditional Access and sign-in-log steps.
+protocol GrantHandler: Sendable {
+    /// The `grant_type` value this handler serves.
+    var grantType: String { get }
+    /// Parameters that may appear more than once (RFC 8707 `resource`, RFC 8693 `audience`).
+    var repeatableParameters: Set<String> { get }
+    func handle(_ request: TokenRequest, context: GrantContext) async throws -> TokenResponse
+}
+
+extension GrantHandler {
+    var repeatableParameters: Set<String> { [] }
+}
+
+/// Exact lookup of the one handler for a grant type. Registering a grant twice is a programming error.
+struct GrantHandlerRegistry: Sendable {
+    private var handlers: [String: any GrantHandler] = [:]
+
+    init(_ handlers: [any GrantHandler]) {
+        for h in handlers {
+            precondition(self.handlers[h.grantType] == nil, "grant type \(h.grantType) registered twice")
+            self.handlers[h.grantType] = h
+        }
+    }
+
+    func handler(for grantType: String) -> (any GrantHandler)? { handlers[grantType] }
+    var grantTypes: [String] { handlers.keys.sorted() }
+}
+
+/// RFC 8707: a `resource` parameter is accepted when it names the same resource as the scope
+/// (Entra refuses it otherwise with AADSTS9010010). Documented extension for MCP clients.
+func checkResourceIndicators(_ form: FormParameters, resolved: ResolvedScopes, tenant: DirectoryIndex) throws(OAuthError) {
+    for value in form.values("resource") where !value.isEmpty {
+        guard let app = tenant.resource(named: value) ?? resourceByURL(value, tenant: tenant),
+            app.appId == resolved.resource?.appId
+        else { throw .resourceMismatch() }
+    }
+}
+
+/// An MCP server's RFC 8707 resource is its URL; it matches an app whose identifier URI it equals.
+private func resourceByURL(_ url: String, tenant: DirectoryIndex) -> Application? {
+    tenant.directory.applications.first { app in (app.identifierUris ?? []).contains { DirectoryIndex.normalize($0) == DirectoryIndex.normalize(url) } }
+}

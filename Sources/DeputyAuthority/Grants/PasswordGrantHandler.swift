@@ -1,0 +1,37 @@
+import DeputyCore
+import Foundation
+
+/// Resource owner password credentials (RFC 6749 §4.3) as Entra has it: public clients that
+/// allow public flows (`isFallbackPublicClient`) or confidential clients with their credential.
+struct PasswordGrantHandler: GrantHandler {
+    let grantType = "password"
+
+    func handle(_ request: TokenRequest, context: GrantContext) async throws -> TokenResponse {
+        let app = context.client.application
+        if !context.client.isConfidential && !(app.isFallbackPublicClient ?? false) {
+            throw OAuthError.publicClientFlowsDisabled(appID: app.appId)
+        }
+        let username = try request.form.require("username")
+        let password = try request.form.require("password")
+        let resolved = try ResolvedScopes.resolve(Scopes.parse(try request.form.require("scope")), tenant: context.tenant, tenantName: request.tenantSegment)
+        try checkResourceIndicators(request.form, resolved: resolved, tenant: context.tenant)
+        guard let user = context.tenant.user(login: username) else {
+            context.draft.record.userPrincipalName = username
+            throw OAuthError.userNotFound(username, tenant: context.tenant.tenant.displayName)
+        }
+        context.draft.user(user)
+        guard user.isEnabled else { throw OAuthError.userDisabled() }
+        guard await context.authority.passwords.verify(password, user: user, tenantID: context.tenant.tenantID) else {
+            throw OAuthError.invalidCredentials()
+        }
+        guard resolved.resource != nil else {
+            throw OAuthError.resourceNotFound(RequestedScope.microsoftGraph, tenant: request.tenantSegment)
+        }
+        let granted = try Consent.grantedScopes(client: app, resolved: resolved, userID: user.id, tenant: context.tenant, draft: context.draft)
+        let claims = try request.form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
+        return try await TokenIssuer(context: context).issueForUser(.init(
+            user: user, authentication: Authentication(userID: user.id, authTime: context.now, methods: ["pwd"]),
+            resolved: resolved, grantedScopes: granted, nonce: nil, platform: context.client.isConfidential ? .web : .publicClient,
+            familyID: nil, familyStartedAt: nil, claims: claims, isInteractive: false, clientInfo: request.form["client_info"] == "1"))
+    }
+}

@@ -1,0 +1,83 @@
+import DeputyCore
+import Foundation
+
+/// A `scope` parameter read against the directory: the one resource it names, the scope values
+/// asked of it, and the OpenID scopes (reference/entra-wire.md §4).
+struct ResolvedScopes: Sendable {
+    var resource: Application?
+    /// How the request named the resource (v1 tokens echo it in `aud`).
+    var resourceIdentifier: String?
+    var isDefault: Bool
+    /// Scope values on the resource (not qualified).
+    var values: [String]
+    var openID: Set<String>
+
+    var wantsRefreshToken: Bool { openID.contains("offline_access") }
+    var wantsIDToken: Bool { openID.contains("openid") }
+
+    /// Reads scopes. Rules: one resource only (AADSTS28000); `.default` cannot be mixed with named
+    /// scopes (AADSTS70011); a resource not in the tenant is AADSTS500011; a value the resource
+    /// does not define is AADSTS70011.
+    static func resolve(_ tokens: [String], tenant: DirectoryIndex, tenantName: String) throws(OAuthError) -> ResolvedScopes {
+        var result = ResolvedScopes(resource: nil, resourceIdentifier: nil, isDefault: false, values: [], openID: [])
+        var sawNamed = false
+        for token in tokens {
+            let scope = RequestedScope(token)
+            switch scope {
+            case .openID(let s):
+                result.openID.insert(s)
+            case .resourceDefault(let identifier), .resource(let identifier, _):
+                guard let app = tenant.resource(named: identifier) else { throw .resourceNotFound(identifier, tenant: tenantName) }
+                if let existing = result.resource, existing.appId != app.appId { throw .multipleResources(Scopes.format(tokens)) }
+                if result.resource == nil { result.resourceIdentifier = identifier }
+                result.resource = app
+                if case .resource(_, let value) = scope {
+                    guard app.scopes.contains(where: { $0.value == value }) else {
+                        throw .invalidScope(token, "The application '\(app.displayName)' does not expose the scope '\(value)'.")
+                    }
+                    if !result.values.contains(value) { result.values.append(value) }
+                    sawNamed = true
+                } else {
+                    result.isDefault = true
+                }
+            }
+        }
+        if result.isDefault && sawNamed {
+            throw .invalidScope(Scopes.format(tokens), "The .default scope can't be combined with resource-specific scopes.")
+        }
+        return result
+    }
+
+    /// The full scope strings for a response's `scope` field (resource-qualified, as Entra returns them).
+    func qualified(_ values: [String]) -> [String] {
+        guard let resource else { return [] }
+        let base = resourceIdentifier.flatMap { $0.lowercased() == resource.appId.lowercased() ? nil : $0 }
+            ?? resource.identifierUris?.first ?? resource.appId
+        let prefix = base.hasSuffix("/") ? base : base + "/"
+        return values.map { prefix + $0 }
+    }
+}
+
+/// Decides which delegated scopes a client gets on a resource for a user.
+enum Consent {
+    /// The granted subset: named scopes must all be granted; `.default` means all granted.
+    /// - Throws: AADSTS65001 (`consent_required`) when something asked for is not granted.
+    static func grantedScopes(client: Application, resolved: ResolvedScopes, userID: String, tenant: DirectoryIndex,
+                              draft: SignInDraft?) throws(OAuthError) -> [String] {
+        guard let resource = resolved.resource else { return [] }
+        let granted = tenant.grantedScopes(client: client, resource: resource, userID: userID)
+        if resolved.isDefault {
+            guard !granted.isEmpty else {
+                draft?.record.note = "No oauth2PermissionGrant lets \(client.displayName) (\(client.appId)) call \(resource.displayName) for this user."
+                throw .consentRequired(clientAppID: client.appId, clientName: client.displayName)
+            }
+            return resource.scopes.map(\.value).filter(granted.contains)
+        }
+        let missing = resolved.values.filter { !granted.contains($0) }
+        if !missing.isEmpty {
+            draft?.record.note = "Missing delegated grant for \(missing.joined(separator: " ")) from \(client.displayName) (\(client.appId)) to \(resource.displayName)."
+            throw .consentRequired(clientAppID: client.appId, clientName: client.displayName)
+        }
+        return resolved.values
+    }
+}

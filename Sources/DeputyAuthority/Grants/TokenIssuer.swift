@@ -1,0 +1,98 @@
+import Crypto
+import DeputyCore
+import Foundation
+
+/// The shared second half of every grant: Conditional Access, then minting, then the refresh
+/// token, in that order (DESIGN.md steps 6–7). Handlers call it after validating their inputs.
+struct TokenIssuer {
+    let context: GrantContext
+
+    struct UserIssuance {
+        var user: User
+        var authentication: Authentication
+        var resolved: ResolvedScopes
+        /// Granted scope values on the resource.
+        var grantedScopes: [String]
+        var nonce: String?
+        var platform: ClientPlatform
+        /// Reuse this refresh-token family (codes and refresh tokens) or start one.
+        var familyID: String?
+        /// For SPA families: when the family started (its 24-hour clock).
+        var familyStartedAt: Date?
+        var claims: ClaimsRequest
+        var isInteractive: Bool
+        /// Whether to include `client_info` (MSAL asks with `client_info=1`).
+        var clientInfo: Bool
+    }
+
+    /// Issues an access token for a user (plus id_token and refresh token when asked).
+    func issueForUser(_ i: UserIssuance) async throws -> TokenResponse {
+        let authority = context.authority
+        let tenant = context.tenant
+        let draft = context.draft
+        guard let resource = i.resolved.resource else { throw OAuthError.invalidScope("", "A resource scope is required.") }
+        draft.user(i.user)
+        draft.resource(resource)
+        draft.record.authenticationMethodsUsed = i.authentication.methods
+        draft.record.signInEventTypes = [i.isInteractive ? "interactiveUser" : "nonInteractiveUser"]
+        let roles = tenant.appRoles(principalID: i.user.id, resource: resource, includeGroups: true)
+        let outcome = await authority.evaluator.evaluate(SignInContext(
+            tenant: tenant, user: i.user, client: context.client.application, resource: resource, isInteractive: i.isInteractive,
+            authentication: i.authentication, requestedAuthenticationContexts: i.claims.requestedAuthenticationContexts,
+            ipAddress: draft.record.ipAddress, authenticationProtocol: draft.record.authenticationProtocol))
+        try apply(outcome)
+        let keys = try await authority.currentKeys()
+        let now = context.now
+        let qualified = i.resolved.qualified(i.grantedScopes)
+        let minted = try TokenMinter(configuration: context.configuration).accessToken(.init(
+            tenant: tenant, subject: .user(i.user, i.authentication), client: context.client.application,
+            clientAuthenticationLevel: context.client.credential.authenticationLevel, resource: resource,
+            resourceIdentifier: i.resolved.resourceIdentifier ?? resource.appId, scopes: i.grantedScopes, roles: roles,
+            acrs: i.authentication.acrs.filter(i.claims.requestedAuthenticationContexts.contains),
+            clientCapabilities: i.claims.clientCapabilities, ipAddress: draft.record.ipAddress), key: keys.current, now: now)
+        var response = TokenResponse(scope: Scopes.format(qualified), expiresIn: minted.expiresIn, extExpiresIn: minted.expiresIn,
+                                     accessToken: minted.token)
+        if i.resolved.wantsIDToken {
+            response.idToken = try TokenMinter(configuration: context.configuration).idToken(
+                tenant: tenant, user: i.user, authentication: i.authentication, client: context.client.application,
+                nonce: i.nonce, key: keys.current, now: now)
+        }
+        if i.clientInfo { response.clientInfo = TokenMinter.clientInfo(userID: i.user.id, tenantID: tenant.tenantID) }
+        if i.resolved.wantsRefreshToken {
+            let (token, record) = newRefreshToken(i, scopes: qualified + i.resolved.openID.sorted(), now: now)
+            try await authority.store.saveRefreshToken(record)
+            response.refreshToken = token
+        }
+        draft.record.uniqueTokenIdentifier = minted.uti
+        draft.record.scopes = qualified
+        return response
+    }
+
+    func newRefreshToken(_ i: UserIssuance, scopes: [String], now: Date) -> (String, RefreshTokenRecord) {
+        let token = "1.D" + TokenMinter.randomID(bytes: 48)
+        let expires: Date = i.platform == .spa
+            ? (i.familyStartedAt ?? now) + context.configuration.spaRefreshTokenLifetime
+            : now + context.configuration.refreshTokenInactivity
+        let record = RefreshTokenRecord(
+            tokenHash: TokenIssuer.hash(token), familyID: i.familyID ?? TokenMinter.randomID(), tenantID: context.tenant.tenantID,
+            clientID: context.client.application.appId, platform: i.platform, authentication: i.authentication,
+            scopes: scopes, createdAt: now, expiresAt: expires)
+        return (token, record)
+    }
+
+    /// Turns a Conditional Access outcome into the sign-in log and, when not granted, the error.
+    func apply(_ outcome: ConditionalAccessOutcome) throws {
+        switch outcome {
+        case .granted(let applied, let status):
+            context.draft.record.appliedConditionalAccessPolicies = applied
+            context.draft.record.conditionalAccessStatus = status
+        case .interrupt(let error, let applied), .blocked(let error, let applied):
+            context.draft.record.appliedConditionalAccessPolicies = applied
+            context.draft.record.conditionalAccessStatus = "failure"
+            throw error
+        }
+    }
+
+    /// Stored form of codes, refresh tokens, device codes and session ids.
+    static func hash(_ secret: String) -> String { Base64URL.encode(SHA256.hash(data: Data(secret.utf8))) }
+}

@@ -1,0 +1,332 @@
+import DeputyCore
+import Foundation
+
+/// The interactive endpoints' logic: authorize (OAuth 2.0 §4.1.1, OIDC Core §3.1.2 as Entra
+/// has them), the sign-in form, the device verification page and logout.
+public struct InteractiveSignIn: Sendable {
+    public static let sessionCookie = "deputy_session"
+    public static let bindingCookie = "deputy_binding"
+    public static let deviceCookie = "deputy_device"
+    let authority: Authority
+
+    public init(authority: Authority) { self.authority = authority }
+
+    var secure: Bool { authority.configuration.isHTTPS }
+
+    // MARK: - Authorize
+
+    /// GET /{tenant}/oauth2/v2.0/authorize
+    public func authorize(_ request: BrowserRequest) async -> InteractiveResult {
+        do {
+            guard let tenant = try await authority.tenant(request.tenantSegment) else { return .error(.tenantNotFound(request.tenantSegment)) }
+            let q = request.parameters
+            // Until the redirect URI is known to be registered, errors go to an error page, never to a redirect.
+            try q.rejectDuplicates()
+            let clientID = try q.require("client_id")
+            guard let app = tenant.application(appID: clientID) else { return .error(.unknownClient(clientID, tenant: request.tenantSegment)) }
+            let redirectURI = try q.require("redirect_uri")
+            guard let platform = Self.platform(of: redirectURI, in: app) else {
+                return .error(.redirectURINotRegistered(redirectURI, appID: app.appId))
+            }
+            let state = q["state"]
+            let responseType = q["response_type"] ?? ""
+            let types = Set(responseType.split(separator: " ").map(String.init))
+            let modeDefault = types.contains("id_token") ? "fragment" : "query"
+            let mode = q["response_mode"] ?? modeDefault
+            func fail(_ e: OAuthError) -> InteractiveResult {
+                .respond(errorResponse(e, redirectURI: redirectURI, mode: ["query", "fragment", "form_post"].contains(mode) ? mode : modeDefault, state: state), cookies: [])
+            }
+            guard !types.isEmpty else { return fail(.missingQueryParameter("response_type")) }
+            guard types.isSubset(of: ["code", "id_token"]) else { return fail(.unsupportedResponseType(responseType)) }
+            guard ["query", "fragment", "form_post"].contains(mode), !(mode == "query" && types.contains("id_token")) else {
+                return fail(.invalidResponseMode(mode))
+            }
+            let scopes = Scopes.parse(q["scope"])
+            guard !scopes.isEmpty else { return fail(.missingQueryParameter("scope")) }
+            let resolved: ResolvedScopes
+            do { resolved = try ResolvedScopes.resolve(scopes, tenant: tenant, tenantName: request.tenantSegment) } catch { return fail(error) }
+            if types.contains("id_token") && q["nonce"] == nil { return fail(.nonceRequired()) }
+            if types.contains("code") && resolved.resource == nil && !resolved.wantsIDToken {
+                return fail(.invalidScope(Scopes.format(scopes), "Request at least one resource scope or openid."))
+            }
+            var method = q["code_challenge_method"]
+            let challenge = q["code_challenge"]
+            if let challenge {
+                method = method ?? "plain"
+                guard method == "S256" || method == "plain" else { return fail(.invalidCodeChallenge("The code_challenge_method must be S256 or plain.")) }
+                guard PKCE.isWellFormed(challenge) || (method == "S256" && challenge.count == 43) else {
+                    return fail(.invalidCodeChallenge("The code_challenge must be 43 to 128 characters."))
+                }
+                if tenant.isStrict && method != "S256" { return fail(.invalidCodeChallenge("This tenant requires code_challenge_method S256 (strict mode, RFC 9700).")) }
+            } else if platform == .spa || (tenant.isStrict && types.contains("code")) {
+                return fail(.pkceRequired())
+            }
+            if let c = q["claims"] { do { _ = try ClaimsRequest(parsing: c) } catch { return fail(error) } }
+            do { try checkResourceIndicators(q, resolved: resolved, tenant: tenant) } catch { return fail(error) }
+            let prompt = q["prompt"]
+            if let prompt, !["login", "none", "consent", "select_account"].contains(prompt) {
+                return fail(.invalidParameter("prompt", "Expected login, none, consent or select_account."))
+            }
+            let params = AuthorizeParameters(
+                clientID: app.appId, redirectURI: redirectURI, platform: platform, responseType: responseType, responseMode: mode,
+                scopes: scopes, state: state, nonce: q["nonce"], codeChallenge: challenge, codeChallengeMethod: challenge == nil ? nil : method,
+                prompt: prompt, loginHint: q["login_hint"], claims: q["claims"])
+
+            let session = try await currentSession(request, tenant: tenant)
+            if let session, prompt != "login", prompt != "select_account" {
+                return try await complete(params, authentication: session.authentication, tenant: tenant, request: request, cookies: [])
+            }
+            if prompt == "none" { return fail(.loginRequired()) }
+            return try await startFlow(.authorize(params), tenant: tenant, app: app, loginHint: params.loginHint, request: request)
+        } catch {
+            return .error(authority.normalize(error, draft: nil))
+        }
+    }
+
+    /// Which platform a redirect URI is registered under (exact match; for public clients a
+    /// loopback `http://localhost` matches any port, as in Entra).
+    static func platform(of uri: String, in app: Application) -> ClientPlatform? {
+        if app.spaRedirectURIs.contains(uri) { return .spa }
+        if app.webRedirectURIs.contains(uri) { return .web }
+        if app.publicClientRedirectURIs.contains(uri) { return .publicClient }
+        if let u = URLComponents(string: uri), u.scheme == "http", u.host == "localhost" || u.host == "127.0.0.1" {
+            for registered in app.publicClientRedirectURIs {
+                guard let r = URLComponents(string: registered), r.scheme == "http", r.host == u.host, r.port == nil else { continue }
+                if (r.path.isEmpty ? "/" : r.path) == (u.path.isEmpty ? "/" : u.path) { return .publicClient }
+            }
+        }
+        return nil
+    }
+
+    func errorResponse(_ e: OAuthError, redirectURI: String, mode: String, state: String?) -> ClientResponse {
+        var p: [(String, String)] = [("error", e.error.rawValue), ("error_description", e.shortDescription)]
+        if let aadsts = e.aadsts { p.append(("error_uri", "\(authority.configuration.baseURL)/error?code=\(aadsts)")) }
+        if let suberror = e.suberror { p.append(("suberror", suberror)) }
+        if let state { p.append(("state", state)) }
+        return ClientResponse(redirectURI: redirectURI, responseMode: mode, parameters: p)
+    }
+
+    func currentSession(_ request: BrowserRequest, tenant: DirectoryIndex) async throws -> SessionRecord? {
+        guard let id = request.cookies[Self.sessionCookie],
+            let s = try await authority.store.session(hash: TokenIssuer.hash(id)),
+            s.tenantID == tenant.tenantID, s.expiresAt > authority.time.now(),
+            tenant.user(id: s.authentication.userID)?.isEnabled == true
+        else { return nil }
+        return s
+    }
+
+    func startFlow(_ purpose: InteractiveFlowRecord.Purpose, tenant: DirectoryIndex, app: Application?, loginHint: String?,
+                   request: BrowserRequest) async throws -> InteractiveResult {
+        let now = authority.time.now()
+        var cookies: [Cookie] = []
+        let binding: String
+        if let existing = request.cookies[Self.bindingCookie], existing.count >= 20 {
+            binding = existing
+        } else {
+            binding = TokenMinter.randomID(bytes: 24)
+            cookies.append(Cookie(name: Self.bindingCookie, value: binding, maxAge: nil, secure: secure))
+        }
+        let flow = InteractiveFlowRecord(
+            id: TokenMinter.randomID(bytes: 18), tenantID: tenant.tenantID, purpose: purpose, csrfToken: TokenMinter.randomID(bytes: 24),
+            browserBindingHash: TokenIssuer.hash(binding), loginHint: loginHint, createdAt: now,
+            expiresAt: now + authority.configuration.interactiveFlowLifetime)
+        try await authority.store.saveFlow(flow)
+        return .signIn(page(for: flow, tenant: tenant, app: app, error: nil), cookies: cookies)
+    }
+
+    func page(for flow: InteractiveFlowRecord, tenant: DirectoryIndex, app: Application?, error: String?, username: String? = nil) -> SignInPage {
+        SignInPage(flowID: flow.id, csrfToken: flow.csrfToken, tenantDisplayName: tenant.tenant.displayName,
+                   applicationName: app?.displayName ?? "your device", username: username ?? flow.loginHint, errorMessage: error,
+                   action: "/\(tenant.tenantID)/login")
+    }
+
+    /// Issues the code (and id_token) for an authenticated user and sends them to the client.
+    func complete(_ p: AuthorizeParameters, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
+                  cookies: [Cookie]) async throws -> InteractiveResult {
+        guard let app = tenant.application(appID: p.clientID), let user = tenant.user(id: authentication.userID) else {
+            return .error(.signInFlowExpired())
+        }
+        let now = authority.time.now()
+        let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize",
+                                correlationID: request.correlationID, ipAddress: request.ipAddress, now: now)
+        draft.client(app, credential: .none)
+        draft.user(user)
+        draft.record.signInEventTypes = ["interactiveUser"]
+        draft.record.authenticationMethodsUsed = authentication.methods
+        defer { Task { [store = authority.store, record = draft.record] in try? await store.appendSignIn(record) } }
+        do {
+            let resolved = try ResolvedScopes.resolve(p.scopes, tenant: tenant, tenantName: request.tenantSegment)
+            if let resource = resolved.resource {
+                draft.resource(resource)
+                _ = try Consent.grantedScopes(client: app, resolved: resolved, userID: user.id, tenant: tenant, draft: draft)
+            }
+            let claims = try p.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
+            let outcome = await authority.evaluator.evaluate(SignInContext(
+                tenant: tenant, user: user, client: app, resource: resolved.resource, isInteractive: true, authentication: authentication,
+                requestedAuthenticationContexts: claims.requestedAuthenticationContexts, ipAddress: request.ipAddress,
+                authenticationProtocol: "authorize"))
+            switch outcome {
+            case .granted(let applied, let status):
+                draft.record.appliedConditionalAccessPolicies = applied
+                draft.record.conditionalAccessStatus = status
+            case .interrupt(let e, let applied), .blocked(let e, let applied):
+                draft.record.appliedConditionalAccessPolicies = applied
+                throw e
+            }
+            let config = authority.configuration(for: tenant)
+            var out: [(String, String)] = []
+            let types = Set(p.responseType.split(separator: " ").map(String.init))
+            if types.contains("code") {
+                let code = "1.A" + TokenMinter.randomID(bytes: 48)
+                try await authority.store.saveCode(AuthorizationCodeRecord(
+                    codeHash: TokenIssuer.hash(code), tenantID: tenant.tenantID, clientID: app.appId, redirectURI: p.redirectURI,
+                    platform: p.platform, authentication: authentication, scopes: p.scopes, nonce: p.nonce, codeChallenge: p.codeChallenge,
+                    codeChallengeMethod: p.codeChallengeMethod, claims: p.claims, createdAt: now,
+                    expiresAt: now + config.authorizationCodeLifetime, familyID: TokenMinter.randomID()))
+                out.append(("code", code))
+            }
+            if types.contains("id_token") {
+                let keys = try await authority.currentKeys()
+                out.append(("id_token", try TokenMinter(configuration: config).idToken(
+                    tenant: tenant, user: user, authentication: authentication, client: app, nonce: p.nonce, key: keys.current, now: now)))
+            }
+            if let state = p.state { out.append(("state", state)) }
+            out.append(("session_state", TokenIssuer.hash(request.cookies[Self.sessionCookie] ?? user.id)))
+            return .respond(ClientResponse(redirectURI: p.redirectURI, responseMode: p.responseMode, parameters: out), cookies: cookies)
+        } catch {
+            let e = authority.normalize(error, draft: draft)
+            draft.fail(e)
+            var interactiveError = e
+            if e.aadsts == 65001 { interactiveError = .consentRequiredInteractive(clientAppID: app.appId, clientName: app.displayName) }
+            return .respond(errorResponse(interactiveError, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
+        }
+    }
+
+    // MARK: - The sign-in form
+
+    /// POST /{tenant}/login: checks the anti-forgery token and the browser binding, then the password.
+    public func submitSignIn(_ request: BrowserRequest) async -> InteractiveResult {
+        do {
+            guard let tenant = try await authority.tenant(request.tenantSegment) else { return .error(.tenantNotFound(request.tenantSegment)) }
+            let form = request.parameters
+            try form.rejectDuplicates()
+            guard let flowID = form["flow"], let flow = try await authority.store.flow(id: flowID), flow.tenantID == tenant.tenantID,
+                flow.expiresAt > authority.time.now()
+            else { return .error(.signInFlowExpired()) }
+            guard let csrf = form["csrf_token"], constantTimeEqual(csrf, flow.csrfToken),
+                let binding = request.cookies[Self.bindingCookie], TokenIssuer.hash(binding) == flow.browserBindingHash
+            else { return .error(.invalidCSRFToken()) }
+            var app: Application?
+            if case .authorize(let p) = flow.purpose { app = tenant.application(appID: p.clientID) }
+            let username = (form["username"] ?? "").trimmingCharacters(in: .whitespaces)
+            let password = form["password"] ?? ""
+            let wrong = "Your account or password is incorrect. If you don't remember your password, reset it now. (AADSTS50126)"
+            guard let user = tenant.user(login: username) else {
+                await recordInteractiveFailure(.invalidCredentials(), tenant: tenant, app: app, login: username, request: request)
+                return .signIn(page(for: flow, tenant: tenant, app: app, error: username.isEmpty ? "Enter your email, phone, or Skype." : wrong, username: username), cookies: [])
+            }
+            guard user.isEnabled else {
+                await recordInteractiveFailure(.userDisabled(), tenant: tenant, app: app, login: username, request: request)
+                return .signIn(page(for: flow, tenant: tenant, app: app, error: "Your account has been locked. Contact your support person to unlock it. (AADSTS50057)", username: username), cookies: [])
+            }
+            guard await authority.passwords.verify(password, user: user, tenantID: tenant.tenantID) else {
+                await recordInteractiveFailure(.invalidCredentials(), tenant: tenant, app: app, login: username, request: request)
+                return .signIn(page(for: flow, tenant: tenant, app: app, error: wrong, username: username), cookies: [])
+            }
+            let now = authority.time.now()
+            let authentication = Authentication(userID: user.id, authTime: now, methods: ["pwd"])
+            let sessionID = TokenMinter.randomID(bytes: 32)
+            let config = authority.configuration(for: tenant)
+            try await authority.store.saveSession(SessionRecord(idHash: TokenIssuer.hash(sessionID), tenantID: tenant.tenantID,
+                                                                authentication: authentication, createdAt: now, expiresAt: now + config.sessionLifetime))
+            try await authority.store.deleteFlow(id: flow.id)
+            let cookie = Cookie(name: Self.sessionCookie, value: sessionID, maxAge: nil, secure: secure)
+            var withSession = request
+            withSession.cookies[Self.sessionCookie] = sessionID
+            switch flow.purpose {
+            case .authorize(let p):
+                return try await complete(p, authentication: authentication, tenant: tenant, request: withSession, cookies: [cookie])
+            case .deviceCode(let userCode):
+                do {
+                    try await authority.store.resolveDeviceCode(userCode: userCode, state: .approved(authentication))
+                } catch StorageError.conflict {
+                    return .message(title: "Code already used", text: "This code was already used. Start again on your device.", cookies: [cookie])
+                }
+                let deviceApp = try await authority.store.deviceCode(userCode: userCode).flatMap { tenant.application(appID: $0.clientID) }
+                return .message(title: "Device sign-in complete",
+                                text: "You have signed in to the \(deviceApp?.displayName ?? "") application on your device. You may now close this window.",
+                                cookies: [cookie])
+            }
+        } catch {
+            return .error(authority.normalize(error, draft: nil))
+        }
+    }
+
+    func recordInteractiveFailure(_ e: OAuthError, tenant: DirectoryIndex, app: Application?, login: String, request: BrowserRequest) async {
+        let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize", correlationID: request.correlationID,
+                                ipAddress: request.ipAddress, now: authority.time.now())
+        if let app { draft.client(app, credential: .none) }
+        if let user = tenant.user(login: login) { draft.user(user) } else { draft.record.userPrincipalName = login }
+        draft.record.signInEventTypes = ["interactiveUser"]
+        draft.fail(e)
+        try? await authority.store.appendSignIn(draft.record)
+    }
+
+    // MARK: - Device verification page
+
+    /// GET /devicelogin: the page where the user enters the code shown on the device.
+    public func deviceLoginPage(_ request: BrowserRequest) -> InteractiveResult {
+        let token = TokenMinter.randomID(bytes: 24)
+        return .deviceCodeEntry(csrfToken: token, errorMessage: nil, cookies: [Cookie(name: Self.deviceCookie, value: token, maxAge: 1800, secure: secure)])
+    }
+
+    /// POST /devicelogin: checks the code and starts the sign-in for it.
+    public func submitDeviceCode(_ request: BrowserRequest) async -> InteractiveResult {
+        do {
+            let form = request.parameters
+            try form.rejectDuplicates()
+            guard let csrf = form["csrf_token"], let cookie = request.cookies[Self.deviceCookie], constantTimeEqual(csrf, cookie) else {
+                return .error(.invalidCSRFToken())
+            }
+            let code = (form["user_code"] ?? "").uppercased().filter { !$0.isWhitespace && $0 != "-" }
+            guard let record = try await authority.store.deviceCode(userCode: code), record.state == .pending,
+                record.expiresAt > authority.time.now(), let tenant = try await authority.tenant(record.tenantID)
+            else {
+                return .deviceCodeEntry(csrfToken: csrf, errorMessage: "That code didn't work. Check the code and try again. (AADSTS70018)", cookies: [])
+            }
+            return try await startFlow(.deviceCode(userCode: code), tenant: tenant, app: tenant.application(appID: record.clientID),
+                                       loginHint: nil, request: request)
+        } catch {
+            return .error(authority.normalize(error, draft: nil))
+        }
+    }
+
+    // MARK: - Logout
+
+    /// GET or POST /{tenant}/oauth2/v2.0/logout: ends the SSO session; redirects to
+    /// `post_logout_redirect_uri` when it is registered for an app of the tenant.
+    public func logout(_ request: BrowserRequest) async -> InteractiveResult {
+        let clear = Cookie(name: Self.sessionCookie, value: "", maxAge: 0, secure: secure)
+        if let id = request.cookies[Self.sessionCookie] { try? await authority.store.deleteSession(hash: TokenIssuer.hash(id)) }
+        if let target = request.parameters["post_logout_redirect_uri"], let tenant = try? await authority.tenant(request.tenantSegment) {
+            let registered = tenant.directory.applications.contains { app in
+                (app.webRedirectURIs + app.spaRedirectURIs + app.publicClientRedirectURIs).contains(target)
+                    || app.web?.logoutUrl == target || app.spa?.logoutUrl == target
+            }
+            if registered {
+                var location = target
+                if let state = request.parameters["state"] { location += (target.contains("?") ? "&" : "?") + "state=" + FormParameters.encode(state) }
+                return .redirect(location, cookies: [clear])
+            }
+        }
+        return .message(title: "You signed out of your account", text: "It's a good idea to close all browser windows.", cookies: [clear])
+    }
+}
+
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    guard x.count == y.count else { return false }
+    var d: UInt8 = 0
+    for i in x.indices { d |= x[i] ^ y[i] }
+    return d == 0
+}

@@ -1,0 +1,65 @@
+import DeputyCore
+import Foundation
+import Logging
+
+/// The authority's signing keys: the current one signs; retired ones stay published in the JWKS
+/// for a grace period so tokens they signed still validate. Keys live in the store, so a rotation
+/// made by `deputy authority rotate-keys` is seen by a running authority at its next request.
+public final class SigningKeyManager: Sendable {
+    public struct Snapshot: Sendable {
+        public let current: SigningKey
+        /// The current key and retired keys still in their grace period.
+        public let published: [SigningKey]
+    }
+
+    let store: any SigningKeyStore
+    let time: any TimeSource
+    /// How long a retired key stays in the JWKS.
+    public let gracePeriod: TimeInterval
+    private let state = LockedBox<(generation: Int, snapshot: Snapshot?)>((-1, nil))
+
+    public init(store: any SigningKeyStore, time: any TimeSource, gracePeriod: TimeInterval = 86_400) {
+        self.store = store
+        self.time = time
+        self.gracePeriod = gracePeriod
+    }
+
+    /// Makes sure a current key exists (generating one on first start).
+    public func ensureKey() async throws {
+        if try await store.signingKeys().contains(where: { $0.retiredAt == nil }) { return }
+        try await store.addSigningKey(SigningKey.generate(now: time.now()), retiringCurrentAt: time.now())
+    }
+
+    /// Generates a new current key and retires the previous one.
+    @discardableResult
+    public func rotate() async throws -> SigningKeyRecord {
+        let record = try SigningKey.generate(now: time.now())
+        try await store.addSigningKey(record, retiringCurrentAt: time.now())
+        return record
+    }
+
+    /// The keys for the given store generation; reloads only when the generation moved.
+    public func snapshot(generation: Int) async throws -> Snapshot {
+        if let s = state.withLock({ $0.generation == generation ? $0.snapshot : nil }) { return s }
+        let records = try await store.signingKeys()
+        let now = time.now()
+        let usable = records.filter { $0.retiredAt == nil || $0.retiredAt! + gracePeriod > now }
+        let keys = try usable.map(SigningKey.init(record:))
+        guard let current = keys.last(where: { $0.record.retiredAt == nil }) else { throw StorageError.notFound }
+        let snapshot = Snapshot(current: current, published: [current] + keys.filter { $0.kid != current.kid }.reversed())
+        state.withLock { $0 = (generation, snapshot) }
+        return snapshot
+    }
+}
+
+/// A value behind a lock (Foundation's `NSLock`), for small shared caches.
+public final class LockedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    public init(_ value: Value) { self.value = value }
+    public func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}

@@ -1,0 +1,52 @@
+import DeputyCore
+import Foundation
+import HummingbirdBcrypt
+
+/// Verifies users' passwords (bcrypt) and hashes the plain-text demo passwords of a freshly
+/// seeded tenant file in the background, so start-up never waits for bcrypt. A sign-in that
+/// arrives before its user's hash is ready waits for that one hash.
+public final class PasswordVault: Sendable {
+    /// bcrypt cost for hashes Deputy computes (hashes given in a tenant file keep theirs).
+    public static let cost: UInt8 = 10
+    let store: any DirectoryStore
+    private let pending = LockedBox<[LoadedTenantFile.PasswordKey: Task<String, Never>]>([:])
+
+    public init(store: any DirectoryStore) { self.store = store }
+
+    /// Starts hashing plain-text passwords taken from a tenant file and storing the hashes.
+    public func hashInBackground(_ passwords: [LoadedTenantFile.PasswordKey: String]) {
+        for (key, plain) in passwords {
+            let task = Task.detached(priority: .utility) { Bcrypt.hash(plain, cost: PasswordVault.cost) }
+            pending.withLock { $0[key] = task }
+            let store = self.store
+            Task.detached(priority: .utility) { [pending] in
+                let hash = await task.value
+                try? await store.setPasswordHash(tenantID: key.tenantID, userID: key.userID, hash: hash)
+                pending.withLock { $0[key] = nil }
+            }
+        }
+    }
+
+    /// Waits until every background hash is stored (tests and `deputy tenant` commands).
+    public func waitForHashing() async {
+        while let task = pending.withLock({ $0.values.first }) {
+            _ = await task.value
+            await Task.yield()
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Checks a password for a user.
+    public func verify(_ password: String, user: User, tenantID: String) async -> Bool {
+        let hash: String
+        if let task = pending.withLock({ $0[.init(tenantID: tenantID, userID: user.id)] }) {
+            hash = await task.value
+        } else if let stored = user.passwordHash {
+            hash = stored
+        } else {
+            return false
+        }
+        // bcrypt is deliberately slow: keep it off the cooperative pool's request threads.
+        return await Task.detached(priority: .userInitiated) { Bcrypt.verify(password, hash: hash) }.value
+    }
+}

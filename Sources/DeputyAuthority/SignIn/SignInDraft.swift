@@ -1,0 +1,59 @@
+import DeputyCore
+import Foundation
+
+/// The sign-in record of one request, filled in as the request learns who and what it is about,
+/// and written exactly once (success or failure) by the endpoint. Owned by one request's task.
+public final class SignInDraft: @unchecked Sendable {
+    public var record: SignInRecord
+
+    init(tenantID: String, isInteractive: Bool, protocol proto: String, correlationID: String, ipAddress: String?, now: Date) {
+        record = SignInRecord(id: UUID().uuidString.lowercased(), createdDateTime: now, tenantId: tenantID,
+                              isInteractive: isInteractive, authenticationProtocol: proto, correlationId: correlationID)
+        record.ipAddress = ipAddress
+    }
+
+    func client(_ app: Application, credential: ClientCredentialKind) {
+        record.appId = app.appId
+        record.appDisplayName = app.displayName
+        record.clientCredentialType = credential.signInLogValue
+    }
+
+    func user(_ user: User) {
+        record.userId = user.id
+        record.userPrincipalName = user.userPrincipalName
+        record.userDisplayName = user.displayName
+    }
+
+    func resource(_ app: Application) {
+        record.resourceId = app.appId
+        record.resourceDisplayName = app.displayName
+    }
+
+    func fail(_ error: OAuthError, note: String? = nil) {
+        record.status = .init(errorCode: error.aadsts ?? 50000, failureReason: error.message, additionalDetails: error.suberror)
+        if let note { record.note = note }
+        if record.conditionalAccessStatus == "notApplied", error.claims != nil { record.conditionalAccessStatus = "failure" }
+    }
+}
+
+/// How a client proved who it is.
+public enum ClientCredentialKind: String, Sendable {
+    case none, secret, certificate
+
+    var signInLogValue: String {
+        switch self {
+        case .none: "none"
+        case .secret: "clientSecret"
+        case .certificate: "certificate"
+        }
+    }
+
+    /// `azpacr` / `appidacr`: 0 public, 1 secret, 2 certificate.
+    var authenticationLevel: Int {
+        switch self {
+        case .none: 0
+        case .secret: 1
+        case .certificate: 2
+        }
+    }
+}

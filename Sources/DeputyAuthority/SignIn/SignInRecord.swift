@@ -1,0 +1,65 @@
+import Foundation
+
+/// One sign-in event, shaped like Microsoft Graph's `signIn` resource (reference/entra-wire.md
+/// §5.5). One record is written for every issuance attempt, successful or not.
+public struct SignInRecord: Codable, Sendable, Equatable {
+    public struct Status: Codable, Sendable, Equatable {
+        /// 0 on success, else the AADSTS number.
+        public var errorCode: Int
+        public var failureReason: String?
+        public var additionalDetails: String?
+    }
+    public struct AppliedPolicy: Codable, Sendable, Equatable {
+        public var id: String
+        public var displayName: String
+        /// `success`, `failure`, `notApplied`, `notEnabled`, `reportOnly…`.
+        public var result: String
+        public var enforcedGrantControls: [String]
+    }
+
+    public var id: String
+    public var createdDateTime: Date
+    public var tenantId: String
+    public var userId: String?
+    public var userPrincipalName: String?
+    public var userDisplayName: String?
+    public var appId: String?
+    public var appDisplayName: String?
+    public var resourceId: String?
+    public var resourceDisplayName: String?
+    public var isInteractive: Bool
+    /// `interactiveUser`, `nonInteractiveUser`, `servicePrincipal`.
+    public var signInEventTypes: [String]
+    /// The grant or endpoint (`authorization_code`, `client_credentials`, `authorize`, …).
+    public var authenticationProtocol: String
+    /// `none`, `clientSecret`, `clientAssertion`, `certificate`.
+    public var clientCredentialType: String
+    public var ipAddress: String?
+    public var correlationId: String
+    public var uniqueTokenIdentifier: String?
+    public var status: Status
+    /// `success`, `failure`, `notApplied`.
+    public var conditionalAccessStatus: String
+    public var appliedConditionalAccessPolicies: [AppliedPolicy]
+    public var authenticationMethodsUsed: [String]
+    public var scopes: [String]
+    /// Why a request failed in words an operator needs (e.g. which grant was missing).
+    public var note: String?
+
+    public init(id: String, createdDateTime: Date, tenantId: String, isInteractive: Bool, authenticationProtocol: String,
+                correlationId: String) {
+        self.id = id
+        self.createdDateTime = createdDateTime
+        self.tenantId = tenantId
+        self.isInteractive = isInteractive
+        self.signInEventTypes = []
+        self.authenticationProtocol = authenticationProtocol
+        self.clientCredentialType = "none"
+        self.correlationId = correlationId
+        self.status = Status(errorCode: 0)
+        self.conditionalAccessStatus = "notApplied"
+        self.appliedConditionalAccessPolicies = []
+        self.authenticationMethodsUsed = []
+        self.scopes = []
+    }
+}

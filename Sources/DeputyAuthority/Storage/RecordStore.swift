@@ -1,0 +1,263 @@
+import Foundation
+
+/// The authority's store: every storage protocol, written once over a key-value backend.
+///
+/// Use ``RecordStore/inMemory()`` for tests and ``RecordStore/sqlite(path:)`` (GRDB, WAL) for a
+/// data directory. Records are JSON documents; the atomic operations run in one transaction.
+public final class RecordStore: AuthorityStore {
+    let backend: any KeyValueBackend
+
+    init(backend: any KeyValueBackend) { self.backend = backend }
+
+    /// A store in memory.
+    public static func inMemory() -> RecordStore { RecordStore(backend: InMemoryBackend()) }
+
+    /// A store in an SQLite file (created with its tables when missing).
+    public static func sqlite(path: String) throws -> RecordStore { RecordStore(backend: try GRDBBackend(path: path)) }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .millisecondsSince1970
+        e.outputFormatting = .sortedKeys
+        return e
+    }()
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .millisecondsSince1970
+        return d
+    }()
+
+    static func encode(_ value: some Encodable) throws -> Data { try encoder.encode(value) }
+    static func decode<T: Decodable>(_ type: T.Type, _ data: Data?) throws -> T? {
+        guard let data else { return nil }
+        return try decoder.decode(type, from: data)
+    }
+
+    static func bumpGeneration(_ tx: any KeyValueTransaction) throws {
+        let current = try decode(Int.self, tx.get(.meta, "generation")) ?? 0
+        try tx.put(.meta, "generation", encode(current + 1), expiresAt: nil)
+    }
+
+    // MARK: DirectoryStore
+
+    public func directories() async throws -> [TenantDirectory] {
+        try await backend.read { tx in try tx.all(.directories).map { try RecordStore.decoder.decode(TenantDirectory.self, from: $0.1) } }
+    }
+
+    public func seedFingerprint() async throws -> String? {
+        try await backend.read { tx in try RecordStore.decode(String.self, tx.get(.meta, "seedFingerprint")) }
+    }
+
+    public func replaceDirectories(_ directories: [TenantDirectory], fingerprint: String) async throws {
+        try await backend.write { tx in
+            for (key, _) in try tx.all(.directories) { try tx.delete(.directories, key) }
+            for d in directories { try tx.put(.directories, d.tenant.id, RecordStore.encode(d), expiresAt: nil) }
+            try tx.put(.meta, "seedFingerprint", RecordStore.encode(fingerprint), expiresAt: nil)
+            try RecordStore.bumpGeneration(tx)
+        }
+    }
+
+    public func saveDirectory(_ directory: TenantDirectory) async throws {
+        try await backend.write { tx in
+            try tx.put(.directories, directory.tenant.id, RecordStore.encode(directory), expiresAt: nil)
+            try RecordStore.bumpGeneration(tx)
+        }
+    }
+
+    public func setPasswordHash(tenantID: String, userID: String, hash: String) async throws {
+        try await backend.write { tx in
+            guard var d = try RecordStore.decode(TenantDirectory.self, tx.get(.directories, tenantID)),
+                let i = d.users.firstIndex(where: { $0.id == userID })
+            else { throw StorageError.notFound }
+            d.users[i].passwordHash = hash
+            try tx.put(.directories, tenantID, RecordStore.encode(d), expiresAt: nil)
+            try RecordStore.bumpGeneration(tx)
+        }
+    }
+
+    public func generation() async throws -> Int {
+        try await backend.read { tx in try RecordStore.decode(Int.self, tx.get(.meta, "generation")) ?? 0 }
+    }
+
+    // MARK: AuthorizationCodeStore
+
+    public func saveCode(_ record: AuthorizationCodeRecord) async throws {
+        try await backend.write { tx in
+            try tx.purge(.codes, before: record.createdAt)
+            // Kept a day past expiry so reuse can still be detected and answered.
+            try tx.put(.codes, record.codeHash, RecordStore.encode(record), expiresAt: record.expiresAt + 86_400)
+        }
+    }
+
+    public func consumeCode(hash: String, at: Date) async throws -> AuthorizationCodeRecord {
+        try await backend.write { tx in
+            guard var record = try RecordStore.decode(AuthorizationCodeRecord.self, tx.get(.codes, hash)) else { throw StorageError.notFound }
+            if record.consumedAt != nil { throw StorageError.alreadyConsumed }
+            record.consumedAt = at
+            try tx.put(.codes, hash, RecordStore.encode(record), expiresAt: record.expiresAt + 86_400)
+            return record
+        }
+    }
+
+    public func code(hash: String) async throws -> AuthorizationCodeRecord? {
+        try await backend.read { tx in try RecordStore.decode(AuthorizationCodeRecord.self, tx.get(.codes, hash)) }
+    }
+
+    // MARK: RefreshTokenStore
+
+    public func saveRefreshToken(_ record: RefreshTokenRecord) async throws {
+        try await backend.write { tx in
+            try tx.put(.refreshTokens, record.tokenHash, RecordStore.encode(record), expiresAt: record.expiresAt)
+        }
+    }
+
+    public func refreshToken(hash: String) async throws -> RefreshTokenRecord? {
+        try await backend.read { tx in
+            guard let record = try RecordStore.decode(RefreshTokenRecord.self, tx.get(.refreshTokens, hash)) else { return nil }
+            if try tx.get(.families, record.familyID) != nil { throw StorageError.revoked }
+            return record
+        }
+    }
+
+    public func rotateRefreshToken(hash: String, successor: RefreshTokenRecord, at: Date, singleUse: Bool) async throws {
+        try await backend.write { tx in
+            guard var record = try RecordStore.decode(RefreshTokenRecord.self, tx.get(.refreshTokens, hash)) else { throw StorageError.notFound }
+            if try tx.get(.families, record.familyID) != nil { throw StorageError.revoked }
+            if singleUse && record.redeemedAt != nil { throw StorageError.alreadyConsumed }
+            record.redeemedAt = record.redeemedAt ?? at
+            try tx.put(.refreshTokens, hash, RecordStore.encode(record), expiresAt: record.expiresAt)
+            try tx.put(.refreshTokens, successor.tokenHash, RecordStore.encode(successor), expiresAt: successor.expiresAt)
+        }
+    }
+
+    public func revokeFamily(_ familyID: String) async throws {
+        try await backend.write { tx in
+            try tx.put(.families, familyID, RecordStore.encode(["revoked": true]), expiresAt: Date() + 120 * 86_400)
+        }
+    }
+
+    // MARK: DeviceCodeStore
+
+    public func saveDeviceCode(_ record: DeviceCodeRecord) async throws {
+        try await backend.write { tx in
+            try tx.purge(.deviceCodes, before: record.createdAt)
+            try tx.purge(.userCodes, before: record.createdAt)
+            if try tx.get(.userCodes, record.userCode) != nil { throw StorageError.conflict }
+            try tx.put(.deviceCodes, record.deviceCodeHash, RecordStore.encode(record), expiresAt: record.expiresAt)
+            try tx.put(.userCodes, record.userCode, RecordStore.encode(record.deviceCodeHash), expiresAt: record.expiresAt)
+        }
+    }
+
+    public func deviceCode(hash: String) async throws -> DeviceCodeRecord? {
+        try await backend.read { tx in try RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash)) }
+    }
+
+    public func deviceCode(userCode: String) async throws -> DeviceCodeRecord? {
+        try await backend.read { tx in
+            guard let hash = try RecordStore.decode(String.self, tx.get(.userCodes, userCode)) else { return nil }
+            return try RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash))
+        }
+    }
+
+    public func resolveDeviceCode(userCode: String, state: DeviceCodeRecord.State) async throws {
+        try await backend.write { tx in
+            guard let hash = try RecordStore.decode(String.self, tx.get(.userCodes, userCode)),
+                var record = try RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash))
+            else { throw StorageError.notFound }
+            guard record.state == .pending else { throw StorageError.conflict }
+            record.state = state
+            try tx.put(.deviceCodes, hash, RecordStore.encode(record), expiresAt: record.expiresAt)
+        }
+    }
+
+    public func pollDeviceCode(hash: String, at: Date) async throws -> DeviceCodeRecord {
+        try await backend.write { tx in
+            guard var record = try RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash)) else { throw StorageError.notFound }
+            let before = record
+            record.lastPolledAt = at
+            if case .approved = record.state { record.state = .consumed }
+            try tx.put(.deviceCodes, hash, RecordStore.encode(record), expiresAt: record.expiresAt)
+            return before
+        }
+    }
+
+    // MARK: SessionStore
+
+    public func saveSession(_ record: SessionRecord) async throws {
+        try await backend.write { tx in
+            try tx.purge(.sessions, before: record.createdAt)
+            try tx.put(.sessions, record.idHash, RecordStore.encode(record), expiresAt: record.expiresAt)
+        }
+    }
+
+    public func session(hash: String) async throws -> SessionRecord? {
+        try await backend.read { tx in try RecordStore.decode(SessionRecord.self, tx.get(.sessions, hash)) }
+    }
+
+    public func deleteSession(hash: String) async throws {
+        try await backend.write { tx in try tx.delete(.sessions, hash) }
+    }
+
+    // MARK: InteractiveFlowStore
+
+    public func saveFlow(_ record: InteractiveFlowRecord) async throws {
+        try await backend.write { tx in
+            try tx.purge(.flows, before: record.createdAt)
+            try tx.put(.flows, record.id, RecordStore.encode(record), expiresAt: record.expiresAt)
+        }
+    }
+
+    public func flow(id: String) async throws -> InteractiveFlowRecord? {
+        try await backend.read { tx in try RecordStore.decode(InteractiveFlowRecord.self, tx.get(.flows, id)) }
+    }
+
+    public func deleteFlow(id: String) async throws {
+        try await backend.write { tx in try tx.delete(.flows, id) }
+    }
+
+    // MARK: SigningKeyStore
+
+    public func signingKeys() async throws -> [SigningKeyRecord] {
+        try await backend.read { tx in try tx.all(.signingKeys).map { try RecordStore.decoder.decode(SigningKeyRecord.self, from: $0.1) } }
+    }
+
+    public func addSigningKey(_ record: SigningKeyRecord, retiringCurrentAt at: Date) async throws {
+        try await backend.write { tx in
+            for (key, data) in try tx.all(.signingKeys) {
+                var existing = try RecordStore.decoder.decode(SigningKeyRecord.self, from: data)
+                if existing.retiredAt == nil {
+                    existing.retiredAt = at
+                    try tx.put(.signingKeys, key, RecordStore.encode(existing), expiresAt: nil)
+                }
+            }
+            // Keys sort by creation time so "newest" is the last row.
+            let key = String(format: "%015.0f-", record.createdAt.timeIntervalSince1970 * 1000) + record.kid
+            try tx.put(.signingKeys, key, RecordStore.encode(record), expiresAt: nil)
+            try RecordStore.bumpGeneration(tx)
+        }
+    }
+
+    // MARK: SignInLogStore
+
+    public func appendSignIn(_ record: SignInRecord) async throws {
+        try await backend.write { tx in
+            let key = String(format: "%015.0f-", record.createdDateTime.timeIntervalSince1970 * 1000) + record.id
+            try tx.put(.signIns, key, RecordStore.encode(record), expiresAt: nil)
+        }
+    }
+
+    public func recentSignIns(limit: Int) async throws -> [SignInRecord] {
+        try await backend.read { tx in try tx.last(.signIns, limit: limit).map { try RecordStore.decoder.decode(SignInRecord.self, from: $0) } }
+    }
+
+    // MARK: ReplayCache
+
+    public func useOnce(_ id: String, until: Date, now: Date) async throws -> Bool {
+        try await backend.write { tx in
+            try tx.purge(.replay, before: now)
+            if try tx.get(.replay, id) != nil { return false }
+            try tx.put(.replay, id, RecordStore.encode(until), expiresAt: until)
+            return true
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+
+// Small storage protocols, one per record, that name no database type. Every implementation must
+// make the one-time operations atomic: `consumeCode`, `rotateRefreshToken`, `consumeDeviceCode`
+// and `useOnce` succeed for exactly one caller even when called concurrently. A method that
+// returns normally has committed its change (a success response is only sent after that).
+
+/// The directory: tenants seeded from the tenant file, then changed at runtime.
+public protocol DirectoryStore: Sendable {
+    /// All tenants (empty before the first seed).
+    func directories() async throws -> [TenantDirectory]
+    /// The fingerprint of the tenant file that seeded the store, if any.
+    func seedFingerprint() async throws -> String?
+    /// Replaces every tenant's directory (first seed and `--reseed`).
+    func replaceDirectories(_ directories: [TenantDirectory], fingerprint: String) async throws
+    /// Saves one tenant's directory (runtime change).
+    func saveDirectory(_ directory: TenantDirectory) async throws
+    /// Sets a user's password hash, keeping everything else.
+    func setPasswordHash(tenantID: String, userID: String, hash: String) async throws
+    /// A number that changes whenever the directory or the signing keys change (so a running
+    /// authority sees changes made by the CLI at its next request).
+    func generation() async throws -> Int
+}
+
+/// Authorization codes (stored by hash).
+public protocol AuthorizationCodeStore: Sendable {
+    func saveCode(_ record: AuthorizationCodeRecord) async throws
+    /// Marks the code consumed and returns it. Throws ``StorageError/notFound``, or
+    /// ``StorageError/alreadyConsumed`` when it was consumed before (then `reusedCode(hash:)` gives it).
+    func consumeCode(hash: String, at: Date) async throws -> AuthorizationCodeRecord
+    /// The record of a code, consumed or not.
+    func code(hash: String) async throws -> AuthorizationCodeRecord?
+}
+
+/// Refresh tokens (stored by hash) and their families.
+public protocol RefreshTokenStore: Sendable {
+    func saveRefreshToken(_ record: RefreshTokenRecord) async throws
+    /// The record, or nil when unknown. Throws ``StorageError/revoked`` when its family was revoked.
+    func refreshToken(hash: String) async throws -> RefreshTokenRecord?
+    /// Stores `successor` and marks `hash` redeemed, atomically. With `singleUse`, a token already
+    /// redeemed throws ``StorageError/alreadyConsumed`` (the caller then revokes the family).
+    func rotateRefreshToken(hash: String, successor: RefreshTokenRecord, at: Date, singleUse: Bool) async throws
+    /// Revokes every token of a family.
+    func revokeFamily(_ familyID: String) async throws
+}
+
+/// Device authorizations (RFC 8628).
+public protocol DeviceCodeStore: Sendable {
+    func saveDeviceCode(_ record: DeviceCodeRecord) async throws
+    func deviceCode(hash: String) async throws -> DeviceCodeRecord?
+    func deviceCode(userCode: String) async throws -> DeviceCodeRecord?
+    /// Approves or declines a pending authorization. Throws ``StorageError/conflict`` if not pending.
+    func resolveDeviceCode(userCode: String, state: DeviceCodeRecord.State) async throws
+    /// Records a poll and, when approved, consumes it atomically, returning the record as it was.
+    func pollDeviceCode(hash: String, at: Date) async throws -> DeviceCodeRecord
+}
+
+/// Single-sign-on sessions.
+public protocol SessionStore: Sendable {
+    func saveSession(_ record: SessionRecord) async throws
+    func session(hash: String) async throws -> SessionRecord?
+    func deleteSession(hash: String) async throws
+}
+
+/// Interactive flows in progress.
+public protocol InteractiveFlowStore: Sendable {
+    func saveFlow(_ record: InteractiveFlowRecord) async throws
+    func flow(id: String) async throws -> InteractiveFlowRecord?
+    func deleteFlow(id: String) async throws
+}
+
+/// Token signing keys.
+public protocol SigningKeyStore: Sendable {
+    func signingKeys() async throws -> [SigningKeyRecord]
+    /// Adds a new current key and retires the previous current key at `at`, atomically.
+    func addSigningKey(_ record: SigningKeyRecord, retiringCurrentAt at: Date) async throws
+}
+
+/// The sign-in log.
+public protocol SignInLogStore: Sendable {
+    func appendSignIn(_ record: SignInRecord) async throws
+    /// The most recent records, newest first.
+    func recentSignIns(limit: Int) async throws -> [SignInRecord]
+}
+
+/// One-time identifiers (client assertion `jti`s).
+public protocol ReplayCache: Sendable {
+    /// Returns true the first time `id` is seen before `until`; false for a replay.
+    func useOnce(_ id: String, until: Date, now: Date) async throws -> Bool
+}
+
+/// Everything the authority persists.
+public typealias AuthorityStore = DirectoryStore & AuthorizationCodeStore & RefreshTokenStore & DeviceCodeStore
+    & SessionStore & InteractiveFlowStore & SigningKeyStore & SignInLogStore & ReplayCache

@@ -1,0 +1,150 @@
+import Crypto
+import DeputyCore
+import Foundation
+
+/// Who a token is about.
+public enum TokenSubject: Sendable {
+    /// A signed-in user, and how they authenticated.
+    case user(User, Authentication)
+    /// An application acting as itself (client credentials).
+    case application(ServicePrincipal)
+}
+
+/// Builds Entra-shaped claims (reference/entra-wire.md §3) and signs them.
+struct TokenMinter: Sendable {
+    let configuration: AuthorityConfiguration
+
+    static func randomID(bytes: Int = 16) -> String {
+        var rng = SystemRandomNumberGenerator()
+        return Base64URL.encode((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &rng) })
+    }
+
+    /// Entra's `sub` is pairwise: stable for one user and one application, different across
+    /// applications (43 characters, base64url of a hash).
+    static func pairwiseSubject(tenantID: String, objectID: String, appID: String, kind: String) -> String {
+        Base64URL.encode(SHA256.hash(data: Data("\(kind)|\(tenantID)|\(objectID)|\(appID.lowercased())".utf8)))
+    }
+
+    /// `aio` is opaque in Entra; Deputy's carries the authentication time and methods so later
+    /// grants (OBO) can tell how and when the user signed in.
+    static func aio(authentication: Authentication?, issuedAt: Date) -> String {
+        var o: [String: JSONValue] = ["v": .number(1), "iat": .number(issuedAt.timeIntervalSince1970.rounded())]
+        if let a = authentication {
+            o["at"] = .number(a.authTime.timeIntervalSince1970.rounded())
+            o["amr"] = .array(a.methods.map(JSONValue.string))
+        }
+        let json = (try? JSONEncoder().encode(JSONValue.object(o))) ?? Data()
+        return "E2" + Base64URL.encode(json)
+    }
+
+    /// Reads the authentication time and methods back from an `aio` value Deputy issued.
+    static func readAIO(_ aio: String) -> (authTime: Date?, methods: [String])? {
+        guard aio.hasPrefix("E2"), let data = Base64URL.decode(aio.dropFirst(2)),
+            case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: data)
+        else { return nil }
+        return (o["at"]?.numberValue.map { Date(timeIntervalSince1970: $0) }, o["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+    }
+
+    struct AccessTokenRequest {
+        var tenant: DirectoryIndex
+        var subject: TokenSubject
+        var client: Application
+        /// 0 public, 1 secret, 2 certificate.
+        var clientAuthenticationLevel: Int
+        var resource: Application
+        /// The identifier the client used to name the resource (v1 `aud` echoes it).
+        var resourceIdentifier: String
+        var scopes: [String]
+        var roles: [String]
+        var acrs: [String]
+        var clientCapabilities: [String]
+        var ipAddress: String?
+    }
+
+    struct Minted {
+        var token: String
+        var expiresIn: Int
+        var uti: String
+    }
+
+    func accessToken(_ r: AccessTokenRequest, key: SigningKey, now: Date) throws -> Minted {
+        let lifetime = Int.random(in: configuration.accessTokenLifetime)
+        let iat = now.timeIntervalSince1970.rounded(.down)
+        let uti = TokenMinter.randomID()
+        let tid = r.tenant.tenantID
+        let v2 = r.resource.accessTokenVersion == 2
+        var c: [String: JSONValue] = [
+            "iat": .number(iat), "nbf": .number(iat), "exp": .number(iat + Double(lifetime)),
+            "tid": .string(tid), "uti": .string(uti), "rh": .string("0.\(TokenMinter.randomID(bytes: 12))"),
+            "ver": .string(v2 ? "2.0" : "1.0"),
+        ]
+        if v2 {
+            c["iss"] = .string(configuration.issuerV2(tenantID: tid))
+            c["aud"] = .string(r.resource.appId)
+            c["azp"] = .string(r.client.appId)
+            c["azpacr"] = .string(String(r.clientAuthenticationLevel))
+        } else {
+            c["iss"] = .string(configuration.issuerV1(tenantID: tid))
+            c["aud"] = .string(r.resourceIdentifier)
+            c["appid"] = .string(r.client.appId)
+            c["appidacr"] = .string(String(r.clientAuthenticationLevel))
+            c["app_displayname"] = .string(r.client.displayName)
+        }
+        if !r.roles.isEmpty { c["roles"] = .array(r.roles.map(JSONValue.string)) }
+        switch r.subject {
+        case .user(let user, let auth):
+            c["aio"] = .string(TokenMinter.aio(authentication: auth, issuedAt: now))
+            c["oid"] = .string(user.id)
+            c["sub"] = .string(TokenMinter.pairwiseSubject(tenantID: tid, objectID: user.id, appID: r.resource.appId, kind: "at"))
+            c["name"] = .string(user.displayName)
+            c["scp"] = .string(Scopes.format(r.scopes))
+            c["idtyp"] = .string("user")
+            // `amr` in v2 is Deputy's documented extension (Entra keeps it inside `aio`).
+            c["amr"] = .array(auth.methods.map(JSONValue.string))
+            if !r.acrs.isEmpty { c["acrs"] = .array(r.acrs.map(JSONValue.string)) }
+            if v2 {
+                c["preferred_username"] = .string(user.userPrincipalName)
+            } else {
+                c["upn"] = .string(user.userPrincipalName)
+                c["unique_name"] = .string(user.userPrincipalName)
+                c["acr"] = .string(auth.methods.contains("mfa") ? "2" : "1")
+                if let g = user.givenName { c["given_name"] = .string(g) }
+                if let f = user.surname { c["family_name"] = .string(f) }
+                if let ip = r.ipAddress { c["ipaddr"] = .string(ip) }
+            }
+        case .application(let sp):
+            c["aio"] = .string(TokenMinter.aio(authentication: nil, issuedAt: now))
+            c["oid"] = .string(sp.id)
+            c["sub"] = .string(sp.id)
+            c["idtyp"] = .string("app")
+        }
+        if r.resource.wantsOptionalAccessTokenClaim("xms_cc"), !r.clientCapabilities.isEmpty {
+            c["xms_cc"] = .array(r.clientCapabilities.map(JSONValue.string))
+        }
+        return Minted(token: try key.sign(claims: c, includeX5t: !v2), expiresIn: lifetime, uti: uti)
+    }
+
+    func idToken(tenant: DirectoryIndex, user: User, authentication: Authentication, client: Application, nonce: String?,
+                 key: SigningKey, now: Date) throws -> String {
+        let iat = now.timeIntervalSince1970.rounded(.down)
+        let tid = tenant.tenantID
+        var c: [String: JSONValue] = [
+            "aud": .string(client.appId), "iss": .string(configuration.issuerV2(tenantID: tid)),
+            "iat": .number(iat), "nbf": .number(iat), "exp": .number(iat + Double(configuration.idTokenLifetime)),
+            "name": .string(user.displayName), "oid": .string(user.id), "preferred_username": .string(user.userPrincipalName),
+            "sub": .string(TokenMinter.pairwiseSubject(tenantID: tid, objectID: user.id, appID: client.appId, kind: "id")),
+            "tid": .string(tid), "ver": .string("2.0"), "uti": .string(TokenMinter.randomID()),
+            "aio": .string(TokenMinter.aio(authentication: authentication, issuedAt: now)),
+            "rh": .string("0.\(TokenMinter.randomID(bytes: 12))"),
+            "auth_time": .number(authentication.authTime.timeIntervalSince1970.rounded(.down)),
+            "amr": .array(authentication.methods.map(JSONValue.string)),
+        ]
+        if let nonce { c["nonce"] = .string(nonce) }
+        return try key.sign(claims: c)
+    }
+
+    /// `client_info`: base64url of `{"uid":"<oid>","utid":"<tid>"}` (MSAL builds account ids from it).
+    static func clientInfo(userID: String, tenantID: String) -> String {
+        Base64URL.encode(Data("{\"uid\":\"\(userID)\",\"utid\":\"\(tenantID)\"}".utf8))
+    }
+}

@@ -1,0 +1,256 @@
+import Foundation
+
+/// The catalogue: every error the authority sends, named after what went wrong, with Entra's code
+/// and wording (reference/entra-wire.md §1.4–1.5 and Entra's error-code reference). A code Entra
+/// does not document for a case Deputy checks is marked "Deputy's choice" at the factory.
+extension OAuthError {
+    // MARK: - Request shape
+
+    /// AADSTS900144: a required parameter is missing.
+    public static func missingParameter(_ name: String) -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 900144, message: "The request body must contain the following parameter: '\(name)'.")
+    }
+    /// AADSTS900144 for query parameters of the authorize endpoint.
+    public static func missingQueryParameter(_ name: String) -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 900144, message: "The request body must contain the following parameter: '\(name)'.")
+    }
+    /// AADSTS9002313: the request is malformed (duplicate parameter, bad encoding, wrong content type, too large).
+    public static func malformedRequest(_ detail: String) -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 9002313, message: "Invalid request. Request is malformed or invalid. \(detail)")
+    }
+    /// AADSTS900561: the token endpoint only accepts POST.
+    public static func postRequired(received method: String) -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 900561, message: "The endpoint only accepts POST requests. Received a \(method) request.")
+    }
+    /// AADSTS70003: unknown `grant_type`.
+    public static func unsupportedGrantType(_ grantType: String) -> OAuthError {
+        OAuthError(.unsupportedGrantType, aadsts: 70003, message: "The app requested an unsupported grant type '\(grantType)'.")
+    }
+    /// AADSTS9002313 for a parameter with an invalid value.
+    public static func invalidParameter(_ name: String, _ detail: String) -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 9002313, message: "Invalid request. The value of the parameter '\(name)' is not valid. \(detail)")
+    }
+
+    // MARK: - Tenant and instance
+
+    /// AADSTS90002: tenant not found.
+    public static func tenantNotFound(_ tenant: String) -> OAuthError {
+        OAuthError(.invalidTenant, aadsts: 90002, message: "Tenant '\(tenant)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.")
+    }
+    /// AADSTS50049: instance discovery for an unknown host.
+    public static func unknownInstance(_ authorizationEndpoint: String) -> OAuthError {
+        OAuthError(.invalidInstance, aadsts: 50049, message: "Unknown or invalid instance. The authorization endpoint '\(authorizationEndpoint)' is not served by this authority.")
+    }
+
+    // MARK: - Client authentication
+
+    /// AADSTS700016: the client id is not registered in the tenant.
+    public static func unknownClient(_ clientID: String, tenant: String) -> OAuthError {
+        OAuthError(.unauthorizedClient, aadsts: 700016, message: "Application with identifier '\(clientID)' was not found in the directory '\(tenant)'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.")
+    }
+    /// AADSTS7000215: wrong client secret (HTTP 401).
+    public static func invalidClientSecret(appID: String) -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 7000215, message: "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '\(appID)'.")
+    }
+    /// AADSTS7000222: the secret has expired.
+    public static func expiredClientSecret(appID: String) -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 7000222, message: "The provided client secret keys for app '\(appID)' are expired. Visit the Azure portal to create new keys for your app.")
+    }
+    /// AADSTS7000218: a confidential grant without a credential.
+    public static func missingClientCredential() -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 7000218, message: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+    }
+    /// AADSTS700025: a public client sent a credential.
+    public static func publicClientWithCredential() -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 700025, message: "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")
+    }
+    /// AADSTS700024: client assertion outside its lifetime.
+    public static func clientAssertionOutsideLifetime(now: Date, notBefore: Date?, expiry: Date?) -> OAuthError {
+        let f = { (d: Date?) in d.map { EntraErrorBody.timestampFormat($0) } ?? "none" }
+        return OAuthError(.invalidClient, aadsts: 700024, message: "Client assertion is not within its valid time range. Current time: \(f(now)), assertion valid from \(f(notBefore)), expiry time of assertion \(f(expiry)).")
+    }
+    /// AADSTS700027: the client assertion's signature, key or shape is wrong.
+    public static func invalidClientAssertion(_ reason: String) -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 700027, message: "Client assertion failed signature validation. [Reason - \(reason)]")
+    }
+    /// AADSTS50027-style audience failure of a client assertion (Deputy's choice: 700027 with the reason).
+    public static func clientAssertionAudience(expected: String, got: String) -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 700027, message: "Client assertion failed validation. [Reason - The audience '\(got)' is not the token endpoint '\(expected)'.]")
+    }
+    /// A client assertion whose `jti` was already used (Deputy's choice of code: 700027).
+    public static func replayedClientAssertion() -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 700027, message: "Client assertion failed validation. [Reason - The assertion's 'jti' was already used; a client assertion is single use.]")
+    }
+    /// AADSTS7000218 for public clients that ask for a confidential grant.
+    public static func confidentialGrantForPublicClient(_ grantType: String) -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 7000218, message: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'. The grant '\(grantType)' requires a confidential client.")
+    }
+    /// AADSTS7000218-family: ROPC/device code by an app that is not a public client.
+    public static func publicClientFlowsDisabled(appID: String) -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 7000218, message: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'. Application '\(appID)' is not configured as a public client ('isFallbackPublicClient').")
+    }
+
+    // MARK: - Users
+
+    /// AADSTS50126: wrong username or password.
+    public static func invalidCredentials() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 50126, message: "Error validating credentials due to invalid username or password.")
+    }
+    /// AADSTS50034: no such user.
+    public static func userNotFound(_ username: String, tenant: String) -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 50034, message: "The user account {EUII Hidden} does not exist in the \(tenant) directory. To sign into this application, the account must be added to the directory.", logDetail: "unknown user \(username)")
+    }
+    /// AADSTS50057: the account is disabled.
+    public static func userDisabled() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 50057, message: "The user account is disabled.")
+    }
+    /// AADSTS50058: prompt=none without a session.
+    public static func loginRequired() -> OAuthError {
+        OAuthError(.loginRequired, aadsts: 50058, message: "A silent sign-in request was sent but no user is signed in.")
+    }
+
+    // MARK: - Codes, refresh tokens, device codes
+
+    /// AADSTS54005: an authorization code redeemed twice.
+    public static func codeAlreadyRedeemed() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 54005, message: "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.")
+    }
+    /// AADSTS70008: code or refresh token expired.
+    public static func grantExpired() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 70008, message: "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.")
+    }
+    /// AADSTS70000: the grant is unknown, malformed or bound to something else.
+    public static func invalidGrantValue(_ what: String) -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 70000, message: "The provided value for the '\(what)' parameter is not valid.")
+    }
+    /// AADSTS70000 for a grant presented by the wrong client.
+    public static func grantBoundToOtherClient(_ what: String) -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 70000, message: "Provided grant is invalid or malformed. The \(what) was issued to a different client.")
+    }
+    /// AADSTS501481: PKCE verifier mismatch.
+    public static func pkceMismatch() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 501481, message: "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
+    }
+    /// AADSTS50148-family: the redirect URI at redemption differs.
+    public static func redirectURIMismatchAtRedemption() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 70000, message: "Provided grant is invalid or malformed. The redirect_uri does not match the one used in the authorization request.")
+    }
+    /// AADSTS9002327: a SPA code redeemed without a cross-origin request.
+    public static func spaRequiresCrossOrigin() -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 9002327, message: "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.")
+    }
+    /// AADSTS9002326: a cross-origin redemption of a non-SPA code.
+    public static func crossOriginOnlyForSPA() -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 9002326, message: "Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: the request has an Origin header.")
+    }
+    /// AADSTS700084: a SPA refresh token past its fixed 24-hour lifetime.
+    public static func spaRefreshTokenExpired() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 700084, message: "The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of 1.00:00:00, which can't be extended. It is now expired and a new sign in request must be sent by the SPA to the sign in page.")
+    }
+    /// AADSTS700082 / refresh token revoked or reused.
+    public static func refreshTokenRevoked() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 70008, message: "The refresh token has been revoked or has expired. Send a new interactive authorization request for this user and resource.")
+    }
+    /// AADSTS70016: the device flow is still pending.
+    public static func authorizationPending() -> OAuthError {
+        OAuthError(.authorizationPending, aadsts: 70016, message: "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
+    }
+    /// AADSTS70019: device code expired.
+    public static func deviceCodeExpired() -> OAuthError {
+        OAuthError(.expiredToken, aadsts: 70019, message: "Verification code expired.")
+    }
+    /// AADSTS70000 (authorization_declined): the user declined the device sign-in.
+    public static func deviceAuthorizationDeclined() -> OAuthError {
+        OAuthError(.authorizationDeclined, aadsts: 70000, message: "The user declined the device sign-in request.")
+    }
+    /// RFC 8628 §3.5 slow_down: polling faster than the interval (Deputy's choice of code: 70016).
+    public static func slowDown() -> OAuthError {
+        OAuthError(.slowDown, aadsts: 70016, message: "OAuth 2.0 device flow error. Polling too fast; wait the interval before polling again.")
+    }
+
+    // MARK: - Scopes and resources
+
+    /// AADSTS70011: invalid scope.
+    public static func invalidScope(_ scope: String, _ detail: String = "") -> OAuthError {
+        let extra = detail.isEmpty ? "" : " \(detail)"
+        return OAuthError(.invalidScope, aadsts: 70011, message: "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope \(scope) is not valid.\(extra)")
+    }
+    /// AADSTS1002012: client credentials without `{resource}/.default`.
+    public static func clientCredentialsNeedDefaultScope(_ scope: String) -> OAuthError {
+        OAuthError(.invalidScope, aadsts: 1002012, message: "The provided value for scope \(scope) is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
+    }
+    /// AADSTS28000-family: scopes of more than one resource.
+    public static func multipleResources(_ scope: String) -> OAuthError {
+        OAuthError(.invalidScope, aadsts: 28000, message: "Provided value for the input parameter scope is not valid because it contains more than one resource. Scope \(scope) is not valid.")
+    }
+    /// AADSTS500011: the resource is not in the tenant.
+    public static func resourceNotFound(_ resource: String, tenant: String) -> OAuthError {
+        OAuthError(.invalidResource, aadsts: 500011, message: "The resource principal named \(resource) was not found in the tenant named \(tenant). This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.")
+    }
+    /// AADSTS9010010: RFC 8707 `resource` that names something else than the scope.
+    public static func resourceMismatch() -> OAuthError {
+        OAuthError(.invalidTarget, aadsts: 9010010, message: "The resource parameter provided in the request doesn't match with the requested scopes.")
+    }
+    /// AADSTS65001: no consent.
+    public static func consentRequired(clientAppID: String, clientName: String) -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 65001, message: "The user or administrator has not consented to use the application with ID '\(clientAppID)' named '\(clientName)'. Send an interactive authorization request for this user and resource.", suberror: "consent_required")
+    }
+    /// AADSTS65001 at authorize (rendered as `consent_required` to the redirect URI).
+    public static func consentRequiredInteractive(clientAppID: String, clientName: String) -> OAuthError {
+        OAuthError(.consentRequired, aadsts: 65001, message: "The user or administrator has not consented to use the application with ID '\(clientAppID)' named '\(clientName)'. Send an interactive authorization request for this user and resource.")
+    }
+
+    // MARK: - Authorize
+
+    /// AADSTS50011: redirect URI not registered (never redirected to).
+    public static func redirectURINotRegistered(_ uri: String, appID: String) -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 50011, message: "The redirect URI '\(uri)' specified in the request does not match the redirect URIs configured for the application '\(appID)'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.")
+    }
+    /// AADSTS9002325: SPA redirect URI without PKCE.
+    public static func pkceRequired() -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 9002325, message: "Proof Key for Code Exchange is required for cross-origin authorization code redemption.")
+    }
+    /// AADSTS501491-family: bad `code_challenge` / method.
+    public static func invalidCodeChallenge(_ detail: String) -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 501491, message: "Invalid Code_Challenge parameter. \(detail)")
+    }
+    /// AADSTS700051: a response type the app or Deputy does not allow.
+    public static func unsupportedResponseType(_ type: String) -> OAuthError {
+        OAuthError(.unsupportedResponseType, aadsts: 700051, message: "response_type '\(type)' is not enabled for the application.")
+    }
+    /// AADSTS900144 for nonce with id_token responses.
+    public static func nonceRequired() -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 900144, message: "The request body must contain the following parameter: 'nonce'.")
+    }
+    /// AADSTS90023-family: an invalid `response_mode`.
+    public static func invalidResponseMode(_ mode: String) -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 9002313, message: "Invalid request. The response_mode '\(mode)' is not supported for this request.")
+    }
+    /// AADSTS65004: the user declined.
+    public static func userDeclined() -> OAuthError {
+        OAuthError(.accessDenied, aadsts: 65004, message: "User declined to consent to access the app.")
+    }
+    /// AADSTS90014-family: invalid claims JSON.
+    public static func invalidClaimsParameter(_ detail: String) -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 90014, message: "The 'claims' parameter is not valid JSON claims request. \(detail)")
+    }
+    /// AADSTS70018: wrong device user code.
+    public static func invalidUserCode() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 70018, message: "Invalid verification code entered.")
+    }
+    /// A form post without a valid anti-forgery token (Deputy's choice: AADSTS90100-family wording).
+    public static func invalidCSRFToken() -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 90100, message: "The sign-in form was tampered with or expired (anti-forgery check failed). Start the sign-in again.")
+    }
+    /// The sign-in flow referred to by a form post is unknown or expired.
+    public static func signInFlowExpired() -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 90100, message: "This sign-in request has expired or is unknown. Start the sign-in again from the application.")
+    }
+
+    // MARK: - Server
+
+    /// AADSTS50000: an internal error (the detail goes to the log only).
+    public static func serverError(logDetail: String) -> OAuthError {
+        OAuthError(.serverError, aadsts: 50000, message: "There was an error issuing a token or an issue with our sign-in service.", status: 500, logDetail: logDetail)
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+
+/// The three parts of a compact JWS, decoded but NOT verified.
+///
+/// For tools (`deputy decode`) and for routing decisions taken before verification (finding the
+/// key by `kid`); never for trust.
+public struct UnverifiedJWT: Sendable {
+    public var header: [String: JSONValue]
+    public var claims: [String: JSONValue]
+    public var signingInput: Substring
+    public var signature: Data
+
+    /// Splits and decodes a compact JWS.
+    /// - Throws: ``UnverifiedJWT/Malformed`` with a reason.
+    public init(_ token: String) throws(Malformed) {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw Malformed(reason: "A JWT has three dot-separated parts; this has \(parts.count).") }
+        guard let h = Base64URL.decode(parts[0]), case .object(let header)? = try? JSONDecoder().decode(JSONValue.self, from: h)
+        else { throw Malformed(reason: "The header is not base64url-encoded JSON.") }
+        guard let p = Base64URL.decode(parts[1]), case .object(let claims)? = try? JSONDecoder().decode(JSONValue.self, from: p)
+        else { throw Malformed(reason: "The payload is not base64url-encoded JSON.") }
+        guard let sig = Base64URL.decode(parts[2]) else { throw Malformed(reason: "The signature is not base64url.") }
+        self.header = header
+        self.claims = claims
+        self.signingInput = token[parts[0].startIndex..<parts[1].endIndex]
+        self.signature = sig
+    }
+
+    /// Why a token could not be split.
+    public struct Malformed: Error, Sendable, CustomStringConvertible {
+        public var reason: String
+        public var description: String { reason }
+    }
+
+    /// A string claim.
+    public func string(_ name: String) -> String? { claims[name]?.stringValue }
+
+    /// A NumericDate claim (accepts floats, as MSAL Python sends them).
+    public func date(_ name: String) -> Date? { claims[name]?.numberValue.map { Date(timeIntervalSince1970: $0) } }
+}
