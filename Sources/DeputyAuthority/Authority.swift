@@ -134,7 +134,7 @@ public final class Authority: Sendable {
 
     /// Any error that is not an ``OAuthError`` is logged with detail and answered as a generic
     /// server error (never exception text).
-    func normalize(_ error: any Error, draft: SignInDraft?) -> OAuthError {
+    public func normalize(_ error: any Error, draft: SignInDraft?) -> OAuthError {
         if let e = error as? OAuthError {
             if let detail = e.logDetail { logger.debug("request failed", metadata: ["detail": "\(detail)"]) }
             return e

@@ -1,1 +1,251 @@
-print("x")
+import ArgumentParser
+import DeputyAuthority
+import DeputyAuthorityServer
+import DeputyCore
+import Foundation
+import Hummingbird
+import Logging
+
+/// The `deputy` command line: argument parsing and wiring only.
+@main
+struct Deputy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deputy",
+        abstract: "A local Microsoft Entra ID authority and the delegation chain around it.",
+        subcommands: [Up.self, AuthorityCommand.self, TenantCommand.self, Decode.self],
+        defaultSubcommand: nil)
+}
+
+/// Prints one clear message to standard error and exits non-zero (never a stack trace).
+func fail(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    return ExitCode.failure
+}
+
+func makeLogger(_ label: String) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var h = StreamLogHandler.standardError(label: label)
+        h.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        return h
+    }
+    return Logger(label: label)
+}
+
+/// Opens (creating) the store of a data directory.
+func openStore(dataDir: String) throws -> RecordStore {
+    do {
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        return try RecordStore.sqlite(path: dataDir + "/store.sqlite")
+    } catch {
+        throw fail("cannot open the data directory \(dataDir): \(error)")
+    }
+}
+
+func seedMessage(_ result: Authority.SeedResult, dataDir: String, file: String) -> String? {
+    switch result {
+    case .seeded: "seeded \(dataDir) from \(file)"
+    case .reseeded: "rebuilt the directory in \(dataDir) from \(file) (--reseed)"
+    case .unchanged: nil
+    case .fileDiffersFromStore:
+        "warning: \(file) differs from the directory stored in \(dataDir); the store stays the truth (runtime changes survive). Use --reseed to rebuild the directory from the file."
+    }
+}
+
+// MARK: - up
+
+struct Up: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the chain on localhost with the embedded Contoso demo tenant.",
+        discussion: """
+            Ports are fixed offsets from --port-base: authority +0, SPA +1, Web API +2, agent +3, MCP server +4, \
+            Data API +5. Prints URLs, users and passwords, and writes a manifest (JSON) for scripts and tests.
+            """)
+
+    @Option(help: "First port of the chain.") var portBase = DemoTenant.defaultPortBase
+    @Option(help: "Where the store, keys and TLS files live.") var dataDir = ".deputy"
+    @Option(help: "Where to write the manifest (default: <data-dir>/manifest.json).") var manifest: String?
+    @Flag(help: "Serve over HTTPS with a generated local CA (MSAL and azure-identity require https).") var tls = false
+    @Flag(help: "Apply RFC 9700 where it is stricter than Entra (PKCE S256 for all, refresh-token reuse revokes the family).") var strict = false
+    @Flag(help: "Rebuild the directory from the demo tenant even if the store has one.") var reseed = false
+
+    func run() async throws {
+        let logger = makeLogger("deputy")
+        var demo = DemoTenant(portBase: portBase, https: tls)
+        demo.strict = strict
+        let file: LoadedTenantFile
+        do { file = try TenantFileLoader.load(yaml: demo.yaml, fileName: "<embedded demo tenant>") } catch { throw fail(error.description) }
+        let store = try openStore(dataDir: dataDir)
+        var ca: LocalCertificateAuthority?
+        if tls {
+            let c = LocalCertificateAuthority(directory: dataDir + "/tls")
+            do { try c.ensure() } catch { throw fail("cannot create the local CA in \(c.directory): \(error)") }
+            ca = c
+        }
+        let (authority, seeded) = try await Authority.open(configuration: AuthorityConfiguration(baseURL: demo.url(.authority)),
+                                                           store: store, tenantFile: file, reseed: reseed, logger: logger)
+        if let message = seedMessage(seeded, dataDir: dataDir, file: "the demo tenant") { logger.notice("\(message)") }
+        let manifestPath = manifest ?? dataDir + "/manifest.json"
+        let demoTenant = demo
+        let caPath = ca.map { URL(fileURLWithPath: $0.caCertificatePath).standardizedFileURL.path }
+        let app = try AuthorityServer.application(authority: authority, port: portBase + DemoTenant.Role.authority.portOffset, tls: ca,
+                                                  logger: logger) { _ in
+            let object = demoTenant.manifest(caCertificate: caPath, services: [.authority])
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            do {
+                try enc.encode(JSONValue.object(object)).write(to: URL(fileURLWithPath: manifestPath), options: .atomic)
+            } catch {
+                logger.error("cannot write the manifest \(manifestPath): \(error)")
+            }
+            print(UpBanner.text(demo: demoTenant, caPath: caPath, manifestPath: manifestPath))
+        }
+        do { try await app.runService() } catch { throw fail("the authority stopped: \(error)") }
+    }
+}
+
+enum UpBanner {
+    static func text(demo: DemoTenant, caPath: String?, manifestPath: String) -> String {
+        var lines = ["", "Deputy is running (tenant Contoso, \(DemoTenant.tenantID))", ""]
+        lines.append("  authority      \(demo.url(.authority))/\(DemoTenant.tenantID)")
+        lines.append("  discovery      \(demo.url(.authority))/\(DemoTenant.tenantID)/v2.0/.well-known/openid-configuration")
+        lines.append("  (SPA, Web API, agent, MCP server and Data API arrive with the chain; their ports are reserved: +1…+5)")
+        lines.append("")
+        lines.append("  user                                           password        TOTP secret")
+        for u in DemoTenant.users {
+            lines.append("  " + u.upn.padding(toLength: 46, withPad: " ", startingAt: 0) + " " + u.password.padding(toLength: 15, withPad: " ", startingAt: 0)
+                         + " " + (u.totpSecret ?? "(not registered)"))
+        }
+        lines.append("")
+        lines.append("  application                   appId                                  secret")
+        for a in DemoTenant.apps {
+            lines.append("  " + a.key.padding(toLength: 29, withPad: " ", startingAt: 0) + " " + a.appId + "   " + (a.secret ?? "(public client)"))
+        }
+        lines.append("")
+        if let caPath { lines.append("  CA certificate  \(caPath)  (trust it: REQUESTS_CA_BUNDLE=\(caPath))") }
+        lines.append("  manifest        \(manifestPath)")
+        lines.append("")
+        return lines.joined(separator: "\n")
+    }
+}
+
+// MARK: - authority
+
+struct AuthorityCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "authority", abstract: "Run the authority alone with a tenant file.", subcommands: [Serve.self, RotateKeys.self],
+        defaultSubcommand: Serve.self)
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the authority (the default).")
+        @Option(help: "The tenant file (YAML).") var tenant: String
+        @Option(help: "Port to listen on (127.0.0.1).") var port = DemoTenant.defaultPortBase
+        @Option(help: "Where the store, keys and TLS files live.") var dataDir = ".deputy-authority"
+        @Flag(help: "Serve over HTTPS with a generated local CA.") var tls = false
+        @Option(help: "Base URL of issuers and endpoints (default: http(s)://127.0.0.1:<port>).") var issuerBase: String?
+        @Flag(help: "Rebuild the directory from the tenant file even if the store has one.") var reseed = false
+
+        func run() async throws {
+            let logger = makeLogger("deputy")
+            let file: LoadedTenantFile
+            do { file = try TenantFileLoader.load(path: tenant) } catch { throw fail(error.description) }
+            let store = try openStore(dataDir: dataDir)
+            var ca: LocalCertificateAuthority?
+            if tls {
+                let c = LocalCertificateAuthority(directory: dataDir + "/tls")
+                do { try c.ensure() } catch { throw fail("cannot create the local CA in \(c.directory): \(error)") }
+                ca = c
+            }
+            let base = issuerBase ?? "\(tls ? "https" : "http")://127.0.0.1:\(port)"
+            guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw fail("--issuer-base must be an http(s) URL such as https://127.0.0.1:\(port), found '\(base)'")
+            }
+            let (authority, seeded) = try await Authority.open(configuration: AuthorityConfiguration(baseURL: base), store: store,
+                                                               tenantFile: file, reseed: reseed, logger: logger)
+            if let message = seedMessage(seeded, dataDir: dataDir, file: tenant) { logger.notice("\(message)") }
+            let tenants = try await authority.tenants()
+            let caFile = ca?.caCertificatePath
+            let app = try AuthorityServer.application(authority: authority, port: port, tls: ca, logger: logger) { _ in
+                for t in tenants { print("tenant \(t.tenant.displayName): \(authority.configuration.issuerV2(tenantID: t.tenantID))") }
+                if let caFile { print("CA certificate: \(caFile)") }
+            }
+            do { try await app.runService() } catch { throw fail("the authority stopped: \(error)") }
+        }
+    }
+
+    struct RotateKeys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-keys",
+            abstract: "Make a new signing key current; the previous key stays published for a grace period (24 hours).",
+            discussion: "Works on the store directly; a running authority uses the new key from its next request.")
+        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+
+        func run() async throws {
+            guard FileManager.default.fileExists(atPath: dataDir + "/store.sqlite") else {
+                throw fail("\(dataDir) has no store (store.sqlite); start the authority with --data-dir \(dataDir) first")
+            }
+            let store = try openStore(dataDir: dataDir)
+            let manager = SigningKeyManager(store: store, time: SystemTimeSource())
+            let record = try await manager.rotate()
+            print("new signing key \(record.kid) is current; earlier keys stay in the JWKS for 24 hours")
+        }
+    }
+}
+
+// MARK: - tenant
+
+struct TenantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Work with tenant files.", subcommands: [Validate.self])
+
+    struct Validate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check a tenant file and list every problem with file:line.")
+        @Argument(help: "The tenant file (YAML).") var file: String
+
+        func run() async throws {
+            do {
+                let loaded = try TenantFileLoader.load(path: file)
+                for t in loaded.tenants {
+                    print("\(file): tenant \(t.tenant.displayName) (\(t.tenant.id)): \(t.users.count) users, \(t.groups.count) groups, "
+                          + "\(t.applications.count) applications, \(t.oauth2PermissionGrants.count) grants, "
+                          + "\(t.appRoleAssignments.count) app role assignments, \(t.conditionalAccessPolicies.count) policies")
+                }
+                print("\(file) is valid")
+            } catch {
+                throw fail(error.description)
+            }
+        }
+    }
+}
+
+// MARK: - decode
+
+struct Decode: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a token's header and claims with what each Entra claim means (no signature check).")
+    @Argument(help: "The JWT (or '-' to read it from standard input).") var token: String
+
+    func run() throws {
+        var text = token
+        if token == "-" { text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
+        text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.lowercased().hasPrefix("bearer ") { text = String(text.dropFirst(7)) }
+        let jwt: UnverifiedJWT
+        do { jwt = try UnverifiedJWT(text) } catch { throw fail("not a JWT: \(error.description)") }
+        print("header (not verified):")
+        printClaims(jwt.header)
+        print("claims:")
+        printClaims(jwt.claims)
+    }
+
+    func printClaims(_ claims: [String: JSONValue]) {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for key in claims.keys.sorted() {
+            let value = String(decoding: (try? enc.encode(claims[key]!)) ?? Data(), as: UTF8.self)
+            var line = "  \(key): \(value)"
+            if ["iat", "nbf", "exp", "auth_time"].contains(key), let n = claims[key]?.numberValue {
+                line += "  (\(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: n))))"
+            }
+            if let meaning = ClaimGlossary.claims[key] { line += "\n      \(meaning)" }
+            print(line)
+        }
+    }
+}

@@ -1,0 +1,272 @@
+import DeputyCore
+import Foundation
+
+/// The embedded demo tenant, Contoso (DESIGN.md "The demo tenant and `deputy up`"), as tenant-file
+/// YAML whose redirect URIs and service URLs follow the chosen ports. Its secrets and passwords
+/// are demo values, printed by `deputy up` and written to the manifest.
+public struct DemoTenant: Sendable {
+    /// Fixed offsets from `--port-base` for every service of the chain.
+    public enum Role: String, CaseIterable, Sendable {
+        case authority, spa, webApi, agent, mcpServer, dataApi
+        public var portOffset: Int {
+            switch self {
+            case .authority: 0
+            case .spa: 1
+            case .webApi: 2
+            case .agent: 3
+            case .mcpServer: 4
+            case .dataApi: 5
+            }
+        }
+    }
+
+    public static let defaultPortBase = 7400
+    public static let tenantID = "3f9a2c4e-7b1d-4e8a-9c6f-0d5e8b2a1c47"
+    public static let domain = "contoso.onmicrosoft.com"
+
+    public struct DemoUser: Sendable {
+        public var key: String, id: String, upn: String, displayName: String, password: String, totpSecret: String?
+    }
+    public struct DemoApp: Sendable {
+        public var key: String, appId: String, displayName: String, identifierUri: String?, secret: String?
+    }
+
+    public static let users: [DemoUser] = [
+        .init(key: "alice", id: "6b1f0a52-3c8e-4d7a-b9e2-1f4c7a8d2e01", upn: "alice@contoso.com", displayName: "Alice Adams",
+              password: "Alice!Deputy1", totpSecret: "JBSWY3DPEHPK3PXPJBSWY3DP"),
+        .init(key: "bob", id: "8d3e2c14-5a7b-4f9e-a1c6-2b8d9e0f3a12", upn: "bob@contoso.com", displayName: "Bob Brown",
+              password: "Bob!Deputy1", totpSecret: "KRSXG5CTMVRXEZLUKRSXG5CT"),
+        .init(key: "eve", id: "9e4f3d25-6b8c-4a0f-b2d7-3c9e0f1a4b23", upn: "eve_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+              displayName: "Eve Evans (Fabrikam)", password: "Eve!Deputy1", totpSecret: nil),
+    ]
+
+    public static let apps: [DemoApp] = [
+        .init(key: "spa", appId: "5c7e9a1b-2d4f-4e6a-8b0c-1d3e5f7a9b01", displayName: "Contoso Expenses (SPA)", identifierUri: nil, secret: nil),
+        .init(key: "webApi", appId: "7e9a1b3c-4d5e-4f6a-9b0c-2d4e6f8a0b12", displayName: "Contoso Expenses Web API",
+              identifierUri: "api://contoso-expenses-api", secret: "webapi-demo-secret-7c2f91e4b8d3"),
+        .init(key: "dataApi", appId: "9a1b3c5d-6e7f-4a8b-9c1d-3e5f7a9b1c23", displayName: "Contoso SQL",
+              identifierUri: "https://database.windows.net/", secret: "dataapi-demo-secret-1e8a5c7b90f2"),
+        .init(key: "mcpServer", appId: "b1c3d5e7-8f9a-4b0c-9d2e-4f6a8b0c2d34", displayName: "Contoso Expenses MCP Server",
+              identifierUri: "api://contoso-expenses-mcp", secret: "mcp-demo-secret-4b9d2e7f1a6c"),
+        .init(key: "agent", appId: "c3d5e7f9-0a1b-4c2d-8e4f-5a7b9c1d3e45", displayName: "Contoso Expense Agent",
+              identifierUri: "api://contoso-expense-agent", secret: "agent-demo-secret-8f3c6a1d9e2b"),
+        .init(key: "cli", appId: "d5e7f9a1-2b3c-4d4e-9f6a-6b8c0d2e4f56", displayName: "Contoso Expenses CLI", identifierUri: nil, secret: nil),
+        .init(key: "reports", appId: "e7f9a1b3-4c5d-4e6f-8a8b-7c9d1e3f5a67", displayName: "Contoso Nightly Reports",
+              identifierUri: nil, secret: "reports-demo-secret-2d7e9b4c6a1f"),
+    ]
+
+    public var portBase: Int
+    public var scheme: String
+    public var host = "127.0.0.1"
+    /// Adds `strict: true` to the tenant (RFC 9700 where it is stricter than Entra).
+    public var strict = false
+
+    public init(portBase: Int = DemoTenant.defaultPortBase, https: Bool) {
+        self.portBase = portBase
+        self.scheme = https ? "https" : "http"
+    }
+
+    public func url(_ role: Role) -> String { "\(scheme)://\(host):\(portBase + role.portOffset)" }
+    public static func app(_ key: String) -> DemoApp { apps.first { $0.key == key }! }
+    public static func user(_ key: String) -> DemoUser { users.first { $0.key == key }! }
+
+    /// Redirect URIs by app key.
+    public func redirectURIs(_ key: String) -> [String] {
+        switch key {
+        case "spa": ["\(url(.spa))/", "\(url(.spa))/callback"]
+        case "webApi": ["\(url(.webApi))/signin-oidc"]
+        case "cli": ["http://localhost", "https://login.microsoftonline.com/common/oauth2/nativeclient"]
+        default: []
+        }
+    }
+
+    /// The tenant file.
+    public var yaml: String {
+        let a = { (k: String) in DemoTenant.app(k).appId }
+        let u = { (k: String) in DemoTenant.user(k) }
+        func user(_ x: DemoUser, type: String, manager: String? = nil, mail: String) -> String {
+            """
+                  - id: \(x.id)
+                    userPrincipalName: "\(x.upn)"
+                    displayName: \(x.displayName)
+                    mail: \(mail)
+                    password: "\(x.password)"
+                    totpSecret: \(x.totpSecret.map { "\"\($0)\"" } ?? "null")
+                    userType: \(type)
+                    accountEnabled: true
+                    manager: \(manager ?? "null")
+
+            """
+        }
+        func secret(_ k: String) -> String {
+            """
+                    passwordCredentials:
+                      - displayName: demo secret
+                        secretText: "\(DemoTenant.app(k).secret!)"
+
+            """
+        }
+        func redirects(_ k: String) -> String { redirectURIs(k).map { "\"\($0)\"" }.joined(separator: ", ") }
+        return """
+            # The Contoso demo tenant embedded in `deputy up` (docs/tenant-file.md explains every field).
+            tenants:
+              - tenant:
+                  id: \(DemoTenant.tenantID)
+                  displayName: Contoso
+                  strict: \(strict)
+                  verifiedDomains: [\(DemoTenant.domain), contoso.com]
+                users:
+            \(user(u("alice"), type: "Member", manager: u("bob").id, mail: "alice@contoso.com"))\
+            \(user(u("bob"), type: "Member", mail: "bob@contoso.com"))\
+            \(user(u("eve"), type: "Guest", mail: "eve@fabrikam.com"))\
+                groups:
+                  - id: 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                    displayName: Expense Approvers
+                    members: [\(u("bob").id)]
+                applications:
+                  - appId: \(a("spa"))
+                    displayName: \(DemoTenant.app("spa").displayName)
+                    spa:
+                      redirectUris: [\(redirects("spa"))]
+                    requiredResourceAccess:
+                      - resourceAppId: \(a("webApi"))
+                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000001, type: Scope}]
+                      - resourceAppId: \(a("agent"))
+                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000005, type: Scope}]
+                  - appId: \(a("webApi"))
+                    displayName: \(DemoTenant.app("webApi").displayName)
+                    identifierUris: ["api://contoso-expenses-api"]
+                    web:
+                      redirectUris: [\(redirects("webApi"))]
+                    api:
+                      requestedAccessTokenVersion: 2
+                      knownClientApplications: [\(a("spa"))]
+                      oauth2PermissionScopes:
+                        - {id: 11111111-aaaa-4bbb-8ccc-000000000001, value: access_as_user, adminConsentRequired: false, userConsentDisplayName: "Use Contoso Expenses as you"}
+            \(secret("webApi"))\
+                  - appId: \(a("dataApi"))
+                    displayName: Contoso SQL
+                    identifierUris: ["https://database.windows.net/"]
+                    api:
+                      requestedAccessTokenVersion: 2
+                      oauth2PermissionScopes:
+                        - {id: 11111111-aaaa-4bbb-8ccc-000000000002, value: Data.Read, adminConsentRequired: false, userConsentDisplayName: "Read your expenses"}
+                        - {id: 11111111-aaaa-4bbb-8ccc-000000000003, value: Data.Write, adminConsentRequired: true, userConsentDisplayName: "Change your expenses"}
+                    appRoles:
+                      - {id: 11111111-aaaa-4bbb-8ccc-000000000006, value: Expenses.Read.All, displayName: Read all expenses, allowedMemberTypes: [Application]}
+                      - {id: 11111111-aaaa-4bbb-8ccc-000000000007, value: Expenses.Approver, displayName: Approve expenses, allowedMemberTypes: [User]}
+                    optionalClaims:
+                      accessToken: [{name: xms_cc}, {name: acrs}]
+            \(secret("dataApi"))\
+                  - appId: \(a("mcpServer"))
+                    displayName: \(DemoTenant.app("mcpServer").displayName)
+                    identifierUris: ["api://contoso-expenses-mcp", "\(url(.mcpServer))/mcp"]
+                    api:
+                      requestedAccessTokenVersion: 2
+                      knownClientApplications: [\(a("spa"))]
+                      oauth2PermissionScopes:
+                        - {id: 11111111-aaaa-4bbb-8ccc-000000000004, value: Expenses.ReadWrite, adminConsentRequired: false, userConsentDisplayName: "Use the expense tools as you"}
+                    optionalClaims:
+                      accessToken: [{name: xms_cc}, {name: acrs}]
+            \(secret("mcpServer"))\
+                  - appId: \(a("agent"))
+                    displayName: \(DemoTenant.app("agent").displayName)
+                    identifierUris: ["api://contoso-expense-agent"]
+                    api:
+                      requestedAccessTokenVersion: 2
+                      knownClientApplications: [\(a("spa"))]
+                      oauth2PermissionScopes:
+                        - {id: 11111111-aaaa-4bbb-8ccc-000000000005, value: access_as_user, adminConsentRequired: false, userConsentDisplayName: "Let the expense agent act as you"}
+            \(secret("agent"))\
+                  - appId: \(a("cli"))
+                    displayName: \(DemoTenant.app("cli").displayName)
+                    isFallbackPublicClient: true
+                    publicClient:
+                      redirectUris: [\(redirects("cli"))]
+                  - appId: \(a("reports"))
+                    displayName: \(DemoTenant.app("reports").displayName)
+            \(secret("reports"))\
+                oauth2PermissionGrants:
+                  - {clientId: \(a("spa")), resourceId: \(a("webApi")), consentType: AllPrincipals, scope: access_as_user}
+                  - {clientId: \(a("spa")), resourceId: \(a("agent")), consentType: AllPrincipals, scope: access_as_user}
+                  - {clientId: \(a("spa")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: Expenses.ReadWrite}
+                  - {clientId: \(a("cli")), resourceId: \(a("webApi")), consentType: AllPrincipals, scope: access_as_user}
+                  - {clientId: \(a("webApi")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
+                  - {clientId: \(a("mcpServer")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
+                  - {clientId: \(a("agent")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: Expenses.ReadWrite}
+                appRoleAssignments:
+                  - {principalId: \(a("reports")), resourceId: \(a("dataApi")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000006}
+                  - {principalId: 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d, resourceId: \(a("dataApi")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000007}
+                # Ready for the Conditional Access engine (loaded and kept; not enforced yet).
+                conditionalAccessPolicies:
+                  - id: 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e01
+                    displayName: Require MFA for Contoso SQL
+                    state: enabled
+                    conditions:
+                      users: {includeUsers: [All]}
+                      applications: {includeApplications: [\(a("dataApi"))]}
+                      clientAppTypes: [all]
+                    grantControls: {operator: OR, builtInControls: [mfa]}
+                  - id: 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e02
+                    displayName: Approving expenses needs step-up (c1)
+                    state: enabled
+                    conditions:
+                      users: {includeUsers: [All]}
+                      applications: {includeAuthenticationContextClassReferences: [c1]}
+                      clientAppTypes: [all]
+                    grantControls: {operator: OR, builtInControls: [mfa]}
+                  - id: 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e03
+                    displayName: Block guests from Contoso SQL
+                    state: enabled
+                    conditions:
+                      users: {includeUsers: [GuestsOrExternalUsers]}
+                      applications: {includeApplications: [\(a("dataApi"))]}
+                      clientAppTypes: [all]
+                    grantControls: {operator: OR, builtInControls: [block]}
+                  - id: 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e04
+                    displayName: "Report-only: MFA for every app"
+                    state: enabledForReportingButNotEnforced
+                    conditions:
+                      users: {includeUsers: [All]}
+                      applications: {includeApplications: [All]}
+                      clientAppTypes: [all]
+                    grantControls: {operator: OR, builtInControls: [mfa]}
+
+            """
+    }
+
+    /// The manifest `deputy up` writes for scripts and tests.
+    public func manifest(caCertificate: String?, services: [Role]) -> [String: JSONValue] {
+        let s = { (v: String) in JSONValue.string(v) }
+        var apps: [String: JSONValue] = [:]
+        for app in DemoTenant.apps {
+            var o: [String: JSONValue] = ["appId": s(app.appId), "displayName": s(app.displayName),
+                                          "identifierUri": app.identifierUri.map(s) ?? .null,
+                                          "redirectUris": .array(redirectURIs(app.key).map(s)),
+                                          "clientSecret": app.secret.map(s) ?? .null]
+            let scopes: [String] = switch app.key {
+            case "webApi", "agent": ["\(app.identifierUri!)/access_as_user"]
+            case "dataApi": ["https://database.windows.net//Data.Read", "https://database.windows.net//Data.Write"]
+            case "mcpServer": ["\(app.identifierUri!)/Expenses.ReadWrite"]
+            default: []
+            }
+            o["scopes"] = .array(scopes.map(s))
+            apps[app.key] = .object(o)
+        }
+        var users: [String: JSONValue] = [:]
+        for u in DemoTenant.users {
+            users[u.key] = .object(["objectId": s(u.id), "userPrincipalName": s(u.upn), "displayName": s(u.displayName),
+                                    "password": s(u.password), "totpSecret": u.totpSecret.map(s) ?? .null])
+        }
+        return [
+            "tenantId": s(DemoTenant.tenantID), "tenantDomain": s(DemoTenant.domain),
+            "authority": s("\(url(.authority))/\(DemoTenant.tenantID)"),
+            "issuer": s("\(url(.authority))/\(DemoTenant.tenantID)/v2.0"),
+            "issuerV1": s("\(url(.authority))/\(DemoTenant.tenantID)/"),
+            "caCertificate": caCertificate.map(s) ?? .null,
+            "portBase": .number(Double(portBase)),
+            "applications": .object(apps), "users": .object(users),
+            "services": .object(Dictionary(uniqueKeysWithValues: services.map { ($0.rawValue, s(url($0))) })),
+        ]
+    }
+}

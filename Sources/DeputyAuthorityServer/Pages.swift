@@ -1,0 +1,64 @@
+import DeputyAuthority
+import Foundation
+import Mustache
+
+/// The server-rendered pages (sign-in, device code, messages, errors, form_post), as Mustache
+/// templates compiled once. Kept in code so the `deputy` binary carries them wherever it goes.
+enum Pages {
+    static let layout = """
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{{title}}</title><style>
+        body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;background:#f2f2f2;margin:0}
+        main{max-width:420px;margin:8vh auto;background:#fff;padding:36px 40px;box-shadow:0 2px 6px rgba(0,0,0,.2)}
+        h1{font-size:1.5rem;font-weight:600;margin:.2em 0 .6em} .brand{color:#555;font-size:.9rem}
+        label{display:block;margin:.8em 0 .2em} input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:8px;border:0;border-bottom:1px solid #666;font-size:1rem}
+        button{margin-top:1.4em;background:#0067b8;color:#fff;border:0;padding:8px 28px;font-size:1rem;cursor:pointer}
+        .error{color:#e81123;margin:.6em 0} .small{color:#666;font-size:.8rem;margin-top:2em;word-break:break-all}
+        </style></head><body><main>{{{body}}}</main></body></html>
+        """
+
+    static let signIn = try! MustacheTemplate(string: """
+        <div class="brand">{{tenant}}</div><h1>Sign in</h1><p>to continue to <b>{{app}}</b></p>
+        {{#error}}<p class="error" role="alert" id="error">{{error}}</p>{{/error}}
+        <form method="post" action="{{action}}" autocomplete="off">
+        <input type="hidden" name="flow" value="{{flow}}"><input type="hidden" name="csrf_token" value="{{csrf}}">
+        <label for="username">Email or username</label><input type="text" id="username" name="username" value="{{username}}" autofocus>
+        <label for="password">Password</label><input type="password" id="password" name="password">
+        <button type="submit" id="signin">Sign in</button></form>
+        """)
+
+    static let deviceCode = try! MustacheTemplate(string: """
+        <div class="brand">Deputy</div><h1>Enter code</h1><p>Enter the code displayed on your app or device.</p>
+        {{#error}}<p class="error" role="alert" id="error">{{error}}</p>{{/error}}
+        <form method="post" action="/devicelogin" autocomplete="off"><input type="hidden" name="csrf_token" value="{{csrf}}">
+        <label for="user_code">Code</label><input type="text" id="user_code" name="user_code" autofocus>
+        <button type="submit" id="next">Next</button></form>
+        """)
+
+    static let message = try! MustacheTemplate(string: """
+        <div class="brand">Deputy</div><h1 id="title">{{title}}</h1><p id="message">{{text}}</p>
+        """)
+
+    static let error = try! MustacheTemplate(string: """
+        <div class="brand">Deputy</div><h1>Sorry, but we're having trouble signing you in.</h1>
+        <p class="error" id="error">{{description}}</p>
+        <div class="small">Error: {{error}}<br>Correlation ID: {{correlation}}<br>Timestamp: {{timestamp}}</div>
+        """)
+
+    static let formPost = try! MustacheTemplate(string: """
+        <form method="post" action="{{action}}" id="form">{{#fields}}<input type="hidden" name="{{name}}" value="{{value}}">{{/fields}}
+        <noscript><button type="submit">Continue</button></noscript></form><script>document.getElementById('form').submit()</script>
+        """)
+
+    static func page(title: String, body: String) -> String {
+        let layoutTemplate = try! MustacheTemplate(string: layout)
+        return layoutTemplate.render(["title": title, "body": body])
+    }
+
+    static func signIn(_ p: SignInPage) -> String {
+        var o: [String: Any] = ["tenant": p.tenantDisplayName, "app": p.applicationName, "action": p.action, "flow": p.flowID,
+                                "csrf": p.csrfToken, "username": p.username ?? ""]
+        if let e = p.errorMessage { o["error"] = e }
+        return page(title: "Sign in to your account", body: signIn.render(o))
+    }
+}

@@ -1,0 +1,32 @@
+/// What each Entra token claim means (reference/entra-wire.md §3), for `deputy decode`.
+public enum ClaimGlossary {
+    public static let claims: [String: String] = [
+        "aud": "audience: the resource this token is for (v2: its appId; v1: the identifier it was requested with)",
+        "iss": "issuer: the authority and tenant that minted the token (v2 …/{tid}/v2.0, v1 …/{tid}/)",
+        "iat": "issued at (Unix time)", "nbf": "not valid before (Unix time)", "exp": "expires at (Unix time)",
+        "aio": "opaque Entra data; Deputy's carries when and how the user authenticated",
+        "azp": "authorized party: the client app that requested the token (v2)",
+        "appid": "the client app that requested the token (v1)",
+        "azpacr": "how the client authenticated: 0 public, 1 secret, 2 certificate (v2)",
+        "appidacr": "how the client authenticated: 0 public, 1 secret, 2 certificate (v1)",
+        "app_displayname": "the client app's display name (v1)",
+        "name": "the user's display name", "oid": "the object id of the user (or service principal for app tokens)",
+        "preferred_username": "the user's sign-in name (v2; mutable, never use for authorization)",
+        "upn": "the user's principal name (v1)", "unique_name": "the user's sign-in name (v1)",
+        "given_name": "first name (v1)", "family_name": "last name (v1)", "ipaddr": "the client's IP address (v1)",
+        "rh": "opaque Entra data", "scp": "delegated scopes granted to the client for this user (space-separated)",
+        "roles": "app roles: the app's (app tokens) or the user's (user tokens) roles on this resource",
+        "sub": "subject: pairwise, stable for this user and this application only", "tid": "tenant id",
+        "uti": "unique token id (appears in the sign-in log)", "ver": "token version: 1.0 or 2.0",
+        "idtyp": "token type: user (delegated) or app (app-only)",
+        "amr": "how the user authenticated: pwd, mfa, otp (v2: Deputy extension)",
+        "acr": "authentication context class (v1): 1 password, 2 multi-factor",
+        "acrs": "authentication contexts satisfied (c1…c99)",
+        "xms_cc": "client capabilities the client declared (cp1 = can handle claims challenges)",
+        "nonce": "the client's nonce, echoed (ID tokens)", "auth_time": "when the user authenticated (Unix time)",
+        "wids": "directory role template ids", "groups": "group object ids",
+        "xms_act_fct": "actor facets (agents)", "xms_sub_fct": "subject facets (agents)", "xms_par_app_azp": "parent (blueprint) app of the agent",
+        "typ": "header: token type", "alg": "header: signature algorithm", "kid": "header: id of the signing key in the JWKS",
+        "x5t": "header: SHA-1 thumbprint of the signing certificate",
+    ]
+}
