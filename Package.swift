@@ -97,7 +97,10 @@ let package = Package(
         ),
         .testTarget(
             name: "DeputyAuthorityTests",
-            dependencies: ["DeputyCore", "DeputyAuthority", .product(name: "JWTKit", package: "jwt-kit")],
+            dependencies: [
+                "DeputyCore", "DeputyAuthority", .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "CryptoExtras", package: "swift-crypto"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -41,14 +41,18 @@ def test_confidential_web_app_auth_code_redirects_to_its_registered_web_uri(depu
     bob, web_api = deputy["users"]["bob"], deputy["applications"]["webApi"]
     redirect_uri = web_api["redirectUris"][0]
     app, _ = confidential_client("webApi")
-    # The web API asks for a token to itself: the one scope the contract guarantees it may request.
-    flow = app.initiate_auth_code_flow(SCOPES, redirect_uri=redirect_uri, login_hint=bob["userPrincipalName"])
+    # The Web API holds an admin grant for the Data API ("Contoso SQL"), so it may sign bob in for it.
+    data_api = deputy["applications"]["dataApi"]
+    flow = app.initiate_auth_code_flow(["https://database.windows.net//Data.Read"], redirect_uri=redirect_uri,
+                                       login_hint=bob["userPrincipalName"])
 
     query = forms.sign_in(session(), flow["auth_uri"], bob["userPrincipalName"], bob["password"])
     result = app.acquire_token_by_auth_code_flow(flow, query)
     assert "access_token" in result, result
 
-    claims = verify_jwt(result["access_token"], web_api["appId"])
+    claims = verify_jwt(result["access_token"], data_api["appId"])
+    assert claims["scp"] == "Data.Read"
+    assert "Expenses.Approver" in claims["roles"]  # bob's app role on the Data API, through his group
     assert claims["oid"] == bob["objectId"]
     assert claims["azp"] == web_api["appId"]
     assert verify_jwt(result["id_token"], web_api["appId"])["preferred_username"] == bob["userPrincipalName"]

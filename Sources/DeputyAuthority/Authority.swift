@@ -22,7 +22,7 @@ public final class Authority: Sendable {
         self.store = store
         self.time = time
         self.keys = SigningKeyManager(store: store, time: time)
-        self.passwords = PasswordVault(store: store)
+        self.passwords = PasswordVault(store: store, cost: configuration.passwordHashCost)
         self.evaluator = evaluator
         self.logger = logger
         self.grants = GrantHandlerRegistry([
@@ -55,6 +55,14 @@ public final class Authority: Sendable {
             } else if existing != file.fingerprint {
                 result = .fileDiffersFromStore
             }
+            if result == .unchanged || result == .fileDiffersFromStore {
+                // A previous run may have stopped before every demo password was hashed: finish the job.
+                let stored = try await store.directories()
+                let missing = file.plainPasswords.filter { key, _ in
+                    stored.first { $0.tenant.id == key.tenantID }?.users.first { $0.id == key.userID }.map { $0.passwordHash == nil } ?? false
+                }
+                authority.passwords.hashInBackground(missing)
+            }
         }
         try await authority.keys.ensureKey()
         return (authority, result)
@@ -66,6 +74,15 @@ public final class Authority: Sendable {
     /// current generation.
     public func tenant(_ name: String) async throws -> DirectoryIndex? {
         try await tenantsByName()[name.lowercased()]
+    }
+
+    /// The tenant for a request: by id or domain, or — for Entra's `common` and `organizations`
+    /// — the one tenant where `clientID` is registered (Deputy's applications are single-tenant).
+    public func tenant(_ name: String, clientID: String?) async throws -> DirectoryIndex? {
+        if let t = try await tenant(name) { return t }
+        guard ["common", "organizations"].contains(name.lowercased()), let clientID else { return nil }
+        let owners = try await tenants().filter { $0.application(appID: clientID) != nil }
+        return owners.count == 1 ? owners[0] : nil
     }
 
     /// Every tenant, keyed by lower-cased id and domains.
@@ -103,7 +120,8 @@ public final class Authority: Sendable {
     public func token(_ request: TokenRequest) async -> Result<TokenResponse, OAuthError> {
         let now = time.now()
         let grantType = request.form["grant_type"] ?? ""
-        guard let tenant = try? await tenant(request.tenantSegment) else {
+        let clientHint = request.form["client_id"] ?? request.form["client_assertion"].flatMap { try? UnverifiedJWT($0).string("sub") }
+        guard let tenant = try? await tenant(request.tenantSegment, clientID: clientHint) else {
             return .failure(.tenantNotFound(request.tenantSegment))
         }
         let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: false, protocol: grantType.isEmpty ? "token" : grantType,
@@ -113,7 +131,7 @@ public final class Authority: Sendable {
             guard !grantType.isEmpty else { throw OAuthError.missingParameter("grant_type") }
             guard let handler = grants.handler(for: grantType) else { throw OAuthError.unsupportedGrantType(grantType) }
             try request.form.rejectDuplicates(except: handler.repeatableParameters)
-            let client = try await ClientAuthenticator(authority: self).authenticate(request, tenant: tenant)
+            let client = try await ClientAuthenticator(authority: self).authenticate(request, tenant: tenant, draft: draft)
             draft.client(client.application, credential: client.credential)
             let context = GrantContext(authority: self, tenant: tenant, client: client, draft: draft, configuration: configuration(for: tenant))
             result = .success(try await handler.handle(request, context: context))
@@ -148,7 +166,7 @@ public final class Authority: Sendable {
     /// Starts a device authorization for a public client.
     public func deviceAuthorization(tenantSegment: String, form: FormParameters) async -> Result<DeviceCodeResponse, OAuthError> {
         do {
-            guard let tenant = try await tenant(tenantSegment) else { throw OAuthError.tenantNotFound(tenantSegment) }
+            guard let tenant = try await tenant(tenantSegment, clientID: form["client_id"]) else { throw OAuthError.tenantNotFound(tenantSegment) }
             try form.rejectDuplicates()
             let clientID = try form.require("client_id")
             guard let app = tenant.application(appID: clientID) else { throw OAuthError.unknownClient(clientID, tenant: tenantSegment) }

@@ -18,6 +18,8 @@ public struct AuthorityConfiguration: Sendable {
     public var deviceCodeInterval = 5
     public var sessionLifetime: TimeInterval = 24 * 3600
     public var interactiveFlowLifetime: TimeInterval = 1800
+    /// bcrypt cost for the demo passwords Deputy hashes (tests lower it).
+    public var passwordHashCost: UInt8 = 10
     /// Allowed clock skew for client assertions.
     public var clockSkew: TimeInterval = 300
     /// Whether the service is served over https (cookies get `Secure`).
@@ -39,8 +41,9 @@ public struct AuthorityConfiguration: Sendable {
     func applying(_ l: TokenLifetimes?) -> AuthorityConfiguration {
         guard let l else { return self }
         var c = self
-        if let lo = l.accessTokenMinSeconds, let hi = l.accessTokenMaxSeconds, lo <= hi { c.accessTokenLifetime = lo...hi }
-        else if let lo = l.accessTokenMinSeconds { c.accessTokenLifetime = lo...lo }
+        let lo = l.accessTokenMinSeconds ?? min(c.accessTokenLifetime.lowerBound, l.accessTokenMaxSeconds ?? .max)
+        let hi = l.accessTokenMaxSeconds ?? max(lo, c.accessTokenLifetime.upperBound)
+        if lo > 0, lo <= hi { c.accessTokenLifetime = lo...hi }
         if let v = l.idTokenSeconds { c.idTokenLifetime = v }
         if let v = l.refreshTokenInactivitySeconds { c.refreshTokenInactivity = TimeInterval(v) }
         if let v = l.spaRefreshTokenSeconds { c.spaRefreshTokenLifetime = TimeInterval(v) }

@@ -49,10 +49,10 @@ public struct AuthorityRoutes: Sendable {
         }
         // Token
         router.post("/:tenant/oauth2/v2.0/token") { req, ctx in try await token(req, ctx) }
-        router.get("/:tenant/oauth2/v2.0/token") { req, _ in corsWrap(entraError(.postRequired(received: "GET"), req), req) }
-        router.on("/:tenant/oauth2/v2.0/token", method: .options) { req, _ in preflight(req) }
+        router.get("/:tenant/oauth2/v2.0/token") { req, _ in await corsWrap(entraError(.postRequired(received: "GET"), req), req) }
+        router.on("/:tenant/oauth2/v2.0/token", method: .options) { req, _ in await preflight(req) }
         router.post("/:tenant/oauth2/v2.0/devicecode") { req, ctx in try await deviceCode(req, ctx) }
-        router.on("/:tenant/oauth2/v2.0/devicecode", method: .options) { req, _ in preflight(req) }
+        router.on("/:tenant/oauth2/v2.0/devicecode", method: .options) { req, _ in await preflight(req) }
         // Interactive
         router.get("/:tenant/oauth2/v2.0/authorize") { req, ctx in
             render(await interactive.authorize(browser(req, ctx, parameters: queryForm(req))), req)
@@ -107,7 +107,7 @@ public struct AuthorityRoutes: Sendable {
     func token(_ req: Request, _ ctx: AuthorityRequestContext) async throws -> Response {
         var r = req
         let form: FormParameters
-        do { form = try await bodyForm(&r) } catch let e as OAuthError { return corsWrap(entraError(e, req), req) }
+        do { form = try await bodyForm(&r) } catch let e as OAuthError { return await corsWrap(entraError(e, req), req) }
         let request = TokenRequest(
             tenantSegment: ctx.parameters.get("tenant") ?? "", form: form, authorizationHeader: req.headers[.authorization],
             origin: req.headers[.origin], correlationID: correlationID(req), ipAddress: ctx.remoteAddress)
@@ -116,9 +116,9 @@ public struct AuthorityRoutes: Sendable {
             var headers = noStoreHeaders()
             headers[.contentType] = "application/json; charset=utf-8"
             let data = try JSONEncoder().encode(response)
-            return corsWrap(Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data))), req)
+            return await corsWrap(Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data))), req)
         case .failure(let error):
-            return corsWrap(entraError(error, req, correlation: request.correlationID), req)
+            return await corsWrap(entraError(error, req, correlation: request.correlationID), req)
         }
     }
 
@@ -130,9 +130,9 @@ public struct AuthorityRoutes: Sendable {
         case .success(let response):
             var headers = noStoreHeaders()
             headers[.contentType] = "application/json; charset=utf-8"
-            return corsWrap(Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(response)))), req)
+            return await corsWrap(Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(response)))), req)
         case .failure(let error):
-            return corsWrap(entraError(error, req), req)
+            return await corsWrap(entraError(error, req), req)
         }
     }
 
@@ -243,10 +243,10 @@ public struct AuthorityRoutes: Sendable {
         return Response(status: .found, headers: h)
     }
 
-    /// CORS for the token endpoint: registered SPA origins of any tenant may call it (a form
-    /// POST is a simple request, so browsers send no preflight, but some libraries do).
-    func corsWrap(_ response: Response, _ req: Request) -> Response {
-        guard let origin = req.headers[.origin] else { return response }
+    /// CORS for the token endpoint: only origins of registered SPA redirect URIs may call it (a
+    /// form POST is a simple request, so browsers send no preflight, but some libraries do).
+    func corsWrap(_ response: Response, _ req: Request) async -> Response {
+        guard let origin = req.headers[.origin], await isRegisteredSPAOrigin(origin) else { return response }
         var r = response
         r.headers[.accessControlAllowOrigin] = origin
         r.headers[.vary] = "Origin"
@@ -254,9 +254,21 @@ public struct AuthorityRoutes: Sendable {
         return r
     }
 
-    func preflight(_ req: Request) -> Response {
+    func isRegisteredSPAOrigin(_ origin: String) async -> Bool {
+        guard let tenants = try? await authority.tenants() else { return false }
+        return tenants.contains { t in
+            t.directory.applications.contains { app in
+                app.spaRedirectURIs.contains { uri in
+                    guard let u = URLComponents(string: uri), let scheme = u.scheme, let host = u.host else { return false }
+                    return "\(scheme)://\(host)\(u.port.map { ":\($0)" } ?? "")".lowercased() == origin.lowercased()
+                }
+            }
+        }
+    }
+
+    func preflight(_ req: Request) async -> Response {
         var h = HTTPFields()
-        if let origin = req.headers[.origin] { h[.accessControlAllowOrigin] = origin }
+        if let origin = req.headers[.origin], await isRegisteredSPAOrigin(origin) { h[.accessControlAllowOrigin] = origin }
         h[.accessControlAllowMethods] = "POST, OPTIONS"
         h[.accessControlAllowHeaders] = "content-type, client-request-id, x-client-sku, x-client-ver, x-client-os, x-ms-lib-capability, x-client-current-telemetry, x-client-last-telemetry"
         h[.accessControlMaxAge] = "86400"
@@ -276,7 +288,7 @@ struct ErrorBoundary: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
             return AuthorityRoutes(authority: authority).entraError(
-                OAuthError(.invalidRequest, aadsts: 90056, message: "The resource is disabled or does not exist. The path \(request.uri.path) is not an endpoint of this authority.", status: 404), request)
+                .notAnEndpoint(request.uri.path), request)
         } catch let error as OAuthError {
             return AuthorityRoutes(authority: authority).entraError(error, request)
         } catch {

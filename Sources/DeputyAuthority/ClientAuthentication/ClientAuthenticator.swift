@@ -20,7 +20,7 @@ struct ClientAuthenticator {
     static let assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
     let authority: Authority
 
-    func authenticate(_ request: TokenRequest, tenant: DirectoryIndex) async throws -> AuthenticatedClient {
+    func authenticate(_ request: TokenRequest, tenant: DirectoryIndex, draft: SignInDraft? = nil) async throws -> AuthenticatedClient {
         let form = request.form
         var basic: (id: String, secret: String)?
         if let header = request.authorizationHeader, header.lowercased().hasPrefix("basic ") {
@@ -43,6 +43,7 @@ struct ClientAuthenticator {
         }
         guard let app = tenant.application(appID: clientID) else { throw OAuthError.unknownClient(clientID, tenant: request.tenantSegment) }
         let sp = tenant.servicePrincipal(appID: app.appId)
+        draft?.client(app, credential: .none)
         if let secret = form["client_secret"] ?? basic?.secret {
             try checkSecret(secret, app: app)
             return AuthenticatedClient(application: app, servicePrincipal: sp, credential: .secret)
@@ -79,7 +80,7 @@ struct ClientAuthenticator {
         let config = authority.configuration
         let now = authority.time.now()
         if let aud = jwt.string("aud") ?? jwt.claims["aud"]?.arrayValue?.first?.stringValue, aud == "api://AzureADTokenExchange" {
-            throw OAuthError(.invalidRequest, aadsts: 70021, message: "No matching federated identity record found for presented assertion. Assertion Issuer: '\(jwt.string("iss") ?? "")'. Assertion Subject: '\(jwt.string("sub") ?? "")'. Assertion Audience: 'api://AzureADTokenExchange'.")
+            throw OAuthError.noMatchingFederatedCredential(issuer: jwt.string("iss") ?? "", subject: jwt.string("sub") ?? "")
         }
         guard jwt.string("iss") == app.appId, jwt.string("sub") == app.appId else {
             throw OAuthError.invalidClientAssertion("The assertion's iss and sub must both be the client id '\(app.appId)'.")

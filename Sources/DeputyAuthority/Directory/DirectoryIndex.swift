@@ -83,7 +83,10 @@ public final class DirectoryIndex: Sendable {
             .filter { $0.resourceId == resourceSP.id && principals.contains($0.principalId) }
             .map(\.appRoleId)
         var seen = Set<String>()
-        return (resource.appRoles ?? []).filter { roleIDs.contains($0.id) && ($0.isEnabled ?? true) }
+        // A role reaches a token only for the member type it allows (User or Application).
+        let memberType = includeGroups ? "User" : "Application"
+        return (resource.appRoles ?? [])
+            .filter { roleIDs.contains($0.id) && ($0.isEnabled ?? true) && ($0.allowedMemberTypes ?? [memberType]).contains(memberType) }
             .compactMap(\.value).filter { seen.insert($0).inserted }
     }
 

@@ -18,8 +18,10 @@ public struct InteractiveSignIn: Sendable {
     /// GET /{tenant}/oauth2/v2.0/authorize
     public func authorize(_ request: BrowserRequest) async -> InteractiveResult {
         do {
-            guard let tenant = try await authority.tenant(request.tenantSegment) else { return .error(.tenantNotFound(request.tenantSegment)) }
             let q = request.parameters
+            guard let tenant = try await authority.tenant(request.tenantSegment, clientID: q["client_id"]) else {
+                return .error(.tenantNotFound(request.tenantSegment))
+            }
             // Until the redirect URI is known to be registered, errors go to an error page, never to a redirect.
             try q.rejectDuplicates()
             let clientID = try q.require("client_id")
@@ -153,7 +155,16 @@ public struct InteractiveSignIn: Sendable {
         draft.user(user)
         draft.record.signInEventTypes = ["interactiveUser"]
         draft.record.authenticationMethodsUsed = authentication.methods
-        defer { Task { [store = authority.store, record = draft.record] in try? await store.appendSignIn(record) } }
+        let result = await issueCode(p, app: app, user: user, authentication: authentication, tenant: tenant, request: request,
+                                     cookies: cookies, draft: draft, now: now)
+        do { try await authority.store.appendSignIn(draft.record) } catch {
+            return .error(authority.normalize(error, draft: draft))
+        }
+        return result
+    }
+
+    func issueCode(_ p: AuthorizeParameters, app: Application, user: User, authentication: Authentication, tenant: DirectoryIndex,
+                   request: BrowserRequest, cookies: [Cookie], draft: SignInDraft, now: Date) async -> InteractiveResult {
         do {
             let resolved = try ResolvedScopes.resolve(p.scopes, tenant: tenant, tenantName: request.tenantSegment)
             if let resource = resolved.resource {

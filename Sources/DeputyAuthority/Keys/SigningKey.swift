@@ -18,6 +18,9 @@ public struct SigningKey: Sendable {
     /// base64url SHA-1 of the certificate: Entra uses it as both `kid` and `x5t`.
     public var kid: String { record.kid }
 
+    /// Loads a stored key.
+    public static func load(_ record: SigningKeyRecord) throws -> SigningKey { try SigningKey(record: record) }
+
     init(record: SigningKeyRecord) throws {
         self.record = record
         self.privateKey = try _RSA.Signing.PrivateKey(pemRepresentation: record.privateKeyPEM)

@@ -7,16 +7,19 @@ import HummingbirdBcrypt
 /// arrives before its user's hash is ready waits for that one hash.
 public final class PasswordVault: Sendable {
     /// bcrypt cost for hashes Deputy computes (hashes given in a tenant file keep theirs).
-    public static let cost: UInt8 = 10
+    let cost: UInt8
     let store: any DirectoryStore
     private let pending = LockedBox<[LoadedTenantFile.PasswordKey: Task<String, Never>]>([:])
 
-    public init(store: any DirectoryStore) { self.store = store }
+    public init(store: any DirectoryStore, cost: UInt8 = 10) {
+        self.store = store
+        self.cost = cost
+    }
 
     /// Starts hashing plain-text passwords taken from a tenant file and storing the hashes.
     public func hashInBackground(_ passwords: [LoadedTenantFile.PasswordKey: String]) {
         for (key, plain) in passwords {
-            let task = Task.detached(priority: .utility) { Bcrypt.hash(plain, cost: PasswordVault.cost) }
+            let task = Task.detached(priority: .utility) { [cost] in Bcrypt.hash(plain, cost: cost) }
             pending.withLock { $0[key] = task }
             let store = self.store
             Task.detached(priority: .utility) { [pending] in

@@ -132,7 +132,8 @@ public final class RecordStore: AuthorityStore {
 
     public func revokeFamily(_ familyID: String) async throws {
         try await backend.write { tx in
-            try tx.put(.families, familyID, RecordStore.encode(["revoked": true]), expiresAt: Date() + 120 * 86_400)
+            // Kept without expiry: a family's tokens may live up to the inactivity limit, which a revocation must outlast.
+            try tx.put(.families, familyID, RecordStore.encode(["revoked": true]), expiresAt: nil)
         }
     }
 
@@ -239,9 +240,13 @@ public final class RecordStore: AuthorityStore {
 
     // MARK: SignInLogStore
 
+    /// Orders records written in the same millisecond (in the order they were appended).
+    private let sequence = LockedBox<UInt64>(0)
+
     public func appendSignIn(_ record: SignInRecord) async throws {
+        let n = sequence.withLock { v -> UInt64 in v += 1; return v }
         try await backend.write { tx in
-            let key = String(format: "%015.0f-", record.createdDateTime.timeIntervalSince1970 * 1000) + record.id
+            let key = String(format: "%015.0f-%012llu-", record.createdDateTime.timeIntervalSince1970 * 1000, n) + record.id
             try tx.put(.signIns, key, RecordStore.encode(record), expiresAt: nil)
         }
     }

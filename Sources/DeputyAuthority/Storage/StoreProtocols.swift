@@ -1,7 +1,7 @@
 import Foundation
 
 // Small storage protocols, one per record, that name no database type. Every implementation must
-// make the one-time operations atomic: `consumeCode`, `rotateRefreshToken`, `consumeDeviceCode`
+// make the one-time operations atomic: `consumeCode`, `rotateRefreshToken`, `pollDeviceCode`
 // and `useOnce` succeed for exactly one caller even when called concurrently. A method that
 // returns normally has committed its change (a success response is only sent after that).
 

@@ -90,6 +90,15 @@ extension OAuthError {
         OAuthError(.invalidClient, aadsts: 7000218, message: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'. Application '\(appID)' is not configured as a public client ('isFallbackPublicClient').")
     }
 
+    /// AADSTS70021: a client assertion for `api://AzureADTokenExchange` with no matching federated credential.
+    public static func noMatchingFederatedCredential(issuer: String, subject: String) -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 70021, message: "No matching federated identity record found for presented assertion. Assertion Issuer: '\(issuer)'. Assertion Subject: '\(subject)'. Assertion Audience: 'api://AzureADTokenExchange'.")
+    }
+    /// AADSTS90056-family: a path that is not an endpoint (HTTP 404).
+    public static func notAnEndpoint(_ path: String) -> OAuthError {
+        OAuthError(.invalidRequest, aadsts: 90056, message: "The resource is disabled or does not exist. The path \(path) is not an endpoint of this authority.", status: 404)
+    }
+
     // MARK: - Users
 
     /// AADSTS50126: wrong username or password.

@@ -1,0 +1,381 @@
+import DeputyCore
+import Foundation
+import Testing
+
+@testable import DeputyAuthority
+
+struct TenantFileLoaderTests {
+    // MARK: - The embedded demo tenant
+
+    static let demo = DemoTenant(portBase: 7400, https: false)
+
+    static func loadDemo() throws -> TenantDirectory {
+        let loaded = try TenantFileLoader.load(yaml: demo.yaml, fileName: "demo.yaml")
+        #expect(loaded.tenants.count == 1)
+        return try #require(loaded.tenants.first)
+    }
+
+    @Test("The demo tenant loads with its users and applications")
+    func demoLoads() throws {
+        let tenant = try Self.loadDemo()
+        #expect(tenant.tenant.id == DemoTenant.tenantID)
+        #expect(tenant.tenant.verifiedDomains == [DemoTenant.domain, "contoso.com"])
+        #expect(tenant.users.map(\.id) == DemoTenant.users.map(\.id))
+        #expect(tenant.users.count == 3)
+        #expect(tenant.applications.map(\.appId) == DemoTenant.apps.map(\.appId))
+        #expect(tenant.applications.count == 7)
+        #expect(tenant.groups.count == 1)
+        #expect(tenant.conditionalAccessPolicies.count == 4)
+        #expect(tenant.users.first { $0.id == DemoTenant.user("alice").id }?.manager == DemoTenant.user("bob").id)
+    }
+
+    @Test("Every application gets a service principal with a GUID id")
+    func demoServicePrincipals() throws {
+        let tenant = try Self.loadDemo()
+        #expect(tenant.servicePrincipals.count == tenant.applications.count)
+        for app in tenant.applications {
+            let sp = try #require(tenant.servicePrincipals.first { $0.appId == app.appId }, "no service principal for \(app.displayName)")
+            #expect(DirectoryValidator.isGUID(sp.id))
+            #expect(sp.id != app.appId)
+            #expect(sp.displayName == app.displayName)
+            #expect(sp.accountEnabled == true)
+            #expect(app.id.map(DirectoryValidator.isGUID) == true, "application object id is derived")
+        }
+        #expect(Set(tenant.servicePrincipals.map(\.id)).count == tenant.servicePrincipals.count)
+    }
+
+    @Test("Client secrets are replaced by their SHA-256 hash")
+    func demoSecretsAreHashed() throws {
+        let tenant = try Self.loadDemo()
+        let appsWithSecrets = DemoTenant.apps.filter { $0.secret != nil }
+        #expect(appsWithSecrets.count == 5)
+        for demoApp in appsWithSecrets {
+            let secret = try #require(demoApp.secret)
+            let app = try #require(tenant.applications.first { $0.appId == demoApp.appId })
+            let credential = try #require(app.passwordCredentials?.first)
+            #expect(credential.secretText == nil)
+            let hash = try #require(credential.hashedSecret)
+            #expect(hash != secret)
+            #expect(ClientSecret.matches(secret, hash: hash))
+            #expect(!ClientSecret.matches(secret + "x", hash: hash))
+            #expect(credential.hint == String(secret.prefix(3)))
+            #expect(credential.keyId != nil)
+        }
+        // Nothing in the loaded directory contains a plain secret.
+        let json = String(decoding: try JSONEncoder().encode(tenant), as: UTF8.self)
+        for demoApp in appsWithSecrets { #expect(!json.contains(demoApp.secret!)) }
+    }
+
+    @Test("Plain passwords are moved out of the directory")
+    func demoPasswordsAreMoved() throws {
+        let loaded = try TenantFileLoader.load(yaml: Self.demo.yaml, fileName: "demo.yaml")
+        let tenant = try #require(loaded.tenants.first)
+        #expect(tenant.users.allSatisfy { $0.password == nil })
+        #expect(loaded.plainPasswords.count == 3)
+        for user in DemoTenant.users {
+            let key = LoadedTenantFile.PasswordKey(tenantID: DemoTenant.tenantID, userID: user.id)
+            #expect(loaded.plainPasswords[key] == user.password)
+        }
+        let json = String(decoding: try JSONEncoder().encode(tenant), as: UTF8.self)
+        for user in DemoTenant.users { #expect(!json.contains(user.password)) }
+    }
+
+    @Test("Grants and app-role assignments that name an appId are resolved to service-principal ids")
+    func demoReferencesAreResolved() throws {
+        let tenant = try Self.loadDemo()
+        let spIDs = Set(tenant.servicePrincipals.map(\.id))
+        func sp(_ key: String) -> String? { tenant.servicePrincipals.first { $0.appId == DemoTenant.app(key).appId }?.id }
+
+        #expect(tenant.oauth2PermissionGrants.count == 7)
+        for grant in tenant.oauth2PermissionGrants {
+            #expect(spIDs.contains(grant.clientId), "clientId \(grant.clientId)")
+            #expect(spIDs.contains(grant.resourceId), "resourceId \(grant.resourceId)")
+            #expect(grant.id != nil)
+        }
+        let first = try #require(tenant.oauth2PermissionGrants.first)
+        #expect(first.clientId == sp("spa"))
+        #expect(first.resourceId == sp("webApi"))
+        #expect(first.scopeValues == ["access_as_user"])
+
+        let reports = try #require(tenant.appRoleAssignments.first)
+        #expect(reports.principalId == sp("reports"))
+        #expect(reports.resourceId == sp("dataApi"))
+        #expect(reports.principalType == "ServicePrincipal")
+        let group = try #require(tenant.appRoleAssignments.last)
+        #expect(group.principalId == "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d")
+        #expect(group.principalType == "Group")
+    }
+
+    @Test("The fingerprint identifies the file's text")
+    func fingerprint() throws {
+        let a = try TenantFileLoader.load(yaml: Self.demo.yaml, fileName: "a.yaml")
+        let b = try TenantFileLoader.load(yaml: Self.demo.yaml, fileName: "b.yaml")
+        let c = try TenantFileLoader.load(yaml: DemoTenant(portBase: 8400, https: false).yaml, fileName: "a.yaml")
+        #expect(a.fingerprint == b.fingerprint)
+        #expect(a.fingerprint != c.fingerprint)
+    }
+
+    // MARK: - Small files
+
+    /// A valid single-tenant file: an API with a scope and an app role, and a client granted both.
+    static let minimal = """
+        tenant:
+          id: 11111111-1111-4111-8111-111111111111
+          displayName: Test
+          verifiedDomains: [test.example]
+        users:
+          - id: 22222222-2222-4222-8222-222222222221
+            userPrincipalName: ann@test.example
+            displayName: Ann
+            password: "Ann!pass1"
+        applications:
+          - appId: 33333333-3333-4333-8333-333333333331
+            displayName: Test API
+            identifierUris: ["api://test-api"]
+            api:
+              oauth2PermissionScopes:
+                - {id: 44444444-4444-4444-8444-444444444441, value: read}
+            appRoles:
+              - {id: 55555555-5555-4555-8555-555555555551, value: Reader, allowedMemberTypes: [Application]}
+            passwordCredentials:
+              - secretText: "a-test-secret-of-enough-length"
+          - appId: 33333333-3333-4333-8333-333333333332
+            displayName: Test Client
+        oauth2PermissionGrants:
+          - {clientId: 33333333-3333-4333-8333-333333333332, resourceId: 33333333-3333-4333-8333-333333333331, consentType: AllPrincipals, scope: read}
+        appRoleAssignments:
+          - {principalId: 33333333-3333-4333-8333-333333333332, resourceId: 33333333-3333-4333-8333-333333333331, appRoleId: 55555555-5555-4555-8555-555555555551}
+
+        """
+
+    @Test("A minimal single-tenant file loads")
+    func minimalLoads() throws {
+        let loaded = try TenantFileLoader.load(yaml: Self.minimal, fileName: "file.yaml")
+        let tenant = try #require(loaded.tenants.first)
+        #expect(loaded.tenants.count == 1)
+        #expect(tenant.users.count == 1)
+        #expect(tenant.servicePrincipals.count == 2)
+        #expect(loaded.plainPasswords.values.sorted() == ["Ann!pass1"])
+        let clientSP = tenant.servicePrincipals.first { $0.appId == "33333333-3333-4333-8333-333333333332" }?.id
+        #expect(tenant.oauth2PermissionGrants.first?.clientId == clientSP)
+    }
+
+    @Test("The same tenant in the 'tenants:' list form loads the same directory")
+    func listFormLoads() throws {
+        let single = try TenantFileLoader.load(yaml: Self.minimal, fileName: "file.yaml")
+        let list = try TenantFileLoader.load(yaml: Self.listForm(Self.minimal), fileName: "file.yaml")
+        #expect(list.tenants == single.tenants)
+        #expect(list.plainPasswords == single.plainPasswords)
+    }
+
+    // MARK: - Problems
+
+    @Test("A misspelt optional field is reported as unknown, with its line")
+    func unknownField() throws {
+        let yaml = Self.minimal.replacingOccurrences(of: "    displayName: Ann\n", with: "    displayName: Ann\n    jobTitel: Engineer\n")
+        let error = try Self.problems(yaml)
+        let problem = try #require(error.problems.only, "\(error)")
+        #expect(problem.line == Self.line(of: "jobTitel", in: yaml))
+        #expect(problem.message.contains("unknown field 'jobTitel'"))
+        #expect(problem.message.contains("jobTitle") || problem.message.contains("displayName"), "lists the fields in use")
+        #expect(problem.path == "users[0]")
+    }
+
+    @Test("An unknown field nested in an application is reported with its line, in the list form too")
+    func unknownNestedField() throws {
+        let yaml = Self.listForm(
+            Self.minimal.replacingOccurrences(of: "      oauth2PermissionScopes:\n", with: "      requestedAccessTokenVersoin: 2\n      oauth2PermissionScopes:\n"))
+        let error = try Self.problems(yaml)
+        let problem = try #require(error.problems.only, "\(error)")
+        #expect(problem.line == Self.line(of: "requestedAccessTokenVersoin", in: yaml))
+        #expect(problem.message.contains("unknown field 'requestedAccessTokenVersoin'"))
+        #expect(problem.path == "tenants[0].applications[0].api")
+    }
+
+    @Test("A misspelt required field (userPrincipleName) is reported at the misspelling")
+    func misspeltRequiredField() throws {
+        let yaml = Self.minimal.replacingOccurrences(of: "userPrincipalName:", with: "userPrincipleName:")
+        let error = try Self.problems(yaml)
+        #expect(error.problems.contains { $0.message.contains("userPrincipalName") }, "says which field is required")
+        withKnownIssue("The decoder stops at the missing required field before unknown fields are looked for, so the typo itself is never named") {
+            let typo = error.problems.first { $0.message.contains("userPrincipleName") }
+            #expect(typo?.line == Self.line(of: "userPrincipleName", in: yaml))
+        }
+    }
+
+    @Test("A missing required field is named, at the line of the object that lacks it")
+    func missingRequiredField() throws {
+        let yaml = Self.minimal.replacingOccurrences(of: "    displayName: Test Client\n", with: "")
+        let error = try Self.problems(yaml)
+        let problem = try #require(error.problems.only, "\(error)")
+        #expect(problem.message == "the required field 'displayName' is missing")
+        #expect(problem.path == "applications[1]")
+        #expect(problem.line == Self.line(of: "- appId: 33333333-3333-4333-8333-333333333332", in: yaml))
+    }
+
+    @Test("A value of the wrong type is reported with its line")
+    func wrongType() throws {
+        let yaml = Self.minimal.replacingOccurrences(of: "verifiedDomains: [test.example]", with: "verifiedDomains: test.example")
+        let error = try Self.problems(yaml)
+        let problem = try #require(error.problems.only, "\(error)")
+        #expect(problem.line == Self.line(of: "verifiedDomains", in: yaml))
+        #expect(problem.message.contains("expected a list"))
+    }
+
+    @Test("An id that is not a GUID is reported with its line")
+    func badGUID() throws {
+        let yaml = Self.minimal.replacingOccurrences(of: "- id: 22222222-2222-4222-8222-222222222221", with: "- id: ann")
+        let error = try Self.problems(yaml)
+        let problem = try #require(error.problems.only, "\(error)")
+        #expect(problem.line == Self.line(of: "- id: ann", in: yaml))
+        #expect(problem.path == "users[0].id")
+        #expect(problem.message.contains("expected a GUID"))
+        #expect(problem.message.contains("'ann'"))
+    }
+
+    @Test("A manager who is not a user of the tenant is reported")
+    func unknownManager() throws {
+        let yaml = Self.minimal.replacingOccurrences(
+            of: "    displayName: Ann\n", with: "    displayName: Ann\n    manager: 22222222-2222-4222-8222-999999999999\n")
+        let error = try Self.problems(yaml)
+        let problem = try #require(error.problems.only, "\(error)")
+        #expect(problem.line == Self.line(of: "manager:", in: yaml))
+        #expect(problem.path == "users[0].manager")
+        #expect(problem.message == "no user with id '22222222-2222-4222-8222-999999999999' in this tenant")
+    }
+
+    @Test("A duplicate appId is reported at the second application, naming the first")
+    func duplicateAppID() throws {
+        let yaml = Self.minimal
+            .replacingOccurrences(of: "- appId: 33333333-3333-4333-8333-333333333332", with: "- appId: 33333333-3333-4333-8333-333333333331")
+            .replacingOccurrences(of: "{clientId: 33333333-3333-4333-8333-333333333332", with: "{clientId: 33333333-3333-4333-8333-333333333331")
+            .replacingOccurrences(of: "{principalId: 33333333-3333-4333-8333-333333333332", with: "{principalId: 33333333-3333-4333-8333-333333333331")
+        let error = try Self.problems(yaml)
+        let duplicate = try #require(error.problems.first { $0.message.contains("duplicate appId") })
+        #expect(duplicate.path == "applications[1].appId")
+        #expect(duplicate.line == Self.line(of: "displayName: Test Client", in: yaml) - 1)
+        #expect(duplicate.message.contains("also at applications[0]"))
+    }
+
+    @Test("A grant of a scope the resource does not define is reported with the scopes it does define")
+    func undefinedScope() throws {
+        let yaml = Self.minimal.replacingOccurrences(of: "consentType: AllPrincipals, scope: read}", with: "consentType: AllPrincipals, scope: \"read write\"}")
+        let error = try Self.problems(yaml)
+        let problem = try #require(error.problems.only, "\(error)")
+        #expect(problem.line == Self.line(of: "consentType: AllPrincipals", in: yaml))
+        #expect(problem.path == "oauth2PermissionGrants[0].scope")
+        #expect(problem.message == "the scope 'write' is not defined by Test API (defined: read)")
+    }
+
+    @Test("An app-role assignment of a role the resource does not have is reported")
+    func unknownAppRole() throws {
+        let yaml = Self.minimal.replacingOccurrences(of: "appRoleId: 55555555-5555-4555-8555-555555555551}", with: "appRoleId: 55555555-5555-4555-8555-555555555559}")
+        let error = try Self.problems(yaml)
+        let problem = try #require(error.problems.only, "\(error)")
+        #expect(problem.line == Self.line(of: "appRoleId: 55555555-5555-4555-8555-555555555559", in: yaml))
+        #expect(problem.path == "appRoleAssignments[0].appRoleId")
+        #expect(problem.message == "Test API has no app role with id '55555555-5555-4555-8555-555555555559'")
+    }
+
+    @Test("Invalid YAML is reported with the line of the syntax error")
+    func invalidYAML() throws {
+        let yaml = "tenant:\n  id: 11111111-1111-4111-8111-111111111111\n\tdisplayName: Test\n"
+        let error = try Self.problems(yaml)
+        let problem = try #require(error.problems.only, "\(error)")
+        #expect(problem.message.hasPrefix("not valid YAML"))
+        #expect(problem.line == 3)
+    }
+
+    @Test("An empty file is reported")
+    func emptyFile() throws {
+        let error = try Self.problems("# nothing here\n")
+        #expect(error.problems.only?.message.contains("empty") == true)
+    }
+
+    @Test("Every problem of a file is reported in one error, by line")
+    func severalProblems() throws {
+        let yaml = Self.minimal
+            .replacingOccurrences(of: "- id: 22222222-2222-4222-8222-222222222221", with: "- id: ann")
+            .replacingOccurrences(of: "    displayName: Ann\n", with: "    displayName: Ann\n    jobTitel: Engineer\n")
+            .replacingOccurrences(of: "scope: read}", with: "scope: write}")
+            .replacingOccurrences(of: "appRoleId: 55555555-5555-4555-8555-555555555551}", with: "appRoleId: 55555555-5555-4555-8555-555555555559}")
+        let error = try Self.problems(yaml)
+        #expect(error.problems.count == 4)
+        #expect(error.problems.map(\.line) == [
+            Self.line(of: "- id: ann", in: yaml), Self.line(of: "jobTitel", in: yaml),
+            Self.line(of: "scope: write", in: yaml), Self.line(of: "appRoleId: 5555", in: yaml),
+        ])
+        #expect(error.description.hasPrefix("The tenant file file.yaml has 4 problems:\n"))
+    }
+
+    @Test("Problems in the second tenant of a list carry its path and line")
+    func problemInSecondTenant() throws {
+        let second = """
+              - tenant:
+                  id: 66666666-6666-4666-8666-666666666666
+                  displayName: Other
+                  verifiedDomains: [other.example]
+                users:
+                  - id: 77777777-7777-4777-8777-777777777771
+                    userPrincipalName: bo@nowhere.example
+                    displayName: Bo
+                    password: "pw"
+
+            """
+        let yaml = Self.listForm(Self.minimal) + second
+        let error = try Self.problems(yaml)
+        let problem = try #require(error.problems.only, "\(error)")
+        #expect(problem.path == "tenants[1].users[0].userPrincipalName")
+        #expect(problem.line == Self.line(of: "bo@nowhere.example", in: yaml))
+        #expect(problem.message.contains("not one of the tenant's verifiedDomains"))
+    }
+
+    @Test("The description names file.yaml:<line> for each problem")
+    func descriptionNamesFileAndLine() throws {
+        let yaml = Self.minimal.replacingOccurrences(of: "- id: 22222222-2222-4222-8222-222222222221", with: "- id: ann")
+        let error = try Self.problems(yaml)
+        let line = Self.line(of: "- id: ann", in: yaml)
+        #expect(error.description.contains("file.yaml:\(line): users[0].id: expected a GUID"))
+        #expect(error.description.hasPrefix("The tenant file file.yaml has 1 problem:\n"))
+    }
+
+    @Test("A file that cannot be read is reported")
+    func missingFile() {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("deputy-missing-\(UUID()).yaml").path
+        let error = #expect(throws: TenantFileError.self) { try TenantFileLoader.load(path: path) }
+        #expect(error?.file == path)
+        #expect(error?.problems.only?.message.contains("cannot read") == true)
+    }
+
+    // MARK: - Helpers
+
+    /// Loads `yaml`, expecting it to fail, and returns the error.
+    static func problems(_ yaml: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> TenantFileError {
+        let error = #expect(throws: TenantFileError.self, sourceLocation: sourceLocation) {
+            try TenantFileLoader.load(yaml: yaml, fileName: "file.yaml")
+        }
+        let unwrapped = try #require(error, sourceLocation: sourceLocation)
+        #expect(unwrapped.file == "file.yaml", sourceLocation: sourceLocation)
+        return unwrapped
+    }
+
+    /// Wraps a single-tenant document in the `tenants:` list form.
+    static func listForm(_ single: String) -> String {
+        let lines = single.split(separator: "\n", omittingEmptySubsequences: false).enumerated().map { i, line in
+            line.isEmpty ? "" : (i == 0 ? "  - " : "    ") + line
+        }
+        return "tenants:\n" + lines.joined(separator: "\n")
+    }
+
+    /// The 1-based number of the only line of `yaml` that contains `text`.
+    static func line(of text: String, in yaml: String, sourceLocation: SourceLocation = #_sourceLocation) -> Int {
+        let matches = yaml.split(separator: "\n", omittingEmptySubsequences: false).enumerated().filter { $0.element.contains(text) }
+        #expect(matches.count == 1, "'\(text)' is on \(matches.count) lines", sourceLocation: sourceLocation)
+        return (matches.first?.offset ?? -1) + 1
+    }
+}
+
+extension Array {
+    /// The element of a one-element array; nil otherwise (so a test sees extra problems).
+    fileprivate var only: Element? { count == 1 ? first : nil }
+}
