@@ -36,7 +36,9 @@ public struct AuthorityRoutes: Sendable {
         router.get("/:tenant/.well-known/openid-configuration") { req, ctx in try await discovery(req, ctx, v2: false) }
         router.get("/:tenant/discovery/v2.0/keys") { req, ctx in try await keys(req, ctx, v2: true) }
         router.get("/:tenant/discovery/keys") { req, ctx in try await keys(req, ctx, v2: false) }
-        router.get("/common/discovery/instance") { req, ctx in
+        // `common` is also a tenant segment (/common/v2.0/…), so these live under :tenant too.
+        router.get("/:tenant/discovery/instance") { req, ctx in
+            guard ctx.parameters.get("tenant")?.lowercased() == "common" else { throw HTTPError(.notFound) }
             do {
                 let ep = req.uri.queryParameters.get("authorization_endpoint")
                 return json(try authority.instanceDiscovery(authorizationEndpoint: ep), cache: "max-age=86400, private")
@@ -44,8 +46,9 @@ public struct AuthorityRoutes: Sendable {
                 return entraError(error as? OAuthError ?? .serverError(logDetail: "\(error)"), req)
             }
         }
-        router.get("/common/userrealm/:user") { req, ctx in
-            json(await authority.userRealm(login: ctx.parameters.get("user") ?? ""), cache: "no-store")
+        router.get("/:tenant/userrealm/:user") { req, ctx in
+            guard ctx.parameters.get("tenant")?.lowercased() == "common" else { throw HTTPError(.notFound) }
+            return json(await authority.userRealm(login: ctx.parameters.get("user") ?? ""), cache: "no-store")
         }
         // Token
         router.post("/:tenant/oauth2/v2.0/token") { req, ctx in try await token(req, ctx) }
