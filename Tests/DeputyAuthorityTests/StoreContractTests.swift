@@ -473,6 +473,16 @@ struct StoreContractTests {
         }
     }
 
+    @Test("Sign-ins recorded in the same millisecond come back newest first, in the order they were appended", arguments: StoreKind.allCases)
+    func signInLogSameMillisecond(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store async throws in
+            // Ids in another order than the appends, so ordering by id would show.
+            for id in ["c", "a", "b"] { try await store.appendSignIn(Self.signIn(id, at: Self.now)) }
+            #expect(try await store.recentSignIns(limit: 10).map(\.id) == ["b", "a", "c"])
+            #expect(try await store.recentSignIns(limit: 1).map(\.id) == ["b"])
+        }
+    }
+
     // MARK: - Replay cache
 
     @Test("An identifier is used once until it expires", arguments: StoreKind.allCases)

@@ -157,7 +157,10 @@ struct FormParametersTests {
         #expect(form.encoded == "redirect_uri=https%3A%2F%2Fapp%2Fcb%3Fx%3D1%26y%3D2&scope=openid%20profile&v=A-z_0.9~%2B")
     }
 
-    @Test("Non-ASCII characters are percent-encoded as UTF-8", arguments: [("é", "%C3%A9"), ("日本", "%E6%97%A5%E6%9C%AC"), ("Ωmega", "%CE%A9mega")])
+    @Test(
+        "Non-ASCII characters are percent-encoded as UTF-8",
+        arguments: [("é", "%C3%A9"), ("日本", "%E6%97%A5%E6%9C%AC"), ("Ωmega", "%CE%A9mega")]
+    )
     func encodesNonASCII(_ value: String, _ expected: String) {
         #expect(FormParameters.encode(value) == expected)
     }

@@ -80,7 +80,17 @@ public enum TenantFileLoader {
                 documents = [try decoder.decode(TenantDirectory.self, from: node)]
             }
         } catch let error as DecodingError {
-            throw TenantFileError(file: fileName, problems: [decodingProblem(error, marks: marks, prefix: isList ? "" : nil)])
+            var problems = [decodingProblem(error, marks: marks, prefix: isList ? "" : nil)]
+            // A missing required field is often a misspelt one: name the misspelling at its own line.
+            if case .keyNotFound(let key, let ctx) = error, case .mapping(let m)? = self.node(node, at: ctx.codingPath) {
+                let path = pathString(ctx.codingPath)
+                for (k, _) in m {
+                    guard let name = k.string, name != key.stringValue,
+                          editDistance(name.lowercased(), key.stringValue.lowercased()) <= min(3, max(1, key.stringValue.count / 3)) else { continue }
+                    problems.append(.init(line: k.mark?.line, path: path, message: "unknown field '\(name)' (did you mean '\(key.stringValue)'?)"))
+                }
+            }
+            throw TenantFileError(file: fileName, problems: problems)
         } catch {
             throw TenantFileError(file: fileName, problems: [.init(line: nil, path: "", message: "\(error)")])
         }
@@ -230,14 +240,43 @@ public enum TenantFileLoader {
         }
     }
 
+    /// The node at a coding path.
+    static func node(_ root: Node, at codingPath: [any CodingKey]) -> Node? {
+        var current: Node? = root
+        for key in codingPath {
+            if let i = key.intValue, case .sequence(let seq)? = current { current = i < seq.count ? seq[i] : nil }
+            else if case .mapping(let m)? = current { current = m[key.stringValue] }
+            else { return nil }
+        }
+        return current
+    }
+
+    /// Levenshtein distance, for "did you mean" hints.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let x = Array(a), y = Array(b)
+        var row = Array(0...y.count)
+        for i in 1...max(x.count, 1) where !x.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in 1...max(y.count, 1) where !y.isEmpty {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (x[i - 1] == y[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return x.isEmpty ? y.count : row[y.count]
+    }
+
     static func describe(_ type: Any.Type) -> String {
+        let name = String(describing: type)
+        if name.contains("Sequence") || name.hasPrefix("Array") { return "a list" }
+        if name.contains("Scalar") { return "a single value" }
         switch type {
-        case is String.Type: "a string"
-        case is Int.Type: "an integer"
-        case is Bool.Type: "true or false"
-        case is Date.Type: "a date (ISO 8601)"
-        default:
-            String(describing: type).hasPrefix("Array") ? "a list" : "a mapping (\(String(describing: type)))"
+        case is String.Type: return "a string"
+        case is Int.Type: return "an integer"
+        case is Bool.Type: return "true or false"
+        case is Date.Type: return "a date (ISO 8601)"
+        default: return "a mapping"
         }
     }
 
