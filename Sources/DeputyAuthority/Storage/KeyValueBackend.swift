@@ -25,6 +25,9 @@ protocol KeyValueTransaction {
 protocol KeyValueBackend: Sendable {
     func read<T: Sendable>(_ body: @Sendable (any KeyValueTransaction) throws -> T) async throws -> T
     func write<T: Sendable>(_ body: @Sendable (any KeyValueTransaction) throws -> T) async throws -> T
+    /// A tiny read done without leaving the calling thread (the per-request generation check:
+    /// a hop to a database queue and back costs more than the query).
+    func quickRead<T>(_ body: (any KeyValueTransaction) throws -> T) throws -> T
 }
 
 // MARK: - In memory
@@ -53,6 +56,10 @@ final class InMemoryBackend: KeyValueBackend, @unchecked Sendable {
     }
 
     func read<T: Sendable>(_ body: @Sendable (any KeyValueTransaction) throws -> T) async throws -> T {
+        try lock.withLock { try body(Tx(owner: self)) }
+    }
+
+    func quickRead<T>(_ body: (any KeyValueTransaction) throws -> T) throws -> T {
         try lock.withLock { try body(Tx(owner: self)) }
     }
 
@@ -98,12 +105,11 @@ final class GRDBBackend: KeyValueBackend {
     private struct Tx: KeyValueTransaction {
         let db: Database
         func get(_ table: StoreTable, _ key: String) throws -> Data? {
-            try Data.fetchOne(db, sql: "SELECT value FROM \(table.rawValue) WHERE key = ?", arguments: [key])
+            try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM \(table.rawValue) WHERE key = ?"), arguments: [key])
         }
         func put(_ table: StoreTable, _ key: String, _ value: Data, expiresAt: Date?) throws {
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO \(table.rawValue) (key, value, expires_at) VALUES (?, ?, ?)",
-                arguments: [key, value, expiresAt?.timeIntervalSince1970])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO \(table.rawValue) (key, value, expires_at) VALUES (?, ?, ?)")
+                .execute(arguments: [key, value, expiresAt?.timeIntervalSince1970])
         }
         func delete(_ table: StoreTable, _ key: String) throws {
             try db.execute(sql: "DELETE FROM \(table.rawValue) WHERE key = ?", arguments: [key])
@@ -122,6 +128,10 @@ final class GRDBBackend: KeyValueBackend {
 
     func read<T: Sendable>(_ body: @Sendable (any KeyValueTransaction) throws -> T) async throws -> T {
         try await pool.read { db in try body(Tx(db: db)) }
+    }
+
+    func quickRead<T>(_ body: (any KeyValueTransaction) throws -> T) throws -> T {
+        try pool.read { db in try body(Tx(db: db)) }
     }
 
     func write<T: Sendable>(_ body: @Sendable (any KeyValueTransaction) throws -> T) async throws -> T {

@@ -6,8 +6,12 @@ import Foundation
 /// data directory. Records are JSON documents; the atomic operations run in one transaction.
 public final class RecordStore: AuthorityStore {
     let backend: any KeyValueBackend
+    let signIns: SignInBatcher
 
-    init(backend: any KeyValueBackend) { self.backend = backend }
+    init(backend: any KeyValueBackend) {
+        self.backend = backend
+        self.signIns = SignInBatcher(backend: backend)
+    }
 
     /// A store in memory.
     public static func inMemory() -> RecordStore { RecordStore(backend: InMemoryBackend()) }
@@ -76,7 +80,7 @@ public final class RecordStore: AuthorityStore {
     }
 
     public func generation() async throws -> Int {
-        try await backend.read { tx in try RecordStore.decode(Int.self, tx.get(.meta, "generation")) ?? 0 }
+        try backend.quickRead { tx in try RecordStore.decode(Int.self, tx.get(.meta, "generation")) ?? 0 }
     }
 
     // MARK: AuthorizationCodeStore
@@ -245,10 +249,8 @@ public final class RecordStore: AuthorityStore {
 
     public func appendSignIn(_ record: SignInRecord) async throws {
         let n = sequence.withLock { v -> UInt64 in v += 1; return v }
-        try await backend.write { tx in
-            let key = String(format: "%015.0f-%012llu-", record.createdDateTime.timeIntervalSince1970 * 1000, n) + record.id
-            try tx.put(.signIns, key, RecordStore.encode(record), expiresAt: nil)
-        }
+        let key = String(format: "%015.0f-%012llu-", record.createdDateTime.timeIntervalSince1970 * 1000, n) + record.id
+        try await signIns.append(key: key, value: RecordStore.encode(record))
     }
 
     public func recentSignIns(limit: Int) async throws -> [SignInRecord] {
@@ -264,5 +266,44 @@ public final class RecordStore: AuthorityStore {
             try tx.put(.replay, id, RecordStore.encode(until), expiresAt: until)
             return true
         }
+    }
+}
+
+/// Group commit for the sign-in log: records that arrive while a write is in flight go into the
+/// next transaction together, and each caller returns only once its record is committed. One
+/// record per issuance stays durable before the response, at a fraction of a transaction each.
+actor SignInBatcher {
+    let backend: any KeyValueBackend
+    private var pending: [(key: String, value: Data)] = []
+    private var waiters: [CheckedContinuation<Void, any Error>] = []
+    private var flushing = false
+
+    init(backend: any KeyValueBackend) { self.backend = backend }
+
+    func append(key: String, value: Data) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            pending.append((key, value))
+            waiters.append(continuation)
+            if !flushing {
+                flushing = true
+                Task { await self.flush() }
+            }
+        }
+    }
+
+    private func flush() async {
+        while !pending.isEmpty {
+            let batch = pending
+            let batchWaiters = waiters
+            pending = []
+            waiters = []
+            do {
+                try await backend.write { tx in for item in batch { try tx.put(.signIns, item.key, item.value, expiresAt: nil) } }
+                for w in batchWaiters { w.resume() }
+            } catch {
+                for w in batchWaiters { w.resume(throwing: error) }
+            }
+        }
+        flushing = false
     }
 }
