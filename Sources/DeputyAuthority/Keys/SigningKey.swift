@@ -50,18 +50,12 @@ public struct SigningKey: Sendable {
     public func sign(claims: [String: JSONValue], includeX5t: Bool = false) throws -> String {
         var header: [String: JSONValue] = ["typ": .string("JWT"), "alg": .string("RS256"), "kid": .string(kid)]
         if includeX5t { header["x5t"] = .string(kid) }
-        let h = Base64URL.encode(try SigningKey.jsonEncoder.encode(JSONValue.object(header)))
-        let p = Base64URL.encode(try SigningKey.jsonEncoder.encode(JSONValue.object(claims)))
+        let h = Base64URL.encode(JSONValue.object(header).serialized)
+        let p = Base64URL.encode(JSONValue.object(claims).serialized)
         let input = "\(h).\(p)"
         let signature = try privateKey.signature(for: Data(input.utf8), padding: .insecurePKCS1v1_5)
         return "\(input).\(Base64URL.encode(signature.rawRepresentation))"
     }
-
-    static let jsonEncoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.withoutEscapingSlashes]
-        return e
-    }()
 
     /// The public JWK, as Entra publishes it (`kty`, `use`, `kid`, `x5t`, `n`, `e`, `x5c`, `issuer`).
     public func jwk(issuer: String) throws -> [String: JSONValue] {
