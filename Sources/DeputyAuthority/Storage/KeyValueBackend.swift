@@ -80,6 +80,10 @@ final class InMemoryBackend: KeyValueBackend, @unchecked Sendable {
 /// Tables in SQLite (WAL) through GRDB: one file, real transactions, readers never block the writer.
 final class GRDBBackend: KeyValueBackend {
     let pool: DatabasePool
+    /// One read-only connection for `quickRead`. A synchronous read on the pool can deadlock the
+    /// cooperative thread pool (its reader semaphore waits on readers that async reads hold), so
+    /// the tiny per-request read goes through this serial queue, which never waits on tasks.
+    let quickReader: DatabaseQueue
 
     init(path: String) throws {
         var config = Configuration()
@@ -100,6 +104,10 @@ final class GRDBBackend: KeyValueBackend {
             }
         }
         try migrator.migrate(pool)
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        readOnly.busyMode = .timeout(10)
+        quickReader = try DatabaseQueue(path: path, configuration: readOnly)
     }
 
     private struct Tx: KeyValueTransaction {
@@ -131,7 +139,7 @@ final class GRDBBackend: KeyValueBackend {
     }
 
     func quickRead<T>(_ body: (any KeyValueTransaction) throws -> T) throws -> T {
-        try pool.read { db in try body(Tx(db: db)) }
+        try quickReader.read { db in try body(Tx(db: db)) }
     }
 
     func write<T: Sendable>(_ body: @Sendable (any KeyValueTransaction) throws -> T) async throws -> T {
