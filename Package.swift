@@ -33,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
+        // The system's OpenSSL libcrypto (Debian: libssl-dev), used only to sign tokens (RS256):
+        // see Sources/DeputyAuthority/Keys/OpenSSLSigner.swift for why.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "DeputyCore",
             dependencies: [
@@ -44,6 +47,7 @@ let package = Package(
             name: "DeputyAuthority",
             dependencies: [
                 "DeputyCore",
+                "COpenSSL",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),

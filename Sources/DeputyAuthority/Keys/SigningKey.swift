@@ -7,13 +7,14 @@ import X509
 
 /// One RSA signing key with its self-signed certificate, ready to sign JWS (RS256).
 ///
-/// Signing is done here with swift-crypto's RSA directly rather than through jwt-kit's
-/// `JWTKeyCollection`: that type is an actor, so every token of the server would be signed on
-/// one executor (one core). A compact JWS is three base64url parts; the few lines below are all
-/// it takes, and jwt-kit still parses and verifies these tokens in the tests.
+/// Tokens are serialized here rather than through jwt-kit's `JWTKeyCollection`: that type is an
+/// actor, so every token of the server would be signed on one executor (one core). A compact JWS
+/// is three base64url parts; the few lines below are all it takes, and jwt-kit still parses and
+/// verifies these tokens in the tests. The signature itself comes from ``OpenSSLSigner``.
 public struct SigningKey: Sendable {
     public let record: SigningKeyRecord
     let privateKey: _RSA.Signing.PrivateKey
+    let signer: OpenSSLSigner
     public let certificateDER: [UInt8]
     /// base64url SHA-1 of the certificate: Entra uses it as both `kid` and `x5t`.
     public var kid: String { record.kid }
@@ -24,6 +25,7 @@ public struct SigningKey: Sendable {
     init(record: SigningKeyRecord) throws {
         self.record = record
         self.privateKey = try _RSA.Signing.PrivateKey(pemRepresentation: record.privateKeyPEM)
+        self.signer = try OpenSSLSigner(pem: record.privateKeyPEM)
         guard let der = Data(base64Encoded: record.certificateDER) else { throw StorageError.conflict }
         self.certificateDER = Array(der)
     }
@@ -53,8 +55,7 @@ public struct SigningKey: Sendable {
         let h = Base64URL.encode(JSONValue.object(header).serialized)
         let p = Base64URL.encode(JSONValue.object(claims).serialized)
         let input = "\(h).\(p)"
-        let signature = try privateKey.signature(for: Data(input.utf8), padding: .insecurePKCS1v1_5)
-        return "\(input).\(Base64URL.encode(signature.rawRepresentation))"
+        return "\(input).\(Base64URL.encode(try signer.sign(Array(input.utf8))))"
     }
 
     /// The public JWK, as Entra publishes it (`kty`, `use`, `kid`, `x5t`, `n`, `e`, `x5c`, `issuer`).
