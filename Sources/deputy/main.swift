@@ -22,6 +22,15 @@ func fail(_ message: String) -> ExitCode {
     return ExitCode.failure
 }
 
+/// The message for a server that stopped, naming the port when it was taken.
+func stopped(_ error: any Error, port: Int, option: String) -> ExitCode {
+    let text = "\(error)"
+    if text.contains("Address already in use") {
+        return fail("cannot listen on 127.0.0.1:\(port): the port is already in use; choose another \(option)")
+    }
+    return fail("the authority stopped: \(text)")
+}
+
 func makeLogger(_ label: String) -> Logger {
     LoggingSystem.bootstrap { label in
         var h = StreamLogHandler.standardError(label: label)
@@ -39,6 +48,13 @@ func openStore(dataDir: String) throws -> RecordStore {
     } catch {
         throw fail("cannot open the data directory \(dataDir): \(error)")
     }
+}
+
+/// The data directory's local CA for `--tls`, created on first use.
+func localCA(dataDir: String) throws -> LocalCertificateAuthority {
+    let ca = LocalCertificateAuthority(directory: dataDir + "/tls")
+    do { try ca.ensure() } catch { throw fail("cannot create the local CA in \(ca.directory): \(error)") }
+    return ca
 }
 
 func seedMessage(_ result: Authority.SeedResult, dataDir: String, file: String) -> String? {
@@ -75,12 +91,7 @@ struct Up: AsyncParsableCommand {
         let file: LoadedTenantFile
         do { file = try TenantFileLoader.load(yaml: demo.yaml, fileName: "<embedded demo tenant>") } catch { throw fail(error.description) }
         let store = try openStore(dataDir: dataDir)
-        var ca: LocalCertificateAuthority?
-        if tls {
-            let c = LocalCertificateAuthority(directory: dataDir + "/tls")
-            do { try c.ensure() } catch { throw fail("cannot create the local CA in \(c.directory): \(error)") }
-            ca = c
-        }
+        let ca = tls ? try localCA(dataDir: dataDir) : nil
         let (authority, seeded) = try await Authority.open(configuration: AuthorityConfiguration(baseURL: demo.url(.authority)),
                                                            store: store, tenantFile: file, reseed: reseed, logger: logger)
         if let message = seedMessage(seeded, dataDir: dataDir, file: "the demo tenant") { logger.notice("\(message)") }
@@ -99,7 +110,7 @@ struct Up: AsyncParsableCommand {
             }
             print(UpBanner.text(demo: demoTenant, caPath: caPath, manifestPath: manifestPath))
         }
-        do { try await app.runService() } catch { throw fail("the authority stopped: \(error)") }
+        do { try await app.runService() } catch { throw stopped(error, port: portBase, option: "--port-base") }
     }
 }
 
@@ -149,12 +160,7 @@ struct AuthorityCommand: AsyncParsableCommand {
             let file: LoadedTenantFile
             do { file = try TenantFileLoader.load(path: tenant) } catch { throw fail(error.description) }
             let store = try openStore(dataDir: dataDir)
-            var ca: LocalCertificateAuthority?
-            if tls {
-                let c = LocalCertificateAuthority(directory: dataDir + "/tls")
-                do { try c.ensure() } catch { throw fail("cannot create the local CA in \(c.directory): \(error)") }
-                ca = c
-            }
+            let ca = tls ? try localCA(dataDir: dataDir) : nil
             let base = issuerBase ?? "\(tls ? "https" : "http")://127.0.0.1:\(port)"
             guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
                 throw fail("--issuer-base must be an http(s) URL such as https://127.0.0.1:\(port), found '\(base)'")
@@ -168,7 +174,7 @@ struct AuthorityCommand: AsyncParsableCommand {
                 for t in tenants { print("tenant \(t.tenant.displayName): \(authority.configuration.issuerV2(tenantID: t.tenantID))") }
                 if let caFile { print("CA certificate: \(caFile)") }
             }
-            do { try await app.runService() } catch { throw fail("the authority stopped: \(error)") }
+            do { try await app.runService() } catch { throw stopped(error, port: port, option: "--port") }
         }
     }
 
