@@ -48,8 +48,10 @@ public struct InteractiveSignIn: Sendable {
             let resolved: ResolvedScopes
             do { resolved = try ResolvedScopes.resolve(scopes, tenant: tenant, tenantName: request.tenantSegment) } catch { return fail(error) }
             if types.contains("id_token") && q["nonce"] == nil { return fail(.nonceRequired()) }
-            if types.contains("code") && resolved.resource == nil && !resolved.wantsIDToken {
-                return fail(.invalidScope(Scopes.format(scopes), "Request at least one resource scope or openid."))
+            // Entra answers an OpenID-only code flow with a Microsoft Graph token; Deputy does not
+            // emulate Graph, so it says so here rather than failing at redemption.
+            if types.contains("code") && resolved.resource == nil {
+                return fail(.invalidScope(Scopes.format(scopes), "Deputy issues access tokens for the tenant's own applications only (Microsoft Graph is not emulated): add a scope of one of them, such as api://…/.default."))
             }
             var method = q["code_challenge_method"]
             let challenge = q["code_challenge"]
