@@ -116,6 +116,18 @@ struct GrantsUserFlowsTests {
         #expect(response.parameters.first { $0.0 == "error_description" }?.1.hasPrefix("AADSTS9002325") == true)
     }
 
+    @Test("A code request with OpenID scopes only is refused at authorize with AADSTS70011 (Graph is not emulated)")
+    func openIDOnlyCodeRequest() async throws {
+        let f = try await GrantsFixture.make()
+        let result = await InteractiveSignIn(authority: f.authority).authorize(BrowserRequest(
+            tenantSegment: "contoso.com",
+            parameters: FormParameters([("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", "openid profile")] + pkce()),
+            cookies: [:], correlationID: "c", ipAddress: nil))
+        guard case .respond(let response, _) = result else { Issue.record("expected a redirect, got \(result)"); return }
+        #expect(response.parameters.first { $0.0 == "error" }?.1 == "invalid_scope")
+        #expect(response.parameters.first { $0.0 == "error_description" }?.1.contains("Microsoft Graph is not emulated") == true)
+    }
+
     @Test("An unregistered redirect URI is never redirected to (AADSTS50011 on an error page)")
     func unregisteredRedirect() async throws {
         let f = try await GrantsFixture.make()
