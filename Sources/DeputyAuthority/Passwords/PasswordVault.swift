@@ -19,24 +19,24 @@ public final class PasswordVault: Sendable {
     /// Starts hashing plain-text passwords taken from a tenant file and storing the hashes.
     public func hashInBackground(_ passwords: [LoadedTenantFile.PasswordKey: String]) {
         for (key, plain) in passwords {
-            let task = Task.detached(priority: .utility) { [cost] in Bcrypt.hash(plain, cost: cost) }
-            pending.withLock { $0[key] = task }
             let store = self.store
-            Task.detached(priority: .utility) { [pending] in
-                let hash = await task.value
-                try? await store.setPasswordHash(tenantID: key.tenantID, userID: key.userID, hash: hash)
-                pending.withLock { $0[key] = nil }
+            let cost = self.cost
+            // Created under the lock, so the task's own removal (also under the lock) comes after
+            // its insertion; once `value` is available the hash is stored and the entry gone.
+            pending.withLock { tasks in
+                tasks[key] = Task.detached(priority: .utility) { [pending] in
+                    let hash = Bcrypt.hash(plain, cost: cost)
+                    try? await store.setPasswordHash(tenantID: key.tenantID, userID: key.userID, hash: hash)
+                    pending.withLock { $0[key] = nil }
+                    return hash
+                }
             }
         }
     }
 
     /// Waits until every background hash is stored (tests and `deputy tenant` commands).
     public func waitForHashing() async {
-        while let task = pending.withLock({ $0.values.first }) {
-            _ = await task.value
-            await Task.yield()
-            try? await Task.sleep(for: .milliseconds(5))
-        }
+        while let task = pending.withLock({ $0.values.first }) { _ = await task.value }
     }
 
     /// Checks a password for a user.
