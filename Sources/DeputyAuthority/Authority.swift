@@ -120,9 +120,14 @@ public final class Authority: Sendable {
     public func token(_ request: TokenRequest) async -> Result<TokenResponse, OAuthError> {
         let now = time.now()
         let grantType = request.form["grant_type"] ?? ""
-        let clientHint = request.form["client_id"] ?? request.form["client_assertion"].flatMap { try? UnverifiedJWT($0).string("sub") }
-        guard let tenant = try? await tenant(request.tenantSegment, clientID: clientHint) else {
-            return .failure(.tenantNotFound(request.tenantSegment))
+        let tenant: DirectoryIndex
+        do {
+            guard let found = try await self.tenant(request.tenantSegment, clientID: ClientAuthenticator.clientIDHint(request)) else {
+                return .failure(.tenantNotFound(request.tenantSegment))
+            }
+            tenant = found
+        } catch {
+            return .failure(normalize(error, draft: nil))
         }
         let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: false, protocol: grantType.isEmpty ? "token" : grantType,
                                 correlationID: request.correlationID, ipAddress: request.ipAddress, now: now)

@@ -42,8 +42,10 @@ func makeLogger(_ label: String) -> Logger {
 
 /// Opens (creating) the store of a data directory.
 func openStore(dataDir: String) throws -> RecordStore {
+    // The store holds signing keys, the manifest demo secrets: files are for this user only.
+    umask(0o077)
     do {
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return try RecordStore.sqlite(path: dataDir + "/store.sqlite")
     } catch {
         throw fail("cannot open the data directory \(dataDir): \(error)")

@@ -180,7 +180,7 @@ struct AuthorityRoutesTests {
             let html = String(buffer: page.body)
             #expect(html.contains("name=\"username\"") && html.contains("value=\"\(alice.upn)\""))
             let cookies = page.headers[values: .setCookie]
-            #expect(cookies.contains { $0.hasPrefix("deputy_binding=") && !$0.contains("Secure") && $0.contains("HttpOnly") })
+            #expect(cookies.contains { $0.hasPrefix(InteractiveSignIn.bindingCookiePrefix) && !$0.contains("Secure") && $0.contains("HttpOnly") })
             func hidden(_ name: String) -> String {
                 let marker = "name=\"\(name)\" value=\""
                 let start = html.range(of: marker)!.upperBound

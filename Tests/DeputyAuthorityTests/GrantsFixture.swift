@@ -81,7 +81,7 @@ struct GrantsFixture {
         let interactive = InteractiveSignIn(authority: authority)
         var q: [(String, String)] = [("client_id", clientID), ("redirect_uri", redirectURI), ("response_type", "code"), ("scope", scope),
                                      ("state", "s1")]
-        q += extra
+        q = q.filter { pair in !extra.contains { $0.0 == pair.0 } } + extra
         let start = await interactive.authorize(BrowserRequest(tenantSegment: "contoso.com", parameters: FormParameters(q),
                                                                cookies: browser.cookies, correlationID: "c", ipAddress: nil))
         var result = start

@@ -1,3 +1,4 @@
+import Crypto
 import DeputyCore
 import Foundation
 import Testing
@@ -126,6 +127,56 @@ struct GrantsUserFlowsTests {
         guard case .respond(let response, _) = result else { Issue.record("expected a redirect, got \(result)"); return }
         #expect(response.parameters.first { $0.0 == "error" }?.1 == "invalid_scope")
         #expect(response.parameters.first { $0.0 == "error_description" }?.1.contains("Microsoft Graph is not emulated") == true)
+    }
+
+    @Test("A code presented by another client or with another redirect URI is refused without being spent")
+    func codeNotBurnedByOthers() async throws {
+        let f = try await GrantsFixture.make()
+        var browser = GrantsFixture.Browser()
+        let code = try #require(try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, extra: pkce(), browser: &browser)["code"])
+        let reports = GrantsFixture.app("reports")
+        let stolen = await redeem(f, code: code, client: reports.appId, extra: [("client_secret", reports.secret!)])
+        #expect(stolen.failure?.aadsts == 70000)
+        #expect(await redeem(f, code: code, redirect: "http://localhost/elsewhere").failure == .redirectURIMismatchAtRedemption())
+        await #expect(throws: Never.self) { try await redeem(f, code: code).get() }
+    }
+
+    @Test("A code_verifier for a code issued without a challenge is refused (RFC 9700 §2.1.1)")
+    func pkceDowngrade() async throws {
+        let f = try await GrantsFixture.make()
+        var browser = GrantsFixture.Browser()
+        let code = try #require(try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, browser: &browser)["code"])
+        #expect(await redeem(f, code: code).failure == .pkceMismatch())
+    }
+
+    @Test("The hybrid flow's id_token carries c_hash of the code, and scope values match case-insensitively")
+    func hybridAndScopeCase() async throws {
+        let f = try await GrantsFixture.make()
+        var browser = GrantsFixture.Browser()
+        let q = try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: "openid api://contoso-expenses-api/ACCESS_AS_USER",
+                                   user: alice, extra: pkce() + [("response_type", "code id_token"), ("response_mode", "form_post"), ("nonce", "n")],
+                                   browser: &browser)
+        let code = try #require(q["code"])
+        let idToken = try #require(q["id_token"])
+        let expected = Base64URL.encode(SHA256.hash(data: Data(code.utf8)).prefix(16))
+        #expect(try UnverifiedJWT(idToken).string("c_hash") == expected)
+        let token = try await redeem(f, code: code).get()
+        #expect(try UnverifiedJWT(token.accessToken).string("scp") == "access_as_user")
+    }
+
+    @Test("prompt=none with a login_hint for another user than the session's answers interaction_required (AADSTS160021)")
+    func loginHintMismatch() async throws {
+        let f = try await GrantsFixture.make()
+        var browser = GrantsFixture.Browser()
+        _ = try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, extra: pkce(), browser: &browser)
+        let result = await InteractiveSignIn(authority: f.authority).authorize(BrowserRequest(
+            tenantSegment: "contoso.com",
+            parameters: FormParameters([("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", apiScope),
+                                        ("prompt", "none"), ("login_hint", bob.upn)] + pkce()),
+            cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+        guard case .respond(let r, _) = result else { Issue.record("expected a redirect, got \(result)"); return }
+        #expect(r.parameters.first { $0.0 == "error" }?.1 == "interaction_required")
+        #expect(r.parameters.first { $0.0 == "error_description" }?.1.hasPrefix("AADSTS160021") == true)
     }
 
     @Test("An unregistered redirect URI is never redirected to (AADSTS50011 on an error page)")

@@ -58,6 +58,18 @@ struct ClientAuthenticator {
         return AuthenticatedClient(application: app, servicePrincipal: sp, credential: .none)
     }
 
+    /// The client id a request names (body, Basic credentials or assertion), before any check:
+    /// used to find the tenant behind `common`.
+    static func clientIDHint(_ request: TokenRequest) -> String? {
+        if let id = request.form["client_id"] { return id }
+        if let header = request.authorizationHeader, header.lowercased().hasPrefix("basic "),
+            let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+            let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") {
+            return FormParameters.decode(text[..<colon])
+        }
+        return request.form["client_assertion"].flatMap { try? UnverifiedJWT($0).string("sub") }
+    }
+
     func checkSecret(_ secret: String, app: Application) throws(OAuthError) {
         let now = authority.time.now()
         var matchedExpired = false

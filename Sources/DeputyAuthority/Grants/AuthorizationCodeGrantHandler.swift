@@ -14,6 +14,14 @@ struct AuthorizationCodeGrantHandler: GrantHandler {
         let code = try form.require("code")
         let redirectURI = try form.require("redirect_uri")
         let hash = TokenIssuer.hash(code)
+        // The bindings that need no secret are checked before the code is spent, so whoever
+        // merely saw a code (history, Referer) cannot burn it by presenting it as another client.
+        if let peek = try await context.authority.store.code(hash: hash), peek.consumedAt == nil {
+            guard peek.tenantID == context.tenant.tenantID, peek.clientID.lowercased() == context.client.application.appId.lowercased() else {
+                throw OAuthError.grantBoundToOtherClient("authorization code")
+            }
+            guard peek.redirectURI == redirectURI else { throw OAuthError.redirectURIMismatchAtRedemption() }
+        }
         let record: AuthorizationCodeRecord
         do {
             record = try await context.authority.store.consumeCode(hash: hash, at: context.now)
@@ -36,9 +44,14 @@ struct AuthorizationCodeGrantHandler: GrantHandler {
         try PlatformRules.check(platform: record.platform, origin: request.origin, client: context.client, grantType: grantType)
         if let challenge = record.codeChallenge {
             let verifier = try form.require("code_verifier")
+            guard PKCE.isWellFormed(verifier) else { throw OAuthError.invalidCodeChallenge("The code_verifier must be 43 to 128 characters of [A-Z a-z 0-9 - . _ ~] (RFC 7636 §4.1).") }
             guard PKCE.verify(verifier: verifier, challenge: challenge, method: record.codeChallengeMethod ?? "plain") else {
                 throw OAuthError.pkceMismatch()
             }
+        } else if form["code_verifier"] != nil {
+            // RFC 9700 §2.1.1: a code_verifier is accepted only when the authorization request
+            // carried a code_challenge (otherwise PKCE could be stripped by code injection).
+            throw OAuthError.pkceMismatch()
         }
         guard let user = context.tenant.user(id: record.authentication.userID), user.isEnabled else { throw OAuthError.userDisabled() }
         context.draft.user(user)
@@ -79,8 +92,8 @@ enum PKCE {
     /// RFC 7636 §4.6: S256 compares BASE64URL(SHA256(verifier)); plain compares equal.
     static func verify(verifier: String, challenge: String, method: String) -> Bool {
         switch method {
-        case "S256": Base64URL.encode(SHA256.hash(data: Data(verifier.utf8))) == challenge
-        case "plain": verifier == challenge
+        case "S256": constantTimeEqual(Base64URL.encode(SHA256.hash(data: Data(verifier.utf8))), challenge)
+        case "plain": constantTimeEqual(verifier, challenge)
         default: false
         }
     }

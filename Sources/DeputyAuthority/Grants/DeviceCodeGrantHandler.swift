@@ -7,6 +7,11 @@ struct DeviceCodeGrantHandler: GrantHandler {
 
     func handle(_ request: TokenRequest, context: GrantContext) async throws -> TokenResponse {
         let deviceCode = try request.form["device_code"] ?? request.form["code"] ?? request.form.require("device_code")
+        // Checked before polling, so another client cannot spend an approved authorization.
+        if let peek = try await context.authority.store.deviceCode(hash: TokenIssuer.hash(deviceCode)),
+            peek.tenantID != context.tenant.tenantID || peek.clientID.lowercased() != context.client.application.appId.lowercased() {
+            throw OAuthError.grantBoundToOtherClient("device code")
+        }
         let record: DeviceCodeRecord
         do {
             record = try await context.authority.store.pollDeviceCode(hash: TokenIssuer.hash(deviceCode), at: context.now)

@@ -31,10 +31,13 @@ struct ResolvedScopes: Sendable {
                 if let existing = result.resource, existing.appId != app.appId { throw .multipleResources(Scopes.format(tokens)) }
                 if result.resource == nil { result.resourceIdentifier = identifier }
                 result.resource = app
-                if case .resource(_, let value) = scope {
-                    guard app.scopes.contains(where: { $0.value == value }) else {
-                        throw .invalidScope(token, "The application '\(app.displayName)' does not expose the scope '\(value)'.")
+                if case .resource(_, let requested) = scope {
+                    // Entra matches permission values case-insensitively (`user.read` is `User.Read`);
+                    // the resource's own spelling is what tokens carry.
+                    guard let defined = app.scopes.first(where: { $0.value.caseInsensitiveCompare(requested) == .orderedSame }) else {
+                        throw .invalidScope(token, "The application '\(app.displayName)' does not expose the scope '\(requested)'.")
                     }
+                    let value = defined.value
                     if !result.values.contains(value) { result.values.append(value) }
                     sawNamed = true
                 } else {

@@ -5,7 +5,8 @@ import Foundation
 /// has them), the sign-in form, the device verification page and logout.
 public struct InteractiveSignIn: Sendable {
     public static let sessionCookie = "deputy_session"
-    public static let bindingCookie = "deputy_binding"
+    /// Prefix of the per-flow browser-binding cookie (`deputy_flow_<flow id>`).
+    public static let bindingCookiePrefix = "deputy_flow_"
     public static let deviceCookie = "deputy_device"
     let authority: Authority
 
@@ -48,6 +49,9 @@ public struct InteractiveSignIn: Sendable {
             let resolved: ResolvedScopes
             do { resolved = try ResolvedScopes.resolve(scopes, tenant: tenant, tenantName: request.tenantSegment) } catch { return fail(error) }
             if types.contains("id_token") && q["nonce"] == nil { return fail(.nonceRequired()) }
+            if types.contains("id_token") && !resolved.wantsIDToken {
+                return fail(.invalidScope(Scopes.format(scopes), "An id_token response needs the openid scope."))
+            }
             // Entra answers an OpenID-only code flow with a Microsoft Graph token; Deputy does not
             // emulate Graph, so it says so here rather than failing at redemption.
             if types.contains("code") && resolved.resource == nil {
@@ -58,8 +62,11 @@ public struct InteractiveSignIn: Sendable {
             if let challenge {
                 method = method ?? "plain"
                 guard method == "S256" || method == "plain" else { return fail(.invalidCodeChallenge("The code_challenge_method must be S256 or plain.")) }
-                guard PKCE.isWellFormed(challenge) || (method == "S256" && challenge.count == 43) else {
-                    return fail(.invalidCodeChallenge("The code_challenge must be 43 to 128 characters."))
+                // RFC 7636 §4.2: an S256 challenge is BASE64URL(SHA256(verifier)), exactly 43 characters;
+                // a plain one is a verifier (43–128 unreserved characters).
+                let wellFormed = method == "S256" ? (challenge.count == 43 && Base64URL.decode(challenge) != nil) : PKCE.isWellFormed(challenge)
+                guard wellFormed else {
+                    return fail(.invalidCodeChallenge(method == "S256" ? "An S256 code_challenge is 43 base64url characters." : "The code_challenge must be 43 to 128 characters."))
                 }
                 if tenant.isStrict && method != "S256" { return fail(.invalidCodeChallenge("This tenant requires code_challenge_method S256 (strict mode, RFC 9700).")) }
             } else if platform == .spa || (tenant.isStrict && types.contains("code")) {
@@ -76,11 +83,18 @@ public struct InteractiveSignIn: Sendable {
                 scopes: scopes, state: state, nonce: q["nonce"], codeChallenge: challenge, codeChallengeMethod: challenge == nil ? nil : method,
                 prompt: prompt, loginHint: q["login_hint"], claims: q["claims"])
 
-            let session = try await currentSession(request, tenant: tenant)
+            var session = try await currentSession(request, tenant: tenant)
+            // A login_hint for someone else than the session's user never gets the session's
+            // user silently (Entra: AADSTS160021 with prompt=none).
+            var hintMismatch = false
+            if let s = session, let hint = params.loginHint, tenant.user(login: hint)?.id != s.authentication.userID {
+                session = nil
+                hintMismatch = true
+            }
             if let session, prompt != "login", prompt != "select_account" {
                 return try await complete(params, authentication: session.authentication, tenant: tenant, request: request, cookies: [])
             }
-            if prompt == "none" { return fail(.loginRequired()) }
+            if prompt == "none" { return fail(hintMismatch ? .sessionForHintMissing() : .loginRequired()) }
             return try await startFlow(.authorize(params), tenant: tenant, app: app, loginHint: params.loginHint, request: request)
         } catch {
             return .error(authority.normalize(error, draft: nil))
@@ -122,16 +136,14 @@ public struct InteractiveSignIn: Sendable {
     func startFlow(_ purpose: InteractiveFlowRecord.Purpose, tenant: DirectoryIndex, app: Application?, loginHint: String?,
                    request: BrowserRequest) async throws -> InteractiveResult {
         let now = authority.time.now()
-        var cookies: [Cookie] = []
-        let binding: String
-        if let existing = request.cookies[Self.bindingCookie], existing.count >= 20 {
-            binding = existing
-        } else {
-            binding = TokenMinter.randomID(bytes: 24)
-            cookies.append(Cookie(name: Self.bindingCookie, value: binding, maxAge: nil, secure: secure))
-        }
+        // The binding cookie is always minted here, one per flow, so no page can plant a value
+        // it knows in the browser beforehand (login CSRF).
+        let binding = TokenMinter.randomID(bytes: 24)
+        let flowID = TokenMinter.randomID(bytes: 18)
+        let cookies = [Cookie(name: Self.bindingCookiePrefix + flowID, value: binding,
+                              maxAge: Int(authority.configuration.interactiveFlowLifetime), secure: secure)]
         let flow = InteractiveFlowRecord(
-            id: TokenMinter.randomID(bytes: 18), tenantID: tenant.tenantID, purpose: purpose, csrfToken: TokenMinter.randomID(bytes: 24),
+            id: flowID, tenantID: tenant.tenantID, purpose: purpose, csrfToken: TokenMinter.randomID(bytes: 24),
             browserBindingHash: TokenIssuer.hash(binding), loginHint: loginHint, createdAt: now,
             expiresAt: now + authority.configuration.interactiveFlowLifetime)
         try await authority.store.saveFlow(flow)
@@ -189,8 +201,10 @@ public struct InteractiveSignIn: Sendable {
             let config = authority.configuration(for: tenant)
             var out: [(String, String)] = []
             let types = Set(p.responseType.split(separator: " ").map(String.init))
+            var issuedCode: String?
             if types.contains("code") {
                 let code = "1.A" + TokenMinter.randomID(bytes: 48)
+                issuedCode = code
                 try await authority.store.saveCode(AuthorizationCodeRecord(
                     codeHash: TokenIssuer.hash(code), tenantID: tenant.tenantID, clientID: app.appId, redirectURI: p.redirectURI,
                     platform: p.platform, authentication: authentication, scopes: p.scopes, nonce: p.nonce, codeChallenge: p.codeChallenge,
@@ -201,7 +215,8 @@ public struct InteractiveSignIn: Sendable {
             if types.contains("id_token") {
                 let keys = try await authority.currentKeys()
                 out.append(("id_token", try TokenMinter(configuration: config).idToken(
-                    tenant: tenant, user: user, authentication: authentication, client: app, nonce: p.nonce, key: keys.current, now: now)))
+                    tenant: tenant, user: user, authentication: authentication, client: app, nonce: p.nonce, code: issuedCode,
+                    key: keys.current, now: now)))
             }
             if let state = p.state { out.append(("state", state)) }
             out.append(("session_state", TokenIssuer.hash(request.cookies[Self.sessionCookie] ?? user.id)))
@@ -227,8 +242,10 @@ public struct InteractiveSignIn: Sendable {
                 flow.expiresAt > authority.time.now()
             else { return .error(.signInFlowExpired()) }
             guard let csrf = form["csrf_token"], constantTimeEqual(csrf, flow.csrfToken),
-                let binding = request.cookies[Self.bindingCookie], TokenIssuer.hash(binding) == flow.browserBindingHash
+                let binding = request.cookies[Self.bindingCookiePrefix + flow.id],
+                constantTimeEqual(TokenIssuer.hash(binding), flow.browserBindingHash)
             else { return .error(.invalidCSRFToken()) }
+            let clearBinding = Cookie(name: Self.bindingCookiePrefix + flow.id, value: "", maxAge: 0, secure: secure)
             var app: Application?
             if case .authorize(let p) = flow.purpose { app = tenant.application(appID: p.clientID) }
             let username = (form["username"] ?? "").trimmingCharacters(in: .whitespaces)
@@ -254,21 +271,25 @@ public struct InteractiveSignIn: Sendable {
                                                                 authentication: authentication, createdAt: now, expiresAt: now + config.sessionLifetime))
             try await authority.store.deleteFlow(id: flow.id)
             let cookie = Cookie(name: Self.sessionCookie, value: sessionID, maxAge: nil, secure: secure)
+            let cookies = [cookie, clearBinding]
             var withSession = request
             withSession.cookies[Self.sessionCookie] = sessionID
             switch flow.purpose {
             case .authorize(let p):
-                return try await complete(p, authentication: authentication, tenant: tenant, request: withSession, cookies: [cookie])
+                return try await complete(p, authentication: authentication, tenant: tenant, request: withSession, cookies: cookies)
             case .deviceCode(let userCode):
+                guard let device = try await authority.store.deviceCode(userCode: userCode), device.expiresAt > now else {
+                    return .message(title: "Code expired", text: "The code expired while you were signing in. Start again on your device. (AADSTS70019)", cookies: cookies)
+                }
                 do {
                     try await authority.store.resolveDeviceCode(userCode: userCode, state: .approved(authentication))
                 } catch StorageError.conflict {
-                    return .message(title: "Code already used", text: "This code was already used. Start again on your device.", cookies: [cookie])
+                    return .message(title: "Code already used", text: "This code was already used. Start again on your device.", cookies: cookies)
                 }
                 let deviceApp = try await authority.store.deviceCode(userCode: userCode).flatMap { tenant.application(appID: $0.clientID) }
                 return .message(title: "Device sign-in complete",
                                 text: "You have signed in to the \(deviceApp?.displayName ?? "") application on your device. You may now close this window.",
-                                cookies: [cookie])
+                                cookies: cookies)
             }
         } catch {
             return .error(authority.normalize(error, draft: nil))

@@ -11,6 +11,8 @@ public final class PasswordVault: Sendable {
     let store: any DirectoryStore
     private let pending = LockedBox<[LoadedTenantFile.PasswordKey: Task<String, Never>]>([:])
 
+    static let queue = DispatchQueue(label: "deputy.bcrypt", qos: .userInitiated)
+
     public init(store: any DirectoryStore, cost: UInt8 = 10) {
         self.store = store
         self.cost = cost
@@ -25,7 +27,9 @@ public final class PasswordVault: Sendable {
             // its insertion; once `value` is available the hash is stored and the entry gone.
             pending.withLock { tasks in
                 tasks[key] = Task.detached(priority: .utility) { [pending] in
-                    let hash = Bcrypt.hash(plain, cost: cost)
+                    let hash = await withCheckedContinuation { continuation in
+                        PasswordVault.queue.async { continuation.resume(returning: Bcrypt.hash(plain, cost: cost)) }
+                    }
                     try? await store.setPasswordHash(tenantID: key.tenantID, userID: key.userID, hash: hash)
                     pending.withLock { $0[key] = nil }
                     return hash
@@ -49,7 +53,11 @@ public final class PasswordVault: Sendable {
         } else {
             return false
         }
-        // bcrypt is deliberately slow: keep it off the cooperative pool's request threads.
-        return await Task.detached(priority: .userInitiated) { Bcrypt.verify(password, hash: hash) }.value
+        // bcrypt is deliberately slow (tens of milliseconds): it runs on its own queue, one at a
+        // time, so a burst of wrong passwords cannot occupy the cooperative threads that serve
+        // every other request.
+        return await withCheckedContinuation { continuation in
+            PasswordVault.queue.async { continuation.resume(returning: Bcrypt.verify(password, hash: hash)) }
+        }
     }
 }

@@ -103,6 +103,11 @@ final class GRDBBackend: KeyValueBackend {
                     """)
             }
         }
+        migrator.registerMigration("v2 expiry indexes") { db in
+            for table in StoreTable.allCases {
+                try db.execute(sql: "CREATE INDEX IF NOT EXISTS \(table.rawValue)_expires_at ON \(table.rawValue) (expires_at)")
+            }
+        }
         try migrator.migrate(pool)
         var readOnly = Configuration()
         readOnly.readonly = true

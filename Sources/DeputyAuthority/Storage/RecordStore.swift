@@ -37,6 +37,22 @@ public final class RecordStore: AuthorityStore {
         return try decoder.decode(type, from: data)
     }
 
+    /// When each table was last purged of expired rows: purging is a range delete on an index,
+    /// done at most once a minute per table rather than on every write.
+    private let lastPurge = LockedBox<[StoreTable: Date]>([:])
+
+    func purgeIfDue(_ tx: any KeyValueTransaction, _ table: StoreTable, now: Date) throws {
+        let due = lastPurge.withLock { last -> Bool in
+            if let previous = last[table], now.timeIntervalSince(previous) < 60, now >= previous { return false }
+            last[table] = now
+            return true
+        }
+        if due { try tx.purge(table, before: now) }
+    }
+
+    /// How long sign-in records are kept (Entra keeps sign-in logs 30 days).
+    public static let signInRetention: TimeInterval = 30 * 86_400
+
     static func bumpGeneration(_ tx: any KeyValueTransaction) throws {
         let current = try decode(Int.self, tx.get(.meta, "generation")) ?? 0
         try tx.put(.meta, "generation", encode(current + 1), expiresAt: nil)
@@ -87,7 +103,7 @@ public final class RecordStore: AuthorityStore {
 
     public func saveCode(_ record: AuthorizationCodeRecord) async throws {
         try await backend.write { tx in
-            try tx.purge(.codes, before: record.createdAt)
+            try self.purgeIfDue(tx, .codes, now: record.createdAt)
             // Kept a day past expiry so reuse can still be detected and answered.
             try tx.put(.codes, record.codeHash, RecordStore.encode(record), expiresAt: record.expiresAt + 86_400)
         }
@@ -111,6 +127,7 @@ public final class RecordStore: AuthorityStore {
 
     public func saveRefreshToken(_ record: RefreshTokenRecord) async throws {
         try await backend.write { tx in
+            try self.purgeIfDue(tx, .refreshTokens, now: record.createdAt)
             try tx.put(.refreshTokens, record.tokenHash, RecordStore.encode(record), expiresAt: record.expiresAt)
         }
     }
@@ -145,8 +162,8 @@ public final class RecordStore: AuthorityStore {
 
     public func saveDeviceCode(_ record: DeviceCodeRecord) async throws {
         try await backend.write { tx in
-            try tx.purge(.deviceCodes, before: record.createdAt)
-            try tx.purge(.userCodes, before: record.createdAt)
+            try self.purgeIfDue(tx, .deviceCodes, now: record.createdAt)
+            try self.purgeIfDue(tx, .userCodes, now: record.createdAt)
             if try tx.get(.userCodes, record.userCode) != nil { throw StorageError.conflict }
             try tx.put(.deviceCodes, record.deviceCodeHash, RecordStore.encode(record), expiresAt: record.expiresAt)
             try tx.put(.userCodes, record.userCode, RecordStore.encode(record.deviceCodeHash), expiresAt: record.expiresAt)
@@ -190,7 +207,7 @@ public final class RecordStore: AuthorityStore {
 
     public func saveSession(_ record: SessionRecord) async throws {
         try await backend.write { tx in
-            try tx.purge(.sessions, before: record.createdAt)
+            try self.purgeIfDue(tx, .sessions, now: record.createdAt)
             try tx.put(.sessions, record.idHash, RecordStore.encode(record), expiresAt: record.expiresAt)
         }
     }
@@ -207,7 +224,7 @@ public final class RecordStore: AuthorityStore {
 
     public func saveFlow(_ record: InteractiveFlowRecord) async throws {
         try await backend.write { tx in
-            try tx.purge(.flows, before: record.createdAt)
+            try self.purgeIfDue(tx, .flows, now: record.createdAt)
             try tx.put(.flows, record.id, RecordStore.encode(record), expiresAt: record.expiresAt)
         }
     }
@@ -250,7 +267,7 @@ public final class RecordStore: AuthorityStore {
     public func appendSignIn(_ record: SignInRecord) async throws {
         let n = sequence.withLock { v -> UInt64 in v += 1; return v }
         let key = String(format: "%015.0f-%012llu-", record.createdDateTime.timeIntervalSince1970 * 1000, n) + record.id
-        try await signIns.append(key: key, value: RecordStore.encode(record))
+        try await signIns.append(key: key, value: RecordStore.encode(record), expiresAt: record.createdDateTime + RecordStore.signInRetention)
     }
 
     public func recentSignIns(limit: Int) async throws -> [SignInRecord] {
@@ -261,8 +278,8 @@ public final class RecordStore: AuthorityStore {
 
     public func useOnce(_ id: String, until: Date, now: Date) async throws -> Bool {
         try await backend.write { tx in
-            try tx.purge(.replay, before: now)
-            if try tx.get(.replay, id) != nil { return false }
+            try self.purgeIfDue(tx, .replay, now: now)
+            if let until = try RecordStore.decode(Date.self, tx.get(.replay, id)), until >= now { return false }
             try tx.put(.replay, id, RecordStore.encode(until), expiresAt: until)
             return true
         }
@@ -274,15 +291,16 @@ public final class RecordStore: AuthorityStore {
 /// record per issuance stays durable before the response, at a fraction of a transaction each.
 actor SignInBatcher {
     let backend: any KeyValueBackend
-    private var pending: [(key: String, value: Data)] = []
+    private var pending: [(key: String, value: Data, expiresAt: Date)] = []
+    private var lastPurge = Date.distantPast
     private var waiters: [CheckedContinuation<Void, any Error>] = []
     private var flushing = false
 
     init(backend: any KeyValueBackend) { self.backend = backend }
 
-    func append(key: String, value: Data) async throws {
+    func append(key: String, value: Data, expiresAt: Date) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            pending.append((key, value))
+            pending.append((key, value, expiresAt))
             waiters.append(continuation)
             if !flushing {
                 flushing = true
@@ -297,8 +315,14 @@ actor SignInBatcher {
             let batchWaiters = waiters
             pending = []
             waiters = []
+            // Records past their retention are dropped at most once an hour, with a batch.
+            let purgeBefore: Date? = Date().timeIntervalSince(lastPurge) > 3600 ? batch.map { $0.expiresAt - RecordStore.signInRetention }.min() : nil
+            if purgeBefore != nil { lastPurge = Date() }
             do {
-                try await backend.write { tx in for item in batch { try tx.put(.signIns, item.key, item.value, expiresAt: nil) } }
+                try await backend.write { tx in
+                    if let purgeBefore { try tx.purge(.signIns, before: purgeBefore) }
+                    for item in batch { try tx.put(.signIns, item.key, item.value, expiresAt: item.expiresAt) }
+                }
                 for w in batchWaiters { w.resume() }
             } catch {
                 for w in batchWaiters { w.resume(throwing: error) }

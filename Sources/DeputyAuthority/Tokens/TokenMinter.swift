@@ -129,7 +129,7 @@ struct TokenMinter: Sendable {
     }
 
     func idToken(tenant: DirectoryIndex, user: User, authentication: Authentication, client: Application, nonce: String?,
-                 key: SigningKey, now: Date) throws -> String {
+                 code: String? = nil, key: SigningKey, now: Date) throws -> String {
         let iat = now.timeIntervalSince1970.rounded(.down)
         let tid = tenant.tenantID
         var c: [String: JSONValue] = [
@@ -144,6 +144,9 @@ struct TokenMinter: Sendable {
             "amr": .array(authentication.methods.map(JSONValue.string)),
         ]
         if let nonce { c["nonce"] = .string(nonce) }
+        // OIDC Core §3.3.2.11: in the hybrid flow the ID token carries c_hash, the base64url of
+        // the left half of SHA-256 of the code.
+        if let code { c["c_hash"] = .string(Base64URL.encode(SHA256.hash(data: Data(code.utf8)).prefix(16))) }
         return try key.sign(claims: c)
     }
 

@@ -118,6 +118,11 @@ extension OAuthError {
         OAuthError(.loginRequired, aadsts: 50058, message: "A silent sign-in request was sent but no user is signed in.")
     }
 
+    /// AADSTS160021: prompt=none with a login_hint for a user who has no session here.
+    public static func sessionForHintMissing() -> OAuthError {
+        OAuthError(.interactionRequired, aadsts: 160021, message: "Application requested a user session which does not exist.")
+    }
+
     // MARK: - Codes, refresh tokens, device codes
 
     /// AADSTS54005: an authorization code redeemed twice.
