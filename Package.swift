@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "DeputyCore", targets: ["DeputyCore"]),
+        .library(name: "DeputyTokenValidation", targets: ["DeputyTokenValidation"]),
         .library(name: "DeputyAuthority", targets: ["DeputyAuthority"]),
         .library(name: "DeputyAuthorityServer", targets: ["DeputyAuthorityServer"]),
         .executable(name: "deputy", targets: ["deputy"]),
@@ -44,9 +45,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "DeputyTokenValidation",
+            dependencies: [
+                "DeputyCore",
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "DeputyAuthority",
             dependencies: [
                 "DeputyCore",
+                "DeputyTokenValidation",
                 "COpenSSL",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -97,6 +107,11 @@ let package = Package(
         .testTarget(
             name: "DeputyCoreTests",
             dependencies: ["DeputyCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DeputyTokenValidationTests",
+            dependencies: ["DeputyCore", "DeputyTokenValidation", "DeputyAuthority", .product(name: "JWTKit", package: "jwt-kit")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

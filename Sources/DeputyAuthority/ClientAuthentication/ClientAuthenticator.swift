@@ -1,6 +1,7 @@
 import Crypto
 import CryptoExtras
 import DeputyCore
+import DeputyTokenValidation
 import Foundation
 
 /// A client identified (and, when it sent a credential, authenticated) at the token endpoint.
@@ -52,6 +53,11 @@ struct ClientAuthenticator {
             guard form["client_assertion_type"] == ClientAuthenticator.assertionType else {
                 throw OAuthError.invalidParameter("client_assertion_type", "Expected '\(ClientAuthenticator.assertionType)'.")
             }
+            if let jwt = try? UnverifiedJWT(assertion), ClientAuthenticator.audiences(of: jwt).contains(where: ClientAuthenticator.federatedAudiences.contains) {
+                try await checkFederated(jwt, assertion: assertion, app: app, tenant: tenant)
+                draft?.client(app, credential: .federated)
+                return AuthenticatedClient(application: app, servicePrincipal: sp, credential: .federated)
+            }
             try await checkAssertion(assertion, app: app, request: request, tenant: tenant)
             return AuthenticatedClient(application: app, servicePrincipal: sp, credential: .certificate)
         }
@@ -68,6 +74,50 @@ struct ClientAuthenticator {
             return FormParameters.decode(text[..<colon])
         }
         return request.form["client_assertion"].flatMap { try? UnverifiedJWT($0).string("sub") }
+    }
+
+    /// Audiences that mark a client assertion as a federated credential rather than a certificate assertion.
+    static let federatedAudiences: Set<String> = ["api://AzureADTokenExchange"]
+
+    static func audiences(of jwt: UnverifiedJWT) -> [String] {
+        jwt.string("aud").map { [$0] } ?? jwt.claims["aud"]?.arrayValue?.compactMap(\.stringValue) ?? []
+    }
+
+    /// Workload identity federation (reference §1.2): the assertion is a token of a trusted issuer
+    /// whose `iss`, `sub` and `aud` match one of the app's federatedIdentityCredentials
+    /// (AADSTS70021 otherwise), signed by that issuer's keys (inline `jwks`), or — for this
+    /// authority's own issuer — by this authority, and then app-only (AADSTS700229).
+    func checkFederated(_ jwt: UnverifiedJWT, assertion: String, app: Application, tenant: DirectoryIndex) async throws {
+        let iss = jwt.string("iss") ?? "", sub = jwt.string("sub") ?? ""
+        let audiences = ClientAuthenticator.audiences(of: jwt)
+        guard let fic = (app.federatedIdentityCredentials ?? []).first(where: { fic in
+            fic.issuer == iss && fic.subject == sub && audiences.contains(where: fic.acceptedAudiences.contains)
+        }) else {
+            throw OAuthError.noMatchingFederatedCredential(issuer: iss, subject: sub)
+        }
+        let policy = ValidationPolicy(issuers: [fic.issuer], audiences: Set(fic.acceptedAudiences), algorithms: ["RS256", "PS256", "ES256"],
+                                      clockSkew: authority.configuration.clockSkew)
+        let validator: TokenValidator
+        let ownIssuers = [authority.configuration.issuerV2(tenantID: tenant.tenantID), authority.configuration.issuerV1(tenantID: tenant.tenantID)]
+        if let jwks = fic.jwks {
+            let keys = try await TokenValidator.keys(jwksJSON: String(decoding: jwks.serialized, as: UTF8.self))
+            validator = TokenValidator(keys: keys, time: authority.time)
+        } else if ownIssuers.contains(fic.issuer) {
+            validator = try await authority.currentKeys().validator
+        } else {
+            throw OAuthError.invalidClientAssertion("The federated credential '\(fic.name)' has no keys for issuer '\(fic.issuer)' (give them inline as jwks).")
+        }
+        let token: ValidatedToken
+        do {
+            token = try await validator.validate(assertion, policy: policy)
+        } catch {
+            switch error {
+            case .expired(let now, let expiry): throw OAuthError.clientAssertionOutsideLifetime(now: now, notBefore: nil, expiry: expiry)
+            case .notYetValid(let now, let nbf): throw OAuthError.clientAssertionOutsideLifetime(now: now, notBefore: nbf, expiry: nil)
+            default: throw OAuthError.invalidClientAssertion(error.description)
+            }
+        }
+        if ownIssuers.contains(fic.issuer), token.kind != .appOnlyAccessToken { throw OAuthError.forbiddenFederatedTokenType() }
     }
 
     func checkSecret(_ secret: String, app: Application) throws(OAuthError) {
@@ -91,9 +141,6 @@ struct ClientAuthenticator {
         do { jwt = try UnverifiedJWT(assertion) } catch { throw OAuthError.invalidClientAssertion(error.description) }
         let config = authority.configuration
         let now = authority.time.now()
-        if let aud = jwt.string("aud") ?? jwt.claims["aud"]?.arrayValue?.first?.stringValue, aud == "api://AzureADTokenExchange" {
-            throw OAuthError.noMatchingFederatedCredential(issuer: jwt.string("iss") ?? "", subject: jwt.string("sub") ?? "")
-        }
         guard jwt.string("iss") == app.appId, jwt.string("sub") == app.appId else {
             throw OAuthError.invalidClientAssertion("The assertion's iss and sub must both be the client id '\(app.appId)'.")
         }

@@ -131,6 +131,8 @@ public struct Application: Codable, Sendable, Equatable {
     public var isFallbackPublicClient: Bool?
     public var passwordCredentials: [PasswordCredential]?
     public var keyCredentials: [KeyCredential]?
+    /// Workload identity federation (Graph `federatedIdentityCredential`, kept on the application).
+    public var federatedIdentityCredentials: [FederatedIdentityCredential]?
     public var optionalClaims: OptionalClaims?
     public var requiredResourceAccess: [RequiredResourceAccess]?
 
@@ -195,6 +197,21 @@ public struct Application: Codable, Sendable, Equatable {
         /// The certificate, PEM or base64 DER.
         public var key: String
         public var endDateTime: Date?
+    }
+
+    /// A trusted external token: its `iss` and `sub` must equal `issuer` and `subject`, its `aud`
+    /// one of `audiences` (default `api://AzureADTokenExchange`).
+    public struct FederatedIdentityCredential: Codable, Sendable, Equatable {
+        public var name: String
+        public var issuer: String
+        public var subject: String
+        public var audiences: [String]?
+        public var description: String?
+        /// Deputy: the issuer's signing keys, inline (a JWKS object). Without it the issuer must be
+        /// this authority (an app-only token of the same tenant), whose own keys are used.
+        public var jwks: JSONValue?
+
+        public var acceptedAudiences: [String] { audiences ?? ["api://AzureADTokenExchange"] }
     }
 
     public struct OptionalClaims: Codable, Sendable, Equatable {

@@ -137,6 +137,15 @@ struct DirectoryValidator {
                 }
             }
             for (j, known) in (a.api?.knownClientApplications ?? []).enumerated() { guid(known, "\(ap).api.knownClientApplications[\(j)]") }
+            unique(a.federatedIdentityCredentials ?? [], key: \.name, path: "\(ap).federatedIdentityCredentials", field: "name")
+            for (j, fic) in (a.federatedIdentityCredentials ?? []).enumerated() {
+                let fp = "\(ap).federatedIdentityCredentials[\(j)]"
+                if URL(string: fic.issuer)?.scheme == nil { problem("\(fp).issuer", "expected the issuer's URL, found '\(fic.issuer)'") }
+                if fic.subject.isEmpty { problem("\(fp).subject", "expected the subject the external token carries in 'sub'") }
+                if let jwks = fic.jwks, jwks.objectValue?["keys"]?.arrayValue == nil {
+                    problem("\(fp).jwks", "expected a JWKS object: {keys: [{kty: RSA, kid: …, n: …, e: …}]}")
+                }
+            }
             for (j, pre) in (a.api?.preAuthorizedApplications ?? []).enumerated() {
                 guid(pre.appId, "\(ap).api.preAuthorizedApplications[\(j)].appId")
                 for (k, sid) in pre.scopeIds.enumerated() where !scopes.contains(where: { $0.id == sid }) {

@@ -48,7 +48,9 @@ struct TokenIssuer {
             tenant: tenant, subject: .user(i.user, i.authentication), client: context.client.application,
             clientAuthenticationLevel: context.client.credential.authenticationLevel, resource: resource,
             resourceIdentifier: i.resolved.resourceIdentifier ?? resource.appId, scopes: i.grantedScopes, roles: roles,
-            acrs: i.authentication.acrs.filter(i.claims.requestedAuthenticationContexts.contains),
+            // Satisfied authentication contexts that were asked for, or all of them when the resource
+            // opted in to the `acrs` optional claim (reference §6.3).
+            acrs: i.authentication.acrs.filter { resource.wantsOptionalAccessTokenClaim("acrs") || i.claims.requestedAuthenticationContexts.contains($0) },
             clientCapabilities: i.claims.clientCapabilities, ipAddress: draft.record.ipAddress), key: keys.current, now: now)
         var response = TokenResponse(scope: Scopes.format(qualified), expiresIn: minted.expiresIn, extExpiresIn: minted.expiresIn,
                                      accessToken: minted.token)

@@ -1,5 +1,7 @@
 import DeputyCore
+import DeputyTokenValidation
 import Foundation
+import JWTKit
 import Logging
 
 /// The authority's signing keys: the current one signs; retired ones stay published in the JWKS
@@ -10,6 +12,9 @@ public final class SigningKeyManager: Sendable {
         public let current: SigningKey
         /// The current key and retired keys still in their grace period.
         public let published: [SigningKey]
+        /// Validates tokens this authority signed with any published key (OBO assertions, token
+        /// exchange, Entra-issued federated credentials) — the same validator resources use.
+        public let validator: TokenValidator
     }
 
     let store: any SigningKeyStore
@@ -46,7 +51,10 @@ public final class SigningKeyManager: Sendable {
         let usable = records.filter { $0.retiredAt == nil || $0.retiredAt! + gracePeriod > now }
         let keys = try usable.map(SigningKey.init(record:))
         guard let current = keys.last(where: { $0.record.retiredAt == nil }) else { throw StorageError.notFound }
-        let snapshot = Snapshot(current: current, published: [current] + keys.filter { $0.kid != current.kid }.reversed())
+        let published = [current] + keys.filter { $0.kid != current.kid }.reversed()
+        let jwks = JSONValue.object(["keys": .array(try published.map { .object(try $0.jwk(issuer: "")) })])
+        let collection = try await TokenValidator.keys(jwksJSON: String(decoding: jwks.serialized, as: UTF8.self))
+        let snapshot = Snapshot(current: current, published: published, validator: TokenValidator(keys: collection, time: time))
         state.withLock { $0 = (generation, snapshot) }
         return snapshot
     }

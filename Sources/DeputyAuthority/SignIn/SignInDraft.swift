@@ -39,12 +39,15 @@ public final class SignInDraft: @unchecked Sendable {
 /// How a client proved who it is.
 public enum ClientCredentialKind: String, Sendable {
     case none, secret, certificate
+    /// A token of a trusted issuer (workload identity federation).
+    case federated
 
     var signInLogValue: String {
         switch self {
         case .none: "none"
         case .secret: "clientSecret"
         case .certificate: "certificate"
+        case .federated: "federatedIdentityCredential"
         }
     }
 
@@ -53,7 +56,7 @@ public enum ClientCredentialKind: String, Sendable {
         switch self {
         case .none: 0
         case .secret: 1
-        case .certificate: 2
+        case .certificate, .federated: 2
         }
     }
 }

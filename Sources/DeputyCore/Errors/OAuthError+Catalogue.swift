@@ -99,6 +99,33 @@ extension OAuthError {
         OAuthError(.invalidRequest, aadsts: 90056, message: "The resource is disabled or does not exist. The path \(path) is not an endpoint of this authority.", status: 404)
     }
 
+    // MARK: - On-behalf-of assertions (reference/entra-wire.md §1.3)
+
+    /// AADSTS50013: the assertion is malformed, badly signed, or from another issuer.
+    public static func invalidAssertion(_ reason: String) -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 50013, message: "Assertion failed signature validation. [Reason - \(reason)]")
+    }
+    /// AADSTS500133: the assertion is outside its lifetime.
+    public static func assertionOutsideLifetime(now: Date, expiry: Date?) -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 500133, message: "Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token. Current time: \(EntraErrorBody.timestampFormat(now)), expiry time of assertion \(expiry.map(EntraErrorBody.timestampFormat) ?? "none").")
+    }
+    /// AADSTS500131: the assertion's audience is not the caller.
+    public static func assertionAudienceMismatch(audience: String, clientID: String, clientName: String) -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 500131, message: "Assertion audience does not match the Client app presenting the assertion. The audience in the assertion was '\(audience)' and the expected audience is '\(clientID)' or one of the Application Uris of this application with App ID '\(clientID)'(\(clientName)). The downstream client must request a token for the expected audience (the application that made the OBO request) and this application should use that token as the assertion.")
+    }
+    /// AADSTS7000114: an app-only token as the assertion.
+    public static func appOnlyAssertion(appID: String) -> OAuthError {
+        OAuthError(.unauthorizedClient, aadsts: 7000114, message: "Application '\(appID)' is not allowed to make application on-behalf-of calls.")
+    }
+    /// AADSTS240002: an ID token as the assertion.
+    public static func idTokenAssertion() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 240002, message: "The id_token can't be used as urn:ietf:params:oauth:grant-type:jwt-bearer grant.")
+    }
+    /// AADSTS700229: an Entra-issued federated credential that is not app-only.
+    public static func forbiddenFederatedTokenType() -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 700229, message: "ForbiddenTokenType: Only app-only tokens can be used as Federated Identity Credentials for the issuer of this authority.")
+    }
+
     // MARK: - Users
 
     /// AADSTS50126: wrong username or password.

@@ -1,0 +1,61 @@
+import DeputyCore
+import Foundation
+import JWTKit
+
+/// Validates JWTs against a key set and a ``ValidationPolicy``: algorithm allow-list, signature
+/// (jwt-kit), issuer, lifetime, audience. One validator serves the authority (OBO assertions,
+/// token exchange) and, from the libraries issue on, every resource.
+public struct TokenValidator: Sendable {
+    let keys: JWTKeyCollection
+    let time: any TimeSource
+
+    /// A validator over a key collection (e.g. built from a JWKS with ``TokenValidator/keys(jwksJSON:)``).
+    public init(keys: JWTKeyCollection, time: any TimeSource = SystemTimeSource()) {
+        self.keys = keys
+        self.time = time
+    }
+
+    /// A key collection from a JWKS document.
+    public static func keys(jwksJSON: String) async throws -> JWTKeyCollection {
+        try await JWTKeyCollection().add(jwksJSON: jwksJSON)
+    }
+
+    /// Validates a token.
+    /// - Throws: ``TokenValidationError`` naming the first check that failed, in this order:
+    ///   shape, algorithm, key and signature, issuer, lifetime, audience.
+    public func validate(_ token: String, policy: ValidationPolicy) async throws(TokenValidationError) -> ValidatedToken {
+        let jwt: UnverifiedJWT
+        do { jwt = try UnverifiedJWT(token) } catch { throw .malformed(error.reason) }
+        // The header's alg is checked against the allow-list before any key is used
+        // (RFC 8725 §3.1: "libraries MUST enable the caller to specify a supported set of algorithms").
+        guard let alg = jwt.header["alg"]?.stringValue, policy.algorithms.contains(alg) else {
+            throw .algorithmNotAllowed(jwt.header["alg"]?.stringValue ?? "(none)")
+        }
+        guard let kid = jwt.header["kid"]?.stringValue else { throw .unknownKey("(none)") }
+        do {
+            _ = try await keys.verify(token, as: AnyClaims.self)
+        } catch let error as JWTError where error.errorType == .unknownKID {
+            throw .unknownKey(kid)
+        } catch {
+            throw .badSignature
+        }
+        let claims = ValidatedToken(raw: token, header: jwt.header, claims: jwt.claims)
+        guard let iss = claims.issuer, policy.issuers.contains(iss) else { throw .wrongIssuer(claims.issuer ?? "(none)") }
+        let now = time.now()
+        guard let exp = claims.expiresAt, exp + policy.clockSkew > now else { throw .expired(now: now, expiry: claims.expiresAt) }
+        if let nbf = claims.claims["nbf"]?.numberValue.map({ Date(timeIntervalSince1970: $0) }), nbf - policy.clockSkew > now {
+            throw .notYetValid(now: now, notBefore: nbf)
+        }
+        let audiences: [String] = claims.string("aud").map { [$0] } ?? claims.claims["aud"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        guard audiences.contains(where: policy.audiences.contains) else { throw .wrongAudience(audiences.joined(separator: " ")) }
+        return claims
+    }
+}
+
+/// jwt-kit needs a payload type; the claims are read from the token itself once the signature
+/// has been verified, so this one accepts any JSON object.
+struct AnyClaims: JWTPayload {
+    init(from decoder: any Decoder) throws { _ = try decoder.singleValueContainer().decode([String: JSONValue].self) }
+    func encode(to encoder: any Encoder) throws {}
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}

@@ -1,0 +1,97 @@
+import DeputyCore
+import Foundation
+
+/// What a resource accepts. Issuer and audience are required: there is no way to validate a
+/// token without saying whose tokens and for whom (jwt-kit's lesson: make the safe path the only
+/// easy one).
+public struct ValidationPolicy: Sendable {
+    /// Exact issuer strings accepted (e.g. a tenant's v2 and v1 issuers).
+    public var issuers: Set<String>
+    /// Exact `aud` values accepted (appId and App ID URIs), compared case-sensitively as Entra does.
+    public var audiences: Set<String>
+    /// Signature algorithms accepted. RS256 by default; `none` and HS* are never accepted.
+    public var algorithms: Set<String>
+    /// Allowed clock skew for `exp` and `nbf`.
+    public var clockSkew: TimeInterval
+
+    public init(issuers: Set<String>, audiences: Set<String>, algorithms: Set<String> = ["RS256"], clockSkew: TimeInterval = 300) {
+        self.issuers = issuers
+        self.audiences = audiences
+        self.algorithms = algorithms.filter { $0 != "none" && !$0.hasPrefix("HS") }
+        self.clockSkew = clockSkew
+    }
+}
+
+/// Why a token was refused. Each case says which check failed, so callers can answer in their
+/// protocol's shape (RFC 6750 `invalid_token`, or Entra's AADSTS codes for OBO assertions).
+public enum TokenValidationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Not a compact JWS, or its header or payload is not JSON.
+    case malformed(String)
+    /// `alg` is not in the policy's allow-list (includes `none`).
+    case algorithmNotAllowed(String)
+    /// No key with the token's `kid`.
+    case unknownKey(String)
+    /// The signature does not verify.
+    case badSignature
+    /// `iss` is not accepted.
+    case wrongIssuer(String)
+    /// `exp` has passed (with skew), or `nbf` is still ahead.
+    case expired(now: Date, expiry: Date?)
+    case notYetValid(now: Date, notBefore: Date)
+    /// `aud` is not accepted.
+    case wrongAudience(String)
+
+    public var description: String {
+        switch self {
+        case .malformed(let r): "The token is malformed: \(r)"
+        case .algorithmNotAllowed(let a): "The algorithm '\(a)' is not accepted."
+        case .unknownKey(let kid): "No signing key with kid '\(kid)'."
+        case .badSignature: "The signature did not verify."
+        case .wrongIssuer(let i): "The issuer '\(i)' is not accepted."
+        case .expired(_, let e): "The token expired at \(e.map { "\($0)" } ?? "(no exp)")."
+        case .notYetValid(_, let n): "The token is not valid before \(n)."
+        case .wrongAudience(let a): "The audience '\(a)' is not accepted."
+        }
+    }
+}
+
+/// A token that passed validation, with Entra's claims read in both v1 and v2 shapes.
+public struct ValidatedToken: Sendable {
+    public let raw: String
+    public let header: [String: JSONValue]
+    public let claims: [String: JSONValue]
+
+    public init(raw: String, header: [String: JSONValue], claims: [String: JSONValue]) {
+        self.raw = raw
+        self.header = header
+        self.claims = claims
+    }
+
+    public func string(_ name: String) -> String? { claims[name]?.stringValue }
+    public var issuer: String? { string("iss") }
+    public var audience: String? { string("aud") ?? claims["aud"]?.arrayValue?.first?.stringValue }
+    public var tenantID: String? { string("tid") }
+    public var objectID: String? { string("oid") }
+    public var subject: String? { string("sub") }
+    /// `1.0` or `2.0`.
+    public var version: String? { string("ver") }
+    /// The client that obtained the token: `azp` (v2) or `appid` (v1).
+    public var clientID: String? { string("azp") ?? string("appid") }
+    /// Delegated scopes (`scp`, space-separated).
+    public var scopes: [String] { Scopes.parse(string("scp")) }
+    public var roles: [String] { claims["roles"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+    public var authenticationMethods: [String] { claims["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+    public var authenticationContexts: [String] { claims["acrs"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+    public var issuedAt: Date? { claims["iat"]?.numberValue.map { Date(timeIntervalSince1970: $0) } }
+    public var expiresAt: Date? { claims["exp"]?.numberValue.map { Date(timeIntervalSince1970: $0) } }
+
+    /// What kind of token this is, as Entra tells them apart: a delegated access token has `scp`;
+    /// an app-only token has `idtyp: app` or roles without scopes; anything else (no `scp`, no
+    /// roles) is an ID token.
+    public enum Kind: Sendable, Equatable { case userAccessToken, appOnlyAccessToken, idToken }
+    public var kind: Kind {
+        if claims["scp"] != nil { return .userAccessToken }
+        if string("idtyp") == "app" || claims["roles"] != nil { return .appOnlyAccessToken }
+        return .idToken
+    }
+}
