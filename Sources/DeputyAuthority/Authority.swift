@@ -27,7 +27,7 @@ public final class Authority: Sendable {
         self.logger = logger
         self.grants = GrantHandlerRegistry([
             AuthorizationCodeGrantHandler(), RefreshTokenGrantHandler(), ClientCredentialsGrantHandler(),
-            PasswordGrantHandler(), DeviceCodeGrantHandler(), OnBehalfOfGrantHandler(),
+            PasswordGrantHandler(), DeviceCodeGrantHandler(), OnBehalfOfGrantHandler(), TokenExchangeGrantHandler(),
         ])
     }
 

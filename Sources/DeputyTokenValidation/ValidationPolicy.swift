@@ -75,10 +75,10 @@ public struct ValidatedToken: Sendable {
     public var subject: String? { string("sub") }
     /// `1.0` or `2.0`.
     public var version: String? { string("ver") }
-    /// The client that obtained the token: `azp` (v2) or `appid` (v1).
-    public var clientID: String? { string("azp") ?? string("appid") }
-    /// Delegated scopes (`scp`, space-separated).
-    public var scopes: [String] { Scopes.parse(string("scp")) }
+    /// The client that obtained the token: `azp` (v2), `appid` (v1) or `client_id` (RFC 9068).
+    public var clientID: String? { string("azp") ?? string("appid") ?? string("client_id") }
+    /// Delegated scopes: Entra's `scp`, or RFC 9068's `scope` (both space-separated).
+    public var scopes: [String] { Scopes.parse(string("scp") ?? string("scope")) }
     public var roles: [String] { claims["roles"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
     public var authenticationMethods: [String] { claims["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
     public var authenticationContexts: [String] { claims["acrs"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
@@ -90,7 +90,9 @@ public struct ValidatedToken: Sendable {
     /// roles) is an ID token.
     public enum Kind: Sendable, Equatable { case userAccessToken, appOnlyAccessToken, idToken }
     public var kind: Kind {
-        if claims["scp"] != nil { return .userAccessToken }
+        if claims["scp"] != nil || string("idtyp") == "user" { return .userAccessToken }
+        // RFC 9068 tokens (token exchange) carry `scope` and `client_id`, and a user's `oid`.
+        if header["typ"]?.stringValue?.lowercased() == "at+jwt", claims["scope"] != nil, claims["oid"] != nil { return .userAccessToken }
         if string("idtyp") == "app" || claims["roles"] != nil { return .appOnlyAccessToken }
         return .idToken
     }

@@ -49,8 +49,9 @@ public struct SigningKey: Sendable {
 
     /// Signs claims as a compact JWS with RS256.
     /// - Parameter includeX5t: v1 tokens carry `x5t` next to `kid`, as Entra's do.
-    public func sign(claims: [String: JSONValue], includeX5t: Bool = false) throws -> String {
-        var header: [String: JSONValue] = ["typ": .string("JWT"), "alg": .string("RS256"), "kid": .string(kid)]
+    /// - Parameter type: the header's `typ` (`JWT` as Entra's tokens; `at+jwt` for RFC 9068 tokens).
+    public func sign(claims: [String: JSONValue], includeX5t: Bool = false, type: String = "JWT") throws -> String {
+        var header: [String: JSONValue] = ["typ": .string(type), "alg": .string("RS256"), "kid": .string(kid)]
         if includeX5t { header["x5t"] = .string(kid) }
         let h = Base64URL.encode(JSONValue.object(header).serialized)
         let p = Base64URL.encode(JSONValue.object(claims).serialized)

@@ -50,17 +50,16 @@ public struct EntraErrorBody: Codable, Sendable, Equatable {
     /// - Parameters:
     ///   - errorURIBase: the authority's base URL; `error_uri` becomes `{base}/error?code=N`.
     public init(_ error: OAuthError, traceId: String, correlationId: String, at date: Date, errorURIBase: String) {
+        if error.rfc6749Only {
+            self.init(error: error.error.rawValue, errorDescription: error.message)
+            return
+        }
         let stamp = EntraErrorBody.timestampFormat(date)
-        self.error = error.error.rawValue
-        self.errorDescription =
-            "\(error.shortDescription)\r\nTrace ID: \(traceId)\r\nCorrelation ID: \(correlationId)\r\nTimestamp: \(stamp)"
-        self.errorCodes = error.aadsts.map { [$0] }
-        self.timestamp = stamp
-        self.traceId = traceId
-        self.correlationId = correlationId
-        self.errorUri = error.aadsts.map { "\(errorURIBase)/error?code=\($0)" }
-        self.suberror = error.suberror
-        self.claims = error.claims
+        self.init(
+            error: error.error.rawValue,
+            errorDescription: "\(error.shortDescription)\r\nTrace ID: \(traceId)\r\nCorrelation ID: \(correlationId)\r\nTimestamp: \(stamp)",
+            errorCodes: error.aadsts.map { [$0] }, timestamp: stamp, traceId: traceId, correlationId: correlationId,
+            errorUri: error.aadsts.map { "\(errorURIBase)/error?code=\($0)" }, suberror: error.suberror, claims: error.claims)
     }
 
     /// Entra's timestamp format, `yyyy-MM-dd HH:mm:ssZ` in UTC.

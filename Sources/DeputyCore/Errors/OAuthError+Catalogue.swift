@@ -126,6 +126,15 @@ extension OAuthError {
         OAuthError(.invalidClient, aadsts: 700229, message: "ForbiddenTokenType: Only app-only tokens can be used as Federated Identity Credentials for the issuer of this authority.")
     }
 
+    // MARK: - Token exchange (RFC 8693 §2.2.2; rendered in RFC 6749's body)
+
+    /// A token-exchange error in RFC 6749's plain body.
+    public static func tokenExchange(_ code: Code, _ description: String) -> OAuthError {
+        var e = OAuthError(code, message: description)
+        e.rfc6749Only = true
+        return e
+    }
+
     // MARK: - Users
 
     /// AADSTS50126: wrong username or password.

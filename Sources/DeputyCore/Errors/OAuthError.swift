@@ -21,6 +21,9 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public var status: Int
     /// Detail for the server log only; never rendered to the client.
     public var logDetail: String?
+    /// Render as RFC 6749 §5.2 alone (`error`, `error_description`), without Entra's additions:
+    /// the standards-only grants (RFC 8693 token exchange) answer this way.
+    public var rfc6749Only = false
 
     /// Creates an error. Prefer the named factories of the catalogue.
     public init(

@@ -12,8 +12,11 @@ public struct TokenResponse: Codable, Sendable, Equatable {
     public var refreshToken: String?
     public var idToken: String?
     public var clientInfo: String?
+    /// RFC 8693 §2.2.1: the type of the issued token (token exchange only).
+    public var issuedTokenType: String?
 
     enum CodingKeys: String, CodingKey {
+        case issuedTokenType = "issued_token_type"
         case tokenType = "token_type"
         case scope
         case expiresIn = "expires_in"
