@@ -65,6 +65,11 @@ public struct AuthorityRoutes: Sendable {
             let form = try await bodyForm(&r)
             return render(await interactive.submitSignIn(browser(req, ctx, parameters: form)), req)
         }
+        router.post("/:tenant/consent") { req, ctx in
+            var r = req
+            let form = try await bodyForm(&r)
+            return render(await interactive.submitConsent(browser(req, ctx, parameters: form)), req)
+        }
         router.get("/devicelogin") { req, ctx in render(interactive.deviceLoginPage(browser(req, ctx, parameters: queryForm(req))), req) }
         router.post("/devicelogin") { req, ctx in
             var r = req
@@ -218,6 +223,8 @@ public struct AuthorityRoutes: Sendable {
         switch result {
         case .signIn(let page, let cookies):
             return html(Pages.signIn(page), cookies: cookies)
+        case .consent(let page, let cookies):
+            return html(Pages.consent(page), cookies: cookies)
         case .respond(let response, let cookies):
             if response.responseMode == "form_post" {
                 let fields = response.parameters.map { ["name": $0.0, "value": $0.1] }

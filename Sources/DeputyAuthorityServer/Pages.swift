@@ -27,6 +27,16 @@ enum Pages {
         <button type="submit" id="signin">Sign in</button></form>
         """)
 
+    static let consent = try! MustacheTemplate(string: """
+        <div class="brand">{{tenant}} · {{user}}</div><h1>Permissions requested</h1>
+        <p><b>{{app}}</b> would like to:</p>
+        <ul id="permissions">{{#permissions}}<li><b>{{description}}</b><br><span class="small">{{scope}} on {{resource}}</span></li>{{/permissions}}</ul>
+        <p class="small">Accepting lets this app use these permissions as you until you revoke them. Decline if you don't trust it.</p>
+        <form method="post" action="{{action}}"><input type="hidden" name="flow" value="{{flow}}"><input type="hidden" name="csrf_token" value="{{csrf}}">
+        <button type="submit" name="decision" value="decline" id="decline" style="background:#666">Cancel</button>
+        <button type="submit" name="decision" value="accept" id="accept">Accept</button></form>
+        """)
+
     static let deviceCode = try! MustacheTemplate(string: """
         <div class="brand">Deputy</div><h1>Enter code</h1><p>Enter the code displayed on your app or device.</p>
         {{#error}}<p class="error" role="alert" id="error">{{error}}</p>{{/error}}
@@ -53,6 +63,13 @@ enum Pages {
     static func page(title: String, body: String) -> String {
         let layoutTemplate = try! MustacheTemplate(string: layout)
         return layoutTemplate.render(["title": title, "body": body])
+    }
+
+    static func consent(_ p: ConsentPage) -> String {
+        let permissions = p.permissions.map { ["resource": $0.resourceName, "scope": $0.scope, "description": $0.description] }
+        let o: [String: Any] = ["tenant": p.tenantDisplayName, "user": p.userPrincipalName, "app": p.applicationName, "action": p.action,
+                                "flow": p.flowID, "csrf": p.csrfToken, "permissions": permissions]
+        return page(title: "Permissions requested", body: consent.render(o))
     }
 
     static func signIn(_ p: SignInPage) -> String {

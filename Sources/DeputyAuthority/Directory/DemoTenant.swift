@@ -143,6 +143,9 @@ public struct DemoTenant: Sendable {
                       knownClientApplications: [\(a("spa"))]
                       oauth2PermissionScopes:
                         - {id: 11111111-aaaa-4bbb-8ccc-000000000001, value: access_as_user, adminConsentRequired: false, userConsentDisplayName: "Use Contoso Expenses as you"}
+                    requiredResourceAccess:
+                      - resourceAppId: \(a("dataApi"))
+                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000002, type: Scope}, {id: 11111111-aaaa-4bbb-8ccc-000000000003, type: Scope}]
             \(secret("webApi"))\
                   - appId: \(a("dataApi"))
                     displayName: Contoso SQL
@@ -168,6 +171,9 @@ public struct DemoTenant: Sendable {
                         - {id: 11111111-aaaa-4bbb-8ccc-000000000004, value: Expenses.ReadWrite, adminConsentRequired: false, userConsentDisplayName: "Use the expense tools as you"}
                     optionalClaims:
                       accessToken: [{name: xms_cc}, {name: acrs}]
+                    requiredResourceAccess:
+                      - resourceAppId: \(a("dataApi"))
+                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000002, type: Scope}, {id: 11111111-aaaa-4bbb-8ccc-000000000003, type: Scope}]
             \(secret("mcpServer"))\
                   - appId: \(a("agent"))
                     displayName: \(DemoTenant.app("agent").displayName)
@@ -177,12 +183,18 @@ public struct DemoTenant: Sendable {
                       knownClientApplications: [\(a("spa"))]
                       oauth2PermissionScopes:
                         - {id: 11111111-aaaa-4bbb-8ccc-000000000005, value: access_as_user, adminConsentRequired: false, userConsentDisplayName: "Let the expense agent act as you"}
+                    requiredResourceAccess:
+                      - resourceAppId: \(a("mcpServer"))
+                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000004, type: Scope}]
             \(secret("agent"))\
                   - appId: \(a("cli"))
                     displayName: \(DemoTenant.app("cli").displayName)
                     isFallbackPublicClient: true
                     publicClient:
                       redirectUris: [\(redirects("cli"))]
+                    requiredResourceAccess:
+                      - resourceAppId: \(a("webApi"))
+                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000001, type: Scope}]
                   - appId: \(a("reports"))
                     displayName: \(DemoTenant.app("reports").displayName)
             \(secret("reports"))\

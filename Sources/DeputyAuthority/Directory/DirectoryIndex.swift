@@ -105,6 +105,13 @@ public final class DirectoryIndex: Sendable {
         return scopes
     }
 
+    /// The delegated scopes `client` lists for `resource` in its requiredResourceAccess.
+    public func requiredScopes(of client: Application, on resource: Application) -> [String] {
+        let ids = (client.requiredResourceAccess ?? []).filter { $0.resourceAppId.lowercased() == resource.appId.lowercased() }
+            .flatMap(\.resourceAccess).filter { $0.type == "Scope" }.map(\.id)
+        return resource.scopes.filter { ids.contains($0.id) }.map(\.value)
+    }
+
     /// The app's own `identifierUris` and appId: what an access token for it may carry as `aud`.
     public func audiences(of app: Application) -> [String] { [app.appId] + (app.identifierUris ?? []) }
 }

@@ -63,6 +63,72 @@ struct ResolvedScopes: Sendable {
 
 /// Decides which delegated scopes a client gets on a resource for a user.
 enum Consent {
+    /// What an interactive request still needs the user to consent to (empty: nothing).
+    ///
+    /// Named scopes not yet granted; for `.default` without any grant, the client's statically
+    /// required permissions (AADSTS650057 when it has none for that resource); with
+    /// `prompt=consent`, everything asked. Combined consent: when the resource is a middle tier
+    /// that lists the client in `knownClientApplications` and the client asks for its `.default`,
+    /// the middle tier's own required downstream permissions join the same prompt. Scopes marked
+    /// adminConsentRequired cannot be granted by a user (AADSTS90094).
+    static func pending(client: Application, resolved: ResolvedScopes, userID: String, tenant: DirectoryIndex,
+                        forcePrompt: Bool) throws(OAuthError) -> [ConsentItem] {
+        guard let resource = resolved.resource else { return [] }
+        var items: [ConsentItem] = []
+        func ask(_ c: Application, _ r: Application, wanted: [String]) {
+            let granted = tenant.grantedScopes(client: c, resource: r, userID: userID)
+            let missing = forcePrompt ? wanted : wanted.filter { !granted.contains($0) }
+            if !missing.isEmpty { items.append(ConsentItem(clientAppID: c.appId, resourceAppID: r.appId, scopes: missing)) }
+        }
+        if resolved.isDefault {
+            let granted = tenant.grantedScopes(client: client, resource: resource, userID: userID)
+            if granted.isEmpty || forcePrompt {
+                let required = tenant.requiredScopes(of: client, on: resource)
+                if required.isEmpty && granted.isEmpty {
+                    throw .resourceNotInRequiredAccess(clientAppID: client.appId, resource: resolved.resourceIdentifier ?? resource.appId)
+                }
+                ask(client, resource, wanted: required.isEmpty ? Array(granted) : required)
+            }
+            if (resource.api?.knownClientApplications ?? []).contains(where: { $0.lowercased() == client.appId.lowercased() }) {
+                for access in resource.requiredResourceAccess ?? [] {
+                    guard let downstream = tenant.application(appID: access.resourceAppId) else { continue }
+                    ask(resource, downstream, wanted: tenant.requiredScopes(of: resource, on: downstream))
+                }
+            }
+        } else {
+            ask(client, resource, wanted: resolved.values)
+        }
+        // Admin-only scopes block the prompt unless an administrator already granted them.
+        var adminOnly: [String] = []
+        for item in items {
+            guard let r = tenant.application(appID: item.resourceAppID), let c = tenant.application(appID: item.clientAppID) else { continue }
+            let granted = tenant.grantedScopes(client: c, resource: r, userID: userID)
+            adminOnly += r.scopes.filter { item.scopes.contains($0.value) && $0.requiresAdmin && !granted.contains($0.value) }.map(\.value)
+        }
+        if !adminOnly.isEmpty { throw .adminConsentNeeded(clientAppID: client.appId, scopes: adminOnly) }
+        return items
+    }
+
+    /// Records a user's consent as `Principal` grants (merged into an existing one per client and resource).
+    static func record(_ items: [ConsentItem], userID: String?, in directory: inout TenantDirectory) {
+        let sps = directory.servicePrincipals
+        func sp(_ appID: String) -> String? { sps.first { $0.appId.lowercased() == appID.lowercased() }?.id }
+        for item in items {
+            guard let clientSP = sp(item.clientAppID), let resourceSP = sp(item.resourceAppID) else { continue }
+            let type = userID == nil ? "AllPrincipals" : "Principal"
+            if let i = directory.oauth2PermissionGrants.firstIndex(where: {
+                $0.clientId == clientSP && $0.resourceId == resourceSP && $0.consentType == type && $0.principalId == userID
+            }) {
+                let merged = Scopes.parse(directory.oauth2PermissionGrants[i].scope + " " + item.scopes.joined(separator: " "))
+                directory.oauth2PermissionGrants[i].scope = Scopes.format(merged)
+            } else {
+                directory.oauth2PermissionGrants.append(OAuth2PermissionGrant(
+                    id: TenantFileLoader.derivedID("grant", clientSP, resourceSP, userID ?? "all"), clientId: clientSP, resourceId: resourceSP,
+                    consentType: type, principalId: userID, scope: Scopes.format(item.scopes)))
+            }
+        }
+    }
+
     /// The granted subset: named scopes must all be granted; `.default` means all granted.
     /// - Throws: AADSTS65001 (`consent_required`) when something asked for is not granted.
     static func grantedScopes(client: Application, resolved: ResolvedScopes, userID: String, tenant: DirectoryIndex,

@@ -158,9 +158,19 @@ public struct InteractiveSignIn: Sendable {
 
     /// Issues the code (and id_token) for an authenticated user and sends them to the client.
     func complete(_ p: AuthorizeParameters, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
-                  cookies: [Cookie]) async throws -> InteractiveResult {
+                  cookies: [Cookie], askConsent: Bool = true) async throws -> InteractiveResult {
         guard let app = tenant.application(appID: p.clientID), let user = tenant.user(id: authentication.userID) else {
             return .error(.signInFlowExpired())
+        }
+        // Consent comes before the code: missing grants (or prompt=consent) show the consent page.
+        if askConsent {
+            do {
+                let resolved = try ResolvedScopes.resolve(p.scopes, tenant: tenant, tenantName: request.tenantSegment)
+                let items = try Consent.pending(client: app, resolved: resolved, userID: user.id, tenant: tenant, forcePrompt: p.prompt == "consent")
+                if !items.isEmpty { return try await startConsent(p, authentication: authentication, items: items, tenant: tenant, app: app, user: user, cookies: cookies) }
+            } catch let e as OAuthError {
+                return .respond(errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
+            }
         }
         let now = authority.time.now()
         let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize",
@@ -230,6 +240,64 @@ public struct InteractiveSignIn: Sendable {
         }
     }
 
+    // MARK: - Consent
+
+    func startConsent(_ p: AuthorizeParameters, authentication: Authentication, items: [ConsentItem], tenant: DirectoryIndex,
+                      app: Application, user: User, cookies: [Cookie]) async throws -> InteractiveResult {
+        let now = authority.time.now()
+        let binding = TokenMinter.randomID(bytes: 24)
+        let flow = InteractiveFlowRecord(
+            id: TokenMinter.randomID(bytes: 18), tenantID: tenant.tenantID, purpose: .consent(p, authentication, items),
+            csrfToken: TokenMinter.randomID(bytes: 24), browserBindingHash: TokenIssuer.hash(binding), loginHint: nil, createdAt: now,
+            expiresAt: now + authority.configuration.interactiveFlowLifetime)
+        try await authority.store.saveFlow(flow)
+        var permissions: [ConsentPage.Permission] = []
+        for item in items {
+            guard let resource = tenant.application(appID: item.resourceAppID) else { continue }
+            for value in item.scopes {
+                let scope = resource.scopes.first { $0.value == value }
+                let via = item.clientAppID == app.appId ? "" : " (through \(tenant.application(appID: item.clientAppID)?.displayName ?? item.clientAppID))"
+                permissions.append(.init(resourceName: resource.displayName + via, scope: value,
+                                         description: scope?.userConsentDisplayName ?? scope?.adminConsentDisplayName ?? value))
+            }
+        }
+        let page = ConsentPage(flowID: flow.id, csrfToken: flow.csrfToken, tenantDisplayName: tenant.tenant.displayName,
+                               applicationName: app.displayName, userPrincipalName: user.userPrincipalName, permissions: permissions,
+                               action: "/\(tenant.tenantID)/consent")
+        let cookie = Cookie(name: Self.bindingCookiePrefix + flow.id, value: binding,
+                            maxAge: Int(authority.configuration.interactiveFlowLifetime), secure: secure)
+        return .consent(page, cookies: cookies + [cookie])
+    }
+
+    /// POST /{tenant}/consent: `decision=accept` records Principal grants and issues the code;
+    /// anything else returns `access_denied` (AADSTS65004) to the client.
+    public func submitConsent(_ request: BrowserRequest) async -> InteractiveResult {
+        do {
+            guard let tenant = try await authority.tenant(request.tenantSegment) else { return .error(.tenantNotFound(request.tenantSegment)) }
+            let form = request.parameters
+            try form.rejectDuplicates()
+            guard let flowID = form["flow"], let flow = try await authority.store.flow(id: flowID), flow.tenantID == tenant.tenantID,
+                flow.expiresAt > authority.time.now(), case .consent(let p, let authentication, let items) = flow.purpose
+            else { return .error(.signInFlowExpired()) }
+            guard let csrf = form["csrf_token"], constantTimeEqual(csrf, flow.csrfToken),
+                let binding = request.cookies[Self.bindingCookiePrefix + flow.id],
+                constantTimeEqual(TokenIssuer.hash(binding), flow.browserBindingHash)
+            else { return .error(.invalidCSRFToken()) }
+            try await authority.store.deleteFlow(id: flow.id)
+            let cookies = [Cookie(name: Self.bindingCookiePrefix + flow.id, value: "", maxAge: 0, secure: secure)]
+            guard form["decision"] == "accept" else {
+                return .respond(errorResponse(.userDeclined(), redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
+            }
+            var directory = tenant.directory
+            Consent.record(items, userID: authentication.userID, in: &directory)
+            try await authority.store.saveDirectory(directory)
+            guard let updated = try await authority.tenant(tenant.tenantID) else { return .error(.tenantNotFound(request.tenantSegment)) }
+            return try await complete(p, authentication: authentication, tenant: updated, request: request, cookies: cookies, askConsent: false)
+        } catch {
+            return .error(authority.normalize(error, draft: nil))
+        }
+    }
+
     // MARK: - The sign-in form
 
     /// POST /{tenant}/login: checks the anti-forgery token and the browser binding, then the password.
@@ -277,6 +345,9 @@ public struct InteractiveSignIn: Sendable {
             switch flow.purpose {
             case .authorize(let p):
                 return try await complete(p, authentication: authentication, tenant: tenant, request: withSession, cookies: cookies)
+            case .consent:
+                // A consent flow is answered at /consent, never with a password.
+                return .error(.signInFlowExpired())
             case .deviceCode(let userCode):
                 guard let device = try await authority.store.deviceCode(userCode: userCode), device.expiresAt > now else {
                     return .message(title: "Code expired", text: "The code expired while you were signing in. Start again on your device. (AADSTS70019)", cookies: cookies)

@@ -72,9 +72,26 @@ public struct SignInPage: Sendable, Equatable {
     public var action: String
 }
 
+/// The consent prompt to show.
+public struct ConsentPage: Sendable, Equatable {
+    public struct Permission: Sendable, Equatable {
+        public var resourceName: String
+        public var scope: String
+        public var description: String
+    }
+    public var flowID: String
+    public var csrfToken: String
+    public var tenantDisplayName: String
+    public var applicationName: String
+    public var userPrincipalName: String
+    public var permissions: [Permission]
+    public var action: String
+}
+
 /// The outcome of an interactive step.
 public enum InteractiveResult: Sendable {
     case signIn(SignInPage, cookies: [Cookie])
+    case consent(ConsentPage, cookies: [Cookie])
     case respond(ClientResponse, cookies: [Cookie])
     case error(OAuthError)
     /// A plain page (device sign-in done, signed out, enter a device code).

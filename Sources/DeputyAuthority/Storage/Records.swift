@@ -151,6 +151,8 @@ public struct InteractiveFlowRecord: Codable, Sendable, Equatable {
     public enum Purpose: Codable, Sendable, Equatable {
         case authorize(AuthorizeParameters)
         case deviceCode(userCode: String)
+        /// The user signed in and must answer a consent prompt before the code is issued.
+        case consent(AuthorizeParameters, Authentication, [ConsentItem])
     }
     public var id: String
     public var tenantID: String
@@ -174,6 +176,13 @@ public struct InteractiveFlowRecord: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.expiresAt = expiresAt
     }
+}
+
+/// Delegated permissions a user is asked to grant: `clientAppID` may call `resourceAppID` with `scopes`.
+public struct ConsentItem: Codable, Sendable, Equatable {
+    public var clientAppID: String
+    public var resourceAppID: String
+    public var scopes: [String]
 }
 
 /// A validated authorize request, kept with the flow.

@@ -280,6 +280,14 @@ extension OAuthError {
     public static func userDeclined() -> OAuthError {
         OAuthError(.accessDenied, aadsts: 65004, message: "User declined to consent to access the app.")
     }
+    /// AADSTS90094: the permissions need an administrator's consent.
+    public static func adminConsentNeeded(clientAppID: String, scopes: [String]) -> OAuthError {
+        OAuthError(.consentRequired, aadsts: 90094, message: "The grant requires admin permission. Application '\(clientAppID)' asks for \(scopes.joined(separator: ", ")), which only an administrator can consent to.")
+    }
+    /// AADSTS650057: `.default` for a resource the client does not list in requiredResourceAccess.
+    public static func resourceNotInRequiredAccess(clientAppID: String, resource: String) -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 650057, message: "Invalid resource. The client has requested access to a resource which isn't listed in the requested permissions in the client's application registration. Client app ID: \(clientAppID). Resource value from request: \(resource).")
+    }
     /// AADSTS90014-family: invalid claims JSON.
     public static func invalidClaimsParameter(_ detail: String) -> OAuthError {
         OAuthError(.invalidRequest, aadsts: 90014, message: "The 'claims' parameter is not valid JSON claims request. \(detail)")
