@@ -65,6 +65,9 @@ public struct AuthorityRoutes: Sendable {
             let form = try await bodyForm(&r)
             return render(await interactive.submitSignIn(browser(req, ctx, parameters: form)), req)
         }
+        router.get("/:tenant/v2.0/adminconsent") { req, ctx in
+            render(await interactive.adminConsent(browser(req, ctx, parameters: queryForm(req))), req)
+        }
         router.post("/:tenant/consent") { req, ctx in
             var r = req
             let form = try await bodyForm(&r)

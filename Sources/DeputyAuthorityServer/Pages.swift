@@ -29,7 +29,7 @@ enum Pages {
 
     static let consent = try! MustacheTemplate(string: """
         <div class="brand">{{tenant}} · {{user}}</div><h1>Permissions requested</h1>
-        <p><b>{{app}}</b> would like to:</p>
+        <p><b>{{app}}</b> would like to:</p>{{#organization}}<p id="organization"><b>Consent on behalf of your organization:</b> every user of {{tenant}} will be covered.</p>{{/organization}}
         <ul id="permissions">{{#permissions}}<li><b>{{description}}</b><br><span class="small">{{scope}} on {{resource}}</span></li>{{/permissions}}</ul>
         <p class="small">Accepting lets this app use these permissions as you until you revoke them. Decline if you don't trust it.</p>
         <form method="post" action="{{action}}"><input type="hidden" name="flow" value="{{flow}}"><input type="hidden" name="csrf_token" value="{{csrf}}">
@@ -68,7 +68,7 @@ enum Pages {
     static func consent(_ p: ConsentPage) -> String {
         let permissions = p.permissions.map { ["resource": $0.resourceName, "scope": $0.scope, "description": $0.description] }
         let o: [String: Any] = ["tenant": p.tenantDisplayName, "user": p.userPrincipalName, "app": p.applicationName, "action": p.action,
-                                "flow": p.flowID, "csrf": p.csrfToken, "permissions": permissions]
+                                "flow": p.flowID, "csrf": p.csrfToken, "permissions": permissions, "organization": p.forOrganization]
         return page(title: "Permissions requested", body: consent.render(o))
     }
 

@@ -119,6 +119,8 @@ public struct DemoTenant: Sendable {
             \(user(u("alice"), type: "Member", manager: u("bob").id, mail: "alice@contoso.com"))\
             \(user(u("bob"), type: "Member", mail: "bob@contoso.com"))\
             \(user(u("eve"), type: "Guest", mail: "eve@fabrikam.com"))\
+                directoryRoleAssignments:
+                  - {principalId: \(u("bob").id), roleTemplateId: 62e90394-69f5-4237-9190-012177145e10, displayName: Global Administrator}
                 groups:
                   - id: 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
                     displayName: Expense Approvers

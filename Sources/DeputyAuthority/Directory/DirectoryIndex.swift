@@ -60,6 +60,18 @@ public final class DirectoryIndex: Sendable {
         return nil
     }
 
+    /// Directory roles that may grant tenant-wide consent: Global Administrator, Application
+    /// Administrator, Cloud Application Administrator (role template ids).
+    public static let consentAdminRoles: Set<String> = [
+        "62e90394-69f5-4237-9190-012177145e10", "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3", "158c047a-c907-4556-b7ef-446551a6b5f7",
+    ]
+
+    /// Whether the user holds a role that may grant admin consent (directly or through a group).
+    public func isConsentAdministrator(_ userID: String) -> Bool {
+        let principals = groups(of: userID).union([userID])
+        return directory.directoryRoleAssignments.contains { principals.contains($0.principalId) && Self.consentAdminRoles.contains($0.roleTemplateId) }
+    }
+
     /// The groups a user belongs to, transitively.
     public func groups(of userID: String) -> Set<String> {
         var result = Set<String>()

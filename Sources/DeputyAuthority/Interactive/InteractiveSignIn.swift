@@ -243,11 +243,11 @@ public struct InteractiveSignIn: Sendable {
     // MARK: - Consent
 
     func startConsent(_ p: AuthorizeParameters, authentication: Authentication, items: [ConsentItem], tenant: DirectoryIndex,
-                      app: Application, user: User, cookies: [Cookie]) async throws -> InteractiveResult {
+                      app: Application, user: User, cookies: [Cookie], purpose: InteractiveFlowRecord.Purpose? = nil) async throws -> InteractiveResult {
         let now = authority.time.now()
         let binding = TokenMinter.randomID(bytes: 24)
         let flow = InteractiveFlowRecord(
-            id: TokenMinter.randomID(bytes: 18), tenantID: tenant.tenantID, purpose: .consent(p, authentication, items),
+            id: TokenMinter.randomID(bytes: 18), tenantID: tenant.tenantID, purpose: purpose ?? .consent(p, authentication, items),
             csrfToken: TokenMinter.randomID(bytes: 24), browserBindingHash: TokenIssuer.hash(binding), loginHint: nil, createdAt: now,
             expiresAt: now + authority.configuration.interactiveFlowLifetime)
         try await authority.store.saveFlow(flow)
@@ -277,14 +277,31 @@ public struct InteractiveSignIn: Sendable {
             let form = request.parameters
             try form.rejectDuplicates()
             guard let flowID = form["flow"], let flow = try await authority.store.flow(id: flowID), flow.tenantID == tenant.tenantID,
-                flow.expiresAt > authority.time.now(), case .consent(let p, let authentication, let items) = flow.purpose
+                flow.expiresAt > authority.time.now()
             else { return .error(.signInFlowExpired()) }
+            var adminFlow: InteractiveFlowRecord.Purpose?
+            switch flow.purpose {
+            case .consent: break
+            case .adminConsent: adminFlow = flow.purpose
+            default: return .error(.signInFlowExpired())
+            }
             guard let csrf = form["csrf_token"], constantTimeEqual(csrf, flow.csrfToken),
                 let binding = request.cookies[Self.bindingCookiePrefix + flow.id],
                 constantTimeEqual(TokenIssuer.hash(binding), flow.browserBindingHash)
             else { return .error(.invalidCSRFToken()) }
             try await authority.store.deleteFlow(id: flow.id)
             let cookies = [Cookie(name: Self.bindingCookiePrefix + flow.id, value: "", maxAge: 0, secure: secure)]
+            if case .adminConsent(let ap, let items) = adminFlow {
+                guard form["decision"] == "accept" else { return .respond(adminConsentError(.userDeclined(), ap), cookies: cookies) }
+                var directory = tenant.directory
+                Consent.record(items, userID: nil, in: &directory)
+                try await authority.store.saveDirectory(directory)
+                var p: [(String, String)] = [("admin_consent", "True"), ("tenant", tenant.tenantID)]
+                if let scope = ap.scope { p.append(("scope", scope)) }
+                if let state = ap.state { p.append(("state", state)) }
+                return .respond(ClientResponse(redirectURI: ap.redirectURI, responseMode: "query", parameters: p), cookies: cookies)
+            }
+            guard case .consent(let p, let authentication, let items) = flow.purpose else { return .error(.signInFlowExpired()) }
             guard form["decision"] == "accept" else {
                 return .respond(errorResponse(.userDeclined(), redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
             }
@@ -296,6 +313,72 @@ public struct InteractiveSignIn: Sendable {
         } catch {
             return .error(authority.normalize(error, draft: nil))
         }
+    }
+
+    // MARK: - Admin consent
+
+    /// GET /{tenant}/v2.0/adminconsent (reference §4): an administrator signs in and grants the
+    /// client's permissions for every user (AllPrincipals grants); the redirect carries
+    /// `admin_consent=True&tenant=…&scope=…&state=…`, or `error=…` as Entra sends it.
+    public func adminConsent(_ request: BrowserRequest) async -> InteractiveResult {
+        do {
+            let q = request.parameters
+            try q.rejectDuplicates()
+            guard let tenant = try await authority.tenant(request.tenantSegment, clientID: q["client_id"]) else {
+                return .error(.tenantNotFound(request.tenantSegment))
+            }
+            let clientID = try q.require("client_id")
+            guard let app = tenant.application(appID: clientID) else { return .error(.unknownClient(clientID, tenant: request.tenantSegment)) }
+            let redirectURI = try q.require("redirect_uri")
+            guard Self.platform(of: redirectURI, in: app) != nil else { return .error(.redirectURINotRegistered(redirectURI, appID: app.appId)) }
+            let ap = AdminConsentParameters(clientID: app.appId, redirectURI: redirectURI, scope: q["scope"], state: q["state"])
+            var items: [ConsentItem] = []
+            if let scope = ap.scope {
+                let resolved: ResolvedScopes
+                do { resolved = try ResolvedScopes.resolve(Scopes.parse(scope), tenant: tenant, tenantName: request.tenantSegment) } catch {
+                    return .respond(adminConsentError(error, ap), cookies: [])
+                }
+                if let r = resolved.resource {
+                    let wanted = resolved.isDefault ? tenant.requiredScopes(of: app, on: r) : resolved.values
+                    if !wanted.isEmpty { items.append(ConsentItem(clientAppID: app.appId, resourceAppID: r.appId, scopes: wanted)) }
+                }
+            } else {
+                for access in app.requiredResourceAccess ?? [] {
+                    guard let r = tenant.application(appID: access.resourceAppId) else { continue }
+                    let wanted = tenant.requiredScopes(of: app, on: r)
+                    if !wanted.isEmpty { items.append(ConsentItem(clientAppID: app.appId, resourceAppID: r.appId, scopes: wanted)) }
+                }
+            }
+            guard !items.isEmpty else {
+                return .respond(adminConsentError(.resourceNotInRequiredAccess(clientAppID: app.appId, resource: ap.scope ?? "(none)"), ap), cookies: [])
+            }
+            if let session = try await currentSession(request, tenant: tenant), let user = tenant.user(id: session.authentication.userID),
+                tenant.isConsentAdministrator(user.id) {
+                return try await startAdminConsentPage(ap, items: items, tenant: tenant, user: user, cookies: [])
+            }
+            return try await startFlow(.adminConsent(ap, items), tenant: tenant, app: app, loginHint: nil, request: request)
+        } catch {
+            return .error(authority.normalize(error, draft: nil))
+        }
+    }
+
+    func adminConsentError(_ e: OAuthError, _ ap: AdminConsentParameters) -> ClientResponse {
+        var response = errorResponse(e, redirectURI: ap.redirectURI, mode: "query", state: ap.state)
+        response.parameters.insert(("admin_consent", "False"), at: 0)
+        return response
+    }
+
+    func startAdminConsentPage(_ ap: AdminConsentParameters, items: [ConsentItem], tenant: DirectoryIndex, user: User,
+                               cookies: [Cookie]) async throws -> InteractiveResult {
+        guard let app = tenant.application(appID: ap.clientID) else { return .error(.signInFlowExpired()) }
+        let fake = AuthorizeParameters(clientID: app.appId, redirectURI: ap.redirectURI, platform: .web, responseType: "code", responseMode: "query",
+                                       scopes: [], state: ap.state, nonce: nil, codeChallenge: nil, codeChallengeMethod: nil, prompt: nil,
+                                       loginHint: nil, claims: nil)
+        let result = try await startConsent(fake, authentication: Authentication(userID: user.id, authTime: authority.time.now(), methods: ["pwd"]),
+                                            items: items, tenant: tenant, app: app, user: user, cookies: cookies, purpose: .adminConsent(ap, items))
+        guard case .consent(var page, let c) = result else { return result }
+        page.forOrganization = true
+        return .consent(page, cookies: c)
     }
 
     // MARK: - The sign-in form
@@ -316,6 +399,7 @@ public struct InteractiveSignIn: Sendable {
             let clearBinding = Cookie(name: Self.bindingCookiePrefix + flow.id, value: "", maxAge: 0, secure: secure)
             var app: Application?
             if case .authorize(let p) = flow.purpose { app = tenant.application(appID: p.clientID) }
+            if case .adminConsent(let ap, _) = flow.purpose { app = tenant.application(appID: ap.clientID) }
             let username = (form["username"] ?? "").trimmingCharacters(in: .whitespaces)
             let password = form["password"] ?? ""
             let wrong = "Your account or password is incorrect. If you don't remember your password, reset it now. (AADSTS50126)"
@@ -348,6 +432,11 @@ public struct InteractiveSignIn: Sendable {
             case .consent:
                 // A consent flow is answered at /consent, never with a password.
                 return .error(.signInFlowExpired())
+            case .adminConsent(let ap, let items):
+                guard tenant.isConsentAdministrator(user.id) else {
+                    return .respond(adminConsentError(.notAnAdministrator(), ap), cookies: cookies)
+                }
+                return try await startAdminConsentPage(ap, items: items, tenant: tenant, user: user, cookies: cookies)
             case .deviceCode(let userCode):
                 guard let device = try await authority.store.deviceCode(userCode: userCode), device.expiresAt > now else {
                     return .message(title: "Code expired", text: "The code expired while you were signing in. Start again on your device. (AADSTS70019)", cookies: cookies)

@@ -86,6 +86,8 @@ public struct ConsentPage: Sendable, Equatable {
     public var userPrincipalName: String
     public var permissions: [Permission]
     public var action: String
+    /// Admin consent: accepting grants the permissions for every user of the tenant.
+    public var forOrganization = false
 }
 
 /// The outcome of an interactive step.

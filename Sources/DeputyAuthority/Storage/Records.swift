@@ -153,6 +153,8 @@ public struct InteractiveFlowRecord: Codable, Sendable, Equatable {
         case deviceCode(userCode: String)
         /// The user signed in and must answer a consent prompt before the code is issued.
         case consent(AuthorizeParameters, Authentication, [ConsentItem])
+        /// An administrator is asked to consent for the whole tenant (`/adminconsent`).
+        case adminConsent(AdminConsentParameters, [ConsentItem])
     }
     public var id: String
     public var tenantID: String
@@ -183,6 +185,14 @@ public struct ConsentItem: Codable, Sendable, Equatable {
     public var clientAppID: String
     public var resourceAppID: String
     public var scopes: [String]
+}
+
+/// A validated admin-consent request (`/{tenant}/v2.0/adminconsent`).
+public struct AdminConsentParameters: Codable, Sendable, Equatable {
+    public var clientID: String
+    public var redirectURI: String
+    public var scope: String?
+    public var state: String?
 }
 
 /// A validated authorize request, kept with the flow.

@@ -284,6 +284,10 @@ extension OAuthError {
     public static func adminConsentNeeded(clientAppID: String, scopes: [String]) -> OAuthError {
         OAuthError(.consentRequired, aadsts: 90094, message: "The grant requires admin permission. Application '\(clientAppID)' asks for \(scopes.joined(separator: ", ")), which only an administrator can consent to.")
     }
+    /// AADSTS90094 at /adminconsent: the signed-in user may not consent for the organization.
+    public static func notAnAdministrator() -> OAuthError {
+        OAuthError(.accessDenied, aadsts: 90094, message: "The grant requires admin permission. The signed-in user is not an administrator who can consent for the organization.")
+    }
     /// AADSTS650057: `.default` for a resource the client does not list in requiredResourceAccess.
     public static func resourceNotInRequiredAccess(clientAppID: String, resource: String) -> OAuthError {
         OAuthError(.invalidClient, aadsts: 650057, message: "Invalid resource. The client has requested access to a resource which isn't listed in the requested permissions in the client's application registration. Client app ID: \(clientAppID). Resource value from request: \(resource).")
