@@ -12,7 +12,7 @@ struct Deputy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deputy",
         abstract: "A local Microsoft Entra ID authority and the delegation chain around it.",
-        subcommands: [Up.self, AuthorityCommand.self, TenantCommand.self, Decode.self],
+        subcommands: [Up.self, AuthorityCommand.self, TenantCommand.self, Grants.self, Decode.self],
         defaultSubcommand: nil)
 }
 
@@ -220,6 +220,45 @@ struct TenantCommand: AsyncParsableCommand {
             } catch {
                 throw fail(error.description)
             }
+        }
+    }
+}
+
+// MARK: - grants
+
+struct Grants: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List delegated permission grants: who may act for whom, on what (from the tenant file and granted at runtime).",
+        discussion: "Reads the store of a data directory directly, so it shows consent given while the authority runs.")
+    @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+    @Option(help: "Only this tenant (id or domain).") var tenant: String?
+
+    func run() async throws {
+        guard FileManager.default.fileExists(atPath: dataDir + "/store.sqlite") else {
+            throw fail("\(dataDir) has no store (store.sqlite); start the authority with --data-dir \(dataDir) first")
+        }
+        let store = try openStore(dataDir: dataDir)
+        let directories = try await store.directories().filter { d in
+            tenant.map { t in d.tenant.id.lowercased() == t.lowercased() || d.tenant.verifiedDomains.contains { $0.lowercased() == t.lowercased() } } ?? true
+        }
+        if directories.isEmpty { throw fail("no tenant \(tenant ?? "") in \(dataDir)") }
+        for d in directories {
+            let index = DirectoryIndex(d)
+            print("tenant \(d.tenant.displayName) (\(d.tenant.id))")
+            let name = { (spID: String) -> String in
+                guard let sp = index.servicePrincipal(id: spID) else { return spID }
+                return index.application(appID: sp.appId)?.displayName ?? sp.displayName ?? sp.appId
+            }
+            let rows = d.oauth2PermissionGrants.map { g -> [String] in
+                let who = g.isAllPrincipals ? "all users" : (g.principalId.flatMap { index.user(id: $0)?.userPrincipalName } ?? g.principalId ?? "?")
+                return [name(g.clientId), name(g.resourceId), who, g.scope]
+            }
+            let header = ["client (may act)", "resource", "for", "scopes"]
+            let widths = (0..<4).map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max() ?? 0 }
+            for row in [header] + rows {
+                print("  " + (0..<4).map { i in row[i].padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+            }
+            print("")
         }
     }
 }
