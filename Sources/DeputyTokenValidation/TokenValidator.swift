@@ -55,7 +55,8 @@ public struct TokenValidator: Sendable {
 /// jwt-kit needs a payload type; the claims are read from the token itself once the signature
 /// has been verified, so this one accepts any JSON object.
 struct AnyClaims: JWTPayload {
-    init(from decoder: any Decoder) throws { _ = try decoder.singleValueContainer().decode([String: JSONValue].self) }
+    /// Nothing to decode: the claims were already read (once) by `UnverifiedJWT`.
+    init(from decoder: any Decoder) throws {}
     func encode(to encoder: any Encoder) throws {}
     func verify(using algorithm: some JWTAlgorithm) async throws {}
 }

@@ -29,12 +29,34 @@ public enum Base64URL {
     private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     /// Decodes base64url, with or without padding (MSAL pads `x5t`); also accepts standard base64.
+    /// One pass over the bytes (tokens are decoded on every OBO request).
     public static func decode(_ string: some StringProtocol) -> Data? {
-        var s = String(string).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        s = s.replacingOccurrences(of: "=", with: "")
-        let rem = s.count % 4
-        if rem == 1 { return nil }
-        if rem > 0 { s += String(repeating: "=", count: 4 - rem) }
-        return Data(base64Encoded: s)
+        var out = [UInt8]()
+        out.reserveCapacity(string.utf8.count * 3 / 4)
+        var buffer: UInt32 = 0
+        var bits = 0
+        var padding = false
+        for c in string.utf8 {
+            let v: UInt32
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = UInt32(c - UInt8(ascii: "a")) + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(c - UInt8(ascii: "0")) + 52
+            case UInt8(ascii: "-"), UInt8(ascii: "+"): v = 62
+            case UInt8(ascii: "_"), UInt8(ascii: "/"): v = 63
+            case UInt8(ascii: "="): padding = true; continue
+            default: return nil
+            }
+            if padding { return nil }
+            buffer = buffer << 6 | v
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
+            }
+        }
+        // A lone trailing character (6 bits) cannot end a valid encoding.
+        if bits >= 6 { return nil }
+        return Data(out)
     }
 }

@@ -25,13 +25,14 @@ public struct FormParameters: Sendable, Equatable {
             throw .malformedRequest("The request body exceeds \(sizeLimit) bytes.")
         }
         var result: [(String, String)] = []
-        for field in body.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = field.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = FormParameters.decode(parts[0]) else {
+        // Split on bytes, not Characters: bodies carry kilobytes of tokens.
+        let bytes = Array(body.utf8)
+        for field in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let parts = field.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = FormParameters.decode(bytes: parts[0]) else {
                 throw .malformedRequest("A parameter name is not valid percent-encoding.")
             }
-            let rawValue = parts.count > 1 ? parts[1] : ""
-            guard let value = FormParameters.decode(rawValue) else {
+            guard let value = FormParameters.decode(bytes: parts.count > 1 ? parts[1] : []) else {
                 throw .malformedRequest("The value of parameter '\(name)' is not valid percent-encoding.")
             }
             if name.isEmpty { continue }
@@ -41,10 +42,12 @@ public struct FormParameters: Sendable, Equatable {
     }
 
     /// Decodes `+` as space and `%XX` escapes (HTML form encoding); nil when an escape or the UTF-8 is invalid.
-    public static func decode(_ s: some StringProtocol) -> String? {
+    public static func decode(_ s: some StringProtocol) -> String? { decode(bytes: Array(s.utf8)[...]) }
+
+    static func decode(bytes input: ArraySlice<UInt8>) -> String? {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(s.utf8.count)
-        var it = s.utf8.makeIterator()
+        bytes.reserveCapacity(input.count)
+        var it = input.makeIterator()
         while let b = it.next() {
             switch b {
             case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
