@@ -273,22 +273,18 @@ public struct InteractiveSignIn: Sendable {
     /// anything else returns `access_denied` (AADSTS65004) to the client.
     public func submitConsent(_ request: BrowserRequest) async -> InteractiveResult {
         do {
-            guard let tenant = try await authority.tenant(request.tenantSegment) else { return .error(.tenantNotFound(request.tenantSegment)) }
             let form = request.parameters
-            try form.rejectDuplicates()
-            guard let flowID = form["flow"], let flow = try await authority.store.flow(id: flowID), flow.tenantID == tenant.tenantID,
-                flow.expiresAt > authority.time.now()
-            else { return .error(.signInFlowExpired()) }
+            let (tenant, flow): (DirectoryIndex, InteractiveFlowRecord)
+            switch try await postedFlow(request) {
+            case .success(let found): (tenant, flow) = found
+            case .failure(let e): return .error(e)
+            }
             var adminFlow: InteractiveFlowRecord.Purpose?
             switch flow.purpose {
             case .consent: break
             case .adminConsent: adminFlow = flow.purpose
             default: return .error(.signInFlowExpired())
             }
-            guard let csrf = form["csrf_token"], constantTimeEqual(csrf, flow.csrfToken),
-                let binding = request.cookies[Self.bindingCookiePrefix + flow.id],
-                constantTimeEqual(TokenIssuer.hash(binding), flow.browserBindingHash)
-            else { return .error(.invalidCSRFToken()) }
             try await authority.store.deleteFlow(id: flow.id)
             let cookies = [Cookie(name: Self.bindingCookiePrefix + flow.id, value: "", maxAge: 0, secure: secure)]
             if case .adminConsent(let ap, let items) = adminFlow {
@@ -383,19 +379,32 @@ public struct InteractiveSignIn: Sendable {
 
     // MARK: - The sign-in form
 
+    /// The flow a form post continues, after the checks every form shares: the tenant, no
+    /// duplicate fields, a live flow of this tenant, its anti-forgery token, and the cookie that
+    /// binds it to this browser.
+    func postedFlow(_ request: BrowserRequest) async throws -> Result<(DirectoryIndex, InteractiveFlowRecord), OAuthError> {
+        guard let tenant = try await authority.tenant(request.tenantSegment) else { return .failure(.tenantNotFound(request.tenantSegment)) }
+        let form = request.parameters
+        try form.rejectDuplicates()
+        guard let flowID = form["flow"], let flow = try await authority.store.flow(id: flowID), flow.tenantID == tenant.tenantID,
+            flow.expiresAt > authority.time.now()
+        else { return .failure(.signInFlowExpired()) }
+        guard let csrf = form["csrf_token"], constantTimeEqual(csrf, flow.csrfToken),
+            let binding = request.cookies[Self.bindingCookiePrefix + flow.id],
+            constantTimeEqual(TokenIssuer.hash(binding), flow.browserBindingHash)
+        else { return .failure(.invalidCSRFToken()) }
+        return .success((tenant, flow))
+    }
+
     /// POST /{tenant}/login: checks the anti-forgery token and the browser binding, then the password.
     public func submitSignIn(_ request: BrowserRequest) async -> InteractiveResult {
         do {
-            guard let tenant = try await authority.tenant(request.tenantSegment) else { return .error(.tenantNotFound(request.tenantSegment)) }
             let form = request.parameters
-            try form.rejectDuplicates()
-            guard let flowID = form["flow"], let flow = try await authority.store.flow(id: flowID), flow.tenantID == tenant.tenantID,
-                flow.expiresAt > authority.time.now()
-            else { return .error(.signInFlowExpired()) }
-            guard let csrf = form["csrf_token"], constantTimeEqual(csrf, flow.csrfToken),
-                let binding = request.cookies[Self.bindingCookiePrefix + flow.id],
-                constantTimeEqual(TokenIssuer.hash(binding), flow.browserBindingHash)
-            else { return .error(.invalidCSRFToken()) }
+            let (tenant, flow): (DirectoryIndex, InteractiveFlowRecord)
+            switch try await postedFlow(request) {
+            case .success(let found): (tenant, flow) = found
+            case .failure(let e): return .error(e)
+            }
             let clearBinding = Cookie(name: Self.bindingCookiePrefix + flow.id, value: "", maxAge: 0, secure: secure)
             var app: Application?
             if case .authorize(let p) = flow.purpose { app = tenant.application(appID: p.clientID) }
