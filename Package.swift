@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // The system's OpenSSL libcrypto (Debian: libssl-dev), used only to sign tokens (RS256):
@@ -49,6 +50,9 @@ let package = Package(
             dependencies: [
                 "DeputyCore",
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -125,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "DeputyAuthorityServerTests",
             dependencies: [
-                "DeputyCore", "DeputyAuthority", "DeputyAuthorityServer",
+                "DeputyCore", "DeputyAuthority", "DeputyAuthorityServer", "DeputyTokenValidation",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],

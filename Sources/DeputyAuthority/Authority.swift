@@ -13,6 +13,8 @@ public final class Authority: Sendable {
     public let evaluator: any ConditionalAccessEvaluating
     public let logger: Logger
     let grants: GrantHandlerRegistry
+    /// Remote key sets of federated-credential issuers, one per JWKS URL.
+    let remoteKeySets = RemoteKeySetRegistry()
     private let directoryCache = LockedBox<(generation: Int, byName: [String: DirectoryIndex])>((-1, [:]))
 
     /// Creates an authority over a store that is already seeded (see ``Authority/open(configuration:store:tenantFile:reseed:time:logger:)``).

@@ -6,19 +6,17 @@ import JWTKit
 /// (jwt-kit), issuer, lifetime, audience. One validator serves the authority (OBO assertions,
 /// token exchange) and, from the libraries issue on, every resource.
 public struct TokenValidator: Sendable {
-    let keys: JWTKeyCollection
+    let keys: KeySet
     let time: any TimeSource
 
-    /// A validator over a key collection (e.g. built from a JWKS with ``TokenValidator/keys(jwksJSON:)``).
-    public init(keys: JWTKeyCollection, time: any TimeSource = SystemTimeSource()) {
+    /// A validator over a key set (e.g. built from a JWKS with ``TokenValidator/keys(jwksJSON:)``).
+    public init(keys: KeySet, time: any TimeSource = SystemTimeSource()) {
         self.keys = keys
         self.time = time
     }
 
-    /// A key collection from a JWKS document.
-    public static func keys(jwksJSON: String) async throws -> JWTKeyCollection {
-        try await JWTKeyCollection().add(jwksJSON: jwksJSON)
-    }
+    /// A key set from a JWKS document.
+    public static func keys(jwksJSON: String) async throws -> KeySet { try await KeySet(jwksJSON: jwksJSON) }
 
     /// Validates a token.
     /// - Throws: ``TokenValidationError`` naming the first check that failed, in this order:
@@ -31,9 +29,13 @@ public struct TokenValidator: Sendable {
         guard let alg = jwt.header["alg"]?.stringValue, policy.algorithms.contains(alg) else {
             throw .algorithmNotAllowed(jwt.header["alg"]?.stringValue ?? "(none)")
         }
-        guard let kid = jwt.header["kid"]?.stringValue else { throw .unknownKey("(none)") }
+        // The kid must name one of the keys: jwt-kit would otherwise try its default key, and a
+        // rotated issuer key would look like a bad signature instead of a reason to refresh.
+        guard let kid = jwt.header["kid"]?.stringValue, keys.kids.contains(kid) else {
+            throw .unknownKey(jwt.header["kid"]?.stringValue ?? "(none)")
+        }
         do {
-            _ = try await keys.verify(token, as: AnyClaims.self)
+            _ = try await keys.collection.verify(token, as: AnyClaims.self)
         } catch let error as JWTError where error.errorType == .unknownKID {
             throw .unknownKey(kid)
         } catch {
@@ -49,6 +51,20 @@ public struct TokenValidator: Sendable {
         let audiences: [String] = claims.string("aud").map { [$0] } ?? claims.claims["aud"]?.arrayValue?.compactMap(\.stringValue) ?? []
         guard audiences.contains(where: policy.audiences.contains) else { throw .wrongAudience(audiences.joined(separator: " ")) }
         return claims
+    }
+}
+
+/// Verification keys: jwt-kit's collection plus the key ids it holds.
+public struct KeySet: Sendable {
+    let collection: JWTKeyCollection
+    /// The `kid`s of the keys.
+    public let kids: Set<String>
+
+    /// Imports a JWKS document (keys without `kid` cannot be chosen and are left out of `kids`).
+    public init(jwksJSON: String) async throws {
+        collection = try await JWTKeyCollection().add(jwksJSON: jwksJSON)
+        let parsed = try JSONDecoder().decode(JSONValue.self, from: Data(jwksJSON.utf8))
+        kids = Set(parsed.objectValue?["keys"]?.arrayValue?.compactMap { $0.objectValue?["kid"]?.stringValue } ?? [])
     }
 }
 

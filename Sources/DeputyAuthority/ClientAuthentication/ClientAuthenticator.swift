@@ -53,7 +53,11 @@ struct ClientAuthenticator {
             guard form["client_assertion_type"] == ClientAuthenticator.assertionType else {
                 throw OAuthError.invalidParameter("client_assertion_type", "Expected '\(ClientAuthenticator.assertionType)'.")
             }
-            if let jwt = try? UnverifiedJWT(assertion), ClientAuthenticator.audiences(of: jwt).contains(where: ClientAuthenticator.federatedAudiences.contains) {
+            // A federated credential: a token of another issuer (a certificate assertion has iss = the
+            // client id), for the exchange audience or an issuer the app trusts.
+            if let jwt = try? UnverifiedJWT(assertion), jwt.string("iss") != app.appId,
+                ClientAuthenticator.audiences(of: jwt).contains(where: ClientAuthenticator.federatedAudiences.contains)
+                    || (app.federatedIdentityCredentials ?? []).contains(where: { $0.issuer == jwt.string("iss") }) {
                 try await checkFederated(jwt, assertion: assertion, app: app, tenant: tenant)
                 draft?.client(app, credential: .federated)
                 return AuthenticatedClient(application: app, servicePrincipal: sp, credential: .federated)
@@ -97,25 +101,30 @@ struct ClientAuthenticator {
         }
         let policy = ValidationPolicy(issuers: [fic.issuer], audiences: Set(fic.acceptedAudiences), algorithms: ["RS256", "PS256", "ES256"],
                                       clockSkew: authority.configuration.clockSkew)
-        let validator: TokenValidator
         let ownIssuers = [authority.configuration.issuerV2(tenantID: tenant.tenantID), authority.configuration.issuerV1(tenantID: tenant.tenantID)]
-        if let jwks = fic.jwks {
-            let keys = try await TokenValidator.keys(jwksJSON: String(decoding: jwks.serialized, as: UTF8.self))
-            validator = TokenValidator(keys: keys, time: authority.time)
-        } else if ownIssuers.contains(fic.issuer) {
-            validator = try await authority.currentKeys().validator
-        } else {
-            throw OAuthError.invalidClientAssertion("The federated credential '\(fic.name)' has no keys for issuer '\(fic.issuer)' (give them inline as jwks).")
-        }
         let token: ValidatedToken
         do {
-            token = try await validator.validate(assertion, policy: policy)
-        } catch {
+            if let jwks = fic.jwks {
+                let keys: KeySet
+                do { keys = try await TokenValidator.keys(jwksJSON: String(decoding: jwks.serialized, as: UTF8.self)) } catch {
+                    throw OAuthError.invalidClientAssertion("The federated credential '\(fic.name)' has keys that cannot be imported: \(error)")
+                }
+                token = try await TokenValidator(keys: keys, time: authority.time).validate(assertion, policy: policy)
+            } else if let uri = fic.jwksUri {
+                token = try await authority.remoteKeySets.keySet(for: uri, time: authority.time).validate(assertion, policy: policy)
+            } else if ownIssuers.contains(fic.issuer) {
+                token = try await authority.currentKeys().validator.validate(assertion, policy: policy)
+            } else {
+                throw OAuthError.invalidClientAssertion("The federated credential '\(fic.name)' has no keys for issuer '\(fic.issuer)' (give jwks or jwksUri).")
+            }
+        } catch let error as TokenValidationError {
             switch error {
             case .expired(let now, let expiry): throw OAuthError.clientAssertionOutsideLifetime(now: now, notBefore: nil, expiry: expiry)
             case .notYetValid(let now, let nbf): throw OAuthError.clientAssertionOutsideLifetime(now: now, notBefore: nbf, expiry: nil)
             default: throw OAuthError.invalidClientAssertion(error.description)
             }
+        } catch let error as RemoteKeySet.FetchError {
+            throw OAuthError.invalidClientAssertion("The issuer's keys could not be fetched: \(error.description)")
         }
         if ownIssuers.contains(fic.issuer), token.kind != .appOnlyAccessToken { throw OAuthError.forbiddenFederatedTokenType() }
     }
@@ -176,6 +185,20 @@ struct ClientAuthenticator {
         guard let jti = jwt.string("jti"), !jti.isEmpty else { throw OAuthError.invalidClientAssertion("The assertion has no 'jti'.") }
         guard try await authority.store.useOnce("\(app.appId)|\(jti)", until: exp + config.clockSkew, now: now) else {
             throw OAuthError.replayedClientAssertion()
+        }
+    }
+}
+
+/// One cached ``RemoteKeySet`` per JWKS URL, shared by all requests.
+final class RemoteKeySetRegistry: Sendable {
+    private let sets = LockedBox<[String: RemoteKeySet]>([:])
+
+    func keySet(for url: String, time: any TimeSource) -> RemoteKeySet {
+        sets.withLock { all in
+            if let existing = all[url] { return existing }
+            let created = RemoteKeySet(url: url, time: time)
+            all[url] = created
+            return created
         }
     }
 }

@@ -210,8 +210,21 @@ public struct Application: Codable, Sendable, Equatable {
         /// Deputy: the issuer's signing keys, inline (a JWKS object). Without it the issuer must be
         /// this authority (an app-only token of the same tenant), whose own keys are used.
         public var jwks: JSONValue?
+        /// Deputy: where to fetch the issuer's signing keys (a JWKS URL), cached and refreshed on an unknown kid.
+        public var jwksUri: String?
 
         public var acceptedAudiences: [String] { audiences ?? ["api://AzureADTokenExchange"] }
+
+        public init(name: String, issuer: String, subject: String, audiences: [String]? = nil, description: String? = nil,
+                    jwks: JSONValue? = nil, jwksUri: String? = nil) {
+            self.name = name
+            self.issuer = issuer
+            self.subject = subject
+            self.audiences = audiences
+            self.description = description
+            self.jwks = jwks
+            self.jwksUri = jwksUri
+        }
     }
 
     public struct OptionalClaims: Codable, Sendable, Equatable {

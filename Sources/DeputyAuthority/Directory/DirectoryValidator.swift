@@ -142,6 +142,9 @@ struct DirectoryValidator {
                 let fp = "\(ap).federatedIdentityCredentials[\(j)]"
                 if URL(string: fic.issuer)?.scheme == nil { problem("\(fp).issuer", "expected the issuer's URL, found '\(fic.issuer)'") }
                 if fic.subject.isEmpty { problem("\(fp).subject", "expected the subject the external token carries in 'sub'") }
+                if let uri = fic.jwksUri, !(uri.hasPrefix("https://") || uri.hasPrefix("http://")) {
+                    problem("\(fp).jwksUri", "expected an http(s) URL of the issuer's JWKS, found '\(uri)'")
+                }
                 if let jwks = fic.jwks, jwks.objectValue?["keys"]?.arrayValue == nil {
                     problem("\(fp).jwks", "expected a JWKS object: {keys: [{kty: RSA, kid: …, n: …, e: …}]}")
                 }

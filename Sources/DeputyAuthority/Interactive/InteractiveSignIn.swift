@@ -167,7 +167,11 @@ public struct InteractiveSignIn: Sendable {
             do {
                 let resolved = try ResolvedScopes.resolve(p.scopes, tenant: tenant, tenantName: request.tenantSegment)
                 let items = try Consent.pending(client: app, resolved: resolved, userID: user.id, tenant: tenant, forcePrompt: p.prompt == "consent")
-                if !items.isEmpty { return try await startConsent(p, authentication: authentication, items: items, tenant: tenant, app: app, user: user, cookies: cookies) }
+                if !items.isEmpty {
+                    // prompt=none cannot show a page: Entra answers consent_required (AADSTS65001).
+                    if p.prompt == "none" { throw OAuthError.consentRequiredInteractive(clientAppID: app.appId, clientName: app.displayName) }
+                    return try await startConsent(p, authentication: authentication, items: items, tenant: tenant, app: app, user: user, cookies: cookies)
+                }
             } catch let e as OAuthError {
                 return .respond(errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
             }
@@ -289,9 +293,7 @@ public struct InteractiveSignIn: Sendable {
             let cookies = [Cookie(name: Self.bindingCookiePrefix + flow.id, value: "", maxAge: 0, secure: secure)]
             if case .adminConsent(let ap, let items) = adminFlow {
                 guard form["decision"] == "accept" else { return .respond(adminConsentError(.userDeclined(), ap), cookies: cookies) }
-                var directory = tenant.directory
-                Consent.record(items, userID: nil, in: &directory)
-                try await authority.store.saveDirectory(directory)
+                try await authority.store.updateDirectory(tenantID: tenant.tenantID) { Consent.record(items, userID: nil, in: &$0) }
                 var p: [(String, String)] = [("admin_consent", "True"), ("tenant", tenant.tenantID)]
                 if let scope = ap.scope { p.append(("scope", scope)) }
                 if let state = ap.state { p.append(("state", state)) }
@@ -301,9 +303,7 @@ public struct InteractiveSignIn: Sendable {
             guard form["decision"] == "accept" else {
                 return .respond(errorResponse(.userDeclined(), redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
             }
-            var directory = tenant.directory
-            Consent.record(items, userID: authentication.userID, in: &directory)
-            try await authority.store.saveDirectory(directory)
+            try await authority.store.updateDirectory(tenantID: tenant.tenantID) { Consent.record(items, userID: authentication.userID, in: &$0) }
             guard let updated = try await authority.tenant(tenant.tenantID) else { return .error(.tenantNotFound(request.tenantSegment)) }
             return try await complete(p, authentication: authentication, tenant: updated, request: request, cookies: cookies, askConsent: false)
         } catch {

@@ -84,6 +84,15 @@ public final class RecordStore: AuthorityStore {
         }
     }
 
+    public func updateDirectory(tenantID: String, _ change: @escaping @Sendable (inout TenantDirectory) -> Void) async throws {
+        try await backend.write { tx in
+            guard var d = try RecordStore.decode(TenantDirectory.self, tx.get(.directories, tenantID)) else { throw StorageError.notFound }
+            change(&d)
+            try tx.put(.directories, tenantID, RecordStore.encode(d), expiresAt: nil)
+            try RecordStore.bumpGeneration(tx)
+        }
+    }
+
     public func setPasswordHash(tenantID: String, userID: String, hash: String) async throws {
         try await backend.write { tx in
             guard var d = try RecordStore.decode(TenantDirectory.self, tx.get(.directories, tenantID)),

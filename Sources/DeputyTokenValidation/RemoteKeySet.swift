@@ -1,0 +1,80 @@
+import AsyncHTTPClient
+import DeputyCore
+import Foundation
+import JWTKit
+import NIOCore
+import NIOHTTP1
+
+/// A JWKS fetched over HTTP(S) and cached: reused for `maxAge` (or the response's
+/// `Cache-Control: max-age`), refreshed when a token names an unknown `kid` — at most once per
+/// `minimumRefreshInterval`, and with one fetch in flight however many callers wait (a burst of
+/// tokens with a new kid costs one request).
+public actor RemoteKeySet {
+    public let url: String
+    let client: HTTPClient
+    let time: any TimeSource
+    let defaultMaxAge: TimeInterval
+    let minimumRefreshInterval: TimeInterval
+    private var cached: (keys: KeySet, fetchedAt: Date, maxAge: TimeInterval)?
+    /// When an unknown kid last forced a fetch (tokens with made-up kids cannot make it fetch more often).
+    private var lastForcedRefresh: Date?
+    private var inFlight: Task<(KeySet, TimeInterval), any Error>?
+
+    /// Why keys could not be had.
+    public struct FetchError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    public init(url: String, client: HTTPClient = .shared, time: any TimeSource = SystemTimeSource(),
+                maxAge: TimeInterval = 3600, minimumRefreshInterval: TimeInterval = 30) {
+        self.url = url
+        self.client = client
+        self.time = time
+        self.defaultMaxAge = maxAge
+        self.minimumRefreshInterval = minimumRefreshInterval
+    }
+
+    /// The keys: cached while fresh; `refresh` asks for a new fetch (honoured at most once per
+    /// `minimumRefreshInterval`).
+    public func keys(refresh: Bool = false) async throws -> KeySet {
+        let now = time.now()
+        if let c = cached, !refresh, now.timeIntervalSince(c.fetchedAt) < c.maxAge { return c.keys }
+        if let c = cached, refresh, let last = lastForcedRefresh, now.timeIntervalSince(last) < minimumRefreshInterval { return c.keys }
+        if let task = inFlight { return try await task.value.0 }
+        if refresh { lastForcedRefresh = now }
+        let task = Task { [url, client, defaultMaxAge] in try await RemoteKeySet.fetch(url: url, client: client, defaultMaxAge: defaultMaxAge) }
+        inFlight = task
+        defer { inFlight = nil }
+        do {
+            let (keys, maxAge) = try await task.value
+            cached = (keys, time.now(), maxAge)
+            return keys
+        } catch {
+            if let c = cached { return c.keys }  // keep serving the last good keys
+            throw error
+        }
+    }
+
+    static func fetch(url: String, client: HTTPClient, defaultMaxAge: TimeInterval) async throws -> (KeySet, TimeInterval) {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Accept", value: "application/json")
+        let response = try await client.execute(request, timeout: .seconds(10))
+        guard response.status == .ok else { throw FetchError(description: "GET \(url) answered \(response.status.code)") }
+        let body = try await response.body.collect(upTo: 1 << 20)
+        var maxAge = defaultMaxAge
+        if let cc = response.headers.first(name: "Cache-Control"), let r = cc.range(of: "max-age=") {
+            maxAge = TimeInterval(Int(cc[r.upperBound...].prefix { $0.isNumber }) ?? Int(defaultMaxAge))
+        }
+        let keys = try await TokenValidator.keys(jwksJSON: String(buffer: body))
+        return (keys, maxAge)
+    }
+
+    /// Validates a token with these keys, refreshing them once when its `kid` is unknown.
+    public func validate(_ token: String, policy: ValidationPolicy) async throws -> ValidatedToken {
+        do {
+            return try await TokenValidator(keys: try await keys(), time: time).validate(token, policy: policy)
+        } catch TokenValidationError.unknownKey {
+            return try await TokenValidator(keys: try await keys(refresh: true), time: time).validate(token, policy: policy)
+        }
+    }
+}
