@@ -91,6 +91,34 @@ struct ConsentPagesTests {
         }
     }
 
+    @Test("Combined consent through the pages: the SPA's .default for the agent lists the agent's downstream permission too")
+    func combinedConsentPage() async throws {
+        let file = try TenantFileLoader.load(yaml: DemoTenant(portBase: 7400, https: false).yaml, fileName: "demo.yaml")
+        var tenants = file
+        let agentSP = tenants.tenants[0].servicePrincipals.first { $0.appId == DemoTenant.app("agent").appId }!.id
+        tenants.tenants[0].oauth2PermissionGrants.removeAll { $0.resourceId == agentSP || $0.clientId == agentSP }
+        var configuration = AuthorityConfiguration(baseURL: "http://127.0.0.1:7400")
+        configuration.passwordHashCost = 4
+        let (authority, _) = try await Authority.open(configuration: configuration, store: RecordStore.inMemory(), tenantFile: tenants)
+        await authority.passwords.waitForHashing()
+        try await Application(router: AuthorityRoutes(authority: authority).router()).test(.router) { client in
+            let browser = Browser(client)
+            let alice = DemoTenant.user("alice")
+            let page = try await browser.get("/contoso.com/oauth2/v2.0/authorize?" + FormParameters([
+                ("client_id", DemoTenant.app("spa").appId), ("redirect_uri", "http://127.0.0.1:7401/"), ("response_type", "code"),
+                ("scope", "api://contoso-expense-agent/.default"), ("code_challenge", Base64URL.encode(Array(repeating: UInt8(3), count: 32))),
+                ("code_challenge_method", "S256")]).encoded)
+            let consent = try await browser.submit(page, [("username", alice.upn), ("password", alice.password)])
+            let html = String(buffer: consent.body)
+            #expect(html.contains("Let the expense agent act as you") && html.contains("Use the expense tools as you"))
+            #expect(html.contains("through Contoso Expense Agent"))
+            let done = try await browser.submit(consent, [("decision", "accept")])
+            #expect(done.headers[.location]?.hasPrefix("http://127.0.0.1:7401/?code=") == true)
+            let grants = try await authority.store.directories()[0].oauth2PermissionGrants.filter { $0.principalId == alice.id }
+            #expect(grants.count == 2)
+        }
+    }
+
     @Test("Admin consent: an administrator signs in, accepts for the organization, and the redirect says admin_consent=True")
     func adminConsent() async throws {
         try await Self.withApp { client, authority in
