@@ -20,7 +20,9 @@ struct TokenExchangeGrantHandler: GrantHandler {
         do {
             return try await exchange(request, context: context)
         } catch var e as OAuthError {
-            // Entra-style failures (consent, client authentication) keep their meaning, in RFC 6749's body.
+            // Failures inside the exchange (including consent) answer in RFC 6749's body; client
+            // authentication and request-shape errors, checked before this handler runs, keep Entra's
+            // body (a superset of RFC 6749's).
             e.rfc6749Only = true
             throw e
         }

@@ -278,11 +278,7 @@ public struct InteractiveSignIn: Sendable {
     public func submitConsent(_ request: BrowserRequest) async -> InteractiveResult {
         do {
             let form = request.parameters
-            let (tenant, flow): (DirectoryIndex, InteractiveFlowRecord)
-            switch try await postedFlow(request) {
-            case .success(let found): (tenant, flow) = found
-            case .failure(let e): return .error(e)
-            }
+            let (tenant, flow) = try await postedFlow(request)
             var adminFlow: InteractiveFlowRecord.Purpose?
             switch flow.purpose {
             case .consent: break
@@ -382,29 +378,26 @@ public struct InteractiveSignIn: Sendable {
     /// The flow a form post continues, after the checks every form shares: the tenant, no
     /// duplicate fields, a live flow of this tenant, its anti-forgery token, and the cookie that
     /// binds it to this browser.
-    func postedFlow(_ request: BrowserRequest) async throws -> Result<(DirectoryIndex, InteractiveFlowRecord), OAuthError> {
-        guard let tenant = try await authority.tenant(request.tenantSegment) else { return .failure(.tenantNotFound(request.tenantSegment)) }
+    /// - Throws: the ``OAuthError`` to show on the error page, or a store error.
+    func postedFlow(_ request: BrowserRequest) async throws -> (DirectoryIndex, InteractiveFlowRecord) {
+        guard let tenant = try await authority.tenant(request.tenantSegment) else { throw OAuthError.tenantNotFound(request.tenantSegment) }
         let form = request.parameters
         try form.rejectDuplicates()
         guard let flowID = form["flow"], let flow = try await authority.store.flow(id: flowID), flow.tenantID == tenant.tenantID,
             flow.expiresAt > authority.time.now()
-        else { return .failure(.signInFlowExpired()) }
+        else { throw OAuthError.signInFlowExpired() }
         guard let csrf = form["csrf_token"], constantTimeEqual(csrf, flow.csrfToken),
             let binding = request.cookies[Self.bindingCookiePrefix + flow.id],
             constantTimeEqual(TokenIssuer.hash(binding), flow.browserBindingHash)
-        else { return .failure(.invalidCSRFToken()) }
-        return .success((tenant, flow))
+        else { throw OAuthError.invalidCSRFToken() }
+        return (tenant, flow)
     }
 
     /// POST /{tenant}/login: checks the anti-forgery token and the browser binding, then the password.
     public func submitSignIn(_ request: BrowserRequest) async -> InteractiveResult {
         do {
             let form = request.parameters
-            let (tenant, flow): (DirectoryIndex, InteractiveFlowRecord)
-            switch try await postedFlow(request) {
-            case .success(let found): (tenant, flow) = found
-            case .failure(let e): return .error(e)
-            }
+            let (tenant, flow) = try await postedFlow(request)
             let clearBinding = Cookie(name: Self.bindingCookiePrefix + flow.id, value: "", maxAge: 0, secure: secure)
             var app: Application?
             if case .authorize(let p) = flow.purpose { app = tenant.application(appID: p.clientID) }
