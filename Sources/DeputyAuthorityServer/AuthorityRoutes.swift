@@ -52,6 +52,12 @@ public struct AuthorityRoutes: Sendable {
         }
         // Token
         router.post("/:tenant/oauth2/v2.0/token") { req, ctx in try await token(req, ctx) }
+        // Entra's v1 endpoints (named by the v1 discovery document): `resource` instead of `scope`.
+        router.post("/:tenant/oauth2/token") { req, ctx in try await token(req, ctx, v1: true) }
+        router.get("/:tenant/oauth2/authorize") { req, ctx in
+            render(await interactive.authorize(browser(req, ctx, parameters: AuthorityRoutes.v1Scope(queryForm(req)))), req)
+        }
+        router.get("/:tenant/oauth2/logout") { req, ctx in render(await interactive.logout(browser(req, ctx, parameters: queryForm(req))), req) }
         router.get("/:tenant/oauth2/v2.0/token") { req, _ in await corsWrap(entraError(.postRequired(received: "GET"), req), req) }
         router.on("/:tenant/oauth2/v2.0/token", method: .options) { req, _ in await preflight(req) }
         router.post("/:tenant/oauth2/v2.0/devicecode") { req, ctx in try await deviceCode(req, ctx) }
@@ -115,10 +121,22 @@ public struct AuthorityRoutes: Sendable {
         return json(try await authority.jwks(tenantID: tenantID, v2: v2), cache: "max-age=300, private")
     }
 
-    func token(_ req: Request, _ ctx: AuthorityRequestContext) async throws -> Response {
+    /// A v1 request names its resource with `resource`; the engine reads it as `{resource}/.default`
+    /// (what `.default` means: the v1 resource parameter, reference §4).
+    static func v1Scope(_ form: FormParameters) -> FormParameters {
+        guard form["scope"] == nil || form["scope"].map({ Scopes.parse($0).allSatisfy { Scopes.openIDScopes.contains($0) } }) == true,
+            let resource = form["resource"]
+        else { return form }
+        var out = FormParameters(form.pairs.filter { $0.name != "scope" }.map { ($0.name, $0.value) })
+        out.append("scope", Scopes.format([resource + "/.default"] + Scopes.parse(form["scope"])))
+        return out
+    }
+
+    func token(_ req: Request, _ ctx: AuthorityRequestContext, v1: Bool = false) async throws -> Response {
         var r = req
-        let form: FormParameters
+        var form: FormParameters
         do { form = try await bodyForm(&r) } catch let e as OAuthError { return await corsWrap(entraError(e, req), req) }
+        if v1 { form = AuthorityRoutes.v1Scope(form) }
         let request = TokenRequest(
             tenantSegment: ctx.parameters.get("tenant") ?? "", form: form, authorizationHeader: req.headers[.authorization],
             origin: req.headers[.origin], correlationID: correlationID(req), ipAddress: ctx.remoteAddress)

@@ -231,3 +231,22 @@ struct AuthorityRoutesTests {
         }
     }
 }
+
+@Suite("v1 endpoints")
+struct V1EndpointsTests {
+    @Test("The v1 token endpoint takes resource= as Entra's v1 does, and v1 discovery names endpoints that answer")
+    func v1Token() async throws {
+        try await AuthorityRoutesTests.withApp { client in
+            let reports = DemoTenant.app("reports")
+            let v1 = try await client.execute(uri: "/contoso.com/.well-known/openid-configuration", method: .get) { try AuthorityRoutesTests.json($0.body) }
+            let path = try #require(v1["token_endpoint"]?.stringValue.flatMap { URL(string: $0)?.path })
+            let body = AuthorityRoutesTests.form([("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
+                                                  ("resource", "https://database.windows.net/")])
+            try await client.execute(uri: path, method: .post, headers: AuthorityRoutesTests.formHeaders, body: body) { r in
+                #expect(r.status == .ok)
+                let token = try #require(try AuthorityRoutesTests.json(r.body)["access_token"]?.stringValue)
+                #expect(try UnverifiedJWT(token).string("aud") == DemoTenant.app("dataApi").appId)
+            }
+        }
+    }
+}
