@@ -12,13 +12,7 @@ import Testing
 @Suite("authority routes")
 struct AuthorityRoutesTests {
     static func withApp(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let file = try TenantFileLoader.load(yaml: DemoTenant(portBase: 7400, https: false).yaml, fileName: "demo.yaml")
-        var configuration = AuthorityConfiguration(baseURL: "http://127.0.0.1:7400")
-        configuration.passwordHashCost = 4
-        let (authority, _) = try await Authority.open(configuration: configuration, store: RecordStore.inMemory(), tenantFile: file)
-        await authority.passwords.waitForHashing()
-        let app = Application(router: AuthorityRoutes(authority: authority).router())
-        try await app.test(.router) { client in try await body(client) }
+        try await DemoAuthority.test(try await DemoAuthority.make(), body)
     }
 
     static func json(_ buffer: ByteBuffer) throws -> [String: JSONValue] {

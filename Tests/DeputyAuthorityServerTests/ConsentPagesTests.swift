@@ -61,13 +61,8 @@ struct ConsentPagesTests {
     }
 
     static func withApp(_ body: @escaping @Sendable (any TestClientProtocol, Authority) async throws -> Void) async throws {
-        let file = try TenantFileLoader.load(yaml: DemoTenant(portBase: 7400, https: false).yaml, fileName: "demo.yaml")
-        var configuration = AuthorityConfiguration(baseURL: "http://127.0.0.1:7400")
-        configuration.passwordHashCost = 4
-        let (authority, _) = try await Authority.open(configuration: configuration, store: RecordStore.inMemory(), tenantFile: file)
-        await authority.passwords.waitForHashing()
-        let app = Application(router: AuthorityRoutes(authority: authority).router())
-        try await app.test(.router) { client in try await body(client, authority) }
+        let authority = try await DemoAuthority.make()
+        try await DemoAuthority.test(authority) { client in try await body(client, authority) }
     }
 
     @Test("Signing in to an app without consent shows the consent page; Accept redirects with a code and records the grant")
@@ -93,15 +88,11 @@ struct ConsentPagesTests {
 
     @Test("Combined consent through the pages: the SPA's .default for the agent lists the agent's downstream permission too")
     func combinedConsentPage() async throws {
-        let file = try TenantFileLoader.load(yaml: DemoTenant(portBase: 7400, https: false).yaml, fileName: "demo.yaml")
-        var tenants = file
-        let agentSP = tenants.tenants[0].servicePrincipals.first { $0.appId == DemoTenant.app("agent").appId }!.id
-        tenants.tenants[0].oauth2PermissionGrants.removeAll { $0.resourceId == agentSP || $0.clientId == agentSP }
-        var configuration = AuthorityConfiguration(baseURL: "http://127.0.0.1:7400")
-        configuration.passwordHashCost = 4
-        let (authority, _) = try await Authority.open(configuration: configuration, store: RecordStore.inMemory(), tenantFile: tenants)
-        await authority.passwords.waitForHashing()
-        try await Application(router: AuthorityRoutes(authority: authority).router()).test(.router) { client in
+        let authority = try await DemoAuthority.make { file in
+            let agentSP = file.tenants[0].servicePrincipals.first { $0.appId == DemoTenant.app("agent").appId }!.id
+            file.tenants[0].oauth2PermissionGrants.removeAll { $0.resourceId == agentSP || $0.clientId == agentSP }
+        }
+        try await DemoAuthority.test(authority) { client in
             let browser = Browser(client)
             let alice = DemoTenant.user("alice")
             let page = try await browser.get("/contoso.com/oauth2/v2.0/authorize?" + FormParameters([
