@@ -66,31 +66,15 @@ public struct AuthorityRoutes: Sendable {
         router.get("/:tenant/oauth2/v2.0/authorize") { req, ctx in
             render(await interactive.authorize(browser(req, ctx, parameters: queryForm(req))), req)
         }
-        router.post("/:tenant/login") { req, ctx in
-            var r = req
-            let form = try await bodyForm(&r)
-            return render(await interactive.submitSignIn(browser(req, ctx, parameters: form)), req)
-        }
+        formPost(router, "/:tenant/login") { await interactive.submitSignIn($0) }
         router.get("/:tenant/v2.0/adminconsent") { req, ctx in
             render(await interactive.adminConsent(browser(req, ctx, parameters: queryForm(req))), req)
         }
-        router.post("/:tenant/consent") { req, ctx in
-            var r = req
-            let form = try await bodyForm(&r)
-            return render(await interactive.submitConsent(browser(req, ctx, parameters: form)), req)
-        }
+        formPost(router, "/:tenant/consent") { await interactive.submitConsent($0) }
         router.get("/devicelogin") { req, ctx in render(interactive.deviceLoginPage(browser(req, ctx, parameters: queryForm(req))), req) }
-        router.post("/devicelogin") { req, ctx in
-            var r = req
-            let form = try await bodyForm(&r)
-            return render(await interactive.submitDeviceCode(browser(req, ctx, parameters: form)), req)
-        }
+        formPost(router, "/devicelogin") { await interactive.submitDeviceCode($0) }
         router.get("/:tenant/oauth2/v2.0/logout") { req, ctx in render(await interactive.logout(browser(req, ctx, parameters: queryForm(req))), req) }
-        router.post("/:tenant/oauth2/v2.0/logout") { req, ctx in
-            var r = req
-            let form = try await bodyForm(&r)
-            return render(await interactive.logout(browser(req, ctx, parameters: form)), req)
-        }
+        formPost(router, "/:tenant/oauth2/v2.0/logout") { await interactive.logout($0) }
         router.get("/error") { req, _ in
             let code = req.uri.queryParameters.get("code") ?? ""
             return html(Pages.page(title: "AADSTS\(code)", body: Pages.message.render(
@@ -98,6 +82,17 @@ public struct AuthorityRoutes: Sendable {
         }
         router.get("/health") { _, _ in "ok" }
         return router
+    }
+
+    /// A browser form post: the body is read as a form (bad bodies become Entra errors) and the
+    /// interactive step's result is rendered.
+    func formPost(_ router: Router<AuthorityRequestContext>, _ path: RouterPath,
+                  _ step: @escaping @Sendable (BrowserRequest) async -> InteractiveResult) {
+        router.post(path) { req, ctx in
+            var r = req
+            let form = try await bodyForm(&r)
+            return render(await step(browser(req, ctx, parameters: form)), req)
+        }
     }
 
     // MARK: - Handlers
