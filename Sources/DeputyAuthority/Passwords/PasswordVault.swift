@@ -50,6 +50,12 @@ public final class PasswordVault: Sendable {
             hash = await task.value
         } else if let stored = user.passwordHash {
             hash = stored
+        } else if let stored = try? await store.directories().first(where: { $0.tenant.id == tenantID })?
+            .users.first(where: { $0.id == user.id })?.passwordHash
+        {
+            // The caller read the user before its background hash landed, and the hash landed
+            // (and its pending entry went) before this check: the store has it now.
+            hash = stored
         } else {
             return false
         }
