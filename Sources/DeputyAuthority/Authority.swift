@@ -19,13 +19,13 @@ public final class Authority: Sendable {
 
     /// Creates an authority over a store that is already seeded (see ``Authority/open(configuration:store:tenantFile:reseed:time:logger:)``).
     public init(configuration: AuthorityConfiguration, store: any AuthorityStore, time: any TimeSource = SystemTimeSource(),
-                evaluator: any ConditionalAccessEvaluating = PoliciesNotEnforced(), logger: Logger = Logger(label: "deputy.authority")) {
+                evaluator: (any ConditionalAccessEvaluating)? = nil, logger: Logger = Logger(label: "deputy.authority")) {
         self.configuration = configuration
         self.store = store
         self.time = time
         self.keys = SigningKeyManager(store: store, time: time)
         self.passwords = PasswordVault(store: store, cost: configuration.passwordHashCost)
-        self.evaluator = evaluator
+        self.evaluator = evaluator ?? ConditionalAccessEngine(time: time)
         self.logger = logger
         self.grants = GrantHandlerRegistry([
             AuthorizationCodeGrantHandler(), RefreshTokenGrantHandler(), ClientCredentialsGrantHandler(),
@@ -140,7 +140,8 @@ public final class Authority: Sendable {
             try request.form.rejectDuplicates(except: handler.repeatableParameters)
             let client = try await ClientAuthenticator(authority: self).authenticate(request, tenant: tenant, draft: draft)
             draft.client(client.application, credential: client.credential)
-            let context = GrantContext(authority: self, tenant: tenant, client: client, draft: draft, configuration: configuration(for: tenant))
+            let context = GrantContext(authority: self, tenant: tenant, client: client, draft: draft, configuration: configuration(for: tenant),
+                                       devicePlatform: request.devicePlatform)
             result = .success(try await handler.handle(request, context: context))
         } catch {
             let oauth = normalize(error, draft: draft)

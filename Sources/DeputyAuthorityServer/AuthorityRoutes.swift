@@ -71,6 +71,8 @@ public struct AuthorityRoutes: Sendable {
             render(await interactive.adminConsent(browser(req, ctx, parameters: queryForm(req))), req)
         }
         formPost(router, "/:tenant/consent") { await interactive.submitConsent($0) }
+        formPost(router, "/:tenant/mfa") { await interactive.submitVerificationCode($0) }
+        formPost(router, "/:tenant/passwordchange") { await interactive.submitPasswordChange($0) }
         router.get("/devicelogin") { req, ctx in render(interactive.deviceLoginPage(browser(req, ctx, parameters: queryForm(req))), req) }
         formPost(router, "/devicelogin") { await interactive.submitDeviceCode($0) }
         router.get("/:tenant/oauth2/v2.0/logout") { req, ctx in render(await interactive.logout(browser(req, ctx, parameters: queryForm(req))), req) }
@@ -134,7 +136,8 @@ public struct AuthorityRoutes: Sendable {
         if v1 { form = AuthorityRoutes.v1Scope(form) }
         let request = TokenRequest(
             tenantSegment: ctx.parameters.get("tenant") ?? "", form: form, authorizationHeader: req.headers[.authorization],
-            origin: req.headers[.origin], correlationID: correlationID(req), ipAddress: ctx.remoteAddress)
+            origin: req.headers[.origin], correlationID: correlationID(req), ipAddress: ctx.remoteAddress,
+            devicePlatform: AuthorityRoutes.platform(clientOS: req.headers[HTTPField.Name("x-client-OS")!], userAgent: req.headers[.userAgent]))
         switch await authority.token(request) {
         case .success(let response):
             var headers = noStoreHeaders()
@@ -188,7 +191,22 @@ public struct AuthorityRoutes: Sendable {
             }
         }
         return BrowserRequest(tenantSegment: ctx.parameters.get("tenant") ?? "", parameters: parameters, cookies: cookies,
-                              correlationID: correlationID(req), ipAddress: ctx.remoteAddress)
+                              correlationID: correlationID(req), ipAddress: ctx.remoteAddress,
+                              devicePlatform: AuthorityRoutes.platform(clientOS: nil, userAgent: req.headers[.userAgent]))
+    }
+
+    /// The device platform as Conditional Access names it, from MSAL's `x-client-OS` header or the
+    /// User-Agent (Entra reads the User-Agent; MSAL's libraries also send their OS).
+    static func platform(clientOS: String?, userAgent: String?) -> String? {
+        for text in [clientOS, userAgent].compactMap({ $0?.lowercased() }) {
+            if text.contains("android") { return "android" }
+            if text.contains("iphone") || text.contains("ipad") || text.contains("ios") { return "iOS" }
+            if text.contains("windows phone") { return "windowsPhone" }
+            if text.contains("windows") || text.hasPrefix("win") { return "windows" }
+            if text.contains("mac os") || text.contains("macintosh") || text.contains("darwin") || text.contains("macos") { return "macOS" }
+            if text.contains("linux") || text.contains("x11") { return "linux" }
+        }
+        return nil
     }
 
     func correlationID(_ req: Request) -> String {
@@ -241,6 +259,8 @@ public struct AuthorityRoutes: Sendable {
             return html(Pages.signIn(page), cookies: cookies)
         case .consent(let page, let cookies):
             return html(Pages.consent(page), cookies: cookies)
+        case .step(let page, let cookies):
+            return html(Pages.step(page), cookies: cookies)
         case .respond(let response, let cookies):
             if response.responseMode == "form_post" {
                 let fields = response.parameters.map { ["name": $0.0, "value": $0.1] }

@@ -37,6 +37,39 @@ enum Pages {
         <button type="submit" name="decision" value="accept" id="accept">Accept</button></form>
         """)
 
+    static let verificationCode = try! MustacheTemplate(string: """
+        <div class="brand">{{tenant}} · {{user}}</div><h1>Enter code</h1>
+        <p>Enter the code displayed in the authenticator app on your mobile device.</p>
+        {{#error}}<p class="error" role="alert" id="error">{{error}}</p>{{/error}}
+        <form method="post" action="{{action}}" autocomplete="off">
+        <input type="hidden" name="flow" value="{{flow}}"><input type="hidden" name="csrf_token" value="{{csrf}}">
+        <label for="otc">Code</label><input type="text" id="otc" name="otc" inputmode="numeric" maxlength="6" autofocus>
+        <button type="submit" id="verify">Verify</button></form>
+        """)
+
+    static let registration = try! MustacheTemplate(string: """
+        <div class="brand">{{tenant}} · {{user}}</div><h1>More information required</h1>
+        <p>Your organization needs more information to keep your account secure. Set up an authenticator app:
+        add an account with this key (or scan the otpauth:// link), then enter the code it shows.</p>
+        <p>Key: <code id="secret">{{secret}}</code></p><p class="small"><a id="otpauth" href="{{uri}}">{{uri}}</a></p>
+        {{#error}}<p class="error" role="alert" id="error">{{error}}</p>{{/error}}
+        <form method="post" action="{{action}}" autocomplete="off">
+        <input type="hidden" name="flow" value="{{flow}}"><input type="hidden" name="csrf_token" value="{{csrf}}">
+        <label for="otc">Code</label><input type="text" id="otc" name="otc" inputmode="numeric" maxlength="6" autofocus>
+        <button type="submit" id="verify">Verify</button></form>
+        """)
+
+    static let passwordChange = try! MustacheTemplate(string: """
+        <div class="brand">{{tenant}} · {{user}}</div><h1>Update your password</h1>
+        <p>Your organization requires you to change your password.</p>
+        {{#error}}<p class="error" role="alert" id="error">{{error}}</p>{{/error}}
+        <form method="post" action="{{action}}" autocomplete="off">
+        <input type="hidden" name="flow" value="{{flow}}"><input type="hidden" name="csrf_token" value="{{csrf}}">
+        <label for="new_password">New password</label><input type="password" id="new_password" name="new_password" autofocus>
+        <label for="confirm_password">Confirm password</label><input type="password" id="confirm_password" name="confirm_password">
+        <button type="submit" id="submit">Sign in</button></form>
+        """)
+
     static let deviceCode = try! MustacheTemplate(string: """
         <div class="brand">Deputy</div><h1>Enter code</h1><p>Enter the code displayed on your app or device.</p>
         {{#error}}<p class="error" role="alert" id="error">{{error}}</p>{{/error}}
@@ -70,6 +103,19 @@ enum Pages {
         let o: [String: Any] = ["tenant": p.tenantDisplayName, "user": p.userPrincipalName, "app": p.applicationName, "action": p.action,
                                 "flow": p.flowID, "csrf": p.csrfToken, "permissions": permissions, "organization": p.forOrganization]
         return page(title: "Permissions requested", body: consent.render(o))
+    }
+
+    static func step(_ p: StepPage) -> String {
+        var o: [String: Any] = ["tenant": p.tenantDisplayName, "user": p.userPrincipalName, "action": p.action, "flow": p.flowID, "csrf": p.csrfToken]
+        if let e = p.errorMessage { o["error"] = e }
+        switch p.step {
+        case .mfa: return page(title: "Enter code", body: verificationCode.render(o))
+        case .mfaRegistration:
+            o["secret"] = p.secret ?? ""
+            o["uri"] = p.provisioningURI ?? ""
+            return page(title: "More information required", body: registration.render(o))
+        case .passwordChange: return page(title: "Update your password", body: passwordChange.render(o))
+        }
     }
 
     static func signIn(_ p: SignInPage) -> String {

@@ -11,6 +11,10 @@ public final class DirectoryIndex: Sendable {
     let usersByID: [String: User]
     let usersByLogin: [String: User]
     let resourcesByIdentifier: [String: Application]
+    /// The Conditional Access policies, read once per directory generation (the tenant file and
+    /// `deputy policy apply` check them before they reach the store).
+    public let policies: [ConditionalAccessPolicy]
+    public let namedLocations: [NamedLocation]
 
     public init(_ directory: TenantDirectory) {
         self.directory = directory
@@ -30,6 +34,8 @@ public final class DirectoryIndex: Sendable {
             for uri in app.identifierUris ?? [] { resources[DirectoryIndex.normalize(uri)] = app }
         }
         resourcesByIdentifier = resources
+        policies = directory.conditionalAccessPolicies.compactMap { try? ConditionalAccessPolicy.parse($0) }
+        namedLocations = directory.namedLocations.compactMap { try? NamedLocation.parse($0) }
     }
 
     /// Identifier URIs match case-insensitively and with or without one trailing slash

@@ -17,15 +17,17 @@ public struct TenantDirectory: Codable, Sendable, Equatable {
     public var servicePrincipals: [ServicePrincipal] = []
     public var oauth2PermissionGrants: [OAuth2PermissionGrant] = []
     public var appRoleAssignments: [AppRoleAssignment] = []
-    /// Conditional Access policies (Graph `conditionalAccessPolicy` JSON). Kept verbatim until the
-    /// Conditional Access engine evaluates them.
+    /// Conditional Access policies (Graph `conditionalAccessPolicy` JSON), kept verbatim; the
+    /// index reads them into ``ConditionalAccessPolicy``.
     public var conditionalAccessPolicies: [JSONValue] = []
+    /// Named locations (Graph `ipNamedLocation` / `countryNamedLocation` JSON), kept verbatim.
+    public var namedLocations: [JSONValue] = []
 
     public init(tenant: TenantInfo) { self.tenant = tenant }
 
     enum CodingKeys: String, CodingKey {
         case tenant, users, groups, directoryRoleAssignments, applications, servicePrincipals
-        case oauth2PermissionGrants, appRoleAssignments, conditionalAccessPolicies
+        case oauth2PermissionGrants, appRoleAssignments, conditionalAccessPolicies, namedLocations
     }
 
     public init(from decoder: any Decoder) throws {
@@ -39,6 +41,7 @@ public struct TenantDirectory: Codable, Sendable, Equatable {
         oauth2PermissionGrants = try c.decodeIfPresent([OAuth2PermissionGrant].self, forKey: .oauth2PermissionGrants) ?? []
         appRoleAssignments = try c.decodeIfPresent([AppRoleAssignment].self, forKey: .appRoleAssignments) ?? []
         conditionalAccessPolicies = try c.decodeIfPresent([JSONValue].self, forKey: .conditionalAccessPolicies) ?? []
+        namedLocations = try c.decodeIfPresent([JSONValue].self, forKey: .namedLocations) ?? []
     }
 }
 
@@ -54,6 +57,10 @@ public struct TenantInfo: Codable, Sendable, Equatable {
     public var strict: Bool?
     /// Token lifetimes; Entra's defaults when absent.
     public var tokenLifetimes: TokenLifetimes?
+    /// The shape of Conditional Access errors at the token endpoint: `entra` (default — what
+    /// the service really sends: `invalid_grant`, AADSTS50076/53003, `capolids`) or `documented`
+    /// (the documentation's `interaction_required` with `polids`).
+    public var claimsChallengeStyle: String?
 
     public init(id: String, displayName: String, verifiedDomains: [String]) {
         self.id = id
@@ -96,9 +103,28 @@ public struct User: Codable, Sendable, Equatable {
     /// The manager's user id.
     public var manager: String?
     public var jobTitle: String?
+    /// Identity Protection's user risk (`none`, `low`, `medium`, `high`), for `userRiskLevels`.
+    public var userRiskLevel: String?
+    /// The risk of this user's sign-ins (`none`, `low`, `medium`, `high`), for `signInRiskLevels`.
+    public var signInRiskLevel: String?
+    /// The state of the device this user signs in from, for `compliantDevice` and `domainJoinedDevice`.
+    public var device: DeviceState?
 
     public var isEnabled: Bool { accountEnabled ?? true }
     public var isGuest: Bool { (userType ?? "Member").caseInsensitiveCompare("Guest") == .orderedSame }
+}
+
+/// A device's state as Conditional Access sees it (Graph `device.isCompliant`, `device.trustType`).
+public struct DeviceState: Codable, Sendable, Equatable {
+    /// Marked compliant by device management (Intune).
+    public var isCompliant: Bool?
+    /// `AzureAD` (Entra joined), `ServerAD` (hybrid joined — what `domainJoinedDevice` needs) or `Workplace` (registered).
+    public var trustType: String?
+
+    public init(isCompliant: Bool? = nil, trustType: String? = nil) {
+        self.isCompliant = isCompliant
+        self.trustType = trustType
+    }
 }
 
 /// A security group (Graph `group`); `members` are user or group ids.

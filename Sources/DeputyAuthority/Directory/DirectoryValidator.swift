@@ -208,11 +208,23 @@ struct DirectoryValidator {
                 problem("\(ap).appRoleId", "\(resource.displayName) has no app role with id '\(a.appRoleId)'")
             }
         }
-        for (i, pol) in d.conditionalAccessPolicies.enumerated() {
-            guard case .object(let o) = pol, o["id"]?.stringValue != nil, o["displayName"]?.stringValue != nil else {
-                problem(p("conditionalAccessPolicies[\(i)]"), "expected a Graph conditionalAccessPolicy object with 'id' and 'displayName'")
+        for (i, json) in d.namedLocations.enumerated() {
+            do { _ = try NamedLocation.parse(json) } catch {
+                problem(p("namedLocations[\(i)]" + (error.field.isEmpty ? "" : ".\(error.field)")), error.description)
+            }
+        }
+        var policyIDs: [String: Int] = [:]
+        for (i, json) in d.conditionalAccessPolicies.enumerated() {
+            let pp = p("conditionalAccessPolicies[\(i)]")
+            let policy: ConditionalAccessPolicy
+            do { policy = try ConditionalAccessPolicy.parse(json, position: "#\(i + 1)") } catch {
+                problem(pp + (error.field.isEmpty ? "" : ".\(error.field)"), error.description)
                 continue
             }
+            if let first = policyIDs[policy.id] { problem("\(pp).id", "duplicate policy id '\(policy.id)' (also at conditionalAccessPolicies[\(first)])") }
+            policyIDs[policy.id] = i
+            // Ids of users, groups and locations that are not in the tenant are kept, as Entra
+            // keeps the ids of deleted objects in policies; they simply match nothing.
         }
     }
 

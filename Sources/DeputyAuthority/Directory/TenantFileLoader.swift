@@ -297,7 +297,7 @@ public enum TenantFileLoader {
                 let p = path.isEmpty ? key : "\(path).\(key)"
                 if let child = o[key] {
                     // Verbatim JSON (policies) is checked by its own engine.
-                    if key == "conditionalAccessPolicies" { continue }
+                    if key == "conditionalAccessPolicies" || key == "namedLocations" { continue }
                     findUnknownKeys(v, child, path: p, marks: marks, problems: &problems)
                 } else if v.null == nil && !(key == "password" || key == "secretText") {
                     let known = o.keys.sorted().joined(separator: ", ")

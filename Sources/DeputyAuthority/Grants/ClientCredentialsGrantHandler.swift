@@ -25,10 +25,10 @@ struct ClientCredentialsGrantHandler: GrantHandler {
         context.draft.resource(resource)
         context.draft.record.signInEventTypes = ["servicePrincipal"]
         let roles = context.tenant.appRoles(principalID: sp.id, resource: resource, includeGroups: false)
-        let outcome = await context.authority.evaluator.evaluate(SignInContext(
+        // Workload-identity policies (conditions.clientApplications) can block app-only issuance.
+        _ = try context.conditionalAccess(SignInContext(
             tenant: context.tenant, user: nil, client: client.application, resource: resource, isInteractive: false,
             authentication: nil, requestedAuthenticationContexts: [], ipAddress: request.ipAddress, authenticationProtocol: grantType))
-        try TokenIssuer(context: context).apply(outcome)
         let claims = try request.form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
         let keys = try await context.authority.currentKeys()
         let minted = try TokenMinter(configuration: context.configuration).accessToken(.init(

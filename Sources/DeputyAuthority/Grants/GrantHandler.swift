@@ -12,9 +12,13 @@ public struct TokenRequest: Sendable {
     public var origin: String?
     public var correlationID: String
     public var ipAddress: String?
+    /// The client's operating system as Conditional Access names platforms (from MSAL's
+    /// `x-client-OS` header or the User-Agent), when known.
+    public var devicePlatform: String?
 
     public init(tenantSegment: String, form: FormParameters, authorizationHeader: String? = nil, origin: String? = nil,
-                correlationID: String, ipAddress: String? = nil) {
+                correlationID: String, ipAddress: String? = nil, devicePlatform: String? = nil) {
+        self.devicePlatform = devicePlatform
         self.tenantSegment = tenantSegment
         self.form = form
         self.authorizationHeader = authorizationHeader
@@ -31,7 +35,19 @@ struct GrantContext: Sendable {
     let client: AuthenticatedClient
     let draft: SignInDraft
     let configuration: AuthorityConfiguration
+    var devicePlatform: String?
     var now: Date { authority.time.now() }
+
+    /// Conditional Access for this request (DESIGN.md step 6): evaluates, writes every policy's
+    /// result to the sign-in record, and throws the tenant's claims-challenge error unless granted.
+    func conditionalAccess(_ c: SignInContext) throws(OAuthError) -> ConditionalAccessOutcome {
+        var c = c
+        c.devicePlatform = c.devicePlatform ?? devicePlatform
+        let outcome = authority.evaluator.evaluate(c)
+        draft.conditionalAccess(outcome)
+        if let error = outcome.error(resource: c.resource, style: tenant.tenant.claimsChallengeStyle) { throw error }
+        return outcome
+    }
 }
 
 /// One handler per `grant_type` (RFC 6749 §4, RFC 8628, Entra's extensions). Handlers validate

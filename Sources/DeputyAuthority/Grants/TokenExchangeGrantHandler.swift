@@ -102,10 +102,9 @@ struct TokenExchangeGrantHandler: GrantHandler {
         let authentication = OnBehalfOfGrantHandler.authentication(of: subject, userID: user.id)
         context.draft.record.authenticationMethodsUsed = authentication.methods
         context.draft.record.signInEventTypes = ["nonInteractiveUser"]
-        let outcome = await context.authority.evaluator.evaluate(SignInContext(
+        _ = try context.conditionalAccess(SignInContext(
             tenant: context.tenant, user: user, client: caller.application, resource: target, isInteractive: false, authentication: authentication,
             requestedAuthenticationContexts: [], ipAddress: request.ipAddress, authenticationProtocol: grantType))
-        try TokenIssuer(context: context).apply(outcome)
 
         // RFC 9068 §2.2 claims, plus tid and oid; act nests the subject token's own act (§4.1).
         let now = context.now

@@ -36,11 +36,17 @@ struct TokenIssuer {
         draft.record.authenticationMethodsUsed = i.authentication.methods
         draft.record.signInEventTypes = [i.isInteractive ? "interactiveUser" : "nonInteractiveUser"]
         let roles = tenant.appRoles(principalID: i.user.id, resource: resource, includeGroups: true)
-        let outcome = await authority.evaluator.evaluate(SignInContext(
+        var ca = SignInContext(
             tenant: tenant, user: i.user, client: context.client.application, resource: resource, isInteractive: i.isInteractive,
             authentication: i.authentication, requestedAuthenticationContexts: i.claims.requestedAuthenticationContexts,
-            ipAddress: draft.record.ipAddress, authenticationProtocol: draft.record.authenticationProtocol))
-        try apply(outcome)
+            ipAddress: draft.record.ipAddress, authenticationProtocol: draft.record.authenticationProtocol)
+        ca.requiredPolicyIDs = i.claims.policyIDs
+        let outcome = try context.conditionalAccess(ca)
+        // The token's `acrs`: contexts asked for and satisfied now or earlier, or every satisfied
+        // one when the resource opted in to the `acrs` optional claim (reference §6.3).
+        let satisfied = i.authentication.acrs + outcome.satisfiedContexts.filter { !i.authentication.acrs.contains($0) }
+        let acrs = satisfied.filter { resource.wantsOptionalAccessTokenClaim("acrs") || i.claims.requestedAuthenticationContexts.contains($0) }
+        if !acrs.isEmpty { draft.record.authenticationContextClassReferences = acrs }
         let keys = try await authority.currentKeys()
         let now = context.now
         let qualified = i.resolved.qualified(i.grantedScopes)
@@ -48,9 +54,7 @@ struct TokenIssuer {
             tenant: tenant, subject: .user(i.user, i.authentication), client: context.client.application,
             clientAuthenticationLevel: context.client.credential.authenticationLevel, resource: resource,
             resourceIdentifier: i.resolved.resourceIdentifier ?? resource.appId, scopes: i.grantedScopes, roles: roles,
-            // Satisfied authentication contexts that were asked for, or all of them when the resource
-            // opted in to the `acrs` optional claim (reference §6.3).
-            acrs: i.authentication.acrs.filter { resource.wantsOptionalAccessTokenClaim("acrs") || i.claims.requestedAuthenticationContexts.contains($0) },
+            acrs: acrs,
             clientCapabilities: i.claims.clientCapabilities, ipAddress: draft.record.ipAddress), key: keys.current, now: now)
         var response = TokenResponse(scope: Scopes.format(qualified), expiresIn: minted.expiresIn, extExpiresIn: minted.expiresIn,
                                      accessToken: minted.token)
@@ -80,19 +84,6 @@ struct TokenIssuer {
             clientID: context.client.application.appId, platform: i.platform, authentication: i.authentication,
             scopes: scopes, createdAt: now, expiresAt: expires)
         return (token, record)
-    }
-
-    /// Turns a Conditional Access outcome into the sign-in log and, when not granted, the error.
-    func apply(_ outcome: ConditionalAccessOutcome) throws {
-        switch outcome {
-        case .granted(let applied, let status):
-            context.draft.record.appliedConditionalAccessPolicies = applied
-            context.draft.record.conditionalAccessStatus = status
-        case .interrupt(let error, let applied), .blocked(let error, let applied):
-            context.draft.record.appliedConditionalAccessPolicies = applied
-            context.draft.record.conditionalAccessStatus = "failure"
-            throw error
-        }
     }
 
     /// Stored form of codes, refresh tokens, device codes and session ids.

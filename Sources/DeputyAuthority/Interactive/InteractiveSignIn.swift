@@ -134,20 +134,20 @@ public struct InteractiveSignIn: Sendable {
     }
 
     func startFlow(_ purpose: InteractiveFlowRecord.Purpose, tenant: DirectoryIndex, app: Application?, loginHint: String?,
-                   request: BrowserRequest) async throws -> InteractiveResult {
+                   request: BrowserRequest, notice: String? = nil, extraCookies: [Cookie] = []) async throws -> InteractiveResult {
         let now = authority.time.now()
         // The binding cookie is always minted here, one per flow, so no page can plant a value
         // it knows in the browser beforehand (login CSRF).
         let binding = TokenMinter.randomID(bytes: 24)
         let flowID = TokenMinter.randomID(bytes: 18)
-        let cookies = [Cookie(name: Self.bindingCookiePrefix + flowID, value: binding,
-                              maxAge: Int(authority.configuration.interactiveFlowLifetime), secure: secure)]
+        let cookies = extraCookies + [Cookie(name: Self.bindingCookiePrefix + flowID, value: binding,
+                                             maxAge: Int(authority.configuration.interactiveFlowLifetime), secure: secure)]
         let flow = InteractiveFlowRecord(
             id: flowID, tenantID: tenant.tenantID, purpose: purpose, csrfToken: TokenMinter.randomID(bytes: 24),
             browserBindingHash: TokenIssuer.hash(binding), loginHint: loginHint, createdAt: now,
             expiresAt: now + authority.configuration.interactiveFlowLifetime)
         try await authority.store.saveFlow(flow)
-        return .signIn(page(for: flow, tenant: tenant, app: app, error: nil), cookies: cookies)
+        return .signIn(page(for: flow, tenant: tenant, app: app, error: notice), cookies: cookies)
     }
 
     func page(for flow: InteractiveFlowRecord, tenant: DirectoryIndex, app: Application?, error: String?, username: String? = nil) -> SignInPage {
@@ -161,6 +161,16 @@ public struct InteractiveSignIn: Sendable {
                   cookies: [Cookie], askConsent: Bool = true) async throws -> InteractiveResult {
         guard let app = tenant.application(appID: p.clientID), let user = tenant.user(id: authentication.userID) else {
             return .error(.signInFlowExpired())
+        }
+        // Conditional Access comes first (MFA, then consent, as in Entra), then consent, then the code.
+        let claims: ClaimsRequest
+        do { claims = try p.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest() } catch {
+            return .respond(errorResponse(error, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
+        }
+        let resource = try? ResolvedScopes.resolve(p.scopes, tenant: tenant, tenantName: request.tenantSegment).resource
+        if let step = try await conditionalAccessStep(client: app, resource: resource, claims: claims, user: user, authentication: authentication,
+                                                      tenant: tenant, request: request, cookies: cookies, then: .authorize(p)) {
+            return step
         }
         // Consent comes before the code: missing grants (or prompt=consent) show the consent page.
         if askConsent {
@@ -200,18 +210,13 @@ public struct InteractiveSignIn: Sendable {
                 _ = try Consent.grantedScopes(client: app, resolved: resolved, userID: user.id, tenant: tenant, draft: draft)
             }
             let claims = try p.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
-            let outcome = await authority.evaluator.evaluate(SignInContext(
-                tenant: tenant, user: user, client: app, resource: resolved.resource, isInteractive: true, authentication: authentication,
-                requestedAuthenticationContexts: claims.requestedAuthenticationContexts, ipAddress: request.ipAddress,
-                authenticationProtocol: "authorize"))
-            switch outcome {
-            case .granted(let applied, let status):
-                draft.record.appliedConditionalAccessPolicies = applied
-                draft.record.conditionalAccessStatus = status
-            case .interrupt(let e, let applied), .blocked(let e, let applied):
-                draft.record.appliedConditionalAccessPolicies = applied
-                throw e
-            }
+            let outcome = authority.evaluator.evaluate(interactiveContext(
+                client: app, resource: resolved.resource, claims: claims, user: user, authentication: authentication, tenant: tenant, request: request))
+            draft.conditionalAccess(outcome)
+            if let e = outcome.error(resource: resolved.resource, style: nil) { throw e }
+            // The code carries the authentication contexts satisfied now (they reach the token's `acrs`).
+            var authentication = authentication
+            for acr in outcome.satisfiedContexts where !authentication.acrs.contains(acr) { authentication.acrs.append(acr) }
             let config = authority.configuration(for: tenant)
             var out: [(String, String)] = []
             let types = Set(p.responseType.split(separator: " ").map(String.init))
@@ -429,29 +434,16 @@ public struct InteractiveSignIn: Sendable {
             var withSession = request
             withSession.cookies[Self.sessionCookie] = sessionID
             switch flow.purpose {
-            case .authorize(let p):
-                return try await complete(p, authentication: authentication, tenant: tenant, request: withSession, cookies: cookies)
-            case .consent:
-                // A consent flow is answered at /consent, never with a password.
+            case .authorize, .deviceCode:
+                return try await proceed(flow.purpose, authentication: authentication, tenant: tenant, request: withSession, cookies: cookies)
+            case .consent, .step:
+                // Consent and steps are answered on their own pages, never with a password.
                 return .error(.signInFlowExpired())
             case .adminConsent(let ap, let items):
                 guard tenant.isConsentAdministrator(user.id) else {
                     return .respond(adminConsentError(.notAnAdministrator(), ap), cookies: cookies)
                 }
                 return try await startAdminConsentPage(ap, items: items, tenant: tenant, user: user, cookies: cookies)
-            case .deviceCode(let userCode):
-                guard let device = try await authority.store.deviceCode(userCode: userCode), device.expiresAt > now else {
-                    return .message(title: "Code expired", text: "The code expired while you were signing in. Start again on your device. (AADSTS70019)", cookies: cookies)
-                }
-                do {
-                    try await authority.store.resolveDeviceCode(userCode: userCode, state: .approved(authentication))
-                } catch StorageError.conflict {
-                    return .message(title: "Code already used", text: "This code was already used. Start again on your device.", cookies: cookies)
-                }
-                let deviceApp = try await authority.store.deviceCode(userCode: userCode).flatMap { tenant.application(appID: $0.clientID) }
-                return .message(title: "Device sign-in complete",
-                                text: "You have signed in to the \(deviceApp?.displayName ?? "") application on your device. You may now close this window.",
-                                cookies: cookies)
             }
         } catch {
             return .error(authority.normalize(error, draft: nil))

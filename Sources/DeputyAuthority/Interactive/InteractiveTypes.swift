@@ -9,8 +9,12 @@ public struct BrowserRequest: Sendable {
     public var cookies: [String: String]
     public var correlationID: String
     public var ipAddress: String?
+    /// The browser's operating system as Conditional Access names platforms (from the User-Agent).
+    public var devicePlatform: String?
 
-    public init(tenantSegment: String, parameters: FormParameters, cookies: [String: String], correlationID: String, ipAddress: String?) {
+    public init(tenantSegment: String, parameters: FormParameters, cookies: [String: String], correlationID: String, ipAddress: String?,
+                devicePlatform: String? = nil) {
+        self.devicePlatform = devicePlatform
         self.tenantSegment = tenantSegment
         self.parameters = parameters
         self.cookies = cookies
@@ -90,10 +94,39 @@ public struct ConsentPage: Sendable, Equatable {
     public var forOrganization = false
 }
 
+/// A step Conditional Access adds to a sign-in.
+public enum InteractiveStep: String, Codable, Sendable {
+    /// Enter the code of the registered authenticator app.
+    case mfa
+    /// Register an authenticator app (secret and otpauth:// URI shown), confirmed with one code.
+    case mfaRegistration
+    /// Choose a new password (a `passwordChange` grant control).
+    case passwordChange
+
+    /// The path segment the step's form posts to.
+    public var path: String { self == .passwordChange ? "passwordchange" : "mfa" }
+}
+
+/// The page of a Conditional Access step.
+public struct StepPage: Sendable, Equatable {
+    public var step: InteractiveStep
+    public var flowID: String
+    public var csrfToken: String
+    public var tenantDisplayName: String
+    public var userPrincipalName: String
+    public var errorMessage: String?
+    public var action: String
+    /// At registration: the new secret (base32) and its otpauth:// URI.
+    public var secret: String?
+    public var provisioningURI: String?
+}
+
 /// The outcome of an interactive step.
 public enum InteractiveResult: Sendable {
     case signIn(SignInPage, cookies: [Cookie])
     case consent(ConsentPage, cookies: [Cookie])
+    /// A Conditional Access step (verification code, registration, password change).
+    case step(StepPage, cookies: [Cookie])
     case respond(ClientResponse, cookies: [Cookie])
     case error(OAuthError)
     /// A plain page (device sign-in done, signed out, enter a device code).

@@ -43,6 +43,14 @@ public final class PasswordVault: Sendable {
         while let task = pending.withLock({ $0.values.first }) { _ = await task.value }
     }
 
+    /// Hashes a new password (bcrypt at the vault's cost) on the bcrypt queue.
+    public func hash(_ password: String) async -> String {
+        let cost = self.cost
+        return await withCheckedContinuation { continuation in
+            PasswordVault.queue.async { continuation.resume(returning: Bcrypt.hash(password, cost: cost)) }
+        }
+    }
+
     /// Checks a password for a user.
     public func verify(_ password: String, user: User, tenantID: String) async -> Bool {
         let hash: String

@@ -29,6 +29,13 @@ public final class SignInDraft: @unchecked Sendable {
         record.resourceDisplayName = app.displayName
     }
 
+    /// Records Conditional Access's decision: every policy's result and the overall status.
+    func conditionalAccess(_ outcome: ConditionalAccessOutcome) {
+        record.appliedConditionalAccessPolicies = outcome.applied
+        record.conditionalAccessStatus = outcome.status
+        record.authenticationRequirement = outcome.authenticationRequirement
+    }
+
     func fail(_ error: OAuthError, note: String? = nil) {
         record.status = .init(errorCode: error.aadsts ?? 50000, failureReason: error.message, additionalDetails: error.suberror)
         if let note { record.note = note }

@@ -15,6 +15,20 @@ public struct SignInRecord: Codable, Sendable, Equatable {
         /// `success`, `failure`, `notApplied`, `notEnabled`, `reportOnly…`.
         public var result: String
         public var enforcedGrantControls: [String]
+        /// Graph beta's `conditionsNotSatisfied` terms (`users`, `application`, `location`, …): why it did not apply.
+        public var conditionsNotSatisfied: [String]
+        /// Each condition in words (Deputy's addition, shown on the sign-in log page).
+        public var explanation: [String]
+
+        public init(id: String, displayName: String, result: String, enforcedGrantControls: [String],
+                    conditionsNotSatisfied: [String] = [], explanation: [String] = []) {
+            self.id = id
+            self.displayName = displayName
+            self.result = result
+            self.enforcedGrantControls = enforcedGrantControls
+            self.conditionsNotSatisfied = conditionsNotSatisfied
+            self.explanation = explanation
+        }
     }
 
     public var id: String
@@ -41,6 +55,10 @@ public struct SignInRecord: Codable, Sendable, Equatable {
     /// `success`, `failure`, `notApplied`.
     public var conditionalAccessStatus: String
     public var appliedConditionalAccessPolicies: [AppliedPolicy]
+    /// `singleFactorAuthentication` or `multiFactorAuthentication`: what the policies required.
+    public var authenticationRequirement: String?
+    /// Authentication contexts the issued token carries.
+    public var authenticationContextClassReferences: [String]?
     public var authenticationMethodsUsed: [String]
     public var scopes: [String]
     /// Why a request failed in words an operator needs (e.g. which grant was missing).

@@ -5,6 +5,8 @@ import GRDB
 enum StoreTable: String, CaseIterable, Sendable {
     case meta, directories, codes, refreshTokens = "refresh_tokens", families, deviceCodes = "device_codes"
     case userCodes = "user_codes", sessions, flows, signingKeys = "signing_keys", signIns = "sign_ins", replay
+    /// Counters of failed attempts (MFA codes), for lockout.
+    case attempts
 }
 
 /// One transaction over the key-value tables. Implementations run the closure given to
@@ -107,6 +109,12 @@ final class GRDBBackend: KeyValueBackend {
             for table in StoreTable.allCases {
                 try db.execute(sql: "CREATE INDEX IF NOT EXISTS \(table.rawValue)_expires_at ON \(table.rawValue) (expires_at)")
             }
+        }
+        migrator.registerMigration("v3 attempts table") { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS attempts (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, expires_at DOUBLE);
+                CREATE INDEX IF NOT EXISTS attempts_expires_at ON attempts (expires_at)
+                """)
         }
         try migrator.migrate(pool)
         var readOnly = Configuration()

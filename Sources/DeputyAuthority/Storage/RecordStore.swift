@@ -293,6 +293,38 @@ public final class RecordStore: AuthorityStore {
             return true
         }
     }
+
+    // MARK: AttemptCounter
+
+    public func recordFailure(_ key: String, at: Date, window: TimeInterval) async throws -> Int {
+        try await backend.write { tx in
+            try self.purgeIfDue(tx, .attempts, now: at)
+            var times = (try RecordStore.decode([Date].self, tx.get(.attempts, key)) ?? []).filter { $0 > at - window }
+            times.append(at)
+            try tx.put(.attempts, key, RecordStore.encode(times), expiresAt: at + window)
+            return times.count
+        }
+    }
+
+    public func failures(_ key: String, at: Date, window: TimeInterval) async throws -> Int {
+        try await backend.read { tx in
+            (try RecordStore.decode([Date].self, tx.get(.attempts, key)) ?? []).filter { $0 > at - window }.count
+        }
+    }
+
+    public func clearFailures(_ key: String) async throws {
+        try await backend.write { tx in try tx.delete(.attempts, key) }
+    }
+
+    // MARK: SettingsStore
+
+    public func clockOffset() async throws -> TimeInterval {
+        try await backend.read { tx in try RecordStore.decode(TimeInterval.self, tx.get(.meta, "clockOffset")) ?? 0 }
+    }
+
+    public func setClockOffset(_ offset: TimeInterval) async throws {
+        try await backend.write { tx in try tx.put(.meta, "clockOffset", RecordStore.encode(offset), expiresAt: nil) }
+    }
 }
 
 /// Group commit for the sign-in log: records that arrive while a write is in flight go into the

@@ -14,12 +14,15 @@ public struct Authentication: Codable, Sendable, Equatable {
     public var methods: [String]
     /// Authentication context class references satisfied (`c1`…).
     public var acrs: [String]
+    /// When the second factor was last satisfied (sign-in frequency with `secondaryAuthentication`).
+    public var mfaTime: Date?
 
-    public init(userID: String, authTime: Date, methods: [String], acrs: [String] = []) {
+    public init(userID: String, authTime: Date, methods: [String], acrs: [String] = [], mfaTime: Date? = nil) {
         self.userID = userID
         self.authTime = authTime
         self.methods = methods
         self.acrs = acrs
+        self.mfaTime = mfaTime
     }
 }
 
@@ -155,6 +158,8 @@ public struct InteractiveFlowRecord: Codable, Sendable, Equatable {
         case consent(AuthorizeParameters, Authentication, [ConsentItem])
         /// An administrator is asked to consent for the whole tenant (`/adminconsent`).
         case adminConsent(AdminConsentParameters, [ConsentItem])
+        /// A Conditional Access step for an authenticated user; `then` continues the sign-in.
+        indirect case step(InteractiveStep, Authentication, secret: String?, then: Purpose)
     }
     public var id: String
     public var tenantID: String

@@ -92,6 +92,23 @@ public protocol ReplayCache: Sendable {
     func useOnce(_ id: String, until: Date, now: Date) async throws -> Bool
 }
 
+/// Failed-attempt counters (MFA codes), for lockout.
+public protocol AttemptCounter: Sendable {
+    /// Records a failure for `key` and returns the failures within the last `window` seconds, this one included.
+    func recordFailure(_ key: String, at: Date, window: TimeInterval) async throws -> Int
+    /// The failures recorded for `key` within the last `window` seconds.
+    func failures(_ key: String, at: Date, window: TimeInterval) async throws -> Int
+    /// Forgets the failures of `key` (after a success).
+    func clearFailures(_ key: String) async throws
+}
+
+/// Runtime settings that are not part of the directory.
+public protocol SettingsStore: Sendable {
+    /// How far the authority's clock is moved from the system clock (`deputy up --test-controls`).
+    func clockOffset() async throws -> TimeInterval
+    func setClockOffset(_ offset: TimeInterval) async throws
+}
+
 /// Everything the authority persists.
 public typealias AuthorityStore = DirectoryStore & AuthorizationCodeStore & RefreshTokenStore & DeviceCodeStore
-    & SessionStore & InteractiveFlowStore & SigningKeyStore & SignInLogStore & ReplayCache
+    & SessionStore & InteractiveFlowStore & SigningKeyStore & SignInLogStore & ReplayCache & AttemptCounter & SettingsStore

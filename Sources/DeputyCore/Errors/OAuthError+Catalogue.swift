@@ -315,4 +315,41 @@ extension OAuthError {
     public static func serverError(logDetail: String) -> OAuthError {
         OAuthError(.serverError, aadsts: 50000, message: "There was an error issuing a token or an issue with our sign-in service.", status: 500, logDetail: logDetail)
     }
+
+    // MARK: - Conditional Access (reference/entra-wire.md §1.5, §5)
+
+    /// AADSTS50076: a policy requires multi-factor authentication the user has not done
+    /// (real responses: `invalid_grant` with suberror `basic_action`).
+    public static func multifactorRequired(resource: String) -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 50076, message: "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '\(resource)'.", suberror: "basic_action")
+    }
+    /// AADSTS53003: blocked by Conditional Access (real responses: suberror `message_only`).
+    public static func blockedByConditionalAccess() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 53003, message: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.", suberror: "message_only")
+    }
+    /// AADSTS53000: a policy requires a compliant device.
+    public static func deviceNotCompliant() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 53000, message: "Device is not in required device state: compliant. Conditional Access policy requires a compliant device, and the device is not compliant. The user must enroll their device with an approved MDM provider like Intune.", suberror: "additional_action")
+    }
+    /// AADSTS53001: a policy requires a domain-joined (hybrid joined) device.
+    public static func deviceNotDomainJoined() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 53001, message: "Device is not in required device state: domain_joined. Conditional Access policy requires a domain joined device, and the device is not domain joined. Have the user use a domain joined device.", suberror: "additional_action")
+    }
+    /// AADSTS50142: a policy requires the user to change their password.
+    public static func passwordChangeRequired() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 50142, message: "Password change is required due to a conditional access policy.", suberror: "basic_action")
+    }
+    /// AADSTS70044: the session is older than a policy's sign-in frequency allows.
+    public static func signInFrequencyExpired() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 70044, message: "The session has expired or is invalid due to sign-in frequency checks by conditional access.", suberror: "basic_action")
+    }
+    /// AADSTS50079: the user must register for multi-factor authentication (interactive only).
+    public static func multifactorRegistrationRequired() -> OAuthError {
+        OAuthError(.interactionRequired, aadsts: 50079, message: "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access this resource.")
+    }
+    /// AADSTS500121: strong authentication failed — here, too many wrong verification codes
+    /// (the method is locked for a while).
+    public static func multifactorLockedOut() -> OAuthError {
+        OAuthError(.accessDenied, aadsts: 500121, message: "Authentication failed during strong authentication request. Too many wrong verification codes were entered; try again in a few minutes.")
+    }
 }

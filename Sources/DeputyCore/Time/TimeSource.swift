@@ -28,3 +28,24 @@ public final class ManualTimeSource: TimeSource, @unchecked Sendable {
     /// Sets the clock.
     public func set(_ date: Date) { lock.withLock { current = date } }
 }
+
+/// The system clock moved by an offset that can change while running (`deputy up
+/// --test-controls`), so tests reach the next TOTP step or a sign-in-frequency limit without waiting.
+public final class OffsetTimeSource: TimeSource, @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: TimeInterval
+    private let base: any TimeSource
+
+    public init(offset: TimeInterval = 0, base: any TimeSource = SystemTimeSource()) {
+        self.current = offset
+        self.base = base
+    }
+
+    public func now() -> Date { base.now() + offset }
+
+    /// Seconds added to the base clock.
+    public var offset: TimeInterval {
+        get { lock.withLock { current } }
+        set { lock.withLock { current = newValue } }
+    }
+}

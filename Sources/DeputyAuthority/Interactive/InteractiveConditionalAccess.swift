@@ -1,0 +1,214 @@
+import DeputyCore
+import Foundation
+
+/// The steps Conditional Access adds to an interactive sign-in: TOTP verification (RFC 6238),
+/// MFA registration, password change, signing in again for sign-in frequency, and the block page.
+/// They run after the password and before consent, as in Entra.
+extension InteractiveSignIn {
+    /// Wrong codes allowed within ``lockoutWindow`` before the user's TOTP is locked.
+    static let maxCodeFailures = 5
+    static let lockoutWindow: TimeInterval = 600
+
+    /// The Conditional Access context of an interactive sign-in.
+    func interactiveContext(client: Application, resource: Application?, claims: ClaimsRequest, user: User,
+                            authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest) -> SignInContext {
+        var c = SignInContext(tenant: tenant, user: user, client: client, resource: resource, isInteractive: true,
+                              authentication: authentication, requestedAuthenticationContexts: claims.requestedAuthenticationContexts,
+                              ipAddress: request.ipAddress, authenticationProtocol: "authorize")
+        c.requiredPolicyIDs = claims.policyIDs
+        c.clientAppType = "browser"
+        c.devicePlatform = request.devicePlatform
+        return c
+    }
+
+    /// Evaluates Conditional Access before the user goes on; nil when granted, else the step or
+    /// page to show. `then` is where the sign-in continues once a step is done.
+    func conditionalAccessStep(client: Application, resource: Application?, claims: ClaimsRequest, user: User, authentication: Authentication,
+                               tenant: DirectoryIndex, request: BrowserRequest, cookies: [Cookie],
+                               then: InteractiveFlowRecord.Purpose) async throws -> InteractiveResult? {
+        let context = interactiveContext(client: client, resource: resource, claims: claims, user: user, authentication: authentication,
+                                         tenant: tenant, request: request)
+        let outcome = authority.evaluator.evaluate(context)
+        guard outcome.decision != .grant, let error = outcome.error(resource: resource, style: nil) else { return nil }
+        // Every interrupted or blocked attempt is in the sign-in log, with each policy's result.
+        let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize", correlationID: request.correlationID,
+                                ipAddress: request.ipAddress, now: authority.time.now())
+        draft.client(client, credential: .none)
+        draft.user(user)
+        if let resource { draft.resource(resource) }
+        draft.record.signInEventTypes = ["interactiveUser"]
+        draft.record.authenticationMethodsUsed = authentication.methods
+        draft.conditionalAccess(outcome)
+        draft.fail(error)
+        try await authority.store.appendSignIn(draft.record)
+
+        if outcome.decision == .block { return .error(error) }
+        switch outcome.requirements.first ?? .mfa {
+        case .mfa:
+            return try await startStep(user.totpSecret == nil ? .mfaRegistration : .mfa, authentication: authentication, user: user,
+                                       tenant: tenant, cookies: cookies, then: then)
+        case .passwordChange:
+            return try await startStep(.passwordChange, authentication: authentication, user: user, tenant: tenant, cookies: cookies, then: then)
+        case .reauthentication:
+            return try await startFlow(then, tenant: tenant, app: client, loginHint: user.userPrincipalName, request: request,
+                                       notice: "Your organization requires you to sign in again (sign-in frequency).", extraCookies: cookies)
+        case .compliantDevice, .domainJoinedDevice:
+            return .error(error)
+        }
+    }
+
+    /// Saves a step's flow and shows its page.
+    func startStep(_ step: InteractiveStep, authentication: Authentication, user: User, tenant: DirectoryIndex, cookies: [Cookie],
+                   then: InteractiveFlowRecord.Purpose, error: String? = nil) async throws -> InteractiveResult {
+        let now = authority.time.now()
+        let binding = TokenMinter.randomID(bytes: 24)
+        let secret = step == .mfaRegistration ? TOTP.newSecret() : nil
+        let flow = InteractiveFlowRecord(
+            id: TokenMinter.randomID(bytes: 18), tenantID: tenant.tenantID,
+            purpose: .step(step, authentication, secret: secret, then: then), csrfToken: TokenMinter.randomID(bytes: 24),
+            browserBindingHash: TokenIssuer.hash(binding), loginHint: user.userPrincipalName, createdAt: now,
+            expiresAt: now + authority.configuration.interactiveFlowLifetime)
+        try await authority.store.saveFlow(flow)
+        let cookie = Cookie(name: Self.bindingCookiePrefix + flow.id, value: binding,
+                            maxAge: Int(authority.configuration.interactiveFlowLifetime), secure: secure)
+        return stepPage(flow, step: step, secret: secret, user: user, tenant: tenant, error: error, cookies: cookies + [cookie])
+    }
+
+    func stepPage(_ flow: InteractiveFlowRecord, step: InteractiveStep, secret: String?, user: User, tenant: DirectoryIndex, error: String?,
+                  cookies: [Cookie]) -> InteractiveResult {
+        var page = StepPage(step: step, flowID: flow.id, csrfToken: flow.csrfToken, tenantDisplayName: tenant.tenant.displayName,
+                            userPrincipalName: user.userPrincipalName, errorMessage: error, action: "/\(tenant.tenantID)/\(step.path)")
+        if let secret {
+            page.secret = secret
+            page.provisioningURI = TOTP.provisioningURI(secret: secret, account: user.userPrincipalName, issuer: "Deputy (\(tenant.tenant.displayName))")
+        }
+        return .step(page, cookies: cookies)
+    }
+
+    /// POST /{tenant}/mfa: checks the verification code (or, at registration, confirms the new
+    /// secret with one code), then continues the sign-in with `mfa` and `otp` satisfied.
+    public func submitVerificationCode(_ request: BrowserRequest) async -> InteractiveResult {
+        do {
+            let (tenant, flow) = try await postedFlow(request)
+            guard case .step(let step, var authentication, let pendingSecret, let then) = flow.purpose, step == .mfa || step == .mfaRegistration,
+                let user = tenant.user(id: authentication.userID), let secret = pendingSecret ?? user.totpSecret
+            else { return .error(.signInFlowExpired()) }
+            let now = authority.time.now()
+            let key = "totp:\(tenant.tenantID):\(user.id)"
+            func again(_ message: String) -> InteractiveResult {
+                stepPage(flow, step: step, secret: pendingSecret, user: user, tenant: tenant, error: message, cookies: [])
+            }
+            if try await authority.store.failures(key, at: now, window: Self.lockoutWindow) >= Self.maxCodeFailures {
+                await recordInteractiveFailure(.multifactorLockedOut(), tenant: tenant, app: nil, login: user.userPrincipalName, request: request)
+                return .error(.multifactorLockedOut())
+            }
+            guard let matched = TOTP.match(request.parameters["otc"] ?? "", base32Secret: secret, at: now) else {
+                let count = try await authority.store.recordFailure(key, at: now, window: Self.lockoutWindow)
+                if count >= Self.maxCodeFailures {
+                    await recordInteractiveFailure(.multifactorLockedOut(), tenant: tenant, app: nil, login: user.userPrincipalName, request: request)
+                    return .error(.multifactorLockedOut())
+                }
+                return again("You didn't enter the expected verification code. Please try again.")
+            }
+            // RFC 6238 §5.2: a code that was accepted once is never accepted again.
+            guard try await authority.store.useOnce("\(key):\(matched)", until: now + TOTP.period * 3, now: now) else {
+                return again("That code was already used. Wait for your app to show a new code.")
+            }
+            try await authority.store.clearFailures(key)
+            var current = tenant
+            if step == .mfaRegistration {
+                try await authority.store.updateDirectory(tenantID: tenant.tenantID) { d in
+                    if let i = d.users.firstIndex(where: { $0.id == user.id }) { d.users[i].totpSecret = secret }
+                }
+                current = try await authority.tenant(tenant.tenantID) ?? tenant
+            }
+            for method in ["mfa", "otp"] where !authentication.methods.contains(method) { authentication.methods.append(method) }
+            authentication.mfaTime = now
+            return try await finishStep(flow, authentication: authentication, tenant: current, request: request, then: then)
+        } catch {
+            return .error(authority.normalize(error, draft: nil))
+        }
+    }
+
+    /// POST /{tenant}/passwordchange: sets a new password, which remediates the user's risk (as
+    /// Identity Protection does), then continues the sign-in.
+    public func submitPasswordChange(_ request: BrowserRequest) async -> InteractiveResult {
+        do {
+            let (tenant, flow) = try await postedFlow(request)
+            guard case .step(.passwordChange, let authentication, _, let then) = flow.purpose, let user = tenant.user(id: authentication.userID) else {
+                return .error(.signInFlowExpired())
+            }
+            let new = request.parameters["new_password"] ?? ""
+            func again(_ message: String) -> InteractiveResult {
+                stepPage(flow, step: .passwordChange, secret: nil, user: user, tenant: tenant, error: message, cookies: [])
+            }
+            guard new.count >= 8 else { return again("Your new password must have at least 8 characters.") }
+            guard new == request.parameters["confirm_password"] else { return again("The passwords don't match.") }
+            guard await !authority.passwords.verify(new, user: user, tenantID: tenant.tenantID) else {
+                return again("You can't reuse your current password. Choose a new one.")
+            }
+            let hash = await authority.passwords.hash(new)
+            try await authority.store.updateDirectory(tenantID: tenant.tenantID) { d in
+                guard let i = d.users.firstIndex(where: { $0.id == user.id }) else { return }
+                d.users[i].passwordHash = hash
+                if d.users[i].userRiskLevel != nil { d.users[i].userRiskLevel = "none" }
+            }
+            let current = try await authority.tenant(tenant.tenantID) ?? tenant
+            return try await finishStep(flow, authentication: authentication, tenant: current, request: request, then: then)
+        } catch {
+            return .error(authority.normalize(error, draft: nil))
+        }
+    }
+
+    /// Ends a step: the SSO session remembers what was satisfied and when, then the sign-in goes on.
+    func finishStep(_ flow: InteractiveFlowRecord, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
+                    then: InteractiveFlowRecord.Purpose) async throws -> InteractiveResult {
+        try await authority.store.deleteFlow(id: flow.id)
+        if let id = request.cookies[Self.sessionCookie], var session = try await authority.store.session(hash: TokenIssuer.hash(id)),
+            session.authentication.userID == authentication.userID {
+            session.authentication = authentication
+            try await authority.store.saveSession(session)
+        }
+        let cookies = [Cookie(name: Self.bindingCookiePrefix + flow.id, value: "", maxAge: 0, secure: secure)]
+        return try await proceed(then, authentication: authentication, tenant: tenant, request: request, cookies: cookies)
+    }
+
+    /// Continues a sign-in once the user is authenticated (after the password or a step).
+    func proceed(_ purpose: InteractiveFlowRecord.Purpose, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
+                 cookies: [Cookie]) async throws -> InteractiveResult {
+        switch purpose {
+        case .authorize(let p):
+            return try await complete(p, authentication: authentication, tenant: tenant, request: request, cookies: cookies)
+        case .deviceCode(let userCode):
+            return try await approveDevice(userCode: userCode, authentication: authentication, tenant: tenant, request: request, cookies: cookies)
+        case .consent, .adminConsent, .step:
+            return .error(.signInFlowExpired())
+        }
+    }
+
+    /// The device-code sign-in: Conditional Access for the device's app and resource, then approval.
+    func approveDevice(userCode: String, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
+                       cookies: [Cookie]) async throws -> InteractiveResult {
+        let now = authority.time.now()
+        guard let device = try await authority.store.deviceCode(userCode: userCode), device.expiresAt > now,
+            let app = tenant.application(appID: device.clientID), let user = tenant.user(id: authentication.userID)
+        else {
+            return .message(title: "Code expired", text: "The code expired while you were signing in. Start again on your device. (AADSTS70019)", cookies: cookies)
+        }
+        let resource = try? ResolvedScopes.resolve(device.scopes, tenant: tenant, tenantName: tenant.tenantID).resource
+        let claims = (try? device.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) }) ?? nil
+        if let step = try await conditionalAccessStep(client: app, resource: resource, claims: claims ?? ClaimsRequest(), user: user,
+                                                      authentication: authentication, tenant: tenant, request: request, cookies: cookies,
+                                                      then: .deviceCode(userCode: userCode)) {
+            return step
+        }
+        do {
+            try await authority.store.resolveDeviceCode(userCode: userCode, state: .approved(authentication))
+        } catch StorageError.conflict {
+            return .message(title: "Code already used", text: "This code was already used. Start again on your device.", cookies: cookies)
+        }
+        return .message(title: "Device sign-in complete",
+                        text: "You have signed in to the \(app.displayName) application on your device. You may now close this window.",
+                        cookies: cookies)
+    }
+}

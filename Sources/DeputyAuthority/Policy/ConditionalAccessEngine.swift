@@ -1,0 +1,240 @@
+import DeputyCore
+import Foundation
+
+/// Conditional Access as Entra evaluates it (reference/entra-wire.md §5.2): every policy's
+/// assignments and conditions are ANDed; exclusion beats inclusion; every applicable enabled
+/// policy must be satisfied; block wins; report-only policies are evaluated and logged, never
+/// enforced. The same function serves interactive sign-in, every token grant and What-If.
+public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
+    /// How long a sign-in counts as fresh for `frequencyInterval: everyTime` (Entra allows five minutes).
+    public static let everyTimeTolerance: TimeInterval = 300
+
+    let time: any TimeSource
+
+    public init(time: any TimeSource) { self.time = time }
+
+    public func evaluate(_ context: SignInContext) -> ConditionalAccessOutcome {
+        let facts = Facts(context, now: time.now())
+        let evaluations = context.tenant.policies.map { evaluate($0, facts) }
+        return Self.combine(evaluations, context: context)
+    }
+
+    static func combine(_ evaluations: [PolicyEvaluation], context: SignInContext) -> ConditionalAccessOutcome {
+        let enforced = evaluations.filter { $0.isEnforced && $0.applies }
+        let blockers = enforced.filter(\.blocks)
+        let failing = enforced.filter { !$0.unmet.isEmpty }
+        let decision: ConditionalAccessOutcome.Decision = !blockers.isEmpty ? .block : failing.isEmpty ? .grant : .interrupt
+        let requirements = Set(failing.flatMap(\.unmet)).sorted()
+        // Entra adds an explicitly requested context when every policy for it is satisfied
+        // (also when no policy targets it) — reference §6.3.
+        let satisfied = context.requestedAuthenticationContexts.filter { acr in
+            enforced.allSatisfy { e in
+                !(e.policy.applications?.includeAuthenticationContextClassReferences.contains(acr) ?? false) || (!e.blocks && e.unmet.isEmpty)
+            }
+        }
+        return ConditionalAccessOutcome(
+            decision: decision, evaluations: evaluations, requirements: decision == .interrupt ? requirements : [],
+            failedPolicyIDs: (decision == .block ? blockers : failing).map(\.policy.id),
+            satisfiedContexts: decision == .block ? [] : satisfied)
+    }
+
+    /// What the conditions look at, computed once per sign-in.
+    struct Facts {
+        let context: SignInContext
+        let now: Date
+        let groups: Set<String>
+        let roles: Set<String>
+        let servicePrincipalID: String?
+        let locations: [NamedLocation]
+        let device: DeviceState?
+        let signInRisk: String
+        let userRisk: String
+
+        init(_ c: SignInContext, now: Date) {
+            context = c
+            self.now = now
+            if let user = c.user {
+                let groups = c.tenant.groups(of: user.id)
+                self.groups = groups
+                let principals = groups.union([user.id])
+                roles = Set(c.tenant.directory.directoryRoleAssignments.filter { principals.contains($0.principalId) }.map(\.roleTemplateId))
+            } else {
+                groups = []
+                roles = []
+            }
+            servicePrincipalID = c.tenant.servicePrincipal(appID: c.client.appId)?.id
+            locations = c.tenant.namedLocations.filter { $0.contains(c.ipAddress) }
+            device = c.device ?? c.user?.device
+            signInRisk = (c.signInRiskLevel ?? c.user?.signInRiskLevel ?? "none").lowercased()
+            userRisk = (c.userRiskLevel ?? c.user?.userRiskLevel ?? "none").lowercased()
+        }
+    }
+
+    func evaluate(_ policy: ConditionalAccessPolicy, _ f: Facts) -> PolicyEvaluation {
+        let c = f.context
+        var reasons: [String] = []
+        var why: [String] = []
+        func condition(_ term: String, _ matched: Bool, _ text: String) {
+            if !matched { reasons.append(term) }
+            why.append((matched ? "✓ " : "✗ ") + text)
+        }
+
+        // Assignments: the user (never the middle tier), or the workload identity for app-only tokens.
+        if let user = c.user {
+            if let u = policy.users {
+                let (matched, text) = Self.match(u, user: user, facts: f)
+                condition("users", matched, text)
+            } else {
+                condition("users", false, "targets workload identities, not users")
+            }
+        } else if let ca = policy.clientApplications {
+            let sp = f.servicePrincipalID ?? ""
+            let excluded = ca.excludeServicePrincipals.contains(sp)
+            let included = ca.includeServicePrincipals.contains(sp) || ca.includeServicePrincipals.contains("ServicePrincipalsInMyTenant")
+                || ca.includeServicePrincipals.contains("All")
+            condition("workloadIdentities", included && !excluded,
+                      excluded ? "\(c.client.displayName) is excluded" : included ? "\(c.client.displayName) is included" : "\(c.client.displayName) is not included")
+        } else {
+            condition("workloadIdentities", false, "targets users; this is an app-only sign-in")
+        }
+
+        // Target resources: apps, or an authentication context asked for in `claims`.
+        let target = c.resource ?? c.client
+        if let apps = policy.applications {
+            let contexts = apps.includeAuthenticationContextClassReferences.filter(c.requestedAuthenticationContexts.contains)
+            if !contexts.isEmpty {
+                condition("authenticationContext", true, "authentication context \(contexts.joined(separator: ", ")) was requested")
+            } else if apps.includeApplications.isEmpty && !apps.includeAuthenticationContextClassReferences.isEmpty {
+                condition("authenticationContext", false,
+                          "authentication context \(apps.includeAuthenticationContextClassReferences.joined(separator: ", ")) was not requested")
+            } else {
+                let id = target.appId.lowercased()
+                let excluded = apps.excludeApplications.contains { $0.lowercased() == id }
+                let included = apps.includeApplications.contains("All") || apps.includeApplications.contains { $0.lowercased() == id }
+                condition("application", included && !excluded,
+                          excluded ? "\(target.displayName) is excluded" : included ? "\(target.displayName) is included" : "\(target.displayName) is not a target")
+            }
+        }
+        if !policy.clientAppTypes.isEmpty && !policy.clientAppTypes.contains("all") {
+            condition("clientApps", policy.clientAppTypes.contains(c.clientAppType), "client app type \(c.clientAppType)")
+        }
+        if !policy.includePlatforms.isEmpty || !policy.excludePlatforms.isEmpty {
+            let p = c.devicePlatform
+            let included = policy.includePlatforms.contains("all") || (p.map(policy.includePlatforms.contains) ?? false)
+            let excluded = p.map(policy.excludePlatforms.contains) ?? false
+            condition("devicePlatform", included && !excluded, "device platform \(p ?? "unknown")")
+        }
+        if !policy.includeLocations.isEmpty || !policy.excludeLocations.isEmpty {
+            let ids = Set(f.locations.map(\.id))
+            let trusted = f.locations.contains(where: \.isTrusted)
+            func inAny(_ list: [String]) -> Bool {
+                list.contains { $0 == "All" || ($0 == "AllTrusted" && trusted) || ids.contains($0) }
+            }
+            let names = f.locations.map(\.displayName)
+            let place = "\(c.ipAddress ?? "an unknown address")" + (names.isEmpty ? " (in no named location)" : " (in \(names.joined(separator: ", ")))")
+            condition("location", inAny(policy.includeLocations) && !inAny(policy.excludeLocations), "sign-in from \(place)")
+        }
+        if !policy.includeDeviceStates.isEmpty || !policy.excludeDeviceStates.isEmpty {
+            var states: Set<String> = []
+            if f.device?.isCompliant == true { states.insert("Compliant") }
+            if f.device?.trustType?.caseInsensitiveCompare("ServerAD") == .orderedSame { states.insert("DomainJoined") }
+            let included = policy.includeDeviceStates.contains("All") || policy.includeDeviceStates.contains(where: states.contains)
+            let excluded = policy.excludeDeviceStates.contains(where: states.contains)
+            condition("devices", included && !excluded, "device state \(states.isEmpty ? "unmanaged" : states.sorted().joined(separator: ", "))")
+        }
+        if !policy.signInRiskLevels.isEmpty {
+            condition("signInRisk", policy.signInRiskLevels.contains(f.signInRisk), "sign-in risk \(f.signInRisk)")
+        }
+        if !policy.userRiskLevels.isEmpty {
+            condition("userRisk", policy.userRiskLevels.contains(f.userRisk), "user risk \(f.userRisk)")
+        }
+
+        var applies = reasons.isEmpty
+        if !applies && policy.state == .enabled && c.requiredPolicyIDs.contains(policy.id) {
+            // A client answering a claims challenge must meet exactly what the named policies need.
+            applies = true
+            reasons = []
+            why.append("named in the claims challenge (capolids)")
+        }
+        if policy.state == .disabled {
+            return PolicyEvaluation(policy: policy, applies: false, reasons: ["policyNotEnabled"], explanation: ["the policy is off"] + why,
+                                    unmet: [], blocks: false, result: "notEnabled")
+        }
+        let blocks = applies && policy.controls.contains(.block)
+        let unmet = applies && !blocks ? Self.unmet(policy, f) : []
+        if applies {
+            if blocks { why.append("→ blocks access") }
+            for u in unmet { why.append("→ needs \(u.rawValue)") }
+            if !blocks && unmet.isEmpty { why.append("→ satisfied") }
+        }
+        let result: String
+        if policy.state == .enabled {
+            result = !applies ? "notApplied" : (blocks || !unmet.isEmpty) ? "failure" : "success"
+        } else {
+            let userCanAct: Set<ConditionalAccessRequirement> = [.mfa, .reauthentication, .passwordChange]
+            result = !applies ? "reportOnlyNotApplied" : blocks ? "reportOnlyFailure" : unmet.isEmpty ? "reportOnlySuccess"
+                : Set(unmet).isSubset(of: userCanAct) ? "reportOnlyInterrupted" : "reportOnlyFailure"
+        }
+        return PolicyEvaluation(policy: policy, applies: applies, reasons: reasons, explanation: why, unmet: unmet, blocks: blocks, result: result)
+    }
+
+    /// The user assignment: included by id, All, guests, group or role; excluded the same ways.
+    static func match(_ u: ConditionalAccessPolicy.Users, user: User, facts f: Facts) -> (Bool, String) {
+        func hits(users: [String], groups: [String], roles: [String], guests: Bool) -> String? {
+            if users.contains("All") { return "All users" }
+            if users.contains(user.id) { return user.userPrincipalName }
+            if user.isGuest && (users.contains("GuestsOrExternalUsers") || guests) { return "guests or external users" }
+            if let g = groups.first(where: f.groups.contains) {
+                return "group " + (f.context.tenant.directory.groups.first { $0.id == g }?.displayName ?? g)
+            }
+            if let r = roles.first(where: f.roles.contains) { return "directory role \(r)" }
+            return nil
+        }
+        if let why = hits(users: u.excludeUsers, groups: u.excludeGroups, roles: u.excludeRoles, guests: u.excludeGuestsOrExternalUsers) {
+            return (false, "\(user.userPrincipalName) is excluded (\(why))")
+        }
+        if let why = hits(users: u.includeUsers, groups: u.includeGroups, roles: u.includeRoles, guests: u.includeGuestsOrExternalUsers) {
+            return (true, "\(user.userPrincipalName) is included (\(why))")
+        }
+        return (false, "\(user.userPrincipalName) is not included")
+    }
+
+    /// What the sign-in lacks for an applicable, non-blocking policy.
+    static func unmet(_ policy: ConditionalAccessPolicy, _ f: Facts) -> [ConditionalAccessRequirement] {
+        let auth = f.context.authentication
+        func satisfied(_ control: ConditionalAccessPolicy.Control) -> Bool {
+            switch control {
+            case .block: false
+            case .mfa: auth?.methods.contains("mfa") ?? false
+            case .compliantDevice: f.device?.isCompliant == true
+            case .domainJoinedDevice: f.device?.trustType?.caseInsensitiveCompare("ServerAD") == .orderedSame
+            // Satisfied by changing the password, which remediates the user's risk (the
+            // policy's userRiskLevels condition then no longer matches).
+            case .passwordChange: false
+            }
+        }
+        func requirement(_ control: ConditionalAccessPolicy.Control) -> ConditionalAccessRequirement {
+            switch control {
+            case .block, .mfa: .mfa
+            case .compliantDevice: .compliantDevice
+            case .domainJoinedDevice: .domainJoinedDevice
+            case .passwordChange: .passwordChange
+            }
+        }
+        let controls = policy.grantControls.sorted()
+        var unmet: [ConditionalAccessRequirement] = []
+        if !controls.isEmpty {
+            if policy.requireAllControls {
+                unmet = controls.filter { !satisfied($0) }.map(requirement)
+            } else if !controls.contains(where: satisfied) {
+                unmet = [requirement(controls[0])]
+            }
+        }
+        if let sif = policy.signInFrequency {
+            let since = sif.secondaryOnly ? auth?.mfaTime : auth?.authTime
+            let limit = sif.seconds ?? everyTimeTolerance
+            if since.map({ f.now.timeIntervalSince($0) > limit }) ?? true { unmet.append(.reauthentication) }
+        }
+        return unmet
+    }
+}

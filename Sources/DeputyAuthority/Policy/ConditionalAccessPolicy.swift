@@ -1,0 +1,413 @@
+import DeputyCore
+import Foundation
+
+// Microsoft Graph's `conditionalAccessPolicy` (reference/entra-wire.md §5.1), read from the JSON
+// the tenant file and `deputy policy apply` carry. The policy is kept verbatim in the directory;
+// this is its checked, evaluable form. Reading is strict in the way an operator needs: an unknown
+// field is an error naming the policy and the field; a field Graph has but Deputy does not enforce
+// is accepted only when it is null or empty (so a policy never silently means less here than in
+// Entra); read-only metadata (`@odata.*`, `templateId`, timestamps) is ignored.
+
+/// A Conditional Access policy, ready to evaluate.
+public struct ConditionalAccessPolicy: Sendable, Equatable {
+    public enum State: String, Sendable, CaseIterable {
+        case enabled, disabled, enabledForReportingButNotEnforced
+    }
+
+    /// `conditions.users`.
+    public struct Users: Sendable, Equatable {
+        public var includeUsers: [String] = []
+        public var excludeUsers: [String] = []
+        public var includeGroups: [String] = []
+        public var excludeGroups: [String] = []
+        public var includeRoles: [String] = []
+        public var excludeRoles: [String] = []
+        /// `includeGuestsOrExternalUsers` / `excludeGuestsOrExternalUsers` set: they match Guest users.
+        public var includeGuestsOrExternalUsers = false
+        public var excludeGuestsOrExternalUsers = false
+    }
+
+    /// `conditions.applications`.
+    public struct Applications: Sendable, Equatable {
+        public var includeApplications: [String] = []
+        public var excludeApplications: [String] = []
+        /// `c1`…`c99`.
+        public var includeAuthenticationContextClassReferences: [String] = []
+    }
+
+    /// `conditions.clientApplications` (workload identities).
+    public struct ClientApplications: Sendable, Equatable {
+        /// `ServicePrincipalsInMyTenant`, `All` or service principal ids.
+        public var includeServicePrincipals: [String] = []
+        public var excludeServicePrincipals: [String] = []
+    }
+
+    /// The built-in grant controls.
+    public enum Control: String, Sendable, CaseIterable, Comparable {
+        // Declared in Entra's prompting order (reference §5.2).
+        case block, mfa, compliantDevice, domainJoinedDevice, passwordChange
+
+        public static func < (a: Control, b: Control) -> Bool {
+            allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+        }
+    }
+
+    /// `sessionControls.signInFrequency`.
+    public struct SignInFrequency: Sendable, Equatable {
+        /// nil with `frequencyInterval: everyTime`.
+        public var seconds: TimeInterval?
+        /// `secondaryAuthentication` measures from the last MFA rather than the last sign-in.
+        public var secondaryOnly: Bool
+    }
+
+    public var id: String
+    public var displayName: String
+    public var state: State
+    public var users: Users?
+    public var applications: Applications?
+    public var clientApplications: ClientApplications?
+    /// `all`, `browser`, `mobileAppsAndDesktopClients`, `exchangeActiveSync`, `easSupported`, `other`.
+    public var clientAppTypes: [String] = []
+    public var includePlatforms: [String] = []
+    public var excludePlatforms: [String] = []
+    public var includeLocations: [String] = []
+    public var excludeLocations: [String] = []
+    public var signInRiskLevels: [String] = []
+    public var userRiskLevels: [String] = []
+    /// Device states (`All`, `Compliant`, `DomainJoined`) included and excluded.
+    public var includeDeviceStates: [String] = []
+    public var excludeDeviceStates: [String] = []
+    /// `AND` or `OR`.
+    public var requireAllControls = false
+    public var controls: [Control] = []
+    /// `grantControls.authenticationStrength` (the built-in "Multifactor authentication" strength):
+    /// satisfied by MFA, like the `mfa` control.
+    public var authenticationStrength: String?
+    public var signInFrequency: SignInFrequency?
+    /// The policy's JSON as given.
+    public var json: JSONValue
+
+    /// The controls that grant access, with the authentication strength counted as `mfa`.
+    public var grantControls: [Control] {
+        var c = controls
+        if authenticationStrength != nil, !c.contains(.mfa) { c.append(.mfa) }
+        return c
+    }
+
+    /// The built-in authentication strength Deputy can satisfy (TOTP is its second factor).
+    public static let multifactorStrengthID = "00000000-0000-0000-0000-000000000002"
+}
+
+/// A problem in a policy: which policy, which field, what is wrong.
+public struct PolicyError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// `'Require MFA' (0c1d…)`, or the policy's position when it has neither.
+    public var policy: String
+    /// The field path inside the policy (`conditions.users.includeUser`), empty for the whole policy.
+    public var field: String
+    public var message: String
+
+    public var description: String {
+        field.isEmpty ? "policy \(policy): \(message)" : "policy \(policy): \(field): \(message)"
+    }
+}
+
+extension ConditionalAccessPolicy {
+    /// Reads a policy from Graph JSON.
+    /// - Parameter position: names the policy in errors when it has no displayName.
+    public static func parse(_ json: JSONValue, position: String = "") throws(PolicyError) -> ConditionalAccessPolicy {
+        var reader = PolicyReader(name: position)
+        return try reader.policy(json)
+    }
+}
+
+/// Reads one policy object field by field; every key of every object is either read, ignored as
+/// metadata, or accepted as an unenforced empty value — anything else is an error.
+private struct PolicyReader {
+    var name: String
+
+    func fail(_ field: String, _ message: String) -> PolicyError { PolicyError(policy: name, field: field, message: message) }
+
+    /// Read-only metadata Graph returns and a POST ignores.
+    static let metadata: Set<String> = ["id", "templateId", "createdDateTime", "modifiedDateTime", "deletedDateTime"]
+
+    func object(_ v: JSONValue?, _ path: String) throws(PolicyError) -> [String: JSONValue]? {
+        switch v {
+        case nil, .null?: return nil
+        case .object(let o)?: return o
+        default: throw fail(path, "expected an object")
+        }
+    }
+
+    func strings(_ v: JSONValue?, _ path: String) throws(PolicyError) -> [String] {
+        switch v {
+        case nil, .null?: return []
+        case .array(let a)?:
+            var out: [String] = []
+            for (i, e) in a.enumerated() {
+                guard case .string(let s) = e else { throw fail("\(path)[\(i)]", "expected a string") }
+                out.append(s)
+            }
+            return out
+        default: throw fail(path, "expected a list of strings")
+        }
+    }
+
+    func string(_ v: JSONValue?, _ path: String) throws(PolicyError) -> String? {
+        switch v {
+        case nil, .null?: return nil
+        case .string(let s)?: return s
+        default: throw fail(path, "expected a string")
+        }
+    }
+
+    /// Whether a value is "not set": null, an empty list or object, an empty string, `false`, or
+    /// an object whose members are all not set or whose `isEnabled` is false.
+    static func isUnset(_ v: JSONValue) -> Bool {
+        switch v {
+        case .null: return true
+        case .array(let a): return a.isEmpty
+        case .string(let s): return s.isEmpty
+        case .bool(let b): return !b
+        case .number: return false
+        case .object(let o):
+            if case .bool(false)? = o["isEnabled"] { return true }
+            return o.allSatisfy { $0.key.hasPrefix("@odata.") || isUnset($0.value) }
+        }
+    }
+
+    /// Checks an object's keys: `known` are read by the caller, `unenforced` must be unset.
+    func checkKeys(_ o: [String: JSONValue], _ path: String, known: Set<String>, unenforced: Set<String>) throws(PolicyError) {
+        for (key, value) in o.sorted(by: { $0.key < $1.key }) {
+            let field = path.isEmpty ? key : "\(path).\(key)"
+            // Instance and property annotations (`@odata.type`, `x@odata.context`, `@microsoft.graph.tips`) are metadata.
+            if key.contains("@") || (path.isEmpty && Self.metadata.contains(key)) || known.contains(key) { continue }
+            if unenforced.contains(key) {
+                if Self.isUnset(value) { continue }
+                throw fail(field, "Deputy does not enforce this condition or control; it must be null or empty here (a policy must not mean less than it says)")
+            }
+            let candidates = known.union(unenforced)
+            let hint = closest(key, among: candidates).map { " (did you mean '\($0)'?)" } ?? ""
+            throw fail(field, "unknown field\(hint)")
+        }
+    }
+
+    mutating func policy(_ json: JSONValue) throws(PolicyError) -> ConditionalAccessPolicy {
+        guard case .object(let o) = json else { throw fail("", "expected a Graph conditionalAccessPolicy object") }
+        let displayName = try string(o["displayName"], "displayName")
+        let id = try string(o["id"], "id")
+        if let displayName { name = "'\(displayName)'" + (id.map { " (\($0))" } ?? "") } else if let id { name = id }
+        guard let id, UUID(uuidString: id) != nil else { throw fail("id", "expected the policy's id, a GUID") }
+        guard let displayName, !displayName.isEmpty else { throw fail("displayName", "expected a display name") }
+        try checkKeys(o, "", known: ["displayName", "description", "state", "conditions", "grantControls", "sessionControls"],
+                      unenforced: ["partialEnablementStrategy"])
+        let stateText = try string(o["state"], "state") ?? ""
+        guard let state = ConditionalAccessPolicy.State(rawValue: stateText) else {
+            throw fail("state", "expected enabled, disabled or enabledForReportingButNotEnforced, found '\(stateText)'")
+        }
+        var p = ConditionalAccessPolicy(id: id, displayName: displayName, state: state, json: json)
+        guard let conditions = try object(o["conditions"], "conditions") else { throw fail("conditions", "expected the policy's conditions") }
+        try readConditions(conditions, into: &p)
+        try readGrantControls(try object(o["grantControls"], "grantControls"), into: &p)
+        try readSessionControls(try object(o["sessionControls"], "sessionControls"), into: &p)
+        if p.clientApplications != nil && (p.users?.includeUsers ?? ["None"]) == ["None"] && p.grantControls != [.block] {
+            // Workload identities support block only (reference §5.3).
+            throw fail("grantControls.builtInControls", "a policy for workload identities can only block")
+        }
+        if p.grantControls.isEmpty && p.signInFrequency == nil {
+            throw fail("grantControls", "a policy needs a grant control (block, mfa, …) or a session control")
+        }
+        return p
+    }
+
+    static let riskLevels: Set<String> = ["low", "medium", "high", "hidden", "none", "unknownFutureValue"]
+    static let clientAppTypes: Set<String> = ["all", "browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "easSupported", "other"]
+    static let platforms: Set<String> = ["android", "iOS", "windows", "windowsPhone", "macOS", "linux", "all"]
+
+    func readConditions(_ c: [String: JSONValue], into p: inout ConditionalAccessPolicy) throws(PolicyError) {
+        try checkKeys(c, "conditions", known: ["users", "applications", "clientApplications", "clientAppTypes", "platforms", "locations",
+                                                "signInRiskLevels", "userRiskLevels", "devices", "deviceStates"],
+                      unenforced: ["servicePrincipalRiskLevels", "insiderRiskLevels", "authenticationFlows", "times", "agentIdRiskLevels", "clients"])
+        // Device states (the older `deviceStates` and `devices.include/excludeDeviceStates`/`Devices`
+        // forms): All, Compliant, DomainJoined — from the user's documented device state.
+        if let d = try object(c["deviceStates"], "conditions.deviceStates") {
+            try checkKeys(d, "conditions.deviceStates", known: ["includeStates", "excludeStates"], unenforced: [])
+            p.includeDeviceStates = try deviceStates(d["includeStates"], "conditions.deviceStates.includeStates")
+            p.excludeDeviceStates = try deviceStates(d["excludeStates"], "conditions.deviceStates.excludeStates")
+        }
+        if let d = try object(c["devices"], "conditions.devices") {
+            let path = "conditions.devices"
+            try checkKeys(d, path, known: ["includeDeviceStates", "excludeDeviceStates", "includeDevices", "excludeDevices"], unenforced: ["deviceFilter"])
+            p.includeDeviceStates += try deviceStates(d["includeDeviceStates"], "\(path).includeDeviceStates")
+                + deviceStates(d["includeDevices"], "\(path).includeDevices")
+            p.excludeDeviceStates += try deviceStates(d["excludeDeviceStates"], "\(path).excludeDeviceStates")
+                + deviceStates(d["excludeDevices"], "\(path).excludeDevices")
+        }
+        if let u = try object(c["users"], "conditions.users") {
+            let path = "conditions.users"
+            try checkKeys(u, path, known: ["includeUsers", "excludeUsers", "includeGroups", "excludeGroups", "includeRoles", "excludeRoles",
+                                           "includeGuestsOrExternalUsers", "excludeGuestsOrExternalUsers"], unenforced: [])
+            var users = ConditionalAccessPolicy.Users()
+            users.includeUsers = try strings(u["includeUsers"], "\(path).includeUsers")
+            users.excludeUsers = try strings(u["excludeUsers"], "\(path).excludeUsers")
+            users.includeGroups = try strings(u["includeGroups"], "\(path).includeGroups")
+            users.excludeGroups = try strings(u["excludeGroups"], "\(path).excludeGroups")
+            users.includeRoles = try strings(u["includeRoles"], "\(path).includeRoles")
+            users.excludeRoles = try strings(u["excludeRoles"], "\(path).excludeRoles")
+            users.includeGuestsOrExternalUsers = try guests(u["includeGuestsOrExternalUsers"], "\(path).includeGuestsOrExternalUsers")
+            users.excludeGuestsOrExternalUsers = try guests(u["excludeGuestsOrExternalUsers"], "\(path).excludeGuestsOrExternalUsers")
+            p.users = users
+        }
+        if let a = try object(c["applications"], "conditions.applications") {
+            let path = "conditions.applications"
+            try checkKeys(a, path, known: ["includeApplications", "excludeApplications", "includeAuthenticationContextClassReferences"],
+                          unenforced: ["includeUserActions", "applicationFilter", "networkAccess", "globalSecureAccess", "includeProtectionLevels"])
+            var apps = ConditionalAccessPolicy.Applications()
+            apps.includeApplications = try strings(a["includeApplications"], "\(path).includeApplications")
+            apps.excludeApplications = try strings(a["excludeApplications"], "\(path).excludeApplications")
+            apps.includeAuthenticationContextClassReferences = try strings(a["includeAuthenticationContextClassReferences"],
+                                                                          "\(path).includeAuthenticationContextClassReferences")
+            for (i, acr) in apps.includeAuthenticationContextClassReferences.enumerated() where !Self.isContextID(acr) {
+                throw fail("\(path).includeAuthenticationContextClassReferences[\(i)]", "expected an authentication context id c1…c99, found '\(acr)'")
+            }
+            for (i, app) in apps.includeApplications.enumerated() where app == "Office365" || app == "MicrosoftAdminPortals" {
+                throw fail("\(path).includeApplications[\(i)]", "'\(app)' names Microsoft's own apps, which Deputy does not host; use All or app ids")
+            }
+            p.applications = apps
+        }
+        if let ca = try object(c["clientApplications"], "conditions.clientApplications") {
+            let path = "conditions.clientApplications"
+            try checkKeys(ca, path, known: ["includeServicePrincipals", "excludeServicePrincipals"],
+                          unenforced: ["servicePrincipalFilter", "includeAgentIdServicePrincipals", "excludeAgentIdServicePrincipals",
+                                       "agentIdServicePrincipalFilter"])
+            p.clientApplications = .init(includeServicePrincipals: try strings(ca["includeServicePrincipals"], "\(path).includeServicePrincipals"),
+                                         excludeServicePrincipals: try strings(ca["excludeServicePrincipals"], "\(path).excludeServicePrincipals"))
+        }
+        if p.users == nil && p.clientApplications == nil {
+            throw fail("conditions.users", "a policy needs conditions.users or conditions.clientApplications")
+        }
+        if p.applications == nil { throw fail("conditions.applications", "a policy needs conditions.applications") }
+        p.clientAppTypes = try strings(c["clientAppTypes"], "conditions.clientAppTypes")
+        for (i, t) in p.clientAppTypes.enumerated() where !Self.clientAppTypes.contains(t) {
+            throw fail("conditions.clientAppTypes[\(i)]", "expected one of \(Self.clientAppTypes.sorted().joined(separator: ", ")), found '\(t)'")
+        }
+        if let pl = try object(c["platforms"], "conditions.platforms") {
+            try checkKeys(pl, "conditions.platforms", known: ["includePlatforms", "excludePlatforms"], unenforced: [])
+            p.includePlatforms = try strings(pl["includePlatforms"], "conditions.platforms.includePlatforms")
+            p.excludePlatforms = try strings(pl["excludePlatforms"], "conditions.platforms.excludePlatforms")
+            for (key, list) in [("includePlatforms", p.includePlatforms), ("excludePlatforms", p.excludePlatforms)] {
+                for (i, v) in list.enumerated() where !Self.platforms.contains(v) {
+                    throw fail("conditions.platforms.\(key)[\(i)]", "expected one of \(Self.platforms.sorted().joined(separator: ", ")), found '\(v)'")
+                }
+            }
+        }
+        if let l = try object(c["locations"], "conditions.locations") {
+            try checkKeys(l, "conditions.locations", known: ["includeLocations", "excludeLocations"], unenforced: [])
+            p.includeLocations = try strings(l["includeLocations"], "conditions.locations.includeLocations")
+            p.excludeLocations = try strings(l["excludeLocations"], "conditions.locations.excludeLocations")
+        }
+        p.signInRiskLevels = try strings(c["signInRiskLevels"], "conditions.signInRiskLevels")
+        p.userRiskLevels = try strings(c["userRiskLevels"], "conditions.userRiskLevels")
+        for (key, list) in [("signInRiskLevels", p.signInRiskLevels), ("userRiskLevels", p.userRiskLevels)] {
+            for (i, v) in list.enumerated() where !Self.riskLevels.contains(v) {
+                throw fail("conditions.\(key)[\(i)]", "expected low, medium, high, hidden or none, found '\(v)'")
+            }
+        }
+    }
+
+    func deviceStates(_ v: JSONValue?, _ path: String) throws(PolicyError) -> [String] {
+        let values = try strings(v, path)
+        for (i, s) in values.enumerated() where !["All", "Compliant", "DomainJoined"].contains(s) {
+            throw fail("\(path)[\(i)]", "expected All, Compliant or DomainJoined, found '\(s)'")
+        }
+        return values
+    }
+
+    /// `includeGuestsOrExternalUsers`: a `conditionalAccessGuestsOrExternalUsers` object; set means it applies to guests.
+    func guests(_ v: JSONValue?, _ path: String) throws(PolicyError) -> Bool {
+        guard let o = try object(v, path) else { return false }
+        try checkKeys(o, path, known: ["guestOrExternalUserTypes", "externalTenants"], unenforced: [])
+        return !PolicyReader.isUnset(.object(o))
+    }
+
+    static func isContextID(_ s: String) -> Bool {
+        guard s.count >= 2, s.first == "c", let n = Int(s.dropFirst()) else { return false }
+        return (1...99).contains(n)
+    }
+
+    func readGrantControls(_ g: [String: JSONValue]?, into p: inout ConditionalAccessPolicy) throws(PolicyError) {
+        guard let g else { return }
+        let path = "grantControls"
+        try checkKeys(g, path, known: ["operator", "builtInControls", "authenticationStrength"],
+                      unenforced: ["customAuthenticationFactors", "termsOfUse"])
+        let op = try string(g["operator"], "\(path).operator") ?? "OR"
+        guard op == "AND" || op == "OR" else { throw fail("\(path).operator", "expected AND or OR, found '\(op)'") }
+        p.requireAllControls = op == "AND"
+        for (i, name) in try strings(g["builtInControls"], "\(path).builtInControls").enumerated() {
+            guard let c = ConditionalAccessPolicy.Control(rawValue: name) else {
+                let enforced = ConditionalAccessPolicy.Control.allCases.map(\.rawValue).joined(separator: ", ")
+                if ["approvedApplication", "compliantApplication"].contains(name) {
+                    throw fail("\(path).builtInControls[\(i)]", "'\(name)' needs Intune app protection, which Deputy does not emulate; controls it enforces: \(enforced)")
+                }
+                throw fail("\(path).builtInControls[\(i)]", "unknown control '\(name)'; expected one of \(enforced)")
+            }
+            p.controls.append(c)
+        }
+        if p.controls.contains(.block) && p.controls.count > 1 {
+            throw fail("\(path).builtInControls", "block cannot be combined with other controls")
+        }
+        if let s = try object(g["authenticationStrength"], "\(path).authenticationStrength") {
+            let sid = try string(s["id"], "\(path).authenticationStrength.id")
+            guard sid == ConditionalAccessPolicy.multifactorStrengthID else {
+                throw fail("\(path).authenticationStrength.id", "Deputy supports the built-in 'Multifactor authentication' strength (\(ConditionalAccessPolicy.multifactorStrengthID)); found '\(sid ?? "none")'")
+            }
+            p.authenticationStrength = sid
+        }
+    }
+
+    func readSessionControls(_ s: [String: JSONValue]?, into p: inout ConditionalAccessPolicy) throws(PolicyError) {
+        guard let s else { return }
+        let path = "sessionControls"
+        try checkKeys(s, path, known: ["signInFrequency"],
+                      unenforced: ["applicationEnforcedRestrictions", "cloudAppSecurity", "persistentBrowser", "continuousAccessEvaluation",
+                                   "disableResilienceDefaults", "secureSignInSession", "globalSecureAccessFilteringProfile", "networkAccessSecurity"])
+        guard let f = try object(s["signInFrequency"], "\(path).signInFrequency") else { return }
+        let fp = "\(path).signInFrequency"
+        try checkKeys(f, fp, known: ["isEnabled", "type", "value", "authenticationType", "frequencyInterval"], unenforced: [])
+        guard case .bool(true)? = f["isEnabled"] else { return }
+        let interval = try string(f["frequencyInterval"], "\(fp).frequencyInterval") ?? "timeBased"
+        let authType = try string(f["authenticationType"], "\(fp).authenticationType") ?? "primaryAndSecondaryAuthentication"
+        guard ["primaryAndSecondaryAuthentication", "secondaryAuthentication"].contains(authType) else {
+            throw fail("\(fp).authenticationType", "expected primaryAndSecondaryAuthentication or secondaryAuthentication")
+        }
+        switch interval {
+        case "everyTime":
+            p.signInFrequency = .init(seconds: nil, secondaryOnly: authType == "secondaryAuthentication")
+        case "timeBased":
+            let type = try string(f["type"], "\(fp).type")
+            guard case .number(let value)? = f["value"], value >= 1, value == value.rounded() else {
+                throw fail("\(fp).value", "expected a whole number of hours or days")
+            }
+            let unit: Double
+            switch type {
+            case "hours": unit = 3600
+            case "days": unit = 86_400
+            default: throw fail("\(fp).type", "expected hours or days")
+            }
+            p.signInFrequency = .init(seconds: value * unit, secondaryOnly: authType == "secondaryAuthentication")
+        default:
+            throw fail("\(fp).frequencyInterval", "expected timeBased or everyTime")
+        }
+    }
+}
+
+/// The nearest candidate by edit distance, when it is close (a likely misspelling).
+func closest(_ word: String, among candidates: Set<String>) -> String? {
+    var best: (name: String, distance: Int)?
+    for candidate in candidates.sorted() {
+        let d = TenantFileLoader.editDistance(word.lowercased(), candidate.lowercased())
+        if d < (best?.distance ?? Int.max) { best = (candidate, d) }
+    }
+    let limit = min(3, max(1, word.count / 3))
+    guard let best, best.distance <= limit else { return nil }
+    return best.name
+}
