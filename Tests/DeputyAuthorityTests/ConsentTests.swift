@@ -65,7 +65,11 @@ struct ConsentTests {
 
     @Test("A user cannot consent to a scope that needs an administrator (AADSTS90094)")
     func adminOnlyScope() async throws {
-        let f = try await GrantsFixture.make { d in d.oauth2PermissionGrants.removeAll { $0.scope.contains("Data.Write") } }
+        // Consent alone is under test: the Data API's MFA policy (which comes first) is taken out.
+        let f = try await GrantsFixture.make { d in
+            d.oauth2PermissionGrants.removeAll { $0.scope.contains("Data.Write") }
+            d.conditionalAccessPolicies.removeAll()
+        }
         var browser = GrantsFixture.Browser()
         let result = try await signIn(f, client: GrantsFixture.app("webApi").appId, redirect: "http://127.0.0.1:7402/signin-oidc",
                                       scope: "https://database.windows.net//Data.Write", user: alice, browser: &browser)

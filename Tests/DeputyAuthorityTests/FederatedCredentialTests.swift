@@ -28,8 +28,7 @@ struct FederatedCredentialTests {
 
     func obo(_ f: GrantsFixture, clientAssertion: String) async throws -> Result<TokenResponse, OAuthError> {
         let bob = GrantsFixture.user("bob")
-        let user = try await f.success([("grant_type", "password"), ("client_id", GrantsFixture.app("cli").appId), ("username", bob.upn),
-                                        ("password", bob.password), ("scope", "api://contoso-expenses-api/access_as_user")]).accessToken
+        let user = try await f.mfaUserToken(bob)
         return await f.token([("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", webApi.appId),
                               ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", clientAssertion),
                               ("requested_token_use", "on_behalf_of"), ("assertion", user), ("scope", "https://database.windows.net//.default")])

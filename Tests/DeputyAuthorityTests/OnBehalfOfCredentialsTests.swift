@@ -11,9 +11,9 @@ struct OnBehalfOfCredentialsTests {
     let webApi = GrantsFixture.app("webApi")
     let bob = GrantsFixture.user("bob")
 
+    /// Bob's token for the Web API, signed in with MFA (the Data API requires it).
     func userToken(_ f: GrantsFixture) async throws -> String {
-        try await f.success([("grant_type", "password"), ("client_id", GrantsFixture.app("cli").appId), ("username", bob.upn), ("password", bob.password),
-                             ("scope", "api://contoso-expenses-api/access_as_user")]).accessToken
+        try await f.mfaUserToken(bob)
     }
 
     @Test("The middle tier may authenticate with its certificate (private_key_jwt) for OBO")

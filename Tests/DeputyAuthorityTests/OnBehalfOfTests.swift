@@ -24,10 +24,9 @@ struct OnBehalfOfTests {
         }
     }
 
-    /// Bob's token for a resource, through ROPC on the public CLI app.
+    /// Bob's token for a resource, signed in with MFA (the Data API requires it), on the public CLI app.
     func userToken(_ f: GrantsFixture, scope: String = "api://contoso-expenses-api/access_as_user") async throws -> String {
-        try await f.success([("grant_type", "password"), ("client_id", cli.appId), ("username", bob.upn), ("password", bob.password),
-                             ("scope", scope)]).accessToken
+        try await f.mfaUserToken(bob, scope: scope)
     }
 
     func obo(_ f: GrantsFixture, assertion: String, client: DemoTenant.DemoApp? = nil, scope: String = "https://database.windows.net//.default",
@@ -57,7 +56,7 @@ struct OnBehalfOfTests {
         #expect(c["oid"]?.string == bob.id && c["sub"]?.string != incoming.string("sub"))
         #expect(Set(Scopes.parse(c["scp"]?.string)) == ["Data.Read", "Data.Write"])
         #expect(c["roles"]?.strings == ["Expenses.Approver"], "bob's role through his group, not the Web API's Expenses.Read.All")
-        #expect(c["amr"]?.strings == ["pwd"])
+        #expect(c["amr"]?.strings == ["pwd", "mfa", "otp"])
         #expect(TokenMinter.readAIO(c["aio"]!.string!)?.authTime == TokenMinter.readAIO(incoming.string("aio")!)?.authTime)
         #expect(r.refreshToken == nil && r.clientInfo != nil)
         let log = try await f.store.recentSignIns(limit: 1)[0]

@@ -22,8 +22,9 @@ struct TenantFileLoaderTests {
         #expect(tenant.tenant.verifiedDomains == [DemoTenant.domain, "contoso.com"])
         #expect(tenant.users.map(\.id) == DemoTenant.users.map(\.id))
         #expect(tenant.users.count == 3)
-        #expect(tenant.applications.map(\.appId) == DemoTenant.apps.map(\.appId))
-        #expect(tenant.applications.count == 7)
+        // The demo apps, plus Microsoft Graph (whose sign-in log and What-If the authority serves).
+        #expect(Set(tenant.applications.map(\.appId)) == Set(DemoTenant.apps.map(\.appId) + [DemoTenant.graphAppID]))
+        #expect(tenant.applications.count == 9)
         #expect(tenant.groups.count == 1)
         #expect(tenant.conditionalAccessPolicies.count == 4)
         #expect(tenant.users.first { $0.id == DemoTenant.user("alice").id }?.manager == DemoTenant.user("bob").id)
@@ -48,7 +49,7 @@ struct TenantFileLoaderTests {
     func demoSecretsAreHashed() throws {
         let tenant = try Self.loadDemo()
         let appsWithSecrets = DemoTenant.apps.filter { $0.secret != nil }
-        #expect(appsWithSecrets.count == 5)
+        #expect(appsWithSecrets.count == 6)
         for demoApp in appsWithSecrets {
             let secret = try #require(demoApp.secret)
             let app = try #require(tenant.applications.first { $0.appId == demoApp.appId })
@@ -86,7 +87,7 @@ struct TenantFileLoaderTests {
         let spIDs = Set(tenant.servicePrincipals.map(\.id))
         func sp(_ key: String) -> String? { tenant.servicePrincipals.first { $0.appId == DemoTenant.app(key).appId }?.id }
 
-        #expect(tenant.oauth2PermissionGrants.count == 7)
+        #expect(tenant.oauth2PermissionGrants.count == 8)
         for grant in tenant.oauth2PermissionGrants {
             #expect(spIDs.contains(grant.clientId), "clientId \(grant.clientId)")
             #expect(spIDs.contains(grant.resourceId), "resourceId \(grant.resourceId)")
@@ -101,7 +102,7 @@ struct TenantFileLoaderTests {
         #expect(reports.principalId == sp("reports"))
         #expect(reports.resourceId == sp("dataApi"))
         #expect(reports.principalType == "ServicePrincipal")
-        let group = try #require(tenant.appRoleAssignments.last)
+        let group = try #require(tenant.appRoleAssignments.first { $0.principalType == "Group" })
         #expect(group.principalId == "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d")
         #expect(group.principalType == "Group")
     }

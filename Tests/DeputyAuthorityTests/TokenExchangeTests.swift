@@ -22,9 +22,9 @@ struct TokenExchangeTests {
         }
     }
 
+    /// Bob's token for the Web API, signed in with MFA (the Data API requires it).
     func userToken(_ f: GrantsFixture) async throws -> String {
-        try await f.success([("grant_type", "password"), ("client_id", GrantsFixture.app("cli").appId), ("username", bob.upn), ("password", bob.password),
-                             ("scope", "api://contoso-expenses-api/access_as_user")]).accessToken
+        try await f.mfaUserToken(bob)
     }
 
     func exchange(_ f: GrantsFixture, subject: String, client: DemoTenant.DemoApp? = nil, _ extra: [(String, String)]) async -> Result<TokenResponse, OAuthError> {

@@ -53,7 +53,12 @@ public struct DemoTenant: Sendable {
         .init(key: "cli", appId: "d5e7f9a1-2b3c-4d4e-9f6a-6b8c0d2e4f56", displayName: "Contoso Expenses CLI", identifierUri: nil, secret: nil),
         .init(key: "reports", appId: "e7f9a1b3-4c5d-4e6f-8a8b-7c9d1e3f5a67", displayName: "Contoso Nightly Reports",
               identifierUri: nil, secret: "reports-demo-secret-2d7e9b4c6a1f"),
+        .init(key: "admin", appId: "f9a1b3c5-6d7e-4f8a-9b0c-8d0e2f4a6b78", displayName: "Contoso Directory Admin",
+              identifierUri: nil, secret: "admin-demo-secret-5c8e1a3f7b2d"),
     ]
+
+    /// Microsoft Graph's well-known appId: its sign-in log and What-If APIs are served by the authority.
+    public static let graphAppID = "00000003-0000-0000-c000-000000000000"
 
     public var portBase: Int
     public var scheme: String
@@ -200,6 +205,26 @@ public struct DemoTenant: Sendable {
                   - appId: \(a("reports"))
                     displayName: \(DemoTenant.app("reports").displayName)
             \(secret("reports"))\
+                  # Microsoft Graph, as far as Deputy serves it: the sign-in log and What-If
+                  # (well-known ids of Graph's permissions).
+                  - appId: \(DemoTenant.graphAppID)
+                    displayName: Microsoft Graph
+                    identifierUris: ["https://graph.microsoft.com"]
+                    api:
+                      requestedAccessTokenVersion: 1
+                      oauth2PermissionScopes:
+                        - {id: e1fe6dd8-ba31-4d61-89e7-88639da4683d, value: User.Read, adminConsentRequired: false, userConsentDisplayName: "Sign you in and read your profile"}
+                        - {id: e4c9e354-4dc5-45b8-9e7c-e1393b0b1a20, value: AuditLog.Read.All, adminConsentRequired: true, adminConsentDisplayName: "Read audit log data"}
+                        - {id: 572fea84-0151-49b2-9301-11cb16974376, value: Policy.Read.All, adminConsentRequired: true, adminConsentDisplayName: "Read your organization's policies"}
+                    appRoles:
+                      - {id: b0afded3-3588-46d8-8b3d-9842eff778da, value: AuditLog.Read.All, displayName: Read all audit log data, allowedMemberTypes: [Application]}
+                      - {id: 246dd0d5-5bd0-4def-940b-0421030a5b68, value: Policy.Read.All, displayName: Read your organization's policies, allowedMemberTypes: [Application]}
+                  - appId: \(a("admin"))
+                    displayName: \(DemoTenant.app("admin").displayName)
+                    requiredResourceAccess:
+                      - resourceAppId: \(DemoTenant.graphAppID)
+                        resourceAccess: [{id: b0afded3-3588-46d8-8b3d-9842eff778da, type: Role}, {id: 246dd0d5-5bd0-4def-940b-0421030a5b68, type: Role}]
+            \(secret("admin"))\
                 oauth2PermissionGrants:
                   - {clientId: \(a("spa")), resourceId: \(a("webApi")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("spa")), resourceId: \(a("agent")), consentType: AllPrincipals, scope: access_as_user}
@@ -208,10 +233,13 @@ public struct DemoTenant: Sendable {
                   - {clientId: \(a("webApi")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
                   - {clientId: \(a("mcpServer")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
                   - {clientId: \(a("agent")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: Expenses.ReadWrite}
+                  - {clientId: \(a("cli")), resourceId: \(DemoTenant.graphAppID), consentType: AllPrincipals, scope: "User.Read AuditLog.Read.All Policy.Read.All"}
                 appRoleAssignments:
                   - {principalId: \(a("reports")), resourceId: \(a("dataApi")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000006}
                   - {principalId: 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d, resourceId: \(a("dataApi")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000007}
-                # Ready for the Conditional Access engine (loaded and kept; not enforced yet).
+                  - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: b0afded3-3588-46d8-8b3d-9842eff778da}
+                  - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: 246dd0d5-5bd0-4def-940b-0421030a5b68}
+                # Conditional Access, enforced at every issuance (docs/conditional-access.md).
                 conditionalAccessPolicies:
                   - id: 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e01
                     displayName: Require MFA for Contoso SQL
@@ -277,6 +305,9 @@ public struct DemoTenant: Sendable {
             "authority": s("\(url(.authority))/\(DemoTenant.tenantID)"),
             "issuer": s("\(url(.authority))/\(DemoTenant.tenantID)/v2.0"),
             "issuerV1": s("\(url(.authority))/\(DemoTenant.tenantID)/"),
+            // Microsoft Graph's sign-in log and What-If are served on the authority's origin.
+            "graphBaseUrl": s(url(.authority)),
+            "signInLogPage": s("\(url(.authority))/\(DemoTenant.tenantID)/signins"),
             "caCertificate": caCertificate.map(s) ?? .null,
             "portBase": .number(Double(portBase)),
             "applications": .object(apps), "users": .object(users),
