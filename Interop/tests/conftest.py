@@ -7,11 +7,20 @@ Fixtures:
   discovery    the tenant's OpenID configuration
   session      session() -> a fresh requests.Session that trusts only `ca` and knows the port-less URL trick
   verify_jwt   verify_jwt(token, audience) -> claims, checked against the tenant's JWKS with PyJWT
+  clock        the authority's clock (`deputy up --test-controls`): clock.now(), clock.offset, clock.advance(seconds)
+  totp         totp.code(user) -> a verification code for the authority's time that was never handed out before
+  mfa_sign_in  mfa_sign_in(app, user, scopes, claims_challenge=None) -> MSAL's result of an auth-code sign-in
+               (password, then the verification-code page when the authority asks for it)
 """
 
+import base64
+import hashlib
+import hmac
 import json
+import math
 import os
 import random
+import struct
 import signal
 import socket
 import ssl
@@ -25,6 +34,8 @@ import msal
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
+
+import forms
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 30
@@ -99,7 +110,7 @@ def deputy(tmp_path_factory):
     manifest_path = data_dir / "manifest.json"
     _log_path = run_dir / "deputy.log"
     base = _free_port_base()
-    cmd = [_deputy_bin(), "up", "--tls", "--port-base", str(base),
+    cmd = [_deputy_bin(), "up", "--tls", "--test-controls", "--port-base", str(base),
            "--data-dir", str(data_dir), "--manifest", str(manifest_path)]
     with open(_log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=run_dir)
@@ -179,15 +190,96 @@ def discovery(deputy, session):
     return r.json()
 
 
+class AuthorityClock:
+    """The authority's clock: the system clock plus an offset that only POST /_deputy/test/clock changes.
+
+    Tests move it forward instead of sleeping (to reach the next TOTP step). Its times are in the tokens
+    the authority issues, so token checks made on this machine's clock allow for the offset.
+    """
+
+    def __init__(self, base, session):
+        self.url = f"{base}/_deputy/test/clock"
+        self.http = session
+        self.offset = 0.0
+
+    def now(self):
+        """The authority's time, in seconds since the epoch."""
+        return time.time() + self.offset
+
+    def advance(self, seconds):
+        """Moves the authority's clock forward by whole seconds; returns the control's answer."""
+        r = self.http.post(self.url, json={"advanceSeconds": int(seconds)})
+        assert r.status_code == 200, f"POST {self.url} answered {r.status_code}: {r.text[:500]}"
+        answer = r.json()
+        assert "now" in answer and "offsetSeconds" in answer, answer
+        self.offset = float(answer["offsetSeconds"])
+        return answer
+
+
 @pytest.fixture(scope="session")
-def verify_jwt(deputy, discovery, ca):
-    """verify_jwt(token, audience) -> claims; signature (by kid, from the JWKS), exp, iss and aud are checked."""
+def clock(base, session):
+    return AuthorityClock(base, session())
+
+
+TOTP_PERIOD = 30
+
+
+def totp_at(base32_secret, when):
+    """RFC 6238 (over RFC 4226): HMAC-SHA1 of the 30-second step of `when`, dynamically truncated to 6 digits."""
+    secret = base64.b32decode(base32_secret.upper() + "=" * (-len(base32_secret) % 8))
+    mac = hmac.new(secret, struct.pack(">Q", int(when // TOTP_PERIOD)), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+class Authenticator:
+    """The authenticator app of every test user: codes for the authority's time, each step handed out once.
+
+    The authority accepts a code only once (RFC 6238 §5.2), so when a user's current step was already
+    used, the clock is moved to the next step rather than waiting for it.
+    """
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.last_step = {}  # secret -> the last step a code was handed out for
+
+    def code_for_secret(self, secret):
+        now = self.clock.now()
+        last = self.last_step.get(secret)
+        if last is not None and now // TOTP_PERIOD <= last:
+            self.clock.advance(math.ceil((last + 1) * TOTP_PERIOD - now))
+            now = self.clock.now()
+        self.last_step[secret] = int(now // TOTP_PERIOD)
+        return totp_at(secret, now)
+
+    def code(self, user):
+        """A fresh code for a manifest user (one with a totpSecret)."""
+        assert user.get("totpSecret"), f"{user['userPrincipalName']} has no registered TOTP secret in the manifest"
+        return self.code_for_secret(user["totpSecret"])
+
+    def reused_code(self, secret):
+        """The code handed out last for `secret`, computed again (its step must still be within the authority's window)."""
+        return totp_at(secret, self.last_step[secret] * TOTP_PERIOD)
+
+
+@pytest.fixture(scope="session")
+def totp(clock):
+    return Authenticator(clock)
+
+
+@pytest.fixture(scope="session")
+def verify_jwt(deputy, discovery, ca, clock):
+    """verify_jwt(token, audience) -> claims; signature (by kid, from the JWKS), exp, iss and aud are checked.
+
+    The leeway covers how far tests moved the authority's clock ahead (its iat would look like the future).
+    """
     jwks = jwt.PyJWKClient(discovery["jwks_uri"], ssl_context=ssl.create_default_context(cafile=ca), timeout=5)
 
     def verify(token, audience):
         key = jwks.get_signing_key_from_jwt(token)
         return jwt.decode(token, key, algorithms=["RS256"], audience=audience, issuer=deputy["issuer"],
-                          options={"require": ["exp", "iat", "iss", "aud"]}, leeway=30)
+                          options={"require": ["exp", "iat", "iss", "aud"]}, leeway=30 + max(0, math.ceil(clock.offset)))
 
     return verify
 
@@ -219,3 +311,21 @@ def confidential_client(deputy, session):
         return app, s
 
     return make
+
+
+@pytest.fixture
+def mfa_sign_in(session, totp):
+    """mfa_sign_in(app, user, scopes, claims_challenge=None, redirect_uri="http://localhost") -> MSAL's token result.
+
+    An auth-code flow with MSAL whose browser part is forms.sign_in: the password, then the verification
+    code from `totp` when the authority shows the code page.
+    """
+    def sign_in(app, user, scopes, claims_challenge=None, redirect_uri="http://localhost"):
+        flow = app.initiate_auth_code_flow(scopes, redirect_uri=redirect_uri, claims_challenge=claims_challenge,
+                                           login_hint=user["userPrincipalName"])
+        query = forms.sign_in(session(), flow["auth_uri"], user["userPrincipalName"], user["password"],
+                              otc=lambda page: totp.code(user))
+        assert query["state"] == flow["state"]
+        return app.acquire_token_by_auth_code_flow(flow, query)  # MSAL sends the flow's claims_challenge again
+
+    return sign_in

@@ -37,7 +37,8 @@ def test_public_client_auth_code_with_pkce_signs_alice_in_and_refreshes(deputy, 
     assert verify_jwt(refreshed["access_token"], web_api["appId"])["oid"] == alice["objectId"]
 
 
-def test_confidential_web_app_auth_code_redirects_to_its_registered_web_uri(deputy, confidential_client, session, verify_jwt):
+def test_confidential_web_app_auth_code_redirects_to_its_registered_web_uri(deputy, confidential_client, session, totp,
+                                                                          verify_jwt):
     bob, web_api = deputy["users"]["bob"], deputy["applications"]["webApi"]
     redirect_uri = web_api["redirectUris"][0]
     app, _ = confidential_client("webApi")
@@ -46,11 +47,14 @@ def test_confidential_web_app_auth_code_redirects_to_its_registered_web_uri(depu
     flow = app.initiate_auth_code_flow(["https://database.windows.net//Data.Read"], redirect_uri=redirect_uri,
                                        login_hint=bob["userPrincipalName"])
 
-    query = forms.sign_in(session(), flow["auth_uri"], bob["userPrincipalName"], bob["password"])
+    # Contoso SQL's Conditional Access policy requires MFA: after the password, the verification-code page.
+    query = forms.sign_in(session(), flow["auth_uri"], bob["userPrincipalName"], bob["password"],
+                          otc=lambda page: totp.code(bob))
     result = app.acquire_token_by_auth_code_flow(flow, query)
     assert "access_token" in result, result
 
     claims = verify_jwt(result["access_token"], data_api["appId"])
+    assert "mfa" in claims["amr"], claims
     assert claims["scp"] == "Data.Read"
     assert "Expenses.Approver" in claims["roles"]  # bob's app role on the Data API, through his group
     assert claims["oid"] == bob["objectId"]

@@ -1,5 +1,9 @@
 """On-Behalf-Of: the Web API trades bob's token for one to Contoso SQL, with MSAL Python and azure-identity.
 
+Contoso SQL's Conditional Access policy requires MFA, so a token from a password alone is challenged
+(test_conditional_access.py covers the challenge); the successful trades here start from a token bob got
+by answering that challenge on the sign-in pages (password, then a TOTP code).
+
 Each scenario builds its own MSAL / azure-identity objects: MSAL keeps a failed (HTTP 400) answer for 60 s
 per app object, so sharing one between scenarios would hide what the server says the second time.
 """
@@ -21,6 +25,22 @@ def bob_web_api_token(deputy, public_client, verify_jwt):
     assert "access_token" in result, result
     claims = verify_jwt(result["access_token"], deputy["applications"]["webApi"]["appId"])
     assert claims["oid"] == bob["objectId"]
+    return result["access_token"]
+
+
+@pytest.fixture
+def bob_mfa_web_api_token(deputy, public_client, confidential_client, mfa_sign_in, verify_jwt, bob_web_api_token):
+    """bob's access token for the Web API after MFA: the claims challenge of a password-only OBO to Contoso SQL,
+    answered by an auth-code sign-in on the CLI (password, then the verification code)."""
+    web_api, _ = confidential_client("webApi")
+    challenge = web_api.acquire_token_on_behalf_of(bob_web_api_token, [SQL_SCOPE])
+    assert challenge.get("error_codes") == [50076] and challenge.get("claims"), challenge
+    app, _ = public_client("cli")
+    result = mfa_sign_in(app, deputy["users"]["bob"], WEB_API_SCOPES, claims_challenge=challenge["claims"])
+    assert "access_token" in result, result
+    claims = verify_jwt(result["access_token"], deputy["applications"]["webApi"]["appId"])
+    assert claims["oid"] == deputy["users"]["bob"]["objectId"]
+    assert "mfa" in claims["amr"], claims
     return result["access_token"]
 
 
@@ -46,10 +66,10 @@ def assert_obo_error(result, http, error, code, suberror=None):
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_msal_web_api_gets_a_sql_token_for_bob_with_his_role_not_its_own(deputy, confidential_client, verify_jwt,
-                                                                       bob_web_api_token):
+                                                                       bob_mfa_web_api_token):
     web_api, data_api = deputy["applications"]["webApi"], deputy["applications"]["dataApi"]
     app, http = confidential_client("webApi")
-    result = app.acquire_token_on_behalf_of(bob_web_api_token, [SQL_SCOPE])
+    result = app.acquire_token_on_behalf_of(bob_mfa_web_api_token, [SQL_SCOPE])
     assert "access_token" in result, result
     assert len(obo_posts(http)) == 1 and obo_posts(http)[0].status_code == 200
 
@@ -64,6 +84,8 @@ def test_msal_web_api_gets_a_sql_token_for_bob_with_his_role_not_its_own(deputy,
     assert "Data.Read" in scopes and "Data.Write" in scopes, claims
     # The user's app role on Contoso SQL, never an app role of the middle tier.
     assert claims["roles"] == ["Expenses.Approver"], claims
+    # The MFA of the incoming token satisfied Contoso SQL's policy and carries over.
+    assert "mfa" in claims["amr"], claims
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -82,17 +104,20 @@ def test_msal_obo_is_refused_for_a_foreign_assertion_and_without_consent(deputy,
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_azure_identity_on_behalf_of_credential_gets_a_sql_token(deputy, ca, base, verify_jwt, bob_web_api_token):
+def test_azure_identity_on_behalf_of_credential_gets_a_sql_token(deputy, ca, base, clock, verify_jwt,
+                                                                 bob_mfa_web_api_token):
     web_api, data_api = deputy["applications"]["webApi"], deputy["applications"]["dataApi"]
     credential = OnBehalfOfCredential(deputy["tenantId"], web_api["appId"], client_secret=web_api["clientSecret"],
-                                      user_assertion=bob_web_api_token, authority=base,
+                                      user_assertion=bob_mfa_web_api_token, authority=base,
                                       disable_instance_discovery=True, connection_verify=ca)
     token = credential.get_token(SQL_SCOPE)
     claims = verify_jwt(token.token, data_api["appId"])
     assert claims["azp"] == web_api["appId"]
     assert claims["oid"] == deputy["users"]["bob"]["objectId"]
     assert claims["idtyp"] == "user"
-    assert abs(token.expires_on - claims["exp"]) <= 60, (token.expires_on, claims["exp"])
+    assert "mfa" in claims["amr"], claims
+    # expires_on is on this machine's clock, exp on the authority's (moved ahead by clock.offset for TOTP steps).
+    assert abs(token.expires_on + clock.offset - claims["exp"]) <= 60, (token.expires_on, clock.offset, claims["exp"])
 
 
 def test_msal_obo_with_a_garbage_assertion_is_invalid_grant_50013(confidential_client):

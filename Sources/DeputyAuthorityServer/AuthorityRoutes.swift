@@ -24,9 +24,14 @@ public struct AuthorityRequestContext: RequestContext {
 /// Builds the authority's router: Entra's paths, answered in Entra's shapes.
 public struct AuthorityRoutes: Sendable {
     let authority: Authority
+    /// With `deputy up --test-controls`: the clock tests may move.
+    let testClock: OffsetTimeSource?
     var interactive: InteractiveSignIn { InteractiveSignIn(authority: authority) }
 
-    public init(authority: Authority) { self.authority = authority }
+    public init(authority: Authority, testClock: OffsetTimeSource? = nil) {
+        self.authority = authority
+        self.testClock = testClock
+    }
 
     public func router() -> Router<AuthorityRequestContext> {
         let router = Router(context: AuthorityRequestContext.self)
@@ -83,6 +88,21 @@ public struct AuthorityRoutes: Sendable {
                 ["title": "AADSTS\(code)", "text": "Deputy emulates this Microsoft Entra error code. See docs/endpoints.md for when it is returned."])))
         }
         router.get("/health") { _, _ in "ok" }
+        addGraphRoutes(router)
+        router.get("/:tenant/signins") { req, ctx in try await signInLogPage(req, ctx) }
+        if let clock = testClock {
+            // Test controls (`deputy up --test-controls` only): move the authority's clock.
+            router.post("/_deputy/test/clock") { req, _ in
+                var r = req
+                let body = try await r.collectBody(upTo: 4096)
+                guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: body).utf8)),
+                    let seconds = o["advanceSeconds"]?.numberValue, seconds.isFinite
+                else { return graphError(.badRequest, "BadRequest", "Expected {\"advanceSeconds\": N}.") }
+                clock.offset += seconds
+                try await authority.store.setClockOffset(clock.offset)
+                return json(["now": .string(ISO8601DateFormatter().string(from: clock.now())), "offsetSeconds": .number(clock.offset)], cache: "no-store")
+            }
+        }
         return router
     }
 

@@ -1,4 +1,5 @@
 import DeputyAuthority
+import DeputyCore
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -10,9 +11,9 @@ import NIOSSL
 public enum AuthorityServer {
     public static func application(
         authority: Authority, host: String = "127.0.0.1", port: Int, tls: LocalCertificateAuthority?,
-        logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        testClock: OffsetTimeSource? = nil, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
-        let router = AuthorityRoutes(authority: authority).router()
+        let router = AuthorityRoutes(authority: authority, testClock: testClock).router()
         let config = ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil)
         let server: HTTPServerBuilder
         if let tls {

@@ -105,6 +105,37 @@ enum Pages {
         return page(title: "Permissions requested", body: consent.render(o))
     }
 
+    static let signInLog = try! MustacheTemplate(string: """
+        <div class="brand">{{tenant}} · {{user}}</div><h1>Sign-ins</h1>
+        <p class="small">Newest first. Open one to see every Conditional Access policy, whether it applied and why.</p>
+        {{#records}}<details class="signin" id="signin-{{id}}"><summary><b>{{time}}</b> · {{who}} · {{app}} → {{resource}} ·
+        <span class="{{statusClass}}">{{status}}</span> · CA {{caStatus}}</summary>
+        <p class="small">{{kind}} · {{protocol}} · {{ip}} · correlation {{correlation}} · methods {{methods}} · requirement {{requirement}}{{#note}} · {{note}}{{/note}}</p>
+        <table>{{#policies}}<tr><td><b>{{name}}</b></td><td class="{{resultClass}}">{{result}}</td><td>{{controls}}</td><td class="small">{{why}}</td></tr>{{/policies}}</table>
+        </details>{{/records}}
+        {{^records}}<p>No sign-ins yet.</p>{{/records}}
+        """)
+
+    static func signInLog(_ records: [SignInRecord], tenant: String, user: String) -> String {
+        let f = ISO8601DateFormatter()
+        let rows: [[String: Any]] = records.map { r in
+            let failed = r.status.errorCode != 0
+            return ["id": r.id, "time": f.string(from: r.createdDateTime), "who": r.userPrincipalName ?? "(app-only)",
+                    "app": r.appDisplayName ?? r.appId ?? "", "resource": r.resourceDisplayName ?? r.resourceId ?? "",
+                    "status": failed ? "AADSTS\(r.status.errorCode): \(r.status.failureReason ?? "")" : "Success",
+                    "statusClass": failed ? "error" : "", "caStatus": r.conditionalAccessStatus,
+                    "kind": r.isInteractive ? "interactive" : "non-interactive", "protocol": r.authenticationProtocol,
+                    "ip": r.ipAddress ?? "", "correlation": r.correlationId, "methods": r.authenticationMethodsUsed.joined(separator: ", "),
+                    "requirement": r.authenticationRequirement ?? "", "note": r.note ?? false,
+                    "policies": r.appliedConditionalAccessPolicies.map { p -> [String: Any] in
+                        ["name": p.displayName, "result": p.result, "controls": p.enforcedGrantControls.joined(separator: ", "),
+                         "why": p.explanation.joined(separator: "; "), "resultClass": p.result.hasSuffix("ailure") ? "error" : ""]
+                    }]
+        }
+        let body = signInLog.render(["tenant": tenant, "user": user, "records": rows] as [String: Any])
+        return page(title: "Sign-ins", body: body).replacingOccurrences(of: "max-width:420px", with: "max-width:1100px")
+    }
+
     static func step(_ p: StepPage) -> String {
         var o: [String: Any] = ["tenant": p.tenantDisplayName, "user": p.userPrincipalName, "action": p.action, "flow": p.flowID, "csrf": p.csrfToken]
         if let e = p.errorMessage { o["error"] = e }

@@ -78,6 +78,20 @@ public final class DirectoryIndex: Sendable {
         return directory.directoryRoleAssignments.contains { principals.contains($0.principalId) && Self.consentAdminRoles.contains($0.roleTemplateId) }
     }
 
+    /// Directory roles that may read the sign-in log and Conditional Access policies: Global
+    /// Administrator, Global Reader, Security Administrator, Security Reader, Reports Reader,
+    /// Conditional Access Administrator (role template ids).
+    public static let auditReaderRoles: Set<String> = [
+        "62e90394-69f5-4237-9190-012177145e10", "f2ef992c-3afb-46b9-b7cf-a126ee74c451", "194ae4cb-b126-40b2-bd5b-6091b380977d",
+        "5d6b6bb7-de71-4623-b4af-96380a352509", "4a5d8f65-41da-4de4-8968-e035b65339cf", "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9",
+    ]
+
+    /// Whether the user holds a role that may read the sign-in log and policies.
+    public func isAuditReader(_ userID: String) -> Bool {
+        let principals = groups(of: userID).union([userID])
+        return directory.directoryRoleAssignments.contains { principals.contains($0.principalId) && Self.auditReaderRoles.contains($0.roleTemplateId) }
+    }
+
     /// The groups a user belongs to, transitively.
     public func groups(of userID: String) -> Set<String> {
         var result = Set<String>()

@@ -181,9 +181,21 @@ extension InteractiveSignIn {
             return try await complete(p, authentication: authentication, tenant: tenant, request: request, cookies: cookies)
         case .deviceCode(let userCode):
             return try await approveDevice(userCode: userCode, authentication: authentication, tenant: tenant, request: request, cookies: cookies)
+        case .portal(let path):
+            return .redirect(path, cookies: cookies)
         case .consent, .adminConsent, .step:
             return .error(.signInFlowExpired())
         }
+    }
+
+    /// Who may see the authority's administrator pages: the signed-in user when they hold an
+    /// administrator role; otherwise the sign-in page (coming back to `path`) or nil (signed in, not an administrator).
+    public func portalAccess(_ request: BrowserRequest, path: String) async throws -> (DirectoryIndex, User?, InteractiveResult?) {
+        guard let tenant = try await authority.tenant(request.tenantSegment) else { throw OAuthError.tenantNotFound(request.tenantSegment) }
+        if let session = try await currentSession(request, tenant: tenant), let user = tenant.user(id: session.authentication.userID) {
+            return (tenant, tenant.isAuditReader(user.id) ? user : nil, nil)
+        }
+        return (tenant, nil, try await startFlow(.portal(path: path), tenant: tenant, app: nil, loginHint: nil, request: request))
     }
 
     /// The device-code sign-in: Conditional Access for the device's app and resource, then approval.

@@ -436,6 +436,8 @@ public struct InteractiveSignIn: Sendable {
             switch flow.purpose {
             case .authorize, .deviceCode:
                 return try await proceed(flow.purpose, authentication: authentication, tenant: tenant, request: withSession, cookies: cookies)
+            case .portal:
+                return try await proceed(flow.purpose, authentication: authentication, tenant: tenant, request: withSession, cookies: cookies)
             case .consent, .step:
                 // Consent and steps are answered on their own pages, never with a password.
                 return .error(.signInFlowExpired())

@@ -160,6 +160,8 @@ public struct InteractiveFlowRecord: Codable, Sendable, Equatable {
         case adminConsent(AdminConsentParameters, [ConsentItem])
         /// A Conditional Access step for an authenticated user; `then` continues the sign-in.
         indirect case step(InteractiveStep, Authentication, secret: String?, then: Purpose)
+        /// An administrator signs in to the authority's own pages (the sign-in log); `path` is where to go back.
+        case portal(path: String)
     }
     public var id: String
     public var tenantID: String

@@ -12,7 +12,8 @@ struct Deputy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deputy",
         abstract: "A local Microsoft Entra ID authority and the delegation chain around it.",
-        subcommands: [Up.self, AuthorityCommand.self, TenantCommand.self, Grants.self, Decode.self],
+        subcommands: [Up.self, AuthorityCommand.self, TenantCommand.self, Grants.self, PolicyCommand.self, WhatIfCommand.self, Logs.self,
+                      Totp.self, Decode.self],
         defaultSubcommand: nil)
 }
 
@@ -85,6 +86,7 @@ struct Up: AsyncParsableCommand {
     @Flag(help: "Serve over HTTPS with a generated local CA (MSAL and azure-identity require https).") var tls = false
     @Flag(help: "Apply RFC 9700 where it is stricter than Entra (PKCE S256 for all, refresh-token reuse revokes the family).") var strict = false
     @Flag(help: "Rebuild the directory from the demo tenant even if the store has one.") var reseed = false
+    @Flag(help: "Expose test controls: POST /_deputy/test/clock {\"advanceSeconds\": N} moves the authority's clock.") var testControls = false
 
     func run() async throws {
         let logger = makeLogger("deputy")
@@ -94,14 +96,18 @@ struct Up: AsyncParsableCommand {
         do { file = try TenantFileLoader.load(yaml: demo.yaml, fileName: "<embedded demo tenant>") } catch { throw fail(error.description) }
         let store = try openStore(dataDir: dataDir)
         let ca = tls ? try localCA(dataDir: dataDir) : nil
+        // With test controls the clock can be moved (and the move is kept for `deputy totp`);
+        // without, it is the system clock and any earlier move is forgotten.
+        let clock = OffsetTimeSource(offset: testControls ? try await store.clockOffset() : 0)
+        if !testControls { try await store.setClockOffset(0) }
         let (authority, seeded) = try await Authority.open(configuration: AuthorityConfiguration(baseURL: demo.url(.authority)),
-                                                           store: store, tenantFile: file, reseed: reseed, logger: logger)
+                                                           store: store, tenantFile: file, reseed: reseed, time: clock, logger: logger)
         if let message = seedMessage(seeded, dataDir: dataDir, file: "the demo tenant") { logger.notice("\(message)") }
         let manifestPath = manifest ?? dataDir + "/manifest.json"
         let demoTenant = demo
         let caPath = ca.map { URL(fileURLWithPath: $0.caCertificatePath).standardizedFileURL.path }
         let app = try AuthorityServer.application(authority: authority, port: portBase + DemoTenant.Role.authority.portOffset, tls: ca,
-                                                  logger: logger) { _ in
+                                                  testClock: testControls ? clock : nil, logger: logger) { _ in
             let object = demoTenant.manifest(caCertificate: caPath, services: [.authority])
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

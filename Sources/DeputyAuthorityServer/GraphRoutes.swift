@@ -1,0 +1,233 @@
+import DeputyAuthority
+import DeputyCore
+import DeputyTokenValidation
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Mustache
+import NIOCore
+
+/// The part of Microsoft Graph the authority serves on its own origin: the sign-in log
+/// (`GET /v1.0/auditLogs/signIns`) and What-If (`POST /beta/identity/conditionalAccess/evaluate`),
+/// for administrators only, in Graph's shapes (reference/entra-wire.md §5.4–5.5).
+extension AuthorityRoutes {
+    func addGraphRoutes(_ router: Router<AuthorityRequestContext>) {
+        router.get("/v1.0/auditLogs/signIns") { req, _ in try await signIns(req) }
+        router.get("/beta/auditLogs/signIns") { req, _ in try await signIns(req) }
+        router.post("/beta/identity/conditionalAccess/evaluate") { req, _ in try await whatIf(req) }
+        router.get("/v1.0/identity/conditionalAccess/policies") { req, _ in try await policies(req) }
+    }
+
+    /// Who is calling Graph: an app-only token with the app role, or a delegated token with the
+    /// scope for a user in an administrator role (Graph needs both for delegated calls).
+    func graphCaller(_ req: Request, permission: String) async throws -> GraphAccess {
+        guard let header = req.headers[.authorization], header.lowercased().hasPrefix("bearer "), header.count > 7 else {
+            return .denied(graphError(.unauthorized, "InvalidAuthenticationToken", "Access token is empty.", challenge: true))
+        }
+        let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        guard let tid = (try? UnverifiedJWT(token))?.string("tid"), let tenant = try await authority.tenant(tid) else {
+            return .denied(graphError(.unauthorized, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience or issuer.", challenge: true))
+        }
+        let config = authority.configuration
+        let policy = ValidationPolicy(
+            issuers: [config.issuerV2(tenantID: tenant.tenantID), config.issuerV1(tenantID: tenant.tenantID)],
+            audiences: [DemoTenant.graphAppID, "https://graph.microsoft.com", "https://graph.microsoft.com/"])
+        let validated: ValidatedToken
+        do { validated = try await authority.currentKeys().validator.validate(token, policy: policy) } catch {
+            return .denied(graphError(.unauthorized, "InvalidAuthenticationToken", "Access token validation failure: \(error)", challenge: true))
+        }
+        let allowed: Bool
+        switch validated.kind {
+        case .appOnlyAccessToken: allowed = validated.roles.contains(permission)
+        case .userAccessToken: allowed = validated.scopes.contains(permission) && (validated.objectID.map(tenant.isAuditReader) ?? false)
+        case .idToken: allowed = false
+        }
+        guard allowed else {
+            return .denied(graphError(.forbidden, "Authorization_RequestDenied",
+                                       "Insufficient privileges to complete the operation. This call needs \(permission) (an application permission, or a delegated permission for an administrator)."))
+        }
+        return .allowed(tenant)
+    }
+
+    func graphError(_ status: HTTPResponse.Status, _ code: String, _ message: String, challenge: Bool = false) -> Response {
+        var h = noStoreHeaders()
+        h[.contentType] = "application/json; charset=utf-8"
+        if challenge {
+            // RFC 6750 §3, as Graph sends it.
+            h[.wwwAuthenticate] = "Bearer realm=\"\", authorization_uri=\"\(authority.configuration.baseURL)/common/oauth2/authorize\", client_id=\"\(DemoTenant.graphAppID)\""
+        }
+        let body: JSONValue = .object(["error": .object(["code": .string(code), "message": .string(message),
+                                                        "innerError": .object(["date": .string(ISO8601DateFormatter().string(from: authority.time.now())),
+                                                                               "request-id": .string(UUID().uuidString.lowercased())])])])
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: body.serialized)))
+    }
+
+    func graphJSON(_ value: some Encodable) throws -> Response {
+        let enc = JSONEncoder()
+        enc.dateEncodingStrategy = .iso8601
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var h = noStoreHeaders()
+        h[.contentType] = "application/json; charset=utf-8"
+        return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: try enc.encode(value))))
+    }
+
+    struct SignInPage: Encodable {
+        let context: String
+        let value: [SignInRecord]
+        enum CodingKeys: String, CodingKey {
+            case context = "@odata.context"
+            case value
+        }
+    }
+
+    /// GET /v1.0/auditLogs/signIns: newest first; `$top` (1–1000, default 1000) and `$filter`
+    /// with `eq` on userPrincipalName, userId, appId, resourceId, correlationId and `ge`/`le` on
+    /// createdDateTime, joined with `and`.
+    func signIns(_ req: Request) async throws -> Response {
+        let tenant: DirectoryIndex
+        switch try await graphCaller(req, permission: "AuditLog.Read.All") {
+        case .denied(let r): return r
+        case .allowed(let t): tenant = t
+        }
+        let q = req.uri.queryParameters
+        var top = 1000
+        if let t = q.get("$top") {
+            guard let n = Int(t), (1...1000).contains(n) else { return graphError(.badRequest, "BadRequest", "Invalid $top value '\(t)': expected 1 to 1000.") }
+            top = n
+        }
+        let filter: SignInFilter
+        do { filter = try SignInFilter(q.get("$filter") ?? "") } catch {
+            return graphError(.badRequest, "BadRequest", "\(error)")
+        }
+        let records = try await authority.store.recentSignIns(limit: 50_000)
+            .filter { $0.tenantId == tenant.tenantID && filter.matches($0) }.prefix(top)
+        return try graphJSON(SignInPage(context: "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns", value: Array(records)))
+    }
+
+    /// POST /beta/identity/conditionalAccess/evaluate: What-If.
+    func whatIf(_ req: Request) async throws -> Response {
+        let tenant: DirectoryIndex
+        switch try await graphCaller(req, permission: "Policy.Read.All") {
+        case .denied(let r): return r
+        case .allowed(let t): tenant = t
+        }
+        var r = req
+        let body = try await r.collectBody(upTo: 1 << 20)
+        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: body).utf8)) else {
+            return graphError(.badRequest, "BadRequest", "The request body must be JSON (signInIdentity, signInContext, signInConditions).")
+        }
+        do {
+            let (_, answers) = try WhatIf(time: authority.time).evaluate(try WhatIf.question(fromGraph: json), tenant: tenant)
+            let out: JSONValue = .object(["@odata.context": .string("https://graph.microsoft.com/beta/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)"),
+                                          "value": .array(answers.map(\.json))])
+            var h = noStoreHeaders()
+            h[.contentType] = "application/json; charset=utf-8"
+            return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: out.serialized)))
+        } catch {
+            return graphError(.badRequest, "BadRequest", "\(error)")
+        }
+    }
+
+    /// GET /v1.0/identity/conditionalAccess/policies: the tenant's policies as stored.
+    func policies(_ req: Request) async throws -> Response {
+        let tenant: DirectoryIndex
+        switch try await graphCaller(req, permission: "Policy.Read.All") {
+        case .denied(let r): return r
+        case .allowed(let t): tenant = t
+        }
+        let out: JSONValue = .object(["@odata.context": .string("https://graph.microsoft.com/v1.0/$metadata#identity/conditionalAccess/policies"),
+                                      "value": .array(tenant.directory.conditionalAccessPolicies)])
+        var h = noStoreHeaders()
+        h[.contentType] = "application/json; charset=utf-8"
+        return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: out.serialized)))
+    }
+}
+
+extension AuthorityRoutes {
+    /// GET /{tenant}/signins: the sign-in log for a signed-in administrator (others sign in first,
+    /// or get 403).
+    func signInLogPage(_ req: Request, _ ctx: AuthorityRequestContext) async throws -> Response {
+        let request = browser(req, ctx, parameters: queryForm(req))
+        let (tenant, admin, signIn) = try await interactive.portalAccess(request, path: req.uri.path)
+        if let signIn { return render(signIn, req) }
+        guard let admin else {
+            return html(Pages.page(title: "Access denied", body: Pages.message.render(
+                ["title": "You don't have access", "text": "The sign-in log is for administrators (Global Administrator, Global Reader, Security or Reports Reader)."])),
+                        status: .forbidden)
+        }
+        let records = try await authority.store.recentSignIns(limit: 500).filter { $0.tenantId == tenant.tenantID }.prefix(200)
+        return html(Pages.signInLog(Array(records), tenant: tenant.tenant.displayName, user: admin.userPrincipalName))
+    }
+}
+
+/// The outcome of checking a Graph caller.
+enum GraphAccess {
+    case allowed(DirectoryIndex)
+    case denied(Response)
+}
+
+/// The OData `$filter` subset the sign-in log understands. Hand-written: no listed package parses
+/// OData, and the grammar needed is `field op 'value'` joined with `and`.
+struct SignInFilter: Sendable {
+    struct Clause: Sendable {
+        var field: String
+        var op: String
+        var value: String
+    }
+    struct Invalid: Error, CustomStringConvertible {
+        var description: String
+    }
+    var clauses: [Clause] = []
+
+    static let stringFields: Set<String> = ["userPrincipalName", "userId", "appId", "resourceId", "correlationId", "id"]
+
+    init(_ text: String) throws {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else { return }
+        for part in trimmed.components(separatedBy: " and ") {
+            let words = part.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 2).map(String.init)
+            guard words.count == 3 else { throw Invalid(description: "Invalid filter clause '\(part)': expected field eq 'value'.") }
+            var value = words[2]
+            if value.hasPrefix("'") && value.hasSuffix("'") && value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+            let clause = Clause(field: words[0], op: words[1].lowercased(), value: value)
+            if Self.stringFields.contains(clause.field) {
+                guard clause.op == "eq" else { throw Invalid(description: "Invalid filter clause '\(part)': \(clause.field) supports eq.") }
+            } else if clause.field == "createdDateTime" {
+                guard ["ge", "le", "gt", "lt"].contains(clause.op), SignInFilter.date(value) != nil else {
+                    throw Invalid(description: "Invalid filter clause '\(part)': createdDateTime supports ge, le, gt, lt with an ISO 8601 time.")
+                }
+            } else {
+                throw Invalid(description: "Invalid filter clause '\(part)': filter on userPrincipalName, userId, appId, resourceId, correlationId or createdDateTime.")
+            }
+            clauses.append(clause)
+        }
+    }
+
+    static func date(_ s: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        if let d = f.date(from: s) { return d }
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: s)
+    }
+
+    func matches(_ r: SignInRecord) -> Bool {
+        clauses.allSatisfy { c in
+            switch c.field {
+            case "userPrincipalName": return r.userPrincipalName?.lowercased() == c.value.lowercased()
+            case "userId": return r.userId == c.value
+            case "appId": return r.appId?.lowercased() == c.value.lowercased()
+            case "resourceId": return r.resourceId?.lowercased() == c.value.lowercased()
+            case "correlationId": return r.correlationId == c.value
+            case "id": return r.id == c.value
+            default:
+                guard let d = SignInFilter.date(c.value) else { return false }
+                switch c.op {
+                case "ge": return r.createdDateTime >= d
+                case "le": return r.createdDateTime <= d
+                case "gt": return r.createdDateTime > d
+                default: return r.createdDateTime < d
+                }
+            }
+        }
+    }
+}

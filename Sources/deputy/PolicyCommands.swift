@@ -1,0 +1,218 @@
+import ArgumentParser
+import DeputyAuthority
+import DeputyCore
+import Foundation
+
+// Commands that read or change Conditional Access state on a data directory's store directly;
+// a running authority sees changes at its next request.
+
+/// Opens an existing store and picks one tenant (the only one, or by id or domain).
+func existingTenant(dataDir: String, tenant: String?) async throws -> (RecordStore, TenantDirectory) {
+    guard FileManager.default.fileExists(atPath: dataDir + "/store.sqlite") else {
+        throw fail("\(dataDir) has no store (store.sqlite); start the authority with --data-dir \(dataDir) first")
+    }
+    let store = try openStore(dataDir: dataDir)
+    let all = try await store.directories()
+    let matches = all.filter { d in
+        tenant.map { t in d.tenant.id.lowercased() == t.lowercased() || d.tenant.verifiedDomains.contains { $0.lowercased() == t.lowercased() } } ?? true
+    }
+    guard matches.count == 1, let d = matches.first else {
+        throw fail(matches.isEmpty ? "no tenant \(tenant ?? "") in \(dataDir)" : "\(dataDir) holds several tenants; name one with --tenant")
+    }
+    return (store, d)
+}
+
+/// The authority's clock as the store knows it (moved by `--test-controls`).
+func authorityNow(_ store: RecordStore) async throws -> Date { Date() + (try await store.clockOffset()) }
+
+func table(_ header: [String], _ rows: [[String]]) {
+    let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max() ?? 0 }
+    for row in [header] + rows {
+        print("  " + header.indices.map { i in row[i].padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+    }
+}
+
+// MARK: - totp
+
+struct Totp: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a demo user's current TOTP code (RFC 6238), as their authenticator app would show it.",
+        discussion: "Uses the authority's clock (including a move made with --test-controls).")
+    @Argument(help: "The user (UPN, mail or object id).") var user: String
+    @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+    @Option(help: "Only this tenant (id or domain).") var tenant: String?
+
+    func run() async throws {
+        let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+        let index = DirectoryIndex(d)
+        guard let u = index.user(login: user) ?? index.user(id: user) else { throw fail("no user '\(user)' in tenant \(d.tenant.displayName)") }
+        guard let secret = u.totpSecret else { throw fail("\(u.userPrincipalName) has not registered an authenticator (they register at their next MFA sign-in)") }
+        let now = try await authorityNow(store)
+        guard let code = TOTP.code(base32Secret: secret, at: now) else { throw fail("the TOTP secret of \(u.userPrincipalName) is not base32") }
+        let left = Int(TOTP.period - now.timeIntervalSince1970.truncatingRemainder(dividingBy: TOTP.period))
+        print("\(code)  (\(u.userPrincipalName), valid for \(left) more seconds)")
+    }
+}
+
+// MARK: - logs
+
+struct Logs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the sign-in log: every issuance attempt with its Conditional Access result.",
+        discussion: "Newest last. --verbose lists every policy's result and why.")
+    @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+    @Option(help: "Only this tenant (id or domain).") var tenant: String?
+    @Option(help: "How many recent sign-ins.") var top = 20
+    @Option(help: "Only this user (UPN).") var user: String?
+    @Option(help: "Only this client application (appId).") var app: String?
+    @Flag(help: "Keep printing new sign-ins as they happen.") var follow = false
+    @Flag(help: "List every policy's result and why.") var verbose = false
+
+    func run() async throws {
+        let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+        var seen = Set<String>()
+        var first = true
+        repeat {
+            let records = try await store.recentSignIns(limit: 5000).filter { r in
+                r.tenantId == d.tenant.id && (user.map { r.userPrincipalName?.lowercased() == $0.lowercased() } ?? true)
+                    && (app.map { r.appId?.lowercased() == $0.lowercased() } ?? true) && !seen.contains(r.id)
+            }.prefix(first ? top : 5000).reversed()
+            for r in records {
+                seen.insert(r.id)
+                let status = r.status.errorCode == 0 ? "success" : "AADSTS\(r.status.errorCode)"
+                print("\(ISO8601DateFormatter().string(from: r.createdDateTime))  \(status)  CA \(r.conditionalAccessStatus)  "
+                      + "\(r.userPrincipalName ?? "(app)")  \(r.appDisplayName ?? r.appId ?? "?") → \(r.resourceDisplayName ?? r.resourceId ?? "?")  "
+                      + "\(r.isInteractive ? "interactive" : "non-interactive") \(r.authenticationProtocol)")
+                if verbose || r.status.errorCode != 0 {
+                    for p in r.appliedConditionalAccessPolicies where verbose || p.result == "failure" {
+                        print("    \(p.result.padding(toLength: 22, withPad: " ", startingAt: 0)) \(p.displayName)"
+                              + (p.explanation.isEmpty ? "" : " — " + p.explanation.joined(separator: "; ")))
+                    }
+                }
+            }
+            first = false
+            if follow { try await Task.sleep(for: .seconds(1)) }
+        } while follow
+    }
+}
+
+// MARK: - whatif
+
+struct WhatIfCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "whatif",
+        abstract: "Which Conditional Access policies would apply to a sign-in, and why (the live evaluator).")
+    @Option(help: "The user (UPN or object id).") var user: String?
+    @Option(help: "A service principal (id or appId), for app-only sign-ins.") var servicePrincipal: String?
+    @Option(help: "The resource (appId or identifier URI).") var resource: String
+    @Option(help: "The client application (appId).") var client: String?
+    @Option(help: "An authentication context asked for (c1…c99).") var acrs: String?
+    @Option(help: "The sign-in's IP address.") var ip: String?
+    @Option(help: "The device platform (android, iOS, windows, macOS, linux).") var platform: String?
+    @Option(help: "browser or mobileAppsAndDesktopClients.") var clientAppType: String?
+    @Option(help: "Sign-in risk (none, low, medium, high).") var signInRisk: String?
+    @Option(help: "User risk (none, low, medium, high).") var userRisk: String?
+    @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+    @Option(help: "Only this tenant (id or domain).") var tenant: String?
+
+    func run() async throws {
+        let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+        var q = WhatIf.Question()
+        q.userID = user
+        q.servicePrincipalID = servicePrincipal
+        q.resourceAppID = resource
+        q.clientAppID = client
+        q.authenticationContext = acrs
+        q.ipAddress = ip
+        q.devicePlatform = platform
+        q.clientAppType = clientAppType
+        q.signInRiskLevel = signInRisk
+        q.userRiskLevel = userRisk
+        let offset = try await store.clockOffset()
+        let result: (ConditionalAccessOutcome, [WhatIf.Answer])
+        do { result = try WhatIf(time: OffsetTimeSource(offset: offset)).evaluate(q, tenant: DirectoryIndex(d)) } catch { throw fail("\(error)") }
+        for a in result.1 {
+            let e = a.evaluation
+            print("\(e.applies ? "applies " : "no      ") \(e.policy.displayName) [\(e.policy.state.rawValue)]"
+                  + (e.applies ? "  controls: \(e.enforcedGrantControls.joined(separator: ", "))" : "  reasons: \(e.reasons.joined(separator: ", "))"))
+            for line in e.explanation { print("           \(line)") }
+        }
+        let outcome = result.0
+        print("decision: \(outcome.decision.rawValue)"
+              + (outcome.requirements.isEmpty ? "" : " (needs \(outcome.requirements.map(\.rawValue).joined(separator: ", ")))")
+              + (outcome.failedPolicyIDs.isEmpty ? "" : " capolids \(outcome.failedPolicyIDs.joined(separator: ","))"))
+    }
+}
+
+// MARK: - policy
+
+struct PolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy", abstract: "List, apply and delete Conditional Access policies (Graph conditionalAccessPolicy JSON).",
+        subcommands: [List.self, Apply.self, Delete.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the tenant's policies.")
+        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @Option(help: "Only this tenant (id or domain).") var tenant: String?
+
+        func run() async throws {
+            let (_, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+            let rows = DirectoryIndex(d).policies.map { [$0.id, $0.state.rawValue, $0.displayName] }
+            table(["id", "state", "displayName"], rows)
+        }
+    }
+
+    struct Apply: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add or replace policies from a JSON file: one policy, a list, or Graph's {\"value\": [...]}.",
+            discussion: "A policy with the id of an existing one replaces it. Every policy is checked first; nothing changes if one is invalid.")
+        @Option(name: .shortAndLong, help: "The JSON file.") var file: String
+        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @Option(help: "Only this tenant (id or domain).") var tenant: String?
+
+        func run() async throws {
+            let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+            guard let data = FileManager.default.contents(atPath: file) else { throw fail("cannot read \(file)") }
+            let json: JSONValue
+            do { json = try JSONDecoder().decode(JSONValue.self, from: data) } catch { throw fail("\(file): not JSON (\(error))") }
+            let items: [JSONValue]
+            switch json {
+            case .array(let a): items = a
+            case .object(let o): if case .array(let a)? = o["value"] { items = a } else { items = [json] }
+            default: throw fail("\(file): expected a policy object, a list, or {\"value\": [...]}")
+            }
+            var parsed: [ConditionalAccessPolicy] = []
+            for (i, item) in items.enumerated() {
+                do { parsed.append(try ConditionalAccessPolicy.parse(item, position: "#\(i + 1)")) } catch { throw fail("\(file): \(error)") }
+            }
+            let policies = parsed
+            try await store.updateDirectory(tenantID: d.tenant.id) { dir in
+                for p in policies {
+                    if let i = dir.conditionalAccessPolicies.firstIndex(where: { $0.objectValue?["id"]?.stringValue == p.id }) {
+                        dir.conditionalAccessPolicies[i] = p.json
+                    } else {
+                        dir.conditionalAccessPolicies.append(p.json)
+                    }
+                }
+            }
+            for p in policies { print("applied \(p.displayName) (\(p.id), \(p.state.rawValue))") }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a policy by id.")
+        @Argument(help: "The policy id.") var id: String
+        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @Option(help: "Only this tenant (id or domain).") var tenant: String?
+
+        func run() async throws {
+            let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+            guard d.conditionalAccessPolicies.contains(where: { $0.objectValue?["id"]?.stringValue == id }) else {
+                throw fail("no policy \(id) in tenant \(d.tenant.displayName)")
+            }
+            try await store.updateDirectory(tenantID: d.tenant.id) { $0.conditionalAccessPolicies.removeAll { $0.objectValue?["id"]?.stringValue == id } }
+            print("deleted policy \(id)")
+        }
+    }
+}
