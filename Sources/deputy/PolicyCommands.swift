@@ -45,7 +45,9 @@ struct Totp: AsyncParsableCommand {
     func run() async throws {
         let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
         let index = DirectoryIndex(d)
-        guard let u = index.user(login: user) ?? index.user(id: user) else { throw fail("no user '\(user)' in tenant \(d.tenant.displayName)") }
+        // A bare name (`alice`) is the local part of a UPN.
+        let byName = d.users.first { $0.userPrincipalName.lowercased().hasPrefix(user.lowercased() + "@") }
+        guard let u = index.user(login: user) ?? index.user(id: user) ?? byName else { throw fail("no user '\(user)' in tenant \(d.tenant.displayName)") }
         guard let secret = u.totpSecret else { throw fail("\(u.userPrincipalName) has not registered an authenticator (they register at their next MFA sign-in)") }
         let now = try await authorityNow(store)
         guard let code = TOTP.code(base32Secret: secret, at: now) else { throw fail("the TOTP secret of \(u.userPrincipalName) is not base32") }
