@@ -6,8 +6,8 @@ import Foundation
 /// They run after the password and before consent, as in Entra.
 extension InteractiveSignIn {
     /// Wrong codes allowed within ``lockoutWindow`` before the user's TOTP is locked.
-    static let maxCodeFailures = 5
-    static let lockoutWindow: TimeInterval = 600
+    public static let maxCodeFailures = 5
+    public static let lockoutWindow: TimeInterval = 600
 
     /// The Conditional Access context of an interactive sign-in.
     func interactiveContext(client: Application, resource: Application?, claims: ClaimsRequest, user: User,
@@ -182,6 +182,14 @@ extension InteractiveSignIn {
         case .deviceCode(let userCode):
             return try await approveDevice(userCode: userCode, authentication: authentication, tenant: tenant, request: request, cookies: cookies)
         case .portal(let path):
+            // The administrator's own sign-in to the authority's pages is in the log too.
+            let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize", correlationID: request.correlationID,
+                                    ipAddress: request.ipAddress, now: authority.time.now())
+            if let user = tenant.user(id: authentication.userID) { draft.user(user) }
+            draft.record.appDisplayName = "Deputy sign-in log"
+            draft.record.signInEventTypes = ["interactiveUser"]
+            draft.record.authenticationMethodsUsed = authentication.methods
+            try await authority.store.appendSignIn(draft.record)
             return .redirect(path, cookies: cookies)
         case .consent, .adminConsent, .step:
             return .error(.signInFlowExpired())
