@@ -96,8 +96,11 @@ public struct AuthorityRoutes: Sendable {
                 var r = req
                 let body = try await r.collectBody(upTo: 4096)
                 guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: body).utf8)),
-                    let seconds = o["advanceSeconds"]?.numberValue, seconds.isFinite
-                else { return graphError(.badRequest, "BadRequest", "Expected {\"advanceSeconds\": N}.") }
+                    let seconds = o["advanceSeconds"]?.numberValue, seconds.isFinite, seconds >= 0
+                else {
+                    // Forward only: moving back would reopen TOTP steps and lifetimes already used.
+                    return graphError(.badRequest, "BadRequest", "Expected {\"advanceSeconds\": N} with N ≥ 0 (the clock only moves forward).")
+                }
                 clock.offset += seconds
                 try await authority.store.setClockOffset(clock.offset)
                 return json(["now": .string(ISO8601DateFormatter().string(from: clock.now())), "offsetSeconds": .number(clock.offset)], cache: "no-store")

@@ -128,7 +128,8 @@ private struct PolicyReader {
     func fail(_ field: String, _ message: String) -> PolicyError { PolicyError(policy: name, field: field, message: message) }
 
     /// Read-only metadata Graph returns and a POST ignores.
-    static let metadata: Set<String> = ["id", "templateId", "createdDateTime", "modifiedDateTime", "deletedDateTime"]
+    /// (`policyApplies` and `analysisReasons` are What-If's additions to a policy it returns.)
+    static let metadata: Set<String> = ["id", "templateId", "createdDateTime", "modifiedDateTime", "deletedDateTime", "policyApplies", "analysisReasons"]
 
     func object(_ v: JSONValue?, _ path: String) throws(PolicyError) -> [String: JSONValue]? {
         switch v {
@@ -196,15 +197,23 @@ private struct PolicyReader {
         let displayName = try string(o["displayName"], "displayName")
         let id = try string(o["id"], "id")
         if let displayName { name = "'\(displayName)'" + (id.map { " (\($0))" } ?? "") } else if let id { name = id }
-        guard let id, UUID(uuidString: id) != nil else { throw fail("id", "expected the policy's id, a GUID") }
         guard let displayName, !displayName.isEmpty else { throw fail("displayName", "expected a display name") }
+        // A POST body has no id (Graph assigns one): Deputy derives a stable one from the name, so
+        // a claims challenge names the same policy after every restart.
+        let policyID = id ?? TenantFileLoader.derivedID("conditionalAccessPolicy", displayName)
+        guard UUID(uuidString: policyID) != nil else { throw fail("id", "expected the policy's id, a GUID, found '\(policyID)'") }
+        var json = json
+        if id == nil, case .object(var withID) = json {
+            withID["id"] = .string(policyID)
+            json = .object(withID)
+        }
         try checkKeys(o, "", known: ["displayName", "description", "state", "conditions", "grantControls", "sessionControls"],
                       unenforced: ["partialEnablementStrategy"])
         let stateText = try string(o["state"], "state") ?? ""
         guard let state = ConditionalAccessPolicy.State(rawValue: stateText) else {
             throw fail("state", "expected enabled, disabled or enabledForReportingButNotEnforced, found '\(stateText)'")
         }
-        var p = ConditionalAccessPolicy(id: id, displayName: displayName, state: state, json: json)
+        var p = ConditionalAccessPolicy(id: policyID, displayName: displayName, state: state, json: json)
         guard let conditions = try object(o["conditions"], "conditions") else { throw fail("conditions", "expected the policy's conditions") }
         try readConditions(conditions, into: &p)
         try readGrantControls(try object(o["grantControls"], "grantControls"), into: &p)
