@@ -8,6 +8,8 @@ import JWTKit
 /// `JWTKeyCollection` is an actor) and Deputy's own signer (`SigningKey`).
 ///
 /// Usage: DeputyBenchmarks signing [seconds]
+///        DeputyBenchmarks policies [seconds] [file] — Conditional Access evaluations/s with the demo
+///        tenant's policies plus 100 generated ones (written to `file` as JSON for `deputy policy apply`).
 struct Claims: JWTPayload {
     var sub: SubjectClaim
     var exp: ExpirationClaim
@@ -36,6 +38,46 @@ func measure(seconds: Double, tasks: Int, _ work: @escaping @Sendable () async t
 let args = CommandLine.arguments
 let seconds = args.count > 2 ? Double(args[2]) ?? 5 : 5
 let cores = ProcessInfo.processInfo.activeProcessorCount
+
+/// 100 policies shaped like a real tenant's: users by All, group or role with exclusions; apps
+/// (mostly other apps); locations, platforms, risk; report-only and disabled ones; MFA and block.
+/// None blocks the benchmark's OBO (Bob, the Web API, the Data API, after MFA).
+func generatedPolicies() -> [String] {
+    let dataApi = DemoTenant.app("dataApi").appId
+    let approvers = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+    return (1...100).map { n in
+        let id = String(format: "5eed0000-0000-4000-8000-%012d", n)
+        let other = String(format: "0ddba11a-0000-4000-8000-%012d", n)
+        let users = [#"{"includeUsers":["All"],"excludeUsers":["\#(DemoTenant.user("eve").id)"]}"#, #"{"includeGroups":["\#(approvers)"]}"#,
+                     #"{"includeRoles":["62e90394-69f5-4237-9190-012177145e10"],"excludeGroups":["\#(approvers)"]}"#][n % 3]
+        let apps = n % 4 == 0 ? #"{"includeApplications":["\#(dataApi)"]}"# : #"{"includeApplications":["\#(other)"],"excludeApplications":["\#(dataApi)"]}"#
+        let extra = [#","platforms":{"includePlatforms":["android","iOS"]}"#, #","signInRiskLevels":["high"]"#,
+                     #","locations":{"includeLocations":["All"],"excludeLocations":["AllTrusted"]}"#, ""][n % 4]
+        let state = n % 10 == 0 ? "enabledForReportingButNotEnforced" : n % 15 == 0 ? "disabled" : "enabled"
+        let grant = n % 4 == 0 ? "mfa" : (n % 2 == 0 ? "block" : "mfa")
+        return #"{"id":"\#(id)","displayName":"Generated \#(n)","state":"\#(state)","conditions":{"users":\#(users),"applications":\#(apps),"clientAppTypes":["all"]\#(extra)},"grantControls":{"operator":"OR","builtInControls":["\#(grant)"]}}"#
+    }
+}
+
+if args.count > 1 && args[1] == "policies" {
+    let texts = generatedPolicies()
+    if args.count > 3 { try Data(("[" + texts.joined(separator: ",") + "]").utf8).write(to: URL(fileURLWithPath: args[3])) }
+    var d = try TenantFileLoader.load(yaml: DemoTenant(portBase: 7400, https: false).yaml, fileName: "demo").tenants[0]
+    d.conditionalAccessPolicies += try texts.map { try JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+    let tenant = DirectoryIndex(d)
+    precondition(tenant.policies.count == 104, "every generated policy parses")
+    let bob = tenant.user(id: DemoTenant.user("bob").id)!
+    let context = SignInContext(
+        tenant: tenant, user: bob, client: tenant.application(appID: DemoTenant.app("webApi").appId)!,
+        resource: tenant.application(appID: DemoTenant.app("dataApi").appId), isInteractive: false,
+        authentication: Authentication(userID: bob.id, authTime: Date(), methods: ["pwd", "mfa", "otp"], mfaTime: Date()),
+        requestedAuthenticationContexts: [], ipAddress: "127.0.0.1", authenticationProtocol: "bench")
+    let engine = ConditionalAccessEngine(time: SystemTimeSource())
+    precondition(engine.evaluate(context).decision == .grant, "the generated policies let the benchmark's OBO through")
+    let rate = try await measure(seconds: seconds, tasks: 1) { _ = engine.evaluate(context) }
+    print(String(format: "evaluations/s of 104 policies (one core): %.0f", rate))
+    exit(0)
+}
 let record = try SigningKey.generate(now: Date())
 let pem = record.privateKeyPEM
 

@@ -129,11 +129,31 @@ enum Pages {
                     "requirement": r.authenticationRequirement ?? "", "note": r.note ?? false,
                     "policies": r.appliedConditionalAccessPolicies.map { p -> [String: Any] in
                         ["name": p.displayName, "result": p.result, "controls": p.enforcedGrantControls.joined(separator: ", "),
-                         "why": p.explanation.joined(separator: "; "), "resultClass": p.result.hasSuffix("ailure") ? "error" : ""]
+                         "why": why(p), "resultClass": p.result.hasSuffix("ailure") ? "error" : ""]
                     }]
         }
         let body = signInLog.render(["tenant": tenant, "user": user, "records": rows] as [String: Any])
         return page(title: "Sign-ins", body: body).replacingOccurrences(of: "max-width:420px", with: "max-width:1100px")
+    }
+
+    /// Why a policy applied or not, in words, from Graph's condition terms.
+    static func why(_ p: SignInRecord.AppliedPolicy) -> String {
+        if !p.explanation.isEmpty { return p.explanation.joined(separator: "; ") }
+        let words: [String: String] = [
+            "users": "the user is not assigned", "application": "the resource is not a target",
+            "authenticationContext": "its authentication context was not requested",
+            "workloadIdentities": "it is not for this kind of sign-in (user or workload identity)", "clientApps": "the client app type is not included",
+            "devicePlatform": "the device platform is not included", "location": "the location is not included",
+            "signInRisk": "the sign-in risk is not included", "userRisk": "the user risk is not included",
+            "devices": "the device state is not included", "policyNotEnabled": "the policy is off",
+        ]
+        if !p.conditionsNotSatisfied.isEmpty { return "Not applied: " + p.conditionsNotSatisfied.map { words[$0] ?? $0 }.joined(separator: "; ") }
+        switch p.result {
+        case "success", "reportOnlySuccess": return "Applied: every condition matched and its controls were satisfied"
+        case "failure", "reportOnlyFailure", "reportOnlyInterrupted":
+            return "Applied: every condition matched; required \(p.enforcedGrantControls.joined(separator: ", ")) was not satisfied"
+        default: return ""
+        }
     }
 
     static func step(_ p: StepPage) -> String {

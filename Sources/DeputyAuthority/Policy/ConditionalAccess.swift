@@ -33,6 +33,9 @@ public struct SignInContext: Sendable {
     public var signInRiskLevel: String?
     /// User risk; nil takes the user's `userRiskLevel` (default `none`).
     public var userRiskLevel: String?
+    /// Write each condition's explanation in words (What-If and the `deputy whatif` command); live
+    /// issuance records Graph's condition terms only, which cost nothing to compute.
+    public var explain = false
 
     public init(tenant: DirectoryIndex, user: User?, client: Application, resource: Application?, isInteractive: Bool,
                 authentication: Authentication?, requestedAuthenticationContexts: [String], ipAddress: String?,
@@ -64,9 +67,11 @@ public struct PolicyEvaluation: Sendable {
     public var policy: ConditionalAccessPolicy
     /// Whether every assignment and condition matched.
     public var applies: Bool
+    /// The conditions that did not match; empty when the policy applies.
+    public var conditionsNotMet: AnalysisReasons
     /// Graph's `analysisReasons` terms for the conditions that did not match (`users`,
     /// `application`, `location`, …); empty when the policy applies.
-    public var reasons: [String]
+    public var reasons: [String] { conditionsNotMet.names }
     /// Each condition in words: why it matched or not.
     public var explanation: [String]
     /// What the sign-in still lacks for this policy (empty when satisfied or not applying).
@@ -92,6 +97,33 @@ public struct PolicyEvaluation: Sendable {
         if policy.authenticationStrength != nil { out.append("RequireAuthenticationStrength") }
         return out
     }
+}
+
+/// Graph's `analysisReasons` flags (a set, so the per-request path allocates nothing).
+public struct AnalysisReasons: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let users = AnalysisReasons(rawValue: 1 << 0)
+    public static let workloadIdentities = AnalysisReasons(rawValue: 1 << 1)
+    public static let application = AnalysisReasons(rawValue: 1 << 2)
+    public static let authenticationContext = AnalysisReasons(rawValue: 1 << 3)
+    public static let clientApps = AnalysisReasons(rawValue: 1 << 4)
+    public static let devicePlatform = AnalysisReasons(rawValue: 1 << 5)
+    public static let location = AnalysisReasons(rawValue: 1 << 6)
+    public static let devices = AnalysisReasons(rawValue: 1 << 7)
+    public static let signInRisk = AnalysisReasons(rawValue: 1 << 8)
+    public static let userRisk = AnalysisReasons(rawValue: 1 << 9)
+    public static let policyNotEnabled = AnalysisReasons(rawValue: 1 << 10)
+
+    static let all: [(AnalysisReasons, String)] = [
+        (.users, "users"), (.workloadIdentities, "workloadIdentities"), (.application, "application"),
+        (.authenticationContext, "authenticationContext"), (.clientApps, "clientApps"), (.devicePlatform, "devicePlatform"),
+        (.location, "location"), (.devices, "devices"), (.signInRisk, "signInRisk"), (.userRisk, "userRisk"), (.policyNotEnabled, "policyNotEnabled"),
+    ]
+
+    /// Graph's names, in a fixed order.
+    public var names: [String] { Self.all.filter { contains($0.0) }.map(\.1) }
 }
 
 /// What the evaluator decided, with every policy's evaluation.

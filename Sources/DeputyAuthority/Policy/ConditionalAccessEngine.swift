@@ -49,6 +49,10 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
         let device: DeviceState?
         let signInRisk: String
         let userRisk: String
+        /// The target resource's appId, lowercased.
+        let targetID: String
+        let locationIDs: Set<String>
+        let inTrustedLocation: Bool
 
         init(_ c: SignInContext, now: Date) {
             context = c
@@ -64,75 +68,81 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
             }
             servicePrincipalID = c.tenant.servicePrincipal(appID: c.client.appId)?.id
             locations = c.tenant.namedLocations.filter { $0.contains(c.ipAddress) }
+            locationIDs = Set(locations.map(\.id))
+            inTrustedLocation = locations.contains(where: \.isTrusted)
             device = c.device ?? c.user?.device
             signInRisk = (c.signInRiskLevel ?? c.user?.signInRiskLevel ?? "none").lowercased()
             userRisk = (c.userRiskLevel ?? c.user?.userRiskLevel ?? "none").lowercased()
+            targetID = (c.resource ?? c.client).appId.lowercased()
         }
     }
 
     func evaluate(_ policy: ConditionalAccessPolicy, _ f: Facts) -> PolicyEvaluation {
         let c = f.context
-        var reasons: [String] = []
+        var reasons: AnalysisReasons = []
         var why: [String] = []
-        func condition(_ term: String, _ matched: Bool, _ text: String) {
-            if !matched { reasons.append(term) }
-            why.append((matched ? "✓ " : "✗ ") + text)
+        let explain = c.explain
+        // The text is an autoclosure: live issuance never builds it.
+        func condition(_ term: AnalysisReasons, _ matched: Bool, _ text: @autoclosure () -> String) {
+            if !matched { reasons.insert(term) }
+            if explain { why.append((matched ? "✓ " : "✗ ") + text()) }
         }
 
         // Assignments: the user (never the middle tier), or the workload identity for app-only tokens.
         if let user = c.user {
             if let u = policy.users {
-                let (matched, text) = Self.match(u, user: user, facts: f)
-                condition("users", matched, text)
+                condition(.users, Self.matches(u, user: user, facts: f), Self.match(u, user: user, facts: f).1)
             } else {
-                condition("users", false, "targets workload identities, not users")
+                condition(.users, false, "targets workload identities, not users")
             }
         } else if let ca = policy.clientApplications {
             let sp = f.servicePrincipalID ?? ""
             let excluded = ca.excludeServicePrincipals.contains(sp)
             let included = ca.includeServicePrincipals.contains(sp) || ca.includeServicePrincipals.contains("ServicePrincipalsInMyTenant")
                 || ca.includeServicePrincipals.contains("All")
-            condition("workloadIdentities", included && !excluded,
+            condition(.workloadIdentities, included && !excluded,
                       excluded ? "\(c.client.displayName) is excluded" : included ? "\(c.client.displayName) is included" : "\(c.client.displayName) is not included")
         } else {
-            condition("workloadIdentities", false, "targets users; this is an app-only sign-in")
+            condition(.workloadIdentities, false, "targets users; this is an app-only sign-in")
         }
 
         // Target resources: apps, or an authentication context asked for in `claims`.
         let target = c.resource ?? c.client
         if let apps = policy.applications {
-            let contexts = apps.includeAuthenticationContextClassReferences.filter(c.requestedAuthenticationContexts.contains)
-            if !contexts.isEmpty {
-                condition("authenticationContext", true, "authentication context \(contexts.joined(separator: ", ")) was requested")
+            let asked = !c.requestedAuthenticationContexts.isEmpty
+                && apps.includeAuthenticationContextClassReferences.contains(where: c.requestedAuthenticationContexts.contains)
+            if asked {
+                let contexts = apps.includeAuthenticationContextClassReferences.filter(c.requestedAuthenticationContexts.contains)
+                condition(.authenticationContext, true, "authentication context \(contexts.joined(separator: ", ")) was requested")
             } else if apps.includeApplications.isEmpty && !apps.includeAuthenticationContextClassReferences.isEmpty {
-                condition("authenticationContext", false,
+                condition(.authenticationContext, false,
                           "authentication context \(apps.includeAuthenticationContextClassReferences.joined(separator: ", ")) was not requested")
             } else {
-                let id = target.appId.lowercased()
-                let excluded = apps.excludeApplications.contains { $0.lowercased() == id }
-                let included = apps.includeApplications.contains("All") || apps.includeApplications.contains { $0.lowercased() == id }
-                condition("application", included && !excluded,
+                let id = f.targetID
+                let excluded = apps.excluded.contains(id)
+                let included = apps.included.contains("all") || apps.included.contains(id)
+                condition(.application, included && !excluded,
                           excluded ? "\(target.displayName) is excluded" : included ? "\(target.displayName) is included" : "\(target.displayName) is not a target")
             }
         }
         if !policy.clientAppTypes.isEmpty && !policy.clientAppTypes.contains("all") {
-            condition("clientApps", policy.clientAppTypes.contains(c.clientAppType), "client app type \(c.clientAppType)")
+            condition(.clientApps, policy.clientAppTypes.contains(c.clientAppType), "client app type \(c.clientAppType)")
         }
         if !policy.includePlatforms.isEmpty || !policy.excludePlatforms.isEmpty {
             let p = c.devicePlatform
             let included = policy.includePlatforms.contains("all") || (p.map(policy.includePlatforms.contains) ?? false)
             let excluded = p.map(policy.excludePlatforms.contains) ?? false
-            condition("devicePlatform", included && !excluded, "device platform \(p ?? "unknown")")
+            condition(.devicePlatform, included && !excluded, "device platform \(p ?? "unknown")")
         }
         if !policy.includeLocations.isEmpty || !policy.excludeLocations.isEmpty {
-            let ids = Set(f.locations.map(\.id))
-            let trusted = f.locations.contains(where: \.isTrusted)
             func inAny(_ list: [String]) -> Bool {
-                list.contains { $0 == "All" || ($0 == "AllTrusted" && trusted) || ids.contains($0) }
+                list.contains { $0 == "All" || ($0 == "AllTrusted" && f.inTrustedLocation) || f.locationIDs.contains($0) }
             }
-            let names = f.locations.map(\.displayName)
-            let place = "\(c.ipAddress ?? "an unknown address")" + (names.isEmpty ? " (in no named location)" : " (in \(names.joined(separator: ", ")))")
-            condition("location", inAny(policy.includeLocations) && !inAny(policy.excludeLocations), "sign-in from \(place)")
+            func place() -> String {
+                let names = f.locations.map(\.displayName)
+                return "\(c.ipAddress ?? "an unknown address")" + (names.isEmpty ? " (in no named location)" : " (in \(names.joined(separator: ", ")))")
+            }
+            condition(.location, inAny(policy.includeLocations) && !inAny(policy.excludeLocations), "sign-in from \(place())")
         }
         if !policy.includeDeviceStates.isEmpty || !policy.excludeDeviceStates.isEmpty {
             var states: Set<String> = []
@@ -140,13 +150,13 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
             if f.device?.trustType?.caseInsensitiveCompare("ServerAD") == .orderedSame { states.insert("DomainJoined") }
             let included = policy.includeDeviceStates.contains("All") || policy.includeDeviceStates.contains(where: states.contains)
             let excluded = policy.excludeDeviceStates.contains(where: states.contains)
-            condition("devices", included && !excluded, "device state \(states.isEmpty ? "unmanaged" : states.sorted().joined(separator: ", "))")
+            condition(.devices, included && !excluded, "device state \(states.isEmpty ? "unmanaged" : states.sorted().joined(separator: ", "))")
         }
         if !policy.signInRiskLevels.isEmpty {
-            condition("signInRisk", policy.signInRiskLevels.contains(f.signInRisk), "sign-in risk \(f.signInRisk)")
+            condition(.signInRisk, policy.signInRiskLevels.contains(f.signInRisk), "sign-in risk \(f.signInRisk)")
         }
         if !policy.userRiskLevels.isEmpty {
-            condition("userRisk", policy.userRiskLevels.contains(f.userRisk), "user risk \(f.userRisk)")
+            condition(.userRisk, policy.userRiskLevels.contains(f.userRisk), "user risk \(f.userRisk)")
         }
 
         var applies = reasons.isEmpty
@@ -154,15 +164,15 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
             // A client answering a claims challenge must meet exactly what the named policies need.
             applies = true
             reasons = []
-            why.append("named in the claims challenge (capolids)")
+            if explain { why.append("named in the claims challenge (capolids)") }
         }
         if policy.state == .disabled {
-            return PolicyEvaluation(policy: policy, applies: false, reasons: ["policyNotEnabled"], explanation: ["the policy is off"] + why,
+            return PolicyEvaluation(policy: policy, applies: false, conditionsNotMet: .policyNotEnabled, explanation: explain ? ["the policy is off"] + why : [],
                                     unmet: [], blocks: false, result: "notEnabled")
         }
         let blocks = applies && policy.controls.contains(.block)
         let unmet = applies && !blocks ? Self.unmet(policy, f) : []
-        if applies {
+        if applies && explain {
             if blocks { why.append("→ blocks access") }
             for u in unmet { why.append("→ needs \(u.rawValue)") }
             if !blocks && unmet.isEmpty { why.append("→ satisfied") }
@@ -175,7 +185,20 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
             result = !applies ? "reportOnlyNotApplied" : blocks ? "reportOnlyFailure" : unmet.isEmpty ? "reportOnlySuccess"
                 : Set(unmet).isSubset(of: userCanAct) ? "reportOnlyInterrupted" : "reportOnlyFailure"
         }
-        return PolicyEvaluation(policy: policy, applies: applies, reasons: reasons, explanation: why, unmet: unmet, blocks: blocks, result: result)
+        return PolicyEvaluation(policy: policy, applies: applies, conditionsNotMet: reasons, explanation: why, unmet: unmet, blocks: blocks, result: result)
+    }
+
+    /// The user assignment, without words (the per-request path).
+    static func matches(_ u: ConditionalAccessPolicy.Users, user: User, facts f: Facts) -> Bool {
+        func hit(users: [String], groups: [String], roles: [String], guests: Bool) -> Bool {
+            for v in users where v == "All" || v == user.id || (v == "GuestsOrExternalUsers" && user.isGuest) { return true }
+            if guests && user.isGuest { return true }
+            for g in groups where f.groups.contains(g) { return true }
+            for r in roles where f.roles.contains(r) { return true }
+            return false
+        }
+        if hit(users: u.excludeUsers, groups: u.excludeGroups, roles: u.excludeRoles, guests: u.excludeGuestsOrExternalUsers) { return false }
+        return hit(users: u.includeUsers, groups: u.includeGroups, roles: u.includeRoles, guests: u.includeGuestsOrExternalUsers)
     }
 
     /// The user assignment: included by id, All, guests, group or role; excluded the same ways.
@@ -221,7 +244,7 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
             case .passwordChange: .passwordChange
             }
         }
-        let controls = policy.grantControls.sorted()
+        let controls = policy.orderedGrantControls
         var unmet: [ConditionalAccessRequirement] = []
         if !controls.isEmpty {
             if policy.requireAllControls {

@@ -8,8 +8,19 @@ import Foundation
 // is accepted only when it is null or empty (so a policy never silently means less here than in
 // Entra); read-only metadata (`@odata.*`, `templateId`, timestamps) is ignored.
 
-/// A Conditional Access policy, ready to evaluate.
-public struct ConditionalAccessPolicy: Sendable, Equatable {
+/// A Conditional Access policy, ready to evaluate. A class: every sign-in's evaluation refers to
+/// the directory's policies rather than copying them (the evaluator's cost is per policy per issuance).
+/// Its properties are set while it is read and never after (hence the unchecked Sendable).
+public final class ConditionalAccessPolicy: @unchecked Sendable, Equatable {
+    public static func == (a: ConditionalAccessPolicy, b: ConditionalAccessPolicy) -> Bool { a.json == b.json }
+
+    init(id: String, displayName: String, state: State, json: JSONValue) {
+        self.id = id
+        self.displayName = displayName
+        self.state = state
+        self.json = json
+    }
+
     public enum State: String, Sendable, CaseIterable {
         case enabled, disabled, enabledForReportingButNotEnforced
     }
@@ -29,8 +40,11 @@ public struct ConditionalAccessPolicy: Sendable, Equatable {
 
     /// `conditions.applications`.
     public struct Applications: Sendable, Equatable {
-        public var includeApplications: [String] = []
-        public var excludeApplications: [String] = []
+        public var includeApplications: [String] = [] { didSet { included = Set(includeApplications.map { $0.lowercased() }) } }
+        public var excludeApplications: [String] = [] { didSet { excluded = Set(excludeApplications.map { $0.lowercased() }) } }
+        /// The lists lowercased, for the per-request lookup (app ids compare case-insensitively).
+        private(set) var included: Set<String> = []
+        private(set) var excluded: Set<String> = []
         /// `c1`…`c99`.
         public var includeAuthenticationContextClassReferences: [String] = []
     }
@@ -60,32 +74,32 @@ public struct ConditionalAccessPolicy: Sendable, Equatable {
         public var secondaryOnly: Bool
     }
 
-    public var id: String
-    public var displayName: String
-    public var state: State
-    public var users: Users?
-    public var applications: Applications?
-    public var clientApplications: ClientApplications?
+    public internal(set) var id: String
+    public internal(set) var displayName: String
+    public internal(set) var state: State
+    public internal(set) var users: Users?
+    public internal(set) var applications: Applications?
+    public internal(set) var clientApplications: ClientApplications?
     /// `all`, `browser`, `mobileAppsAndDesktopClients`, `exchangeActiveSync`, `easSupported`, `other`.
-    public var clientAppTypes: [String] = []
-    public var includePlatforms: [String] = []
-    public var excludePlatforms: [String] = []
-    public var includeLocations: [String] = []
-    public var excludeLocations: [String] = []
-    public var signInRiskLevels: [String] = []
-    public var userRiskLevels: [String] = []
+    public internal(set) var clientAppTypes: [String] = []
+    public internal(set) var includePlatforms: [String] = []
+    public internal(set) var excludePlatforms: [String] = []
+    public internal(set) var includeLocations: [String] = []
+    public internal(set) var excludeLocations: [String] = []
+    public internal(set) var signInRiskLevels: [String] = []
+    public internal(set) var userRiskLevels: [String] = []
     /// Device states (`All`, `Compliant`, `DomainJoined`) included and excluded.
-    public var includeDeviceStates: [String] = []
-    public var excludeDeviceStates: [String] = []
+    public internal(set) var includeDeviceStates: [String] = []
+    public internal(set) var excludeDeviceStates: [String] = []
     /// `AND` or `OR`.
-    public var requireAllControls = false
-    public var controls: [Control] = []
+    public internal(set) var requireAllControls = false
+    public internal(set) var controls: [Control] = []
     /// `grantControls.authenticationStrength` (the built-in "Multifactor authentication" strength):
     /// satisfied by MFA, like the `mfa` control.
-    public var authenticationStrength: String?
-    public var signInFrequency: SignInFrequency?
+    public internal(set) var authenticationStrength: String?
+    public internal(set) var signInFrequency: SignInFrequency?
     /// The policy's JSON as given.
-    public var json: JSONValue
+    public internal(set) var json: JSONValue
 
     /// The controls that grant access, with the authentication strength counted as `mfa`.
     public var grantControls: [Control] {
@@ -93,6 +107,9 @@ public struct ConditionalAccessPolicy: Sendable, Equatable {
         if authenticationStrength != nil, !c.contains(.mfa) { c.append(.mfa) }
         return c
     }
+
+    /// ``grantControls`` in prompting order, set once the policy is read.
+    internal(set) var orderedGrantControls: [Control] = []
 
     /// The built-in authentication strength Deputy can satisfy (TOTP is its second factor).
     public static let multifactorStrengthID = "00000000-0000-0000-0000-000000000002"
@@ -213,11 +230,11 @@ private struct PolicyReader {
         guard let state = ConditionalAccessPolicy.State(rawValue: stateText) else {
             throw fail("state", "expected enabled, disabled or enabledForReportingButNotEnforced, found '\(stateText)'")
         }
-        var p = ConditionalAccessPolicy(id: policyID, displayName: displayName, state: state, json: json)
+        let p = ConditionalAccessPolicy(id: policyID, displayName: displayName, state: state, json: json)
         guard let conditions = try object(o["conditions"], "conditions") else { throw fail("conditions", "expected the policy's conditions") }
-        try readConditions(conditions, into: &p)
-        try readGrantControls(try object(o["grantControls"], "grantControls"), into: &p)
-        try readSessionControls(try object(o["sessionControls"], "sessionControls"), into: &p)
+        try readConditions(conditions, into: p)
+        try readGrantControls(try object(o["grantControls"], "grantControls"), into: p)
+        try readSessionControls(try object(o["sessionControls"], "sessionControls"), into: p)
         if p.clientApplications != nil && (p.users?.includeUsers ?? ["None"]) == ["None"] && p.grantControls != [.block] {
             // Workload identities support block only (reference §5.3).
             throw fail("grantControls.builtInControls", "a policy for workload identities can only block")
@@ -225,6 +242,7 @@ private struct PolicyReader {
         if p.grantControls.isEmpty && p.signInFrequency == nil {
             throw fail("grantControls", "a policy needs a grant control (block, mfa, …) or a session control")
         }
+        p.orderedGrantControls = p.grantControls.sorted()
         return p
     }
 
@@ -232,7 +250,7 @@ private struct PolicyReader {
     static let clientAppTypes: Set<String> = ["all", "browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "easSupported", "other"]
     static let platforms: Set<String> = ["android", "iOS", "windows", "windowsPhone", "macOS", "linux", "all"]
 
-    func readConditions(_ c: [String: JSONValue], into p: inout ConditionalAccessPolicy) throws(PolicyError) {
+    func readConditions(_ c: [String: JSONValue], into p: ConditionalAccessPolicy) throws(PolicyError) {
         try checkKeys(c, "conditions", known: ["users", "applications", "clientApplications", "clientAppTypes", "platforms", "locations",
                                                 "signInRiskLevels", "userRiskLevels", "devices", "deviceStates"],
                       unenforced: ["servicePrincipalRiskLevels", "insiderRiskLevels", "authenticationFlows", "times", "agentIdRiskLevels", "clients"])
@@ -343,7 +361,7 @@ private struct PolicyReader {
         return (1...99).contains(n)
     }
 
-    func readGrantControls(_ g: [String: JSONValue]?, into p: inout ConditionalAccessPolicy) throws(PolicyError) {
+    func readGrantControls(_ g: [String: JSONValue]?, into p: ConditionalAccessPolicy) throws(PolicyError) {
         guard let g else { return }
         let path = "grantControls"
         try checkKeys(g, path, known: ["operator", "builtInControls", "authenticationStrength"],
@@ -373,7 +391,7 @@ private struct PolicyReader {
         }
     }
 
-    func readSessionControls(_ s: [String: JSONValue]?, into p: inout ConditionalAccessPolicy) throws(PolicyError) {
+    func readSessionControls(_ s: [String: JSONValue]?, into p: ConditionalAccessPolicy) throws(PolicyError) {
         guard let s else { return }
         let path = "sessionControls"
         try checkKeys(s, path, known: ["signInFrequency"],

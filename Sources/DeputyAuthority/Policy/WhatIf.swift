@@ -106,6 +106,7 @@ public struct WhatIf: Sendable {
         c.signInRiskLevel = q.signInRiskLevel
         c.userRiskLevel = q.userRiskLevel
         c.device = q.device
+        c.explain = true
         return c
     }
 
