@@ -107,7 +107,6 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
         }
 
         // Target resources: apps, or an authentication context asked for in `claims`.
-        let target = c.resource ?? c.client
         if let apps = policy.applications {
             let asked = !c.requestedAuthenticationContexts.isEmpty
                 && apps.includeAuthenticationContextClassReferences.contains(where: c.requestedAuthenticationContexts.contains)
@@ -121,8 +120,10 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
                 let id = f.targetID
                 let excluded = apps.excluded.contains(id)
                 let included = apps.included.contains("all") || apps.included.contains(id)
-                condition(.application, included && !excluded,
-                          excluded ? "\(target.displayName) is excluded" : included ? "\(target.displayName) is included" : "\(target.displayName) is not a target")
+                condition(.application, included && !excluded, {
+                    let name = (c.resource ?? c.client).displayName
+                    return excluded ? "\(name) is excluded" : included ? "\(name) is included" : "\(name) is not a target"
+                }())
             }
         }
         if !policy.clientAppTypes.isEmpty && !policy.clientAppTypes.contains("all") {

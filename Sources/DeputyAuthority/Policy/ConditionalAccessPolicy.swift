@@ -8,17 +8,79 @@ import Foundation
 // is accepted only when it is null or empty (so a policy never silently means less here than in
 // Entra); read-only metadata (`@odata.*`, `templateId`, timestamps) is ignored.
 
-/// A Conditional Access policy, ready to evaluate. A class: every sign-in's evaluation refers to
-/// the directory's policies rather than copying them (the evaluator's cost is per policy per issuance).
-/// Its properties are set while it is read and never after (hence the unchecked Sendable).
-public final class ConditionalAccessPolicy: @unchecked Sendable, Equatable {
+/// A Conditional Access policy, ready to evaluate. An immutable class: every sign-in's evaluation
+/// borrows the directory's policies rather than copying them (the evaluator's cost is per policy
+/// per issuance; see docs/benchmarks.md).
+public final class ConditionalAccessPolicy: Sendable, Equatable {
     public static func == (a: ConditionalAccessPolicy, b: ConditionalAccessPolicy) -> Bool { a.json == b.json }
 
-    init(id: String, displayName: String, state: State, json: JSONValue) {
-        self.id = id
-        self.displayName = displayName
-        self.state = state
-        self.json = json
+    /// The policy as the reader fills it in, field by field.
+    struct Draft {
+        var id: String
+        var displayName: String
+        var state: State
+        var users: Users?
+        var applications: Applications?
+        var clientApplications: ClientApplications?
+        /// `all`, `browser`, `mobileAppsAndDesktopClients`, `exchangeActiveSync`, `easSupported`, `other`.
+        var clientAppTypes: [String] = []
+        var includePlatforms: [String] = []
+        var excludePlatforms: [String] = []
+        var includeLocations: [String] = []
+        var excludeLocations: [String] = []
+        var signInRiskLevels: [String] = []
+        var userRiskLevels: [String] = []
+        /// Device states (`All`, `Compliant`, `DomainJoined`) included and excluded.
+        var includeDeviceStates: [String] = []
+        var excludeDeviceStates: [String] = []
+        /// `AND` or `OR`.
+        var requireAllControls = false
+        var controls: [Control] = []
+        /// `grantControls.authenticationStrength` (the built-in "Multifactor authentication" strength):
+        /// satisfied by MFA, like the `mfa` control.
+        var authenticationStrength: String?
+        var signInFrequency: SignInFrequency?
+        /// The policy's JSON as given.
+        var json: JSONValue
+
+        var grantControls: [Control] {
+            var c = controls
+            if authenticationStrength != nil, !c.contains(.mfa) { c.append(.mfa) }
+            return c
+        }
+
+        init(id: String, displayName: String, state: State, json: JSONValue) {
+            self.id = id
+            self.displayName = displayName
+            self.state = state
+            self.json = json
+        }
+    }
+
+    init(_ d: Draft) {
+        id = d.id
+        displayName = d.displayName
+        state = d.state
+        users = d.users
+        applications = d.applications
+        clientApplications = d.clientApplications
+        clientAppTypes = d.clientAppTypes
+        includePlatforms = d.includePlatforms
+        excludePlatforms = d.excludePlatforms
+        includeLocations = d.includeLocations
+        excludeLocations = d.excludeLocations
+        signInRiskLevels = d.signInRiskLevels
+        userRiskLevels = d.userRiskLevels
+        includeDeviceStates = d.includeDeviceStates
+        excludeDeviceStates = d.excludeDeviceStates
+        requireAllControls = d.requireAllControls
+        controls = d.controls
+        authenticationStrength = d.authenticationStrength
+        signInFrequency = d.signInFrequency
+        json = d.json
+        var controls = d.controls
+        if d.authenticationStrength != nil, !controls.contains(.mfa) { controls.append(.mfa) }
+        orderedGrantControls = controls.sorted()
     }
 
     public enum State: String, Sendable, CaseIterable {
@@ -74,32 +136,32 @@ public final class ConditionalAccessPolicy: @unchecked Sendable, Equatable {
         public var secondaryOnly: Bool
     }
 
-    public internal(set) var id: String
-    public internal(set) var displayName: String
-    public internal(set) var state: State
-    public internal(set) var users: Users?
-    public internal(set) var applications: Applications?
-    public internal(set) var clientApplications: ClientApplications?
+    public let id: String
+    public let displayName: String
+    public let state: State
+    public let users: Users?
+    public let applications: Applications?
+    public let clientApplications: ClientApplications?
     /// `all`, `browser`, `mobileAppsAndDesktopClients`, `exchangeActiveSync`, `easSupported`, `other`.
-    public internal(set) var clientAppTypes: [String] = []
-    public internal(set) var includePlatforms: [String] = []
-    public internal(set) var excludePlatforms: [String] = []
-    public internal(set) var includeLocations: [String] = []
-    public internal(set) var excludeLocations: [String] = []
-    public internal(set) var signInRiskLevels: [String] = []
-    public internal(set) var userRiskLevels: [String] = []
+    public let clientAppTypes: [String]
+    public let includePlatforms: [String]
+    public let excludePlatforms: [String]
+    public let includeLocations: [String]
+    public let excludeLocations: [String]
+    public let signInRiskLevels: [String]
+    public let userRiskLevels: [String]
     /// Device states (`All`, `Compliant`, `DomainJoined`) included and excluded.
-    public internal(set) var includeDeviceStates: [String] = []
-    public internal(set) var excludeDeviceStates: [String] = []
+    public let includeDeviceStates: [String]
+    public let excludeDeviceStates: [String]
     /// `AND` or `OR`.
-    public internal(set) var requireAllControls = false
-    public internal(set) var controls: [Control] = []
+    public let requireAllControls: Bool
+    public let controls: [Control]
     /// `grantControls.authenticationStrength` (the built-in "Multifactor authentication" strength):
     /// satisfied by MFA, like the `mfa` control.
-    public internal(set) var authenticationStrength: String?
-    public internal(set) var signInFrequency: SignInFrequency?
+    public let authenticationStrength: String?
+    public let signInFrequency: SignInFrequency?
     /// The policy's JSON as given.
-    public internal(set) var json: JSONValue
+    public let json: JSONValue
 
     /// The controls that grant access, with the authentication strength counted as `mfa`.
     public var grantControls: [Control] {
@@ -108,8 +170,8 @@ public final class ConditionalAccessPolicy: @unchecked Sendable, Equatable {
         return c
     }
 
-    /// ``grantControls`` in prompting order, set once the policy is read.
-    internal(set) var orderedGrantControls: [Control] = []
+    /// ``grantControls`` in prompting order.
+    let orderedGrantControls: [Control]
 
     /// The built-in authentication strength Deputy can satisfy (TOTP is its second factor).
     public static let multifactorStrengthID = "00000000-0000-0000-0000-000000000002"
@@ -230,11 +292,11 @@ private struct PolicyReader {
         guard let state = ConditionalAccessPolicy.State(rawValue: stateText) else {
             throw fail("state", "expected enabled, disabled or enabledForReportingButNotEnforced, found '\(stateText)'")
         }
-        let p = ConditionalAccessPolicy(id: policyID, displayName: displayName, state: state, json: json)
+        var p = ConditionalAccessPolicy.Draft(id: policyID, displayName: displayName, state: state, json: json)
         guard let conditions = try object(o["conditions"], "conditions") else { throw fail("conditions", "expected the policy's conditions") }
-        try readConditions(conditions, into: p)
-        try readGrantControls(try object(o["grantControls"], "grantControls"), into: p)
-        try readSessionControls(try object(o["sessionControls"], "sessionControls"), into: p)
+        try readConditions(conditions, into: &p)
+        try readGrantControls(try object(o["grantControls"], "grantControls"), into: &p)
+        try readSessionControls(try object(o["sessionControls"], "sessionControls"), into: &p)
         if p.clientApplications != nil && (p.users?.includeUsers ?? ["None"]) == ["None"] && p.grantControls != [.block] {
             // Workload identities support block only (reference §5.3).
             throw fail("grantControls.builtInControls", "a policy for workload identities can only block")
@@ -242,15 +304,14 @@ private struct PolicyReader {
         if p.grantControls.isEmpty && p.signInFrequency == nil {
             throw fail("grantControls", "a policy needs a grant control (block, mfa, …) or a session control")
         }
-        p.orderedGrantControls = p.grantControls.sorted()
-        return p
+        return ConditionalAccessPolicy(p)
     }
 
     static let riskLevels: Set<String> = ["low", "medium", "high", "hidden", "none", "unknownFutureValue"]
     static let clientAppTypes: Set<String> = ["all", "browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "easSupported", "other"]
     static let platforms: Set<String> = ["android", "iOS", "windows", "windowsPhone", "macOS", "linux", "all"]
 
-    func readConditions(_ c: [String: JSONValue], into p: ConditionalAccessPolicy) throws(PolicyError) {
+    func readConditions(_ c: [String: JSONValue], into p: inout ConditionalAccessPolicy.Draft) throws(PolicyError) {
         try checkKeys(c, "conditions", known: ["users", "applications", "clientApplications", "clientAppTypes", "platforms", "locations",
                                                 "signInRiskLevels", "userRiskLevels", "devices", "deviceStates"],
                       unenforced: ["servicePrincipalRiskLevels", "insiderRiskLevels", "authenticationFlows", "times", "agentIdRiskLevels", "clients"])
@@ -361,7 +422,7 @@ private struct PolicyReader {
         return (1...99).contains(n)
     }
 
-    func readGrantControls(_ g: [String: JSONValue]?, into p: ConditionalAccessPolicy) throws(PolicyError) {
+    func readGrantControls(_ g: [String: JSONValue]?, into p: inout ConditionalAccessPolicy.Draft) throws(PolicyError) {
         guard let g else { return }
         let path = "grantControls"
         try checkKeys(g, path, known: ["operator", "builtInControls", "authenticationStrength"],
@@ -391,7 +452,7 @@ private struct PolicyReader {
         }
     }
 
-    func readSessionControls(_ s: [String: JSONValue]?, into p: ConditionalAccessPolicy) throws(PolicyError) {
+    func readSessionControls(_ s: [String: JSONValue]?, into p: inout ConditionalAccessPolicy.Draft) throws(PolicyError) {
         guard let s else { return }
         let path = "sessionControls"
         try checkKeys(s, path, known: ["signInFrequency"],
