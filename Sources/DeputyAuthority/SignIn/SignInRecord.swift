@@ -29,6 +29,30 @@ public struct SignInRecord: Codable, Sendable, Equatable {
             self.conditionsNotSatisfied = conditionsNotSatisfied
             self.explanation = explanation
         }
+
+        enum CodingKeys: String, CodingKey { case id, displayName, result, enforcedGrantControls, conditionsNotSatisfied, explanation }
+
+        // Every policy is in every sign-in record (as in Entra), so empty lists are left out of the
+        // stored JSON and read back as empty: a tenant with 100 policies stays cheap to log.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(displayName, forKey: .displayName)
+            try c.encode(result, forKey: .result)
+            try c.encode(enforcedGrantControls, forKey: .enforcedGrantControls)
+            if !conditionsNotSatisfied.isEmpty { try c.encode(conditionsNotSatisfied, forKey: .conditionsNotSatisfied) }
+            if !explanation.isEmpty { try c.encode(explanation, forKey: .explanation) }
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            id = try c.decode(String.self, forKey: .id)
+            displayName = try c.decode(String.self, forKey: .displayName)
+            result = try c.decode(String.self, forKey: .result)
+            enforcedGrantControls = try c.decodeIfPresent([String].self, forKey: .enforcedGrantControls) ?? []
+            conditionsNotSatisfied = try c.decodeIfPresent([String].self, forKey: .conditionsNotSatisfied) ?? []
+            explanation = try c.decodeIfPresent([String].self, forKey: .explanation) ?? []
+        }
     }
 
     public var id: String
