@@ -1,3 +1,4 @@
+import DeputyCore
 import Foundation
 
 /// One sign-in event, shaped like Microsoft Graph's `signIn` resource (reference/entra-wire.md
@@ -103,5 +104,52 @@ public struct SignInRecord: Codable, Sendable, Equatable {
         self.appliedConditionalAccessPolicies = []
         self.authenticationMethodsUsed = []
         self.scopes = []
+    }
+}
+
+extension SignInRecord {
+    /// The stored JSON, written directly (one record per issuance; a tenant's every policy is in
+    /// it). Read back with `JSONDecoder` and milliseconds-since-1970 dates, like every stored record.
+    func storedJSON() -> [UInt8] {
+        var o = JSONObjectWriter(capacity: 1024 + appliedConditionalAccessPolicies.count * 160)
+        o.string("id", id)
+        o.number("createdDateTime", createdDateTime.timeIntervalSince1970 * 1000)
+        o.string("tenantId", tenantId)
+        o.string("userId", userId)
+        o.string("userPrincipalName", userPrincipalName)
+        o.string("userDisplayName", userDisplayName)
+        o.string("appId", appId)
+        o.string("appDisplayName", appDisplayName)
+        o.string("resourceId", resourceId)
+        o.string("resourceDisplayName", resourceDisplayName)
+        o.bool("isInteractive", isInteractive)
+        o.strings("signInEventTypes", signInEventTypes)
+        o.string("authenticationProtocol", authenticationProtocol)
+        o.string("clientCredentialType", clientCredentialType)
+        o.string("ipAddress", ipAddress)
+        o.string("correlationId", correlationId)
+        o.string("uniqueTokenIdentifier", uniqueTokenIdentifier)
+        var st = JSONObjectWriter(capacity: 128)
+        st.number("errorCode", Double(status.errorCode))
+        st.string("failureReason", status.failureReason)
+        st.string("additionalDetails", status.additionalDetails)
+        o.object("status", st)
+        o.string("conditionalAccessStatus", conditionalAccessStatus)
+        o.objects("appliedConditionalAccessPolicies", appliedConditionalAccessPolicies.map { p in
+            var w = JSONObjectWriter(capacity: 160)
+            w.string("id", p.id)
+            w.string("displayName", p.displayName)
+            w.string("result", p.result)
+            w.strings("enforcedGrantControls", p.enforcedGrantControls)
+            if !p.conditionsNotSatisfied.isEmpty { w.strings("conditionsNotSatisfied", p.conditionsNotSatisfied) }
+            if !p.explanation.isEmpty { w.strings("explanation", p.explanation) }
+            return w
+        })
+        o.string("authenticationRequirement", authenticationRequirement)
+        o.strings("authenticationContextClassReferences", authenticationContextClassReferences)
+        o.strings("authenticationMethodsUsed", authenticationMethodsUsed)
+        o.strings("scopes", scopes)
+        o.string("note", note)
+        return o.finished
     }
 }

@@ -33,12 +33,7 @@ public final class RecordStore: AuthorityStore {
 
     static func encode(_ value: some Encodable) throws -> Data { try encoder.encode(value) }
 
-    /// Sign-in records are written at every issuance and never compared byte for byte: no key sorting.
-    static let signInEncoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.dateEncodingStrategy = .millisecondsSince1970
-        return e
-    }()
+
     static func decode<T: Decodable>(_ type: T.Type, _ data: Data?) throws -> T? {
         guard let data else { return nil }
         return try decoder.decode(type, from: data)
@@ -283,7 +278,7 @@ public final class RecordStore: AuthorityStore {
     public func appendSignIn(_ record: SignInRecord) async throws {
         let n = sequence.withLock { v -> UInt64 in v += 1; return v }
         let key = String(format: "%015.0f-%012llu-", record.createdDateTime.timeIntervalSince1970 * 1000, n) + record.id
-        try await signIns.append(key: key, value: RecordStore.signInEncoder.encode(record), expiresAt: record.createdDateTime + RecordStore.signInRetention)
+        try await signIns.append(key: key, value: Data(record.storedJSON()), expiresAt: record.createdDateTime + RecordStore.signInRetention)
     }
 
     public func recentSignIns(limit: Int) async throws -> [SignInRecord] {
