@@ -58,6 +58,9 @@ struct OnBehalfOfTests {
         #expect(c["roles"]?.strings == ["Expenses.Approver"], "bob's role through his group, not the Web API's Expenses.Read.All")
         #expect(c["amr"]?.strings == ["pwd", "mfa", "otp"])
         #expect(TokenMinter.readAIO(c["aio"]!.string!)?.authTime == TokenMinter.readAIO(incoming.string("aio")!)?.authTime)
+        // The time of the second factor travels too (sign-in frequency on the second factor at the next hop).
+        #expect(TokenMinter.readAIO(c["aio"]!.string!)?.mfaTime != nil)
+        #expect(TokenMinter.readAIO(c["aio"]!.string!)?.mfaTime == TokenMinter.readAIO(incoming.string("aio")!)?.mfaTime)
         #expect(r.refreshToken == nil && r.clientInfo != nil)
         let log = try await f.store.recentSignIns(limit: 1)[0]
         #expect(log.appId == webApi.appId && log.resourceId == dataApi.appId && log.userId == bob.id && log.signInEventTypes == ["nonInteractiveUser"])

@@ -72,6 +72,7 @@ struct OnBehalfOfGrantHandler: GrantHandler {
         let aio = token.string("aio").flatMap(TokenMinter.readAIO)
         let methods = token.authenticationMethods.isEmpty ? (aio?.methods ?? []) : token.authenticationMethods
         return Authentication(userID: userID, authTime: aio?.authTime ?? token.issuedAt ?? Date(timeIntervalSince1970: 0),
-                              methods: methods.isEmpty ? ["pwd"] : methods, acrs: token.authenticationContexts)
+                              methods: methods.isEmpty ? ["pwd"] : methods, acrs: token.authenticationContexts,
+                              mfaTime: aio?.mfaTime ?? (methods.contains("mfa") ? aio?.authTime ?? token.issuedAt : nil))
     }
 }

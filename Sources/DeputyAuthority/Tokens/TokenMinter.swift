@@ -36,17 +36,21 @@ struct TokenMinter: Sendable {
         if let a = authentication {
             o["at"] = .number(a.authTime.timeIntervalSince1970.rounded())
             o["amr"] = .array(a.methods.map(JSONValue.string))
+            // When the second factor was done, for sign-in frequency on the second factor at OBO.
+            if let mfa = a.mfaTime { o["mt"] = .number(mfa.timeIntervalSince1970.rounded()) }
         }
-        let json = (try? JSONEncoder().encode(JSONValue.object(o))) ?? Data()
-        return "E2" + Base64URL.encode(json)
+        return "E2" + Base64URL.encode(JSONValue.object(o).serialized)
     }
 
-    /// Reads the authentication time and methods back from an `aio` value Deputy issued.
-    static func readAIO(_ aio: String) -> (authTime: Date?, methods: [String])? {
+    private static let aioDecoder = JSONDecoder()
+
+    /// Reads the authentication time, methods and MFA time back from an `aio` value Deputy issued.
+    static func readAIO(_ aio: String) -> (authTime: Date?, methods: [String], mfaTime: Date?)? {
         guard aio.hasPrefix("E2"), let data = Base64URL.decode(aio.dropFirst(2)),
-            case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: data)
+            case .object(let o)? = try? aioDecoder.decode(JSONValue.self, from: Data(data))
         else { return nil }
-        return (o["at"]?.numberValue.map { Date(timeIntervalSince1970: $0) }, o["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        return (o["at"]?.numberValue.map { Date(timeIntervalSince1970: $0) }, o["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                o["mt"]?.numberValue.map { Date(timeIntervalSince1970: $0) })
     }
 
     struct AccessTokenRequest {
