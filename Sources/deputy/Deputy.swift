@@ -105,6 +105,8 @@ struct Up: AsyncParsableCommand {
         if let message = seedMessage(seeded, dataDir: dataDir, file: "the demo tenant") { logger.notice("\(message)") }
         let manifestPath = manifest ?? dataDir + "/manifest.json"
         let demoTenant = demo
+        let dataDirectory = dataDir
+        let controls = testControls
         let caPath = ca.map { URL(fileURLWithPath: $0.caCertificatePath).standardizedFileURL.path }
         let app = try AuthorityServer.application(authority: authority, port: portBase + DemoTenant.Role.authority.portOffset, tls: ca,
                                                   testClock: testControls ? clock : nil, logger: logger) { _ in
@@ -116,14 +118,14 @@ struct Up: AsyncParsableCommand {
             } catch {
                 logger.error("cannot write the manifest \(manifestPath): \(error)")
             }
-            print(UpBanner.text(demo: demoTenant, caPath: caPath, manifestPath: manifestPath))
+            print(UpBanner.text(demo: demoTenant, caPath: caPath, manifestPath: manifestPath, dataDir: dataDirectory, testControls: controls))
         }
         do { try await app.runService() } catch { throw stopped(error, port: portBase, option: "--port-base") }
     }
 }
 
 enum UpBanner {
-    static func text(demo: DemoTenant, caPath: String?, manifestPath: String) -> String {
+    static func text(demo: DemoTenant, caPath: String?, manifestPath: String, dataDir: String, testControls: Bool) -> String {
         var lines = ["", "Deputy is running (tenant Contoso, \(DemoTenant.tenantID))", ""]
         lines.append("  authority      \(demo.url(.authority))/\(DemoTenant.tenantID)")
         lines.append("  discovery      \(demo.url(.authority))/\(DemoTenant.tenantID)/v2.0/.well-known/openid-configuration")
@@ -134,6 +136,9 @@ enum UpBanner {
             lines.append("  " + u.upn.padding(toLength: 46, withPad: " ", startingAt: 0) + " " + u.password.padding(toLength: 15, withPad: " ", startingAt: 0)
                          + " " + (u.totpSecret ?? "(not registered)"))
         }
+        lines.append("  TOTP codes     deputy totp alice --data-dir \(dataDir)   (Conditional Access: docs/conditional-access.md)")
+        lines.append("  sign-in log    \(demo.url(.authority))/\(DemoTenant.tenantID)/signins (administrators: bob)   or: deputy logs --data-dir \(dataDir)")
+        if testControls { lines.append("  test controls  POST \(demo.url(.authority))/_deputy/test/clock {\"advanceSeconds\": 30}") }
         lines.append("")
         lines.append("  application                   appId                                  secret")
         for a in DemoTenant.apps {

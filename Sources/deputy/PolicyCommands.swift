@@ -46,7 +46,7 @@ struct Totp: AsyncParsableCommand {
         let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
         let index = DirectoryIndex(d)
         // A bare name (`alice`) is the local part of a UPN.
-        let byName = d.users.first { $0.userPrincipalName.lowercased().hasPrefix(user.lowercased() + "@") }
+        let byName = d.users.first { u in ["@", "_"].contains { u.userPrincipalName.lowercased().hasPrefix(user.lowercased() + $0) } }
         guard let u = index.user(login: user) ?? index.user(id: user) ?? byName else { throw fail("no user '\(user)' in tenant \(d.tenant.displayName)") }
         guard let secret = u.totpSecret else { throw fail("\(u.userPrincipalName) has not registered an authenticator (they register at their next MFA sign-in)") }
         let now = try await authorityNow(store)
