@@ -94,6 +94,9 @@ public final class Authority: Sendable {
         var byName: [String: DirectoryIndex] = [:]
         for d in try await store.directories() {
             let index = DirectoryIndex(d)
+            for problem in index.policyProblems {
+                logger.warning("tenant \(d.tenant.displayName): not enforced: \(problem.description) (fix it with deputy policy apply)")
+            }
             byName[d.tenant.id.lowercased()] = index
             for domain in d.tenant.verifiedDomains { byName[domain.lowercased()] = index }
         }

@@ -37,21 +37,13 @@ enum Pages {
         <button type="submit" name="decision" value="accept" id="accept">Accept</button></form>
         """)
 
+    /// The verification-code step; at registration it first shows the new key and its otpauth:// URI.
     static let verificationCode = try! MustacheTemplate(string: """
-        <div class="brand">{{tenant}} · {{user}}</div><h1>Enter code</h1>
-        <p>Enter the code displayed in the authenticator app on your mobile device.</p>
-        {{#error}}<p class="error" role="alert" id="error">{{error}}</p>{{/error}}
-        <form method="post" action="{{action}}" autocomplete="off">
-        <input type="hidden" name="flow" value="{{flow}}"><input type="hidden" name="csrf_token" value="{{csrf}}">
-        <label for="otc">Code</label><input type="text" id="otc" name="otc" inputmode="numeric" maxlength="6" autofocus>
-        <button type="submit" id="verify">Verify</button></form>
-        """)
-
-    static let registration = try! MustacheTemplate(string: """
-        <div class="brand">{{tenant}} · {{user}}</div><h1>More information required</h1>
-        <p>Your organization needs more information to keep your account secure. Set up an authenticator app:
+        <div class="brand">{{tenant}} · {{user}}</div><h1>{{heading}}</h1>
+        {{#secret}}<p>Your organization needs more information to keep your account secure. Set up an authenticator app:
         add an account with this key (or scan the otpauth:// link), then enter the code it shows.</p>
-        <p>Key: <code id="secret">{{secret}}</code></p><p class="small"><a id="otpauth" href="{{uri}}">{{uri}}</a></p>
+        <p>Key: <code id="secret">{{secret}}</code></p><p class="small"><a id="otpauth" href="{{uri}}">{{uri}}</a></p>{{/secret}}
+        {{^secret}}<p>Enter the code displayed in the authenticator app on your mobile device.</p>{{/secret}}
         {{#error}}<p class="error" role="alert" id="error">{{error}}</p>{{/error}}
         <form method="post" action="{{action}}" autocomplete="off">
         <input type="hidden" name="flow" value="{{flow}}"><input type="hidden" name="csrf_token" value="{{csrf}}">
@@ -160,11 +152,14 @@ enum Pages {
         var o: [String: Any] = ["tenant": p.tenantDisplayName, "user": p.userPrincipalName, "action": p.action, "flow": p.flowID, "csrf": p.csrfToken]
         if let e = p.errorMessage { o["error"] = e }
         switch p.step {
-        case .mfa: return page(title: "Enter code", body: verificationCode.render(o))
+        case .mfa:
+            o["heading"] = "Enter code"
+            return page(title: "Enter code", body: verificationCode.render(o))
         case .mfaRegistration:
+            o["heading"] = "More information required"
             o["secret"] = p.secret ?? ""
             o["uri"] = p.provisioningURI ?? ""
-            return page(title: "More information required", body: registration.render(o))
+            return page(title: "More information required", body: verificationCode.render(o))
         case .passwordChange: return page(title: "Update your password", body: passwordChange.render(o))
         }
     }

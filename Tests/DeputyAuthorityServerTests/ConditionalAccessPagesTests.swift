@@ -72,6 +72,22 @@ struct ConditionalAccessPagesTests {
         }
     }
 
+    @Test("A silent request (prompt=none) that needs MFA gets interaction_required at the redirect URI, never a page")
+    func silentNeedsInteraction() async throws {
+        try await ConsentPagesTests.withApp { client, _ in
+            let browser = Browser(client)
+            let bob = DemoTenant.user("bob")
+            // Signed in with the password only (no policy targets the Web API without the claims).
+            let first = try await browser.submit(try await browser.get(Self.authorize(claims: nil)), [("username", bob.upn), ("password", bob.password)])
+            #expect(Self.code(first) != nil)
+            let silent = try await browser.get(Self.authorize() + "&prompt=none")
+            #expect(silent.status == .found)
+            let q = URLComponents(string: silent.headers[.location] ?? "")?.queryItems ?? []
+            #expect(q.first { $0.name == "error" }?.value == "interaction_required")
+            #expect(q.first { $0.name == "error_description" }?.value?.hasPrefix("AADSTS50076") == true)
+        }
+    }
+
     @Test("A used code is refused, and repeated wrong codes lock the verification for a while")
     func replayAndLockout() async throws {
         try await ConsentPagesTests.withApp { client, authority in

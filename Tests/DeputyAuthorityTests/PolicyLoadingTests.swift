@@ -70,6 +70,7 @@ struct PolicyLoadingTests {
         (#""grantControls":{"operator":"OR","builtInControls":[],"authenticationStrength":{"id":"00000000-0000-0000-0000-000000000004"}}"#, "grantControls.authenticationStrength.id"),
         (#""sessionControls":{"persistentBrowser":{"isEnabled":true,"mode":"never"}}"#, "sessionControls.persistentBrowser"),
         (#""grantControls":null"#, "grantControls"),
+        (#""grantControls":{"operator":"OR","builtInControls":["mfa","passwordChange"]}"#, "grantControls.builtInControls"),
     ])
     func badValues(_ replacement: String, _ field: String) throws {
         var text = #"{"id":"00000000-0000-4000-8000-000000000001","displayName":"P","state":"enabled","conditions":{"users":{"includeUsers":["All"]},"applications":{"includeApplications":["All"]}},"grantControls":{"operator":"OR","builtInControls":["mfa"]}}"#
@@ -112,6 +113,33 @@ struct PolicyLoadingTests {
             let line = try #require(problem.line)
             #expect(yaml.components(separatedBy: "\n")[line - 1].contains("blok"))
         }
+    }
+
+    @Test("Misspelt Conditional Access settings in a tenant file are reported: challenge style, risk levels, device trust type")
+    func settingValues() throws {
+        var yaml = DemoTenant(portBase: 7400, https: false).yaml
+        yaml = yaml.replacingOccurrences(of: "      displayName: Contoso\n", with: "      displayName: Contoso\n      claimsChallengeStyle: documentd\n")
+        let line = try #require(yaml.components(separatedBy: "\n").first { $0.contains("userPrincipalName: \"alice@contoso.com\"") })
+        let indent = String(line.prefix { $0 == " " })
+        yaml = yaml.replacingOccurrences(of: line, with: line + "\n\(indent)userRiskLevel: severe\n\(indent)device: {isCompliant: true, trustType: HybridJoined}")
+        do {
+            _ = try TenantFileLoader.load(yaml: yaml, fileName: "demo.yaml")
+            Issue.record("expected problems")
+        } catch {
+            let paths = error.problems.map(\.path)
+            #expect(paths.contains { $0.hasSuffix("tenant.claimsChallengeStyle") }, "\(error)")
+            #expect(paths.contains { $0.hasSuffix("userRiskLevel") }, "\(error)")
+            #expect(paths.contains { $0.hasSuffix("device.trustType") }, "\(error)")
+        }
+    }
+
+    @Test("A tenant-file policy without an id is stored with the id it is evaluated under")
+    func derivedIDIsStored() throws {
+        let yaml = DemoTenant(portBase: 7400, https: false).yaml.replacingOccurrences(of: "id: 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e04", with: "templateId: null")
+        let tenant = try TenantFileLoader.load(yaml: yaml, fileName: "demo.yaml").tenants[0]
+        let stored = try #require(tenant.conditionalAccessPolicies.last?.objectValue?["id"]?.stringValue)
+        #expect(stored == DirectoryIndex(tenant).policies.last?.id)
+        #expect(stored != "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e04")
     }
 
     @Test("TOTP codes match RFC 6238's SHA-1 test vectors (last six digits)", arguments: [

@@ -15,6 +15,9 @@ public final class DirectoryIndex: Sendable {
     /// `deputy policy apply` check them before they reach the store).
     public let policies: [ConditionalAccessPolicy]
     public let namedLocations: [NamedLocation]
+    /// Stored policies or locations that no longer read (a store written by an older Deputy):
+    /// they are not enforced, and the authority says so in its log at every directory change.
+    public let policyProblems: [PolicyError]
 
     public init(_ directory: TenantDirectory) {
         self.directory = directory
@@ -34,8 +37,18 @@ public final class DirectoryIndex: Sendable {
             for uri in app.identifierUris ?? [] { resources[DirectoryIndex.normalize(uri)] = app }
         }
         resourcesByIdentifier = resources
-        policies = directory.conditionalAccessPolicies.compactMap { try? ConditionalAccessPolicy.parse($0) }
-        namedLocations = directory.namedLocations.compactMap { try? NamedLocation.parse($0) }
+        var problems: [PolicyError] = []
+        var read: [ConditionalAccessPolicy] = []
+        for (i, json) in directory.conditionalAccessPolicies.enumerated() {
+            do { read.append(try ConditionalAccessPolicy.parse(json, position: "#\(i + 1)")) } catch { problems.append(error) }
+        }
+        var locations: [NamedLocation] = []
+        for json in directory.namedLocations {
+            do { locations.append(try NamedLocation.parse(json)) } catch { problems.append(error) }
+        }
+        policies = read
+        namedLocations = locations
+        policyProblems = problems
     }
 
     /// Identifier URIs match case-insensitively and with or without one trailing slash

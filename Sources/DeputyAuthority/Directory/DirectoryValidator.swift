@@ -37,6 +37,9 @@ struct DirectoryValidator {
         let p = { (s: String) in base.isEmpty ? s : "\(base).\(s)" }
         guid(d.tenant.id, p("tenant.id"))
         if d.tenant.verifiedDomains.isEmpty { problem(p("tenant.verifiedDomains"), "expected at least one verified domain") }
+        if let style = d.tenant.claimsChallengeStyle, !["entra", "documented"].contains(style) {
+            problem(p("tenant.claimsChallengeStyle"), "expected entra (what the service sends) or documented (interaction_required with polids), found '\(style)'")
+        }
         let domains = Set(d.tenant.verifiedDomains.map { $0.lowercased() })
 
         let userIDs = Set(d.users.map(\.id))
@@ -54,6 +57,13 @@ struct DirectoryValidator {
             }
             if u.password == nil && u.passwordHash == nil {
                 problem(up, "expected 'password' (demo tenants) or 'passwordHash' (bcrypt)")
+            }
+            let risks: Set<String> = ["none", "low", "medium", "high", "hidden"]
+            for (field, value) in [("userRiskLevel", u.userRiskLevel), ("signInRiskLevel", u.signInRiskLevel)] {
+                if let v = value, !risks.contains(v) { problem("\(up).\(field)", "expected none, low, medium, high or hidden, found '\(v)'") }
+            }
+            if let t = u.device?.trustType, !["AzureAD", "ServerAD", "Workplace"].contains(t) {
+                problem("\(up).device.trustType", "expected AzureAD (Entra joined), ServerAD (hybrid joined) or Workplace (registered), found '\(t)'")
             }
             if let h = u.passwordHash, !(h.hasPrefix("$2a$") || h.hasPrefix("$2b$") || h.hasPrefix("$2y$")) {
                 problem("\(up).passwordHash", "expected a bcrypt hash starting with $2b$")

@@ -154,6 +154,10 @@ public enum TenantFileLoader {
                 d.applications[i].passwordCredentials = creds
             }
         }
+        // A policy without an id (a Graph POST body) is stored with the id it is evaluated under.
+        for i in d.conditionalAccessPolicies.indices {
+            if let policy = try? ConditionalAccessPolicy.parse(d.conditionalAccessPolicies[i]) { d.conditionalAccessPolicies[i] = policy.json }
+        }
         for app in d.applications where !d.servicePrincipals.contains(where: { $0.appId == app.appId }) {
             d.servicePrincipals.append(ServicePrincipal(id: derivedID("servicePrincipal", d.tenant.id, app.appId), appId: app.appId, displayName: app.displayName, accountEnabled: true, appRoleAssignmentRequired: false))
         }

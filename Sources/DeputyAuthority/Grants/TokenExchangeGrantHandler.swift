@@ -102,9 +102,12 @@ struct TokenExchangeGrantHandler: GrantHandler {
         let authentication = OnBehalfOfGrantHandler.authentication(of: subject, userID: user.id)
         context.draft.record.authenticationMethodsUsed = authentication.methods
         context.draft.record.signInEventTypes = ["nonInteractiveUser"]
-        _ = try context.conditionalAccess(SignInContext(
+        let claimsRequest = try form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
+        var ca = SignInContext(
             tenant: context.tenant, user: user, client: caller.application, resource: target, isInteractive: false, authentication: authentication,
-            requestedAuthenticationContexts: [], ipAddress: request.ipAddress, authenticationProtocol: grantType))
+            requestedAuthenticationContexts: claimsRequest.requestedAuthenticationContexts, ipAddress: request.ipAddress, authenticationProtocol: grantType)
+        ca.requiredPolicyIDs = claimsRequest.policyIDs
+        _ = try context.conditionalAccess(ca)
 
         // RFC 9068 §2.2 claims, plus tid and oid; act nests the subject token's own act (§4.1).
         let now = context.now

@@ -41,6 +41,11 @@ struct TokenIssuer {
             authentication: i.authentication, requestedAuthenticationContexts: i.claims.requestedAuthenticationContexts,
             ipAddress: draft.record.ipAddress, authenticationProtocol: draft.record.authenticationProtocol)
         ca.requiredPolicyIDs = i.claims.policyIDs
+        // Sign-ins that began in a browser (web apps and SPAs redeeming codes and refresh tokens)
+        // are `browser`; native apps and middle tiers are `mobileAppsAndDesktopClients`.
+        if (i.platform == .spa || i.platform == .web) && ["authorization_code", "refresh_token"].contains(draft.record.authenticationProtocol) {
+            ca.clientAppType = "browser"
+        }
         let outcome = try context.conditionalAccess(ca)
         // The token's `acrs`: contexts asked for and satisfied now or earlier, or every satisfied
         // one when the resource opted in to the `acrs` optional claim (reference §6.3).

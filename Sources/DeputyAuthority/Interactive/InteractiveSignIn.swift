@@ -168,6 +168,15 @@ public struct InteractiveSignIn: Sendable {
             return .respond(errorResponse(error, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
         }
         let resource = try? ResolvedScopes.resolve(p.scopes, tenant: tenant, tenantName: request.tenantSegment).resource
+        if p.prompt == "none" {
+            // A silent request cannot show a step: the client gets the error and must go interactive.
+            let outcome = authority.evaluator.evaluate(interactiveContext(client: app, resource: resource, claims: claims, user: user,
+                                                                         authentication: authentication, tenant: tenant, request: request))
+            if outcome.decision != .grant, var e = outcome.error(resource: resource, style: nil) {
+                if outcome.decision == .interrupt { e.error = .interactionRequired }
+                return .respond(errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
+            }
+        }
         if let step = try await conditionalAccessStep(client: app, resource: resource, claims: claims, user: user, authentication: authentication,
                                                       tenant: tenant, request: request, cookies: cookies, then: .authorize(p)) {
             return step

@@ -54,9 +54,9 @@ public struct SignInContext: Sendable {
 
 /// What a sign-in still needs before a token may be issued, in Entra's prompting order.
 public enum ConditionalAccessRequirement: String, Sendable, Codable, Comparable, CaseIterable {
-    case mfa, compliantDevice, domainJoinedDevice, passwordChange
-    /// Sign-in frequency: the user must sign in again.
+    /// Sign-in frequency: the user must sign in again (first: a new sign-in starts the steps over).
     case reauthentication
+    case mfa, compliantDevice, domainJoinedDevice, passwordChange
 
     public static func < (a: Self, b: Self) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
 }

@@ -161,7 +161,11 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
         }
 
         var applies = reasons.isEmpty
-        if !applies && policy.state == .enabled && c.requiredPolicyIDs.contains(policy.id) {
+        // A claims challenge names policies of another resource: their target resources and client
+        // types are set aside, never the user assignment, and a block is never asked for.
+        let forcible: AnalysisReasons = [.application, .authenticationContext, .clientApps]
+        if !applies && policy.state == .enabled && forcible.isSuperset(of: reasons) && !policy.controls.contains(.block)
+            && c.requiredPolicyIDs.contains(policy.id) {
             // A client answering a claims challenge must meet exactly what the named policies need.
             applies = true
             reasons = []
@@ -257,7 +261,11 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
         if let sif = policy.signInFrequency {
             let since = sif.secondaryOnly ? auth?.mfaTime : auth?.authTime
             let limit = sif.seconds ?? everyTimeTolerance
-            if since.map({ f.now.timeIntervalSince($0) > limit }) ?? true { unmet.append(.reauthentication) }
+            if since.map({ f.now.timeIntervalSince($0) > limit }) ?? true {
+                // For the second factor only, a fresh MFA is the remedy; otherwise a new sign-in.
+                let needed: ConditionalAccessRequirement = sif.secondaryOnly ? .mfa : .reauthentication
+                if !unmet.contains(needed) { unmet.append(needed) }
+            }
         }
         return unmet
     }

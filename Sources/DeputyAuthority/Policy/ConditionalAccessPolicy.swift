@@ -297,6 +297,10 @@ private struct PolicyReader {
         try readConditions(conditions, into: &p)
         try readGrantControls(try object(o["grantControls"], "grantControls"), into: &p)
         try readSessionControls(try object(o["sessionControls"], "sessionControls"), into: &p)
+        if p.controls.contains(.passwordChange) && (p.userRiskLevels.isEmpty || !p.requireAllControls || !p.controls.contains(.mfa)) {
+            // Graph's rule: a password change remediates user risk, so it needs that condition, and MFA with AND.
+            throw fail("grantControls.builtInControls", "passwordChange needs conditions.userRiskLevels and operator AND with mfa")
+        }
         if p.clientApplications != nil && (p.users?.includeUsers ?? ["None"]) == ["None"] && p.grantControls != [.block] {
             // Workload identities support block only (reference §5.3).
             throw fail("grantControls.builtInControls", "a policy for workload identities can only block")
