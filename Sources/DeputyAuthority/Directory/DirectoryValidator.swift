@@ -68,7 +68,7 @@ struct DirectoryValidator {
             if let h = u.passwordHash, !(h.hasPrefix("$2a$") || h.hasPrefix("$2b$") || h.hasPrefix("$2y$")) {
                 problem("\(up).passwordHash", "expected a bcrypt hash starting with $2b$")
             }
-            if let s = u.totpSecret, Base32.decode(s) == nil || (Base32.decode(s)?.count ?? 0) < 10 {
+            if let s = u.totpSecret, (TOTP.secretBytes(s)?.count ?? 0) < 10 {
                 problem("\(up).totpSecret", "expected an RFC 4648 base32 secret of at least 80 bits (16 characters), as in otpauth:// URIs")
             }
             if let t = u.userType, !["Member", "Guest"].contains(t) {

@@ -1,9 +1,11 @@
 import Crypto
+import ExtrasBase64
 import Foundation
 
 /// Time-based one-time passwords (RFC 6238 over RFC 4226 HOTP): HMAC-SHA1, 30-second steps,
 /// six digits — what authenticator apps use for otpauth:// secrets. Hand-written on swift-crypto's
-/// HMAC (DESIGN.md: an OTP package would pull an HTTP framework into the engine).
+/// HMAC (DESIGN.md: hummingbird-auth's OTP module would pull Hummingbird into the engine); base32
+/// from swift-extras-base64.
 public enum TOTP {
     public static let period: TimeInterval = 30
     public static let digits = 6
@@ -23,9 +25,22 @@ public enum TOTP {
         return String(repeating: "0", count: digits - text.count) + text
     }
 
+    /// The bytes of a base32 secret (RFC 4648, as in otpauth:// URIs) as people type it: any case,
+    /// spaces and padding allowed. nil when it is not base32.
+    public static func secretBytes(_ base32: String) -> [UInt8]? {
+        let normalized = base32.uppercased().filter { $0 != " " && $0 != "=" }
+        guard !normalized.isEmpty else { return nil }
+        return try? Base32.decode(string: normalized)
+    }
+
+    /// A base32 secret for bytes, without padding (what authenticator apps show).
+    public static func encodeSecret(_ bytes: [UInt8]) -> String {
+        Base32.encodeToString(bytes: bytes, options: .omitPaddingCharacter)
+    }
+
     /// The current code for a base32 secret, or nil when the secret is not base32.
     public static func code(base32Secret: String, at date: Date) -> String? {
-        guard let secret = Base32.decode(base32Secret), !secret.isEmpty else { return nil }
+        guard let secret = secretBytes(base32Secret), !secret.isEmpty else { return nil }
         return code(secret: secret, step: step(at: date))
     }
 
@@ -34,7 +49,7 @@ public enum TOTP {
     public static func match(_ code: String, base32Secret: String, at date: Date, window: Int64 = 1) -> Int64? {
         let trimmed = code.filter { !$0.isWhitespace }
         guard trimmed.count == digits, trimmed.allSatisfy(\.isASCII), trimmed.allSatisfy(\.isNumber),
-            let secret = Base32.decode(base32Secret), !secret.isEmpty
+            let secret = secretBytes(base32Secret), !secret.isEmpty
         else { return nil }
         let now = step(at: date)
         // Every candidate is computed and compared in constant time, so timing says nothing about which matched.
@@ -47,7 +62,7 @@ public enum TOTP {
 
     /// A new random secret (160 bits, RFC 4226 §4's recommended length), base32.
     public static func newSecret() -> String {
-        Base32.encode((0..<20).map { _ in UInt8.random(in: 0...255) })
+        encodeSecret((0..<20).map { _ in UInt8.random(in: 0...255) })
     }
 
     /// The otpauth:// URI authenticator apps scan (Key Uri Format).
