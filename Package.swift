@@ -118,7 +118,11 @@ let package = Package(
         ),
         .testTarget(
             name: "DeputyTokenValidationTests",
-            dependencies: ["DeputyCore", "DeputyTokenValidation", "DeputyAuthority", .product(name: "JWTKit", package: "jwt-kit")],
+            dependencies: [
+                "DeputyCore", "DeputyTokenValidation", "DeputyAuthority", .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import DeputyCore
 import Foundation
 
 /// The authority's store: every storage protocol, written once over a key-value backend.

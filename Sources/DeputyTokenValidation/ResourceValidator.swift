@@ -1,0 +1,263 @@
+import AsyncHTTPClient
+import Crypto
+import DeputyCore
+import Foundation
+
+/// What a resource (a web API, an MCP server) accepts: whose tokens, for whom, with what.
+/// Works against Microsoft Entra ID and Deputy's authority alike.
+public struct ResourceConfiguration: Sendable {
+    /// The kinds of access token a resource takes.
+    public enum TokenKind: Sendable, Hashable {
+        /// A user's token (`scp`), from an app acting for the user.
+        case delegated
+        /// An application's own token (`roles`, `idtyp: app`).
+        case appOnly
+    }
+
+    /// Where the issuer's signing keys come from.
+    public enum Keys: Sendable {
+        /// The authority's OpenID configuration (`{authority}/.well-known/openid-configuration`),
+        /// then its `jwks_uri` over HTTPS, cached and refreshed on an unknown `kid`.
+        case discovery
+        /// A JWKS document given in full, and the issuer it signs for (offline use, tests).
+        case jwks(json: String, issuer: String)
+    }
+
+    /// `https://login.microsoftonline.com/{tenant}/v2.0`, or Deputy's `https://127.0.0.1:7400/{tenant}/v2.0`.
+    /// With `common` or `organizations` the issuer is the template `…/{tenantid}/v2.0`, checked
+    /// against the token's `tid` (and ``allowedTenants``).
+    public var authority: String
+    /// Accepted `aud` values, compared exactly: the API's appId and its App ID URIs.
+    public var audiences: Set<String>
+    /// A delegated token must carry at least one of these scopes (empty: any).
+    public var requiredScopes: Set<String> = []
+    /// An app-only token must carry at least one of these roles (empty: any).
+    public var requiredRoles: Set<String> = []
+    public var acceptedKinds: Set<TokenKind> = [.delegated, .appOnly]
+    /// An authentication context (`c1`…) the token's `acrs` must contain; a token without it gets
+    /// a claims challenge.
+    public var requiredAuthenticationContext: String?
+    /// For a multi-tenant authority: the tenants accepted (nil: any).
+    public var allowedTenants: Set<String>?
+    /// Signature algorithms: RS256 by default; PS256 and ES256 may be added. `none` and HS* are never accepted.
+    public var algorithms: Set<String> = ["RS256"]
+    public var clockSkew: TimeInterval = 300
+    public var keys: Keys = .discovery
+    /// Verified tokens remembered (hash of the token → principal, until `exp`).
+    public var cacheSize: Int = 10_000
+    /// Accept v1.0 tokens of the same tenant (`https://sts.windows.net/{tid}/` from Entra) as well as v2.0.
+    public var acceptV1Tokens = true
+
+    public init(authority: String, audiences: Set<String>) {
+        var a = authority
+        while a.hasSuffix("/") { a.removeLast() }
+        self.authority = a
+        self.audiences = audiences
+    }
+}
+
+/// The caller a validated token describes.
+public struct Principal: Sendable {
+    public enum Kind: Sendable, Equatable {
+        case user
+        case application
+    }
+    public let kind: Kind
+    /// The user's (or the application's service principal's) object id, `oid`.
+    public let objectID: String?
+    public let tenantID: String?
+    /// `preferred_username` (v2) or `upn` / `unique_name` (v1).
+    public let username: String?
+    public let name: String?
+    /// The application that obtained the token: `azp` (v2) or `appid` (v1).
+    public let clientID: String?
+    public let scopes: [String]
+    public let roles: [String]
+    /// Authentication contexts satisfied (`acrs`).
+    public let authenticationContexts: [String]
+    /// Authentication methods (`amr`).
+    public let authenticationMethods: [String]
+    public let expiresAt: Date
+    /// The token as received: the assertion for an OBO call.
+    public let token: String
+    /// Every claim, for facets this type does not name (e.g. agent identity claims).
+    public let claims: [String: JSONValue]
+
+    init(_ t: ValidatedToken, expiresAt: Date) {
+        kind = t.kind == .appOnlyAccessToken ? .application : .user
+        objectID = t.objectID
+        tenantID = t.tenantID
+        username = t.string("preferred_username") ?? t.string("upn") ?? t.string("unique_name")
+        name = t.string("name")
+        clientID = t.clientID
+        scopes = t.scopes
+        roles = t.roles
+        authenticationContexts = t.authenticationContexts
+        authenticationMethods = t.authenticationMethods
+        self.expiresAt = expiresAt
+        token = t.raw
+        claims = t.claims
+    }
+}
+
+/// Why a resource refuses a request, in RFC 6750's terms.
+public enum ResourceValidationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No bearer token (RFC 6750 §3.1: the challenge carries no error).
+    case missingToken
+    /// The token is not acceptable (`invalid_token`); the reason is for logs, not for the caller.
+    case invalidToken(String)
+    /// The token lacks a required scope or role (`insufficient_scope`, 403).
+    case insufficientScope(required: [String])
+    /// The token lacks an authentication context (`insufficient_claims` with a claims challenge).
+    case insufficientClaims(claims: String)
+    /// The issuer's metadata or keys could not be fetched.
+    case keysUnavailable(String)
+
+    public var description: String {
+        switch self {
+        case .missingToken: "No bearer token."
+        case .invalidToken(let reason): "Invalid token: \(reason)"
+        case .insufficientScope(let required): "The token needs one of: \(required.joined(separator: " "))."
+        case .insufficientClaims(let claims): "The token needs claims: \(claims)."
+        case .keysUnavailable(let reason): "The issuer's keys are unavailable: \(reason)"
+        }
+    }
+
+    /// The HTTP status RFC 6750 gives the case (503 when keys cannot be had).
+    public var status: Int {
+        switch self {
+        case .missingToken, .invalidToken, .insufficientClaims: 401
+        case .insufficientScope: 403
+        case .keysUnavailable: 503
+        }
+    }
+
+    /// The `WWW-Authenticate` value (RFC 6750 §3; Entra's claims-challenge form for
+    /// `insufficient_claims`, reference §6.1: `claims` is base64 of the JSON, with `authorization_uri`).
+    /// - Parameters:
+    ///   - resourceMetadata: the RFC 9728 metadata URL, added as `resource_metadata`.
+    ///   - authorizationURI: the authority's authorize endpoint, for claims challenges.
+    public func challenge(resourceMetadata: String? = nil, authorizationURI: String? = nil, clientID: String? = nil) -> String? {
+        var params: [(String, String)] = []
+        switch self {
+        case .missingToken: break
+        case .invalidToken: params.append(("error", "invalid_token"))
+        case .insufficientScope(let required):
+            params.append(("error", "insufficient_scope"))
+            params.append(("scope", required.joined(separator: " ")))
+        case .insufficientClaims(let claims):
+            params.append(("realm", ""))
+            if let authorizationURI { params.append(("authorization_uri", authorizationURI)) }
+            if let clientID { params.append(("client_id", clientID)) }
+            params.append(("error", "insufficient_claims"))
+            params.append(("claims", Data(claims.utf8).base64EncodedString()))
+        case .keysUnavailable: return nil
+        }
+        if let resourceMetadata { params.append(("resource_metadata", resourceMetadata)) }
+        let rendered = params.map { "\($0.0)=\"\($0.1.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"" }
+        return rendered.isEmpty ? "Bearer" : "Bearer " + rendered.joined(separator: ", ")
+    }
+}
+
+/// Validates access tokens for a resource: the issuer's metadata and keys (discovered and
+/// cached), the checks of reference §3.4, the resource's scope, role and authentication-context
+/// requirements, and a bounded cache of verified tokens so a repeated token costs a lookup.
+public final class ResourceValidator: Sendable {
+    public let configuration: ResourceConfiguration
+    let time: any TimeSource
+    let client: HTTPClient
+    private let metadata: AuthorityMetadataSource
+    private let verified: LRUCache<String, Principal>
+
+    /// Tokens larger than this are refused before parsing (Entra's tokens are a few KiB).
+    public static let maximumTokenSize = 16 * 1024
+
+    public init(_ configuration: ResourceConfiguration, client: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) {
+        self.configuration = configuration
+        self.time = time
+        self.client = client
+        self.metadata = AuthorityMetadataSource(configuration: configuration, client: client, time: time)
+        self.verified = LRUCache(capacity: max(1, configuration.cacheSize))
+    }
+
+    /// Validates the `Authorization` header's bearer token.
+    public func validate(authorizationHeader: String?) async throws(ResourceValidationError) -> Principal {
+        guard let header = authorizationHeader, header.count > 7, header.prefix(7).lowercased() == "bearer " else { throw .missingToken }
+        return try await validate(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+    }
+
+    /// Validates a token.
+    public func validate(_ token: String) async throws(ResourceValidationError) -> Principal {
+        guard !token.isEmpty else { throw .missingToken }
+        guard token.utf8.count <= Self.maximumTokenSize else { throw .invalidToken("The token is larger than \(Self.maximumTokenSize) bytes.") }
+        let now = time.now()
+        let key = Self.cacheKey(token)
+        if let principal = verified.value(for: key, now: now) {
+            // Requirements are checked again: they are cheap and the cache holds only valid tokens.
+            try check(principal)
+            return principal
+        }
+        let jwt: UnverifiedJWT
+        do { jwt = try UnverifiedJWT(token) } catch { throw .invalidToken(error.reason) }
+        // Entra's access tokens say `JWT`; RFC 9068 tokens say `at+jwt`. Anything else is not an access token.
+        let typ = jwt.header["typ"]?.stringValue?.lowercased()
+        guard typ == "jwt" || typ == "at+jwt" else { throw .invalidToken("The token's typ '\(typ ?? "(none)")' is not JWT or at+jwt.") }
+        let tid = jwt.string("tid")
+        let issuers: Set<String>
+        do { issuers = try await metadata.issuers(tenantID: tid) } catch { throw .keysUnavailable("\(error)") }
+        if let allowed = configuration.allowedTenants, !allowed.contains(tid ?? "") {
+            throw .invalidToken("The tenant '\(tid ?? "(none)")' is not accepted.")
+        }
+        let policy = ValidationPolicy(issuers: issuers, audiences: configuration.audiences, algorithms: configuration.algorithms,
+                                      clockSkew: configuration.clockSkew)
+        let validated: ValidatedToken
+        do { validated = try await metadata.validate(token, policy: policy) } catch let e as TokenValidationError {
+            throw .invalidToken(e.description)
+        } catch let e as AuthorityMetadataSource.FetchError {
+            throw .keysUnavailable(e.description)
+        } catch {
+            throw .invalidToken("\(error)")
+        }
+        let kind: ResourceConfiguration.TokenKind
+        switch validated.kind {
+        case .idToken: throw .invalidToken("An ID token is not an access token.")
+        case .userAccessToken: kind = .delegated
+        case .appOnlyAccessToken: kind = .appOnly
+        }
+        guard configuration.acceptedKinds.contains(kind) else {
+            throw .invalidToken(kind == .appOnly ? "App-only tokens are not accepted here." : "Delegated (user) tokens are not accepted here.")
+        }
+        guard let exp = validated.expiresAt else { throw .invalidToken("The token has no exp.") }
+        let principal = Principal(validated, expiresAt: exp)
+        verified.set(principal, for: key, expiresAt: exp + configuration.clockSkew)
+        try check(principal)
+        return principal
+    }
+
+    /// The resource's requirements: a scope (delegated) or role (app-only), and an authentication context.
+    func check(_ p: Principal) throws(ResourceValidationError) {
+        if p.kind == .user, !configuration.requiredScopes.isEmpty, configuration.requiredScopes.isDisjoint(with: p.scopes) {
+            throw .insufficientScope(required: configuration.requiredScopes.sorted())
+        }
+        if p.kind == .application, !configuration.requiredRoles.isEmpty, configuration.requiredRoles.isDisjoint(with: p.roles) {
+            throw .insufficientScope(required: configuration.requiredRoles.sorted())
+        }
+        if let acr = configuration.requiredAuthenticationContext, p.kind == .user, !p.authenticationContexts.contains(acr) {
+            throw .insufficientClaims(claims: Self.authenticationContextClaims(acr))
+        }
+    }
+
+    /// `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}` (reference §6.1).
+    public static func authenticationContextClaims(_ acr: String) -> String {
+        String(decoding: JSONValue.object(["access_token": .object(["acrs": .object(["essential": .bool(true), "value": .string(acr)])])]).serialized,
+               as: UTF8.self)
+    }
+
+    static func cacheKey(_ token: String) -> String { Base64URL.encode(SHA256.hash(data: Data(token.utf8))) }
+
+    /// The authority's authorize endpoint (for claims challenges).
+    public var authorizationEndpoint: String {
+        let base = configuration.authority.hasSuffix("/v2.0") ? String(configuration.authority.dropLast(5)) : configuration.authority
+        return base + "/oauth2/v2.0/authorize"
+    }
+}
