@@ -1,0 +1,215 @@
+import AsyncHTTPClient
+import Crypto
+import DeputyCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// An access token a middle tier acquired.
+public struct AccessToken: Sendable, Equatable {
+    public let token: String
+    public let expiresOn: Date
+    /// When to fetch a new one ahead of expiry (Entra's `refresh_in`, or half the lifetime).
+    public let refreshOn: Date
+    /// The scopes granted, as the token endpoint returned them.
+    public let scopes: [String]
+    /// With `offline_access` (OBO) or for refresh-token use.
+    public let refreshToken: String?
+}
+
+/// A confidential client — a web API, an agent, an MCP server — acquiring tokens for downstream
+/// resources: On-Behalf-Of the user whose token it received, for itself (client credentials),
+/// or with a refresh token. Works against Microsoft Entra ID and Deputy's authority alike.
+///
+/// Tokens are cached in a bounded LRU (memory flat at ``cacheSize`` entries) partitioned by the
+/// SHA-256 of the user's assertion (OBO) or by tenant (client credentials), honouring
+/// `expires_in` (less five minutes) and `refresh_in`; a request with `claims` bypasses the cache;
+/// concurrent requests for one key share one call to the token endpoint.
+public final class ConfidentialClient: Sendable {
+    public let clientID: String
+    /// `{authority}/oauth2/v2.0/token`.
+    public let tokenEndpoint: String
+    /// `cp1` and the like: merged into every request's `claims` as `xms_cc` (as MSAL does).
+    public let clientCapabilities: [String]
+    let credential: ClientCredential
+    let http: HTTPClient
+    let time: any TimeSource
+    let cache: LRUCache<String, AccessToken>
+    let flights = SingleFlight<String, AccessToken>()
+    /// Retries after 429/503, waiting for `Retry-After` (capped) or an exponential backoff.
+    public let maxRetries: Int
+    let maxBackoff: TimeInterval
+
+    /// - Parameters:
+    ///   - authority: `https://login.microsoftonline.com/{tenant}` (with or without `/v2.0`), or Deputy's.
+    ///   - cacheSize: the most tokens kept.
+    public init(authority: String, clientID: String, credential: ClientCredential, clientCapabilities: [String] = [],
+                cacheSize: Int = 10_000, maxRetries: Int = 2, maxBackoff: TimeInterval = 10,
+                httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) {
+        var base = authority
+        while base.hasSuffix("/") { base.removeLast() }
+        if base.hasSuffix("/v2.0") { base.removeLast(5) }
+        self.tokenEndpoint = base + "/oauth2/v2.0/token"
+        self.clientID = clientID
+        self.credential = credential
+        self.clientCapabilities = clientCapabilities
+        self.http = httpClient
+        self.time = time
+        self.cache = LRUCache(capacity: max(1, cacheSize))
+        self.maxRetries = maxRetries
+        self.maxBackoff = maxBackoff
+    }
+
+    // MARK: - Flows
+
+    /// On-Behalf-Of (reference §1): trades the user's token (`assertion`) for a token to one
+    /// downstream resource. The middle tier authenticates as itself; it never forwards the user's token.
+    public func acquireTokenOnBehalfOf(assertion: String, scopes: [String], claims: String? = nil,
+                                       correlationID: String? = nil) async throws(AcquisitionError) -> AccessToken {
+        let key = "obo|" + Base64URL.encode(SHA256.hash(data: Data(assertion.utf8))) + "|" + Scopes.format(scopes.sorted())
+        return try await acquire(key: key, claims: claims) { [self] in
+            try await self.request([("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("requested_token_use", "on_behalf_of"),
+                                    ("assertion", assertion), ("scope", Scopes.format(scopes))], claims: claims, correlationID: correlationID)
+        }
+    }
+
+    /// Client credentials: a token for the middle tier itself (`scopes` = `{resource}/.default`).
+    public func acquireTokenForClient(scopes: [String], claims: String? = nil, correlationID: String? = nil) async throws(AcquisitionError) -> AccessToken {
+        let key = "app|" + tokenEndpoint + "|" + Scopes.format(scopes.sorted())
+        return try await acquire(key: key, claims: claims) { [self] in
+            try await self.request([("grant_type", "client_credentials"), ("scope", Scopes.format(scopes))], claims: claims, correlationID: correlationID)
+        }
+    }
+
+    /// Redeems a refresh token (not cached: each call gets a new refresh token too).
+    public func acquireTokenByRefreshToken(_ refreshToken: String, scopes: [String], claims: String? = nil,
+                                           correlationID: String? = nil) async throws(AcquisitionError) -> AccessToken {
+        try await request([("grant_type", "refresh_token"), ("refresh_token", refreshToken), ("scope", Scopes.format(scopes))],
+                          claims: claims, correlationID: correlationID)
+    }
+
+    /// Forgets every cached token of a user's assertion (e.g. at sign-out).
+    public func removeCachedTokens(forKey key: String) { cache.remove(key) }
+
+    // MARK: - Cache and single flight
+
+    func acquire(key: String, claims: String?, _ fetch: @escaping @Sendable () async throws -> AccessToken)
+        async throws(AcquisitionError) -> AccessToken {
+        let now = time.now()
+        // A claims challenge must reach the token endpoint: MSAL skips its cache too (reference §6.1).
+        if claims == nil, let cached = cache.value(for: key, now: now), now < cached.refreshOn { return cached }
+        let stale = claims == nil ? cache.value(for: key, now: now) : nil
+        do {
+            let token = try await flights.run(key: claims == nil ? key : key + "|claims|" + UUID().uuidString) {
+                let t = try await fetch()
+                return t
+            }
+            cache.set(token, for: key, expiresAt: token.expiresOn - 300)
+            return token
+        } catch let error as AcquisitionError {
+            // Past refresh_in but still valid: a failed early refresh keeps the cached token.
+            if let stale, case .throttled = error { return stale }
+            if let stale, case .transport = error { return stale }
+            throw error
+        } catch {
+            throw .transport("\(error)")
+        }
+    }
+
+    // MARK: - The token request
+
+    func request(_ parameters: [(String, String)], claims: String?, correlationID: String?) async throws(AcquisitionError) -> AccessToken {
+        var form = parameters
+        form.insert(("client_id", clientID), at: 0)
+        switch credential {
+        case .secret(let secret):
+            form.append(("client_secret", secret))
+        case .certificate(let certificate):
+            do {
+                form.append(("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"))
+                form.append(("client_assertion", try certificate.assertion(clientID: clientID, audience: tokenEndpoint, now: time.now())))
+            } catch { throw .credential("the certificate could not sign the client assertion: \(error)") }
+        case .assertion(let provider):
+            do {
+                let assertion = try await provider()
+                form.append(("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"))
+                form.append(("client_assertion", assertion))
+            } catch { throw .credential("the assertion provider failed: \(error)") }
+        }
+        if let merged = mergedClaims(claims) { form.append(("claims", merged)) }
+        if let correlationID { form.append(("client_request_id", correlationID)) }
+        form.append(("client_info", "1"))
+        let body = FormParameters(form).encoded
+        var attempt = 0
+        while true {
+            var request = HTTPClientRequest(url: tokenEndpoint)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.headers.add(name: "Accept", value: "application/json")
+            if let correlationID { request.headers.add(name: "client-request-id", value: correlationID) }
+            request.body = .bytes(ByteBuffer(string: body))
+            let status: Int
+            let bytes: [UInt8]
+            let retryAfter: TimeInterval?
+            do {
+                let response = try await http.execute(request, timeout: .seconds(30))
+                status = Int(response.status.code)
+                let buffer = try await response.body.collect(upTo: 1 << 20)
+                bytes = Array(buffer.readableBytesView)
+                retryAfter = response.headers.first(name: "Retry-After").flatMap { TimeInterval($0.trimmingCharacters(in: .whitespaces)) }
+            } catch {
+                throw .transport("POST \(tokenEndpoint) failed: \(error)")
+            }
+            if status == 429 || status == 503 {
+                guard attempt < maxRetries else { throw .throttled(retryAfter: retryAfter) }
+                attempt += 1
+                let wait = min(maxBackoff, retryAfter ?? pow(2, Double(attempt - 1)) * 0.5)
+                do { try await Task.sleep(for: .milliseconds(Int(wait * 1000))) } catch { throw .transport("cancelled") }
+                continue
+            }
+            guard status == 200 else {
+                guard let e = ServiceError(status: status, body: bytes) else {
+                    throw .transport("POST \(tokenEndpoint) answered \(status) without an OAuth error body")
+                }
+                throw AcquisitionError.classify(e)
+            }
+            return try parse(bytes)
+        }
+    }
+
+    /// `claims` with the client capabilities merged in as `xms_cc` (MSAL's merge).
+    func mergedClaims(_ claims: String?) -> String? {
+        var request = ClaimsRequest()
+        if let claims, let parsed = try? ClaimsRequest(parsing: claims) { request = parsed } else if let claims { return claims }
+        if !clientCapabilities.isEmpty, let capabilities = try? ClaimsRequest(parsing: String(decoding: JSONValue.object([
+            "access_token": .object(["xms_cc": .object(["values": .array(clientCapabilities.map(JSONValue.string))])]),
+        ]).serialized, as: UTF8.self)) {
+            request = request.merging(capabilities)
+        }
+        return request.isEmpty ? nil : request.jsonString
+    }
+
+    func parse(_ bytes: [UInt8]) throws(AcquisitionError) -> AccessToken {
+        guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)), let token = o["access_token"]?.stringValue else {
+            throw .transport("the token endpoint's answer has no access_token")
+        }
+        let now = time.now()
+        let expiresIn = o["expires_in"]?.numberValue ?? o["expires_in"]?.stringValue.flatMap(Double.init) ?? 3600
+        let refreshIn = o["refresh_in"]?.numberValue ?? o["refresh_in"]?.stringValue.flatMap(Double.init) ?? expiresIn / 2
+        return AccessToken(token: token, expiresOn: now + expiresIn, refreshOn: now + min(refreshIn, expiresIn),
+                           scopes: Scopes.parse(o["scope"]?.stringValue), refreshToken: o["refresh_token"]?.stringValue)
+    }
+}
+
+/// One call in flight per key: concurrent callers for the same key wait for the same result.
+actor SingleFlight<Key: Hashable & Sendable, Value: Sendable> {
+    private var running: [Key: Task<Value, any Error>] = [:]
+
+    func run(key: Key, _ work: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        if let task = running[key] { return try await task.value }
+        let task = Task { try await work() }
+        running[key] = task
+        defer { running[key] = nil }
+        return try await task.value
+    }
+}
