@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "DeputyCore", targets: ["DeputyCore"]),
         .library(name: "DeputyTokenValidation", targets: ["DeputyTokenValidation"]),
         .library(name: "DeputyTokenAcquisition", targets: ["DeputyTokenAcquisition"]),
+        .library(name: "DeputyHummingbird", targets: ["DeputyHummingbird"]),
         .library(name: "DeputyAuthority", targets: ["DeputyAuthority"]),
         .library(name: "DeputyAuthorityServer", targets: ["DeputyAuthorityServer"]),
         .executable(name: "deputy", targets: ["deputy"]),
@@ -68,6 +69,15 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "DeputyHummingbird",
+            dependencies: [
+                "DeputyCore", "DeputyTokenValidation", "DeputyTokenAcquisition",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -151,6 +161,14 @@ let package = Package(
             name: "DeputyTokenAcquisitionTests",
             dependencies: [
                 "DeputyCore", "DeputyTokenAcquisition", "DeputyAuthority", "DeputyAuthorityServer",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DeputyHummingbirdTests",
+            dependencies: [
+                "DeputyCore", "DeputyHummingbird", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyAuthority",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

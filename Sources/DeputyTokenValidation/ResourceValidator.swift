@@ -154,8 +154,7 @@ public enum ResourceValidationError: Error, Sendable, Equatable, CustomStringCon
         case .keysUnavailable: return nil
         }
         if let resourceMetadata { params.append(("resource_metadata", resourceMetadata)) }
-        let rendered = params.map { "\($0.0)=\"\($0.1.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"" }
-        return rendered.isEmpty ? "Bearer" : "Bearer " + rendered.joined(separator: ", ")
+        return AuthenticationChallenge(scheme: "Bearer", parameters: params.map { .init($0.0, $0.1) }).headerValue
     }
 }
 

@@ -1,0 +1,72 @@
+import DeputyCore
+import DeputyTokenValidation
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A request context that carries the caller a validated token describes.
+public protocol AuthenticatedRequestContext: RequestContext {
+    /// Set by ``BearerTokenMiddleware`` before the route runs.
+    var principal: Principal? { get set }
+}
+
+/// A ready-made context for APIs that need nothing else.
+public struct BearerRequestContext: AuthenticatedRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var principal: Principal?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        principal = nil
+    }
+}
+
+/// Requires a valid access token on every request it guards (RFC 6750):
+/// - no token: 401 `WWW-Authenticate: Bearer` without an error (§3.1);
+/// - a bad token: 401 `error="invalid_token"`;
+/// - a missing scope or role: 403 `error="insufficient_scope", scope="…"`;
+/// - a missing authentication context: 401 `error="insufficient_claims"` with base64 `claims` and
+///   `authorization_uri` (Entra's claims challenge, reference §6.1);
+/// each with `resource_metadata` (RFC 9728) when configured. The principal goes into the context.
+public struct BearerTokenMiddleware<Context: AuthenticatedRequestContext>: RouterMiddleware {
+    let validator: ResourceValidator
+    let resourceMetadata: String?
+
+    /// - Parameter resourceMetadata: this resource's RFC 9728 metadata URL, for the challenges.
+    public init(validator: ResourceValidator, resourceMetadata: String? = nil) {
+        self.validator = validator
+        self.resourceMetadata = resourceMetadata
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            var context = context
+            context.principal = try await validator.validate(authorizationHeader: request.headers[.authorization])
+            return try await next(request, context)
+        } catch let error as ResourceValidationError {
+            return Self.response(error, validator: validator, resourceMetadata: resourceMetadata)
+        }
+    }
+
+    /// The response for a refused token: status, challenge, and a small RFC 6749-style JSON body.
+    public static func response(_ error: ResourceValidationError, validator: ResourceValidator, resourceMetadata: String?) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        if let challenge = error.challenge(resourceMetadata: resourceMetadata, authorizationURI: validator.authorizationEndpoint) {
+            headers[.wwwAuthenticate] = challenge
+        }
+        var body: [String: JSONValue] = [:]
+        switch error {
+        case .missingToken: body = ["error": .string("unauthorized"), "error_description": .string("A bearer token is required.")]
+        case .invalidToken: body = ["error": .string("invalid_token"), "error_description": .string("The access token is not valid for this resource.")]
+        case .insufficientScope(let required):
+            body = ["error": .string("insufficient_scope"), "error_description": .string("The token needs one of: \(required.joined(separator: " ")).")]
+        case .insufficientClaims(let claims):
+            body = ["error": .string("insufficient_claims"), "error_description": .string("A step-up is required."), "claims": .string(claims)]
+        case .keysUnavailable: body = ["error": .string("temporarily_unavailable"), "error_description": .string("The token issuer's keys are unavailable.")]
+        }
+        return Response(status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).serialized)))
+    }
+}

@@ -1,0 +1,111 @@
+import DeputyCore
+import DeputyTokenAcquisition
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// What a middle tier tells its caller when it could not get a downstream token, or when its
+/// downstream resource answered with a challenge (reference §7). Throw it from a route: Hummingbird
+/// renders it.
+///
+/// - A claims challenge (MFA, an authentication context, sign-in frequency) becomes 401
+///   `Bearer realm="", authorization_uri="…", error="insufficient_claims", claims="<base64>"`: the
+///   interactive client signs the user in again with those claims and retries.
+/// - Missing consent becomes 403 in Microsoft.Identity.Web's consent form
+///   (`consentUri`, `scopes`, `proposedAction="consent"`).
+/// - A block (AADSTS53003) becomes 403 with the AADSTS code and **no** challenge: no step-up can
+///   satisfy it, so no client loops on it.
+/// - The middle tier's own failures (its credential, throttling, the network) are 502/503, never
+///   a challenge to the user.
+public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
+    public enum Outcome: Sendable, Equatable {
+        case stepUp(ClaimsChallenge, errorCodes: [Int])
+        case consent(ConsentChallenge, errorCodes: [Int], message: String?)
+        case blocked(errorCodes: [Int], message: String?)
+        case downstreamFailure(status: Int, message: String, retryAfter: TimeInterval?)
+    }
+
+    public let outcome: Outcome
+
+    public init(outcome: Outcome) { self.outcome = outcome }
+
+    /// The relay of a failed token acquisition.
+    /// - Parameters:
+    ///   - authorizationURI: the authority's authorize endpoint (where the client re-authenticates).
+    ///   - scopes: what the caller's token should carry (for the consent form).
+    public init(_ error: AcquisitionError, authorizationURI: String, scopes: [String] = []) {
+        switch error {
+        case .interactionRequired(let e) where e.isBlock:
+            outcome = .blocked(errorCodes: e.errorCodes, message: e.errorDescription)
+        case .interactionRequired(let e):
+            // Without a claims value the client still has to sign the user in again.
+            let claims = e.claims ?? #"{"access_token":{"nbf":{"essential":true,"value":"\#(Int(Date().timeIntervalSince1970))"}}}"#
+            outcome = .stepUp(ClaimsChallenge(claims: claims, authorizationURI: authorizationURI), errorCodes: e.errorCodes)
+        case .consentRequired(let e):
+            outcome = .consent(ConsentChallenge(consentURI: authorizationURI, scopes: scopes, claims: e.claims), errorCodes: e.errorCodes,
+                               message: e.errorDescription)
+        case .throttled(let after):
+            outcome = .downstreamFailure(status: 503, message: "The token service is throttling this API; retry later.", retryAfter: after)
+        case .invalidClient, .invalidGrant, .rejected, .transport, .credential:
+            outcome = .downstreamFailure(status: 502, message: "This API could not get a token for its downstream resource.", retryAfter: nil)
+        }
+    }
+
+    /// The relay of a downstream resource's challenge (so a challenge survives any number of
+    /// hops), or nil when its answer carries none.
+    public init?(downstreamStatus status: Int, wwwAuthenticate: String?, authorizationURI: String? = nil) {
+        guard let header = wwwAuthenticate else { return nil }
+        if status == 401, var challenge = ClaimsChallenge(wwwAuthenticate: header) {
+            if challenge.authorizationURI == nil { challenge.authorizationURI = authorizationURI }
+            outcome = .stepUp(challenge, errorCodes: [])
+        } else if status == 403, let consent = ConsentChallenge(wwwAuthenticate: header) {
+            outcome = .consent(consent, errorCodes: [], message: nil)
+        } else {
+            return nil
+        }
+    }
+
+    public var status: HTTPResponse.Status {
+        switch outcome {
+        case .stepUp: .unauthorized
+        case .consent, .blocked: .forbidden
+        case .downstreamFailure(let status, _, _): .init(code: status)
+        }
+    }
+
+    /// The `WWW-Authenticate` value, when the caller can act on one.
+    public var challenge: String? {
+        switch outcome {
+        case .stepUp(let c, _): c.headerValue()
+        case .consent(let c, _, _): c.headerValue
+        case .blocked, .downstreamFailure: nil
+        }
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        if let challenge { headers[.wwwAuthenticate] = challenge }
+        var body: [String: JSONValue]
+        switch outcome {
+        case .stepUp(let c, let codes):
+            body = ["error": .string("insufficient_claims"), "error_description": .string("Sign in again with these claims, then retry."),
+                    "claims": .string(c.claims)]
+            if !codes.isEmpty { body["error_codes"] = .array(codes.map { .number(Double($0)) }) }
+        case .consent(let c, let codes, let message):
+            body = ["error": .string("consent_required"), "error_description": .string(message ?? "Consent is required for: \(c.scopes.joined(separator: " "))."),
+                    "scopes": .array(c.scopes.map(JSONValue.string))]
+            if !codes.isEmpty { body["error_codes"] = .array(codes.map { .number(Double($0)) }) }
+        case .blocked(let codes, let message):
+            let code = codes.first.map { "AADSTS\($0)" } ?? "blocked"
+            body = ["error": .string("access_blocked"), "error_description": .string(message ?? "\(code): access has been blocked by Conditional Access policies."),
+                    "error_codes": .array(codes.map { .number(Double($0)) })]
+        case .downstreamFailure(_, let message, let after):
+            body = ["error": .string("downstream_unavailable"), "error_description": .string(message)]
+            if let after { headers[.retryAfter] = String(Int(after.rounded(.up))) }
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).serialized)))
+    }
+}
