@@ -128,8 +128,9 @@ let package = Package(
         .executableTarget(
             name: "DeputyBenchmarks",
             dependencies: [
-                "DeputyAuthority",
+                "DeputyAuthority", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyHummingbird",
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Benchmarks/DeputyBenchmarks",
             swiftSettings: swiftSettings

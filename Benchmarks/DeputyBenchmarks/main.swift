@@ -59,6 +59,19 @@ func generatedPolicies() -> [String] {
     }
 }
 
+if args.count > 1 && args[1] == "serve-resource" {
+    try await serveResource(port: Int(args[2]) ?? 8080)
+    exit(0)
+}
+if args.count > 1 && args[1] == "obo-cache" {
+    try await oboCache(seconds: seconds)
+    exit(0)
+}
+if args.count > 1 && args[1] == "obo-memory" {
+    try await oboCache(seconds: 0, memorySize: Int(args[2]) ?? 100_000)
+    exit(0)
+}
+
 if args.count > 1 && args[1] == "policies" {
     let texts = generatedPolicies()
     if args.count > 3 { try Data(("[" + texts.joined(separator: ",") + "]").utf8).write(to: URL(fileURLWithPath: args[3])) }

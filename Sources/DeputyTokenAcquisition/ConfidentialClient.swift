@@ -66,7 +66,7 @@ public final class ConfidentialClient: Sendable {
     /// downstream resource. The middle tier authenticates as itself; it never forwards the user's token.
     public func acquireTokenOnBehalfOf(assertion: String, scopes: [String], claims: String? = nil,
                                        correlationID: String? = nil) async throws(AcquisitionError) -> AccessToken {
-        let key = "obo|" + Base64URL.encode(SHA256.hash(data: Data(assertion.utf8))) + "|" + Scopes.format(scopes.sorted())
+        let key = Self.oboKey(assertion: assertion, scopes: scopes)
         return try await acquire(key: key, claims: claims) { [self] in
             try await self.request([("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("requested_token_use", "on_behalf_of"),
                                     ("assertion", assertion), ("scope", Scopes.format(scopes))], claims: claims, correlationID: correlationID)
@@ -88,8 +88,16 @@ public final class ConfidentialClient: Sendable {
                           claims: claims, correlationID: correlationID)
     }
 
-    /// Forgets every cached token of a user's assertion (e.g. at sign-out).
-    public func removeCachedTokens(forKey key: String) { cache.remove(key) }
+    /// Forgets the cached OBO token for a user's assertion and scopes (e.g. when the downstream
+    /// resource refused it).
+    public func removeCachedToken(assertion: String, scopes: [String]) { cache.remove(Self.oboKey(assertion: assertion, scopes: scopes)) }
+
+    /// The cache partition of an OBO token: the SHA-256 of the user's assertion (as MSAL's
+    /// `user_assertion_hash`, reference §8) and the scopes.
+    static func oboKey(assertion: String, scopes: [String]) -> String {
+        var a = assertion
+        return "obo|" + a.withUTF8 { Base64URL.encode(SHA256.hash(data: $0)) } + "|" + Scopes.format(scopes.sorted())
+    }
 
     // MARK: - Cache and single flight
 

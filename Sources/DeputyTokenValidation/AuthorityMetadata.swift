@@ -36,9 +36,11 @@ actor AuthorityMetadataSource {
         }
         var out: Set<String> = [v2]
         guard configuration.acceptV1Tokens else { return out }
-        if let host = URLComponents(string: v2)?.host, host == "login.microsoftonline.com", let tid {
-            // Entra's v1.0 tokens are issued by sts.windows.net (reference §3.3).
-            out.insert("https://sts.windows.net/\(tid)/")
+        if let url = URLComponents(string: v2), url.host == "login.microsoftonline.com" {
+            // Entra's v1.0 tokens are issued by sts.windows.net (reference §3.3), for the tenant of
+            // the configured issuer — the token's own `tid` only when the authority is multi-tenant.
+            let tenant = template.contains("{tenantid}") ? tid : url.path.split(separator: "/").first.map(String.init)
+            if let tenant { out.insert("https://sts.windows.net/\(tenant)/") }
         } else if v2.hasSuffix("/v2.0") {
             // Deputy's v1.0 issuer is the v2.0 one without `v2.0`.
             out.insert(String(v2.dropLast(4)))

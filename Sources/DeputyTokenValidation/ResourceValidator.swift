@@ -43,7 +43,7 @@ public struct ResourceConfiguration: Sendable {
     public var algorithms: Set<String> = ["RS256"]
     public var clockSkew: TimeInterval = 300
     public var keys: Keys = .discovery
-    /// Verified tokens remembered (hash of the token → principal, until `exp`).
+    /// Verified tokens remembered (hash of the token → principal, until `exp`); 0 turns the cache off.
     public var cacheSize: Int = 10_000
     /// Accept v1.0 tokens of the same tenant (`https://sts.windows.net/{tid}/` from Entra) as well as v2.0.
     public var acceptV1Tokens = true
@@ -166,7 +166,8 @@ public final class ResourceValidator: Sendable {
     let time: any TimeSource
     let client: HTTPClient
     private let metadata: AuthorityMetadataSource
-    private let verified: LRUCache<String, Principal>
+    /// nil when ``ResourceConfiguration/cacheSize`` is 0.
+    private let verified: LRUCache<String, Principal>?
 
     /// Tokens larger than this are refused before parsing (Entra's tokens are a few KiB).
     public static let maximumTokenSize = 16 * 1024
@@ -176,13 +177,31 @@ public final class ResourceValidator: Sendable {
         self.time = time
         self.client = client
         self.metadata = AuthorityMetadataSource(configuration: configuration, client: client, time: time)
-        self.verified = LRUCache(capacity: max(1, configuration.cacheSize))
+        self.verified = configuration.cacheSize > 0 ? LRUCache(capacity: configuration.cacheSize) : nil
     }
 
     /// Validates the `Authorization` header's bearer token.
     public func validate(authorizationHeader: String?) async throws(ResourceValidationError) -> Principal {
-        guard let header = authorizationHeader, header.count > 7, header.prefix(7).lowercased() == "bearer " else { throw .missingToken }
-        return try await validate(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        guard let header = authorizationHeader, let token = Self.bearerToken(header) else { throw .missingToken }
+        return try await validate(token)
+    }
+
+    /// The token of `Bearer <token>` (the scheme case-insensitive, RFC 9110 §11.1), read over the
+    /// UTF-8 bytes: this runs on every request, and `String`'s Unicode-aware trimming of a
+    /// kilobyte token cost more than the cached validation itself.
+    static func bearerToken(_ header: String) -> String? {
+        let bytes = header.utf8
+        var i = bytes.startIndex
+        for expected in "bearer".utf8 {
+            guard i != bytes.endIndex, bytes[i] | 0x20 == expected else { return nil }
+            i = bytes.index(after: i)
+        }
+        guard i != bytes.endIndex, bytes[i] == UInt8(ascii: " ") else { return nil }
+        while i != bytes.endIndex, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t") { i = bytes.index(after: i) }
+        var end = bytes.endIndex
+        while end > i, case let b = bytes[bytes.index(before: end)], b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") { end = bytes.index(before: end) }
+        guard i < end else { return nil }
+        return String(Substring(bytes[i..<end]))
     }
 
     /// Validates a token.
@@ -191,7 +210,7 @@ public final class ResourceValidator: Sendable {
         guard token.utf8.count <= Self.maximumTokenSize else { throw .invalidToken("The token is larger than \(Self.maximumTokenSize) bytes.") }
         let now = time.now()
         let key = Self.cacheKey(token)
-        if let principal = verified.value(for: key, now: now) {
+        if let principal = verified?.value(for: key, now: now) {
             // Requirements are checked again: they are cheap and the cache holds only valid tokens.
             try check(principal)
             return principal
@@ -212,10 +231,9 @@ public final class ResourceValidator: Sendable {
         let validated: ValidatedToken
         do { validated = try await metadata.validate(token, policy: policy) } catch let e as TokenValidationError {
             throw .invalidToken(e.description)
-        } catch let e as AuthorityMetadataSource.FetchError {
-            throw .keysUnavailable(e.description)
         } catch {
-            throw .invalidToken("\(error)")
+            // Anything else is about getting the keys (discovery, the JWKS, the network): not the caller's fault.
+            throw .keysUnavailable("\(error)")
         }
         let kind: ResourceConfiguration.TokenKind
         switch validated.kind {
@@ -228,7 +246,7 @@ public final class ResourceValidator: Sendable {
         }
         guard let exp = validated.expiresAt else { throw .invalidToken("The token has no exp.") }
         let principal = Principal(validated, expiresAt: exp)
-        verified.set(principal, for: key, expiresAt: exp + configuration.clockSkew)
+        verified?.set(principal, for: key, expiresAt: exp + configuration.clockSkew)
         try check(principal)
         return principal
     }
@@ -252,7 +270,10 @@ public final class ResourceValidator: Sendable {
                as: UTF8.self)
     }
 
-    static func cacheKey(_ token: String) -> String { Base64URL.encode(SHA256.hash(data: Data(token.utf8))) }
+    static func cacheKey(_ token: String) -> String {
+        var token = token
+        return token.withUTF8 { Base64URL.encode(SHA256.hash(data: $0)) }
+    }
 
     /// The authority's authorize endpoint (for claims challenges).
     public var authorizationEndpoint: String {

@@ -198,6 +198,37 @@ struct ResourceValidatorTests {
         }
     }
 
+    @Test("A single-tenant Entra authority accepts v1 tokens of its own tenant only, whatever tid says")
+    func v1Issuer() async throws {
+        let issuer = try EntraShapedIssuer()
+        let tenant = EntraShapedIssuer.tenant
+        let jwks = String(decoding: JSONValue.object(["keys": .array([.object(try issuer.current.jwk(issuer: "x"))])]).serialized, as: UTF8.self)
+        var config = ResourceConfiguration(authority: "https://login.microsoftonline.com/\(tenant)/v2.0", audiences: ["api://contoso-api"])
+        config.keys = .jwks(json: jwks, issuer: "https://login.microsoftonline.com/\(tenant)/v2.0")
+        let validator = ResourceValidator(config)
+        _ = try await validator.validate(try issuer.token { $0["iss"] = .string("https://sts.windows.net/\(tenant)/"); $0["ver"] = .string("1.0") })
+        let other = "22222222-2222-2222-2222-222222222222"
+        await #expect(throws: ResourceValidationError.self) {
+            try await validator.validate(try issuer.token { $0["iss"] = .string("https://sts.windows.net/\(other)/"); $0["tid"] = .string(other) })
+        }
+    }
+
+    @Test("Keys that cannot be fetched are a 503 (keysUnavailable), not the caller's invalid token")
+    func keysUnavailable() async throws {
+        let port = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int, any Error>) in c.resume(returning: 9) }  // discard port: nothing listens
+        var config = ResourceConfiguration(authority: "http://127.0.0.1:\(port)/common/v2.0", audiences: ["api://contoso-api"])
+        config.keys = .discovery
+        let validator = ResourceValidator(config)
+        let issuer = try EntraShapedIssuer()
+        do {
+            _ = try await validator.validate(try issuer.token())
+            Issue.record("accepted without keys")
+        } catch let error as ResourceValidationError {
+            guard case .keysUnavailable = error else { Issue.record("\(error)"); return }
+            #expect(error.status == 503 && error.challenge() == nil)
+        }
+    }
+
     @Test("Tokens minted by Deputy's authority validate with its JWKS offline, v2 and v1 issuers alike, and the cache forgets a token at its expiry")
     func deputyTokens() async throws {
         var file = try TenantFileLoader.load(yaml: DemoTenant(portBase: 7400, https: false).yaml, fileName: "demo.yaml")
