@@ -33,7 +33,9 @@ public struct BearerTokenMiddleware<Context: AuthenticatedRequestContext>: Route
     let validator: ResourceValidator
     let resourceMetadata: String?
 
-    /// - Parameter resourceMetadata: this resource's RFC 9728 metadata URL, for the challenges.
+    /// - Parameters:
+    ///   - validator: the resource's validator (share one per resource: it caches keys and tokens).
+    ///   - resourceMetadata: this resource's RFC 9728 metadata URL, for the challenges.
     public init(validator: ResourceValidator, resourceMetadata: String? = nil) {
         self.validator = validator
         self.resourceMetadata = resourceMetadata

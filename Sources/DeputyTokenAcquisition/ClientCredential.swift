@@ -32,6 +32,8 @@ public struct ClientCertificate: Sendable {
     /// - Parameters:
     ///   - privateKeyPEM: the RSA private key (PKCS#1 or PKCS#8 PEM).
     ///   - certificateDER: the certificate registered on the application (DER bytes).
+    ///   - algorithm: PS256 (default) or RS256.
+    ///   - sendX5C: send the certificate in the assertion's `x5c` header.
     public init(privateKeyPEM: String, certificateDER: [UInt8], algorithm: Algorithm = .ps256, sendX5C: Bool = false) throws {
         key = try _RSA.Signing.PrivateKey(pemRepresentation: privateKeyPEM)
         self.certificateDER = certificateDER

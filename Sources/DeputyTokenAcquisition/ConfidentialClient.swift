@@ -21,7 +21,7 @@ public struct AccessToken: Sendable, Equatable {
 /// resources: On-Behalf-Of the user whose token it received, for itself (client credentials),
 /// or with a refresh token. Works against Microsoft Entra ID and Deputy's authority alike.
 ///
-/// Tokens are cached in a bounded LRU (memory flat at ``cacheSize`` entries) partitioned by the
+/// Tokens are cached in a bounded LRU (memory flat at `cacheSize` entries) partitioned by the
 /// SHA-256 of the user's assertion (OBO) or by tenant (client credentials), honouring
 /// `expires_in` (less five minutes) and `refresh_in`; a request with `claims` bypasses the cache;
 /// concurrent requests for one key share one call to the token endpoint.
@@ -42,7 +42,14 @@ public final class ConfidentialClient: Sendable {
 
     /// - Parameters:
     ///   - authority: `https://login.microsoftonline.com/{tenant}` (with or without `/v2.0`), or Deputy's.
+    ///   - clientID: the middle tier's application (client) id.
+    ///   - credential: how it proves who it is.
+    ///   - clientCapabilities: e.g. `["cp1"]`, merged into every request's `claims`.
     ///   - cacheSize: the most tokens kept.
+    ///   - maxRetries: retries after 429 or 503.
+    ///   - maxBackoff: the longest wait between retries, in seconds.
+    ///   - httpClient: the HTTP client (the shared one by default).
+    ///   - time: the clock (tests move it).
     public init(authority: String, clientID: String, credential: ClientCredential, clientCapabilities: [String] = [],
                 cacheSize: Int = 10_000, maxRetries: Int = 2, maxBackoff: TimeInterval = 10,
                 httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) {

@@ -137,6 +137,7 @@ public enum ResourceValidationError: Error, Sendable, Equatable, CustomStringCon
     /// - Parameters:
     ///   - resourceMetadata: the RFC 9728 metadata URL, added as `resource_metadata`.
     ///   - authorizationURI: the authority's authorize endpoint, for claims challenges.
+    ///   - clientID: the resource's client id, added to claims challenges (as Graph does).
     public func challenge(resourceMetadata: String? = nil, authorizationURI: String? = nil, clientID: String? = nil) -> String? {
         var params: [(String, String)] = []
         switch self {
