@@ -39,6 +39,9 @@ public final class ConfidentialClient: Sendable {
     /// Retries after 429/503, waiting for `Retry-After` (capped) or an exponential backoff.
     public let maxRetries: Int
     let maxBackoff: TimeInterval
+    /// How long one token request may take, connecting included (an unreachable authority is
+    /// retried by the HTTP client until then).
+    public let timeout: TimeInterval
 
     /// - Parameters:
     ///   - authority: `https://login.microsoftonline.com/{tenant}` (with or without `/v2.0`), or Deputy's.
@@ -48,11 +51,13 @@ public final class ConfidentialClient: Sendable {
     ///   - cacheSize: the most tokens kept.
     ///   - maxRetries: retries after 429 or 503.
     ///   - maxBackoff: the longest wait between retries, in seconds.
+    ///   - timeout: the longest one token request may take, in seconds.
     ///   - httpClient: the HTTP client (the shared one by default).
     ///   - time: the clock (tests move it).
     public init(authority: String, clientID: String, credential: ClientCredential, clientCapabilities: [String] = [],
-                cacheSize: Int = 10_000, maxRetries: Int = 2, maxBackoff: TimeInterval = 10,
+                cacheSize: Int = 10_000, maxRetries: Int = 2, maxBackoff: TimeInterval = 10, timeout: TimeInterval = 30,
                 httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) {
+        self.timeout = timeout
         var base = authority
         while base.hasSuffix("/") { base.removeLast() }
         if base.hasSuffix("/v2.0") { base.removeLast(5) }
@@ -167,7 +172,7 @@ public final class ConfidentialClient: Sendable {
             let bytes: [UInt8]
             let retryAfter: TimeInterval?
             do {
-                let response = try await http.execute(request, timeout: .seconds(30))
+                let response = try await http.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
                 status = Int(response.status.code)
                 let buffer = try await response.body.collect(upTo: 1 << 20)
                 bytes = Array(buffer.readableBytesView)

@@ -74,14 +74,17 @@ actor AuthorityMetadataSource {
             task = running
         } else {
             let url = configuration.authority + "/.well-known/openid-configuration"
-            task = Task { [client] in try await AuthorityMetadataSource.fetchConfiguration(url: url, client: client) }
+            task = Task { [client, configuration] in
+                try await AuthorityMetadataSource.fetchConfiguration(url: url, client: client, timeout: configuration.fetchTimeout)
+            }
             inFlight = task
         }
         do {
             let (issuer, jwksURI, maxAge) = try await task.value
             inFlight = nil
             // Keep the key set (and its cache) when the document still names the same JWKS.
-            let keys = discovered.flatMap { $0.keys.url == jwksURI ? $0.keys : nil } ?? RemoteKeySet(url: jwksURI, client: client, time: time)
+            let keys = discovered.flatMap { $0.keys.url == jwksURI ? $0.keys : nil }
+                ?? RemoteKeySet(url: jwksURI, client: client, time: time, timeout: configuration.fetchTimeout)
             discovered = (issuer, keys, time.now(), maxAge)
             return (issuer, keys)
         } catch {
@@ -91,11 +94,11 @@ actor AuthorityMetadataSource {
         }
     }
 
-    static func fetchConfiguration(url: String, client: HTTPClient) async throws -> (String, String, TimeInterval) {
+    static func fetchConfiguration(url: String, client: HTTPClient, timeout: TimeInterval) async throws -> (String, String, TimeInterval) {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Accept", value: "application/json")
         let response: HTTPClientResponse
-        do { response = try await client.execute(request, timeout: .seconds(10)) } catch {
+        do { response = try await client.execute(request, timeout: .milliseconds(Int64(timeout * 1000))) } catch {
             throw FetchError(description: "GET \(url) failed: \(error)")
         }
         guard response.status == .ok else { throw FetchError(description: "GET \(url) answered \(response.status.code)") }

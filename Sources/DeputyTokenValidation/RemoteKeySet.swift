@@ -15,6 +15,7 @@ public actor RemoteKeySet {
     let time: any TimeSource
     let defaultMaxAge: TimeInterval
     let minimumRefreshInterval: TimeInterval
+    let timeout: TimeInterval
     private var cached: (keys: KeySet, fetchedAt: Date, maxAge: TimeInterval)?
     /// When an unknown kid last forced a fetch (tokens with made-up kids cannot make it fetch more often).
     private var lastForcedRefresh: Date?
@@ -26,7 +27,8 @@ public actor RemoteKeySet {
     }
 
     public init(url: String, client: HTTPClient = .shared, time: any TimeSource = SystemTimeSource(),
-                maxAge: TimeInterval = 3600, minimumRefreshInterval: TimeInterval = 30) {
+                maxAge: TimeInterval = 3600, minimumRefreshInterval: TimeInterval = 30, timeout: TimeInterval = 10) {
+        self.timeout = timeout
         self.url = url
         self.client = client
         self.time = time
@@ -42,7 +44,9 @@ public actor RemoteKeySet {
         if let c = cached, refresh, let last = lastForcedRefresh, now.timeIntervalSince(last) < minimumRefreshInterval { return c.keys }
         if let task = inFlight { return try await task.value.0 }
         if refresh { lastForcedRefresh = now }
-        let task = Task { [url, client, defaultMaxAge] in try await RemoteKeySet.fetch(url: url, client: client, defaultMaxAge: defaultMaxAge) }
+        let task = Task { [url, client, defaultMaxAge, timeout] in
+            try await RemoteKeySet.fetch(url: url, client: client, defaultMaxAge: defaultMaxAge, timeout: timeout)
+        }
         inFlight = task
         defer { inFlight = nil }
         do {
@@ -55,10 +59,10 @@ public actor RemoteKeySet {
         }
     }
 
-    static func fetch(url: String, client: HTTPClient, defaultMaxAge: TimeInterval) async throws -> (KeySet, TimeInterval) {
+    static func fetch(url: String, client: HTTPClient, defaultMaxAge: TimeInterval, timeout: TimeInterval) async throws -> (KeySet, TimeInterval) {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Accept", value: "application/json")
-        let response = try await client.execute(request, timeout: .seconds(10))
+        let response = try await client.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
         guard response.status == .ok else { throw FetchError(description: "GET \(url) answered \(response.status.code)") }
         let body = try await response.body.collect(upTo: 1 << 20)
         var maxAge = defaultMaxAge

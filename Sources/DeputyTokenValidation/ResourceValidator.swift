@@ -45,6 +45,8 @@ public struct ResourceConfiguration: Sendable {
     public var keys: Keys = .discovery
     /// Verified tokens remembered (hash of the token → principal, until `exp`); 0 turns the cache off.
     public var cacheSize: Int = 10_000
+    /// How long fetching the OpenID configuration or the JWKS may take, in seconds.
+    public var fetchTimeout: TimeInterval = 10
     /// Accept v1.0 tokens of the same tenant (`https://sts.windows.net/{tid}/` from Entra) as well as v2.0.
     public var acceptV1Tokens = true
 

@@ -214,6 +214,84 @@ struct ConfidentialClientTests {
         }
     }
 
+    @Test("A federated credential (a workload identity's token for api://AzureADTokenExchange) authenticates the client")
+    func federatedCredential() async throws {
+        let workload = try SigningKey.load(try SigningKey.generate(now: Date()))
+        let jwk = try workload.jwk(issuer: "https://issuer.example")
+        try await LiveAuthority.run(edit: { d in
+            let i = d.applications.firstIndex { $0.appId == DemoTenant.app("reports").appId }!
+            d.applications[i].federatedIdentityCredentials = [.init(
+                name: "ci", issuer: "https://issuer.example", subject: "workload-1", audiences: nil, description: nil,
+                jwks: .object(["keys": .array([.object(jwk)])]))]
+            d.applications[i].passwordCredentials = nil
+        }) { live in
+            let provider: @Sendable () async throws -> String = {
+                let now = Date().timeIntervalSince1970
+                return try workload.sign(claims: ["iss": .string("https://issuer.example"), "sub": .string("workload-1"),
+                                                  "aud": .string("api://AzureADTokenExchange"), "iat": .number(now), "exp": .number(now + 300)])
+            }
+            let token = try await client(live, DemoTenant.app("reports"), credential: .assertion(provider)).acquireTokenForClient(scopes: Self.sql)
+            #expect(try UnverifiedJWT(token.token).claims["roles"] == .array([.string("Expenses.Read.All")]))
+        }
+    }
+
+    @Test("An expired user assertion is invalidGrant (AADSTS500133); an unreachable token endpoint is a transport error")
+    func grantAndTransportErrors() async throws {
+        try await LiveAuthority.run { live in
+            let expired = try await live.authority.currentKeys().current.sign(claims: {
+                var c = try UnverifiedJWT(try await live.userToken()).claims
+                c["exp"] = .number(Date().timeIntervalSince1970 - 3600)
+                return c
+            }())
+            do {
+                _ = try await client(live).acquireTokenOnBehalfOf(assertion: expired, scopes: Self.sql)
+                Issue.record("expected invalid_grant")
+            } catch {
+                guard case .invalidGrant(let e)? = error as? AcquisitionError else { Issue.record("\(error)"); return }
+                #expect(e.errorCodes.contains(500133))
+            }
+        }
+        let nowhere = ConfidentialClient(authority: "http://127.0.0.1:9/t", clientID: "c", credential: .secret("s"), timeout: 1)
+        do {
+            _ = try await nowhere.acquireTokenForClient(scopes: ["api://x/.default"])
+            Issue.record("expected a transport error")
+        } catch {
+            guard case .transport = error else { Issue.record("\(error)"); return }
+        }
+    }
+
+    @Test("A cached token is used until five minutes before it expires, and fetched again after refresh_in")
+    func expiryAndRefreshIn() async throws {
+        let calls = LockedBox(0)
+        let router = Router()
+        router.post("/t/oauth2/v2.0/token") { _, _ -> Response in
+            let n = calls.withLock { $0 += 1; return $0 }
+            // The first token says refresh after 30 minutes; later ones only at expiry.
+            let body = #"{"token_type":"Bearer","expires_in":3600,"refresh_in":\#(n == 1 ? 1800 : 3600),"access_token":"t\#(n)"}"#
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        try await Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0))).test(.live) { client in
+            let time = ManualTimeSource(Date())
+            let c = ConfidentialClient(authority: "http://127.0.0.1:\(client.port!)/t", clientID: "c", credential: .secret("s"), time: time)
+            func token() async throws -> String { try await c.acquireTokenOnBehalfOf(assertion: "a", scopes: ["api://x/.default"]).token }
+            let got1 = try await token()
+            #expect(got1 == "t1")
+            time.advance(by: 1700)
+            let got2 = try await token()
+            #expect(got2 == "t1")
+            time.advance(by: 200)  // past refresh_in
+            let got3 = try await token()
+            #expect(got3 == "t2")
+            time.advance(by: 3600 - 301)  // just over five minutes before t2's expiry: still cached
+            let got4 = try await token()
+            #expect(got4 == "t2")
+            time.advance(by: 2)  // within five minutes of expiry
+            let got5 = try await token()
+            #expect(got5 == "t3")
+            #expect(calls.withLock { $0 } == 3)
+        }
+    }
+
     @Test("429 is retried after Retry-After; when it persists the error is throttled with the wait")
     func throttling() async throws {
         let calls = LockedBox(0)

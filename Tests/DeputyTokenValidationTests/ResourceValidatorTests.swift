@@ -218,6 +218,7 @@ struct ResourceValidatorTests {
         let port = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int, any Error>) in c.resume(returning: 9) }  // discard port: nothing listens
         var config = ResourceConfiguration(authority: "http://127.0.0.1:\(port)/common/v2.0", audiences: ["api://contoso-api"])
         config.keys = .discovery
+        config.fetchTimeout = 1
         let validator = ResourceValidator(config)
         let issuer = try EntraShapedIssuer()
         do {
