@@ -80,6 +80,8 @@ public struct Principal: Sendable {
     /// Authentication methods (`amr`).
     public let authenticationMethods: [String]
     public let expiresAt: Date
+    /// Microsoft Entra Agent ID facets (reference §9.5), when the token has them.
+    public let agent: AgentFacets?
     /// The token as received: the assertion for an OBO call.
     public let token: String
     /// Every claim, for facets this type does not name (e.g. agent identity claims).
@@ -99,6 +101,40 @@ public struct Principal: Sendable {
         self.expiresAt = expiresAt
         token = t.raw
         claims = t.claims
+        agent = AgentFacets(t.claims)
+    }
+}
+
+/// What an agent identity's token says about the agent (Entra Agent ID, reference §9.5).
+public struct AgentFacets: Sendable, Equatable {
+    /// `xms_act_fct`: the actor's facets (`11` = agent identity).
+    public let actorFacets: [Int]
+    /// `xms_sub_fct`: the subject's facets (`11` agent identity, `13` agent user).
+    public let subjectFacets: [Int]
+    /// `xms_par_app_azp`: the agent identity blueprint (parent application) of the client.
+    public let blueprintAppID: String?
+    /// `xms_idrel`: how the subject relates to the tenant (1 member, 5 guest, 7 service principal, …).
+    public let identityRelation: Int?
+
+    /// The actor is an agent identity (`11` in `xms_act_fct`).
+    public var actorIsAgent: Bool { actorFacets.contains(11) }
+    /// The subject is an agent user account (`13` in `xms_sub_fct`).
+    public var subjectIsAgentUser: Bool { subjectFacets.contains(13) }
+
+    init?(_ claims: [String: JSONValue]) {
+        func facets(_ name: String) -> [Int] {
+            switch claims[name] {
+            case .string(let s)?: s.split(separator: " ").compactMap { Int($0) }
+            case .number(let n)?: [Int(n)]
+            case .array(let a)?: a.compactMap { $0.numberValue.map(Int.init) ?? $0.stringValue.flatMap { Int($0) } }
+            default: []
+            }
+        }
+        actorFacets = facets("xms_act_fct")
+        subjectFacets = facets("xms_sub_fct")
+        blueprintAppID = claims["xms_par_app_azp"]?.stringValue
+        identityRelation = claims["xms_idrel"]?.numberValue.map(Int.init) ?? claims["xms_idrel"]?.stringValue.flatMap { Int($0) }
+        if actorFacets.isEmpty && subjectFacets.isEmpty && blueprintAppID == nil { return nil }
     }
 }
 

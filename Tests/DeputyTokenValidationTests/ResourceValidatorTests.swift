@@ -98,6 +98,19 @@ struct ResourceValidatorTests {
         }
     }
 
+    @Test("An agent identity's token exposes its facets: the actor is an agent, its blueprint, an agent user subject")
+    func agentFacets() async throws {
+        try await Self.withIssuer { issuer, validator in
+            let p = try await validator.validate(try issuer.token { c in
+                c["xms_act_fct"] = .string("11 3"); c["xms_sub_fct"] = .string("13"); c["xms_par_app_azp"] = .string("blueprint-app")
+                c["xms_idrel"] = .string("1")
+            })
+            let agent = try #require(p.agent)
+            #expect(agent.actorIsAgent && agent.subjectIsAgentUser && agent.blueprintAppID == "blueprint-app" && agent.identityRelation == 1)
+            #expect(try await validator.validate(try issuer.token()).agent == nil)
+        }
+    }
+
     @Test("Only the configured tenants are accepted from a multi-tenant authority")
     func allowedTenants() async throws {
         try await Self.withIssuer({ $0.allowedTenants = ["11111111-1111-1111-1111-111111111111"] }) { issuer, validator in
