@@ -106,10 +106,6 @@ actor AuthorityMetadataSource {
         guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: body).utf8)),
             let issuer = o["issuer"]?.stringValue, let jwks = o["jwks_uri"]?.stringValue
         else { throw FetchError(description: "\(url) is not an OpenID configuration with issuer and jwks_uri") }
-        var maxAge: TimeInterval = 86_400
-        if let cc = response.headers.first(name: "Cache-Control"), let r = cc.range(of: "max-age="), let n = Int(cc[r.upperBound...].prefix { $0.isNumber }) {
-            maxAge = TimeInterval(n)
-        }
-        return (issuer, jwks, maxAge)
+        return (issuer, jwks, RemoteKeySet.maxAge(response.headers.first(name: "Cache-Control"), default: 86_400))
     }
 }

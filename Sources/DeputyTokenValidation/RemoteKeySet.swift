@@ -65,12 +65,14 @@ public actor RemoteKeySet {
         let response = try await client.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
         guard response.status == .ok else { throw FetchError(description: "GET \(url) answered \(response.status.code)") }
         let body = try await response.body.collect(upTo: 1 << 20)
-        var maxAge = defaultMaxAge
-        if let cc = response.headers.first(name: "Cache-Control"), let r = cc.range(of: "max-age=") {
-            maxAge = TimeInterval(Int(cc[r.upperBound...].prefix { $0.isNumber }) ?? Int(defaultMaxAge))
-        }
         let keys = try await TokenValidator.keys(jwksJSON: String(buffer: body))
-        return (keys, maxAge)
+        return (keys, maxAge(response.headers.first(name: "Cache-Control"), default: defaultMaxAge))
+    }
+
+    /// `Cache-Control: max-age` in seconds (RFC 9111 §5.2.2.1), or `fallback`.
+    static func maxAge(_ cacheControl: String?, default fallback: TimeInterval) -> TimeInterval {
+        guard let cc = cacheControl, let r = cc.range(of: "max-age="), let n = Int(cc[r.upperBound...].prefix { $0.isNumber }) else { return fallback }
+        return TimeInterval(n)
     }
 
     /// Validates a token with these keys, refreshing them once when its `kid` is unknown.
