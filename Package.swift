@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "DeputyTokenValidation", targets: ["DeputyTokenValidation"]),
         .library(name: "DeputyTokenAcquisition", targets: ["DeputyTokenAcquisition"]),
         .library(name: "DeputyHummingbird", targets: ["DeputyHummingbird"]),
+        .library(name: "DeputySamples", targets: ["DeputySamples"]),
         .library(name: "DeputyAuthority", targets: ["DeputyAuthority"]),
         .library(name: "DeputyAuthorityServer", targets: ["DeputyAuthorityServer"]),
         .executable(name: "deputy", targets: ["deputy"]),
@@ -103,6 +104,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "DeputySamples",
+            dependencies: [
+                "DeputyCore", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyHummingbird", "DeputyAuthority",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "DeputyAuthorityServer",
             dependencies: [
                 "DeputyCore",
@@ -172,6 +182,14 @@ let package = Package(
             name: "DeputyHummingbirdTests",
             dependencies: [
                 "DeputyCore", "DeputyHummingbird", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyAuthority",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DeputySamplesTests",
+            dependencies: [
+                "DeputyCore", "DeputySamples", "DeputyHummingbird", "DeputyTokenValidation", "DeputyAuthority",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -72,3 +72,39 @@ public struct BearerTokenMiddleware<Context: AuthenticatedRequestContext>: Route
         return Response(status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).serialized)))
     }
 }
+
+/// A route's own scope requirement (RFC 6750 §3.1 `insufficient_scope`), for routes that need
+/// more than the middleware's baseline (e.g. writes that need `Data.Write`).
+public struct InsufficientScope: Error, HTTPResponseError, Sendable {
+    public let required: [String]
+    public let resourceMetadata: String?
+
+    public init(required: [String], resourceMetadata: String? = nil) {
+        self.required = required
+        self.resourceMetadata = resourceMetadata
+    }
+
+    public var status: HTTPResponse.Status { .forbidden }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let error = ResourceValidationError.insufficientScope(required: required)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        headers[.wwwAuthenticate] = error.challenge(resourceMetadata: resourceMetadata)
+        let body: JSONValue = .object(["error": .string("insufficient_scope"),
+                                       "error_description": .string("The token needs one of: \(required.joined(separator: " ")).")])
+        return Response(status: .forbidden, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.serialized)))
+    }
+}
+
+extension AuthenticatedRequestContext {
+    /// The caller, who must hold one of `scopes` (delegated) — else a 403 `insufficient_scope`.
+    public func principal(requiring scopes: Set<String>, resourceMetadata: String? = nil) throws -> Principal {
+        guard let principal else { throw HTTPError(.unauthorized) }
+        guard principal.kind == .user, !scopes.isDisjoint(with: principal.scopes) else {
+            throw InsufficientScope(required: scopes.sorted(), resourceMetadata: resourceMetadata)
+        }
+        return principal
+    }
+}
