@@ -147,6 +147,16 @@ let package = Package(
             path: "Benchmarks/DeputyBenchmarks",
             swiftSettings: swiftSettings
         ),
+        // Helpers shared by the test targets: live servers on loopback, a scripted interactive sign-in.
+        .target(
+            name: "DeputyTestSupport",
+            dependencies: [
+                "DeputyCore", "DeputyAuthority", "DeputyAuthorityServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Tests/DeputyTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "DeputyCoreTests",
             dependencies: ["DeputyCore"],
@@ -164,6 +174,7 @@ let package = Package(
         .testTarget(
             name: "DeputyAuthorityTests",
             dependencies: [
+                "DeputyTestSupport",
                 "DeputyCore", "DeputyAuthority", .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "CryptoExtras", package: "swift-crypto"), .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -173,6 +184,7 @@ let package = Package(
         .testTarget(
             name: "DeputyTokenAcquisitionTests",
             dependencies: [
+                "DeputyTestSupport",
                 "DeputyCore", "DeputyTokenAcquisition", "DeputyAuthority", "DeputyAuthorityServer",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
@@ -189,6 +201,7 @@ let package = Package(
         .testTarget(
             name: "DeputySamplesTests",
             dependencies: [
+                "DeputyTestSupport",
                 "DeputyCore", "DeputySamples", "DeputyHummingbird", "DeputyTokenValidation", "DeputyAuthority",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

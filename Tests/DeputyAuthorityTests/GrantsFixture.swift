@@ -1,6 +1,7 @@
 import Crypto
 import CryptoExtras
 import DeputyCore
+import DeputyTestSupport
 import Foundation
 import JWTKit
 import Testing
@@ -103,43 +104,15 @@ struct GrantsFixture {
 
 extension GrantsFixture {
     /// The id of the demo policy "Require MFA for Contoso SQL".
-    static let mfaPolicyID = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e01"
+    static let mfaPolicyID = SignInDriver.mfaPolicyID
 
     /// A user's access token from the public CLI app through the interactive pages, answering the
     /// claims challenge of the demo's MFA policy (password, then the TOTP code), as a client does
     /// after a middle tier relays AADSTS50076. The token carries `amr` pwd, mfa, otp.
     func mfaUserToken(_ user: DemoTenant.DemoUser, scope: String = "api://contoso-expenses-api/access_as_user",
-                      claims: String = "{\"access_token\":{\"capolids\":{\"essential\":true,\"values\":[\"\(GrantsFixture.mfaPolicyID)\"]}}}",
-                      sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
-        let interactive = InteractiveSignIn(authority: authority)
-        let cli = DemoTenant.app("cli")
-        var browser = Browser()
-        let start = await interactive.authorize(BrowserRequest(
-            tenantSegment: "contoso.com",
-            parameters: FormParameters([("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                                        ("scope", scope + " offline_access"), ("claims", claims)]),
-            cookies: browser.cookies, correlationID: "c", ipAddress: "127.0.0.1"))
-        guard case .signIn(let page, let cookies) = start else { throw failure("expected the sign-in page, got \(start)", sourceLocation) }
-        browser.absorb(cookies)
-        var result = await interactive.submitSignIn(BrowserRequest(
-            tenantSegment: DemoTenant.tenantID,
-            parameters: FormParameters([("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", user.upn), ("password", user.password)]),
-            cookies: browser.cookies, correlationID: "c", ipAddress: "127.0.0.1"))
-        if case .step(let step, let cookies) = result, step.step == .mfa, let secret = user.totpSecret {
-            browser.absorb(cookies)
-            // Each sign-in uses the next time step: a code is accepted once (RFC 6238 §5.2).
-            time.advance(by: TOTP.period)
-            let code = try #require(TOTP.code(base32Secret: secret, at: time.now()))
-            result = await interactive.submitVerificationCode(BrowserRequest(
-                tenantSegment: DemoTenant.tenantID,
-                parameters: FormParameters([("flow", step.flowID), ("csrf_token", step.csrfToken), ("otc", code)]),
-                cookies: browser.cookies, correlationID: "c", ipAddress: "127.0.0.1"))
-        }
-        guard case .respond(let response, _) = result, let code = response.parameters.first(where: { $0.0 == "code" })?.1 else {
-            throw failure("expected a code, got \(result)", sourceLocation)
-        }
-        return try await success([("grant_type", "authorization_code"), ("client_id", cli.appId), ("code", code),
-                                  ("redirect_uri", "http://localhost"), ("scope", scope)]).accessToken
+                      claims: String = SignInDriver.mfaChallenge) async throws -> String {
+        // Each sign-in uses the next time step: a code is accepted once (RFC 6238 §5.2).
+        try await SignInDriver.token(authority: authority, user: user, scope: scope, claims: claims) { time.advance(by: TOTP.period) }
     }
 
     func failure(_ message: String, _ location: SourceLocation) -> OAuthError {

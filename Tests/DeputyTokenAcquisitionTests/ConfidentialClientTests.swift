@@ -1,77 +1,13 @@
 @testable import DeputyAuthority
 import DeputyAuthorityServer
 import DeputyCore
+import DeputyTestSupport
 @testable import DeputyTokenAcquisition
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// A free loopback port (bound, read, released): the authority must know its own URL before it
-/// listens, because client assertions name the token endpoint as their audience.
-func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-    guard bound == 0 else { throw CancellationError() }
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
-
-/// The demo authority served on a loopback port, with the sign-in log to count token calls.
-struct LiveAuthority: Sendable {
-    let authority: Authority
-    let base: String
-    var tenantAuthority: String { "\(base)/\(DemoTenant.tenantID)" }
-
-    static func run(conditionalAccess: Bool = false, edit: (@Sendable (inout TenantDirectory) -> Void)? = nil,
-                    _ body: @escaping @Sendable (LiveAuthority) async throws -> Void) async throws {
-        let port = try freeLoopbackPort()
-        var file = try TenantFileLoader.load(yaml: DemoTenant(portBase: port, https: false).yaml, fileName: "demo.yaml")
-        if !conditionalAccess { file.tenants[0].conditionalAccessPolicies = [] }
-        edit?(&file.tenants[0])
-        var configuration = AuthorityConfiguration(baseURL: "http://127.0.0.1:\(port)")
-        configuration.passwordHashCost = 4
-        let (authority, _) = try await Authority.open(configuration: configuration, store: RecordStore.inMemory(), tenantFile: file)
-        await authority.passwords.waitForHashing()
-        // Served for real on the chosen port (HummingbirdTesting's live mode picks its own port).
-        let (started, ready) = AsyncStream<Void>.makeStream()
-        let app = Application(router: AuthorityRoutes(authority: authority).router(), configuration: .init(address: .hostname("127.0.0.1", port: port)),
-                              onServerRunning: { _ in ready.yield() })
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                defer { ready.finish() }  // a server that cannot start ends the wait below
-                try await app.runService(gracefulShutdownSignals: [])
-            }
-            for await _ in started { break }
-            defer { group.cancelAll() }
-            try await body(LiveAuthority(authority: authority, base: "http://127.0.0.1:\(port)"))
-        }
-    }
-
-    /// How many token requests reached the authority (one sign-in record each).
-    func tokenRequests(client: String) async throws -> Int {
-        try await authority.store.recentSignIns(limit: 10_000).filter { $0.appId == client && !$0.isInteractive }.count
-    }
-
-    /// A user's token for the Web API (ROPC on the public CLI app).
-    func userToken(_ user: String = "bob", scope: String = "api://contoso-expenses-api/access_as_user") async throws -> String {
-        let u = DemoTenant.user(user)
-        return try await authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
-            ("grant_type", "password"), ("client_id", DemoTenant.app("cli").appId), ("username", u.upn), ("password", u.password), ("scope", scope)]),
-            correlationID: "setup")).get().accessToken
-    }
-}
 
 @Suite("confidential client")
 struct ConfidentialClientTests {
