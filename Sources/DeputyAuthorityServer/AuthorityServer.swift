@@ -14,17 +14,26 @@ public enum AuthorityServer {
         testClock: OffsetTimeSource? = nil, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = AuthorityRoutes(authority: authority, testClock: testClock).router()
-        let config = ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil)
+        return try ServiceServer.application(router: router, host: host, port: port, tls: tls, logger: logger, onServerRunning: onServerRunning)
+    }
+}
+
+/// An HTTP(S) application for any router on 127.0.0.1 — the chain's services under `deputy up`
+/// share the authority's TLS setup (the local CA's server certificate).
+public enum ServiceServer {
+    public static func application<Context: RequestContext>(
+        router: Router<Context>, host: String = "127.0.0.1", port: Int, tls: LocalCertificateAuthority?, logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol where Context.Source == ApplicationRequestContextSource {
         let server: HTTPServerBuilder
         if let tls {
             let certs = try NIOSSLCertificate.fromPEMFile(tls.serverCertificatePath).map { NIOSSLCertificateSource.certificate($0) }
             let key = try NIOSSLPrivateKey(file: tls.serverKeyPath, format: .pem)
-            let tlsConfiguration = TLSConfiguration.makeServerConfiguration(certificateChain: certs, privateKey: .privateKey(key))
-            server = try .tls(.http1(), tlsConfiguration: tlsConfiguration)
+            server = try .tls(.http1(), tlsConfiguration: TLSConfiguration.makeServerConfiguration(certificateChain: certs, privateKey: .privateKey(key)))
         } else {
             server = .http1()
         }
-        return Application(router: router, server: server, configuration: config,
+        return Application(router: router, server: server, configuration: .init(address: .hostname(host, port: port), serverName: nil),
                            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 }

@@ -1,10 +1,15 @@
 import ArgumentParser
+import AsyncHTTPClient
 import DeputyAuthority
 import DeputyAuthorityServer
 import DeputyCore
+import DeputySamples
 import Foundation
 import Hummingbird
 import Logging
+import NIOSSL
+import ServiceLifecycle
+import UnixSignals
 
 /// The `deputy` command line: argument parsing and wiring only.
 @main
@@ -108,9 +113,23 @@ struct Up: AsyncParsableCommand {
         let dataDirectory = dataDir
         let controls = testControls
         let caPath = ca.map { URL(fileURLWithPath: $0.caCertificatePath).standardizedFileURL.path }
+        // The chain's services reach the authority (and each other) over HTTP(S), trusting the local CA.
+        var clientConfiguration = HTTPClient.Configuration()
+        if let caPath {
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            tlsConfiguration.trustRoots = .file(caPath)
+            clientConfiguration.tlsConfiguration = tlsConfiguration
+        }
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        let services: [DemoTenant.Role] = [.authority, .webApi, .dataApi]
+        let dataAPI = try ServiceServer.application(
+            router: try DemoChain.dataAPI(demo: demo, directory: file.tenants[0], storePath: dataDir + "/expenses.sqlite", httpClient: httpClient),
+            port: portBase + DemoTenant.Role.dataApi.portOffset, tls: ca, logger: logger)
+        let webAPI = try ServiceServer.application(router: DemoChain.webAPI(demo: demo, httpClient: httpClient),
+                                                   port: portBase + DemoTenant.Role.webApi.portOffset, tls: ca, logger: logger)
         let app = try AuthorityServer.application(authority: authority, port: portBase + DemoTenant.Role.authority.portOffset, tls: ca,
                                                   testClock: testControls ? clock : nil, logger: logger) { _ in
-            let object = demoTenant.manifest(caCertificate: caPath, services: [.authority])
+            let object = demoTenant.manifest(caCertificate: caPath, services: services)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             do {
@@ -120,7 +139,10 @@ struct Up: AsyncParsableCommand {
             }
             print(UpBanner.text(demo: demoTenant, caPath: caPath, manifestPath: manifestPath, dataDir: dataDirectory, testControls: controls))
         }
-        do { try await app.runService() } catch { throw stopped(error, port: portBase, option: "--port-base") }
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: dataAPI), .init(service: webAPI)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do { try await group.run() } catch { throw stopped(error, port: portBase, option: "--port-base") }
+        try? await httpClient.shutdown()
     }
 }
 
@@ -129,7 +151,9 @@ enum UpBanner {
         var lines = ["", "Deputy is running (tenant Contoso, \(DemoTenant.tenantID))", ""]
         lines.append("  authority      \(demo.url(.authority))/\(DemoTenant.tenantID)")
         lines.append("  discovery      \(demo.url(.authority))/\(DemoTenant.tenantID)/v2.0/.well-known/openid-configuration")
-        lines.append("  (SPA, Web API, agent, MCP server and Data API arrive with the chain; their ports are reserved: +1…+5)")
+        lines.append("  Web API        \(demo.url(.webApi))/api/expenses")
+        lines.append("  Data API       \(demo.url(.dataApi))/expenses   (Contoso SQL, https://database.windows.net/)")
+        lines.append("  (the SPA, agent and MCP server arrive with the rest of the chain; their ports are reserved: +1, +3, +4)")
         lines.append("")
         lines.append("  user                                           password        TOTP secret")
         for u in DemoTenant.users {
