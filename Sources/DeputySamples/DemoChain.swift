@@ -27,7 +27,16 @@ public enum DemoChain {
 
     /// The Web API middle tier on its port: CORS for the SPA's origin, exposing the challenge header.
     public static func webAPI(demo: DemoTenant, httpClient: HTTPClient) -> Router<BearerRequestContext> {
-        let app = DemoTenant.app("webApi")
+        middleTier(DemoTenant.app("webApi"), demo: demo, httpClient: httpClient)
+    }
+
+    /// The Reports API: the same middle tier as the Web API, but the tenant never granted it the
+    /// Data API — every call comes back as consent required, relayed to the caller as such.
+    public static func reportsAPI(demo: DemoTenant, httpClient: HTTPClient) -> Router<BearerRequestContext> {
+        middleTier(DemoTenant.app("reportsApi"), demo: demo, httpClient: httpClient)
+    }
+
+    static func middleTier(_ app: DemoTenant.DemoApp, demo: DemoTenant, httpClient: HTTPClient) -> Router<BearerRequestContext> {
         let config = WebAPI.configuration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!)
         let obo = ConfidentialClient(authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", clientID: app.appId,
                                      credential: .secret(app.secret!), httpClient: httpClient)
@@ -37,7 +46,8 @@ public enum DemoChain {
                                               allowHeaders: [.accept, .authorization, .contentType, .origin, HTTPField.Name("client-request-id")!],
                                               allowMethods: [.get, .post, .options], exposedHeaders: ["WWW-Authenticate", "client-request-id"]))
         router.get("health") { _, _ in "ok" }
-        WebAPI(validator: ResourceValidator(config, client: httpClient), obo: obo, dataAPI: demo.url(.dataApi), httpClient: httpClient)
+        WebAPI(validator: ResourceValidator(config, client: httpClient), obo: obo, dataAPI: demo.url(.dataApi),
+               callerScopes: ["\(app.identifierUri!)/.default"], httpClient: httpClient)
             .addRoutes(to: router)
         return router
     }

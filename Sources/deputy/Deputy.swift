@@ -121,12 +121,14 @@ struct Up: AsyncParsableCommand {
             clientConfiguration.tlsConfiguration = tlsConfiguration
         }
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        let services: [DemoTenant.Role] = [.authority, .webApi, .dataApi]
+        let services: [DemoTenant.Role] = [.authority, .webApi, .dataApi, .reportsApi]
         let dataAPI = try ServiceServer.application(
             router: try DemoChain.dataAPI(demo: demo, directory: file.tenants[0], storePath: dataDir + "/expenses.sqlite", httpClient: httpClient),
             port: portBase + DemoTenant.Role.dataApi.portOffset, tls: ca, logger: logger)
         let webAPI = try ServiceServer.application(router: DemoChain.webAPI(demo: demo, httpClient: httpClient),
                                                    port: portBase + DemoTenant.Role.webApi.portOffset, tls: ca, logger: logger)
+        let reportsAPI = try ServiceServer.application(router: DemoChain.reportsAPI(demo: demo, httpClient: httpClient),
+                                                       port: portBase + DemoTenant.Role.reportsApi.portOffset, tls: ca, logger: logger)
         let app = try AuthorityServer.application(authority: authority, port: portBase + DemoTenant.Role.authority.portOffset, tls: ca,
                                                   testClock: testControls ? clock : nil, logger: logger) { _ in
             let object = demoTenant.manifest(caCertificate: caPath, services: services)
@@ -139,7 +141,8 @@ struct Up: AsyncParsableCommand {
             }
             print(UpBanner.text(demo: demoTenant, caPath: caPath, manifestPath: manifestPath, dataDir: dataDirectory, testControls: controls))
         }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: dataAPI), .init(service: webAPI)],
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: dataAPI), .init(service: webAPI),
+                                                                 .init(service: reportsAPI)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do { try await group.run() } catch { throw stopped(error, port: portBase, option: "--port-base") }
         try? await httpClient.shutdown()
@@ -153,6 +156,7 @@ enum UpBanner {
         lines.append("  discovery      \(demo.url(.authority))/\(DemoTenant.tenantID)/v2.0/.well-known/openid-configuration")
         lines.append("  Web API        \(demo.url(.webApi))/api/expenses")
         lines.append("  Data API       \(demo.url(.dataApi))/expenses   (Contoso SQL, https://database.windows.net/)")
+        lines.append("  Reports API    \(demo.url(.reportsApi))/api/expenses   (no grant to the Data API: consent required, relayed)")
         lines.append("  (the SPA, agent and MCP server arrive with the rest of the chain; their ports are reserved: +1, +3, +4)")
         lines.append("")
         lines.append("  user                                           password        TOTP secret")

@@ -24,7 +24,7 @@ struct TenantFileLoaderTests {
         #expect(tenant.users.count == 3)
         // The demo apps, plus Microsoft Graph (whose sign-in log and What-If the authority serves).
         #expect(Set(tenant.applications.map(\.appId)) == Set(DemoTenant.apps.map(\.appId) + [DemoTenant.graphAppID]))
-        #expect(tenant.applications.count == 9)
+        #expect(tenant.applications.count == 10)
         #expect(tenant.groups.count == 1)
         #expect(tenant.conditionalAccessPolicies.count == 4)
         #expect(tenant.users.first { $0.id == DemoTenant.user("alice").id }?.manager == DemoTenant.user("bob").id)
@@ -49,7 +49,7 @@ struct TenantFileLoaderTests {
     func demoSecretsAreHashed() throws {
         let tenant = try Self.loadDemo()
         let appsWithSecrets = DemoTenant.apps.filter { $0.secret != nil }
-        #expect(appsWithSecrets.count == 6)
+        #expect(appsWithSecrets.count == 7)
         for demoApp in appsWithSecrets {
             let secret = try #require(demoApp.secret)
             let app = try #require(tenant.applications.first { $0.appId == demoApp.appId })
@@ -87,7 +87,7 @@ struct TenantFileLoaderTests {
         let spIDs = Set(tenant.servicePrincipals.map(\.id))
         func sp(_ key: String) -> String? { tenant.servicePrincipals.first { $0.appId == DemoTenant.app(key).appId }?.id }
 
-        #expect(tenant.oauth2PermissionGrants.count == 8)
+        #expect(tenant.oauth2PermissionGrants.count == 10)
         for grant in tenant.oauth2PermissionGrants {
             #expect(spIDs.contains(grant.clientId), "clientId \(grant.clientId)")
             #expect(spIDs.contains(grant.resourceId), "resourceId \(grant.resourceId)")

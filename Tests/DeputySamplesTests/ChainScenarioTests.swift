@@ -80,6 +80,28 @@ struct ChainScenarioTests {
         }
     }
 
+    @Test("Scenario 6: the Reports API has no grant to the Data API; the consent error reaches the caller as Identity.Web's 403 consent form")
+    func consentRequired() async throws {
+        try await LiveAuthority.run(conditionalAccess: true) { live in
+            let reportsApi = DemoTenant.app("reportsApi")
+            let router = Router(context: BearerRequestContext.self)
+            WebAPI(validator: ResourceValidator(WebAPI.configuration(authority: live.tenantAuthority + "/v2.0", appID: reportsApi.appId,
+                                                                     appIDURI: reportsApi.identifierUri!)),
+                   obo: ConfidentialClient(authority: live.tenantAuthority, clientID: reportsApi.appId, credential: .secret(reportsApi.secret!)),
+                   dataAPI: "http://127.0.0.1:9", callerScopes: ["api://contoso-reports-api/.default"]).addRoutes(to: router)
+            let port = try freeLoopbackPort()
+            try await serving(router, port: port) {
+                let token = try await live.userToken("alice", scope: "api://contoso-reports-api/access_as_user")
+                let (status, headers, body) = try await Self.get("http://127.0.0.1:\(port)/api/expenses", token: token, correlation: "scenario-6")
+                #expect(status == 403)
+                let header = try #require(headers["www-authenticate"])
+                let consent = try #require(ConsentChallenge(wwwAuthenticate: header))
+                #expect(consent.scopes == ["api://contoso-reports-api/.default"])
+                #expect(body.contains("65001") && body.contains("consent_required"))
+            }
+        }
+    }
+
     @Test("Scenario 4 (through the Web API): a blocked guest gets a 403 with AADSTS53003 and no challenge to loop on")
     func blockedGuest() async throws {
         try await Self.withChain { live, web in

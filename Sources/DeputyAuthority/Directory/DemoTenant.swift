@@ -8,6 +8,8 @@ public struct DemoTenant: Sendable {
     /// Fixed offsets from `--port-base` for every service of the chain.
     public enum Role: String, CaseIterable, Sendable {
         case authority, spa, webApi, agent, mcpServer, dataApi
+        /// A second middle tier without a grant to the Data API (consent required, relayed).
+        case reportsApi
         public var portOffset: Int {
             switch self {
             case .authority: 0
@@ -16,6 +18,7 @@ public struct DemoTenant: Sendable {
             case .agent: 3
             case .mcpServer: 4
             case .dataApi: 5
+            case .reportsApi: 6
             }
         }
     }
@@ -55,6 +58,8 @@ public struct DemoTenant: Sendable {
               identifierUri: nil, secret: "reports-demo-secret-2d7e9b4c6a1f"),
         .init(key: "admin", appId: "f9a1b3c5-6d7e-4f8a-9b0c-8d0e2f4a6b78", displayName: "Contoso Directory Admin",
               identifierUri: nil, secret: "admin-demo-secret-5c8e1a3f7b2d"),
+        .init(key: "reportsApi", appId: "a3c5e7f9-1b2d-4e3f-8a5b-9c7d1e3f5b89", displayName: "Contoso Reports API",
+              identifierUri: "api://contoso-reports-api", secret: "reportsapi-demo-secret-6e2b8d4f1a7c"),
     ]
 
     /// Microsoft Graph's well-known appId: its sign-in log and What-If APIs are served by the authority.
@@ -205,6 +210,18 @@ public struct DemoTenant: Sendable {
                   - appId: \(a("reports"))
                     displayName: \(DemoTenant.app("reports").displayName)
             \(secret("reports"))\
+                  # A second middle tier, deliberately without a grant to the Data API (consent required).
+                  - appId: \(a("reportsApi"))
+                    displayName: \(DemoTenant.app("reportsApi").displayName)
+                    identifierUris: ["api://contoso-reports-api"]
+                    api:
+                      requestedAccessTokenVersion: 2
+                      oauth2PermissionScopes:
+                        - {id: 11111111-aaaa-4bbb-8ccc-000000000008, value: access_as_user, adminConsentRequired: false, userConsentDisplayName: "Use Contoso Reports as you"}
+                    requiredResourceAccess:
+                      - resourceAppId: \(a("dataApi"))
+                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000002, type: Scope}]
+            \(secret("reportsApi"))\
                   # Microsoft Graph, as far as Deputy serves it: the sign-in log and What-If
                   # (well-known ids of Graph's permissions).
                   - appId: \(DemoTenant.graphAppID)
@@ -230,6 +247,8 @@ public struct DemoTenant: Sendable {
                   - {clientId: \(a("spa")), resourceId: \(a("agent")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("spa")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: Expenses.ReadWrite}
                   - {clientId: \(a("cli")), resourceId: \(a("webApi")), consentType: AllPrincipals, scope: access_as_user}
+                  - {clientId: \(a("cli")), resourceId: \(a("reportsApi")), consentType: AllPrincipals, scope: access_as_user}
+                  - {clientId: \(a("spa")), resourceId: \(a("reportsApi")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("webApi")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
                   - {clientId: \(a("mcpServer")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
                   - {clientId: \(a("agent")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: Expenses.ReadWrite}
@@ -287,7 +306,7 @@ public struct DemoTenant: Sendable {
                                           "redirectUris": .array(redirectURIs(app.key).map(s)),
                                           "clientSecret": app.secret.map(s) ?? .null]
             let scopes: [String] = switch app.key {
-            case "webApi", "agent": ["\(app.identifierUri!)/access_as_user"]
+            case "webApi", "agent", "reportsApi": ["\(app.identifierUri!)/access_as_user"]
             case "dataApi": ["https://database.windows.net//Data.Read", "https://database.windows.net//Data.Write"]
             case "mcpServer": ["\(app.identifierUri!)/Expenses.ReadWrite"]
             default: []

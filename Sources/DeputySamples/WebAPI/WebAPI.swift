@@ -21,10 +21,14 @@ public struct WebAPI: Sendable {
     let dataAPI: String
     /// What the Web API asks for by OBO (`https://database.windows.net//.default`).
     let dataScopes: [String]
+    /// What the caller's token for this API should carry (named in a relayed consent challenge).
+    let callerScopes: [String]
     let http: HTTPClient
 
     public init(validator: ResourceValidator, obo: ConfidentialClient, dataAPI: String,
-                dataScopes: [String] = ["https://database.windows.net//.default"], httpClient: HTTPClient = .shared) {
+                dataScopes: [String] = ["https://database.windows.net//.default"],
+                callerScopes: [String] = ["api://contoso-expenses-api/.default"], httpClient: HTTPClient = .shared) {
+        self.callerScopes = callerScopes
         self.validator = validator
         self.obo = obo
         self.dataAPI = dataAPI
@@ -58,7 +62,7 @@ public struct WebAPI: Sendable {
         do {
             token = try await obo.acquireTokenOnBehalfOf(assertion: principal.token, scopes: dataScopes, correlationID: correlation)
         } catch {
-            throw ChallengeRelay(error, authorizationURI: validator.authorizationEndpoint, scopes: ["api://contoso-expenses-api/.default"])
+            throw ChallengeRelay(error, authorizationURI: validator.authorizationEndpoint, scopes: callerScopes)
         }
         var downstream = HTTPClientRequest(url: dataAPI + path)
         downstream.method = method
