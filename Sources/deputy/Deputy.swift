@@ -227,10 +227,7 @@ struct AuthorityCommand: AsyncParsableCommand {
         @Option(help: "The authority's data directory.") var dataDir = ".deputy"
 
         func run() async throws {
-            guard FileManager.default.fileExists(atPath: dataDir + "/store.sqlite") else {
-                throw fail("\(dataDir) has no store (store.sqlite); start the authority with --data-dir \(dataDir) first")
-            }
-            let store = try openStore(dataDir: dataDir)
+            let store = try existingStore(dataDir: dataDir)
             let manager = SigningKeyManager(store: store, time: SystemTimeSource())
             let record = try await manager.rotate()
             print("new signing key \(record.kid) is current; earlier keys stay in the JWKS for 24 hours")
@@ -273,13 +270,7 @@ struct Grants: AsyncParsableCommand {
     @Option(help: "Only this tenant (id or domain).") var tenant: String?
 
     func run() async throws {
-        guard FileManager.default.fileExists(atPath: dataDir + "/store.sqlite") else {
-            throw fail("\(dataDir) has no store (store.sqlite); start the authority with --data-dir \(dataDir) first")
-        }
-        let store = try openStore(dataDir: dataDir)
-        let directories = try await store.directories().filter { d in
-            tenant.map { t in d.tenant.id.lowercased() == t.lowercased() || d.tenant.verifiedDomains.contains { $0.lowercased() == t.lowercased() } } ?? true
-        }
+        let directories = try await tenants(in: existingStore(dataDir: dataDir), named: tenant)
         if directories.isEmpty { throw fail("no tenant \(tenant ?? "") in \(dataDir)") }
         for d in directories {
             let index = DirectoryIndex(d)
@@ -292,11 +283,7 @@ struct Grants: AsyncParsableCommand {
                 let who = g.isAllPrincipals ? "all users" : (g.principalId.flatMap { index.user(id: $0)?.userPrincipalName } ?? g.principalId ?? "?")
                 return [name(g.clientId), name(g.resourceId), who, g.scope]
             }
-            let header = ["client (may act)", "resource", "for", "scopes"]
-            let widths = (0..<4).map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max() ?? 0 }
-            for row in [header] + rows {
-                print("  " + (0..<4).map { i in row[i].padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  "))
-            }
+            table(["client (may act)", "resource", "for", "scopes"], rows)
             print("")
         }
     }

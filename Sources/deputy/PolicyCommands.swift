@@ -6,16 +6,25 @@ import Foundation
 // Commands that read or change Conditional Access state on a data directory's store directly;
 // a running authority sees changes at its next request.
 
-/// Opens an existing store and picks one tenant (the only one, or by id or domain).
-func existingTenant(dataDir: String, tenant: String?) async throws -> (RecordStore, TenantDirectory) {
+/// Opens the store of a data directory that an authority has already created.
+func existingStore(dataDir: String) throws -> RecordStore {
     guard FileManager.default.fileExists(atPath: dataDir + "/store.sqlite") else {
         throw fail("\(dataDir) has no store (store.sqlite); start the authority with --data-dir \(dataDir) first")
     }
-    let store = try openStore(dataDir: dataDir)
-    let all = try await store.directories()
-    let matches = all.filter { d in
+    return try openStore(dataDir: dataDir)
+}
+
+/// The store's tenants, or only the one named by id or verified domain.
+func tenants(in store: RecordStore, named tenant: String?) async throws -> [TenantDirectory] {
+    try await store.directories().filter { d in
         tenant.map { t in d.tenant.id.lowercased() == t.lowercased() || d.tenant.verifiedDomains.contains { $0.lowercased() == t.lowercased() } } ?? true
     }
+}
+
+/// Opens an existing store and picks one tenant (the only one, or by id or domain).
+func existingTenant(dataDir: String, tenant: String?) async throws -> (RecordStore, TenantDirectory) {
+    let store = try existingStore(dataDir: dataDir)
+    let matches = try await tenants(in: store, named: tenant)
     guard matches.count == 1, let d = matches.first else {
         throw fail(matches.isEmpty ? "no tenant \(tenant ?? "") in \(dataDir)" : "\(dataDir) holds several tenants; name one with --tenant")
     }

@@ -21,15 +21,24 @@ extension InteractiveSignIn {
         return c
     }
 
-    /// Evaluates Conditional Access before the user goes on; nil when granted, else the step or
-    /// page to show. `then` is where the sign-in continues once a step is done.
+    /// What Conditional Access lets an interactive sign-in do next.
+    enum InteractiveDecision {
+        /// Go on (to consent and the code); the outcome goes into the sign-in record.
+        case proceed(ConditionalAccessOutcome)
+        /// Show this step or page instead.
+        case stop(InteractiveResult)
+    }
+
+    /// Evaluates Conditional Access once, before the user goes on. `then` is where the sign-in
+    /// continues once a step is done; `silent` answers a request that cannot show a page
+    /// (`prompt=none`) with the error it is given.
     func conditionalAccessStep(client: Application, resource: Application?, claims: ClaimsRequest, user: User, authentication: Authentication,
-                               tenant: DirectoryIndex, request: BrowserRequest, cookies: [Cookie],
-                               then: InteractiveFlowRecord.Purpose) async throws -> InteractiveResult? {
+                               tenant: DirectoryIndex, request: BrowserRequest, cookies: [Cookie], then: InteractiveFlowRecord.Purpose,
+                               silent: ((OAuthError) -> InteractiveResult)? = nil) async throws -> InteractiveDecision {
         let context = interactiveContext(client: client, resource: resource, claims: claims, user: user, authentication: authentication,
                                          tenant: tenant, request: request)
         let outcome = authority.evaluator.evaluate(context)
-        guard outcome.decision != .grant, let error = outcome.error(resource: resource, style: nil) else { return nil }
+        guard outcome.decision != .grant, let error = outcome.error(resource: resource, style: nil) else { return .proceed(outcome) }
         // Every interrupted or blocked attempt is in the sign-in log, with each policy's result.
         let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize", correlationID: request.correlationID,
                                 ipAddress: request.ipAddress, now: authority.time.now())
@@ -42,18 +51,23 @@ extension InteractiveSignIn {
         draft.fail(error)
         try await authority.store.appendSignIn(draft.record)
 
-        if outcome.decision == .block { return .error(error) }
+        if let silent {
+            var e = error
+            if outcome.decision == .interrupt { e.error = .interactionRequired }
+            return .stop(silent(e))
+        }
+        if outcome.decision == .block { return .stop(.error(error)) }
         switch outcome.requirements.first ?? .mfa {
         case .mfa:
-            return try await startStep(user.totpSecret == nil ? .mfaRegistration : .mfa, authentication: authentication, user: user,
-                                       tenant: tenant, cookies: cookies, then: then)
+            return .stop(try await startStep(user.totpSecret == nil ? .mfaRegistration : .mfa, authentication: authentication, user: user,
+                                             tenant: tenant, cookies: cookies, then: then))
         case .passwordChange:
-            return try await startStep(.passwordChange, authentication: authentication, user: user, tenant: tenant, cookies: cookies, then: then)
+            return .stop(try await startStep(.passwordChange, authentication: authentication, user: user, tenant: tenant, cookies: cookies, then: then))
         case .reauthentication:
-            return try await startFlow(then, tenant: tenant, app: client, loginHint: user.userPrincipalName, request: request,
-                                       notice: "Your organization requires you to sign in again (sign-in frequency).", extraCookies: cookies)
+            return .stop(try await startFlow(then, tenant: tenant, app: client, loginHint: user.userPrincipalName, request: request,
+                                             notice: "Your organization requires you to sign in again (sign-in frequency).", extraCookies: cookies))
         case .compliantDevice, .domainJoinedDevice:
-            return .error(error)
+            return .stop(.error(error))
         }
     }
 
@@ -217,9 +231,9 @@ extension InteractiveSignIn {
         }
         let resource = try? ResolvedScopes.resolve(device.scopes, tenant: tenant, tenantName: tenant.tenantID).resource
         let claims = (try? device.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) }) ?? nil
-        if let step = try await conditionalAccessStep(client: app, resource: resource, claims: claims ?? ClaimsRequest(), user: user,
-                                                      authentication: authentication, tenant: tenant, request: request, cookies: cookies,
-                                                      then: .deviceCode(userCode: userCode)) {
+        if case .stop(let step) = try await conditionalAccessStep(client: app, resource: resource, claims: claims ?? ClaimsRequest(), user: user,
+                                                                  authentication: authentication, tenant: tenant, request: request, cookies: cookies,
+                                                                  then: .deviceCode(userCode: userCode)) {
             return step
         }
         do {

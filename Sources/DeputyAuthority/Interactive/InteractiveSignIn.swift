@@ -168,18 +168,15 @@ public struct InteractiveSignIn: Sendable {
             return .respond(errorResponse(error, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
         }
         let resource = try? ResolvedScopes.resolve(p.scopes, tenant: tenant, tenantName: request.tenantSegment).resource
-        if p.prompt == "none" {
-            // A silent request cannot show a step: the client gets the error and must go interactive.
-            let outcome = authority.evaluator.evaluate(interactiveContext(client: app, resource: resource, claims: claims, user: user,
-                                                                         authentication: authentication, tenant: tenant, request: request))
-            if outcome.decision != .grant, var e = outcome.error(resource: resource, style: nil) {
-                if outcome.decision == .interrupt { e.error = .interactionRequired }
-                return .respond(errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
-            }
+        // A silent request cannot show a step: the client gets the error and must go interactive.
+        let silent: ((OAuthError) -> InteractiveResult)? = p.prompt != "none" ? nil : { [self] e in
+            .respond(errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
         }
-        if let step = try await conditionalAccessStep(client: app, resource: resource, claims: claims, user: user, authentication: authentication,
-                                                      tenant: tenant, request: request, cookies: cookies, then: .authorize(p)) {
-            return step
+        let outcome: ConditionalAccessOutcome
+        switch try await conditionalAccessStep(client: app, resource: resource, claims: claims, user: user, authentication: authentication,
+                                               tenant: tenant, request: request, cookies: cookies, then: .authorize(p), silent: silent) {
+        case .stop(let step): return step
+        case .proceed(let granted): outcome = granted
         }
         // Consent comes before the code: missing grants (or prompt=consent) show the consent page.
         if askConsent {
@@ -202,7 +199,7 @@ public struct InteractiveSignIn: Sendable {
         draft.user(user)
         draft.record.signInEventTypes = ["interactiveUser"]
         draft.record.authenticationMethodsUsed = authentication.methods
-        let result = await issueCode(p, app: app, user: user, authentication: authentication, tenant: tenant, request: request,
+        let result = await issueCode(p, app: app, user: user, authentication: authentication, outcome: outcome, tenant: tenant, request: request,
                                      cookies: cookies, draft: draft, now: now)
         do { try await authority.store.appendSignIn(draft.record) } catch {
             return .error(authority.normalize(error, draft: draft))
@@ -210,19 +207,16 @@ public struct InteractiveSignIn: Sendable {
         return result
     }
 
-    func issueCode(_ p: AuthorizeParameters, app: Application, user: User, authentication: Authentication, tenant: DirectoryIndex,
-                   request: BrowserRequest, cookies: [Cookie], draft: SignInDraft, now: Date) async -> InteractiveResult {
+    /// Issues the code (and id_token) once Conditional Access granted the sign-in (`outcome`).
+    func issueCode(_ p: AuthorizeParameters, app: Application, user: User, authentication: Authentication, outcome: ConditionalAccessOutcome,
+                   tenant: DirectoryIndex, request: BrowserRequest, cookies: [Cookie], draft: SignInDraft, now: Date) async -> InteractiveResult {
         do {
             let resolved = try ResolvedScopes.resolve(p.scopes, tenant: tenant, tenantName: request.tenantSegment)
             if let resource = resolved.resource {
                 draft.resource(resource)
                 _ = try Consent.grantedScopes(client: app, resolved: resolved, userID: user.id, tenant: tenant, draft: draft)
             }
-            let claims = try p.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
-            let outcome = authority.evaluator.evaluate(interactiveContext(
-                client: app, resource: resolved.resource, claims: claims, user: user, authentication: authentication, tenant: tenant, request: request))
             draft.conditionalAccess(outcome)
-            if let e = outcome.error(resource: resolved.resource, style: nil) { throw e }
             // The code carries the authentication contexts satisfied now (they reach the token's `acrs`).
             var authentication = authentication
             for acr in outcome.satisfiedContexts where !authentication.acrs.contains(acr) { authentication.acrs.append(acr) }
