@@ -56,13 +56,13 @@ actor AuthorityMetadataSource {
     }
 
     /// Verifies a token with the authority's keys (refreshing once on an unknown `kid`).
-    func validate(_ token: String, policy: ValidationPolicy) async throws -> ValidatedToken {
+    func validate(_ token: String, parsed jwt: UnverifiedJWT, policy: ValidationPolicy) async throws -> ValidatedToken {
         switch configuration.keys {
         case .jwks(let json, _):
             if staticKeys == nil { staticKeys = try await TokenValidator.keys(jwksJSON: json) }
-            return try await TokenValidator(keys: staticKeys!, time: time).validate(token, policy: policy)
+            return try await TokenValidator(keys: staticKeys!, time: time).validate(token, parsed: jwt, policy: policy)
         case .discovery:
-            return try await discover().keys.validate(token, policy: policy)
+            return try await discover().keys.validate(token, parsed: jwt, policy: policy)
         }
     }
 

@@ -77,10 +77,17 @@ public actor RemoteKeySet {
 
     /// Validates a token with these keys, refreshing them once when its `kid` is unknown.
     public func validate(_ token: String, policy: ValidationPolicy) async throws -> ValidatedToken {
+        let jwt: UnverifiedJWT
+        do { jwt = try UnverifiedJWT(token) } catch { throw TokenValidationError.malformed(error.reason) }
+        return try await validate(token, parsed: jwt, policy: policy)
+    }
+
+    /// Validates an already decoded token, refreshing the keys once when its `kid` is unknown.
+    public func validate(_ token: String, parsed jwt: UnverifiedJWT, policy: ValidationPolicy) async throws -> ValidatedToken {
         do {
-            return try await TokenValidator(keys: try await keys(), time: time).validate(token, policy: policy)
+            return try await TokenValidator(keys: try await keys(), time: time).validate(token, parsed: jwt, policy: policy)
         } catch TokenValidationError.unknownKey {
-            return try await TokenValidator(keys: try await keys(refresh: true), time: time).validate(token, policy: policy)
+            return try await TokenValidator(keys: try await keys(refresh: true), time: time).validate(token, parsed: jwt, policy: policy)
         }
     }
 }

@@ -268,7 +268,7 @@ public final class ResourceValidator: Sendable {
         let policy = ValidationPolicy(issuers: issuers, audiences: configuration.audiences, algorithms: configuration.algorithms,
                                       clockSkew: configuration.clockSkew)
         let validated: ValidatedToken
-        do { validated = try await metadata.validate(token, policy: policy) } catch let e as TokenValidationError {
+        do { validated = try await metadata.validate(token, parsed: jwt, policy: policy) } catch let e as TokenValidationError {
             throw .invalidToken(e.description)
         } catch {
             // Anything else is about getting the keys (discovery, the JWKS, the network): not the caller's fault.
