@@ -177,23 +177,18 @@ public enum ResourceValidationError: Error, Sendable, Equatable, CustomStringCon
     ///   - authorizationURI: the authority's authorize endpoint, for claims challenges.
     ///   - clientID: the resource's client id, added to claims challenges (as Graph does).
     public func challenge(resourceMetadata: String? = nil, authorizationURI: String? = nil, clientID: String? = nil) -> String? {
-        var params: [(String, String)] = []
+        var challenge = AuthenticationChallenge(scheme: "Bearer")
         switch self {
         case .missingToken: break
-        case .invalidToken: params.append(("error", "invalid_token"))
+        case .invalidToken: challenge.parameters = [.init("error", "invalid_token")]
         case .insufficientScope(let required):
-            params.append(("error", "insufficient_scope"))
-            params.append(("scope", required.joined(separator: " ")))
+            challenge.parameters = [.init("error", "insufficient_scope"), .init("scope", required.joined(separator: " "))]
         case .insufficientClaims(let claims):
-            params.append(("realm", ""))
-            if let authorizationURI { params.append(("authorization_uri", authorizationURI)) }
-            if let clientID { params.append(("client_id", clientID)) }
-            params.append(("error", "insufficient_claims"))
-            params.append(("claims", Data(claims.utf8).base64EncodedString()))
+            challenge = ClaimsChallenge(claims: claims, authorizationURI: authorizationURI).challenge(clientID: clientID)
         case .keysUnavailable: return nil
         }
-        if let resourceMetadata { params.append(("resource_metadata", resourceMetadata)) }
-        return AuthenticationChallenge(scheme: "Bearer", parameters: params.map { .init($0.0, $0.1) }).headerValue
+        if let resourceMetadata { challenge.parameters.append(.init("resource_metadata", resourceMetadata)) }
+        return challenge.headerValue
     }
 }
 

@@ -153,13 +153,16 @@ public struct ClaimsChallenge: Sendable, Equatable {
     }
 
     /// The `WWW-Authenticate` value a resource or middle tier sends (reference §7's recommendation).
-    public func headerValue(clientID: String? = nil) -> String {
+    public func headerValue(clientID: String? = nil) -> String { challenge(clientID: clientID).headerValue }
+
+    /// The challenge, for callers that add parameters (e.g. `resource_metadata`).
+    public func challenge(clientID: String? = nil) -> AuthenticationChallenge {
         var p: [AuthenticationChallenge.Parameter] = [.init("realm", "")]
         if let authorizationURI { p.append(.init("authorization_uri", authorizationURI)) }
         if let clientID { p.append(.init("client_id", clientID)) }
         p.append(.init("error", error ?? "insufficient_claims"))
         p.append(.init("claims", Data(claims.utf8).base64EncodedString()))
-        return AuthenticationChallenge(scheme: "Bearer", parameters: p).headerValue
+        return AuthenticationChallenge(scheme: "Bearer", parameters: p)
     }
 }
 
