@@ -81,12 +81,13 @@ struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the chain on localhost with the embedded Contoso demo tenant.",
         discussion: """
-            Ports are fixed offsets from --port-base: authority +0, SPA +1, Web API +2, agent +3, MCP server +4, \
-            Data API +5. Prints URLs, users and passwords, and writes a manifest (JSON) for scripts and tests.
+            Runs the authority, the Web API, the Data API and the Reports API. Ports are fixed offsets from \
+            --port-base: authority +0, Web API +2, Data API +5, Reports API +6 (the SPA +1, agent +3 and MCP server +4 \
+            are reserved). Prints URLs, users and passwords, and writes a manifest (JSON) for scripts and tests.
             """)
 
     @Option(help: "First port of the chain.") var portBase = DemoTenant.defaultPortBase
-    @Option(help: "Where the store, keys and TLS files live.") var dataDir = ".deputy"
+    @Option(help: "Where the store, keys, the Data API's expenses and TLS files live.") var dataDir = ".deputy"
     @Option(help: "Where to write the manifest (default: <data-dir>/manifest.json).") var manifest: String?
     @Flag(help: "Serve over HTTPS with a generated local CA (MSAL and azure-identity require https).") var tls = false
     @Flag(help: "Apply RFC 9700 where it is stricter than Entra (PKCE S256 for all, refresh-token reuse revokes the family).") var strict = false
