@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "DeputyTokenValidation", targets: ["DeputyTokenValidation"]),
         .library(name: "DeputyTokenAcquisition", targets: ["DeputyTokenAcquisition"]),
         .library(name: "DeputyHummingbird", targets: ["DeputyHummingbird"]),
+        .library(name: "DeputyMCP", targets: ["DeputyMCP"]),
         .library(name: "DeputySamples", targets: ["DeputySamples"]),
         .library(name: "DeputyAuthority", targets: ["DeputyAuthority"]),
         .library(name: "DeputyAuthorityServer", targets: ["DeputyAuthorityServer"]),
@@ -41,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // The official MCP SDK: the MCP server (Server + StatelessHTTPServerTransport) and client.
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
     ],
     targets: [
         // The system's OpenSSL libcrypto (Debian: libssl-dev), used only to sign tokens (RS256):
@@ -86,6 +89,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "DeputyMCP",
+            dependencies: [
+                "DeputyCore", "DeputyHummingbird", "DeputyTokenValidation", "DeputyTokenAcquisition",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "DeputyAuthority",
             dependencies: [
                 "DeputyCore",
@@ -109,9 +125,15 @@ let package = Package(
         .target(
             name: "DeputySamples",
             dependencies: [
-                "DeputyCore", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyHummingbird", "DeputyAuthority",
+                "DeputyCore", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyHummingbird", "DeputyAuthority", "DeputyMCP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            // The SPA's files, compiled into the binary (no bundle to find at run time).
+            resources: [
+                .embedInCode("SPA/Assets/index.html"), .embedInCode("SPA/Assets/app.js"), .embedInCode("SPA/Assets/style.css"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -135,7 +157,7 @@ let package = Package(
                 "DeputyCore",
                 "DeputyAuthority",
                 "DeputyAuthorityServer",
-                "DeputySamples",
+                "DeputySamples", "DeputyMCP", "DeputyHummingbird", "DeputyTokenAcquisition", "DeputyTokenValidation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -211,7 +233,8 @@ let package = Package(
             name: "DeputySamplesTests",
             dependencies: [
                 "DeputyTestSupport",
-                "DeputyCore", "DeputySamples", "DeputyHummingbird", "DeputyTokenValidation", "DeputyAuthority",
+                "DeputyCore", "DeputySamples", "DeputyHummingbird", "DeputyTokenValidation", "DeputyAuthority", "DeputyMCP",
+                "DeputyTokenAcquisition", .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -54,8 +54,17 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
 
     /// The relay of a downstream resource's challenge (so a challenge survives any number of
     /// hops), or nil when its answer carries none.
-    public init?(downstreamStatus status: Int, wwwAuthenticate: String?, authorizationURI: String? = nil) {
-        guard let header = wwwAuthenticate else { return nil }
+    ///
+    /// A 403 without a challenge whose body says `access_blocked` (another middle tier's relay of
+    /// a block) is relayed as the same block, with its AADSTS codes.
+    public init?(downstreamStatus status: Int, wwwAuthenticate: String?, authorizationURI: String? = nil, body: [UInt8]? = nil) {
+        guard let header = wwwAuthenticate else {
+            guard status == 403, let body, case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body)),
+                  o["error"]?.stringValue == "access_blocked" else { return nil }
+            let codes = (o["error_codes"]?.arrayValue ?? []).compactMap { $0.numberValue.map { Int($0) } }
+            outcome = .blocked(errorCodes: codes, message: o["error_description"]?.stringValue)
+            return
+        }
         if status == 401, var challenge = ClaimsChallenge(wwwAuthenticate: header) {
             if challenge.authorizationURI == nil { challenge.authorizationURI = authorizationURI }
             outcome = .stepUp(challenge, errorCodes: [])

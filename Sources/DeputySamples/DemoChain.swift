@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import DeputyAuthority
 import DeputyCore
 import DeputyHummingbird
+import DeputyMCP
 import DeputyTokenAcquisition
 import DeputyTokenValidation
 import Foundation
@@ -9,47 +10,113 @@ import HTTPTypes
 import Hummingbird
 
 /// The chain's services for the embedded demo tenant, as `deputy up` runs them: each built on the
-/// libraries and pointed at the authority by URL, exactly as it would be pointed at Entra.
+/// libraries and pointed at the authority by URL, exactly as it would be pointed at Entra. In
+/// demo mode each also reports its hop of the token chain (``TokenChainMiddleware``).
 public enum DemoChain {
     /// The Data API ("Contoso SQL") on its port, with its expense database (seeded once).
-    public static func dataAPI(demo: DemoTenant, directory: TenantDirectory, storePath: String?, httpClient: HTTPClient) throws -> Router<BearerRequestContext> {
+    public static func dataAPI(demo: DemoTenant, directory: TenantDirectory, storePath: String?, httpClient: HTTPClient,
+                               demoMode: Bool = true) throws -> Router<BearerRequestContext> {
         let app = DemoTenant.app("dataApi")
         let store = try ExpenseStore(path: storePath)
         try store.seedIfEmpty(DataAPI.demoExpenses(now: Date()))
         let config = DataAPI.configuration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!)
         var managers: [String: String] = [:]
         for user in directory.users { if let m = user.manager { managers[user.id] = m } }
-        let router = Router(context: BearerRequestContext.self)
-        router.get("health") { _, _ in "ok" }
+        let router = serviceRouter(role: "dataApi", name: app.displayName, browserOrigin: nil, demoMode: demoMode)
         DataAPI(validator: ResourceValidator(config, client: httpClient), store: store, managers: managers).addRoutes(to: router)
         return router
     }
 
     /// The Web API middle tier on its port: CORS for the SPA's origin, exposing the challenge header.
-    public static func webAPI(demo: DemoTenant, httpClient: HTTPClient) -> Router<BearerRequestContext> {
-        middleTier(DemoTenant.app("webApi"), demo: demo, httpClient: httpClient)
+    public static func webAPI(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true) -> Router<BearerRequestContext> {
+        middleTier("webApi", demo: demo, httpClient: httpClient, demoMode: demoMode)
     }
 
     /// The Reports API: the same middle tier as the Web API, but the tenant never granted it the
     /// Data API — every call comes back as consent required, relayed to the caller as such.
-    public static func reportsAPI(demo: DemoTenant, httpClient: HTTPClient) -> Router<BearerRequestContext> {
-        middleTier(DemoTenant.app("reportsApi"), demo: demo, httpClient: httpClient)
+    public static func reportsAPI(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true) -> Router<BearerRequestContext> {
+        middleTier("reportsApi", demo: demo, httpClient: httpClient, demoMode: demoMode)
     }
 
-    static func middleTier(_ app: DemoTenant.DemoApp, demo: DemoTenant, httpClient: HTTPClient) -> Router<BearerRequestContext> {
+    static func middleTier(_ role: String, demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool) -> Router<BearerRequestContext> {
+        let app = DemoTenant.app(role)
         let config = WebAPI.configuration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!)
-        let obo = ConfidentialClient(authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", clientID: app.appId,
-                                     credential: .secret(app.secret!), httpClient: httpClient)
-        let router = Router(context: BearerRequestContext.self)
-        // The SPA reads WWW-Authenticate (the claims challenge): browsers hide it unless exposed.
-        router.add(middleware: CORSMiddleware(allowOrigin: .custom(demo.url(.spa)),
-                                              allowHeaders: [.accept, .authorization, .contentType, .origin, HTTPField.Name("client-request-id")!],
-                                              allowMethods: [.get, .post, .options], exposedHeaders: ["WWW-Authenticate", "client-request-id"]))
-        router.get("health") { _, _ in "ok" }
-        WebAPI(validator: ResourceValidator(config, client: httpClient), obo: obo, dataAPI: demo.url(.dataApi),
-               callerScopes: ["\(app.identifierUri!)/.default"], httpClient: httpClient)
+        let router = browserFacing(role, demo: demo, demoMode: demoMode)
+        WebAPI(validator: ResourceValidator(config, client: httpClient), obo: confidentialClient(app, demo: demo, httpClient: httpClient),
+               dataAPI: demo.url(.dataApi), callerScopes: ["\(app.identifierUri!)/.default"], httpClient: httpClient)
             .addRoutes(to: router)
         return router
+    }
+
+    /// The MCP server: `/mcp` (Streamable HTTP, JSON answers) and its RFC 9728 metadata; its tools
+    /// reach the Data API by OBO with the MCP server's own identity.
+    public static func mcpServer(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true) -> Router<BearerRequestContext> {
+        let app = DemoTenant.app("mcpServer")
+        let resource = demo.url(.mcpServer) + "/mcp"
+        let validator = ResourceValidator(ExpenseTools.configuration(authority: issuer(demo), appID: app.appId,
+                                                                    appIDURIs: [app.identifierUri!, resource]), client: httpClient)
+        let tools = ExpenseTools(dataAPI: DataAPIClient(obo: confidentialClient(app, demo: demo, httpClient: httpClient), baseURL: demo.url(.dataApi),
+                                                        authorizationURI: validator.authorizationEndpoint,
+                                                        callerScopes: ["\(app.identifierUri!)/.default"], httpClient: httpClient))
+        let router = serviceRouter(role: "mcpServer", name: app.displayName, browserOrigin: nil, demoMode: demoMode)
+        router.addMCPEndpoint(tools, validator: validator, configuration: MCPEndpointConfiguration(
+            resourceURL: resource, authorizationServers: [issuer(demo)], scopesSupported: ["\(app.identifierUri!)/Expenses.ReadWrite"]))
+        return router
+    }
+
+    /// The assistive agent: `POST /chat`, the built-in planner unless another is given.
+    public static func agent(demo: DemoTenant, httpClient: HTTPClient, planner: any AgentPlanner = BuiltInPlanner(),
+                             demoMode: Bool = true) -> Router<BearerRequestContext> {
+        let app = DemoTenant.app("agent")
+        let router = browserFacing("agent", demo: demo, demoMode: demoMode)
+        Agent(validator: ResourceValidator(Agent.configuration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!),
+                                           client: httpClient),
+              obo: confidentialClient(app, demo: demo, httpClient: httpClient), mcpEndpoint: demo.url(.mcpServer) + "/mcp",
+              mcpScopes: ["\(DemoTenant.app("mcpServer").identifierUri!)/.default"], callerScopes: ["\(app.identifierUri!)/.default"],
+              planner: planner, httpClient: httpClient)
+            .addRoutes(to: router)
+        return router
+    }
+
+    /// The SPA's origin: its pages and `/config.json`.
+    public static func spa(demo: DemoTenant, demoMode: Bool = true) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        let scopes = { (key: String) in ["\(DemoTenant.app(key).identifierUri!)/access_as_user"] }
+        SPA.addRoutes(to: router, configuration: SPA.Configuration(
+            authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", clientID: DemoTenant.app("spa").appId,
+            redirectURI: "\(demo.url(.spa))/callback",
+            services: [(role: "webApi", name: "Web API", url: demo.url(.webApi), scopes: scopes("webApi")),
+                       (role: "agent", name: "Assistive agent", url: demo.url(.agent), scopes: scopes("agent")),
+                       (role: "reportsApi", name: "Reports API", url: demo.url(.reportsApi), scopes: scopes("reportsApi"))],
+            signInLog: "\(demo.url(.authority))/\(DemoTenant.tenantID)/signins", demo: demoMode))
+        return router
+    }
+
+    /// A router for a service the SPA calls from the browser: CORS for the SPA's origin exposing
+    /// `WWW-Authenticate` (or the browser hides every challenge) and, in demo mode, the chain report.
+    static func browserFacing(_ role: String, demo: DemoTenant, demoMode: Bool) -> Router<BearerRequestContext> {
+        serviceRouter(role: role, name: DemoTenant.app(role).displayName, browserOrigin: demo.url(.spa), demoMode: demoMode)
+    }
+
+    /// A service's router: `/health`, CORS for a browser origin when given (exposing
+    /// `WWW-Authenticate`, `client-request-id` and the chain report), and in demo mode the
+    /// token-chain report under the role's name.
+    public static func serviceRouter(role: String, name: String, browserOrigin: String?, demoMode: Bool) -> Router<BearerRequestContext> {
+        let router = Router(context: BearerRequestContext.self)
+        if let browserOrigin {
+            router.add(middleware: CORSMiddleware(allowOrigin: .custom(browserOrigin),
+                                                  allowHeaders: [.accept, .authorization, .contentType, .origin, HTTPField.Name("client-request-id")!],
+                                                  allowMethods: [.get, .post, .options],
+                                                  exposedHeaders: ["WWW-Authenticate", "client-request-id", TokenChainReport.headerName.canonicalName]))
+        }
+        if demoMode { router.add(middleware: TokenChainMiddleware(service: role, name: name)) }
+        router.get("health") { _, _ in "ok" }
+        return router
+    }
+
+    static func confidentialClient(_ app: DemoTenant.DemoApp, demo: DemoTenant, httpClient: HTTPClient) -> ConfidentialClient {
+        ConfidentialClient(authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", clientID: app.appId, credential: .secret(app.secret!),
+                           httpClient: httpClient)
     }
 
     /// The demo tenant's v2.0 issuer: the authority the services trust.

@@ -17,7 +17,7 @@ struct Deputy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deputy",
         abstract: "A local Microsoft Entra ID authority and the delegation chain around it.",
-        subcommands: [Up.self, AuthorityCommand.self, TenantCommand.self, Grants.self, PolicyCommand.self, WhatIfCommand.self, Logs.self,
+        subcommands: [Up.self, Serve.self, AuthorityCommand.self, TenantCommand.self, Grants.self, PolicyCommand.self, WhatIfCommand.self, Logs.self,
                       Totp.self, Decode.self],
         defaultSubcommand: nil)
 }
@@ -93,9 +93,13 @@ struct Up: AsyncParsableCommand {
     @Flag(help: "Apply RFC 9700 where it is stricter than Entra (PKCE S256 for all, refresh-token reuse revokes the family).") var strict = false
     @Flag(help: "Rebuild the directory from the demo tenant even if the store has one.") var reseed = false
     @Flag(help: "Expose test controls: POST /_deputy/test/clock {\"advanceSeconds\": N} moves the authority's clock.") var testControls = false
+    @OptionGroup var llm: LLMOptions
+
+    func planner(_ httpClient: HTTPClient) -> any AgentPlanner { llm.planner(httpClient: httpClient) }
 
     func run() async throws {
         let logger = makeLogger("deputy")
+        try llm.validate()
         var demo = DemoTenant(portBase: portBase, https: tls)
         demo.strict = strict
         let file: LoadedTenantFile
@@ -122,14 +126,20 @@ struct Up: AsyncParsableCommand {
             clientConfiguration.tlsConfiguration = tlsConfiguration
         }
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        let services: [DemoTenant.Role] = [.authority, .webApi, .dataApi, .reportsApi]
-        let dataAPI = try ServiceServer.application(
-            router: try DemoChain.dataAPI(demo: demo, directory: file.tenants[0], storePath: dataDir + "/expenses.sqlite", httpClient: httpClient),
-            port: portBase + DemoTenant.Role.dataApi.portOffset, tls: ca, logger: logger)
-        let webAPI = try ServiceServer.application(router: DemoChain.webAPI(demo: demo, httpClient: httpClient),
-                                                   port: portBase + DemoTenant.Role.webApi.portOffset, tls: ca, logger: logger)
-        let reportsAPI = try ServiceServer.application(router: DemoChain.reportsAPI(demo: demo, httpClient: httpClient),
-                                                       port: portBase + DemoTenant.Role.reportsApi.portOffset, tls: ca, logger: logger)
+        let services: [DemoTenant.Role] = DemoTenant.Role.allCases
+        func serve<Context: RequestContext>(_ router: Router<Context>, _ role: DemoTenant.Role) throws -> some Service
+            where Context.Source == ApplicationRequestContextSource {
+            try ServiceServer.application(router: router, port: portBase + role.portOffset, tls: ca, logger: logger)
+        }
+        let chain: [any Service] = [
+            try serve(try DemoChain.dataAPI(demo: demo, directory: file.tenants[0], storePath: dataDir + "/expenses.sqlite", httpClient: httpClient),
+                      .dataApi),
+            try serve(DemoChain.mcpServer(demo: demo, httpClient: httpClient), .mcpServer),
+            try serve(DemoChain.webAPI(demo: demo, httpClient: httpClient), .webApi),
+            try serve(DemoChain.agent(demo: demo, httpClient: httpClient, planner: planner(httpClient)), .agent),
+            try serve(DemoChain.reportsAPI(demo: demo, httpClient: httpClient), .reportsApi),
+            try serve(DemoChain.spa(demo: demo), .spa),
+        ]
         let app = try AuthorityServer.application(authority: authority, port: portBase + DemoTenant.Role.authority.portOffset, tls: ca,
                                                   testClock: testControls ? clock : nil, logger: logger) { _ in
             let object = demoTenant.manifest(caCertificate: caPath, services: services)
@@ -142,8 +152,7 @@ struct Up: AsyncParsableCommand {
             }
             print(UpBanner.text(demo: demoTenant, caPath: caPath, manifestPath: manifestPath, dataDir: dataDirectory, testControls: controls))
         }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: dataAPI), .init(service: webAPI),
-                                                                 .init(service: reportsAPI)],
+        let group = ServiceGroup(configuration: .init(services: ([app] + chain).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do { try await group.run() } catch { throw stopped(error, port: portBase, option: "--port-base") }
         try? await httpClient.shutdown()

@@ -207,6 +207,8 @@ public struct DemoTenant: Sendable {
                     requiredResourceAccess:
                       - resourceAppId: \(a("webApi"))
                         resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000001, type: Scope}]
+                      - resourceAppId: \(a("agent"))
+                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000005, type: Scope}]
                   - appId: \(a("reports"))
                     displayName: \(DemoTenant.app("reports").displayName)
             \(secret("reports"))\
@@ -248,6 +250,7 @@ public struct DemoTenant: Sendable {
                   - {clientId: \(a("spa")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: Expenses.ReadWrite}
                   - {clientId: \(a("cli")), resourceId: \(a("webApi")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("cli")), resourceId: \(a("reportsApi")), consentType: AllPrincipals, scope: access_as_user}
+                  - {clientId: \(a("cli")), resourceId: \(a("agent")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("spa")), resourceId: \(a("reportsApi")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("webApi")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
                   - {clientId: \(a("mcpServer")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
@@ -277,11 +280,11 @@ public struct DemoTenant: Sendable {
                       clientAppTypes: [all]
                     grantControls: {operator: OR, builtInControls: [mfa]}
                   - id: 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e03
-                    displayName: Block guests from Contoso SQL
+                    displayName: Block guests from Contoso SQL and the MCP server
                     state: enabled
                     conditions:
                       users: {includeUsers: [GuestsOrExternalUsers]}
-                      applications: {includeApplications: [\(a("dataApi"))]}
+                      applications: {includeApplications: [\(a("dataApi")), \(a("mcpServer"))]}
                       clientAppTypes: [all]
                     grantControls: {operator: OR, builtInControls: [block]}
                   - id: 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e04

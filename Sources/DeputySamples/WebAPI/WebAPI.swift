@@ -16,24 +16,19 @@ import NIOHTTP1
 /// challenge), and the Data API's own challenges.
 public struct WebAPI: Sendable {
     let validator: ResourceValidator
-    let obo: ConfidentialClient
-    /// The Data API's origin, e.g. `http://127.0.0.1:7405`.
-    let dataAPI: String
-    /// What the Web API asks for by OBO (`https://database.windows.net//.default`).
-    let dataScopes: [String]
-    /// What the caller's token for this API should carry (named in a relayed consent challenge).
-    let callerScopes: [String]
-    let http: HTTPClient
+    let dataAPI: DataAPIClient
 
+    /// - Parameters:
+    ///   - obo: the Web API's confidential client (its own credential).
+    ///   - dataAPI: the Data API's origin, e.g. `http://127.0.0.1:7405`.
+    ///   - dataScopes: what the Web API asks for by OBO (`https://database.windows.net//.default`).
+    ///   - callerScopes: what the caller's token for this API should carry (named in a relayed consent challenge).
     public init(validator: ResourceValidator, obo: ConfidentialClient, dataAPI: String,
                 dataScopes: [String] = ["https://database.windows.net//.default"],
                 callerScopes: [String] = ["api://contoso-expenses-api/.default"], httpClient: HTTPClient = .shared) {
-        self.callerScopes = callerScopes
         self.validator = validator
-        self.obo = obo
-        self.dataAPI = dataAPI
-        self.dataScopes = dataScopes
-        self.http = httpClient
+        self.dataAPI = DataAPIClient(obo: obo, baseURL: dataAPI, scopes: dataScopes, authorizationURI: validator.authorizationEndpoint,
+                                     callerScopes: callerScopes, httpClient: httpClient)
     }
 
     /// The validator configuration for the Web API: its appId and App ID URI, `access_as_user`, delegated tokens.
@@ -57,40 +52,16 @@ public struct WebAPI: Sendable {
     /// One downstream call: OBO for the Data API, then the request with the Web API's own token.
     func forward(_ method: NIOHTTP1.HTTPMethod, _ path: String, _ request: Request, _ context: BearerRequestContext) async throws -> Response {
         guard let principal = context.principal else { throw HTTPError(.unauthorized) }
-        let correlation = request.headers[HTTPField.Name("client-request-id")!]
-        let token: AccessToken
-        do {
-            token = try await obo.acquireTokenOnBehalfOf(assertion: principal.token, scopes: dataScopes, correlationID: correlation)
-        } catch {
-            throw ChallengeRelay(error, authorizationURI: validator.authorizationEndpoint, scopes: callerScopes)
-        }
-        var downstream = HTTPClientRequest(url: dataAPI + path)
-        downstream.method = method
-        downstream.headers.add(name: "Authorization", value: "Bearer \(token.token)")
-        if let correlation { downstream.headers.add(name: "client-request-id", value: correlation) }
+        var body: ByteBuffer?
         if method == .POST {
             var r = request
-            let body = try await r.collectBody(upTo: 64 * 1024)
-            downstream.headers.add(name: "Content-Type", value: "application/json")
-            downstream.body = .bytes(body)
+            body = try await r.collectBody(upTo: 64 * 1024)
         }
-        let response: HTTPClientResponse
-        do { response = try await http.execute(downstream, timeout: .seconds(30)) } catch {
-            throw ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The Data API could not be reached.", retryAfter: nil))
-        }
-        let body = try await response.body.collect(upTo: 1 << 20)
-        // The Data API's own challenge travels on to the caller unchanged.
-        if let relay = ChallengeRelay(downstreamStatus: Int(response.status.code), wwwAuthenticate: response.headers.first(name: "WWW-Authenticate"),
-                                      authorizationURI: validator.authorizationEndpoint) {
-            throw relay
-        }
-        if response.status == .unauthorized {
-            // The Data API refused the Web API's own token: that is this service's problem, not the caller's sign-in.
-            throw ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The Data API refused this API's token.", retryAfter: nil))
-        }
+        let answer = try await dataAPI.call(method, path, body: body, assertion: principal.token,
+                                            correlationID: request.headers[HTTPField.Name("client-request-id")!])
         var headers = HTTPFields()
-        headers[.contentType] = response.headers.first(name: "Content-Type") ?? "application/json"
+        headers[.contentType] = answer.contentType
         headers[.cacheControl] = "no-store"
-        return Response(status: .init(code: Int(response.status.code)), headers: headers, body: .init(byteBuffer: body))
+        return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: answer.body))
     }
 }

@@ -1,0 +1,168 @@
+import DeputyCore
+import DeputyHummingbird
+import DeputyTokenValidation
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import MCP
+import NIOCore
+
+/// What a tool handler gets besides its arguments: the caller a validated token describes and
+/// the HTTP request's headers (for a correlation id, say).
+public struct MCPToolContext: Sendable {
+    /// The caller, validated for this MCP server's audience.
+    public let principal: Principal
+    /// The incoming request's headers.
+    public let headers: HTTPFields
+
+    public init(principal: Principal, headers: HTTPFields) {
+        self.principal = principal
+        self.headers = headers
+    }
+}
+
+/// The tools an MCP server offers, independent of transport.
+///
+/// A tool that meets a challenge it cannot satisfy — its own authentication-context requirement
+/// or one relayed from a downstream resource — throws ``ChallengeRelay`` (or
+/// `ResourceValidationError.insufficientClaims`): the HTTP adapter answers the whole HTTP request
+/// with that status and `WWW-Authenticate` (401 `insufficient_claims`, 403 consent or block), not
+/// with a JSON-RPC tool error inside a 200, so any MCP client can act on it. Any other error is a
+/// tool error (`isError: true`) the model can read.
+public protocol MCPToolbox: Sendable {
+    /// The server's name and version in `initialize`.
+    var serverInfo: (name: String, version: String) { get }
+    /// The tools, as `tools/list` returns them.
+    var tools: [Tool] { get }
+    /// Runs one tool.
+    func call(_ name: String, arguments: [String: Value], context: MCPToolContext) async throws -> CallTool.Result
+}
+
+/// The MCP endpoint's configuration.
+public struct MCPEndpointConfiguration: Sendable {
+    /// The endpoint path, e.g. `mcp`.
+    public var path: String
+    /// The endpoint's public URL (`https://host:port/mcp`): the RFC 9728 `resource`.
+    public var resourceURL: String
+    /// The v2.0 issuer of the authority the server trusts (RFC 9728 `authorization_servers`).
+    public var authorizationServers: [String]
+    /// Scopes advertised in the metadata (`api://…/Expenses.ReadWrite`).
+    public var scopesSupported: [String]
+    /// Host headers and origins allowed, besides loopback (DNS-rebinding protection).
+    public var allowedHosts: [String] = []
+    public var allowedOrigins: [String] = []
+
+    public init(path: String = "mcp", resourceURL: String, authorizationServers: [String], scopesSupported: [String] = []) {
+        self.path = path
+        self.resourceURL = resourceURL
+        self.authorizationServers = authorizationServers
+        self.scopesSupported = scopesSupported
+    }
+
+    /// The RFC 9728 document for this endpoint.
+    public var metadata: ProtectedResourceMetadata {
+        ProtectedResourceMetadata(resource: resourceURL, authorizationServers: authorizationServers, scopesSupported: scopesSupported)
+    }
+}
+
+extension Router where Context: AuthenticatedRequestContext {
+    /// Serves an MCP server over Streamable HTTP at `configuration.path` with JSON responses,
+    /// behind bearer-token validation, plus its RFC 9728 metadata at
+    /// `/.well-known/oauth-protected-resource/<path>`.
+    ///
+    /// Each POST gets its own `Server` and `StatelessHTTPServerTransport`: that transport matches
+    /// responses to waiters by JSON-RPC id only, so one shared instance would hand one user's
+    /// result to another user who happened to pick the same id.
+    public func addMCPEndpoint(_ toolbox: some MCPToolbox, validator: ResourceValidator, configuration: MCPEndpointConfiguration,
+                               logger: Logger = Logger(label: "deputy.mcp")) {
+        let metadata = configuration.metadata
+        addProtectedResourceMetadata(metadata)
+        let endpoint = MCPEndpoint(toolbox: toolbox, validator: validator, configuration: configuration, logger: logger)
+        let group = self.group(RouterPath(configuration.path))
+            .add(middleware: BearerTokenMiddleware(validator: validator, resourceMetadata: metadata.wellKnownURL))
+        group.post { request, context in try await endpoint.handle(request, context: context) }
+        // Stateless: no SSE stream to open and no session to delete (Streamable HTTP allows 405).
+        group.get { _, _ in Response(status: .methodNotAllowed, headers: [.allow: "POST"]) }
+        group.delete { _, _ in Response(status: .methodNotAllowed, headers: [.allow: "POST"]) }
+    }
+}
+
+/// Keeps the first challenge a tool raised during one HTTP request.
+final class ChallengeSlot: Sendable {
+    private let box = LockedBox<(any Error)?>(nil)
+    func set(_ error: any Error) { box.withLock { if $0 == nil { $0 = error } } }
+    var value: (any Error)? { box.withLock { $0 } }
+}
+
+struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
+    let toolbox: Toolbox
+    let validator: ResourceValidator
+    let configuration: MCPEndpointConfiguration
+    let logger: Logger
+
+    func handle<Context: AuthenticatedRequestContext>(_ request: Request, context: Context) async throws -> Response {
+        guard let principal = context.principal else { throw HTTPError(.unauthorized) }
+        var r = request
+        let body = try await r.collectBody(upTo: 1 << 20)
+        let slot = ChallengeSlot()
+        let toolContext = MCPToolContext(principal: principal, headers: request.headers)
+
+        let server = Server(name: toolbox.serverInfo.name, version: toolbox.serverInfo.version,
+                            capabilities: .init(tools: .init(listChanged: false)))
+        let toolbox = self.toolbox
+        await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: toolbox.tools) }
+        await server.withMethodHandler(CallTool.self) { params in
+            do {
+                return try await toolbox.call(params.name, arguments: params.arguments ?? [:], context: toolContext)
+            } catch let error as ChallengeRelay {
+                slot.set(error)
+                throw MCPError.internalError("authorization required")
+            } catch let error as ResourceValidationError {
+                slot.set(error)
+                throw MCPError.internalError("authorization required")
+            } catch let error as MCPError {
+                throw error
+            } catch {
+                return CallTool.Result(content: [.text(text: "\(error)", annotations: nil, _meta: nil)], isError: true)
+            }
+        }
+        let transport = StatelessHTTPServerTransport(validationPipeline: validationPipeline())
+        try await server.start(transport: transport)
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let answer = await transport.handleRequest(MCP.HTTPRequest(method: "POST", headers: headers, body: Data(body.readableBytesView),
+                                                                   path: request.uri.path))
+        await server.stop()
+
+        switch slot.value {
+        case let relay as ChallengeRelay:
+            throw relay
+        case let error as ResourceValidationError:
+            return BearerTokenMiddleware<Context>.response(error, validator: validator, resourceMetadata: configuration.metadata.wellKnownURL)
+        default:
+            break
+        }
+        var fields = HTTPFields()
+        for (name, value) in answer.headers { if let n = HTTPField.Name(name) { fields[n] = value } }
+        fields[.cacheControl] = "no-store"
+        let data = answer.bodyData ?? Data()
+        return Response(status: .init(code: answer.statusCode), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    func validationPipeline() -> any HTTPRequestValidationPipeline {
+        var hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"], origins: [String] = []
+        for scheme in ["http", "https"] { origins += hosts.map { "\(scheme)://\($0)" } }
+        if let url = URLComponents(string: configuration.resourceURL), let host = url.host {
+            let authority = host + (url.port.map { ":\($0)" } ?? "")
+            hosts.append(authority)
+            origins.append("\(url.scheme ?? "https")://\(authority)")
+        }
+        return StandardValidationPipeline(validators: [
+            OriginValidator(allowedHosts: hosts + configuration.allowedHosts, allowedOrigins: origins + configuration.allowedOrigins),
+            AcceptHeaderValidator(mode: .jsonOnly),
+            ContentTypeValidator(),
+            ProtocolVersionValidator(),
+        ])
+    }
+}

@@ -1,0 +1,124 @@
+import DeputyCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Demo mode's token-chain report: for one request, each hop's token as that service saw it.
+///
+/// Each service in the chain adds its own hop (the claims of the bearer token it received) and
+/// the hops its downstream reported, and answers with them in the `Deputy-Token-Chain` header
+/// (base64url of `{"correlationId": …, "hops": […]}`), so the SPA can show the whole chain of
+/// fresh tokens — and that no token was passed through. Only `deputy up` (or `deputy serve
+/// --demo`) turns it on: outside a demo, token claims are nobody's business but the service's.
+public struct TokenChainHop: Codable, Sendable, Equatable {
+    /// The service's role (`webApi`, `agent`, `mcpServer`, `dataApi`, `reportsApi`).
+    public var service: String
+    public var name: String
+    public var aud: String?
+    public var azp: String?
+    public var scp: String?
+    public var roles: [String]?
+    public var acrs: [String]?
+    public var amr: [String]?
+    public var exp: Int?
+    public var oid: String?
+    public var upn: String?
+    /// The HTTP status this service answered with.
+    public var status: Int?
+    /// What failed at this hop (an AADSTS code and message, a refused token).
+    public var error: String?
+
+    public init(service: String, name: String) {
+        self.service = service
+        self.name = name
+    }
+}
+
+/// The report carried in the header.
+public struct TokenChainReport: Codable, Sendable, Equatable {
+    public var correlationId: String?
+    public var hops: [TokenChainHop]
+
+    public static let headerName = HTTPField.Name("Deputy-Token-Chain")!
+
+    public init(correlationId: String?, hops: [TokenChainHop]) {
+        self.correlationId = correlationId
+        self.hops = hops
+    }
+
+    public var headerValue: String { Base64URL.encode(Array((try? JSONEncoder().encode(self)) ?? Data())) }
+
+    public init?(headerValue: String) {
+        guard let data = Base64URL.decode(headerValue), let report = try? JSONDecoder().decode(Self.self, from: data) else { return nil }
+        self = report
+    }
+}
+
+/// Collects what this request's downstream calls reported (one per request, through a task local).
+public final class TokenChainRecorder: Sendable {
+    private let box = LockedBox<(downstream: [TokenChainHop], error: String?)>(([], nil))
+
+    /// The recorder of the request being served, when demo mode is on.
+    @TaskLocal public static var current: TokenChainRecorder?
+
+    public init() {}
+
+    /// Adds a downstream service's report (the value of its `Deputy-Token-Chain` header).
+    public func downstream(headerValue: String?) {
+        guard let headerValue, let report = TokenChainReport(headerValue: headerValue) else { return }
+        box.withLock { $0.downstream.append(contentsOf: report.hops) }
+    }
+
+    /// Notes what failed at this hop (shown in the panel).
+    public func failed(_ message: String) { box.withLock { if $0.error == nil { $0.error = message } } }
+
+    var snapshot: (downstream: [TokenChainHop], error: String?) { box.withLock { $0 } }
+}
+
+/// Demo mode: adds the `Deputy-Token-Chain` header to every answer of the service it guards.
+///
+/// The hop shows the claims of the bearer token the request carried, decoded for display only
+/// (the route's own validator decides whether it is accepted; a refused token is shown as refused).
+public struct TokenChainMiddleware<Context: RequestContext>: RouterMiddleware {
+    let service: String
+    let name: String
+
+    public init(service: String, name: String) {
+        self.service = service
+        self.name = name
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.method == .options { return try await next(request, context) }
+        let recorder = TokenChainRecorder()
+        var response: Response
+        do {
+            response = try await TokenChainRecorder.$current.withValue(recorder) { try await next(request, context) }
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        var hop = TokenChainHop(service: service, name: name)
+        if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
+           let jwt = try? UnverifiedJWT(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) {
+            let c = jwt.claims
+            hop.aud = c["aud"]?.stringValue
+            hop.azp = c["azp"]?.stringValue ?? c["appid"]?.stringValue
+            hop.scp = c["scp"]?.stringValue
+            hop.roles = c["roles"]?.arrayValue?.compactMap(\.stringValue)
+            hop.acrs = c["acrs"]?.arrayValue?.compactMap(\.stringValue)
+            hop.amr = c["amr"]?.arrayValue?.compactMap(\.stringValue)
+            hop.exp = c["exp"]?.numberValue.map { Int($0) }
+            hop.oid = c["oid"]?.stringValue
+            hop.upn = c["preferred_username"]?.stringValue ?? c["upn"]?.stringValue
+        }
+        hop.status = response.status.code
+        let recorded = recorder.snapshot
+        hop.error = recorded.error
+        if hop.error == nil, response.status.code >= 400, let challenge = response.headers[.wwwAuthenticate] {
+            hop.error = "answered \(response.status.code): \(challenge)"
+        }
+        let report = TokenChainReport(correlationId: request.headers[HTTPField.Name("client-request-id")!], hops: [hop] + recorded.downstream)
+        response.headers[TokenChainReport.headerName] = report.headerValue
+        return response
+    }
+}

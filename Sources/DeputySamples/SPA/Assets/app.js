@@ -1,0 +1,780 @@
+// Contoso Expenses — the browser SPA of the Deputy chain.
+// Auth code + PKCE against the authority, one access token per service, claims-challenge step-up,
+// and (demo mode) the token chain of the last request. Plain ES2020, no build step.
+'use strict';
+
+// ───────────────────────────── Pure helpers (unit-testable in Node) ─────────────────────────────
+
+/** Base64url without padding (RFC 4648 §5) of bytes. */
+function bytesToBase64Url(bytes) {
+  let binary = '';
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** Bytes of standard or url-safe base64, with or without padding. Throws on anything else. */
+function base64ToBytes(text) {
+  let s = String(text).trim().replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, '');
+  if (!/^[A-Za-z0-9+/]*$/.test(s) || s.length % 4 === 1) throw new Error('not base64');
+  s += '='.repeat((4 - (s.length % 4)) % 4);
+  const binary = atob(s);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** UTF-8 text of base64 (either alphabet). */
+function base64ToText(text) {
+  return new TextDecoder('utf-8', { fatal: true }).decode(base64ToBytes(text));
+}
+
+/** JSON value of base64url(UTF-8 JSON). Throws when it is not. */
+function decodeBase64UrlJson(text) {
+  return JSON.parse(base64ToText(text));
+}
+
+/** The payload of a JWT, or null when the value is not a readable JWT. */
+function decodeJwtPayload(jwt) {
+  const parts = String(jwt || '').split('.');
+  if (parts.length < 2) return null;
+  try {
+    const payload = decodeBase64UrlJson(parts[1]);
+    return payload && typeof payload === 'object' ? payload : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+/**
+ * Parses a WWW-Authenticate value (RFC 9110 §11.6.1) into challenges:
+ * [{scheme, params: {lower-cased name: value}}]. Quoted strings may contain commas and escapes.
+ */
+function parseWwwAuthenticate(header) {
+  const s = String(header || '');
+  const challenges = [];
+  const tokenRe = /[A-Za-z0-9!#$%&'*+.^_`|~-]+/y;
+  let i = 0;
+  let current = null;
+  while (i < s.length) {
+    while (i < s.length && /[\s,]/.test(s[i])) i++;
+    tokenRe.lastIndex = i;
+    const m = tokenRe.exec(s);
+    if (!m) { i++; continue; }
+    const word = m[0];
+    i = tokenRe.lastIndex;
+    let j = i;
+    while (j < s.length && (s[j] === ' ' || s[j] === '\t')) j++;
+    if (s[j] === '=' && current) {
+      i = j + 1;
+      while (i < s.length && (s[i] === ' ' || s[i] === '\t')) i++;
+      let value = '';
+      if (s[i] === '"') {
+        i++;
+        while (i < s.length && s[i] !== '"') {
+          if (s[i] === '\\' && i + 1 < s.length) i++;
+          value += s[i++];
+        }
+        i++; // closing quote
+      } else {
+        while (i < s.length && s[i] !== ',' && !/\s/.test(s[i])) value += s[i++];
+      }
+      current.params[word.toLowerCase()] = value;
+    } else if (s[j] === '=') {
+      i = j + 1; // a parameter without a scheme: ignore it
+    } else {
+      // A new challenge; a following token68 (e.g. "Basic abc==") is skipped by the loop.
+      current = { scheme: word, params: {} };
+      challenges.push(current);
+    }
+  }
+  return challenges;
+}
+
+/** The JSON text of a claims value: raw JSON, or base64 / base64url of it (padding optional). */
+function decodeClaimsValue(value) {
+  const v = String(value || '').trim();
+  if (!v) throw new Error('empty claims value');
+  const text = v.startsWith('{') ? v : base64ToText(v);
+  const parsed = JSON.parse(text); // throws when it is not JSON
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('claims must be a JSON object');
+  return text;
+}
+
+/**
+ * A claims challenge (Entra's step-up) from a WWW-Authenticate value, or null when there is none:
+ * {error, claims (JSON text), authorizationUri}.
+ */
+function parseClaimsChallenge(header) {
+  for (const c of parseWwwAuthenticate(header)) {
+    if (c.scheme.toLowerCase() !== 'bearer') continue;
+    const p = c.params;
+    if (p.error === 'insufficient_claims' && p.claims) {
+      return { error: p.error, claims: decodeClaimsValue(p.claims), authorizationUri: p.authorization_uri || null };
+    }
+  }
+  return null;
+}
+
+/** The `error` parameter of the first Bearer challenge (e.g. "invalid_token"), or null. */
+function bearerError(header) {
+  const c = parseWwwAuthenticate(header).find((x) => x.scheme.toLowerCase() === 'bearer');
+  return (c && c.params.error) || null;
+}
+
+/** The decoded Deputy-Token-Chain header: {correlationId, hops: [...]}, or null when unreadable. */
+function decodeChainHeader(value) {
+  if (!value) return null;
+  try {
+    const chain = decodeBase64UrlJson(value);
+    if (!chain || typeof chain !== 'object') return null;
+    return {
+      correlationId: chain.correlationId || null,
+      hops: Array.isArray(chain.hops) ? chain.hops.filter((h) => h && typeof h === 'object') : [],
+    };
+  } catch (_) {
+    return null;
+  }
+}
+
+/** RFC 7636 S256 code challenge of a verifier. */
+async function pkceChallengeS256(verifier) {
+  if (!globalThis.crypto || !globalThis.crypto.subtle) {
+    throw new Error('Web Crypto is unavailable: open the app over https or on localhost / 127.0.0.1.');
+  }
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+  return bytesToBase64Url(new Uint8Array(digest));
+}
+
+/** A url-safe random string of `byteCount` random bytes (32 bytes → a 43-character PKCE verifier). */
+function randomUrlSafe(byteCount) {
+  const bytes = new Uint8Array(byteCount);
+  globalThis.crypto.getRandomValues(bytes);
+  return bytesToBase64Url(bytes);
+}
+
+/** A new random UUID (correlation ids). */
+function newUuid() {
+  if (globalThis.crypto && typeof globalThis.crypto.randomUUID === 'function') return globalThis.crypto.randomUUID();
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** The authorize URL (Entra v2, auth code + PKCE, response_mode=query). */
+function buildAuthorizeUrl(cfg, { scope, state, nonce, codeChallenge, loginHint, prompt, claims }) {
+  const q = new URLSearchParams({
+    client_id: cfg.clientId, response_type: 'code', redirect_uri: cfg.redirectUri, response_mode: 'query',
+    scope, state, nonce, code_challenge: codeChallenge, code_challenge_method: 'S256',
+  });
+  if (loginHint) q.set('login_hint', loginHint);
+  if (prompt) q.set('prompt', prompt);
+  if (claims) q.set('claims', claims);
+  return `${cfg.authority}/oauth2/v2.0/authorize?${q.toString()}`;
+}
+
+/** "AADSTS53003" from an error body (error_codes[0], else the description), or null. */
+function aadstsCode(body) {
+  if (body && Array.isArray(body.error_codes) && body.error_codes.length) return `AADSTS${body.error_codes[0]}`;
+  const m = /AADSTS\d+/.exec((body && body.error_description) || '');
+  return m ? m[0] : null;
+}
+
+function withoutLeadingCode(description, code) {
+  const d = String(description || '').trim();
+  return code && d.startsWith(`${code}:`) ? d.slice(code.length + 1).trim() : d;
+}
+
+/** "Blocked by Conditional Access (AADSTS53003): …" */
+function blockedMessage(body) {
+  const code = aadstsCode(body) || 'AADSTS53003';
+  return `Blocked by Conditional Access (${code}): ${withoutLeadingCode(body && body.error_description, code) || 'access is blocked by a policy.'}`;
+}
+
+/** "Consent required (AADSTS65001): … Scopes: …" */
+function consentMessage(body) {
+  const code = aadstsCode(body) || 'AADSTS65001';
+  const scopes = body && (Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes);
+  const text = withoutLeadingCode(body && body.error_description, code) || 'the application has not been granted the permissions it needs.';
+  return `Consent required (${code}): ${text}${scopes ? ` Scopes: ${scopes}` : ''}`;
+}
+
+/** "prefix: error (AADSTSnnn): description" for an OAuth error body (any AADSTS code appears once). */
+function oauthErrorMessage(prefix, body) {
+  const error = (body && body.error) || 'unknown_error';
+  const description = (body && body.error_description) || '';
+  const code = aadstsCode(body);
+  const codePart = code && !description.includes(code) ? ` (${code})` : '';
+  return `${prefix}: ${error}${codePart}${description ? ` — ${description}` : ''}`;
+}
+
+/** Expiry as local time and relative minutes: {local, relative}, or null. */
+function formatExp(exp, nowMs) {
+  if (typeof exp === 'string' && /^\d+$/.test(exp)) exp = Number(exp);
+  if (typeof exp !== 'number' || !isFinite(exp)) return null;
+  const ms = exp * 1000;
+  const minutes = Math.round((ms - (nowMs === undefined ? Date.now() : nowMs)) / 60000);
+  const relative = minutes >= 0 ? `in ${minutes} min` : `expired ${-minutes} min ago`;
+  const date = new Date(ms);
+  const sameDay = date.toDateString() === new Date(nowMs === undefined ? Date.now() : nowMs).toDateString();
+  return { local: sameDay ? date.toLocaleTimeString() : date.toLocaleString(), relative };
+}
+
+// ─────────────────────────────────────────── App state ───────────────────────────────────────────
+
+const KEYS = {
+  tokens: 'deputy.tokens', refresh: 'deputy.refreshToken', account: 'deputy.account', auth: 'deputy.authRequest',
+  pending: 'deputy.pending', page: 'deputy.page', chat: 'deputy.chat', expenses: 'deputy.expenses',
+};
+const PAGES = { webapi: 'webApi', agent: 'agent', reports: 'reportsApi' };
+const INTERACTION_ERRORS = ['interaction_required', 'login_required', 'consent_required', 'invalid_grant', 'insufficient_claims'];
+
+const store = {
+  get(key) { try { return JSON.parse(sessionStorage.getItem(key)); } catch (_) { return null; } },
+  set(key, value) { sessionStorage.setItem(key, JSON.stringify(value)); },
+  del(key) { sessionStorage.removeItem(key); },
+};
+
+let config = null;
+let currentPage = 'webapi';
+let redirecting = false;
+
+class AppError extends Error {
+  constructor(message, kind, extra) { super(message); this.kind = kind || 'error'; Object.assign(this, extra || {}); }
+}
+
+const $ = (id) => document.getElementById(id);
+
+/** A DOM element: el('td', {class: 'status'}, 'text', child…). Text is never parsed as HTML. */
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'class') node.className = v; else node.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
+  return node;
+}
+
+function setBusy(busy) { document.body.setAttribute('data-busy', busy || redirecting ? 'true' : 'false'); }
+
+function notify(kind, message) {
+  const status = $('status');
+  status.className = kind === 'error' ? 'error' : 'info';
+  status.textContent = message;
+}
+
+function serviceOf(key) { return config && config.services && config.services[key]; }
+function serviceScopes(key) { return (serviceOf(key) && serviceOf(key).scopes) || []; }
+function account() { return store.get(KEYS.account); }
+
+// ───────────────────────────────────────────── Tokens ─────────────────────────────────────────────
+
+async function readJson(res) {
+  const text = await res.text().catch(() => '');
+  if (!text) return null;
+  try { return JSON.parse(text); } catch (_) { return { raw: text }; }
+}
+
+async function tokenRequest(params, correlationId) {
+  let res;
+  try {
+    res = await fetch(`${config.authority}/oauth2/v2.0/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'client-request-id': correlationId },
+      body: new URLSearchParams(params).toString(),
+    });
+  } catch (e) {
+    throw new AppError(`Could not reach the authority at ${config.authority} (${e.message}).`, 'network');
+  }
+  const body = await readJson(res);
+  if (res.ok && body && body.access_token) return body;
+  throw new AppError(oauthErrorMessage('Token request failed', body || { error: `HTTP ${res.status}` }), 'token', { body: body || {} });
+}
+
+function storeTokenResponse(serviceKey, r) {
+  const tokens = store.get(KEYS.tokens) || {};
+  tokens[serviceKey] = { accessToken: r.access_token, expiresAt: Date.now() + (Number(r.expires_in) || 3600) * 1000, scope: r.scope || '' };
+  store.set(KEYS.tokens, tokens);
+  if (r.refresh_token) store.set(KEYS.refresh, r.refresh_token);
+  const id = decodeJwtPayload(r.id_token);
+  if (id) store.set(KEYS.account, { username: id.preferred_username || id.upn || id.email || id.name || '', name: id.name || '', oid: id.oid || '' });
+}
+
+function dropToken(serviceKey) {
+  const tokens = store.get(KEYS.tokens) || {};
+  delete tokens[serviceKey];
+  store.set(KEYS.tokens, tokens);
+}
+
+/** A valid access token for the service: cached, else silently from the refresh token (as MSAL.js). */
+async function acquireToken(serviceKey, correlationId) {
+  const cached = (store.get(KEYS.tokens) || {})[serviceKey];
+  if (cached && cached.expiresAt - 60000 > Date.now()) return cached.accessToken;
+  const refreshToken = store.get(KEYS.refresh);
+  if (!refreshToken) throw new AppError('You are not signed in. Please sign in first.', 'signin');
+  try {
+    const r = await tokenRequest({
+      grant_type: 'refresh_token', client_id: config.clientId, refresh_token: refreshToken,
+      scope: [...serviceScopes(serviceKey), 'offline_access'].join(' '),
+    }, correlationId);
+    storeTokenResponse(serviceKey, r);
+    return r.access_token;
+  } catch (e) {
+    if (e.kind !== 'token') throw e;
+    const body = e.body;
+    if ((body.error_codes || []).includes(53003)) throw new AppError(blockedMessage(body), 'blocked');
+    if (INTERACTION_ERRORS.includes(body.error)) {
+      let claims = null;
+      try { claims = body.claims ? decodeClaimsValue(body.claims) : null; } catch (_) { claims = null; }
+      throw new AppError(e.message, 'interaction', { claims });
+    }
+    throw e;
+  }
+}
+
+/** Sends the browser to the authorize endpoint for one service's scope. */
+async function startAuthorize({ serviceKey, claims, loginHint }) {
+  const verifier = randomUrlSafe(32);
+  const state = randomUrlSafe(16);
+  const nonce = randomUrlSafe(16);
+  const codeChallenge = await pkceChallengeS256(verifier);
+  const scope = ['openid', 'profile', 'offline_access', ...serviceScopes(serviceKey)].join(' ');
+  store.set(KEYS.auth, { state, nonce, verifier, serviceKey, scope });
+  store.set(KEYS.page, currentPage);
+  redirecting = true;
+  setBusy(true);
+  window.location.assign(buildAuthorizeUrl(config, { scope, state, nonce, codeChallenge, loginHint, claims }));
+}
+
+/** Back on /callback: exchange the code, then replay the pending action if there is one. */
+async function handleCallback(query) {
+  const auth = store.get(KEYS.auth);
+  const pending = store.get(KEYS.pending);
+  store.del(KEYS.auth);
+  store.del(KEYS.pending);
+  try {
+    if (query.get('error')) {
+      const desc = query.get('error_description') || '';
+      notify('error', `Sign-in failed: ${query.get('error')}${desc ? ` — ${desc}` : ''}`);
+      if (pending) showActionError(pending, $('status').textContent, true);
+      return;
+    }
+    if (!auth || query.get('state') !== auth.state) {
+      notify('error', 'Sign-in response rejected: its state does not match a sign-in started here. Please sign in again.');
+      return;
+    }
+    const correlationId = (pending && pending.correlationId) || newUuid();
+    let r;
+    try {
+      r = await tokenRequest({
+        grant_type: 'authorization_code', client_id: config.clientId, code: query.get('code'),
+        redirect_uri: config.redirectUri, code_verifier: auth.verifier, scope: auth.scope,
+      }, correlationId);
+    } catch (e) {
+      notify('error', e.message);
+      if (pending) showActionError(pending, e.message, true);
+      return;
+    }
+    const id = decodeJwtPayload(r.id_token);
+    if (id && id.nonce && id.nonce !== auth.nonce) {
+      notify('error', 'Sign-in response rejected: the id token nonce does not match.');
+      return;
+    }
+    storeTokenResponse(auth.serviceKey, r);
+    renderAccount();
+    if (pending) {
+      showPage(pending.page || currentPage);
+      await perform({ ...pending, interactive: true, replay: true });
+    } else {
+      notify('info', `Signed in as ${(account() || {}).username || 'you'}.`);
+    }
+  } finally {
+    history.replaceState(null, '', '/');
+  }
+}
+
+// ─────────────────────────────────────────── Service calls ───────────────────────────────────────────
+
+/** One user action: a fresh correlation id, busy while in flight. */
+async function runAction(spec) {
+  setBusy(true);
+  try {
+    await perform({ ...spec, correlationId: newUuid(), page: currentPage });
+  } finally {
+    setBusy(false);
+  }
+}
+
+async function perform(action) {
+  const svc = serviceOf(action.service);
+  try {
+    if (!svc) throw new AppError(`The service "${action.service}" is not configured.`);
+    if (!action.replay) notify('info', `${svc.name}: ${action.label}…`);
+    else if (action.interactive && !action.tokenRetried) notify('info', `Signed in again. ${svc.name}: ${action.label}…`);
+    let token;
+    try {
+      token = await acquireToken(action.service, action.correlationId);
+    } catch (e) {
+      if (e.kind !== 'interaction') throw e;
+      if (action.interactive) throw new AppError(`${e.message} (still required after signing in again; not retrying)`);
+      return redirectForAction(action, e.claims, `Sign-in required for ${svc.name}…`);
+    }
+    const headers = { Authorization: `Bearer ${token}`, 'client-request-id': action.correlationId, 'Content-Type': 'application/json' };
+    let res;
+    try {
+      res = await fetch(svc.url + action.path, { method: action.method, headers, body: action.body === undefined ? undefined : JSON.stringify(action.body) });
+    } catch (e) {
+      throw new AppError(`Could not reach ${svc.name} at ${svc.url} (${e.message}).`, 'network');
+    }
+    const body = await readJson(res);
+    recordChain(action, token, res);
+    if (res.ok) return renderResult(action, body);
+    return await handleFailure(action, svc, res, body || {});
+  } catch (e) {
+    showActionError(action, e.message);
+  }
+}
+
+async function handleFailure(action, svc, res, body) {
+  const header = res.headers.get('WWW-Authenticate');
+  if (res.status === 401) {
+    let challenge = null;
+    try {
+      challenge = parseClaimsChallenge(header);
+      if (!challenge && body.error === 'insufficient_claims' && body.claims) challenge = { claims: decodeClaimsValue(body.claims) };
+    } catch (e) {
+      throw new AppError(`${svc.name} sent a claims challenge that could not be read (${e.message}).`);
+    }
+    if (challenge) {
+      if (action.stepUp) throw new AppError(oauthErrorMessage(`${svc.name} still requires additional claims after step-up; not retrying`, body));
+      return redirectForAction({ ...action, stepUp: true }, challenge.claims, 'Additional sign-in required…');
+    }
+    // invalid_token (expired, revoked, wrong audience) or no token: one silent retry with a new token.
+    dropToken(action.service);
+    if (!action.tokenRetried) return perform({ ...action, tokenRetried: true, replay: true });
+    const reason = bearerError(header) || body.error || 'invalid_token';
+    signOutLocally(false);
+    throw new AppError(`${svc.name} rejected the access token (${reason}${body.error_description ? `: ${body.error_description}` : ''}). Please sign in again.`);
+  }
+  if (res.status === 403 && body.error === 'access_blocked') throw new AppError(blockedMessage(body));
+  if (res.status === 403 && body.error === 'consent_required') throw new AppError(consentMessage(body));
+  if (body.error) throw new AppError(oauthErrorMessage(`${svc.name} failed (HTTP ${res.status})`, body));
+  const detail = body.raw ? `: ${String(body.raw).slice(0, 200)}` : '.';
+  throw new AppError(`${svc.name} failed with HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}${detail}`);
+}
+
+/** Remembers the action, then sends the user through sign-in (step-up) for the action's service. */
+async function redirectForAction(action, claims, message) {
+  store.set(KEYS.pending, { ...action, page: action.page || currentPage });
+  notify('info', message);
+  await startAuthorize({ serviceKey: action.service, claims, loginHint: (account() || {}).username });
+}
+
+function showActionError(action, message, statusAlreadySet) {
+  if (!statusAlreadySet) notify('error', message);
+  if (action.kind === 'reports') $('reports-output').replaceChildren(el('p', { class: 'error' }, message));
+  if (action.kind === 'chat') appendChat({ role: 'error', text: message });
+}
+
+// ─────────────────────────────────────────── Rendering ───────────────────────────────────────────
+
+function renderResult(action, body) {
+  switch (action.kind) {
+    case 'list': {
+      const rows = Array.isArray(body) ? body : [];
+      setExpenses(rows);
+      notify('info', `Loaded ${rows.length} expense${rows.length === 1 ? '' : 's'}.`);
+      break;
+    }
+    case 'submit':
+    case 'approve': {
+      if (body && body.id !== undefined) upsertExpense(body);
+      const row = body || {};
+      notify('info', action.kind === 'submit'
+        ? `Expense ${row.id} submitted (${[row.amount, row.currency].filter(Boolean).join(' ')}).`
+        : `Expense ${row.id} approved.`);
+      if (action.kind === 'submit' && !action.replay) { $('submit-amount').value = ''; $('submit-description').value = ''; }
+      break;
+    }
+    case 'chat':
+      appendChat({ role: 'agent', text: (body && body.reply) || '', toolCalls: (body && body.toolCalls) || [] });
+      notify('info', 'The agent replied.');
+      break;
+    case 'reports': {
+      const out = $('reports-output');
+      out.replaceChildren(Array.isArray(body) ? expensesTable(body) : el('pre', {}, JSON.stringify(body, null, 2)));
+      notify('info', 'Reports loaded.');
+      break;
+    }
+    default:
+      notify('info', 'Done.');
+  }
+}
+
+function formatDate(value) {
+  if (value === null || value === undefined || value === '') return '';
+  const d = new Date(typeof value === 'number' ? value * 1000 : value);
+  return isNaN(d) ? String(value) : d.toLocaleString();
+}
+
+function setExpenses(rows) {
+  store.set(KEYS.expenses, rows);
+  renderExpenses();
+}
+
+function upsertExpense(row) {
+  const rows = store.get(KEYS.expenses) || [];
+  const i = rows.findIndex((r) => String(r.id) === String(row.id));
+  if (i >= 0) rows[i] = row; else rows.push(row);
+  setExpenses(rows);
+}
+
+function renderExpenses() {
+  const rows = store.get(KEYS.expenses) || [];
+  const tbody = $('expenses').tBodies[0];
+  tbody.replaceChildren(...rows.map((r) => el('tr', { class: 'expense', 'data-id': r.id, 'data-status': r.status },
+    el('td', {}, r.id),
+    el('td', {}, r.ownerName || r.ownerOid || ''),
+    el('td', { class: 'amount' }, `${r.amount} ${r.currency || ''}`.trim()),
+    el('td', {}, r.description || ''),
+    el('td', { class: 'status' }, r.status || ''),
+    el('td', {}, formatDate(r.createdAt)),
+    el('td', {}, r.status === 'submitted'
+      ? el('button', { type: 'button', class: 'approve', 'data-id': r.id, 'aria-label': `Approve expense ${r.id}` }, 'Approve')
+      : ''))));
+  $('expenses-empty').hidden = rows.length > 0;
+}
+
+/** A compact read-only table of expense rows (agent tool results, reports). */
+function expensesTable(rows) {
+  if (!rows.length) return el('p', { class: 'muted' }, 'No rows.');
+  if (!rows.every((r) => r && typeof r === 'object' && 'id' in r)) return el('pre', {}, JSON.stringify(rows, null, 2));
+  return el('table', { class: 'compact' },
+    el('thead', {}, el('tr', {}, ['ID', 'Owner', 'Amount', 'Description', 'Status'].map((h) => el('th', { scope: 'col' }, h)))),
+    el('tbody', {}, rows.map((r) => el('tr', {},
+      el('td', {}, r.id), el('td', {}, r.ownerName || ''), el('td', { class: 'amount' }, `${r.amount ?? ''} ${r.currency || ''}`.trim()),
+      el('td', {}, r.description || ''), el('td', { class: 'status' }, r.status || '')))));
+}
+
+function renderToolResult(result) {
+  if (Array.isArray(result)) return expensesTable(result);
+  if (result && typeof result === 'object' && 'id' in result && 'amount' in result) return expensesTable([result]);
+  return el('pre', {}, typeof result === 'string' ? result : JSON.stringify(result, null, 2));
+}
+
+function chatEntryNode(entry) {
+  if (entry.role === 'user') return el('div', { class: 'msg user' }, entry.text);
+  if (entry.role === 'error') return el('div', { class: 'msg error', role: 'alert' }, entry.text);
+  return el('div', { class: 'msg agent' },
+    el('p', { class: 'reply' }, entry.text),
+    (entry.toolCalls || []).map((call) => el('details', { class: call.isError ? 'tool error' : 'tool', open: true },
+      el('summary', {}, `${call.isError ? 'Tool failed' : 'Tool'}: ${call.tool}(${call.arguments ? JSON.stringify(call.arguments) : ''})`),
+      renderToolResult(call.result))));
+}
+
+function appendChat(entry) {
+  const log = (store.get(KEYS.chat) || []).concat([entry]).slice(-50);
+  store.set(KEYS.chat, log);
+  const node = chatEntryNode(entry);
+  $('chat-log').append(node);
+  node.scrollIntoView({ block: 'nearest' });
+}
+
+function restoreChat() {
+  $('chat-log').replaceChildren(...(store.get(KEYS.chat) || []).map(chatEntryNode));
+}
+
+// ─────────────────────────────────────── Token-chain panel ───────────────────────────────────────
+
+function claimList(c) {
+  const list = (v) => (Array.isArray(v) ? (v.length ? v.join(', ') : '—') : v === null || v === undefined || v === '' ? '—' : String(v));
+  const exp = formatExp(c.exp);
+  const items = [['aud', list(c.aud)], ['azp', list(c.azp || c.appid)], ['scp', list(c.scp)]];
+  if (Array.isArray(c.roles) && c.roles.length) items.push(['roles', list(c.roles)]);
+  items.push(['acrs', list(c.acrs)], ['amr', list(c.amr)], ['exp', exp ? `${exp.local} (${exp.relative})` : '—']);
+  if (c.upn || c.preferred_username) items.push(['user', c.upn || c.preferred_username]);
+  return el('dl', {}, items.map(([k, v]) => [el('dt', {}, k), el('dd', { 'data-claim': k }, v)]));
+}
+
+function recordChain(action, token, res) {
+  if (!config.demo) return;
+  const header = res.headers.get('Deputy-Token-Chain');
+  const chain = decodeChainHeader(header);
+  const svc = serviceOf(action.service);
+  const spa = decodeJwtPayload(token);
+  const rows = [el('tr', { class: 'hop spa', 'data-service': 'spa', 'data-target': action.service },
+    el('th', { scope: 'row' }, `SPA → ${svc.name}`),
+    el('td', {}, spa ? claimList(spa) : el('span', { class: 'muted' }, 'The access token is not a readable JWT.')))];
+  for (const hop of (chain && chain.hops) || []) {
+    rows.push(el('tr', { class: hop.error ? 'hop hop-error' : 'hop', 'data-service': hop.service || '' },
+      el('th', { scope: 'row' }, hop.name || hop.service || '?'),
+      el('td', {}, claimList(hop), hop.error ? el('p', { class: 'hop-error-text' }, `Error: ${hop.error}`) : null)));
+  }
+  $('chain-rows').replaceChildren(...rows);
+  const correlationId = (chain && chain.correlationId) || action.correlationId;
+  const note = !header ? `${svc.name} answered HTTP ${res.status}. The response carried no Deputy-Token-Chain header.`
+    : !chain ? `${svc.name} answered HTTP ${res.status}. Its Deputy-Token-Chain header could not be decoded.`
+      : `${svc.name} answered HTTP ${res.status}: ${chain.hops.length} hop${chain.hops.length === 1 ? '' : 's'} after the SPA.`;
+  $('chain-note').textContent = note;
+  $('chain-correlation').textContent = correlationId;
+  const link = $('chain-signins');
+  if (config.signInLog) {
+    link.href = `${config.signInLog}${config.signInLog.includes('?') ? '&' : '?'}correlationId=${encodeURIComponent(correlationId)}`;
+    link.hidden = false;
+  }
+}
+
+// ─────────────────────────────────────────── Page wiring ───────────────────────────────────────────
+
+function showPage(page) {
+  if (!PAGES[page]) page = 'webapi';
+  currentPage = page;
+  store.set(KEYS.page, page);
+  for (const p of Object.keys(PAGES)) {
+    $(`page-${p}`).hidden = p !== page;
+    $(`tab-${p}`).setAttribute('aria-selected', String(p === page));
+    $(`tab-${p}`).classList.toggle('active', p === page);
+  }
+}
+
+function renderAccount() {
+  const a = account();
+  $('user').textContent = (a && a.username) || '';
+  $('signin').hidden = !!a;
+  $('signout').hidden = !a;
+}
+
+function signOutLocally(clearData) {
+  for (const key of [KEYS.tokens, KEYS.refresh, KEYS.account, KEYS.auth, KEYS.pending]) store.del(key);
+  if (clearData) { store.del(KEYS.chat); store.del(KEYS.expenses); renderExpenses(); restoreChat(); }
+  renderAccount();
+}
+
+/** Resolves false when nothing answers at the authority (an opaque no-cors fetch needs no CORS). */
+async function authorityReachable() {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), 4000);
+  try {
+    await fetch(`${config.authority}/v2.0/.well-known/openid-configuration`, { mode: 'no-cors', cache: 'no-store', signal: ctl.signal });
+    return true;
+  } catch (_) {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function onSignIn() {
+  if (!config) return notify('error', 'The app configuration (/config.json) is not loaded; reload the page.');
+  setBusy(true);
+  try {
+    if (!(await authorityReachable())) throw new Error(`The authority at ${config.authority} is unreachable.`);
+    store.del(KEYS.pending);
+    notify('info', 'Redirecting to sign-in…');
+    await startAuthorize({ serviceKey: 'webApi' });
+  } catch (e) {
+    redirecting = false;
+    notify('error', `Cannot sign in: ${e.message}`);
+    setBusy(false);
+  }
+}
+
+async function onSignOut() {
+  signOutLocally(true);
+  notify('info', 'Signed out.');
+  if (!config) return;
+  setBusy(true);
+  if (await authorityReachable()) {
+    redirecting = true;
+    window.location.assign(`${config.authority}/oauth2/v2.0/logout?post_logout_redirect_uri=${encodeURIComponent(config.redirectUri)}`);
+  }
+  setBusy(false);
+}
+
+function bindUi() {
+  for (const p of Object.keys(PAGES)) $(`tab-${p}`).addEventListener('click', () => showPage(p));
+  $('signin').addEventListener('click', onSignIn);
+  $('signout').addEventListener('click', onSignOut);
+  $('expenses-load').addEventListener('click', () => runAction({ service: 'webApi', kind: 'list', method: 'GET', path: '/api/expenses', label: 'loading expenses' }));
+  $('expenses').addEventListener('click', (event) => {
+    const button = event.target.closest('button.approve');
+    if (!button) return;
+    const id = button.getAttribute('data-id');
+    runAction({ service: 'webApi', kind: 'approve', method: 'POST', path: `/api/expenses/${encodeURIComponent(id)}/approve`, label: `approving expense ${id}` });
+  });
+  $('submit-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const amountText = $('submit-amount').value.trim().replace(',', '.');
+    const amount = Number(amountText);
+    const description = $('submit-description').value.trim();
+    if (!amountText || !isFinite(amount) || amount <= 0) return notify('error', 'Enter a positive amount, e.g. 12.50.');
+    if (!description) return notify('error', 'Enter a description.');
+    runAction({ service: 'webApi', kind: 'submit', method: 'POST', path: '/api/expenses', label: 'submitting the expense',
+      body: { amount, description, currency: $('submit-currency').value } });
+  });
+  $('chat-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const message = $('chat-input').value.trim();
+    if (!message) return;
+    $('chat-input').value = '';
+    appendChat({ role: 'user', text: message });
+    runAction({ service: 'agent', kind: 'chat', method: 'POST', path: '/chat', label: 'asking the agent', body: { message } });
+  });
+  $('reports-load').addEventListener('click', () => runAction({ service: 'reportsApi', kind: 'reports', method: 'GET', path: '/api/expenses', label: 'loading reports' }));
+}
+
+async function loadConfig() {
+  const res = await fetch('/config.json', { cache: 'no-store' });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  const cfg = await res.json();
+  for (const field of ['authority', 'clientId', 'redirectUri', 'services']) if (!cfg[field]) throw new Error(`"${field}" is missing`);
+  cfg.authority = String(cfg.authority).replace(/\/+$/, '');
+  for (const s of Object.values(cfg.services)) s.url = String(s.url || '').replace(/\/+$/, '');
+  return cfg;
+}
+
+async function init() {
+  setBusy(true);
+  try {
+    bindUi();
+    showPage(store.get(KEYS.page) || 'webapi');
+    renderExpenses();
+    restoreChat();
+    try {
+      config = await loadConfig();
+    } catch (e) {
+      notify('error', `Could not load the app configuration (/config.json): ${e.message}. Is the SPA server running?`);
+      renderAccount();
+      return;
+    }
+    $('chain').hidden = !config.demo;
+    renderAccount();
+    const query = new URLSearchParams(window.location.search);
+    if (query.has('code') || query.has('error')) {
+      await handleCallback(query);
+    } else {
+      if (window.location.pathname !== '/' || window.location.search) history.replaceState(null, '', '/');
+      if (!(await authorityReachable())) notify('error', `The authority at ${config.authority} is unreachable. Start it (deputy up), then reload.`);
+      else notify('info', account() ? `Signed in as ${account().username}.` : 'Sign in to get started.');
+    }
+  } catch (e) {
+    notify('error', `Unexpected error: ${e.message}`);
+  } finally {
+    setBusy(false);
+  }
+}
+
+if (typeof window !== 'undefined' && typeof document !== 'undefined') {
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init); else init();
+}
+
+if (typeof module !== 'undefined' && module.exports) {
+  module.exports = {
+    bytesToBase64Url, base64ToBytes, base64ToText, decodeBase64UrlJson, decodeJwtPayload, parseWwwAuthenticate,
+    decodeClaimsValue, parseClaimsChallenge, bearerError, decodeChainHeader, pkceChallengeS256, randomUrlSafe, newUuid,
+    buildAuthorizeUrl, aadstsCode, blockedMessage, consentMessage, oauthErrorMessage, formatExp,
+  };
+}
