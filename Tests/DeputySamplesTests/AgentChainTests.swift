@@ -1,0 +1,231 @@
+import AsyncHTTPClient
+import DeputyAuthority
+import DeputyCore
+import DeputyHummingbird
+import DeputyMCP
+import DeputySamples
+import DeputyTestSupport
+import DeputyTokenAcquisition
+import DeputyTokenValidation
+import Foundation
+import Hummingbird
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The agent's chain over loopback HTTP — the SPA's token → agent → OBO → MCP server → OBO →
+/// Data API — with the demo tenant's Conditional Access enforced and demo-mode chain reports on.
+@Suite("chain: SPA → agent → MCP server → Data API")
+struct AgentChainTests {
+    struct Chain: Sendable {
+        let live: LiveAuthority
+        let agent: String
+        let mcp: String
+        let data: String
+        let store: ExpenseStore
+    }
+
+    /// The authority, the Data API, the MCP server and the agent, each on its own port.
+    static func withChain(_ body: @escaping @Sendable (Chain) async throws -> Void) async throws {
+        try await LiveAuthority.run(conditionalAccess: true) { live in
+            let issuer = live.tenantAuthority + "/v2.0"
+            let dataApi = DemoTenant.app("dataApi"), mcpApp = DemoTenant.app("mcpServer"), agentApp = DemoTenant.app("agent")
+            let store = try ExpenseStore()
+            try store.seedIfEmpty(DataAPI.demoExpenses(now: Date()))
+            let dataRouter = DemoChain.serviceRouter(role: "dataApi", name: "Contoso SQL", browserOrigin: nil, demoMode: true)
+            DataAPI(validator: ResourceValidator(DataAPI.configuration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)),
+                    store: store, managers: [DemoTenant.user("alice").id: DemoTenant.user("bob").id]).addRoutes(to: dataRouter)
+            let dataPort = try freeLoopbackPort(), mcpPort = try freeLoopbackPort(), agentPort = try freeLoopbackPort()
+            let data = "http://127.0.0.1:\(dataPort)", mcp = "http://127.0.0.1:\(mcpPort)/mcp", agent = "http://127.0.0.1:\(agentPort)"
+
+            let mcpValidator = ResourceValidator(ExpenseTools.configuration(authority: issuer, appID: mcpApp.appId, appIDURIs: [mcpApp.identifierUri!, mcp]))
+            let tools = ExpenseTools(dataAPI: DataAPIClient(
+                obo: ConfidentialClient(authority: live.tenantAuthority, clientID: mcpApp.appId, credential: .secret(mcpApp.secret!)),
+                baseURL: data, authorizationURI: mcpValidator.authorizationEndpoint, callerScopes: ["api://contoso-expenses-mcp/.default"]))
+            let mcpRouter = DemoChain.serviceRouter(role: "mcpServer", name: mcpApp.displayName, browserOrigin: nil, demoMode: true)
+            mcpRouter.addMCPEndpoint(tools, validator: mcpValidator, configuration: MCPEndpointConfiguration(
+                resourceURL: mcp, authorizationServers: [issuer], scopesSupported: ["api://contoso-expenses-mcp/Expenses.ReadWrite"]))
+
+            let agentRouter = DemoChain.serviceRouter(role: "agent", name: agentApp.displayName, browserOrigin: nil, demoMode: true)
+            Agent(validator: ResourceValidator(Agent.configuration(authority: issuer, appID: agentApp.appId, appIDURI: agentApp.identifierUri!)),
+                  obo: ConfidentialClient(authority: live.tenantAuthority, clientID: agentApp.appId, credential: .secret(agentApp.secret!)),
+                  mcpEndpoint: mcp).addRoutes(to: agentRouter)
+
+            try await serving(dataRouter, port: dataPort) {
+                try await serving(mcpRouter, port: mcpPort) {
+                    try await serving(agentRouter, port: agentPort) {
+                        try await body(Chain(live: live, agent: agent, mcp: mcp, data: data, store: store))
+                    }
+                }
+            }
+        }
+    }
+
+    struct Answer {
+        let status: Int
+        let headers: [String: String]
+        let body: String
+        var json: JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: Data(body.utf8)) }
+        var chain: TokenChainReport? { headers["deputy-token-chain"].flatMap(TokenChainReport.init(headerValue:)) }
+    }
+
+    static func send(_ url: String, method: HTTPMethod = .POST, token: String?, body: String?, correlation: String,
+                     headers extra: [(String, String)] = []) async throws -> Answer {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        request.headers.add(name: "client-request-id", value: correlation)
+        for (n, v) in extra { request.headers.add(name: n, value: v) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let data = try await response.body.collect(upTo: 1 << 20)
+        var headers: [String: String] = [:]
+        for h in response.headers { headers[h.name.lowercased()] = h.value }
+        return Answer(status: Int(response.status.code), headers: headers, body: String(buffer: data))
+    }
+
+    static func chat(_ chain: Chain, _ message: String, token: String, correlation: String) async throws -> Answer {
+        try await send(chain.agent + "/chat", token: token, body: String(decoding: JSONValue.object(["message": .string(message)]).serialized, as: UTF8.self),
+                       correlation: correlation)
+    }
+
+    static let agentScope = "api://contoso-expense-agent/access_as_user"
+
+    @Test("Scenario 2: the Data API's MFA challenge crosses two middle tiers to the caller; after MFA the same message lists the expenses, and the log shows both")
+    func stepUpThroughTheAgent() async throws {
+        try await Self.withChain { chain in
+            let alice = DemoTenant.user("alice")
+            let weak = try await chain.live.userToken("alice", scope: Self.agentScope)
+            let refused = try await Self.chat(chain, "list my expenses", token: weak, correlation: "scenario-2-a")
+            #expect(refused.status == 401)
+            let challenge = try #require(refused.headers["www-authenticate"].flatMap(ClaimsChallenge.init(wwwAuthenticate:)))
+            #expect(challenge.claims == SignInDriver.mfaChallenge && challenge.error == "insufficient_claims")
+            #expect(challenge.authorizationURI == chain.live.tenantAuthority + "/oauth2/v2.0/authorize")
+
+            let strong = try await SignInDriver.token(authority: chain.live.authority, user: alice, scope: Self.agentScope, claims: challenge.claims)
+            let answer = try await Self.chat(chain, "list my expenses", token: strong, correlation: "scenario-2-b")
+            #expect(answer.status == 200)
+            let o = try #require(answer.json?.objectValue)
+            #expect(o["reply"]?.stringValue?.hasPrefix("You can see 3 expenses") == true)
+            let call = try #require(o["toolCalls"]?.arrayValue?.first?.objectValue)
+            #expect(call["tool"]?.stringValue == "list_expenses" && call["isError"] == .bool(false))
+
+            // Each hop saw a fresh token for itself, minted for the hop before it: nothing passed through.
+            let hops = try #require(answer.chain).hops
+            #expect(hops.map(\.service) == ["agent", "mcpServer", "dataApi"])
+            #expect(hops.map(\.aud) == [DemoTenant.app("agent").appId, DemoTenant.app("mcpServer").appId, DemoTenant.app("dataApi").appId])
+            #expect(hops.map(\.azp) == [DemoTenant.app("cli").appId, DemoTenant.app("agent").appId, DemoTenant.app("mcpServer").appId])
+            #expect(hops.allSatisfy { $0.oid == alice.id && $0.amr?.contains("mfa") == true })
+            #expect(answer.chain?.correlationId == "scenario-2-b")
+
+            let log = try await chain.live.authority.store.recentSignIns(limit: 200)
+            let failed = try #require(log.first { $0.correlationId == "scenario-2-a" && $0.appId == DemoTenant.app("mcpServer").appId })
+            #expect(failed.status.errorCode == 50076 && failed.resourceId == DemoTenant.app("dataApi").appId && failed.userId == alice.id)
+            let agentHop = try #require(log.first { $0.correlationId == "scenario-2-b" && $0.appId == DemoTenant.app("agent").appId })
+            #expect(agentHop.status.errorCode == 0 && agentHop.resourceId == DemoTenant.app("mcpServer").appId)
+            let mcpHop = try #require(log.first { $0.correlationId == "scenario-2-b" && $0.appId == DemoTenant.app("mcpServer").appId })
+            #expect(mcpHop.status.errorCode == 0 && mcpHop.conditionalAccessStatus == "success")
+        }
+    }
+
+    @Test("Scenario 3: approve_expense demands the c1 authentication context; bob steps up, the approval succeeds and the row changes")
+    func approvalNeedsAuthenticationContext() async throws {
+        try await Self.withChain { chain in
+            let bob = DemoTenant.user("bob")
+            let pending = try #require(try chain.store.visible(to: bob.id).first { $0.ownerOid == DemoTenant.user("alice").id && $0.status == "submitted" })
+            let id = try #require(pending.id)
+            let weak = try await chain.live.userToken("bob", scope: Self.agentScope)
+            let refused = try await Self.chat(chain, "approve expense \(id)", token: weak, correlation: "scenario-3-a")
+            #expect(refused.status == 401)
+            let challenge = try #require(refused.headers["www-authenticate"].flatMap(ClaimsChallenge.init(wwwAuthenticate:)))
+            #expect(challenge.claims == #"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#)
+            #expect(try chain.store.expense(id, visibleTo: bob.id)?.status == "submitted")
+
+            let stepped = try await SignInDriver.token(authority: chain.live.authority, user: bob, scope: Self.agentScope, claims: challenge.claims)
+            #expect(try UnverifiedJWT(stepped).claims["acrs"] == .array([.string("c1")]))
+            let answer = try await Self.chat(chain, "approve expense #\(id)", token: stepped, correlation: "scenario-3-b")
+            #expect(answer.status == 200)
+            #expect(answer.json?.objectValue?["reply"]?.stringValue?.hasPrefix("Approved: #\(id)") == true)
+            let row = try #require(try chain.store.expense(id, visibleTo: bob.id))
+            #expect(row.status == "approved" && row.approvedAt != nil)
+            // The MCP server saw c1 in its own (OBO) token: acrs travels with the user's authentication.
+            #expect(answer.chain?.hops.first { $0.service == "mcpServer" }?.acrs == ["c1"])
+        }
+    }
+
+    @Test("Scenario 4: a guest is blocked by Conditional Access for the MCP server; the caller gets 403 with AADSTS53003 and no challenge")
+    func guestBlocked() async throws {
+        try await Self.withChain { chain in
+            let eve = try await chain.live.userToken("eve", scope: Self.agentScope)
+            let answer = try await Self.chat(chain, "list my expenses", token: eve, correlation: "scenario-4")
+            #expect(answer.status == 403)
+            #expect(answer.headers["www-authenticate"] == nil)
+            #expect(answer.json?.objectValue?["error"]?.stringValue == "access_blocked")
+            #expect(answer.json?.objectValue?["error_codes"] == .array([.number(53003)]))
+            let log = try await chain.live.authority.store.recentSignIns(limit: 200)
+            let blocked = try #require(log.first { $0.correlationId == "scenario-4" && $0.appId == DemoTenant.app("agent").appId })
+            #expect(blocked.status.errorCode == 53003 && blocked.resourceId == DemoTenant.app("mcpServer").appId)
+        }
+    }
+
+    @Test("Scenario 5: a token minted for the agent is refused by the MCP server and by the Data API (no passthrough)")
+    func noPassthrough() async throws {
+        try await Self.withChain { chain in
+            let token = try await chain.live.userToken("bob", scope: Self.agentScope)
+            let list = #"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#
+            let mcp = try await Self.send(chain.mcp, token: token, body: list, correlation: "scenario-5-mcp",
+                                          headers: [("Accept", "application/json, text/event-stream")])
+            #expect(mcp.status == 401)
+            #expect(mcp.headers["www-authenticate"]?.contains(#"error="invalid_token""#) == true)
+            #expect(mcp.headers["www-authenticate"]?.contains("resource_metadata=") == true)
+            let data = try await Self.send(chain.data + "/expenses", method: .GET, token: token, body: nil, correlation: "scenario-5-data")
+            #expect(data.status == 401)
+            #expect(data.headers["www-authenticate"]?.contains(#"error="invalid_token""#) == true)
+            // The demo-mode report shows the refused hop as refused.
+            #expect(data.chain?.hops.first?.status == 401 && data.chain?.hops.first?.aud == DemoTenant.app("agent").appId)
+        }
+    }
+
+    @Test("Scenario 7: the report-only policy is logged as reportOnly… on every hop and changes nothing")
+    func reportOnlyPolicy() async throws {
+        try await Self.withChain { chain in
+            let alice = DemoTenant.user("alice")
+            let strong = try await SignInDriver.token(authority: chain.live.authority, user: alice, scope: Self.agentScope)
+            let answer = try await Self.chat(chain, "list my expenses", token: strong, correlation: "scenario-7")
+            #expect(answer.status == 200)
+            let weak = try await chain.live.userToken("bob", scope: Self.agentScope)
+            let hello = try await Self.chat(chain, "what can you do?", token: weak, correlation: "scenario-7-b")
+            #expect(hello.status == 200 && hello.json?.objectValue?["reply"]?.stringValue == BuiltInPlanner.help)
+
+            let reportOnly = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e04"
+            let log = try await chain.live.authority.store.recentSignIns(limit: 200).filter { $0.correlationId == "scenario-7" }
+            #expect(log.count == 2)  // the agent's OBO and the MCP server's OBO
+            for record in log {
+                #expect(record.status.errorCode == 0)
+                let policy = try #require(record.appliedConditionalAccessPolicies.first { $0.id == reportOnly })
+                #expect(policy.result.hasPrefix("reportOnly"))
+            }
+            // bob's password-only sign-in would have been interrupted by the report-only MFA policy — and still got his token.
+            let ropc = try await chain.live.authority.store.recentSignIns(limit: 200).first {
+                $0.correlationId == "setup" && $0.userId == DemoTenant.user("bob").id && $0.status.errorCode == 0
+            }
+            #expect(ropc?.appliedConditionalAccessPolicies.first { $0.id == reportOnly }?.result == "reportOnlyInterrupted")
+        }
+    }
+
+    @Test("A message the planner does not understand costs no token: the agent answers with what it can do")
+    func helpCostsNoToken() async throws {
+        try await Self.withChain { chain in
+            let token = try await chain.live.userToken("bob", scope: Self.agentScope)
+            let answer = try await Self.chat(chain, "tell me a joke", token: token, correlation: "help")
+            #expect(answer.status == 200 && answer.json?.objectValue?["toolCalls"] == .array([]))
+            #expect(try await chain.live.tokenRequests(client: DemoTenant.app("agent").appId) == 0)
+            let bad = try await Self.send(chain.agent + "/chat", token: token, body: #"{"text": 1}"#, correlation: "bad")
+            #expect(bad.status == 400 && bad.body.contains("invalid_request"))
+        }
+    }
+}
