@@ -242,6 +242,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DeputyMCPTests",
+            dependencies: [
+                "DeputyTestSupport", "DeputyCore", "DeputyMCP", "DeputyHummingbird", "DeputyTokenValidation", "DeputyAuthority",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "DeputyAuthorityServerTests",
             dependencies: [
                 "DeputyCore", "DeputyAuthority", "DeputyAuthorityServer", "DeputyTokenValidation",

@@ -1,0 +1,161 @@
+import AsyncHTTPClient
+import DeputyAuthority
+import DeputyCore
+import DeputyHummingbird
+@testable import DeputyMCP
+import DeputyTestSupport
+import DeputyTokenValidation
+import Foundation
+import Hummingbird
+import HTTPTypes
+import MCP
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// A toolbox for the tests: `whoami` answers with the caller (after a pause, so concurrent calls
+/// overlap), `step_up` needs a claims challenge, `fail` throws an ordinary error.
+struct ProbeTools: MCPToolbox {
+    var serverInfo: (name: String, version: String) { ("probe", "1.0") }
+    var tools: [Tool] {
+        [Tool(name: "whoami", description: "the caller", inputSchema: ["type": "object"]),
+         Tool(name: "step_up", description: "always needs c1", inputSchema: ["type": "object"]),
+         Tool(name: "blocked", description: "always blocked downstream", inputSchema: ["type": "object"]),
+         Tool(name: "fail", description: "always fails", inputSchema: ["type": "object"])]
+    }
+
+    struct Boom: Error, CustomStringConvertible { var description: String { "the tool broke" } }
+
+    func call(_ name: String, arguments: [String: Value], context: MCPToolContext) async throws -> CallTool.Result {
+        switch name {
+        case "whoami":
+            try await Task.sleep(for: .milliseconds(Int.random(in: 5...40)))
+            return CallTool.Result(content: [.text(text: context.principal.username ?? "?", annotations: nil, _meta: nil)])
+        case "step_up":
+            throw ResourceValidationError.insufficientClaims(claims: ResourceValidator.authenticationContextClaims("c1"))
+        case "blocked":
+            throw ChallengeRelay(outcome: .blocked(errorCodes: [53003], message: "AADSTS53003: blocked"))
+        default:
+            throw Boom()
+        }
+    }
+}
+
+/// A fixed bearer token.
+struct StaticAuthorizer: MCPAuthorizer {
+    let token: String
+    func authorizationHeader(for endpoint: String) async throws -> String? { "Bearer \(token)" }
+}
+
+@Suite("MCP endpoint and client transport")
+struct MCPEndpointTests {
+    static func withEndpoint(_ body: @escaping @Sendable (LiveAuthority, String) async throws -> Void) async throws {
+        try await LiveAuthority.run { live in
+            let webApi = DemoTenant.app("webApi")
+            var config = ResourceConfiguration(authority: live.tenantAuthority + "/v2.0", audiences: [webApi.appId, webApi.identifierUri!])
+            config.requiredScopes = ["access_as_user"]
+            let port = try freeLoopbackPort()
+            let url = "http://127.0.0.1:\(port)/mcp"
+            let router = Router(context: BearerRequestContext.self)
+            router.addMCPEndpoint(ProbeTools(), validator: ResourceValidator(config), configuration: MCPEndpointConfiguration(
+                resourceURL: url, authorizationServers: [live.tenantAuthority + "/v2.0"], scopesSupported: ["api://contoso-expenses-api/access_as_user"]))
+            try await serving(router, port: port) { try await body(live, url) }
+        }
+    }
+
+    static func post(_ url: String, token: String?, _ json: String, method: HTTPMethod = .POST) async throws -> (Int, [String: String], String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        request.headers.add(name: "Accept", value: "application/json, text/event-stream")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if method == .POST { request.body = .bytes(ByteBuffer(string: json)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        var headers: [String: String] = [:]
+        for h in response.headers { headers[h.name.lowercased()] = h.value }
+        return (Int(response.status.code), headers, String(buffer: body))
+    }
+
+    static func call(_ tool: String, id: Int = 1) -> String {
+        #"{"jsonrpc":"2.0","id":\#(id),"method":"tools/call","params":{"name":"\#(tool)","arguments":{}}}"#
+    }
+
+    @Test("Two users' concurrent calls with the same JSON-RPC id each get their own answer (one server and transport per request)")
+    func noCrossTalk() async throws {
+        try await Self.withEndpoint { live, url in
+            let alice = try await live.userToken("alice"), bob = try await live.userToken("bob")
+            try await withThrowingTaskGroup(of: (String, String).self) { group in
+                for round in 0..<20 {
+                    let (user, token) = round.isMultiple(of: 2) ? ("alice@contoso.com", alice) : ("bob@contoso.com", bob)
+                    group.addTask { (user, try await Self.post(url, token: token, Self.call("whoami", id: 7)).2) }
+                }
+                for try await (user, body) in group {
+                    #expect(body.contains(user))
+                }
+            }
+        }
+    }
+
+    @Test("A tool's claims challenge answers the HTTP request with 401 insufficient_claims, not a JSON-RPC error in a 200")
+    func challengeIsHTTP() async throws {
+        try await Self.withEndpoint { live, url in
+            let token = try await live.userToken("bob")
+            let (status, headers, body) = try await Self.post(url, token: token, Self.call("step_up"))
+            #expect(status == 401)
+            let challenge = try #require(headers["www-authenticate"].flatMap(ClaimsChallenge.init(wwwAuthenticate:)))
+            #expect(challenge.claims == #"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#)
+            #expect(challenge.authorizationURI == live.tenantAuthority + "/oauth2/v2.0/authorize")
+            #expect(!body.contains("jsonrpc"))
+            let (blocked, blockedHeaders, blockedBody) = try await Self.post(url, token: token, Self.call("blocked"))
+            #expect(blocked == 403 && blockedHeaders["www-authenticate"] == nil && blockedBody.contains("53003"))
+            // An ordinary failure stays a tool error the model can read.
+            let (ok, _, failed) = try await Self.post(url, token: token, Self.call("fail"))
+            #expect(ok == 200 && failed.contains(#""isError":true"#) && failed.contains("the tool broke"))
+        }
+    }
+
+    @Test("Without a token: 401 with resource_metadata; GET and DELETE are 405; the RFC 9728 document names the exact /mcp URL and issuer")
+    func metadataAndMethods() async throws {
+        try await Self.withEndpoint { live, url in
+            let (status, headers, _) = try await Self.post(url, token: nil, Self.call("whoami"))
+            #expect(status == 401)
+            let metadataURL = url.replacingOccurrences(of: "/mcp", with: "/.well-known/oauth-protected-resource/mcp")
+            #expect(headers["www-authenticate"] == #"Bearer resource_metadata="\#(metadataURL)""#)
+            let token = try await live.userToken("bob")
+            #expect(try await Self.post(url, token: token, "", method: .GET).0 == 405)
+            #expect(try await Self.post(url, token: token, "", method: .DELETE).0 == 405)
+            let (ok, _, document) = try await Self.post(metadataURL, token: nil, "", method: .GET)
+            #expect(ok == 200)
+            let o = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(document.utf8)).objectValue)
+            #expect(o["resource"] == .string(url))
+            #expect(o["authorization_servers"] == .array([.string(live.tenantAuthority + "/v2.0")]))
+        }
+    }
+
+    @Test("The SDK's Client over MCPHTTPClientTransport lists and calls tools, and a challenge reaches the caller with its header")
+    func clientTransport() async throws {
+        try await Self.withEndpoint { live, url in
+            let token = try await live.userToken("alice")
+            let transport = MCPHTTPClientTransport(endpoint: url, authorizer: StaticAuthorizer(token: token))
+            let client = Client(name: "test", version: "1")
+            try await client.connect(transport: transport)
+            #expect(try await client.listTools().tools.map(\.name) == ["whoami", "step_up", "blocked", "fail"])
+            let result = try await client.callTool(name: "whoami", arguments: [:])
+            #expect(result.content == [.text(text: "alice@contoso.com", annotations: nil, _meta: nil)])
+            do {
+                _ = try await client.callTool(name: "step_up", arguments: [:])
+                Issue.record("expected a challenge")
+            } catch MCPHTTPClientError.challenge(let status, let header, _) {
+                #expect(status == 401 && header?.contains("insufficient_claims") == true)
+            }
+            await client.disconnect()
+        }
+    }
+
+    @Test("Server-sent events: each event's data lines are joined; comments and other fields are ignored")
+    func serverSentEvents() {
+        let body = Array("event: message\r\ndata: {\"a\":\r\ndata: 1}\r\n\r\n: keep-alive\n\nid: 2\ndata:{\"b\":2}\n".utf8)
+        #expect(MCPHTTPClientTransport.serverSentEventData(body) == [Data("{\"a\":\n1}".utf8), Data("{\"b\":2}".utf8)])
+    }
+}
