@@ -10,6 +10,14 @@ public struct AgentToolCall: Sendable {
     public let result: Value
     public let text: String
     public let isError: Bool
+
+    public init(tool: String, arguments: [String: Value], result: Value, text: String, isError: Bool) {
+        self.tool = tool
+        self.arguments = arguments
+        self.result = result
+        self.text = text
+        self.isError = isError
+    }
 }
 
 /// What a planner can do: list the MCP server's tools and call them (for the signed-in user).
