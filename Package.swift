@@ -173,6 +173,8 @@ let package = Package(
             dependencies: [
                 "DeputyAuthority", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyHummingbird",
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Benchmarks/DeputyBenchmarks",

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import DeputyAuthority
 import DeputyCore
 import Foundation
@@ -65,6 +66,17 @@ if args.count > 1 && args[1] == "serve-resource" {
 }
 if args.count > 1 && args[1] == "obo-cache" {
     try await oboCache(seconds: seconds)
+    exit(0)
+}
+if args.count > 1 && args[1] == "chain-latency" {
+    // DeputyBenchmarks chain-latency <agent origin> <user token file> [messages]
+    let token = try String(contentsOfFile: args[3], encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    try await chainLatency(agent: args[2], token: token, count: args.count > 4 ? Int(args[4]) ?? 1000 : 1000)
+    try await HTTPClient.shared.shutdown()
+    exit(0)
+}
+if args.count > 1 && args[1] == "token-work" {
+    try await tokenWork(seconds: seconds)
     exit(0)
 }
 if args.count > 1 && args[1] == "obo-memory" {

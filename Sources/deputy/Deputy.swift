@@ -81,9 +81,10 @@ struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the chain on localhost with the embedded Contoso demo tenant.",
         discussion: """
-            Runs the authority, the Web API, the Data API and the Reports API. Ports are fixed offsets from \
-            --port-base: authority +0, Web API +2, Data API +5, Reports API +6 (the SPA +1, agent +3 and MCP server +4 \
-            are reserved). Prints URLs, users and passwords, and writes a manifest (JSON) for scripts and tests.
+            Runs the whole chain in one process: the authority, the SPA, the Web API, the assistive agent, the MCP \
+            server, the Data API and the Reports API. Ports are fixed offsets from --port-base: authority +0, SPA +1, \
+            Web API +2, agent +3, MCP server +4, Data API +5, Reports API +6. Prints URLs, users and passwords, and \
+            writes a manifest (JSON) for scripts and tests. Stops cleanly on SIGINT and SIGTERM.
             """)
 
     @Option(help: "First port of the chain.") var portBase = DemoTenant.defaultPortBase
@@ -164,10 +165,12 @@ enum UpBanner {
         var lines = ["", "Deputy is running (tenant Contoso, \(DemoTenant.tenantID))", ""]
         lines.append("  authority      \(demo.url(.authority))/\(DemoTenant.tenantID)")
         lines.append("  discovery      \(demo.url(.authority))/\(DemoTenant.tenantID)/v2.0/.well-known/openid-configuration")
+        lines.append("  SPA            \(demo.url(.spa))/   (sign in here: Web API, agent chat, token-chain panel)")
         lines.append("  Web API        \(demo.url(.webApi))/api/expenses")
+        lines.append("  agent          \(demo.url(.agent))/chat   (POST {\"message\": \"list my expenses\"})")
+        lines.append("  MCP server     \(demo.url(.mcpServer))/mcp   (metadata: \(demo.url(.mcpServer))/.well-known/oauth-protected-resource/mcp)")
         lines.append("  Data API       \(demo.url(.dataApi))/expenses   (Contoso SQL, https://database.windows.net/)")
         lines.append("  Reports API    \(demo.url(.reportsApi))/api/expenses   (no grant to the Data API: consent required, relayed)")
-        lines.append("  (the SPA, agent and MCP server arrive with the rest of the chain; their ports are reserved: +1, +3, +4)")
         lines.append("")
         lines.append("  user                                           password        TOTP secret")
         for u in DemoTenant.users {

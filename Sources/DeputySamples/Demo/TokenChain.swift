@@ -114,8 +114,9 @@ public struct TokenChainMiddleware<Context: RequestContext>: RouterMiddleware {
         hop.status = response.status.code
         let recorded = recorder.snapshot
         hop.error = recorded.error
-        if hop.error == nil, response.status.code >= 400, let challenge = response.headers[.wwwAuthenticate] {
-            hop.error = "answered \(response.status.code): \(challenge)"
+        if hop.error == nil, response.status.code >= 400, let header = response.headers[.wwwAuthenticate] {
+            let error = AuthenticationChallenge.parse(header).first?.parameters.first { $0.name.lowercased() == "error" }?.value
+            hop.error = "answered \(response.status.code) " + (error ?? "with a challenge")
         }
         let report = TokenChainReport(correlationId: request.headers[HTTPField.Name("client-request-id")!], hops: [hop] + recorded.downstream)
         response.headers[TokenChainReport.headerName] = report.headerValue
