@@ -73,11 +73,11 @@ struct ConsentPagesTests {
             let challenge = Base64URL.encode(Array(repeating: UInt8(9), count: 32))
             let page = try await browser.get("/contoso.com/oauth2/v2.0/authorize?" + FormParameters([
                 ("client_id", DemoTenant.app("cli").appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                ("scope", "api://contoso-expense-agent/access_as_user"), ("state", "st"), ("code_challenge", challenge), ("code_challenge_method", "S256"),
+                ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"), ("state", "st"), ("code_challenge", challenge), ("code_challenge_method", "S256"),
             ]).encoded)
             let consent = try await browser.submit(page, [("username", alice.upn), ("password", alice.password)])
             let html = String(buffer: consent.body)
-            #expect(html.contains("Permissions requested") && html.contains("Let the expense agent act as you") && html.contains("Contoso Expense Agent"))
+            #expect(html.contains("Permissions requested") && html.contains("Use the expense tools as you") && html.contains("Contoso Expenses MCP Server"))
             let done = try await browser.submit(consent, [("decision", "accept")])
             #expect(done.status == .found)
             #expect(done.headers[.location]?.hasPrefix("http://localhost?code=") == true)

@@ -34,19 +34,19 @@ struct ConsentTests {
     func acceptRecordsPrincipalGrant() async throws {
         let f = try await GrantsFixture.make()
         var browser = GrantsFixture.Browser()
-        let result = try await signIn(f, client: cli.appId, redirect: "http://localhost", scope: "api://contoso-expense-agent/access_as_user", user: alice, browser: &browser)
+        let result = try await signIn(f, client: cli.appId, redirect: "http://localhost", scope: "api://contoso-expenses-mcp/Expenses.ReadWrite", user: alice, browser: &browser)
         guard case .consent(let page, let cookies) = result else { Issue.record("expected the consent page, got \(result)"); return }
         browser.absorb(cookies)
-        #expect(page.applicationName == cli.displayName && page.permissions.map(\.scope) == ["access_as_user"])
-        #expect(page.permissions.first?.description == "Let the expense agent act as you")
+        #expect(page.applicationName == cli.displayName && page.permissions.map(\.scope) == ["Expenses.ReadWrite"])
+        #expect(page.permissions.first?.description == "Use the expense tools as you")
         guard case .respond(let response, _) = await answer(f, page, accept: true, browser: browser) else { Issue.record("expected a code"); return }
         #expect(response.parameters.contains { $0.0 == "code" })
         let directory = try #require(try await f.store.directories().first)
         let grant = try #require(directory.oauth2PermissionGrants.first { $0.consentType == "Principal" })
-        #expect(grant.principalId == alice.id && grant.scope == "access_as_user")
+        #expect(grant.principalId == alice.id && grant.scope == "Expenses.ReadWrite")
         // Bob has not consented: ROPC for him is still refused with AADSTS65001.
         let bobTry = await f.token([("grant_type", "password"), ("client_id", cli.appId), ("username", bob.upn), ("password", bob.password),
-                                    ("scope", "api://contoso-expense-agent/access_as_user")])
+                                    ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite")])
         #expect(bobTry.failure?.aadsts == 65001)
     }
 

@@ -34,7 +34,7 @@ struct DirectoryUpdateTests {
                                user: GrantsFixture.user("alice"), browser: &browser)
         let result = await InteractiveSignIn(authority: f.authority).authorize(BrowserRequest(tenantSegment: "contoso.com", parameters: FormParameters([
             ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-            ("scope", "api://contoso-expense-agent/access_as_user"), ("prompt", "none")]), cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+            ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"), ("prompt", "none")]), cookies: browser.cookies, correlationID: "c", ipAddress: nil))
         guard case .respond(let r, _) = result else { Issue.record("expected a redirect, got \(result)"); return }
         #expect(r.parameters.first { $0.0 == "error" }?.1 == "consent_required")
     }

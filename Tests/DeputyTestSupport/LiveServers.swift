@@ -35,9 +35,30 @@ public func serving<Context: RequestContext>(_ router: Router<Context>, port: In
             defer { ready.finish() }  // a server that cannot start ends the wait below
             try await app.runService(gracefulShutdownSignals: [])
         }
-        for await _ in started { break }
+        var didStart = false
+        for await _ in started { didStart = true; break }
         defer { group.cancelAll() }
+        // Another test may have taken the port between freeLoopbackPort() and here: never run the
+        // body against whatever answers on it.
+        guard didStart else {
+            do { try await group.next() } catch { throw ServerDidNotStart(port: port, reason: "\(error)") }
+            throw ServerDidNotStart(port: port, reason: "the server stopped")
+        }
         try await body()
+    }
+}
+
+/// A test server could not listen (its port was taken meanwhile).
+public struct ServerDidNotStart: Error, CustomStringConvertible {
+    public var port: Int
+    public var reason: String
+    public var description: String { "the test server on 127.0.0.1:\(port) did not start: \(reason)" }
+}
+
+/// Runs `body` again (up to three times in all) when a test server could not take its port.
+public func retryingPortClashes(_ body: () async throws -> Void) async throws {
+    for attempt in 1...3 {
+        do { return try await body() } catch let error as ServerDidNotStart where attempt < 3 { _ = error }
     }
 }
 
@@ -49,6 +70,11 @@ public struct LiveAuthority: Sendable {
 
     public static func run(conditionalAccess: Bool = false, edit: (@Sendable (inout TenantDirectory) -> Void)? = nil,
                            _ body: @escaping @Sendable (LiveAuthority) async throws -> Void) async throws {
+        try await retryingPortClashes { try await runOnce(conditionalAccess: conditionalAccess, edit: edit, body) }
+    }
+
+    static func runOnce(conditionalAccess: Bool, edit: (@Sendable (inout TenantDirectory) -> Void)?,
+                        _ body: @escaping @Sendable (LiveAuthority) async throws -> Void) async throws {
         let port = try freeLoopbackPort()
         var file = try TenantFileLoader.load(yaml: DemoTenant(portBase: port, https: false).yaml, fileName: "demo.yaml")
         if !conditionalAccess { file.tenants[0].conditionalAccessPolicies = [] }
