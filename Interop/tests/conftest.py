@@ -11,6 +11,8 @@ Fixtures:
   totp         totp.code(user) -> a verification code for the authority's time that was never handed out before
   mfa_sign_in  mfa_sign_in(app, user, scopes, claims_challenge=None) -> MSAL's result of an auth-code sign-in
                (password, then the verification-code page when the authority asks for it)
+  chrome       a new headless Chromium (Selenium) for one test, trusting only the chain's CA-issued server
+               certificate; on failure its screenshot, page and console log go to Interop/artifacts/
 """
 
 import base64
@@ -38,6 +40,7 @@ from requests.adapters import HTTPAdapter
 import forms
 
 REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "Interop" / "artifacts"
 STARTUP_TIMEOUT = 30
 
 # A proxy configured for the host must never see the emulator's traffic (azure-core honours these variables).
@@ -329,3 +332,116 @@ def mfa_sign_in(session, totp):
         return app.acquire_token_by_auth_code_flow(flow, query)  # MSAL sends the flow's claims_challenge again
 
     return sign_in
+
+
+# --- a real browser --------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the test item, so a fixture's teardown knows whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def _spki_sha256(cert):
+    """base64(SHA-256(SubjectPublicKeyInfo)): the form Chromium's --ignore-certificate-errors-spki-list takes."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    der = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def _presented_certificate(origin, ca):
+    """The DER leaf certificate an https origin presents, after a handshake that verifies it against `ca`."""
+    parts = urlsplit(origin)
+    context = ssl.create_default_context(cafile=ca)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname=parts.hostname) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+@pytest.fixture(scope="session")
+def chain_server_spki(deputy, ca):
+    """The SPKI hash of the server certificate the local CA issued (tls/server.pem in the data directory).
+
+    Chromium has no option to add a CA for one run without an NSS database, so it is told to accept this
+    one key instead (--ignore-certificate-errors-spki-list): nothing else is trusted, and only the chain's
+    certificate, checked here to be issued by the CA and to be what every origin the browser visits presents.
+    """
+    from cryptography import x509
+    ca_cert = x509.load_pem_x509_certificate(Path(ca).read_bytes())
+    server_pem = Path(ca).parent / "server.pem"
+    assert server_pem.is_file(), f"no server certificate next to the CA certificate: {server_pem}"
+    server = x509.load_pem_x509_certificate(server_pem.read_bytes())
+    server.verify_directly_issued_by(ca_cert)  # raises when another key signed it
+    for role in ("authority", "spa", "webApi", "agent", "reportsApi"):
+        origin = deputy["services"][role]
+        presented = x509.load_der_x509_certificate(_presented_certificate(origin, ca))
+        assert presented == server, f"{role} ({origin}) presents another certificate than {server_pem}: {presented.subject}"
+    return _spki_sha256(server)
+
+
+def _browser_unavailable():
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    return f"{' and '.join(missing)} not installed (apt-get install chromium chromium-driver)" if missing else None
+
+
+def _save_browser_artifacts(driver, name):
+    """Screenshot, URL, page source and console log of a failed browser test (best effort: the browser may be gone)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    notes = []
+    try:
+        driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    except Exception as e:  # noqa: BLE001 - a dead browser must not hide the test's own failure
+        notes.append(f"(no screenshot: {e!r})")
+    try:
+        notes.append(f"URL: {driver.current_url}")
+        notes.append("--- console ---")
+        notes += [f"{e.get('level')} {e.get('message')}" for e in driver.get_log("browser")]
+        notes.append("--- page ---")
+        notes.append(driver.page_source)
+    except Exception as e:  # noqa: BLE001
+        notes.append(f"(browser state unavailable: {e!r})")
+    (ARTIFACTS / f"{name}.log").write_text("\n".join(notes), errors="replace")
+
+
+@pytest.fixture
+def chrome(request, chain_server_spki):
+    """A new headless Chromium per test: its own profile, so no cookie or sessionStorage is shared.
+
+    Skipped when Chromium or chromedriver is missing, except under CI (CI set), where that fails the test.
+    """
+    problem = _browser_unavailable()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"the browser tests need Chromium in CI: {problem}", pytrace=False)
+        pytest.skip(problem)
+    # Selenium Manager must not try to download a driver or send usage statistics.
+    os.environ["SE_OFFLINE"] = "true"
+    os.environ["SE_AVOID_STATS"] = "true"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000",
+                     "--no-first-run", "--no-default-browser-check",
+                     # Trust the chain's CA-issued certificate only (chromedriver gives each session a --user-data-dir,
+                     # which Chromium requires before it honours this switch).
+                     f"--ignore-certificate-errors-spki-list={chain_server_spki}"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    driver.set_script_timeout(30)
+    try:
+        yield driver
+    finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            _save_browser_artifacts(driver, request.node.name)
+        driver.quit()

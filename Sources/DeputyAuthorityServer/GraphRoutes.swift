@@ -147,15 +147,20 @@ extension AuthorityRoutes {
     /// GET /{tenant}/signins: the sign-in log for a signed-in administrator (others sign in first,
     /// or get 403).
     func signInLogPage(_ req: Request, _ ctx: AuthorityRequestContext) async throws -> Response {
-        let request = browser(req, ctx, parameters: queryForm(req))
-        let (tenant, admin, signIn) = try await interactive.portalAccess(request, path: req.uri.path)
+        let parameters = queryForm(req)
+        let request = browser(req, ctx, parameters: parameters)
+        // After signing in, back to this page with its query (a correlation id to show, say).
+        let (tenant, admin, signIn) = try await interactive.portalAccess(request, path: req.uri.path + (req.uri.query.map { "?" + $0 } ?? ""))
         if let signIn { return render(signIn, req) }
         guard let admin else {
             return html(Pages.page(title: "Access denied", body: Pages.message.render(
                 ["title": "You don't have access", "text": "The sign-in log is for administrators (Global Administrator, Global Reader, Security or Reports Reader)."])),
                         status: .forbidden)
         }
-        let records = try await authority.store.recentSignIns(limit: 500).filter { $0.tenantId == tenant.tenantID }.prefix(200)
+        // `?correlationId=…`: one request's sign-ins across every hop of a chain (the SPA links here).
+        let correlation = parameters["correlationId"].flatMap { $0.isEmpty ? nil : $0 }
+        let records = try await authority.store.recentSignIns(limit: correlation == nil ? 500 : 5_000)
+            .filter { $0.tenantId == tenant.tenantID && (correlation == nil || $0.correlationId == correlation) }.prefix(200)
         return html(Pages.signInLog(Array(records), tenant: tenant.tenant.displayName, user: admin.userPrincipalName))
     }
 }

@@ -228,4 +228,26 @@ struct ConditionalAccessPagesTests {
             #expect(try await other.get("/\(DemoTenant.tenantID)/signins").status == .forbidden)
         }
     }
+
+    @Test("The sign-in log page shows one request's sign-ins by correlation id, also after signing in first")
+    func signInLogPageByCorrelation() async throws {
+        try await ConsentPagesTests.withApp { client, _ in
+            let bob = DemoTenant.user("bob")
+            let browser = Browser(client)
+            let path = "/\(DemoTenant.tenantID)/signins?correlationId=chain-42"
+            let back = try await browser.submit(try await browser.get(path), [("username", bob.upn), ("password", bob.password)])
+            #expect(back.headers[.location] == path)
+            // Bob's own page sign-in has another correlation id: nothing matches yet.
+            #expect(!Self.text(try await browser.get(path)).contains("<details"))
+            let reports = DemoTenant.app("reports")
+            _ = try await client.execute(uri: "/\(DemoTenant.tenantID)/oauth2/v2.0/token", method: .post,
+                                         headers: [.contentType: "application/x-www-form-urlencoded", HTTPField.Name("client-request-id")!: "chain-42"],
+                                         body: ByteBuffer(string: FormParameters([("grant_type", "client_credentials"), ("client_id", reports.appId),
+                                                                                  ("client_secret", reports.secret!),
+                                                                                  ("scope", "https://database.windows.net/.default")]).encoded))
+            let page = Self.text(try await browser.get(path))
+            #expect(page.components(separatedBy: "<details").count == 2 && page.contains("chain-42"))
+            #expect(Self.text(try await browser.get("/\(DemoTenant.tenantID)/signins")).components(separatedBy: "<details").count > 2)
+        }
+    }
 }

@@ -1,0 +1,346 @@
+"""The chain as a person meets it: the real SPA in headless Chromium, the authority's sign-in pages, step-up.
+
+Each test gets its own browser (the `chrome` fixture: a new profile, so no authority session or SPA
+sessionStorage is shared). The SPA marks itself idle with body[data-busy="false"]; every wait is for that
+plus the DOM the step should produce, bounded by WAIT seconds. Verification codes come from the `totp`
+fixture when the authority's code page is shown, so each is one the authority has never seen.
+"""
+
+import base64
+import json
+import re
+import time
+import uuid
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import ARTIFACTS
+
+WAIT = 20  # seconds, for any one step
+MAX_PAGES = 6  # authority pages one action may show before it counts as a loop
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+MFA_FOR_SQL = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e01"
+ALICES_EXPENSES = {"Train to the customer workshop", "Hotel, one night", "Team lunch"}  # the demo tenant's seed
+
+
+class Spa:
+    """The SPA in one browser, driven through its stable ids, and the authority's pages it sends the browser to."""
+
+    def __init__(self, driver, deputy, totp):
+        self.d = driver
+        self.deputy = deputy
+        self.totp = totp
+        self.origin = deputy["services"]["spa"].rstrip("/")
+        self.authority = deputy["services"]["authority"].rstrip("/")
+        self.pages = []  # every authority page shown: (kind, url)
+
+    def wait(self, condition, what, timeout=WAIT):
+        try:
+            return WebDriverWait(self.d, timeout, poll_frequency=0.1,
+                                 ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(condition)
+        except TimeoutException:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}; at {self.d.current_url}\n"
+                                 f"status: {self.status_text()!r}") from None
+
+    def status_text(self):
+        try:
+            return self.d.find_element(By.ID, "status").text
+        except Exception:  # noqa: BLE001 - only for messages
+            return None
+
+    def idle(self, d=None):
+        d = d or self.d
+        return (d.current_url.startswith(self.origin + "/")
+                and d.find_element(By.TAG_NAME, "body").get_attribute("data-busy") == "false")
+
+    def open(self):
+        self.d.get(self.origin + "/")
+        self.wait(self.idle, "the SPA to load")
+        assert "error" not in self.d.find_element(By.ID, "status").get_attribute("class"), self.status_text()
+
+    def _where(self, d):
+        """'spa' once back in the SPA and idle; an authority page's kind when it asks for something; else None."""
+        if self.idle(d):
+            return "spa"
+        if d.current_url.startswith(self.authority + "/") and d.execute_script("return document.readyState") == "complete":
+            if d.find_elements(By.ID, "otc"):
+                return "code"
+            if d.find_elements(By.ID, "password"):
+                return "password"
+            if not d.find_elements(By.TAG_NAME, "form"):
+                return "authority-error"
+        return None
+
+    def finish_at_authority(self, user):
+        """Answers whatever the authority asks (password, verification code) until the SPA is back and idle.
+
+        Returns the kinds of the pages shown for this action ([] when the authority redirected straight back).
+        """
+        shown = []
+        while True:
+            kind = self.wait(self._where, "the authority's next page or the SPA, idle")
+            if kind == "spa":
+                return shown
+            url = self.d.current_url
+            body = self.d.find_element(By.TAG_NAME, "body").text
+            assert kind != "authority-error", f"the authority shows an error page at {url}:\n{body[:2000]}"
+            assert len(shown) < MAX_PAGES, f"more than {MAX_PAGES} sign-in pages for one action (a loop?): {shown}"
+            assert kind not in shown, f"the {kind} page was shown again (refused?) at {url}:\n{body[:2000]}"
+            shown.append(kind)
+            self.pages.append((kind, url))
+            form = self.d.find_element(By.TAG_NAME, "form")
+            if kind == "password":
+                name = self.d.find_element(By.ID, "username")
+                name.clear()
+                name.send_keys(user["userPrincipalName"])
+                self.d.find_element(By.ID, "password").send_keys(user["password"])
+            else:
+                self.d.find_element(By.ID, "otc").send_keys(self.totp.code(user))
+            form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            self.wait(EC.staleness_of(form), f"the {kind} page to be submitted")
+
+    def sign_in(self, user):
+        self.d.find_element(By.ID, "signin").click()
+        shown = self.finish_at_authority(user)
+        assert shown == ["password"], f"signing in to the SPA (Web API scope) should ask for the password only: {shown}"
+        self.wait(lambda d: d.find_element(By.ID, "user").text == user["userPrincipalName"],
+                  f"#user to show {user['userPrincipalName']}")
+        assert self.d.find_element(By.ID, "signout").is_displayed()
+        assert not self.d.find_element(By.ID, "signin").is_displayed()
+
+    def tab(self, name):
+        self.d.find_element(By.ID, f"tab-{name}").click()
+        self.wait(lambda d: d.find_element(By.ID, f"page-{name}").is_displayed(), f"the {name} page")
+
+    def replies(self):
+        return self.d.find_elements(By.CSS_SELECTOR, "#chat-log div.msg.agent, #chat-log div.msg.error")
+
+    def chat(self, user, message):
+        """Sends a message to the agent and answers any sign-in it needs; returns (reply element, pages shown)."""
+        before = len(self.replies())
+        field = self.d.find_element(By.ID, "chat-input")
+        field.clear()
+        field.send_keys(message)
+        self.d.find_element(By.ID, "chat-send").click()
+        shown = self.finish_at_authority(user)
+        self.wait(lambda d: len(self.replies()) > before, f"the agent's answer to {message!r}")
+        return self.replies()[-1], shown
+
+    def status(self):
+        element = self.d.find_element(By.ID, "status")
+        return element.get_attribute("class"), element.text
+
+    def chain(self):
+        """The token-chain panel: ([(data-service, claim name -> text)], correlation id, sign-in log link, note)."""
+        rows = []
+        for row in self.d.find_elements(By.CSS_SELECTOR, "#chain-rows tr.hop"):
+            claims = {dd.get_attribute("data-claim"): dd.text for dd in row.find_elements(By.CSS_SELECTOR, "dd[data-claim]")}
+            rows.append((row.get_attribute("data-service"), claims))
+        link = self.d.find_element(By.ID, "chain-signins")
+        return (rows, self.d.find_element(By.ID, "chain-correlation").text, link.get_attribute("href") if link.is_displayed() else None,
+                self.d.find_element(By.ID, "chain-note").text)
+
+    def claims_of(self, page_url):
+        """The claims request carried by an authorize URL, as JSON."""
+        values = parse_qs(urlsplit(page_url).query).get("claims")
+        assert values, f"the authorize URL carries no claims: {page_url}"
+        return json.loads(values[0])
+
+
+@pytest.fixture
+def spa(chrome, deputy, totp):
+    app = Spa(chrome, deputy, totp)
+    app.open()
+    return app
+
+
+@pytest.fixture
+def sign_ins(deputy, confidential_client, session):
+    """sign_ins(correlation_id, until) -> Graph's signIn entries with that correlation id, newest first,
+    polled (the log is written in the background) until `until(entries)` holds or 5 s have passed."""
+    graph = deputy["graphBaseUrl"].rstrip("/")
+
+    def read(correlation_id, until):
+        admin, _ = confidential_client("admin")
+        token = admin.acquire_token_for_client([GRAPH_SCOPE])
+        assert "access_token" in token, token
+        url = f"{graph}/v1.0/auditLogs/signIns?$top=50&$filter={quote(f'correlationId eq {chr(39)}{correlation_id}{chr(39)}')}"
+        http = session()
+        deadline = time.monotonic() + 5
+        while True:
+            r = http.get(url, headers={"Authorization": f"Bearer {token['access_token']}"})
+            assert r.status_code == 200, f"GET {url} answered {r.status_code}: {r.text[:1000]}"
+            entries = r.json()["value"]
+            if until(entries) or time.monotonic() > deadline:
+                return entries
+            time.sleep(0.1)
+
+    return read
+
+
+def assert_chain(spa, services, user, correlation_id=None):
+    """The token-chain panel lists exactly these hops, each a token for its own service, for this user."""
+    rows, correlation, link, note = spa.chain()
+    assert [service for service, _ in rows] == services, \
+        f"token-chain rows {[s for s, _ in rows]}, expected {services}; the panel says: {note!r}"
+    apps = spa.deputy["applications"]
+    spa_row = rows[0][1]
+    assert spa_row["user"] == user["userPrincipalName"], spa_row
+    assert spa_row["azp"] == apps["spa"]["appId"], spa_row
+    assert spa_row["aud"] == apps[services[1]]["appId"], spa_row
+    assert "mfa" in spa_row["amr"], spa_row
+    for (caller, _), (service, claims) in zip(rows, rows[1:]):
+        assert claims["aud"] == apps[service]["appId"], (service, claims)
+        assert claims["azp"] == apps[caller]["appId"], f"{service}'s token must be minted for {caller}: {claims}"
+    assert uuid.UUID(correlation), correlation
+    if correlation_id is not None:
+        assert correlation == correlation_id
+    assert link and f"correlationId={correlation}" in link, link
+    return correlation
+
+
+def test_alice_loads_her_expenses_through_the_web_api_after_stepping_up_for_the_data_apis_mfa_policy(spa, deputy, sign_ins):
+    alice, web_api, data_api = deputy["users"]["alice"], deputy["applications"]["webApi"], deputy["applications"]["dataApi"]
+    spa.sign_in(alice)
+    spa.tab("webapi")
+    spa.d.find_element(By.ID, "expenses-load").click()
+
+    # The Web API's OBO to the Data API is refused for MFA; the SPA goes to the authority with the claims.
+    shown = spa.finish_at_authority(alice)
+    assert shown == ["code"], f"the step-up must ask for the verification code only (alice has a session): {shown}"
+    step_up_url = spa.pages[-1][1]
+    assert urlsplit(step_up_url).path.endswith("/oauth2/v2.0/authorize") or "/mfa" in step_up_url or "/login" in step_up_url
+    first_authorize = [url for kind, url in spa.pages if "claims=" in url]
+    assert first_authorize, f"no authorize URL with claims among the pages shown: {spa.pages}"
+    assert spa.claims_of(first_authorize[-1]) == {"access_token": {"capolids": {"essential": True, "values": [MFA_FOR_SQL]}}}
+    assert spa.d.current_url.rstrip("/") == spa.origin, spa.d.current_url
+
+    rows = spa.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#expenses tr.expense[data-id]"), "the expense rows")
+    listed = [(r.get_attribute("data-id"), [td.text for td in r.find_elements(By.TAG_NAME, "td")]) for r in rows]
+    assert len(rows) == 3, listed
+    assert {cells[3] for _, cells in listed} == ALICES_EXPENSES, listed
+    assert all(cells[1] == alice["displayName"] for _, cells in listed), listed
+    assert all(r.find_element(By.CSS_SELECTOR, "td.status").text.lower() in ("submitted", "approved") for r in rows), listed
+    kind, text = spa.status()
+    assert kind == "info" and "3 expenses" in text, (kind, text)
+
+    # The sign-in log: the Web API's OBO for the Data API failed with 50076, then passed, under one correlation id.
+    correlation = spa.d.find_element(By.ID, "chain-correlation").text
+    assert uuid.UUID(correlation), correlation
+
+    def web_api_obos(entries):
+        return [e for e in entries if e["appId"] == web_api["appId"] and e.get("resourceId") == data_api["appId"]]
+
+    entries = sign_ins(correlation, lambda es: len(web_api_obos(es)) >= 2)
+    obos = web_api_obos(entries)
+    assert [e["status"]["errorCode"] for e in obos] == [0, 50076], \
+        f"expected the failure then the success (newest first): {[(e['createdDateTime'], e['status']) for e in entries]}"
+    succeeded, failed = obos
+    for entry in obos:
+        assert entry["correlationId"] == correlation, entry
+        assert entry["userId"] == alice["objectId"], entry
+        assert entry["isInteractive"] is False, entry
+    assert failed["conditionalAccessStatus"] == "failure", failed
+    assert succeeded["conditionalAccessStatus"] == "success", succeeded
+    assert failed["createdDateTime"] <= succeeded["createdDateTime"]
+
+    # The token-chain panel: the SPA's token, the Web API's, and the Data API's, minted for the Web API.
+    assert_chain(spa, ["spa", "webApi", "dataApi"], alice, correlation)
+
+
+def test_alice_lists_her_expenses_through_the_agent_and_the_token_chain_is_shown(spa, deputy):
+    alice = deputy["users"]["alice"]
+    spa.sign_in(alice)
+    spa.tab("agent")
+    reply, shown = spa.chat(alice, "list my expenses")
+
+    # SPA <- agent <- MCP server <- Data API: the MFA challenge went back up three hops, then one code page.
+    assert shown == ["code"], f"the step-up must ask for the verification code only: {shown}"
+    assert spa.claims_of(spa.pages[-1][1]) == {"access_token": {"capolids": {"essential": True, "values": [MFA_FOR_SQL]}}}
+    assert "agent" in reply.get_attribute("class").split(), reply.text
+    text = reply.find_element(By.CSS_SELECTOR, "p.reply").text
+    assert text.startswith("You can see 3 expenses"), text
+    for description in ALICES_EXPENSES:
+        assert description in text, text
+    assert spa.d.find_elements(By.CSS_SELECTOR, "#chat-log div.msg.user")[-1].text == "list my expenses"
+    kind, status = spa.status()
+    assert kind == "info", status
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "token-chain.png"
+    shot.unlink(missing_ok=True)
+    spa.d.execute_script("arguments[0].scrollIntoView({block: 'nearest'})", spa.d.find_element(By.ID, "chain"))
+    assert spa.d.save_screenshot(str(shot)), "the screenshot was not written"
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR", png[:32]
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width >= 1000 and height >= 600 and len(png) > 20_000, (width, height, len(png))
+
+    assert_chain(spa, ["spa", "agent", "mcpServer", "dataApi"], alice)
+
+    # Nothing in the page overflows its box (a stray scrollbar on the tab bar showed in the screenshot once).
+    tabs = spa.d.execute_script("const t = document.querySelector('.tabs'); return [t.scrollHeight, t.clientHeight];")
+    assert tabs[0] <= tabs[1], f"the tab bar scrolls vertically: scrollHeight {tabs[0]} > clientHeight {tabs[1]}"
+
+
+def alices_submitted_expense(deputy, public_client, confidential_client, mfa_sign_in, session):
+    """The id of one of alice's submitted expenses, read from the Web API with bob's MFA token (he is her manager)."""
+    bob, web_api = deputy["users"]["bob"], deputy["applications"]["webApi"]
+    cli, _ = public_client("cli")
+    result = mfa_sign_in(cli, bob, [web_api["scopes"][0]],
+                         claims_challenge=json.dumps({"access_token": {"capolids": {"essential": True, "values": [MFA_FOR_SQL]}}}))
+    assert "access_token" in result, result
+    r = session().get(deputy["services"]["webApi"] + "/api/expenses", headers={"Authorization": f"Bearer {result['access_token']}"})
+    assert r.status_code == 200, f"HTTP {r.status_code}: {r.text[:500]}"
+    rows = [e for e in r.json() if e["ownerOid"] == deputy["users"]["alice"]["objectId"] and e["status"] == "submitted"]
+    assert rows, f"alice has no submitted expense left to approve: {r.json()}"
+    return int(rows[0]["id"])
+
+
+def test_bob_approves_alices_expense_through_the_agent_after_stepping_up_for_authentication_context_c1(
+        spa, deputy, public_client, confidential_client, mfa_sign_in, session):
+    bob = deputy["users"]["bob"]
+    expense = alices_submitted_expense(deputy, public_client, confidential_client, mfa_sign_in, session)
+    spa.sign_in(bob)
+    spa.tab("agent")
+
+    # approve_expense needs the authentication context c1: the MCP server's challenge reaches the SPA through
+    # the agent; bob has a session (password), so the authority asks for the code alone.
+    reply, shown = spa.chat(bob, f"approve expense {expense}")
+    assert shown == ["code"], f"the c1 step-up must ask for the verification code: {shown}"
+    acrs = spa.claims_of(spa.pages[-1][1])["access_token"]["acrs"]
+    assert acrs.get("essential") is True and ("c1" == acrs.get("value") or "c1" in acrs.get("values", [])), acrs
+    text = reply.text
+    assert "agent" in reply.get_attribute("class").split(), text
+    assert text.startswith("Approved:"), text
+    assert re.search(rf"#{expense}\b.*\(approved\)", text), text
+
+    reply, shown = spa.chat(bob, f"show expense {expense}")
+    assert shown == [], f"the token from the step-up serves the next message without a sign-in: {shown}"
+    assert re.search(rf"^#{expense}\b.*— Alice Adams \(approved\)", reply.text), reply.text
+
+
+def test_eve_the_guest_is_blocked_by_conditional_access_and_the_spa_does_not_loop(spa, deputy):
+    eve = deputy["users"]["eve"]
+    spa.sign_in(eve)
+    spa.tab("agent")
+    # A marker in the window: any navigation (a redirect to the authority and back) would lose it.
+    spa.d.execute_script("window.__stayed = true;")
+    reply, shown = spa.chat(eve, "list my expenses")
+
+    assert shown == [], f"a block is not remediable: no sign-in page may be shown: {shown}"
+    assert spa.d.execute_script("return window.__stayed === true;"), "the page navigated away and back"
+    assert spa.d.current_url.rstrip("/") == spa.origin, spa.d.current_url
+    kind, text = spa.status()
+    assert kind == "error", (kind, text)
+    assert "AADSTS53003" in text, text
+    assert "error" in reply.get_attribute("class").split() and "AADSTS53003" in reply.text, reply.text
+    assert spa.d.execute_script("return sessionStorage.getItem('deputy.pending');") is None
+    # Still idle a moment later: nothing scheduled another attempt.
+    time.sleep(0.5)
+    assert spa.idle() and spa.d.execute_script("return window.__stayed === true;")
