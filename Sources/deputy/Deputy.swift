@@ -120,43 +120,37 @@ struct Up: AsyncParsableCommand {
         let controls = testControls
         let caPath = ca.map { URL(fileURLWithPath: $0.caCertificatePath).standardizedFileURL.path }
         // The chain's services reach the authority (and each other) over HTTP(S), trusting the local CA.
-        var clientConfiguration = HTTPClient.Configuration()
-        if let caPath {
-            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-            tlsConfiguration.trustRoots = .file(caPath)
-            clientConfiguration.tlsConfiguration = tlsConfiguration
-        }
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        let services: [DemoTenant.Role] = DemoTenant.Role.allCases
-        func serve<Context: RequestContext>(_ router: Router<Context>, _ role: DemoTenant.Role) throws -> some Service
-            where Context.Source == ApplicationRequestContextSource {
-            try ServiceServer.application(router: router, port: portBase + role.portOffset, tls: ca, logger: logger)
-        }
-        let chain: [any Service] = [
-            try serve(try DemoChain.dataAPI(demo: demo, directory: file.tenants[0], storePath: dataDir + "/expenses.sqlite", httpClient: httpClient),
-                      .dataApi),
-            try serve(DemoChain.mcpServer(demo: demo, httpClient: httpClient), .mcpServer),
-            try serve(DemoChain.webAPI(demo: demo, httpClient: httpClient), .webApi),
-            try serve(DemoChain.agent(demo: demo, httpClient: httpClient, planner: planner(httpClient)), .agent),
-            try serve(DemoChain.reportsAPI(demo: demo, httpClient: httpClient), .reportsApi),
-            try serve(DemoChain.spa(demo: demo), .spa),
-        ]
-        let app = try AuthorityServer.application(authority: authority, port: portBase + DemoTenant.Role.authority.portOffset, tls: ca,
-                                                  testClock: testControls ? clock : nil, logger: logger) { _ in
-            let object = demoTenant.manifest(caCertificate: caPath, services: services)
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            do {
-                try enc.encode(JSONValue.object(object)).write(to: URL(fileURLWithPath: manifestPath), options: .atomic)
-            } catch {
-                logger.error("cannot write the manifest \(manifestPath): \(error)")
+        try await withDeputyHTTPClient(trusting: caPath) { httpClient in
+            let services: [DemoTenant.Role] = DemoTenant.Role.allCases
+            func serve<Context: RequestContext>(_ router: Router<Context>, _ role: DemoTenant.Role) throws -> some Service
+                where Context.Source == ApplicationRequestContextSource {
+                try ServiceServer.application(router: router, port: portBase + role.portOffset, tls: ca, logger: logger)
             }
-            print(UpBanner.text(demo: demoTenant, caPath: caPath, manifestPath: manifestPath, dataDir: dataDirectory, testControls: controls))
+            let chain: [any Service] = [
+                try serve(try DemoChain.dataAPI(demo: demo, directory: file.tenants[0], storePath: dataDir + "/expenses.sqlite", httpClient: httpClient),
+                          .dataApi),
+                try serve(DemoChain.mcpServer(demo: demo, httpClient: httpClient), .mcpServer),
+                try serve(DemoChain.webAPI(demo: demo, httpClient: httpClient), .webApi),
+                try serve(DemoChain.agent(demo: demo, httpClient: httpClient, planner: planner(httpClient)), .agent),
+                try serve(DemoChain.reportsAPI(demo: demo, httpClient: httpClient), .reportsApi),
+                try serve(DemoChain.spa(demo: demo), .spa),
+            ]
+            let app = try AuthorityServer.application(authority: authority, port: portBase + DemoTenant.Role.authority.portOffset, tls: ca,
+                                                      testClock: testControls ? clock : nil, logger: logger) { _ in
+                let object = demoTenant.manifest(caCertificate: caPath, services: services)
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                do {
+                    try enc.encode(JSONValue.object(object)).write(to: URL(fileURLWithPath: manifestPath), options: .atomic)
+                } catch {
+                    logger.error("cannot write the manifest \(manifestPath): \(error)")
+                }
+                print(UpBanner.text(demo: demoTenant, caPath: caPath, manifestPath: manifestPath, dataDir: dataDirectory, testControls: controls))
+            }
+            let group = ServiceGroup(configuration: .init(services: ([app] + chain).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                                                          gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            do { try await group.run() } catch { throw stopped(error, port: portBase, option: "--port-base") }
         }
-        let group = ServiceGroup(configuration: .init(services: ([app] + chain).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do { try await group.run() } catch { throw stopped(error, port: portBase, option: "--port-base") }
-        try? await httpClient.shutdown()
     }
 }
 

@@ -55,16 +55,32 @@ struct ServiceOptions: ParsableArguments {
         return (base, base + "/v2.0")
     }
 
-    func httpClient() throws -> HTTPClient {
-        var configuration = HTTPClient.Configuration()
-        if let caCertificate {
-            guard FileManager.default.isReadableFile(atPath: caCertificate) else { throw fail("cannot read --ca-certificate \(caCertificate)") }
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.trustRoots = .file(caCertificate)
-            configuration.tlsConfiguration = tls
+    /// Runs `body` with an HTTP client that trusts `--ca-certificate`.
+    func withHTTPClient(_ body: (HTTPClient) async throws -> Void) async throws {
+        if let caCertificate, !FileManager.default.isReadableFile(atPath: caCertificate) {
+            throw fail("cannot read --ca-certificate \(caCertificate)")
         }
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        try await withDeputyHTTPClient(trusting: caCertificate, body)
     }
+}
+
+/// Runs `body` with an HTTP client for the chain's outgoing calls (trusting `caPath` besides the
+/// system's roots, when given), and shuts the client down however `body` ends.
+func withDeputyHTTPClient(trusting caPath: String?, _ body: (HTTPClient) async throws -> Void) async throws {
+    var configuration = HTTPClient.Configuration()
+    if let caPath {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(caPath)
+        configuration.tlsConfiguration = tls
+    }
+    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    do {
+        try await body(client)
+    } catch {
+        try? await client.shutdown()
+        throw error
+    }
+    try? await client.shutdown()
 }
 
 /// A middle tier's own credential: a secret from the environment, or a certificate.
@@ -97,14 +113,12 @@ struct Serve: AsyncParsableCommand {
         subcommands: [DataAPICommand.self, MCPServerCommand.self, WebAPICommand.self, AgentCommand.self])
 
     /// Runs one service until SIGINT or SIGTERM.
-    static func run<Context: RequestContext>(_ router: Router<Context>, options: ServiceOptions, httpClient: HTTPClient, name: String,
-                                             logger: Logger) async throws where Context.Source == ApplicationRequestContextSource {
+    static func run<Context: RequestContext>(_ router: Router<Context>, options: ServiceOptions, name: String, logger: Logger) async throws where Context.Source == ApplicationRequestContextSource {
         let app = try ServiceServer.application(router: router, host: options.host, port: options.port, tls: nil, logger: logger) { port in
             print("\(name) listening on http://\(options.host):\(port)")
         }
         let group = ServiceGroup(configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do { try await group.run() } catch { throw stopped(error, port: options.port, option: "--port") }
-        try? await httpClient.shutdown()
     }
 
     struct DataAPICommand: AsyncParsableCommand {
@@ -126,11 +140,12 @@ struct Serve: AsyncParsableCommand {
             }
             let store: ExpenseStore
             do { store = try ExpenseStore(path: database) } catch { throw fail("cannot open the database \(database): \(error)") }
-            let http = try service.httpClient()
-            let router = DemoChain.serviceRouter(role: "dataApi", name: "Data API", browserOrigin: nil, demoMode: service.demo)
-            DataAPI(validator: ResourceValidator(DataAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
-                    store: store, managers: managers).addRoutes(to: router)
-            try await Serve.run(router, options: service, httpClient: http, name: "Data API", logger: logger)
+            try await service.withHTTPClient { http in
+                let router = DemoChain.serviceRouter(role: "dataApi", name: "Data API", browserOrigin: nil, demoMode: service.demo)
+                DataAPI(validator: ResourceValidator(DataAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
+                        store: store, managers: managers).addRoutes(to: router)
+                try await Serve.run(router, options: service, name: "Data API", logger: logger)
+            }
         }
     }
 
@@ -146,17 +161,20 @@ struct Serve: AsyncParsableCommand {
         func run() async throws {
             let logger = makeLogger("deputy")
             let (tenant, issuer) = try service.authorities()
-            let http = try service.httpClient()
+            let secret = try credential.credential()
             let resource = publicUrl ?? "http://\(service.host):\(service.port)/mcp"
-            let validator = ResourceValidator(ExpenseTools.configuration(authority: issuer, appID: service.clientId, appIDURIs: appIdUri + [resource]),
-                                              client: http)
-            let obo = ConfidentialClient(authority: tenant, clientID: service.clientId, credential: try credential.credential(), httpClient: http)
-            let tools = ExpenseTools(dataAPI: DataAPIClient(obo: obo, baseURL: dataApi, scopes: [dataApiScope], authorizationURI: validator.authorizationEndpoint,
-                                                            callerScopes: appIdUri.first.map { ["\($0)/.default"] } ?? [], httpClient: http))
-            let router = DemoChain.serviceRouter(role: "mcpServer", name: "MCP server", browserOrigin: nil, demoMode: service.demo)
-            router.addMCPEndpoint(tools, validator: validator, configuration: MCPEndpointConfiguration(
-                resourceURL: resource, authorizationServers: [issuer], scopesSupported: appIdUri.first.map { ["\($0)/Expenses.ReadWrite"] } ?? []))
-            try await Serve.run(router, options: service, httpClient: http, name: "MCP server", logger: logger)
+            try await service.withHTTPClient { http in
+                let validator = ResourceValidator(ExpenseTools.configuration(authority: issuer, appID: service.clientId, appIDURIs: appIdUri + [resource]),
+                                                  client: http)
+                let obo = ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http)
+                let tools = ExpenseTools(dataAPI: DataAPIClient(obo: obo, baseURL: dataApi, scopes: [dataApiScope],
+                                                                authorizationURI: validator.authorizationEndpoint,
+                                                                callerScopes: appIdUri.first.map { ["\($0)/.default"] } ?? [], httpClient: http))
+                let router = DemoChain.serviceRouter(role: "mcpServer", name: "MCP server", browserOrigin: nil, demoMode: service.demo)
+                router.addMCPEndpoint(tools, validator: validator, configuration: MCPEndpointConfiguration(
+                    resourceURL: resource, authorizationServers: [issuer], scopesSupported: appIdUri.first.map { ["\($0)/Expenses.ReadWrite"] } ?? []))
+                try await Serve.run(router, options: service, name: "MCP server", logger: logger)
+            }
         }
     }
 
@@ -172,12 +190,14 @@ struct Serve: AsyncParsableCommand {
         func run() async throws {
             let logger = makeLogger("deputy")
             let (tenant, issuer) = try service.authorities()
-            let http = try service.httpClient()
-            let router = DemoChain.serviceRouter(role: "webApi", name: "Web API", browserOrigin: spaOrigin, demoMode: service.demo)
-            WebAPI(validator: ResourceValidator(WebAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
-                   obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: try credential.credential(), httpClient: http),
-                   dataAPI: dataApi, dataScopes: [dataApiScope], callerScopes: ["\(appIdUri)/.default"], httpClient: http).addRoutes(to: router)
-            try await Serve.run(router, options: service, httpClient: http, name: "Web API", logger: logger)
+            let secret = try credential.credential()
+            try await service.withHTTPClient { http in
+                let router = DemoChain.serviceRouter(role: "webApi", name: "Web API", browserOrigin: spaOrigin, demoMode: service.demo)
+                WebAPI(validator: ResourceValidator(WebAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
+                       obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
+                       dataAPI: dataApi, dataScopes: [dataApiScope], callerScopes: ["\(appIdUri)/.default"], httpClient: http).addRoutes(to: router)
+                try await Serve.run(router, options: service, name: "Web API", logger: logger)
+            }
         }
     }
 
@@ -195,13 +215,15 @@ struct Serve: AsyncParsableCommand {
             let logger = makeLogger("deputy")
             try llm.validate()
             let (tenant, issuer) = try service.authorities()
-            let http = try service.httpClient()
-            let router = DemoChain.serviceRouter(role: "agent", name: "Assistive agent", browserOrigin: spaOrigin, demoMode: service.demo)
-            Agent(validator: ResourceValidator(Agent.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
-                  obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: try credential.credential(), httpClient: http),
-                  mcpEndpoint: mcpServer, mcpScopes: [mcpScope], callerScopes: ["\(appIdUri)/.default"], planner: llm.planner(httpClient: http),
-                  httpClient: http).addRoutes(to: router)
-            try await Serve.run(router, options: service, httpClient: http, name: "Agent", logger: logger)
+            let secret = try credential.credential()
+            try await service.withHTTPClient { http in
+                let router = DemoChain.serviceRouter(role: "agent", name: "Assistive agent", browserOrigin: spaOrigin, demoMode: service.demo)
+                Agent(validator: ResourceValidator(Agent.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
+                      obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
+                      mcpEndpoint: mcpServer, mcpScopes: [mcpScope], callerScopes: ["\(appIdUri)/.default"], planner: llm.planner(httpClient: http),
+                      httpClient: http).addRoutes(to: router)
+                try await Serve.run(router, options: service, name: "Agent", logger: logger)
+            }
         }
     }
 }
