@@ -25,7 +25,7 @@ public struct MCPToolContext: Sendable {
 /// The tools an MCP server offers, independent of transport.
 ///
 /// A tool that meets a challenge it cannot satisfy — its own authentication-context requirement
-/// or one relayed from a downstream resource — throws ``ChallengeRelay`` (or
+/// or one relayed from a downstream resource — throws `ChallengeRelay` (or
 /// `ResourceValidationError.insufficientClaims`): the HTTP adapter answers the whole HTTP request
 /// with that status and `WWW-Authenticate` (401 `insufficient_claims`, 403 consent or block), not
 /// with a JSON-RPC tool error inside a 200, so any MCP client can act on it. Any other error is a

@@ -10,13 +10,13 @@ import NIOHTTP1
 /// Supplies the `Authorization` header of each MCP request (a fresh or cached token).
 public protocol MCPAuthorizer: Sendable {
     /// The header value (`Bearer …`), or nil to send none. Errors end the request and reach the
-    /// caller unchanged (an ``AcquisitionError`` from On-Behalf-Of, say).
+    /// caller unchanged (an `AcquisitionError` from On-Behalf-Of, say).
     func authorizationHeader(for endpoint: String) async throws -> String?
 }
 
 /// An MCP client's authorizer for a middle tier: it gets its own token for the MCP server by
 /// On-Behalf-Of with the user's incoming token as the assertion — the user's token never travels
-/// on. Tokens come from the ``ConfidentialClient``'s cache while valid.
+/// on. Tokens come from the `ConfidentialClient`'s cache while valid.
 public struct OnBehalfOfAuthorizer: MCPAuthorizer {
     public let client: ConfidentialClient
     public let assertion: String
@@ -27,6 +27,7 @@ public struct OnBehalfOfAuthorizer: MCPAuthorizer {
     ///   - client: the middle tier's confidential client (its own credential).
     ///   - assertion: the user's access token this middle tier received.
     ///   - scopes: the MCP server's scopes (`api://…/.default`).
+    ///   - correlationID: sent with each token request (`client-request-id`).
     public init(client: ConfidentialClient, assertion: String, scopes: [String], correlationID: String? = nil) {
         self.client = client
         self.assertion = assertion
@@ -82,7 +83,10 @@ public actor MCPHTTPClientTransport: Transport {
     ///   - endpoint: the MCP endpoint (`https://host:port/mcp`).
     ///   - authorizer: supplies the bearer token of each request.
     ///   - headers: sent on every request (`client-request-id`, say).
+    ///   - httpClient: the client that sends the requests.
+    ///   - timeout: the limit for each request.
     ///   - observer: sees each answer's status and headers (for diagnostics).
+    ///   - logger: the transport's logger.
     public init(endpoint: String, httpClient: HTTPClient = .shared, authorizer: (any MCPAuthorizer)? = nil,
                 headers: [(String, String)] = [], timeout: TimeAmount = .seconds(30),
                 observer: (@Sendable (Int, HTTPHeaders) -> Void)? = nil, logger: Logger = Logger(label: "deputy.mcp.client")) {
