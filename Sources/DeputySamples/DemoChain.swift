@@ -15,7 +15,7 @@ import Hummingbird
 public enum DemoChain {
     /// The Data API ("Contoso SQL") on its port, with its expense database (seeded once).
     public static func dataAPI(demo: DemoTenant, directory: TenantDirectory, storePath: String?, httpClient: HTTPClient,
-                               demoMode: Bool = true) throws -> Router<BearerRequestContext> {
+                               demoMode: Bool = true, time: any TimeSource = SystemTimeSource()) throws -> Router<BearerRequestContext> {
         let app = DemoTenant.app("dataApi")
         let store = try ExpenseStore(path: storePath)
         try store.seedIfEmpty(DataAPI.demoExpenses(now: Date()))
@@ -23,26 +23,28 @@ public enum DemoChain {
         var managers: [String: String] = [:]
         for user in directory.users { if let m = user.manager { managers[user.id] = m } }
         let router = serviceRouter(role: "dataApi", name: app.displayName, browserOrigin: nil, demoMode: demoMode)
-        DataAPI(validator: ResourceValidator(config, client: httpClient), store: store, managers: managers).addRoutes(to: router)
+        DataAPI(validator: ResourceValidator(config, client: httpClient, time: time), store: store, managers: managers, time: time).addRoutes(to: router)
         return router
     }
 
     /// The Web API middle tier on its port: CORS for the SPA's origin, exposing the challenge header.
-    public static func webAPI(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true) -> Router<BearerRequestContext> {
-        middleTier("webApi", demo: demo, httpClient: httpClient, demoMode: demoMode)
+    public static func webAPI(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true,
+                              time: any TimeSource = SystemTimeSource()) -> Router<BearerRequestContext> {
+        middleTier("webApi", demo: demo, httpClient: httpClient, demoMode: demoMode, time: time)
     }
 
     /// The Reports API: the same middle tier as the Web API, but the tenant never granted it the
     /// Data API — every call comes back as consent required, relayed to the caller as such.
-    public static func reportsAPI(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true) -> Router<BearerRequestContext> {
-        middleTier("reportsApi", demo: demo, httpClient: httpClient, demoMode: demoMode)
+    public static func reportsAPI(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true,
+                                  time: any TimeSource = SystemTimeSource()) -> Router<BearerRequestContext> {
+        middleTier("reportsApi", demo: demo, httpClient: httpClient, demoMode: demoMode, time: time)
     }
 
-    static func middleTier(_ role: String, demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool) -> Router<BearerRequestContext> {
+    static func middleTier(_ role: String, demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool, time: any TimeSource) -> Router<BearerRequestContext> {
         let app = DemoTenant.app(role)
         let config = WebAPI.configuration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!)
         let router = browserFacing(role, demo: demo, demoMode: demoMode)
-        WebAPI(validator: ResourceValidator(config, client: httpClient), obo: confidentialClient(app, demo: demo, httpClient: httpClient),
+        WebAPI(validator: ResourceValidator(config, client: httpClient, time: time), obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time),
                dataAPI: demo.url(.dataApi), callerScopes: ["\(app.identifierUri!)/.default"], httpClient: httpClient)
             .addRoutes(to: router)
         return router
@@ -50,12 +52,13 @@ public enum DemoChain {
 
     /// The MCP server: `/mcp` (Streamable HTTP, JSON answers) and its RFC 9728 metadata; its tools
     /// reach the Data API by OBO with the MCP server's own identity.
-    public static func mcpServer(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true) -> Router<BearerRequestContext> {
+    public static func mcpServer(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true,
+                                 time: any TimeSource = SystemTimeSource()) -> Router<BearerRequestContext> {
         let app = DemoTenant.app("mcpServer")
         let resource = demo.url(.mcpServer) + "/mcp"
         let validator = ResourceValidator(ExpenseTools.configuration(authority: issuer(demo), appID: app.appId,
-                                                                    appIDURIs: [app.identifierUri!, resource]), client: httpClient)
-        let tools = ExpenseTools(dataAPI: DataAPIClient(obo: confidentialClient(app, demo: demo, httpClient: httpClient), baseURL: demo.url(.dataApi),
+                                                                    appIDURIs: [app.identifierUri!, resource]), client: httpClient, time: time)
+        let tools = ExpenseTools(dataAPI: DataAPIClient(obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time), baseURL: demo.url(.dataApi),
                                                         authorizationURI: validator.authorizationEndpoint,
                                                         callerScopes: ["\(app.identifierUri!)/.default"], httpClient: httpClient))
         let router = serviceRouter(role: "mcpServer", name: app.displayName, browserOrigin: nil, demoMode: demoMode)
@@ -66,12 +69,12 @@ public enum DemoChain {
 
     /// The assistive agent: `POST /chat`, the built-in planner unless another is given.
     public static func agent(demo: DemoTenant, httpClient: HTTPClient, planner: any AgentPlanner = BuiltInPlanner(),
-                             demoMode: Bool = true) -> Router<BearerRequestContext> {
+                             demoMode: Bool = true, time: any TimeSource = SystemTimeSource()) -> Router<BearerRequestContext> {
         let app = DemoTenant.app("agent")
         let router = browserFacing("agent", demo: demo, demoMode: demoMode)
         Agent(validator: ResourceValidator(Agent.configuration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!),
-                                           client: httpClient),
-              obo: confidentialClient(app, demo: demo, httpClient: httpClient), mcpEndpoint: demo.url(.mcpServer) + "/mcp",
+                                           client: httpClient, time: time),
+              obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time), mcpEndpoint: demo.url(.mcpServer) + "/mcp",
               mcpScopes: ["\(DemoTenant.app("mcpServer").identifierUri!)/.default"], callerScopes: ["\(app.identifierUri!)/.default"],
               planner: planner, httpClient: httpClient)
             .addRoutes(to: router)
@@ -107,16 +110,22 @@ public enum DemoChain {
             router.add(middleware: CORSMiddleware(allowOrigin: .custom(browserOrigin),
                                                   allowHeaders: [.accept, .authorization, .contentType, .origin, HTTPField.Name("client-request-id")!],
                                                   allowMethods: [.get, .post, .options],
-                                                  exposedHeaders: ["WWW-Authenticate", "client-request-id", TokenChainReport.headerName.canonicalName]))
+                                                  exposedHeaders: Self.exposedHeaders))
+            // Hummingbird's CORSMiddleware names exposed headers on preflights only; browsers read
+            // Access-Control-Expose-Headers on the actual answer.
+            router.add(middleware: ExposeHeadersMiddleware(headers: Self.exposedHeaders))
         }
         if demoMode { router.add(middleware: TokenChainMiddleware(service: role, name: name)) }
         router.get("health") { _, _ in "ok" }
         return router
     }
 
-    static func confidentialClient(_ app: DemoTenant.DemoApp, demo: DemoTenant, httpClient: HTTPClient) -> ConfidentialClient {
+    /// What the SPA must be able to read: the challenge, the correlation id and the chain report.
+    static let exposedHeaders = ["WWW-Authenticate", "client-request-id", TokenChainReport.headerName.canonicalName]
+
+    static func confidentialClient(_ app: DemoTenant.DemoApp, demo: DemoTenant, httpClient: HTTPClient, time: any TimeSource) -> ConfidentialClient {
         ConfidentialClient(authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", clientID: app.appId, credential: .secret(app.secret!),
-                           httpClient: httpClient)
+                           httpClient: httpClient, time: time)
     }
 
     /// The demo tenant's v2.0 issuer: the authority the services trust.

@@ -127,13 +127,16 @@ struct Up: AsyncParsableCommand {
                 try ServiceServer.application(router: router, port: portBase + role.portOffset, tls: ca, logger: logger)
             }
             let chain: [any Service] = [
-                try serve(try DemoChain.dataAPI(demo: demo, directory: file.tenants[0], storePath: dataDir + "/expenses.sqlite", httpClient: httpClient),
-                          .dataApi),
-                try serve(DemoChain.mcpServer(demo: demo, httpClient: httpClient), .mcpServer),
-                try serve(DemoChain.webAPI(demo: demo, httpClient: httpClient), .webApi),
-                try serve(DemoChain.agent(demo: demo, httpClient: httpClient, planner: planner(httpClient)), .agent),
-                try serve(DemoChain.reportsAPI(demo: demo, httpClient: httpClient), .reportsApi),
+                try serve(try DemoChain.dataAPI(demo: demo, directory: file.tenants[0], storePath: dataDir + "/expenses.sqlite", httpClient: httpClient,
+                                                time: clock), .dataApi),
+                try serve(DemoChain.mcpServer(demo: demo, httpClient: httpClient, time: clock), .mcpServer),
+                try serve(DemoChain.webAPI(demo: demo, httpClient: httpClient, time: clock), .webApi),
+                try serve(DemoChain.agent(demo: demo, httpClient: httpClient, planner: planner(httpClient), time: clock), .agent),
+                try serve(DemoChain.reportsAPI(demo: demo, httpClient: httpClient, time: clock), .reportsApi),
                 try serve(DemoChain.spa(demo: demo), .spa),
+                // Closes the services' own connections when shutdown starts, so the servers they
+                // talk to are not left waiting on idle keep-alive connections.
+                HTTPClientShutdown(client: httpClient),
             ]
             let app = try AuthorityServer.application(authority: authority, port: portBase + DemoTenant.Role.authority.portOffset, tls: ca,
                                                       testClock: testControls ? clock : nil, logger: logger) { _ in
@@ -151,6 +154,16 @@ struct Up: AsyncParsableCommand {
                                                           gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do { try await group.run() } catch { throw stopped(error, port: portBase, option: "--port-base") }
         }
+    }
+}
+
+/// Shuts an HTTP client down when graceful shutdown begins.
+struct HTTPClientShutdown: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try? await client.shutdown()
     }
 }
 

@@ -113,11 +113,12 @@ struct Serve: AsyncParsableCommand {
         subcommands: [DataAPICommand.self, MCPServerCommand.self, WebAPICommand.self, AgentCommand.self])
 
     /// Runs one service until SIGINT or SIGTERM.
-    static func run<Context: RequestContext>(_ router: Router<Context>, options: ServiceOptions, name: String, logger: Logger) async throws where Context.Source == ApplicationRequestContextSource {
+    static func run<Context: RequestContext>(_ router: Router<Context>, options: ServiceOptions, httpClient: HTTPClient, name: String, logger: Logger) async throws where Context.Source == ApplicationRequestContextSource {
         let app = try ServiceServer.application(router: router, host: options.host, port: options.port, tls: nil, logger: logger) { port in
             print("\(name) listening on http://\(options.host):\(port)")
         }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: HTTPClientShutdown(client: httpClient))],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do { try await group.run() } catch { throw stopped(error, port: options.port, option: "--port") }
     }
 
@@ -144,7 +145,7 @@ struct Serve: AsyncParsableCommand {
                 let router = DemoChain.serviceRouter(role: "dataApi", name: "Data API", browserOrigin: nil, demoMode: service.demo)
                 DataAPI(validator: ResourceValidator(DataAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
                         store: store, managers: managers).addRoutes(to: router)
-                try await Serve.run(router, options: service, name: "Data API", logger: logger)
+                try await Serve.run(router, options: service, httpClient: http, name: "Data API", logger: logger)
             }
         }
     }
@@ -173,7 +174,7 @@ struct Serve: AsyncParsableCommand {
                 let router = DemoChain.serviceRouter(role: "mcpServer", name: "MCP server", browserOrigin: nil, demoMode: service.demo)
                 router.addMCPEndpoint(tools, validator: validator, configuration: MCPEndpointConfiguration(
                     resourceURL: resource, authorizationServers: [issuer], scopesSupported: appIdUri.first.map { ["\($0)/Expenses.ReadWrite"] } ?? []))
-                try await Serve.run(router, options: service, name: "MCP server", logger: logger)
+                try await Serve.run(router, options: service, httpClient: http, name: "MCP server", logger: logger)
             }
         }
     }
@@ -196,7 +197,7 @@ struct Serve: AsyncParsableCommand {
                 WebAPI(validator: ResourceValidator(WebAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
                        obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
                        dataAPI: dataApi, dataScopes: [dataApiScope], callerScopes: ["\(appIdUri)/.default"], httpClient: http).addRoutes(to: router)
-                try await Serve.run(router, options: service, name: "Web API", logger: logger)
+                try await Serve.run(router, options: service, httpClient: http, name: "Web API", logger: logger)
             }
         }
     }
@@ -222,7 +223,7 @@ struct Serve: AsyncParsableCommand {
                       obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
                       mcpEndpoint: mcpServer, mcpScopes: [mcpScope], callerScopes: ["\(appIdUri)/.default"], planner: llm.planner(httpClient: http),
                       httpClient: http).addRoutes(to: router)
-                try await Serve.run(router, options: service, name: "Agent", logger: logger)
+                try await Serve.run(router, options: service, httpClient: http, name: "Agent", logger: logger)
             }
         }
     }

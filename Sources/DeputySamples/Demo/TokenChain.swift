@@ -123,3 +123,25 @@ public struct TokenChainMiddleware<Context: RequestContext>: RouterMiddleware {
         return response
     }
 }
+
+/// Names the response headers a browser page may read (`Access-Control-Expose-Headers`) on every
+/// answer to a cross-origin request, errors included. CORS (Fetch standard, §3.2.3) reads the
+/// header on the actual response, not on the preflight, so without it the SPA sees neither the
+/// claims challenge in `WWW-Authenticate` nor the chain report.
+public struct ExposeHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+    let value: String
+
+    public init(headers: [String]) { value = headers.joined(separator: ", ") }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.headers[.origin] != nil, request.method != .options else { return try await next(request, context) }
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[.accessControlExposeHeaders] = value
+        return response
+    }
+}
