@@ -317,6 +317,32 @@ def confidential_client(deputy, session):
 
 
 @pytest.fixture
+def graph_sign_ins(deputy, confidential_client, session):
+    """graph_sign_ins(field, value, until) -> Graph's signIn entries with `field eq 'value'`, newest first,
+    read as the admin app and polled (the log is written in the background) until `until(entries)`
+    holds or 5 s have passed."""
+    from urllib.parse import quote
+    graph = deputy["graphBaseUrl"].rstrip("/")
+
+    def read(field, value, until):
+        admin, _ = confidential_client("admin")
+        token = admin.acquire_token_for_client(["https://graph.microsoft.com/.default"])
+        assert "access_token" in token, token
+        url = f"{graph}/v1.0/auditLogs/signIns?$top=50&$filter={quote(f'{field} eq {chr(39)}{value}{chr(39)}')}"
+        http = session()
+        deadline = time.monotonic() + 5
+        while True:
+            r = http.get(url, headers={"Authorization": f"Bearer {token['access_token']}"})
+            assert r.status_code == 200, f"GET {url} answered {r.status_code}: {r.text[:1000]}"
+            entries = r.json()["value"]
+            if until(entries) or time.monotonic() > deadline:
+                return entries
+            time.sleep(0.1)
+
+    return read
+
+
+@pytest.fixture
 def mfa_sign_in(session, totp):
     """mfa_sign_in(app, user, scopes, claims_challenge=None, redirect_uri="http://localhost") -> MSAL's token result.
 

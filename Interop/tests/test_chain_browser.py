@@ -11,7 +11,7 @@ import re
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from selenium.common.exceptions import (JavascriptException, NoSuchElementException, StaleElementReferenceException,
@@ -161,27 +161,10 @@ def spa(chrome, deputy, totp):
 
 
 @pytest.fixture
-def sign_ins(deputy, confidential_client, session):
+def sign_ins(graph_sign_ins):
     """sign_ins(correlation_id, until) -> Graph's signIn entries with that correlation id, newest first,
     polled (the log is written in the background) until `until(entries)` holds or 5 s have passed."""
-    graph = deputy["graphBaseUrl"].rstrip("/")
-
-    def read(correlation_id, until):
-        admin, _ = confidential_client("admin")
-        token = admin.acquire_token_for_client([GRAPH_SCOPE])
-        assert "access_token" in token, token
-        url = f"{graph}/v1.0/auditLogs/signIns?$top=50&$filter={quote(f'correlationId eq {chr(39)}{correlation_id}{chr(39)}')}"
-        http = session()
-        deadline = time.monotonic() + 5
-        while True:
-            r = http.get(url, headers={"Authorization": f"Bearer {token['access_token']}"})
-            assert r.status_code == 200, f"GET {url} answered {r.status_code}: {r.text[:1000]}"
-            entries = r.json()["value"]
-            if until(entries) or time.monotonic() > deadline:
-                return entries
-            time.sleep(0.1)
-
-    return read
+    return lambda correlation_id, until: graph_sign_ins("correlationId", correlation_id, until)
 
 
 def agent_reply(message):

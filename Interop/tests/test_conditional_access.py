@@ -7,9 +7,8 @@ own MSAL / azure-identity objects (MSAL keeps a failed answer for 60 s per app o
 """
 
 import json
-import time
 from datetime import datetime
-from urllib.parse import quote, urljoin
+from urllib.parse import urljoin
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
@@ -66,27 +65,11 @@ def ropc_web_api_token(deputy, public_client, verify_jwt):
 
 
 @pytest.fixture
-def sign_in_log(deputy, confidential_client, session):
+def sign_in_log(graph_sign_ins):
     """sign_in_log(app_id, correlation_ids) -> Graph's signIn entries of the app, newest first, once the
     entries of every correlation id are in (the log is written in the background)."""
-    graph = deputy["graphBaseUrl"].rstrip("/")
-
-    def read(app_id, correlation_ids):
-        admin, _ = confidential_client("admin")
-        token = admin.acquire_token_for_client([GRAPH_SCOPE])
-        assert "access_token" in token, token
-        url = f"{graph}/v1.0/auditLogs/signIns?$top=50&$filter={quote(f'appId eq {chr(39)}{app_id}{chr(39)}')}"
-        http = session()
-        deadline = time.monotonic() + 5
-        while True:
-            r = http.get(url, headers={"Authorization": f"Bearer {token['access_token']}"})
-            assert r.status_code == 200, f"GET {url} answered {r.status_code}: {r.text[:1000]}"
-            entries = r.json()["value"]
-            if set(correlation_ids) <= {e.get("correlationId") for e in entries} or time.monotonic() > deadline:
-                return entries
-            time.sleep(0.1)
-
-    return read
+    return lambda app_id, correlation_ids: graph_sign_ins(
+        "appId", app_id, lambda entries: set(correlation_ids) <= {e.get("correlationId") for e in entries})
 
 
 def created(entry):
