@@ -106,7 +106,11 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
         var r = request
         let body = try await r.collectBody(upTo: 1 << 20)
         let slot = ChallengeSlot()
-        let toolContext = MCPToolContext(principal: principal, headers: request.headers)
+        // The tools get the caller as a principal; the raw bearer token stays out of their headers
+        // (the principal carries it, for On-Behalf-Of only).
+        var toolHeaders = request.headers
+        toolHeaders[.authorization] = nil
+        let toolContext = MCPToolContext(principal: principal, headers: toolHeaders)
 
         let server = Server(name: toolbox.serverInfo.name, version: toolbox.serverInfo.version,
                             capabilities: .init(tools: .init(listChanged: false)))
@@ -116,8 +120,12 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
             do {
                 return try await toolbox.call(params.name, arguments: params.arguments ?? [:], context: toolContext)
             } catch let error as ChallengeRelay {
-                slot.set(error)
-                throw MCPError.internalError("authorization required")
+                guard case .downstreamFailure(_, let message, _) = error.outcome else {
+                    slot.set(error)
+                    throw MCPError.internalError("authorization required")
+                }
+                // Not the user's to fix: a tool error the model can read.
+                return CallTool.Result(content: [.text(text: message, annotations: nil, _meta: nil)], isError: true)
             } catch let error as ResourceValidationError {
                 slot.set(error)
                 throw MCPError.internalError("authorization required")
@@ -131,13 +139,22 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
         try await server.start(transport: transport)
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
+        // HTTP/1's Host travels as the request's authority: the DNS-rebinding check needs it back.
+        if let authority = request.head.authority { headers["Host"] = authority }
         let answer = await transport.handleRequest(MCP.HTTPRequest(method: "POST", headers: headers, body: Data(body.readableBytesView),
                                                                    path: request.uri.path))
         await server.stop()
 
         switch slot.value {
         case let relay as ChallengeRelay:
-            throw relay
+            var response = try relay.response(from: request, context: context)
+            if case .stepUp(let challenge, _) = relay.outcome {
+                // MCP authorization: every 401 names the resource metadata (RFC 9728 §5.1).
+                var header = challenge.challenge()
+                header.parameters.append(.init("resource_metadata", configuration.metadata.wellKnownURL))
+                response.headers[.wwwAuthenticate] = header.headerValue
+            }
+            return response
         case let error as ResourceValidationError:
             return BearerTokenMiddleware<Context>.response(error, validator: validator, resourceMetadata: configuration.metadata.wellKnownURL)
         default:

@@ -55,15 +55,10 @@ public enum DemoChain {
     public static func mcpServer(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true,
                                  time: any TimeSource = SystemTimeSource()) -> Router<BearerRequestContext> {
         let app = DemoTenant.app("mcpServer")
-        let resource = demo.url(.mcpServer) + "/mcp"
-        let validator = ResourceValidator(ExpenseTools.configuration(authority: issuer(demo), appID: app.appId,
-                                                                    appIDURIs: [app.identifierUri!, resource]), client: httpClient, time: time)
-        let tools = ExpenseTools(dataAPI: DataAPIClient(obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time), baseURL: demo.url(.dataApi),
-                                                        authorizationURI: validator.authorizationEndpoint,
-                                                        callerScopes: ["\(app.identifierUri!)/.default"], httpClient: httpClient))
         let router = serviceRouter(role: "mcpServer", name: app.displayName, browserOrigin: nil, demoMode: demoMode)
-        router.addMCPEndpoint(tools, validator: validator, configuration: MCPEndpointConfiguration(
-            resourceURL: resource, authorizationServers: [issuer(demo)], scopesSupported: ["\(app.identifierUri!)/Expenses.ReadWrite"]))
+        ExpenseTools.addEndpoint(to: router, issuer: issuer(demo), appID: app.appId, appIDURIs: [app.identifierUri!],
+                                 resourceURL: demo.url(.mcpServer) + "/mcp", obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time),
+                                 dataAPI: demo.url(.dataApi), httpClient: httpClient, time: time)
         return router
     }
 

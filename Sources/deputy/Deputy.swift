@@ -134,9 +134,6 @@ struct Up: AsyncParsableCommand {
                 try serve(DemoChain.agent(demo: demo, httpClient: httpClient, planner: planner(httpClient), time: clock), .agent),
                 try serve(DemoChain.reportsAPI(demo: demo, httpClient: httpClient, time: clock), .reportsApi),
                 try serve(DemoChain.spa(demo: demo), .spa),
-                // Closes the services' own connections when shutdown starts, so the servers they
-                // talk to are not left waiting on idle keep-alive connections.
-                HTTPClientShutdown(client: httpClient),
             ]
             let app = try AuthorityServer.application(authority: authority, port: portBase + DemoTenant.Role.authority.portOffset, tls: ca,
                                                       testClock: testControls ? clock : nil, logger: logger) { _ in
@@ -150,14 +147,17 @@ struct Up: AsyncParsableCommand {
                 }
                 print(UpBanner.text(demo: demoTenant, caPath: caPath, manifestPath: manifestPath, dataDir: dataDirectory, testControls: controls))
             }
-            let group = ServiceGroup(configuration: .init(services: ([app] + chain).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            let group = ServiceGroup(configuration: .init(services: ([app, HTTPClientShutdown(client: httpClient)] + chain).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
                                                           gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do { try await group.run() } catch { throw stopped(error, port: portBase, option: "--port-base") }
         }
     }
 }
 
-/// Shuts an HTTP client down when graceful shutdown begins.
+/// Shuts an HTTP client down when its turn in graceful shutdown comes. A ServiceGroup stops its
+/// services in reverse order: listed after the authority and before the chain's services, the
+/// client closes once those have drained their requests and before the authority stops, which
+/// would otherwise wait on the client's idle keep-alive connections.
 struct HTTPClientShutdown: Service {
     let client: HTTPClient
 

@@ -70,7 +70,7 @@ func withDeputyHTTPClient(trusting caPath: String?, _ body: (HTTPClient) async t
     var configuration = HTTPClient.Configuration()
     if let caPath {
         var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .file(caPath)
+        tls.additionalTrustRoots = [.file(caPath)]
         configuration.tlsConfiguration = tls
     }
     let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
@@ -117,7 +117,7 @@ struct Serve: AsyncParsableCommand {
         let app = try ServiceServer.application(router: router, host: options.host, port: options.port, tls: nil, logger: logger) { port in
             print("\(name) listening on http://\(options.host):\(port)")
         }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: HTTPClientShutdown(client: httpClient))],
+        let group = ServiceGroup(configuration: .init(services: [.init(service: HTTPClientShutdown(client: httpClient)), .init(service: app)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do { try await group.run() } catch { throw stopped(error, port: options.port, option: "--port") }
     }
@@ -165,15 +165,10 @@ struct Serve: AsyncParsableCommand {
             let secret = try credential.credential()
             let resource = publicUrl ?? "http://\(service.host):\(service.port)/mcp"
             try await service.withHTTPClient { http in
-                let validator = ResourceValidator(ExpenseTools.configuration(authority: issuer, appID: service.clientId, appIDURIs: appIdUri + [resource]),
-                                                  client: http)
-                let obo = ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http)
-                let tools = ExpenseTools(dataAPI: DataAPIClient(obo: obo, baseURL: dataApi, scopes: [dataApiScope],
-                                                                authorizationURI: validator.authorizationEndpoint,
-                                                                callerScopes: appIdUri.first.map { ["\($0)/.default"] } ?? [], httpClient: http))
                 let router = DemoChain.serviceRouter(role: "mcpServer", name: "MCP server", browserOrigin: nil, demoMode: service.demo)
-                router.addMCPEndpoint(tools, validator: validator, configuration: MCPEndpointConfiguration(
-                    resourceURL: resource, authorizationServers: [issuer], scopesSupported: appIdUri.first.map { ["\($0)/Expenses.ReadWrite"] } ?? []))
+                ExpenseTools.addEndpoint(to: router, issuer: issuer, appID: service.clientId, appIDURIs: appIdUri, resourceURL: resource,
+                                         obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
+                                         dataAPI: dataApi, dataScopes: [dataApiScope], httpClient: http)
                 try await Serve.run(router, options: service, httpClient: http, name: "MCP server", logger: logger)
             }
         }

@@ -132,6 +132,17 @@ struct DeputyHummingbirdTests {
         #expect(ChallengeRelay(downstreamStatus: 401, wwwAuthenticate: #"Bearer error="invalid_token""#) == nil)
     }
 
+    @Test("A block relayed by another middle tier (403 access_blocked, no challenge) is relayed as the same block; other 403s are not")
+    func downstreamBlock() throws {
+        let body = Array(#"{"error":"access_blocked","error_codes":[53003],"error_description":"AADSTS53003: blocked"}"#.utf8)
+        let relay = try #require(ChallengeRelay(downstreamStatus: 403, wwwAuthenticate: nil, body: body))
+        #expect(relay.outcome == .blocked(errorCodes: [53003], message: "AADSTS53003: blocked"))
+        #expect(relay.challenge == nil && relay.status == .forbidden)
+        #expect(ChallengeRelay(downstreamStatus: 403, wwwAuthenticate: nil, body: Array(#"{"error":"forbidden"}"#.utf8)) == nil)
+        #expect(ChallengeRelay(downstreamStatus: 401, wwwAuthenticate: nil, body: body) == nil)
+        #expect(ChallengeRelay(downstreamStatus: 403, wwwAuthenticate: nil, body: Array("not json".utf8)) == nil)
+    }
+
     @Test("RFC 9728 metadata is served at the resource's well-known path")
     func metadata() async throws {
         let f = try await Fixture()

@@ -21,6 +21,8 @@ struct ProbeTools: MCPToolbox {
         [Tool(name: "whoami", description: "the caller", inputSchema: ["type": "object"]),
          Tool(name: "step_up", description: "always needs c1", inputSchema: ["type": "object"]),
          Tool(name: "blocked", description: "always blocked downstream", inputSchema: ["type": "object"]),
+         Tool(name: "relayed", description: "always a relayed MFA challenge", inputSchema: ["type": "object"]),
+         Tool(name: "unavailable", description: "the downstream is down", inputSchema: ["type": "object"]),
          Tool(name: "fail", description: "always fails", inputSchema: ["type": "object"])]
     }
 
@@ -35,6 +37,11 @@ struct ProbeTools: MCPToolbox {
             throw ResourceValidationError.insufficientClaims(claims: ResourceValidator.authenticationContextClaims("c1"))
         case "blocked":
             throw ChallengeRelay(outcome: .blocked(errorCodes: [53003], message: "AADSTS53003: blocked"))
+        case "relayed":
+            throw ChallengeRelay(outcome: .stepUp(ClaimsChallenge(claims: #"{"access_token":{"capolids":{"essential":true,"values":["p1"]}}}"#,
+                                                                  authorizationURI: "https://login.example/t/oauth2/v2.0/authorize"), errorCodes: [50076]))
+        case "unavailable":
+            throw ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The Data API could not be reached.", retryAfter: nil))
         default:
             throw Boom()
         }
@@ -109,6 +116,15 @@ struct MCPEndpointTests {
             #expect(!body.contains("jsonrpc"))
             let (blocked, blockedHeaders, blockedBody) = try await Self.post(url, token: token, Self.call("blocked"))
             #expect(blocked == 403 && blockedHeaders["www-authenticate"] == nil && blockedBody.contains("53003"))
+            // A challenge relayed from downstream names this server's metadata too (MCP authorization).
+            let (relayed, relayedHeaders, _) = try await Self.post(url, token: token, Self.call("relayed"))
+            #expect(relayed == 401)
+            let metadataURL = url.replacingOccurrences(of: "/mcp", with: "/.well-known/oauth-protected-resource/mcp")
+            #expect(relayedHeaders["www-authenticate"]?.contains(#"resource_metadata="\#(metadataURL)""#) == true)
+            #expect(relayedHeaders["www-authenticate"].flatMap(ClaimsChallenge.init(wwwAuthenticate:))?.claims.contains("p1") == true)
+            // The middle tier's own trouble is not the user's to fix: a tool error, in a 200.
+            let (down, _, downBody) = try await Self.post(url, token: token, Self.call("unavailable"))
+            #expect(down == 200 && downBody.contains(#""isError":true"#) && downBody.contains("could not be reached"))
             // An ordinary failure stays a tool error the model can read.
             let (ok, _, failed) = try await Self.post(url, token: token, Self.call("fail"))
             #expect(ok == 200 && failed.contains(#""isError":true"#) && failed.contains("the tool broke"))
@@ -140,7 +156,7 @@ struct MCPEndpointTests {
             let transport = MCPHTTPClientTransport(endpoint: url, authorizer: StaticAuthorizer(token: token))
             let client = Client(name: "test", version: "1")
             try await client.connect(transport: transport)
-            #expect(try await client.listTools().tools.map(\.name) == ["whoami", "step_up", "blocked", "fail"])
+            #expect(try await client.listTools().tools.map(\.name) == ["whoami", "step_up", "blocked", "relayed", "unavailable", "fail"])
             let result = try await client.callTool(name: "whoami", arguments: [:])
             #expect(result.content == [.text(text: "alice@contoso.com", annotations: nil, _meta: nil)])
             do {
@@ -150,6 +166,30 @@ struct MCPEndpointTests {
                 #expect(status == 401 && header?.contains("insufficient_claims") == true)
             }
             await client.disconnect()
+        }
+    }
+
+    @Test("DNS-rebinding protection: a Host or Origin that is neither loopback nor the resource URL's is refused")
+    func hostAndOrigin() async throws {
+        try await Self.withEndpoint { live, url in
+            let token = try await live.userToken("bob")
+            var request = HTTPClientRequest(url: url)
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            request.headers.add(name: "Accept", value: "application/json, text/event-stream")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.replaceOrAdd(name: "Host", value: "attacker.example:80")
+            request.body = .bytes(ByteBuffer(string: Self.call("whoami")))
+            #expect(try await HTTPClient.shared.execute(request, timeout: .seconds(30)).status.code == 421)
+            var fromPage = HTTPClientRequest(url: url)
+            fromPage.method = .POST
+            fromPage.headers.add(name: "Authorization", value: "Bearer \(token)")
+            fromPage.headers.add(name: "Accept", value: "application/json, text/event-stream")
+            fromPage.headers.add(name: "Content-Type", value: "application/json")
+            fromPage.headers.add(name: "Origin", value: "https://attacker.example")
+            fromPage.body = .bytes(ByteBuffer(string: Self.call("whoami")))
+            #expect(try await HTTPClient.shared.execute(fromPage, timeout: .seconds(30)).status.code == 403)
+            #expect(try await Self.post(url, token: token, Self.call("whoami")).0 == 200)
         }
     }
 

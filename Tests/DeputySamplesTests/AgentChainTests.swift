@@ -27,8 +27,9 @@ struct AgentChainTests {
     }
 
     /// The authority, the Data API, the MCP server and the agent, each on its own port.
-    static func withChain(_ body: @escaping @Sendable (Chain) async throws -> Void) async throws {
-        try await LiveAuthority.run(conditionalAccess: true) { live in
+    static func withChain(edit: (@Sendable (inout TenantDirectory) -> Void)? = nil,
+                          _ body: @escaping @Sendable (Chain) async throws -> Void) async throws {
+        try await LiveAuthority.run(conditionalAccess: true, edit: edit) { live in
             let issuer = live.tenantAuthority + "/v2.0"
             let dataApi = DemoTenant.app("dataApi"), mcpApp = DemoTenant.app("mcpServer"), agentApp = DemoTenant.app("agent")
             let store = try ExpenseStore()
@@ -39,13 +40,10 @@ struct AgentChainTests {
             let dataPort = try freeLoopbackPort(), mcpPort = try freeLoopbackPort(), agentPort = try freeLoopbackPort()
             let data = "http://127.0.0.1:\(dataPort)", mcp = "http://127.0.0.1:\(mcpPort)/mcp", agent = "http://127.0.0.1:\(agentPort)"
 
-            let mcpValidator = ResourceValidator(ExpenseTools.configuration(authority: issuer, appID: mcpApp.appId, appIDURIs: [mcpApp.identifierUri!, mcp]))
-            let tools = ExpenseTools(dataAPI: DataAPIClient(
-                obo: ConfidentialClient(authority: live.tenantAuthority, clientID: mcpApp.appId, credential: .secret(mcpApp.secret!)),
-                baseURL: data, authorizationURI: mcpValidator.authorizationEndpoint, callerScopes: ["api://contoso-expenses-mcp/.default"]))
             let mcpRouter = DemoChain.serviceRouter(role: "mcpServer", name: mcpApp.displayName, browserOrigin: nil, demoMode: true)
-            mcpRouter.addMCPEndpoint(tools, validator: mcpValidator, configuration: MCPEndpointConfiguration(
-                resourceURL: mcp, authorizationServers: [issuer], scopesSupported: ["api://contoso-expenses-mcp/Expenses.ReadWrite"]))
+            ExpenseTools.addEndpoint(to: mcpRouter, issuer: issuer, appID: mcpApp.appId, appIDURIs: [mcpApp.identifierUri!], resourceURL: mcp,
+                                     obo: ConfidentialClient(authority: live.tenantAuthority, clientID: mcpApp.appId, credential: .secret(mcpApp.secret!)),
+                                     dataAPI: data)
 
             let agentRouter = DemoChain.serviceRouter(role: "agent", name: agentApp.displayName, browserOrigin: nil, demoMode: true)
             Agent(validator: ResourceValidator(Agent.configuration(authority: issuer, appID: agentApp.appId, appIDURI: agentApp.identifierUri!)),
@@ -169,6 +167,31 @@ struct AgentChainTests {
             let log = try await chain.live.authority.store.recentSignIns(limit: 200)
             let blocked = try #require(log.first { $0.correlationId == "scenario-4" && $0.appId == DemoTenant.app("agent").appId })
             #expect(blocked.status.errorCode == 53003 && blocked.resourceId == DemoTenant.app("mcpServer").appId)
+        }
+    }
+
+    @Test("A block met one hop further down (guests blocked from the Data API only) reaches the caller as the same 403 across both middle tiers")
+    func blockRelayedAcrossHops() async throws {
+        let blockGuests = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e03"
+        try await Self.withChain(edit: { directory in
+            directory.conditionalAccessPolicies = directory.conditionalAccessPolicies.map { policy in
+                guard case .object(var p) = policy, p["id"]?.stringValue == blockGuests,
+                      case .object(var conditions)? = p["conditions"], case .object(var apps)? = conditions["applications"] else { return policy }
+                apps["includeApplications"] = .array([.string(DemoTenant.app("dataApi").appId)])
+                conditions["applications"] = .object(apps)
+                p["conditions"] = .object(conditions)
+                return .object(p)
+            }
+        }) { chain in
+            let eve = try await chain.live.userToken("eve", scope: Self.agentScope)
+            let answer = try await Self.chat(chain, "list my expenses", token: eve, correlation: "block-two-hops")
+            #expect(answer.status == 403 && answer.headers["www-authenticate"] == nil)
+            #expect(answer.json?.objectValue?["error"]?.stringValue == "access_blocked")
+            #expect(answer.json?.objectValue?["error_codes"] == .array([.number(53003)]))
+            let log = try await chain.live.authority.store.recentSignIns(limit: 200).filter { $0.correlationId == "block-two-hops" }
+            // The agent's OBO for the MCP server went through; the MCP server's for the Data API was blocked.
+            #expect(log.contains { $0.appId == DemoTenant.app("agent").appId && $0.status.errorCode == 0 })
+            #expect(log.contains { $0.appId == DemoTenant.app("mcpServer").appId && $0.status.errorCode == 53003 })
         }
     }
 

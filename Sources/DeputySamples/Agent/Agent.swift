@@ -130,6 +130,8 @@ actor MCPSession: AgentTools {
         do {
             try await client.connect(transport: transport)
         } catch {
+            // connect() starts the client's message loop before initialize: end it, or it waits forever.
+            await client.disconnect()
             takeChain()
             throw error
         }

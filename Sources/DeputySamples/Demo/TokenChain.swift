@@ -91,11 +91,8 @@ public struct TokenChainMiddleware<Context: RequestContext>: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if request.method == .options { return try await next(request, context) }
         let recorder = TokenChainRecorder()
-        var response: Response
-        do {
-            response = try await TokenChainRecorder.$current.withValue(recorder) { try await next(request, context) }
-        } catch let error as any HTTPResponseError {
-            response = try error.response(from: request, context: context)
+        var response = try await rendered(request, context) {
+            try await TokenChainRecorder.$current.withValue(recorder) { try await next(request, context) }
         }
         var hop = TokenChainHop(service: service, name: name)
         if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
@@ -135,13 +132,18 @@ public struct ExposeHeadersMiddleware<Context: RequestContext>: RouterMiddleware
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.headers[.origin] != nil, request.method != .options else { return try await next(request, context) }
-        var response: Response
-        do {
-            response = try await next(request, context)
-        } catch let error as any HTTPResponseError {
-            response = try error.response(from: request, context: context)
-        }
+        var response = try await rendered(request, context) { try await next(request, context) }
         response.headers[.accessControlExposeHeaders] = value
         return response
+    }
+}
+
+/// The answer of `next`, with an error Hummingbird knows how to render rendered here, so a
+/// middleware can add headers to error answers too.
+func rendered<Context: RequestContext>(_ request: Request, _ context: Context, _ next: () async throws -> Response) async throws -> Response {
+    do {
+        return try await next()
+    } catch let error as any HTTPResponseError {
+        return try error.response(from: request, context: context)
     }
 }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import DeputyCore
 import DeputyHummingbird
 import DeputyMCP
@@ -5,6 +6,7 @@ import DeputyTokenAcquisition
 import DeputyTokenValidation
 import Foundation
 import HTTPTypes
+import Hummingbird
 import MCP
 import NIOCore
 import NIOHTTP1
@@ -31,6 +33,20 @@ public struct ExpenseTools: MCPToolbox {
         c.acceptedKinds = [.delegated]
         c.requiredScopes = ["Expenses.ReadWrite"]
         return c
+    }
+
+    /// Serves the expense tools at `/mcp` on `router`, with their RFC 9728 metadata: tokens for
+    /// `appID` or one of `appIDURIs` (the `/mcp` URL is added), and the Data API reached by OBO
+    /// with `obo`, the MCP server's own client.
+    public static func addEndpoint(to router: Router<BearerRequestContext>, issuer: String, appID: String, appIDURIs: [String], resourceURL: String,
+                                   obo: ConfidentialClient, dataAPI: String, dataScopes: [String] = ["https://database.windows.net//.default"],
+                                   httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) {
+        let validator = ResourceValidator(configuration(authority: issuer, appID: appID, appIDURIs: appIDURIs + [resourceURL]),
+                                          client: httpClient, time: time)
+        let tools = ExpenseTools(dataAPI: DataAPIClient(obo: obo, baseURL: dataAPI, scopes: dataScopes, authorizationURI: validator.authorizationEndpoint,
+                                                        callerScopes: appIDURIs.first.map { ["\($0)/.default"] } ?? [], httpClient: httpClient))
+        router.addMCPEndpoint(tools, validator: validator, configuration: MCPEndpointConfiguration(
+            resourceURL: resourceURL, authorizationServers: [issuer], scopesSupported: appIDURIs.first.map { ["\($0)/Expenses.ReadWrite"] } ?? []))
     }
 
     public var serverInfo: (name: String, version: String) { ("contoso-expenses", "1.0.0") }

@@ -41,7 +41,8 @@ public enum SPA {
 
     /// The routes: `/`, `/callback` (the same page), `/index.html`, `/app.js`, `/style.css`, `/config.json`.
     public static func addRoutes<Context: RequestContext>(to router: Router<Context>, configuration: Configuration) {
-        let page = asset(PackageResources.index_html, type: "text/html; charset=utf-8")
+        let policy = contentSecurityPolicy(configuration)
+        let page = asset(PackageResources.index_html, type: "text/html; charset=utf-8", policy: policy)
         router.get("/") { _, _ in page }
         router.get("/index.html") { _, _ in page }
         router.get("/callback") { _, _ in page }
@@ -55,11 +56,23 @@ public enum SPA {
         router.get("/health") { _, _ in "ok" }
     }
 
-    static func asset(_ bytes: [UInt8], type: String) -> Response {
+    /// The page runs only its own script and style, and talks only to the authority and the
+    /// configured services (the tokens in its session storage go nowhere else).
+    static func contentSecurityPolicy(_ configuration: Configuration) -> String {
+        func origin(_ url: String) -> String? {
+            guard let u = URLComponents(string: url), let scheme = u.scheme, let host = u.host else { return nil }
+            return "\(scheme)://\(host)" + (u.port.map { ":\($0)" } ?? "")
+        }
+        let connect = (["'self'"] + ([configuration.authority] + configuration.services.map(\.url)).compactMap(origin)).joined(separator: " ")
+        return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src \(connect); "
+            + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    }
+
+    static func asset(_ bytes: [UInt8], type: String, policy: String? = nil) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = type
         headers[.cacheControl] = "no-cache"
-        // The page runs only its own script and talks only to the configured services.
+        if let policy { headers[.contentSecurityPolicy] = policy }
         headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))

@@ -356,14 +356,15 @@ async function handleCallback(query) {
   store.del(KEYS.auth);
   store.del(KEYS.pending);
   try {
+    // The state first: an answer to a sign-in this page did not start is not shown, error or not.
+    if (!auth || query.get('state') !== auth.state) {
+      notify('error', 'Sign-in response rejected: its state does not match a sign-in started here. Please sign in again.');
+      return;
+    }
     if (query.get('error')) {
       const desc = query.get('error_description') || '';
       notify('error', `Sign-in failed: ${query.get('error')}${desc ? ` — ${desc}` : ''}`);
       if (pending) showActionError(pending, $('status').textContent, true);
-      return;
-    }
-    if (!auth || query.get('state') !== auth.state) {
-      notify('error', 'Sign-in response rejected: its state does not match a sign-in started here. Please sign in again.');
       return;
     }
     const correlationId = (pending && pending.correlationId) || newUuid();
@@ -379,7 +380,8 @@ async function handleCallback(query) {
       return;
     }
     const id = decodeJwtPayload(r.id_token);
-    if (id && id.nonce && id.nonce !== auth.nonce) {
+    // OpenID Connect Core §3.1.3.7: the id token must carry the nonce this sign-in sent.
+    if (!id || id.nonce !== auth.nonce) {
       notify('error', 'Sign-in response rejected: the id token nonce does not match.');
       return;
     }
