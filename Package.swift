@@ -171,7 +171,7 @@ let package = Package(
         .executableTarget(
             name: "DeputyBenchmarks",
             dependencies: [
-                "DeputyAuthority", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyHummingbird",
+                "DeputyAuthority", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyHummingbird", "DeputySamples",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),

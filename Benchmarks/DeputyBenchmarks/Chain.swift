@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import DeputyAuthority
 import DeputyCore
+import DeputySamples
+import Hummingbird
 import DeputyTokenValidation
 import Foundation
 import NIOCore
@@ -63,7 +65,10 @@ func tokenWork(seconds: Double) async throws {
     let header = "Bearer " + token
     _ = try await validator.validate(authorizationHeader: header)
     let validations = try await measure(seconds: seconds, tasks: 1) { _ = try await validator.validate(authorizationHeader: header) }
-    let decodes = try await measure(seconds: seconds, tasks: 1) { _ = try UnverifiedJWT(token) }
+    // Demo mode's report: the middleware's hop for the token (decoded once, then from its cache).
+    let report = TokenChainMiddleware<BasicRequestContext>(service: "mcpServer", name: "MCP server")
+    let decodes = try await measure(seconds: seconds, tasks: 1) { _ = report.hop(forAuthorization: header) }
+    let firstDecodes = try await measure(seconds: seconds, tasks: 1) { _ = try UnverifiedJWT(token) }
     print(String(format: "cached validation: %.2f µs", 1e6 / validations))
-    print(String(format: "token decode for the chain report: %.2f µs", 1e6 / decodes))
+    print(String(format: "token decode for the chain report: %.2f µs (a token not seen before: %.2f µs)", 1e6 / decodes, 1e6 / firstDecodes))
 }

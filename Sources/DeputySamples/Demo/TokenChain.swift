@@ -82,10 +82,34 @@ public final class TokenChainRecorder: Sendable {
 public struct TokenChainMiddleware<Context: RequestContext>: RouterMiddleware {
     let service: String
     let name: String
+    /// Decoded hops by token: a chain sees the same tokens again and again (they are cached
+    /// upstream), and decoding one costs far more than the rest of the report.
+    let decoded = LRUCache<String, TokenChainHop>(capacity: 1_024)
 
     public init(service: String, name: String) {
         self.service = service
         self.name = name
+    }
+
+    /// The hop for a bearer token: its claims, decoded for display only.
+    public func hop(forAuthorization header: String?, now: Date = Date()) -> TokenChainHop {
+        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return TokenChainHop(service: service, name: name) }
+        let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        if let hop = decoded.value(for: token, now: now) { return hop }
+        var hop = TokenChainHop(service: service, name: name)
+        guard let jwt = try? UnverifiedJWT(token) else { return hop }
+        let c = jwt.claims
+        hop.aud = c["aud"]?.stringValue
+        hop.azp = c["azp"]?.stringValue ?? c["appid"]?.stringValue
+        hop.scp = c["scp"]?.stringValue
+        hop.roles = c["roles"]?.arrayValue?.compactMap(\.stringValue)
+        hop.acrs = c["acrs"]?.arrayValue?.compactMap(\.stringValue)
+        hop.amr = c["amr"]?.arrayValue?.compactMap(\.stringValue)
+        hop.exp = c["exp"]?.numberValue.map { Int($0) }
+        hop.oid = c["oid"]?.stringValue
+        hop.upn = c["preferred_username"]?.stringValue ?? c["upn"]?.stringValue
+        decoded.set(hop, for: token, expiresAt: hop.exp.map { Date(timeIntervalSince1970: Double($0)) } ?? now + 300)
+        return hop
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -94,20 +118,7 @@ public struct TokenChainMiddleware<Context: RequestContext>: RouterMiddleware {
         var response = try await rendered(request, context) {
             try await TokenChainRecorder.$current.withValue(recorder) { try await next(request, context) }
         }
-        var hop = TokenChainHop(service: service, name: name)
-        if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
-           let jwt = try? UnverifiedJWT(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) {
-            let c = jwt.claims
-            hop.aud = c["aud"]?.stringValue
-            hop.azp = c["azp"]?.stringValue ?? c["appid"]?.stringValue
-            hop.scp = c["scp"]?.stringValue
-            hop.roles = c["roles"]?.arrayValue?.compactMap(\.stringValue)
-            hop.acrs = c["acrs"]?.arrayValue?.compactMap(\.stringValue)
-            hop.amr = c["amr"]?.arrayValue?.compactMap(\.stringValue)
-            hop.exp = c["exp"]?.numberValue.map { Int($0) }
-            hop.oid = c["oid"]?.stringValue
-            hop.upn = c["preferred_username"]?.stringValue ?? c["upn"]?.stringValue
-        }
+        var hop = hop(forAuthorization: request.headers[.authorization])
         hop.status = response.status.code
         let recorded = recorder.snapshot
         hop.error = recorded.error
