@@ -223,7 +223,7 @@ public final class ResourceValidator: Sendable {
     /// The token of `Bearer <token>` (the scheme case-insensitive, RFC 9110 §11.1), read over the
     /// UTF-8 bytes: this runs on every request, and `String`'s Unicode-aware trimming of a
     /// kilobyte token cost more than the cached validation itself.
-    static func bearerToken(_ header: String) -> String? {
+    public static func bearerToken(_ header: String) -> String? {
         let bytes = header.utf8
         var i = bytes.startIndex
         for expected in "bearer".utf8 {

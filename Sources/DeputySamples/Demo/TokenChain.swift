@@ -1,4 +1,5 @@
 import DeputyCore
+import DeputyTokenValidation
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -93,8 +94,7 @@ public struct TokenChainMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// The hop for a bearer token: its claims, decoded for display only.
     public func hop(forAuthorization header: String?, now: Date = Date()) -> TokenChainHop {
-        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return TokenChainHop(service: service, name: name) }
-        let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        guard let header, let token = ResourceValidator.bearerToken(header) else { return TokenChainHop(service: service, name: name) }
         if let hop = decoded.value(for: token, now: now) { return hop }
         var hop = TokenChainHop(service: service, name: name)
         guard let jwt = try? UnverifiedJWT(token) else { return hop }
