@@ -30,6 +30,7 @@ public final class Authority: Sendable {
         self.grants = GrantHandlerRegistry([
             AuthorizationCodeGrantHandler(), RefreshTokenGrantHandler(), ClientCredentialsGrantHandler(),
             PasswordGrantHandler(), DeviceCodeGrantHandler(), OnBehalfOfGrantHandler(), TokenExchangeGrantHandler(),
+            UserFederatedCredentialGrantHandler(),
         ])
     }
 
@@ -83,7 +84,7 @@ public final class Authority: Sendable {
     public func tenant(_ name: String, clientID: String?) async throws -> DirectoryIndex? {
         if let t = try await tenant(name) { return t }
         guard ["common", "organizations"].contains(name.lowercased()), let clientID else { return nil }
-        let owners = try await tenants().filter { $0.application(appID: clientID) != nil }
+        let owners = try await tenants().filter { $0.client(appID: clientID) != nil }
         return owners.count == 1 ? owners[0] : nil
     }
 
@@ -143,6 +144,7 @@ public final class Authority: Sendable {
             try request.form.rejectDuplicates(except: handler.repeatableParameters)
             let client = try await ClientAuthenticator(authority: self).authenticate(request, tenant: tenant, draft: draft)
             draft.client(client.application, credential: client.credential)
+            try AgentGrants.check(grantType, client: client)
             let context = GrantContext(authority: self, tenant: tenant, client: client, draft: draft, configuration: configuration(for: tenant),
                                        devicePlatform: request.devicePlatform)
             result = .success(try await handler.handle(request, context: context))
@@ -211,6 +213,22 @@ public final class Authority: Sendable {
                 message: "To sign in, use a web browser to open the page \(uri) and enter the code \(userCode) to authenticate."))
         } catch {
             return .failure(normalize(error, draft: nil))
+        }
+    }
+}
+
+/// The grants Agent ID's objects may use (Microsoft Learn, "Microsoft Entra Agent ID" protocols):
+/// a blueprint gets tokens for its agents (client credentials), for itself, by OBO and with
+/// refresh tokens; an agent identity uses client credentials, OBO, refresh tokens and user_fic.
+enum AgentGrants {
+    static let jwtBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    static let forAgents: Set<String> = ["client_credentials", jwtBearer, "refresh_token", "user_fic"]
+    static let forBlueprints: Set<String> = ["client_credentials", jwtBearer, "refresh_token"]
+
+    static func check(_ grantType: String, client: AuthenticatedClient) throws(OAuthError) {
+        if client.agent != nil, !forAgents.contains(grantType) { throw .grantNotAllowedForAgent(grantType, kind: "an agent identity") }
+        if client.agent == nil, client.application.isAgentIdentityBlueprint, !forBlueprints.contains(grantType) {
+            throw .grantNotAllowedForAgent(grantType, kind: "an agent identity blueprint")
         }
     }
 }

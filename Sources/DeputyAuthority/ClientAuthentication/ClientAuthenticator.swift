@@ -6,12 +6,28 @@ import Foundation
 
 /// A client identified (and, when it sent a credential, authenticated) at the token endpoint.
 public struct AuthenticatedClient: Sendable {
+    /// The client's registration; for an agent identity, its client view (no credentials).
     public var application: Application
     public var servicePrincipal: ServicePrincipal?
     public var credential: ClientCredentialKind
+    /// Set when the client is an agent identity, authenticated by a token its blueprint got for it.
+    public var agent: AgentClient?
 
     /// Whether the client proved its identity with a secret or certificate.
     public var isConfidential: Bool { credential != .none }
+
+    public init(application: Application, servicePrincipal: ServicePrincipal?, credential: ClientCredentialKind, agent: AgentClient? = nil) {
+        self.application = application
+        self.servicePrincipal = servicePrincipal
+        self.credential = credential
+        self.agent = agent
+    }
+}
+
+/// An agent identity at the token endpoint and the blueprint it belongs to.
+public struct AgentClient: Sendable {
+    public var identity: ServicePrincipal
+    public var blueprint: Application
 }
 
 /// Client authentication at the token endpoint (RFC 6749 §2.3; RFC 7523 §2.2 for
@@ -42,6 +58,9 @@ struct ClientAuthenticator {
         if let basicID = basic?.id, let formID = form["client_id"], basicID != formID {
             throw OAuthError.malformedRequest("client_id in the body differs from the Basic credentials.")
         }
+        if let agent = tenant.agentIdentity(appID: clientID) {
+            return try await authenticateAgent(agent, request: request, basicSecret: basic?.secret, tenant: tenant, draft: draft)
+        }
         guard let app = tenant.application(appID: clientID) else { throw OAuthError.unknownClient(clientID, tenant: request.tenantSegment) }
         let sp = tenant.servicePrincipal(appID: app.appId)
         draft?.client(app, credential: .none)
@@ -66,6 +85,47 @@ struct ClientAuthenticator {
             return AuthenticatedClient(application: app, servicePrincipal: sp, credential: .certificate)
         }
         return AuthenticatedClient(application: app, servicePrincipal: sp, credential: .none)
+    }
+
+    /// An agent identity authenticates with one thing only (Microsoft Learn, "Agent OBO flow",
+    /// "Autonomous agent flow"): `client_assertion` = T1, the token its blueprint got for it with
+    /// `fmi_path`. T1 is signed by this authority, for the token-exchange audience, with `sub` =
+    /// this agent identity and `azp` = its blueprint. T1 is reusable until it expires (MSAL.NET
+    /// and Microsoft.Identity.Web cache it), so replay means use outside that purpose.
+    func authenticateAgent(_ agent: ServicePrincipal, request: TokenRequest, basicSecret: String?, tenant: DirectoryIndex,
+                           draft: SignInDraft?) async throws -> AuthenticatedClient {
+        guard let view = tenant.clientView(ofAgent: agent) else { throw OAuthError.unknownClient(agent.appId, tenant: request.tenantSegment) }
+        guard let blueprint = tenant.blueprint(of: agent) else { throw OAuthError.unknownClient(agent.appId, tenant: request.tenantSegment) }
+        draft?.client(view, credential: .none)
+        draft?.agent(.agentIdentity, identity: agent, blueprint: blueprint)
+        if request.form["client_secret"] != nil || basicSecret != nil { throw OAuthError.agentIdentityHasNoCredentials(appID: agent.appId) }
+        guard let assertion = request.form["client_assertion"] else { throw OAuthError.missingClientCredential() }
+        guard request.form["client_assertion_type"] == ClientAuthenticator.assertionType else {
+            throw OAuthError.invalidParameter("client_assertion_type", "Expected '\(ClientAuthenticator.assertionType)'.")
+        }
+        // The agent's own certificate assertion (iss = sub = its id) or a federated token of another issuer.
+        if let jwt = try? UnverifiedJWT(assertion), jwt.string("iss") != authority.configuration.issuerV2(tenantID: tenant.tenantID) {
+            throw OAuthError.agentIdentityHasNoCredentials(appID: agent.appId)
+        }
+        guard agent.isEnabled, tenant.servicePrincipal(appID: blueprint.appId)?.isEnabled ?? true else {
+            throw OAuthError.agentIdentityDisabled(appID: agent.appId)
+        }
+        let token = try await AgentCredential.validate(assertion, authority: authority, tenant: tenant)
+        let subject = token.string("sub") ?? ""
+        let issuedTo = token.clientID ?? ""
+        // A T2 (the agent identity's own exchange token, for user_fic) is not a client credential.
+        if issuedTo.lowercased() == agent.appId.lowercased() {
+            throw OAuthError.agentTokenMisused("A user federated identity credential (a token the agent identity got for itself) is not a client credential; use the token its blueprint got for it with fmi_path.")
+        }
+        guard subject.lowercased() == agent.appId.lowercased() else {
+            throw OAuthError.agentCredentialForOtherAgent(subject: subject, expected: agent.appId)
+        }
+        guard issuedTo.lowercased() == blueprint.appId.lowercased() else {
+            throw OAuthError.agentCredentialFromOtherBlueprint(issuedTo: issuedTo, expected: blueprint.appId)
+        }
+        draft?.client(view, credential: .federated)
+        return AuthenticatedClient(application: view, servicePrincipal: agent, credential: .federated,
+                                   agent: AgentClient(identity: agent, blueprint: blueprint))
     }
 
     /// The client id a request names (body, Basic credentials or assertion), before any check:

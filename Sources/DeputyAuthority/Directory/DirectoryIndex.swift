@@ -11,6 +11,11 @@ public final class DirectoryIndex: Sendable {
     let usersByID: [String: User]
     let usersByLogin: [String: User]
     let resourcesByIdentifier: [String: Application]
+    /// Agent identities by appId (lowercased), and each one's client view (an application without credentials).
+    let agentsByAppID: [String: ServicePrincipal]
+    let agentClientViews: [String: Application]
+    /// Agent users by the object id of their agent identity.
+    let agentUsersByParent: [String: User]
     /// The Conditional Access policies, read once per directory generation (the tenant file and
     /// `deputy policy apply` check them before they reach the store).
     public let policies: [ConditionalAccessPolicy]
@@ -37,6 +42,15 @@ public final class DirectoryIndex: Sendable {
             for uri in app.identifierUris ?? [] { resources[DirectoryIndex.normalize(uri)] = app }
         }
         resourcesByIdentifier = resources
+        var agents: [String: ServicePrincipal] = [:], views: [String: Application] = [:]
+        for sp in directory.servicePrincipals where sp.isAgentIdentity {
+            agents[sp.appId.lowercased()] = sp
+            views[sp.appId.lowercased()] = Application(appId: sp.appId, id: sp.id, displayName: sp.displayName ?? sp.appId)
+        }
+        agentsByAppID = agents
+        agentClientViews = views
+        agentUsersByParent = Dictionary(directory.users.filter(\.isAgentUser).compactMap { u in u.identityParentId.map { ($0, u) } },
+                                        uniquingKeysWith: { a, _ in a })
         var problems: [PolicyError] = []
         var read: [ConditionalAccessPolicy] = []
         for (i, json) in directory.conditionalAccessPolicies.enumerated() {
@@ -67,6 +81,31 @@ public final class DirectoryIndex: Sendable {
     public func servicePrincipal(appID: String) -> ServicePrincipal? { spsByAppID[appID.lowercased()] }
     public func servicePrincipal(id: String) -> ServicePrincipal? { spsByID[id] }
     public func user(id: String) -> User? { usersByID[id] }
+
+    // MARK: - Agent ID (Microsoft Learn, "Microsoft Entra Agent ID")
+
+    /// The app id of the "AAD Token Exchange Endpoint: Public" resource, the audience of the
+    /// tokens a blueprint gets for its agent identities (`scope=api://AzureADTokenExchange/.default`).
+    public static let tokenExchangeAppID = "fb60f99c-7a34-4190-8149-302f77469936"
+    /// The scope naming it.
+    public static let tokenExchangeScope = "api://AzureADTokenExchange/.default"
+
+    /// An agent identity by its client id (appId).
+    public func agentIdentity(appID: String) -> ServicePrincipal? { agentsByAppID[appID.lowercased()] }
+    /// An agent identity as a client: its appId and name, no credentials, no redirect URIs.
+    public func clientView(ofAgent agent: ServicePrincipal) -> Application? { agentClientViews[agent.appId.lowercased()] }
+    /// The blueprint an agent identity was created from.
+    public func blueprint(of agent: ServicePrincipal) -> Application? {
+        agent.agentIdentityBlueprintId.flatMap(application(appID:)).flatMap { $0.isAgentIdentityBlueprint ? $0 : nil }
+    }
+    /// The agent user linked to an agent identity.
+    public func agentUser(of agent: ServicePrincipal) -> User? { agentUsersByParent[agent.id] }
+    /// A blueprint's agent identities.
+    public func agentIdentities(ofBlueprint appID: String) -> [ServicePrincipal] {
+        agentsByAppID.values.filter { $0.agentIdentityBlueprintId?.lowercased() == appID.lowercased() }.sorted { $0.id < $1.id }
+    }
+    /// A client by id: an application, or an agent identity's client view.
+    public func client(appID: String) -> Application? { application(appID: appID) ?? agentClientViews[appID.lowercased()] }
     /// A user by UPN (or mail), case-insensitively.
     public func user(login: String) -> User? { usersByLogin[login.lowercased()] }
 
@@ -146,6 +185,13 @@ public final class DirectoryIndex: Sendable {
         }
         for pre in resource.api?.preAuthorizedApplications ?? [] where pre.appId.lowercased() == client.appId.lowercased() {
             for id in pre.scopeIds { if let s = resource.scopes.first(where: { $0.id == id }) { scopes.insert(s.value) } }
+        }
+        // An agent identity inherits what its blueprint was granted on the resource, as far as the
+        // blueprint's inheritablePermissions allow (Microsoft Learn, "Inheritable permissions and
+        // required resource access"); the blueprint is in the same tenant by construction.
+        if let agent = agentIdentity(appID: client.appId), let blueprint = blueprint(of: agent),
+            let inheritable = blueprint.inheritablePermissions?.first(where: { $0.resourceAppId.lowercased() == resource.appId.lowercased() }) {
+            scopes.formUnion(grantedScopes(client: blueprint, resource: resource, userID: userID).filter(inheritable.inherits))
         }
         return scopes
     }

@@ -22,12 +22,23 @@ public struct TenantDirectory: Codable, Sendable, Equatable {
     public var conditionalAccessPolicies: [JSONValue] = []
     /// Named locations (Graph `ipNamedLocation` / `countryNamedLocation` JSON), kept verbatim.
     public var namedLocations: [JSONValue] = []
+    /// Microsoft Entra Agent ID blueprints (Graph `agentIdentityBlueprint`, a kind of application),
+    /// as the tenant file lists them. Loading moves them into ``applications`` with their
+    /// `@odata.type`, as Graph returns them.
+    public var agentIdentityBlueprints: [Application] = []
+    /// Agent identities (Graph `agentIdentity`, a kind of service principal), as the tenant file
+    /// lists them; loading moves them into ``servicePrincipals``.
+    public var agentIdentities: [AgentIdentity] = []
+    /// Agent users (Graph `agentUser`, a kind of user), as the tenant file lists them; loading
+    /// moves them into ``users``.
+    public var agentUsers: [User] = []
 
     public init(tenant: TenantInfo) { self.tenant = tenant }
 
     enum CodingKeys: String, CodingKey {
         case tenant, users, groups, directoryRoleAssignments, applications, servicePrincipals
         case oauth2PermissionGrants, appRoleAssignments, conditionalAccessPolicies, namedLocations
+        case agentIdentityBlueprints, agentIdentities, agentUsers
     }
 
     public init(from decoder: any Decoder) throws {
@@ -42,6 +53,55 @@ public struct TenantDirectory: Codable, Sendable, Equatable {
         appRoleAssignments = try c.decodeIfPresent([AppRoleAssignment].self, forKey: .appRoleAssignments) ?? []
         conditionalAccessPolicies = try c.decodeIfPresent([JSONValue].self, forKey: .conditionalAccessPolicies) ?? []
         namedLocations = try c.decodeIfPresent([JSONValue].self, forKey: .namedLocations) ?? []
+        agentIdentityBlueprints = try c.decodeIfPresent([Application].self, forKey: .agentIdentityBlueprints) ?? []
+        agentIdentities = try c.decodeIfPresent([AgentIdentity].self, forKey: .agentIdentities) ?? []
+        agentUsers = try c.decodeIfPresent([User].self, forKey: .agentUsers) ?? []
+    }
+}
+
+/// Microsoft Graph's `@odata.type` values for the Agent ID kinds of applications, service
+/// principals and users (Microsoft Learn: "Microsoft Entra Agent ID", Graph `agentIdentityBlueprint`,
+/// `agentIdentity`, `agentUser`).
+public enum AgentODataType {
+    public static let blueprint = "#microsoft.graph.agentIdentityBlueprint"
+    public static let agentIdentity = "#microsoft.graph.agentIdentity"
+    public static let agentUser = "#microsoft.graph.agentUser"
+}
+
+/// An agent identity as the tenant file lists it (Graph `agentIdentity`): a service principal
+/// created from exactly one blueprint, with no credentials of its own. Loading turns it into a
+/// ``ServicePrincipal`` whose `@odata.type` is `#microsoft.graph.agentIdentity`.
+public struct AgentIdentity: Codable, Sendable, Equatable {
+    /// The object id; also the agent's client id (`appId`) unless `appId` says otherwise.
+    public var id: String
+    public var appId: String?
+    public var displayName: String
+    /// The blueprint's appId (Graph `agentIdentityBlueprintId`).
+    public var agentIdentityBlueprintId: String
+    public var accountEnabled: Bool?
+    /// Identity Protection's risk for this agent (`none`, `low`, `medium`, `high`), for
+    /// `conditions.agentIdRiskLevels`; a test control (`deputy agent risk`).
+    public var agentRiskLevel: String?
+    /// Never allowed: an agent identity authenticates only with a token its blueprint got for it.
+    /// Read so that validation can name the mistake.
+    public var passwordCredentials: [Application.PasswordCredential]?
+    public var keyCredentials: [Application.KeyCredential]?
+    public var federatedIdentityCredentials: [Application.FederatedIdentityCredential]?
+
+    public init(id: String, displayName: String, agentIdentityBlueprintId: String) {
+        self.id = id
+        self.displayName = displayName
+        self.agentIdentityBlueprintId = agentIdentityBlueprintId
+    }
+
+    /// The service principal the directory keeps for it.
+    var servicePrincipal: ServicePrincipal {
+        var sp = ServicePrincipal(id: id, appId: appId ?? id, displayName: displayName, accountEnabled: accountEnabled ?? true,
+                                  appRoleAssignmentRequired: false)
+        sp.odataType = AgentODataType.agentIdentity
+        sp.agentIdentityBlueprintId = agentIdentityBlueprintId
+        sp.agentRiskLevel = agentRiskLevel
+        return sp
     }
 }
 
@@ -109,9 +169,21 @@ public struct User: Codable, Sendable, Equatable {
     public var signInRiskLevel: String?
     /// The state of the device this user signs in from, for `compliantDevice` and `domainJoinedDevice`.
     public var device: DeviceState?
+    /// Graph's `@odata.type`: `#microsoft.graph.agentUser` for an agent's user account.
+    public var odataType: String?
+    /// For an agent user: the object id of its agent identity (Graph `identityParentId`).
+    public var identityParentId: String?
 
     public var isEnabled: Bool { accountEnabled ?? true }
     public var isGuest: Bool { (userType ?? "Member").caseInsensitiveCompare("Guest") == .orderedSame }
+    /// An agent's user account (Graph `agentUser`), linked one to one to an agent identity.
+    public var isAgentUser: Bool { odataType == AgentODataType.agentUser }
+
+    enum CodingKeys: String, CodingKey {
+        case id, userPrincipalName, displayName, givenName, surname, mail, password, passwordHash, totpSecret, userType
+        case accountEnabled, manager, jobTitle, userRiskLevel, signInRiskLevel, device, identityParentId
+        case odataType = "@odata.type"
+    }
 }
 
 /// A device's state as Conditional Access sees it (Graph `device.isCompliant`, `device.trustType`).
@@ -161,6 +233,45 @@ public struct Application: Codable, Sendable, Equatable {
     public var federatedIdentityCredentials: [FederatedIdentityCredential]?
     public var optionalClaims: OptionalClaims?
     public var requiredResourceAccess: [RequiredResourceAccess]?
+    /// Graph's `@odata.type`: `#microsoft.graph.agentIdentityBlueprint` for an Agent ID blueprint.
+    public var odataType: String?
+    /// A blueprint's delegated permissions its agent identities inherit (Graph `inheritablePermission`).
+    public var inheritablePermissions: [InheritablePermission]?
+
+    enum CodingKeys: String, CodingKey {
+        case appId, id, displayName, identifierUris, api, appRoles, web, spa, publicClient, isFallbackPublicClient
+        case passwordCredentials, keyCredentials, federatedIdentityCredentials, optionalClaims, requiredResourceAccess
+        case inheritablePermissions
+        case odataType = "@odata.type"
+    }
+
+    /// An Agent ID blueprint (Microsoft Learn, "Agent identity blueprints"): it holds the
+    /// credentials and gets tokens for its agent identities; it has no sign-in of its own.
+    public var isAgentIdentityBlueprint: Bool { odataType == AgentODataType.blueprint }
+
+    /// Graph `inheritablePermission`: which of a resource's delegated scopes the blueprint's agent
+    /// identities inherit (Microsoft Learn, "Configure inheritable permissions for agent identity blueprints").
+    public struct InheritablePermission: Codable, Sendable, Equatable {
+        /// The resource application's appId.
+        public var resourceAppId: String
+        public var inheritableScopes: InheritableScopes
+
+        public struct InheritableScopes: Codable, Sendable, Equatable {
+            /// `allAllowed`, `enumerated` or `noScopes`.
+            public var kind: String
+            /// The scope values, for `enumerated`.
+            public var scopes: [String]?
+        }
+
+        /// Whether the scope value is inherited.
+        public func inherits(_ scope: String) -> Bool {
+            switch inheritableScopes.kind {
+            case "allAllowed": true
+            case "enumerated": (inheritableScopes.scopes ?? []).contains(scope)
+            default: false
+            }
+        }
+    }
 
     /// Graph `apiApplication`.
     public struct API: Codable, Sendable, Equatable {
@@ -305,6 +416,29 @@ public struct ServicePrincipal: Codable, Sendable, Equatable {
     public var displayName: String?
     public var accountEnabled: Bool?
     public var appRoleAssignmentRequired: Bool?
+    /// Graph's `@odata.type`: `#microsoft.graph.agentIdentity` for an agent identity.
+    public var odataType: String?
+    /// For an agent identity: the appId of the blueprint it was created from.
+    public var agentIdentityBlueprintId: String?
+    /// For an agent identity: its risk (`none`, `low`, `medium`, `high`), a test control.
+    public var agentRiskLevel: String?
+
+    public init(id: String, appId: String, displayName: String?, accountEnabled: Bool?, appRoleAssignmentRequired: Bool?) {
+        self.id = id
+        self.appId = appId
+        self.displayName = displayName
+        self.accountEnabled = accountEnabled
+        self.appRoleAssignmentRequired = appRoleAssignmentRequired
+    }
+
+    /// An Agent ID agent identity (Microsoft Learn, "Agent identities").
+    public var isAgentIdentity: Bool { odataType == AgentODataType.agentIdentity }
+    public var isEnabled: Bool { accountEnabled ?? true }
+
+    enum CodingKeys: String, CodingKey {
+        case id, appId, displayName, accountEnabled, appRoleAssignmentRequired, agentIdentityBlueprintId, agentRiskLevel
+        case odataType = "@odata.type"
+    }
 }
 
 /// A delegated permission grant (Graph `oAuth2PermissionGrant`): `clientId` and `resourceId` are

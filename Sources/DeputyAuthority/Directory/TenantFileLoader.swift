@@ -134,6 +134,20 @@ public enum TenantFileLoader {
     /// takes plain-text passwords out of the directory.
     static func prepare(_ input: TenantDirectory, plainPasswords: inout [LoadedTenantFile.PasswordKey: String]) -> TenantDirectory {
         var d = input
+        // Agent ID objects are kept inline, as Graph returns them: blueprints among the
+        // applications, agent identities among the service principals, agent users among the users.
+        for var blueprint in d.agentIdentityBlueprints {
+            blueprint.odataType = AgentODataType.blueprint
+            d.applications.append(blueprint)
+        }
+        for agent in d.agentIdentities { d.servicePrincipals.append(agent.servicePrincipal) }
+        for var user in d.agentUsers {
+            user.odataType = AgentODataType.agentUser
+            d.users.append(user)
+        }
+        d.agentIdentityBlueprints = []
+        d.agentIdentities = []
+        d.agentUsers = []
         for i in d.users.indices {
             if let pw = d.users[i].password {
                 plainPasswords[.init(tenantID: d.tenant.id, userID: d.users[i].id)] = pw

@@ -19,7 +19,19 @@ struct OnBehalfOfGrantHandler: GrantHandler {
             throw OAuthError.invalidParameter("requested_token_use", "Expected 'on_behalf_of'.")
         }
         let assertion = try form.require("assertion")
-        let validated = try await OnBehalfOfGrantHandler.validateAssertion(assertion, caller: client.application, context: context)
+        if let agent = client.agent, let jwt = try? UnverifiedJWT(assertion),
+            ClientAuthenticator.audiences(of: jwt).contains(DirectoryIndex.tokenExchangeAppID) {
+            // The agent-user flow's older form (Microsoft Learn, "Agent user flow", an earlier
+            // revision): jwt-bearer with assertion = T2 and the agent user's name.
+            if form["username"] != nil || form["user_id"] != nil {
+                return try await UserFederatedCredentialGrantHandler.issue(credential: assertion, request: request, agent: agent, context: context)
+            }
+            throw OAuthError.agentTokenMisused("An agent identity's credential is not a user's token; the OBO assertion is the user's token for the blueprint.")
+        }
+        // An agent identity's OBO: the user's token is for the blueprint, not for the agent
+        // identity (Microsoft Learn, "Agent OBO flow").
+        let audience = client.agent?.blueprint ?? client.application
+        let validated = try await OnBehalfOfGrantHandler.validateAssertion(assertion, caller: audience, context: context)
         guard let oid = validated.objectID, let user = context.tenant.user(id: oid) else {
             throw OAuthError.invalidAssertion("The assertion's user (oid) does not exist in this tenant.")
         }
@@ -32,10 +44,13 @@ struct OnBehalfOfGrantHandler: GrantHandler {
         let granted = try Consent.grantedScopes(client: client.application, resolved: resolved, userID: user.id, tenant: context.tenant,
                                                 draft: context.draft)
         let claims = try form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
-        return try await TokenIssuer(context: context).issueForUser(.init(
-            user: user, authentication: OnBehalfOfGrantHandler.authentication(of: validated, userID: user.id), resolved: resolved,
+        let authentication = OnBehalfOfGrantHandler.authentication(of: validated, userID: user.id)
+        var issuance = TokenIssuer.UserIssuance(
+            user: user, authentication: authentication, resolved: resolved,
             grantedScopes: granted, nonce: nil, platform: .web, familyID: nil, familyStartedAt: nil, claims: claims,
-            isInteractive: false, clientInfo: form["client_info"] == "1"))
+            isInteractive: false, clientInfo: form["client_info"] == "1")
+        if client.agent != nil { issuance.conditionalAccessIPAddress = authentication.ipAddress }
+        return try await TokenIssuer(context: context).issueForUser(issuance)
     }
 
     /// Checks the assertion as Entra does (reference §1.3), with the resources' validator:
@@ -73,6 +88,7 @@ struct OnBehalfOfGrantHandler: GrantHandler {
         let methods = token.authenticationMethods.isEmpty ? (aio?.methods ?? []) : token.authenticationMethods
         return Authentication(userID: userID, authTime: aio?.authTime ?? token.issuedAt ?? Date(timeIntervalSince1970: 0),
                               methods: methods.isEmpty ? ["pwd"] : methods, acrs: token.authenticationContexts,
-                              mfaTime: aio?.mfaTime ?? (methods.contains("mfa") ? aio?.authTime ?? token.issuedAt : nil))
+                              mfaTime: aio?.mfaTime ?? (methods.contains("mfa") ? aio?.authTime ?? token.issuedAt : nil),
+                              ipAddress: aio?.ipAddress ?? token.string("ipaddr"))
     }
 }

@@ -23,6 +23,10 @@ struct TokenIssuer {
         var isInteractive: Bool
         /// Whether to include `client_info` (MSAL asks with `client_info=1`).
         var clientInfo: Bool
+        /// Where Conditional Access places the sign-in when it is not the request's address: for an
+        /// agent acting for a user, the user's own sign-in (Microsoft Learn, "Conditional Access for
+        /// agent identities": network conditions use the user's location).
+        var conditionalAccessIPAddress: String? = nil
     }
 
     /// Issues an access token for a user (plus id_token and refresh token when asked).
@@ -39,7 +43,11 @@ struct TokenIssuer {
         var ca = SignInContext(
             tenant: tenant, user: i.user, client: context.client.application, resource: resource, isInteractive: i.isInteractive,
             authentication: i.authentication, requestedAuthenticationContexts: i.claims.requestedAuthenticationContexts,
-            ipAddress: draft.record.ipAddress, authenticationProtocol: draft.record.authenticationProtocol)
+            ipAddress: i.conditionalAccessIPAddress ?? draft.record.ipAddress, authenticationProtocol: draft.record.authenticationProtocol)
+        ca.agent = context.client.agent.map { SignInContext.AgentFacts(identity: $0.identity, blueprint: $0.blueprint, isAutonomous: false) }
+        if let agent = context.client.agent {
+            draft.agent(i.user.isAgentUser ? .agentIdUser : .agentIdentity, identity: agent.identity, blueprint: agent.blueprint)
+        }
         ca.requiredPolicyIDs = i.claims.policyIDs
         // Sign-ins that began in a browser (web apps and SPAs redeeming codes and refresh tokens)
         // are `browser`; native apps and middle tiers are `mobileAppsAndDesktopClients`.
@@ -60,7 +68,8 @@ struct TokenIssuer {
             clientAuthenticationLevel: context.client.credential.authenticationLevel, resource: resource,
             resourceIdentifier: i.resolved.resourceIdentifier ?? resource.appId, scopes: i.grantedScopes, roles: roles,
             acrs: acrs,
-            clientCapabilities: i.claims.clientCapabilities, ipAddress: draft.record.ipAddress), key: keys.current, now: now)
+            clientCapabilities: i.claims.clientCapabilities, ipAddress: draft.record.ipAddress, agent: context.client.agent),
+            key: keys.current, now: now)
         var response = TokenResponse(scope: Scopes.format(qualified), expiresIn: minted.expiresIn, extExpiresIn: minted.expiresIn,
                                      accessToken: minted.token)
         if i.resolved.wantsIDToken {

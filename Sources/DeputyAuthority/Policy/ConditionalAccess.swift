@@ -36,6 +36,29 @@ public struct SignInContext: Sendable {
     /// Write each condition's explanation in words (What-If and the `deputy whatif` command); live
     /// issuance records Graph's condition terms only, which cost nothing to compute.
     public var explain = false
+    /// Set when the client is an agent identity (Microsoft Learn, "Conditional Access for agent
+    /// identities"): acting for a user, the user's policies apply; acting autonomously (no user),
+    /// the policies assigned to agent identities apply.
+    public var agent: AgentFacts?
+
+    /// The agent identity of a sign-in and what Conditional Access may look at about it.
+    public struct AgentFacts: Sendable {
+        public var identity: ServicePrincipal
+        public var blueprint: Application
+        /// No user: the agent acts as itself (client credentials).
+        public var isAutonomous: Bool
+        /// Agent risk; nil takes the agent identity's `agentRiskLevel` (default `none`).
+        public var riskLevel: String?
+
+        public init(identity: ServicePrincipal, blueprint: Application, isAutonomous: Bool, riskLevel: String? = nil) {
+            self.identity = identity
+            self.blueprint = blueprint
+            self.isAutonomous = isAutonomous
+            self.riskLevel = riskLevel
+        }
+
+        var risk: String { (riskLevel ?? identity.agentRiskLevel ?? "none").lowercased() }
+    }
 
     public init(tenant: DirectoryIndex, user: User?, client: Application, resource: Application?, isInteractive: Bool,
                 authentication: Authentication?, requestedAuthenticationContexts: [String], ipAddress: String?,
@@ -115,11 +138,13 @@ public struct AnalysisReasons: OptionSet, Sendable, Hashable {
     public static let signInRisk = AnalysisReasons(rawValue: 1 << 8)
     public static let userRisk = AnalysisReasons(rawValue: 1 << 9)
     public static let policyNotEnabled = AnalysisReasons(rawValue: 1 << 10)
+    public static let agentIdRisk = AnalysisReasons(rawValue: 1 << 11)
 
     static let all: [(AnalysisReasons, String)] = [
         (.users, "users"), (.workloadIdentities, "workloadIdentities"), (.application, "application"),
         (.authenticationContext, "authenticationContext"), (.clientApps, "clientApps"), (.devicePlatform, "devicePlatform"),
         (.location, "location"), (.devices, "devices"), (.signInRisk, "signInRisk"), (.userRisk, "userRisk"), (.policyNotEnabled, "policyNotEnabled"),
+        (.agentIdRisk, "agentIdRisk"),
     ]
 
     /// Graph's names, in a fixed order.

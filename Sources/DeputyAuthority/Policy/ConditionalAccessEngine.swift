@@ -95,6 +95,18 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
             } else {
                 condition(.users, false, "targets workload identities, not users")
             }
+        } else if let agent = c.agent {
+            // An autonomous agent: only the policies assigned to agent identities (Microsoft Learn,
+            // "Conditional Access for agent identities").
+            if let ca = policy.clientApplications, ca.targetsAgents {
+                let name = agent.identity.displayName ?? agent.identity.appId
+                let excluded = Self.agentListed(ca.excludeAgentIdServicePrincipals, agent)
+                let included = Self.agentListed(ca.includeAgentIdServicePrincipals, agent)
+                condition(.workloadIdentities, included && !excluded,
+                          excluded ? "agent identity \(name) is excluded" : included ? "agent identity \(name) is included" : "agent identity \(name) is not included")
+            } else {
+                condition(.workloadIdentities, false, policy.users != nil ? "targets users; this is an agent acting on its own" : "targets workload identities, not agent identities")
+            }
         } else if let ca = policy.clientApplications {
             let sp = f.servicePrincipalID ?? ""
             let excluded = ca.excludeServicePrincipals.contains(sp)
@@ -159,6 +171,10 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
         if !policy.userRiskLevels.isEmpty {
             condition(.userRisk, policy.userRiskLevels.contains(f.userRisk), "user risk \(f.userRisk)")
         }
+        if !policy.agentIdRiskLevels.isEmpty {
+            let risk = c.agent?.risk ?? "none"
+            condition(.agentIdRisk, policy.agentIdRiskLevels.contains(risk), "agent risk \(risk)")
+        }
 
         var applies = reasons.isEmpty
         // A claims challenge names policies of another resource: their target resources and client
@@ -193,11 +209,28 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
         return PolicyEvaluation(policy: policy, applies: applies, conditionsNotMet: reasons, explanation: why, unmet: unmet, blocks: blocks, result: result)
     }
 
+    /// Whether an agent identity is in an `include/excludeAgentIdServicePrincipals` list: `All`, its
+    /// own id or appId, or its blueprint's appId.
+    static func agentListed(_ list: [String], _ agent: SignInContext.AgentFacts) -> Bool {
+        list.contains { v in
+            v == "All" || v.caseInsensitiveCompare(agent.identity.id) == .orderedSame || v.caseInsensitiveCompare(agent.identity.appId) == .orderedSame
+                || v.caseInsensitiveCompare(agent.blueprint.appId) == .orderedSame
+        }
+    }
+
+    /// `All` means every user but agent users; `AllAgentIdUsers` means every agent user
+    /// (Microsoft Learn, "Conditional Access for agent identities": "All users" policies do not
+    /// include agent user accounts).
+    static func allUsersValue(_ v: String, _ user: User) -> Bool {
+        (v == "All" && !user.isAgentUser) || (v == "AllAgentIdUsers" && user.isAgentUser)
+    }
+
     /// The user assignment, without words (the per-request path).
     static func matches(_ u: ConditionalAccessPolicy.Users, user: User, facts f: Facts) -> Bool {
+        let guest = user.isGuest && !user.isAgentUser
         func hit(users: [String], groups: [String], roles: [String], guests: Bool) -> Bool {
-            for v in users where v == "All" || v == user.id || (v == "GuestsOrExternalUsers" && user.isGuest) { return true }
-            if guests && user.isGuest { return true }
+            for v in users where allUsersValue(v, user) || v == user.id || (v == "GuestsOrExternalUsers" && guest) { return true }
+            if guests && guest { return true }
             for g in groups where f.groups.contains(g) { return true }
             for r in roles where f.roles.contains(r) { return true }
             return false
@@ -209,9 +242,10 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
     /// The user assignment: included by id, All, guests, group or role; excluded the same ways.
     static func match(_ u: ConditionalAccessPolicy.Users, user: User, facts f: Facts) -> (Bool, String) {
         func hits(users: [String], groups: [String], roles: [String], guests: Bool) -> String? {
-            if users.contains("All") { return "All users" }
+            if users.contains("All") && !user.isAgentUser { return "All users" }
+            if users.contains("AllAgentIdUsers") && user.isAgentUser { return "all agent users" }
             if users.contains(user.id) { return user.userPrincipalName }
-            if user.isGuest && (users.contains("GuestsOrExternalUsers") || guests) { return "guests or external users" }
+            if user.isGuest && !user.isAgentUser && (users.contains("GuestsOrExternalUsers") || guests) { return "guests or external users" }
             if let g = groups.first(where: f.groups.contains) {
                 return "group " + (f.context.tenant.directory.groups.first { $0.id == g }?.displayName ?? g)
             }
@@ -223,6 +257,9 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
         }
         if let why = hits(users: u.includeUsers, groups: u.includeGroups, roles: u.includeRoles, guests: u.includeGuestsOrExternalUsers) {
             return (true, "\(user.userPrincipalName) is included (\(why))")
+        }
+        if user.isAgentUser && u.includeUsers.contains("All") {
+            return (false, "\(user.userPrincipalName) is an agent user, which All users does not include (use AllAgentIdUsers)")
         }
         return (false, "\(user.userPrincipalName) is not included")
     }

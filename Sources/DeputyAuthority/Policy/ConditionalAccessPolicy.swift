@@ -30,6 +30,7 @@ public final class ConditionalAccessPolicy: Sendable, Equatable {
         var excludeLocations: [String] = []
         var signInRiskLevels: [String] = []
         var userRiskLevels: [String] = []
+        var agentIdRiskLevels: [String] = []
         /// Device states (`All`, `Compliant`, `DomainJoined`) included and excluded.
         var includeDeviceStates: [String] = []
         var excludeDeviceStates: [String] = []
@@ -71,6 +72,7 @@ public final class ConditionalAccessPolicy: Sendable, Equatable {
         excludeLocations = d.excludeLocations
         signInRiskLevels = d.signInRiskLevels
         userRiskLevels = d.userRiskLevels
+        agentIdRiskLevels = d.agentIdRiskLevels
         includeDeviceStates = d.includeDeviceStates
         excludeDeviceStates = d.excludeDeviceStates
         requireAllControls = d.requireAllControls
@@ -111,11 +113,18 @@ public final class ConditionalAccessPolicy: Sendable, Equatable {
         public var includeAuthenticationContextClassReferences: [String] = []
     }
 
-    /// `conditions.clientApplications` (workload identities).
+    /// `conditions.clientApplications` (workload identities and agent identities).
     public struct ClientApplications: Sendable, Equatable {
         /// `ServicePrincipalsInMyTenant`, `All` or service principal ids.
         public var includeServicePrincipals: [String] = []
         public var excludeServicePrincipals: [String] = []
+        /// Agent identities (Microsoft Learn, "Conditional Access for agent identities"): `All`,
+        /// agent identity ids, or a blueprint's appId (every agent identity created from it).
+        public var includeAgentIdServicePrincipals: [String] = []
+        public var excludeAgentIdServicePrincipals: [String] = []
+
+        /// Whether the policy is assigned to agent identities.
+        public var targetsAgents: Bool { !includeAgentIdServicePrincipals.isEmpty }
     }
 
     /// The built-in grant controls.
@@ -150,6 +159,8 @@ public final class ConditionalAccessPolicy: Sendable, Equatable {
     public let excludeLocations: [String]
     public let signInRiskLevels: [String]
     public let userRiskLevels: [String]
+    /// `conditions.agentIdRiskLevels`: the agent identity's risk (autonomous agents only).
+    public let agentIdRiskLevels: [String]
     /// Device states (`All`, `Compliant`, `DomainJoined`) included and excluded.
     public let includeDeviceStates: [String]
     public let excludeDeviceStates: [String]
@@ -301,6 +312,16 @@ private struct PolicyReader {
             // Graph's rule: a password change remediates user risk, so it needs that condition, and MFA with AND.
             throw fail("grantControls.builtInControls", "passwordChange needs conditions.userRiskLevels and operator AND with mfa")
         }
+        if p.clientApplications?.targetsAgents == true || !p.agentIdRiskLevels.isEmpty {
+            // Microsoft Learn, "Conditional Access for agent identities": policies assigned to agent
+            // identities have one condition (agent risk) and one control, block.
+            if p.grantControls != [.block] || p.signInFrequency != nil {
+                throw fail("grantControls.builtInControls", "a policy assigned to agent identities can only block (Entra offers no other control for agents)")
+            }
+            if p.clientApplications?.targetsAgents != true {
+                throw fail("conditions.agentIdRiskLevels", "agent risk applies to policies assigned to agent identities (conditions.clientApplications.includeAgentIdServicePrincipals)")
+            }
+        }
         if p.clientApplications != nil && (p.users?.includeUsers ?? ["None"]) == ["None"] && p.grantControls != [.block] {
             // Workload identities support block only (reference §5.3).
             throw fail("grantControls.builtInControls", "a policy for workload identities can only block")
@@ -318,7 +339,7 @@ private struct PolicyReader {
     func readConditions(_ c: [String: JSONValue], into p: inout ConditionalAccessPolicy.Draft) throws(PolicyError) {
         try checkKeys(c, "conditions", known: ["users", "applications", "clientApplications", "clientAppTypes", "platforms", "locations",
                                                 "signInRiskLevels", "userRiskLevels", "devices", "deviceStates"],
-                      unenforced: ["servicePrincipalRiskLevels", "insiderRiskLevels", "authenticationFlows", "times", "agentIdRiskLevels", "clients"])
+                      unenforced: ["servicePrincipalRiskLevels", "insiderRiskLevels", "authenticationFlows", "times", "clients"])
         // Device states (the older `deviceStates` and `devices.include/excludeDeviceStates`/`Devices`
         // forms): All, Compliant, DomainJoined — from the user's documented device state.
         if let d = try object(c["deviceStates"], "conditions.deviceStates") {
@@ -368,11 +389,24 @@ private struct PolicyReader {
         }
         if let ca = try object(c["clientApplications"], "conditions.clientApplications") {
             let path = "conditions.clientApplications"
-            try checkKeys(ca, path, known: ["includeServicePrincipals", "excludeServicePrincipals"],
-                          unenforced: ["servicePrincipalFilter", "includeAgentIdServicePrincipals", "excludeAgentIdServicePrincipals",
-                                       "agentIdServicePrincipalFilter"])
-            p.clientApplications = .init(includeServicePrincipals: try strings(ca["includeServicePrincipals"], "\(path).includeServicePrincipals"),
-                                         excludeServicePrincipals: try strings(ca["excludeServicePrincipals"], "\(path).excludeServicePrincipals"))
+            try checkKeys(ca, path, known: ["includeServicePrincipals", "excludeServicePrincipals", "includeAgentIdServicePrincipals",
+                                            "excludeAgentIdServicePrincipals"],
+                          unenforced: ["servicePrincipalFilter", "agentIdServicePrincipalFilter"])
+            p.clientApplications = .init(
+                includeServicePrincipals: try strings(ca["includeServicePrincipals"], "\(path).includeServicePrincipals"),
+                excludeServicePrincipals: try strings(ca["excludeServicePrincipals"], "\(path).excludeServicePrincipals"),
+                includeAgentIdServicePrincipals: try strings(ca["includeAgentIdServicePrincipals"], "\(path).includeAgentIdServicePrincipals"),
+                excludeAgentIdServicePrincipals: try strings(ca["excludeAgentIdServicePrincipals"], "\(path).excludeAgentIdServicePrincipals"))
+        }
+        // Graph's conditionalAccessAgentIdRiskLevels is a flags enum: "high" or "medium,high"; a list is accepted too.
+        switch c["agentIdRiskLevels"] {
+        case .string(let text)?:
+            p.agentIdRiskLevels = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case .array?: p.agentIdRiskLevels = try strings(c["agentIdRiskLevels"], "conditions.agentIdRiskLevels")
+        default: break
+        }
+        for (i, v) in p.agentIdRiskLevels.enumerated() where !["low", "medium", "high"].contains(v) {
+            throw fail("conditions.agentIdRiskLevels[\(i)]", "expected low, medium or high, found '\(v)'")
         }
         if p.users == nil && p.clientApplications == nil {
             throw fail("conditions.users", "a policy needs conditions.users or conditions.clientApplications")

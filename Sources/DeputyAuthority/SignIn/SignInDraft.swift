@@ -25,8 +25,18 @@ public final class SignInDraft: @unchecked Sendable {
     }
 
     func resource(_ app: Application) {
-        record.resourceId = app.appId
-        record.resourceDisplayName = app.displayName
+        resource(appID: app.appId, displayName: app.displayName)
+    }
+
+    func resource(appID: String, displayName: String) {
+        record.resourceId = appID
+        record.resourceDisplayName = displayName
+    }
+
+    /// Records the Agent ID facts of the sign-in: which agent acted, and its blueprint.
+    func agent(_ type: SignInRecord.AgentSignIn.AgentType, identity: ServicePrincipal, blueprint: Application) {
+        record.agent = .init(agentType: type, agentIdentityId: identity.appId, agentDisplayName: identity.displayName,
+                             parentAppId: blueprint.appId, parentDisplayName: blueprint.displayName)
     }
 
     /// Records Conditional Access's decision: every policy's result and the overall status.

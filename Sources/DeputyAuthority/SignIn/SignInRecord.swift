@@ -56,6 +56,24 @@ public struct SignInRecord: Codable, Sendable, Equatable {
         }
     }
 
+    /// The Agent ID facts of a sign-in (Graph beta `signIn.agent`): the agent identity that acted
+    /// as the client, its parent blueprint, and what kind of agent sign-in this was.
+    public struct AgentSignIn: Codable, Sendable, Equatable {
+        public enum AgentType: String, Codable, Sendable {
+            /// The blueprint got a credential (T1) for one of its agent identities.
+            case agentIdentityBlueprint
+            /// The agent identity acted (for a user by OBO, or autonomously).
+            case agentIdentity
+            /// The agent identity acted as its agent user.
+            case agentIdUser
+        }
+        public var agentType: AgentType
+        public var agentIdentityId: String
+        public var agentDisplayName: String?
+        public var parentAppId: String
+        public var parentDisplayName: String?
+    }
+
     public var id: String
     public var createdDateTime: Date
     public var tenantId: String
@@ -88,6 +106,8 @@ public struct SignInRecord: Codable, Sendable, Equatable {
     public var scopes: [String]
     /// Why a request failed in words an operator needs (e.g. which grant was missing).
     public var note: String?
+    /// Set when an agent identity (or its blueprint, for the agent's credential) was the client.
+    public var agent: AgentSignIn?
 
     public init(id: String, createdDateTime: Date, tenantId: String, isInteractive: Bool, authenticationProtocol: String,
                 correlationId: String) {
@@ -150,6 +170,15 @@ extension SignInRecord {
         o.strings("authenticationMethodsUsed", authenticationMethodsUsed)
         o.strings("scopes", scopes)
         o.string("note", note)
+        if let agent {
+            var a = JSONObjectWriter(capacity: 256)
+            a.string("agentType", agent.agentType.rawValue)
+            a.string("agentIdentityId", agent.agentIdentityId)
+            a.string("agentDisplayName", agent.agentDisplayName)
+            a.string("parentAppId", agent.parentAppId)
+            a.string("parentDisplayName", agent.parentDisplayName)
+            o.object("agent", a)
+        }
         return o.finished
     }
 }

@@ -16,13 +16,17 @@ public struct Authentication: Codable, Sendable, Equatable {
     public var acrs: [String]
     /// When the second factor was last satisfied (sign-in frequency with `secondaryAuthentication`).
     public var mfaTime: Date?
+    /// Where the user signed in from, carried through OBO: Conditional Access places an agent's
+    /// sign-in for a user at the user's location.
+    public var ipAddress: String?
 
-    public init(userID: String, authTime: Date, methods: [String], acrs: [String] = [], mfaTime: Date? = nil) {
+    public init(userID: String, authTime: Date, methods: [String], acrs: [String] = [], mfaTime: Date? = nil, ipAddress: String? = nil) {
         self.userID = userID
         self.authTime = authTime
         self.methods = methods
         self.acrs = acrs
         self.mfaTime = mfaTime
+        self.ipAddress = ipAddress
     }
 }
 

@@ -31,11 +31,13 @@ struct TokenMinter: Sendable {
 
     /// `aio` is opaque in Entra; Deputy's carries the authentication time and methods so later
     /// grants (OBO) can tell how and when the user signed in.
-    static func aio(authentication: Authentication?, issuedAt: Date) -> String {
+    static func aio(authentication: Authentication?, issuedAt: Date, ipAddress: String? = nil) -> String {
         var o: [String: JSONValue] = ["v": .number(1), "iat": .number(issuedAt.timeIntervalSince1970.rounded())]
         if let a = authentication {
             o["at"] = .number(a.authTime.timeIntervalSince1970.rounded())
             o["amr"] = .array(a.methods.map(JSONValue.string))
+            // Where the user signed in (the first sign-in's address, kept through OBO).
+            if let ip = a.ipAddress ?? ipAddress { o["ip"] = .string(ip) }
             // When the second factor was done, for sign-in frequency on the second factor at OBO.
             if let mfa = a.mfaTime { o["mt"] = .number(mfa.timeIntervalSince1970.rounded()) }
         }
@@ -45,12 +47,12 @@ struct TokenMinter: Sendable {
     private static let aioDecoder = JSONDecoder()
 
     /// Reads the authentication time, methods and MFA time back from an `aio` value Deputy issued.
-    static func readAIO(_ aio: String) -> (authTime: Date?, methods: [String], mfaTime: Date?)? {
+    static func readAIO(_ aio: String) -> (authTime: Date?, methods: [String], mfaTime: Date?, ipAddress: String?)? {
         guard aio.hasPrefix("E2"), let data = Base64URL.decode(aio.dropFirst(2)),
             case .object(let o)? = try? aioDecoder.decode(JSONValue.self, from: Data(data))
         else { return nil }
         return (o["at"]?.numberValue.map { Date(timeIntervalSince1970: $0) }, o["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                o["mt"]?.numberValue.map { Date(timeIntervalSince1970: $0) })
+                o["mt"]?.numberValue.map { Date(timeIntervalSince1970: $0) }, o["ip"]?.stringValue)
     }
 
     struct AccessTokenRequest {
@@ -67,6 +69,8 @@ struct TokenMinter: Sendable {
         var acrs: [String]
         var clientCapabilities: [String]
         var ipAddress: String?
+        /// Set when the client is an agent identity: the token carries the Agent ID facets.
+        var agent: AgentClient? = nil
     }
 
     struct Minted {
@@ -101,7 +105,7 @@ struct TokenMinter: Sendable {
         if !r.roles.isEmpty { c["roles"] = .array(r.roles.map(JSONValue.string)) }
         switch r.subject {
         case .user(let user, let auth):
-            c["aio"] = .string(TokenMinter.aio(authentication: auth, issuedAt: now))
+            c["aio"] = .string(TokenMinter.aio(authentication: auth, issuedAt: now, ipAddress: r.ipAddress))
             c["oid"] = .string(user.id)
             c["sub"] = .string(TokenMinter.pairwiseSubject(tenantID: tid, objectID: user.id, appID: r.resource.appId, kind: "at"))
             c["name"] = .string(user.displayName)
@@ -126,10 +130,31 @@ struct TokenMinter: Sendable {
             c["sub"] = .string(sp.id)
             c["idtyp"] = .string("app")
         }
+        if let agent = r.agent { TokenMinter.addAgentFacets(&c, agent: agent, subject: r.subject) }
         if r.resource.wantsOptionalAccessTokenClaim("xms_cc"), !r.clientCapabilities.isEmpty {
             c["xms_cc"] = .array(r.clientCapabilities.map(JSONValue.string))
         }
         return Minted(token: try key.sign(claims: c, includeX5t: !v2), expiresIn: lifetime, uti: uti)
+    }
+
+    /// The Agent ID claims (Microsoft Learn, "Agent token claims"): facets are space-separated odd
+    /// integers — `xms_act_fct` 11 (the actor is an agent identity); `xms_sub_fct` 11 for an
+    /// autonomous agent, 13 for an agent user; `xms_idrel` how the subject relates to the tenant
+    /// (1 member, 5 guest, 7 service principal); `xms_par_app_azp` the blueprint, for logs and
+    /// display only (authorization decides on `azp`/`appid`).
+    static func addAgentFacets(_ c: inout [String: JSONValue], agent: AgentClient, subject: TokenSubject) {
+        c["xms_act_fct"] = .string("11")
+        c["xms_par_app_azp"] = .string(agent.blueprint.appId)
+        switch subject {
+        case .user(let user, _) where user.isAgentUser:
+            c["xms_sub_fct"] = .string("13")
+            c["xms_idrel"] = .string("1")
+        case .user(let user, _):
+            c["xms_idrel"] = .string(user.isGuest ? "5" : "1")
+        case .application:
+            c["xms_sub_fct"] = .string("11")
+            c["xms_idrel"] = .string("7")
+        }
     }
 
     func idToken(tenant: DirectoryIndex, user: User, authentication: Authentication, client: Application, nonce: String?,

@@ -99,6 +99,64 @@ extension OAuthError {
         OAuthError(.invalidRequest, aadsts: 90056, message: "The resource is disabled or does not exist. The path \(path) is not an endpoint of this authority.", status: 404)
     }
 
+    // MARK: - Agent ID (Microsoft Learn: "Agent OBO flow", "Autonomous agent flow", "Agent user flow")
+    // Entra documents the flows, not the codes of every refusal: where a code is Deputy's choice
+    // the factory says so, and the description names what to fix.
+
+    /// `fmi_path` sent by an application that is not an agent identity blueprint (Deputy's choice: AADSTS700230).
+    public static func fmiPathNotAllowed(appID: String) -> OAuthError {
+        OAuthError(.unauthorizedClient, aadsts: 700230, message: "Application '\(appID)' is not an agent identity blueprint; only a blueprint may request a token for an agent identity with 'fmi_path'.")
+    }
+    /// `fmi_path` naming something other than one of the blueprint's own agent identities (Deputy's choice: AADSTS700231).
+    public static func agentNotOfBlueprint(fmiPath: String, blueprintAppID: String) -> OAuthError {
+        OAuthError(.unauthorizedClient, aadsts: 700231, message: "'\(fmiPath)' in fmi_path is not an agent identity of the blueprint '\(blueprintAppID)'. A blueprint can get tokens only for agent identities created from it.")
+    }
+    /// A blueprint's agent-identity token asked for another scope than the token exchange (Deputy's choice: AADSTS700232).
+    public static func fmiPathNeedsTokenExchangeScope(_ scope: String) -> OAuthError {
+        OAuthError(.invalidScope, aadsts: 700232, message: "The scope '\(scope)' is not valid with fmi_path. A blueprint gets an agent identity's credential with scope 'api://AzureADTokenExchange/.default'; the agent identity then uses it as its client_assertion.")
+    }
+    /// An agent identity presented a secret, certificate or federated credential of its own (Deputy's choice: AADSTS700233; HTTP 401).
+    public static func agentIdentityHasNoCredentials(appID: String) -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 700233, message: "'\(appID)' is an agent identity, which has no credentials of its own. Authenticate with client_assertion = a token its blueprint got for it (client_credentials with fmi_path='\(appID)' and scope api://AzureADTokenExchange/.default).")
+    }
+    /// AADSTS700213: the agent's client assertion was minted for another agent identity (its `sub`).
+    public static func agentCredentialForOtherAgent(subject: String, expected: String) -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 700213, message: "No matching federated identity record found for presented assertion subject '\(subject)'. The assertion was issued for another agent identity; expected the subject '\(expected)'.")
+    }
+    /// The agent's client assertion was not issued by the agent identity's own blueprint (Deputy's choice: AADSTS700234).
+    public static func agentCredentialFromOtherBlueprint(issuedTo: String, expected: String) -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 700234, message: "The client assertion was obtained by '\(issuedTo)', not by the agent identity's blueprint '\(expected)'. Only the parent blueprint can get credentials for its agent identities.")
+    }
+    /// A token used outside its one purpose in the agent flows: a user-FIC token (T2) as a client
+    /// assertion, or an agent credential (T1) as a user token (Deputy's choice: AADSTS700235).
+    public static func agentTokenMisused(_ detail: String) -> OAuthError {
+        OAuthError(.invalidClient, aadsts: 700235, message: "The token was replayed outside its purpose. \(detail)")
+    }
+    /// An agent identity that is disabled (or whose blueprint is) (AADSTS7000112).
+    public static func agentIdentityDisabled(appID: String) -> OAuthError {
+        OAuthError(.unauthorizedClient, aadsts: 7000112, message: "Application '\(appID)' is disabled.")
+    }
+    /// A blueprint (or an agent identity) at /authorize: nobody signs in to it interactively (Deputy's choice: AADSTS700236).
+    public static func noInteractiveSignInForAgents(appID: String) -> OAuthError {
+        OAuthError(.unauthorizedClient, aadsts: 700236, message: "Application '\(appID)' is an agent identity blueprint or agent identity, which does not support interactive sign-in (/authorize). Sign the user in to a client application that requests a token for the blueprint's API.")
+    }
+    /// user_fic: the user-FIC token (T2) is not the calling agent identity's own (Deputy's choice: AADSTS700237).
+    public static func userCredentialForOtherAgent(subject: String, expected: String) -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 700237, message: "The user_federated_identity_credential was issued to '\(subject)', not to the calling agent identity '\(expected)'. Get it as the agent identity: client_credentials with scope api://AzureADTokenExchange/.default.")
+    }
+    /// user_fic: the user is not the calling agent identity's agent user (Deputy's choice: AADSTS700238).
+    public static func agentUserOfOtherAgent(user: String, agentAppID: String) -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 700238, message: "The user '\(user)' is not the agent user of the agent identity '\(agentAppID)'. An agent identity can get tokens only for its own agent user.")
+    }
+    /// A grant Agent ID objects do not support, e.g. ROPC or device code (Deputy's choice: AADSTS700240).
+    public static func grantNotAllowedForAgent(_ grantType: String, kind: String) -> OAuthError {
+        OAuthError(.unauthorizedClient, aadsts: 700240, message: "The grant '\(grantType)' is not supported for \(kind). Agent identities use client_credentials, urn:ietf:params:oauth:grant-type:jwt-bearer (on-behalf-of), refresh_token and user_fic.")
+    }
+    /// A user-FIC grant by a client that is not an agent identity (Deputy's choice: AADSTS700239).
+    public static func userFICNeedsAgentIdentity(appID: String) -> OAuthError {
+        OAuthError(.unauthorizedClient, aadsts: 700239, message: "Application '\(appID)' is not an agent identity; the user_fic grant is for an agent identity acting as its agent user.")
+    }
+
     // MARK: - On-behalf-of assertions (reference/entra-wire.md §1.3)
 
     /// AADSTS50013: the assertion is malformed, badly signed, or from another issuer.
