@@ -65,21 +65,33 @@ public enum DemoChain {
     /// The assistive agent: `POST /chat`, the built-in planner unless another is given.
     public static func agent(demo: DemoTenant, httpClient: HTTPClient, planner: any AgentPlanner = BuiltInPlanner(),
                              demoMode: Bool = true, time: any TimeSource = SystemTimeSource()) -> Router<BearerRequestContext> {
-        let app = DemoTenant.app("agent")
+        let blueprint = DemoTenant.app("agentBlueprint")
         let router = browserFacing("agent", demo: demo, demoMode: demoMode)
-        Agent(validator: ResourceValidator(Agent.configuration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!),
+        // Users sign in for the blueprint's API; the agent identity does the OBO, authenticated by
+        // the token its blueprint gets for it (Microsoft Entra Agent ID).
+        Agent(validator: ResourceValidator(Agent.configuration(authority: issuer(demo), appID: blueprint.appId, appIDURI: blueprint.identifierUri!),
                                            client: httpClient, time: time),
-              obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time), mcpEndpoint: demo.url(.mcpServer) + "/mcp",
-              mcpScopes: ["\(DemoTenant.app("mcpServer").identifierUri!)/.default"], callerScopes: ["\(app.identifierUri!)/.default"],
+              obo: agentClient(demo: demo, httpClient: httpClient, time: time), mcpEndpoint: demo.url(.mcpServer) + "/mcp",
+              mcpScopes: ["\(DemoTenant.app("mcpServer").identifierUri!)/.default"], callerScopes: ["\(blueprint.identifierUri!)/.default"],
               planner: planner, httpClient: httpClient)
             .addRoutes(to: router)
         return router
     }
 
+    /// The demo agent identity as a confidential client: its blueprint's secret gets the agent's
+    /// credential (T1), which the agent presents for OBO, its own tokens and its agent user's.
+    public static func agentClient(demo: DemoTenant, httpClient: HTTPClient, time: any TimeSource = SystemTimeSource()) -> ConfidentialClient {
+        let blueprint = DemoTenant.app("agentBlueprint")
+        let credential = AgentIdentityCredential(authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", blueprintClientID: blueprint.appId,
+                                                 blueprintCredential: .secret(blueprint.secret!), agentIdentityID: DemoTenant.app("agent").appId,
+                                                 httpClient: httpClient, time: time)
+        return ConfidentialClient(agentIdentity: credential, httpClient: httpClient, time: time)
+    }
+
     /// The SPA's origin: its pages and `/config.json`.
     public static func spa(demo: DemoTenant, demoMode: Bool = true) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        let scopes = { (key: String) in ["\(DemoTenant.app(key).identifierUri!)/access_as_user"] }
+        let scopes = { (key: String) in ["\(DemoTenant.app(key == "agent" ? "agentBlueprint" : key).identifierUri!)/access_as_user"] }
         SPA.addRoutes(to: router, configuration: SPA.Configuration(
             authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", clientID: DemoTenant.app("spa").appId,
             redirectURI: "\(demo.url(.spa))/callback",

@@ -86,10 +86,35 @@ public final class ConfidentialClient: Sendable {
     }
 
     /// Client credentials: a token for the middle tier itself (`scopes` = `{resource}/.default`).
-    public func acquireTokenForClient(scopes: [String], claims: String? = nil, correlationID: String? = nil) async throws(AcquisitionError) -> AccessToken {
-        let key = "app|" + tokenEndpoint + "|" + Scopes.format(scopes.sorted())
+    ///
+    /// With `fmiPath`, an agent identity blueprint gets the credential of one of its agent
+    /// identities (Microsoft Learn, "Agent OBO flow" step 2; MSAL.NET's `WithFmiPath`): `scopes`
+    /// is `api://AzureADTokenExchange/.default`, `fmi_path` the agent identity's client id, and
+    /// the path is part of the cache key. ``AgentIdentityCredential`` does this for you.
+    public func acquireTokenForClient(scopes: [String], fmiPath: String? = nil, claims: String? = nil,
+                                      correlationID: String? = nil) async throws(AcquisitionError) -> AccessToken {
+        let key = "app|" + tokenEndpoint + "|" + Scopes.format(scopes.sorted()) + (fmiPath.map { "|fmi|" + $0 } ?? "")
         return try await acquire(key: key, claims: claims) { [self] in
-            try await self.request([("grant_type", "client_credentials"), ("scope", Scopes.format(scopes))], claims: claims, correlationID: correlationID)
+            var parameters = [("grant_type", "client_credentials"), ("scope", Scopes.format(scopes))]
+            if let fmiPath { parameters.append(("fmi_path", fmiPath)) }
+            return try await self.request(parameters, claims: claims, correlationID: correlationID)
+        }
+    }
+
+    /// An agent identity's token as its agent user (Microsoft Learn, "Agent user flow"; the
+    /// requests of MSAL.NET's `AcquireTokenByUserFederatedIdentityCredential`): the agent
+    /// identity's own exchange token (T2, client credentials for `api://AzureADTokenExchange/.default`,
+    /// cached), then `grant_type=user_fic` with it and the agent user's UPN or object id. Only for
+    /// a client whose credential is an ``AgentIdentityCredential``.
+    public func acquireTokenForAgentUser(username: String? = nil, userID: String? = nil, scopes: [String], claims: String? = nil,
+                                         correlationID: String? = nil) async throws(AcquisitionError) -> AccessToken {
+        guard (username == nil) != (userID == nil) else { throw .credential("give the agent user's username or its userID, not both") }
+        let user = username.map { ("username", $0) } ?? ("user_id", userID!)
+        let key = "agentuser|" + tokenEndpoint + "|" + user.1.lowercased() + "|" + Scopes.format(scopes.sorted())
+        return try await acquire(key: key, claims: claims) { [self] in
+            let t2 = try await self.acquireTokenForClient(scopes: [AgentIdentityCredential.tokenExchangeScope], correlationID: correlationID)
+            return try await self.request([("grant_type", "user_fic"), ("user_federated_identity_credential", t2.token), user,
+                                           ("scope", Scopes.format(scopes))], claims: claims, correlationID: correlationID)
         }
     }
 

@@ -206,6 +206,9 @@ struct Serve: AsyncParsableCommand {
         @Option(help: "The MCP endpoint (…/mcp).") var mcpServer: String
         @Option(help: "The scope to request for the MCP server by OBO (e.g. api://…/.default).") var mcpScope: String
         @Option(help: "The SPA's origin (CORS).") var spaOrigin: String?
+        @Option(help: ArgumentHelp("Act as this Agent ID agent identity (its client id): --client-id is then its blueprint, whose credential gets the agent's (fmi_path).",
+                                   valueName: "id"))
+        var agentIdentity: String?
 
         func run() async throws {
             let logger = makeLogger("deputy")
@@ -214,8 +217,12 @@ struct Serve: AsyncParsableCommand {
             let secret = try credential.credential()
             try await service.withHTTPClient { http in
                 let router = DemoChain.serviceRouter(role: "agent", name: "Assistive agent", browserOrigin: spaOrigin, demoMode: service.demo)
+                let obo = agentIdentity.map { id in
+                    ConfidentialClient(agentIdentity: AgentIdentityCredential(authority: tenant, blueprintClientID: service.clientId, blueprintCredential: secret,
+                                                                              agentIdentityID: id, httpClient: http), httpClient: http)
+                } ?? ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http)
                 Agent(validator: ResourceValidator(Agent.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
-                      obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
+                      obo: obo,
                       mcpEndpoint: mcpServer, mcpScopes: [mcpScope], callerScopes: ["\(appIdUri)/.default"], planner: llm.planner(httpClient: http),
                       httpClient: http).addRoutes(to: router)
                 try await Serve.run(router, options: service, httpClient: http, name: "Agent", logger: logger)

@@ -198,7 +198,7 @@ struct ConditionalAccessPagesTests {
             let json = try JSONDecoder().decode([String: JSONValue].self, from: Data(String(buffer: r.body).utf8))
             let list = json["value"]?.arrayValue?.compactMap(\.objectValue)
             let value = try #require(list)
-            #expect(value.count == 4)
+            #expect(value.count == 5)
             let block = try #require(value.first { $0["id"]?.stringValue == Self.blockGuests })
             #expect(block["policyApplies"] == .bool(true))
             #expect(block["analysisReasons"]?.stringValue == "notSet")

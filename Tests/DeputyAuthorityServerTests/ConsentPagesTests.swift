@@ -89,8 +89,9 @@ struct ConsentPagesTests {
     @Test("Combined consent through the pages: the SPA's .default for the agent lists the agent's downstream permission too")
     func combinedConsentPage() async throws {
         let authority = try await DemoAuthority.make { file in
-            let agentSP = file.tenants[0].servicePrincipals.first { $0.appId == DemoTenant.app("agent").appId }!.id
-            file.tenants[0].oauth2PermissionGrants.removeAll { $0.resourceId == agentSP || $0.clientId == agentSP }
+            let agentSPs = file.tenants[0].servicePrincipals
+                .filter { [DemoTenant.app("agent").appId, DemoTenant.app("agentBlueprint").appId].contains($0.appId) }.map(\.id)
+            file.tenants[0].oauth2PermissionGrants.removeAll { agentSPs.contains($0.resourceId) || agentSPs.contains($0.clientId) }
         }
         try await DemoAuthority.test(authority) { client in
             let browser = Browser(client)

@@ -78,12 +78,13 @@ struct ConsentTests {
         #expect(response.parameters.first { $0.0 == "error_description" }?.1.hasPrefix("AADSTS90094") == true)
     }
 
-    @Test("Combined consent: the SPA's .default for the agent also consents to the agent's downstream permission, and OBO then works")
+    @Test("Combined consent: the SPA's .default for the agent's blueprint also consents to its downstream permission, which the agent identity inherits for OBO")
     func combinedConsent() async throws {
         let f = try await GrantsFixture.make { d in
             let sps = d.servicePrincipals
-            let agentSP = sps.first { $0.appId == DemoTenant.app("agent").appId }!.id
-            d.oauth2PermissionGrants.removeAll { $0.resourceId == agentSP || $0.clientId == agentSP }
+            // No grant to or from the blueprint or its agent identity: the agent has only what it inherits.
+            let agentSPs = sps.filter { [DemoTenant.app("agent").appId, DemoTenant.app("agentBlueprint").appId].contains($0.appId) }.map(\.id)
+            d.oauth2PermissionGrants.removeAll { agentSPs.contains($0.resourceId) || agentSPs.contains($0.clientId) }
         }
         var browser = GrantsFixture.Browser()
         let result = try await signIn(f, client: spa.appId, redirect: "http://127.0.0.1:7401/", scope: "api://contoso-expense-agent/.default",
@@ -96,8 +97,10 @@ struct ConsentTests {
         let userToken = try await f.token([("grant_type", "authorization_code"), ("client_id", spa.appId), ("code", code),
                                            ("redirect_uri", "http://127.0.0.1:7401/"), ("code_verifier", TestPKCE.verifier)],
                                           origin: "http://127.0.0.1:7401").get().accessToken
-        let obo = await f.token([("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", agent.appId), ("client_secret", agent.secret!),
-                                 ("requested_token_use", "on_behalf_of"), ("assertion", userToken), ("scope", "api://contoso-expenses-mcp/.default")])
+        // The agent identity inherits the blueprint's consented Expenses.ReadWrite (inheritablePermissions).
+        let obo = await f.token([("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("requested_token_use", "on_behalf_of"),
+                                 ("assertion", userToken), ("scope", "api://contoso-expenses-mcp/.default")]
+                                + GrantsFixture.agentAuthentication(try await f.agentCredential()))
         #expect(try UnverifiedJWT(try obo.get().accessToken).string("scp") == "Expenses.ReadWrite")
     }
 }

@@ -97,7 +97,7 @@ struct MoreCredentialCases {
     @Test("A client pre-authorized by the resource needs no grant and no consent prompt")
     func preAuthorized() async throws {
         let f = try await GrantsFixture.make { d in
-            let i = d.applications.firstIndex { $0.appId == DemoTenant.app("agent").appId }!
+            let i = d.applications.firstIndex { $0.appId == DemoTenant.app("agentBlueprint").appId }!
             d.applications[i].api?.preAuthorizedApplications = [.init(appId: DemoTenant.app("cli").appId,
                                                                      delegatedPermissionIds: ["11111111-aaaa-4bbb-8ccc-000000000005"], permissionIds: nil)]
         }

@@ -103,6 +103,18 @@ struct GrantsFixture {
 }
 
 extension GrantsFixture {
+    /// The demo agent identity's credential (T1): its blueprint's client credentials with fmi_path.
+    func agentCredential(agent: String = DemoTenant.app("agent").appId, sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        let blueprint = DemoTenant.app("agentBlueprint")
+        return try await success([("grant_type", "client_credentials"), ("client_id", blueprint.appId), ("client_secret", blueprint.secret!),
+                                  ("scope", "api://AzureADTokenExchange/.default"), ("fmi_path", agent)], sourceLocation: sourceLocation).accessToken
+    }
+
+    /// The parameters that authenticate an agent identity with its credential.
+    static func agentAuthentication(_ credential: String, agent: String = DemoTenant.app("agent").appId) -> [(String, String)] {
+        [("client_id", agent), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", credential)]
+    }
+
     /// The id of the demo policy "Require MFA for Contoso SQL".
     static let mfaPolicyID = SignInDriver.mfaPolicyID
 

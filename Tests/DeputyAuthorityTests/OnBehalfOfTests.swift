@@ -17,7 +17,7 @@ struct OnBehalfOfTests {
         try await GrantsFixture.make { d in
             let sps = d.servicePrincipals
             let sp = { (appID: String) in sps.first { $0.appId == appID }!.id }
-            d.oauth2PermissionGrants.append(.init(id: "g-cli-agent", clientId: sp(DemoTenant.app("cli").appId), resourceId: sp(DemoTenant.app("agent").appId),
+            d.oauth2PermissionGrants.append(.init(id: "g-cli-agent", clientId: sp(DemoTenant.app("cli").appId), resourceId: sp(DemoTenant.app("agentBlueprint").appId),
                                                   consentType: "AllPrincipals", principalId: nil, scope: "access_as_user"))
             d.appRoleAssignments.append(.init(id: "r-webapi", principalId: sp(DemoTenant.app("webApi").appId), principalType: "ServicePrincipal",
                                               resourceId: sp(DemoTenant.app("dataApi").appId), appRoleId: "11111111-aaaa-4bbb-8ccc-000000000006"))
@@ -35,6 +35,9 @@ struct OnBehalfOfTests {
         var p: [(String, String)] = [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", c.appId),
                                      ("requested_token_use", "on_behalf_of"), ("assertion", assertion), ("scope", scope)]
         if let secret = c.secret { p.append(("client_secret", secret)) }
+        if c.blueprint != nil, let credential = try? await f.agentCredential(agent: c.appId) {
+            p = p.filter { $0.0 != "client_id" } + GrantsFixture.agentAuthentication(credential, agent: c.appId)
+        }
         return await f.token(p.filter { pair in !extra.contains { $0.0 == pair.0 } } + extra)
     }
 

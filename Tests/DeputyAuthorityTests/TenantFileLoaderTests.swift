@@ -20,20 +20,27 @@ struct TenantFileLoaderTests {
         let tenant = try Self.loadDemo()
         #expect(tenant.tenant.id == DemoTenant.tenantID)
         #expect(tenant.tenant.verifiedDomains == [DemoTenant.domain, "contoso.com"])
-        #expect(tenant.users.map(\.id) == DemoTenant.users.map(\.id))
-        #expect(tenant.users.count == 3)
-        // The demo apps, plus Microsoft Graph (whose sign-in log and What-If the authority serves).
-        #expect(Set(tenant.applications.map(\.appId)) == Set(DemoTenant.apps.map(\.appId) + [DemoTenant.graphAppID]))
+        // The people, then the agent's user account (Graph agentUser), kept inline with its @odata.type.
+        #expect(tenant.users.map(\.id) == DemoTenant.users.map(\.id) + [DemoTenant.agentUser.id])
+        #expect(tenant.users.filter(\.isAgentUser).map(\.identityParentId) == [DemoTenant.app("agent").appId])
+        // The demo apps, plus Microsoft Graph (whose sign-in log and What-If the authority serves);
+        // the agent identity is a service principal without an application.
+        let registered = DemoTenant.apps.filter { $0.blueprint == nil }.map(\.appId)
+        #expect(Set(tenant.applications.map(\.appId)) == Set(registered + [DemoTenant.graphAppID]))
         #expect(tenant.applications.count == 10)
+        #expect(tenant.applications.filter(\.isAgentIdentityBlueprint).map(\.appId) == [DemoTenant.app("agentBlueprint").appId])
+        #expect(tenant.servicePrincipals.filter(\.isAgentIdentity).map(\.agentIdentityBlueprintId) == [DemoTenant.app("agentBlueprint").appId])
+        #expect(tenant.agentIdentityBlueprints.isEmpty && tenant.agentIdentities.isEmpty && tenant.agentUsers.isEmpty)
         #expect(tenant.groups.count == 1)
-        #expect(tenant.conditionalAccessPolicies.count == 4)
+        #expect(tenant.conditionalAccessPolicies.count == 5)
         #expect(tenant.users.first { $0.id == DemoTenant.user("alice").id }?.manager == DemoTenant.user("bob").id)
     }
 
     @Test("Every application gets a service principal with a GUID id")
     func demoServicePrincipals() throws {
         let tenant = try Self.loadDemo()
-        #expect(tenant.servicePrincipals.count == tenant.applications.count)
+        // One per application, plus the agent identity.
+        #expect(tenant.servicePrincipals.count == tenant.applications.count + 1)
         for app in tenant.applications {
             let sp = try #require(tenant.servicePrincipals.first { $0.appId == app.appId }, "no service principal for \(app.displayName)")
             #expect(DirectoryValidator.isGUID(sp.id))

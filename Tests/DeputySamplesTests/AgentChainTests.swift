@@ -46,9 +46,12 @@ struct AgentChainTests {
                                      dataAPI: data)
 
             let agentRouter = DemoChain.serviceRouter(role: "agent", name: agentApp.displayName, browserOrigin: nil, demoMode: true)
-            Agent(validator: ResourceValidator(Agent.configuration(authority: issuer, appID: agentApp.appId, appIDURI: agentApp.identifierUri!)),
-                  obo: ConfidentialClient(authority: live.tenantAuthority, clientID: agentApp.appId, credential: .secret(agentApp.secret!)),
-                  mcpEndpoint: mcp).addRoutes(to: agentRouter)
+            // The agent is an agent identity: users sign in for its blueprint; its blueprint's secret gets its credential.
+            let blueprint = DemoTenant.app("agentBlueprint")
+            let agentCredential = AgentIdentityCredential(authority: live.tenantAuthority, blueprintClientID: blueprint.appId,
+                                                          blueprintCredential: .secret(blueprint.secret!), agentIdentityID: agentApp.appId)
+            Agent(validator: ResourceValidator(Agent.configuration(authority: issuer, appID: blueprint.appId, appIDURI: blueprint.identifierUri!)),
+                  obo: ConfidentialClient(agentIdentity: agentCredential), mcpEndpoint: mcp).addRoutes(to: agentRouter)
 
             try await serving(dataRouter, port: dataPort) {
                 try await serving(mcpRouter, port: mcpPort) {
@@ -115,7 +118,7 @@ struct AgentChainTests {
             // Each hop saw a fresh token for itself, minted for the hop before it: nothing passed through.
             let hops = try #require(answer.chain).hops
             #expect(hops.map(\.service) == ["agent", "mcpServer", "dataApi"])
-            #expect(hops.map(\.aud) == [DemoTenant.app("agent").appId, DemoTenant.app("mcpServer").appId, DemoTenant.app("dataApi").appId])
+            #expect(hops.map(\.aud) == [DemoTenant.app("agentBlueprint").appId, DemoTenant.app("mcpServer").appId, DemoTenant.app("dataApi").appId])
             #expect(hops.map(\.azp) == [DemoTenant.app("cli").appId, DemoTenant.app("agent").appId, DemoTenant.app("mcpServer").appId])
             #expect(hops.allSatisfy { $0.oid == alice.id && $0.amr?.contains("mfa") == true })
             #expect(answer.chain?.correlationId == "scenario-2-b")
@@ -209,7 +212,7 @@ struct AgentChainTests {
             #expect(data.status == 401)
             #expect(data.headers["www-authenticate"]?.contains(#"error="invalid_token""#) == true)
             // The demo-mode report shows the refused hop as refused.
-            #expect(data.chain?.hops.first?.status == 401 && data.chain?.hops.first?.aud == DemoTenant.app("agent").appId)
+            #expect(data.chain?.hops.first?.status == 401 && data.chain?.hops.first?.aud == DemoTenant.app("agentBlueprint").appId)
         }
     }
 
@@ -247,6 +250,7 @@ struct AgentChainTests {
             let answer = try await Self.chat(chain, "tell me a joke", token: token, correlation: "help")
             #expect(answer.status == 200 && answer.json?.objectValue?["toolCalls"] == .array([]))
             #expect(try await chain.live.tokenRequests(client: DemoTenant.app("agent").appId) == 0)
+            #expect(try await chain.live.tokenRequests(client: DemoTenant.app("agentBlueprint").appId) == 0)
             let bad = try await Self.send(chain.agent + "/chat", token: token, body: #"{"text": 1}"#, correlation: "bad")
             #expect(bad.status == 400 && bad.body.contains("invalid_request"))
         }

@@ -32,6 +32,8 @@ public struct DemoTenant: Sendable {
     }
     public struct DemoApp: Sendable {
         public var key: String, appId: String, displayName: String, identifierUri: String?, secret: String?
+        /// For an agent identity: the key of its blueprint (it has no credential of its own).
+        public var blueprint: String? = nil
     }
 
     public static let users: [DemoUser] = [
@@ -51,8 +53,12 @@ public struct DemoTenant: Sendable {
               identifierUri: "https://database.windows.net/", secret: "dataapi-demo-secret-1e8a5c7b90f2"),
         .init(key: "mcpServer", appId: "b1c3d5e7-8f9a-4b0c-9d2e-4f6a8b0c2d34", displayName: "Contoso Expenses MCP Server",
               identifierUri: "api://contoso-expenses-mcp", secret: "mcp-demo-secret-4b9d2e7f1a6c"),
-        .init(key: "agent", appId: "c3d5e7f9-0a1b-4c2d-8e4f-5a7b9c1d3e45", displayName: "Contoso Expense Agent",
+        // The assistive agent is a Microsoft Entra Agent ID agent identity: the blueprint holds the
+        // credential and exposes the API the SPA signs users in for; the agent identity has none.
+        .init(key: "agentBlueprint", appId: "c3d5e7f9-0a1b-4c2d-8e4f-5a7b9c1d3e45", displayName: "Contoso Expense Agent Blueprint",
               identifierUri: "api://contoso-expense-agent", secret: "agent-demo-secret-8f3c6a1d9e2b"),
+        .init(key: "agent", appId: "4a6c8e0f-1b3d-4f5a-9c7e-2d4f6a8c0e57", displayName: "Contoso Expense Agent",
+              identifierUri: nil, secret: nil, blueprint: "agentBlueprint"),
         .init(key: "cli", appId: "d5e7f9a1-2b3c-4d4e-9f6a-6b8c0d2e4f56", displayName: "Contoso Expenses CLI", identifierUri: nil, secret: nil),
         .init(key: "reports", appId: "e7f9a1b3-4c5d-4e6f-8a8b-7c9d1e3f5a67", displayName: "Contoso Nightly Reports",
               identifierUri: nil, secret: "reports-demo-secret-2d7e9b4c6a1f"),
@@ -61,6 +67,13 @@ public struct DemoTenant: Sendable {
         .init(key: "reportsApi", appId: "a3c5e7f9-1b2d-4e3f-8a5b-9c7d1e3f5b89", displayName: "Contoso Reports API",
               identifierUri: "api://contoso-reports-api", secret: "reportsapi-demo-secret-6e2b8d4f1a7c"),
     ]
+
+    /// The agent's user account (Graph `agentUser`), linked to the agent identity: it files
+    /// expenses in its own name.
+    public static let agentUser = (id: "5b7d9f1a-2c4e-4a6b-8d0f-3e5a7c9b1d68", upn: "expense-agent@contoso.com",
+                                   displayName: "Contoso Expense Agent (agent user)")
+    /// The disabled policy that blocks the agent when it acts on its own (`deputy policy enable` turns it on).
+    public static let agentBlockPolicyID = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e05"
 
     /// Microsoft Graph's well-known appId: its sign-in log and What-If APIs are served by the authority.
     public static let graphAppID = "00000003-0000-0000-c000-000000000000"
@@ -143,7 +156,7 @@ public struct DemoTenant: Sendable {
                     requiredResourceAccess:
                       - resourceAppId: \(a("webApi"))
                         resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000001, type: Scope}]
-                      - resourceAppId: \(a("agent"))
+                      - resourceAppId: \(a("agentBlueprint"))
                         resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000005, type: Scope}]
                   - appId: \(a("webApi"))
                     displayName: \(DemoTenant.app("webApi").displayName)
@@ -187,18 +200,6 @@ public struct DemoTenant: Sendable {
                       - resourceAppId: \(a("dataApi"))
                         resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000002, type: Scope}, {id: 11111111-aaaa-4bbb-8ccc-000000000003, type: Scope}]
             \(secret("mcpServer"))\
-                  - appId: \(a("agent"))
-                    displayName: \(DemoTenant.app("agent").displayName)
-                    identifierUris: ["api://contoso-expense-agent"]
-                    api:
-                      requestedAccessTokenVersion: 2
-                      knownClientApplications: [\(a("spa"))]
-                      oauth2PermissionScopes:
-                        - {id: 11111111-aaaa-4bbb-8ccc-000000000005, value: access_as_user, adminConsentRequired: false, userConsentDisplayName: "Let the expense agent act as you"}
-                    requiredResourceAccess:
-                      - resourceAppId: \(a("mcpServer"))
-                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000004, type: Scope}]
-            \(secret("agent"))\
                   - appId: \(a("cli"))
                     displayName: \(DemoTenant.app("cli").displayName)
                     isFallbackPublicClient: true
@@ -207,7 +208,7 @@ public struct DemoTenant: Sendable {
                     requiredResourceAccess:
                       - resourceAppId: \(a("webApi"))
                         resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000001, type: Scope}]
-                      - resourceAppId: \(a("agent"))
+                      - resourceAppId: \(a("agentBlueprint"))
                         resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000005, type: Scope}]
                   - appId: \(a("reports"))
                     displayName: \(DemoTenant.app("reports").displayName)
@@ -244,13 +245,42 @@ public struct DemoTenant: Sendable {
                       - resourceAppId: \(DemoTenant.graphAppID)
                         resourceAccess: [{id: b0afded3-3588-46d8-8b3d-9842eff778da, type: Role}, {id: 246dd0d5-5bd0-4def-940b-0421030a5b68, type: Role}]
             \(secret("admin"))\
+                # The assistive agent (Microsoft Entra Agent ID): the blueprint holds the credential and
+                # exposes the API users sign in for; the agent identity acts, with grants of its own.
+                agentIdentityBlueprints:
+                  - appId: \(a("agentBlueprint"))
+                    displayName: \(DemoTenant.app("agentBlueprint").displayName)
+                    identifierUris: ["api://contoso-expense-agent"]
+                    api:
+                      requestedAccessTokenVersion: 2
+                      knownClientApplications: [\(a("spa"))]
+                      oauth2PermissionScopes:
+                        - {id: 11111111-aaaa-4bbb-8ccc-000000000005, value: access_as_user, adminConsentRequired: false, userConsentDisplayName: "Let the expense agent act as you"}
+                    requiredResourceAccess:
+                      - resourceAppId: \(a("mcpServer"))
+                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000004, type: Scope}]
+                    # What the blueprint is granted on the MCP server, its agent identities inherit.
+                    inheritablePermissions:
+                      - resourceAppId: \(a("mcpServer"))
+                        inheritableScopes: {kind: enumerated, scopes: [Expenses.ReadWrite]}
+            \(secret("agentBlueprint"))\
+                agentIdentities:
+                  - id: \(a("agent"))
+                    displayName: \(DemoTenant.app("agent").displayName)
+                    agentIdentityBlueprintId: \(a("agentBlueprint"))
+                agentUsers:
+                  - id: \(DemoTenant.agentUser.id)
+                    userPrincipalName: "\(DemoTenant.agentUser.upn)"
+                    displayName: \(DemoTenant.agentUser.displayName)
+                    mail: \(DemoTenant.agentUser.upn)
+                    identityParentId: \(a("agent"))
                 oauth2PermissionGrants:
                   - {clientId: \(a("spa")), resourceId: \(a("webApi")), consentType: AllPrincipals, scope: access_as_user}
-                  - {clientId: \(a("spa")), resourceId: \(a("agent")), consentType: AllPrincipals, scope: access_as_user}
+                  - {clientId: \(a("spa")), resourceId: \(a("agentBlueprint")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("spa")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: Expenses.ReadWrite}
                   - {clientId: \(a("cli")), resourceId: \(a("webApi")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("cli")), resourceId: \(a("reportsApi")), consentType: AllPrincipals, scope: access_as_user}
-                  - {clientId: \(a("cli")), resourceId: \(a("agent")), consentType: AllPrincipals, scope: access_as_user}
+                  - {clientId: \(a("cli")), resourceId: \(a("agentBlueprint")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("spa")), resourceId: \(a("reportsApi")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("webApi")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
                   - {clientId: \(a("mcpServer")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
@@ -258,6 +288,8 @@ public struct DemoTenant: Sendable {
                   - {clientId: \(a("cli")), resourceId: \(DemoTenant.graphAppID), consentType: AllPrincipals, scope: "User.Read AuditLog.Read.All Policy.Read.All"}
                 appRoleAssignments:
                   - {principalId: \(a("reports")), resourceId: \(a("dataApi")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000006}
+                  # The agent acting on its own (the monthly report) reads every expense.
+                  - {principalId: \(a("agent")), resourceId: \(a("dataApi")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000006}
                   - {principalId: 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d, resourceId: \(a("dataApi")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000007}
                   - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: b0afded3-3588-46d8-8b3d-9842eff778da}
                   - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: 246dd0d5-5bd0-4def-940b-0421030a5b68}
@@ -295,6 +327,13 @@ public struct DemoTenant: Sendable {
                       applications: {includeApplications: [All]}
                       clientAppTypes: [all]
                     grantControls: {operator: OR, builtInControls: [mfa]}
+                  - id: \(DemoTenant.agentBlockPolicyID)
+                    displayName: Block the expense agent acting on its own
+                    state: disabled
+                    conditions:
+                      clientApplications: {includeAgentIdServicePrincipals: [\(a("agent"))]}
+                      applications: {includeApplications: [All]}
+                    grantControls: {operator: OR, builtInControls: [block]}
 
             """
     }
@@ -309,12 +348,17 @@ public struct DemoTenant: Sendable {
                                           "redirectUris": .array(redirectURIs(app.key).map(s)),
                                           "clientSecret": app.secret.map(s) ?? .null]
             let scopes: [String] = switch app.key {
-            case "webApi", "agent", "reportsApi": ["\(app.identifierUri!)/access_as_user"]
+            case "webApi", "agentBlueprint", "reportsApi": ["\(app.identifierUri!)/access_as_user"]
             case "dataApi": ["https://database.windows.net//Data.Read", "https://database.windows.net//Data.Write"]
             case "mcpServer": ["\(app.identifierUri!)/Expenses.ReadWrite"]
             default: []
             }
             o["scopes"] = .array(scopes.map(s))
+            if app.blueprint != nil {
+                o["agentIdentityId"] = s(app.appId)
+                o["blueprintAppId"] = s(DemoTenant.app(app.blueprint!).appId)
+                o["agentUser"] = .object(["objectId": s(DemoTenant.agentUser.id), "userPrincipalName": s(DemoTenant.agentUser.upn)])
+            }
             apps[app.key] = .object(o)
         }
         var users: [String: JSONValue] = [:]
