@@ -26,6 +26,11 @@ public struct InteractiveSignIn: Sendable {
             // Until the redirect URI is known to be registered, errors go to an error page, never to a redirect.
             try q.rejectDuplicates()
             let clientID = try q.require("client_id")
+            // Agent ID: a blueprint and an agent identity have no interactive sign-in (Microsoft
+            // Learn, "Agent identity blueprints": no redirect URIs, no /authorize).
+            if tenant.agentIdentity(appID: clientID) != nil || tenant.application(appID: clientID)?.isAgentIdentityBlueprint == true {
+                return .error(.noInteractiveSignInForAgents(appID: clientID))
+            }
             guard let app = tenant.application(appID: clientID) else { return .error(.unknownClient(clientID, tenant: request.tenantSegment)) }
             let redirectURI = try q.require("redirect_uri")
             guard let platform = Self.platform(of: redirectURI, in: app) else {

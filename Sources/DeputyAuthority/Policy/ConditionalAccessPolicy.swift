@@ -338,7 +338,7 @@ private struct PolicyReader {
 
     func readConditions(_ c: [String: JSONValue], into p: inout ConditionalAccessPolicy.Draft) throws(PolicyError) {
         try checkKeys(c, "conditions", known: ["users", "applications", "clientApplications", "clientAppTypes", "platforms", "locations",
-                                                "signInRiskLevels", "userRiskLevels", "devices", "deviceStates"],
+                                                "signInRiskLevels", "userRiskLevels", "devices", "deviceStates", "agentIdRiskLevels"],
                       unenforced: ["servicePrincipalRiskLevels", "insiderRiskLevels", "authenticationFlows", "times", "clients"])
         // Device states (the older `deviceStates` and `devices.include/excludeDeviceStates`/`Devices`
         // forms): All, Compliant, DomainJoined — from the user's documented device state.
