@@ -346,6 +346,69 @@ struct TenantFileLoaderTests {
         #expect(error.description.hasPrefix("The tenant file file.yaml has 4 problems:\n"))
     }
 
+    /// The minimal tenant plus an agent identity blueprint, its agent identity and agent user.
+    static let withAgents = minimal + """
+        agentIdentityBlueprints:
+          - appId: 33333333-3333-4333-8333-333333333339
+            displayName: Test Agent Blueprint
+            identifierUris: ["api://test-agent"]
+            api:
+              oauth2PermissionScopes:
+                - {id: 44444444-4444-4444-8444-444444444449, value: access_as_user}
+            passwordCredentials:
+              - secretText: "a-blueprint-secret-of-length"
+        agentIdentities:
+          - id: 88888888-8888-4888-8888-888888888881
+            displayName: Test Agent
+            agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333339
+        agentUsers:
+          - id: 22222222-2222-4222-8222-222222222229
+            userPrincipalName: agent@test.example
+            displayName: Test Agent User
+            identityParentId: 88888888-8888-4888-8888-888888888881
+
+        """
+
+    @Test("Agent ID objects load inline, as Graph returns them: the blueprint among applications, the agent among service principals")
+    func agentsLoad() throws {
+        let tenant = try #require(try TenantFileLoader.load(yaml: Self.withAgents, fileName: "file.yaml").tenants.first)
+        let blueprint = try #require(tenant.applications.first { $0.appId == "33333333-3333-4333-8333-333333333339" })
+        #expect(blueprint.isAgentIdentityBlueprint && blueprint.passwordCredentials?.first?.secretText == nil)
+        let agent = try #require(tenant.servicePrincipals.first { $0.id == "88888888-8888-4888-8888-888888888881" })
+        #expect(agent.isAgentIdentity && agent.appId == agent.id && agent.agentIdentityBlueprintId == blueprint.appId)
+        let user = try #require(tenant.users.first { $0.id == "22222222-2222-4222-8222-222222222229" })
+        #expect(user.isAgentUser && user.identityParentId == agent.id && user.passwordHash == nil)
+        let json = String(decoding: try JSONEncoder().encode(tenant), as: UTF8.self)
+        #expect(json.contains(##""@odata.type":"#microsoft.graph.agentIdentity""##))
+    }
+
+    @Test("Every broken agent link is named with its line: a missing blueprint, a credential on an agent, an orphan agent user, a blueprint with redirect URIs")
+    func agentProblems() throws {
+        let yaml = Self.withAgents
+            .edited("    agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333339",
+                    "    agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333338\n    passwordCredentials:\n      - secretText: \"an-agent-secret-of-length\"")
+            .edited("    identityParentId: 88888888-8888-4888-8888-888888888881", "    identityParentId: 88888888-8888-4888-8888-888888888882\n    password: \"Agent!pass1\"")
+            .edited("    identifierUris: [\"api://test-agent\"]", "    identifierUris: [\"api://test-agent\"]\n    web: {redirectUris: [\"https://agent.example/cb\"]}")
+        let error = try Self.problems(yaml)
+        let byPath = Dictionary(error.problems.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        #expect(byPath["agentIdentities[0].agentIdentityBlueprintId"]?.line == Self.line(of: "agentIdentityBlueprintId: 3333", in: yaml))
+        #expect(byPath["agentIdentities[0].agentIdentityBlueprintId"]?.message.contains("no agent identity blueprint") == true)
+        #expect(byPath["agentIdentities[0].passwordCredentials"]?.message.contains("no credentials of its own") == true)
+        #expect(byPath["agentIdentities[0].passwordCredentials"]?.line == Self.line(of: "an-agent-secret", in: yaml))
+        #expect(byPath["agentUsers[0].identityParentId"]?.line == Self.line(of: "identityParentId: 8888", in: yaml))
+        #expect(byPath["agentUsers[0].password"]?.message.contains("has no password") == true)
+        #expect(byPath["agentIdentityBlueprints[0].web.redirectUris"]?.message.contains("no redirect URIs") == true)
+        #expect(error.problems.count == 5, "\(error)")
+    }
+
+    @Test("An agent identity whose parent is a plain application is told so")
+    func agentOfPlainApplication() throws {
+        let yaml = Self.withAgents.edited("    agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333339",
+                                          "    agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333331")
+        let problem = try #require(try Self.problems(yaml).problems.only)
+        #expect(problem.message.contains("is an application, not an agent identity blueprint"))
+    }
+
     @Test("Problems in the second tenant of a list carry its path and line")
     func problemInSecondTenant() throws {
         let second = """
