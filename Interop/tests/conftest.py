@@ -11,6 +11,8 @@ Fixtures:
   totp         totp.code(user) -> a verification code for the authority's time that was never handed out before
   mfa_sign_in  mfa_sign_in(app, user, scopes, claims_challenge=None) -> MSAL's result of an auth-code sign-in
                (password, then the verification-code page when the authority asks for it)
+  agent_identity  agent_identity() -> the demo Agent ID agent identity in MSAL Python (AgentIdentity): an app whose
+               client assertion is T1, the token its blueprint gets for it with fmi_path
   chrome       a new headless Chromium (Selenium) for one test, trusting only the chain's CA-issued server
                certificate; on failure its screenshot, page and console log go to Interop/artifacts/
 """
@@ -314,6 +316,49 @@ def confidential_client(deputy, session):
         return app, s
 
     return make
+
+
+TOKEN_EXCHANGE_SCOPE = "api://AzureADTokenExchange/.default"
+
+
+class AgentIdentity:
+    """The demo agent identity (Microsoft Entra Agent ID) as the demo agent runs it, in MSAL Python.
+
+    An agent identity has no credential of its own. Its blueprint authenticates with its own secret and gets
+    T1 for it: client credentials for api://AzureADTokenExchange/.default with fmi_path=<agent identity id>
+    (MSAL Python's acquire_token_for_client(fmi_path=...), which caches T1 per path). The agent identity's
+    ConfidentialClientApplication presents T1 as its client_assertion (Microsoft Learn, "Agent OBO flow"), given
+    as a callable, as MSAL's docs recommend for assertions that expire: MSAL calls it for every request it sends,
+    and the blueprint's cache answers until T1 runs out, as the demo agent's AgentIdentityCredential does.
+
+    app / http                 the agent identity's MSAL app and its requests.Session
+    blueprint / blueprint_http the blueprint's MSAL app and its requests.Session
+    id, blueprint_id           the agent identity's client id and its blueprint's
+    """
+
+    def __init__(self, deputy, session, confidential_client):
+        registration = deputy["applications"]["agent"]
+        self.id = registration["agentIdentityId"]
+        self.blueprint_id = registration["blueprintAppId"]
+        assert deputy["applications"]["agentBlueprint"]["appId"] == self.blueprint_id, registration
+        self.blueprint, self.blueprint_http = confidential_client("agentBlueprint")
+        self.http = session()
+        self.app = msal.ConfidentialClientApplication(
+            self.id, client_credential={"client_assertion": self.t1}, authority=deputy["authority"],
+            instance_discovery=False, http_client=self.http)
+
+    def t1(self):
+        """The agent identity's credential, from the blueprint (its cache, or a new client-credentials request)."""
+        result = self.blueprint.acquire_token_for_client([TOKEN_EXCHANGE_SCOPE], fmi_path=self.id)
+        assert "access_token" in result, f"the blueprint got no T1 for {self.id}: {result}"
+        return result["access_token"]
+
+
+@pytest.fixture
+def agent_identity(deputy, session, confidential_client):
+    """agent_identity() -> a new AgentIdentity (new MSAL app objects every call: MSAL keeps a failed answer
+    for 60 s per app object)."""
+    return lambda: AgentIdentity(deputy, session, confidential_client)
 
 
 @pytest.fixture

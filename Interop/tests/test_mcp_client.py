@@ -1,10 +1,13 @@
 """The MCP server with the Python MCP SDK (mcp 2.x, its streamable-HTTP client over httpx2) as the agent would use it.
 
-The user's token for the agent comes from the CLI (ROPC: a password, no MFA; or an auth-code sign-in with a
-verification code); the agent trades it with MSAL On-Behalf-Of for the MCP server's token, which the MCP
-client sends. The MCP server's tools reach the Data API by their own OBO, which the Data API's MFA policy
-refuses for a password-only user: the MCP server must answer that tool call with an HTTP 401 claims challenge
-(not a 200 carrying a JSON-RPC or tool error), so the caller can send the user through step-up.
+The agent is a Microsoft Entra Agent ID agent identity: users sign in for the API its blueprint exposes
+(api://contoso-expense-agent), here on the CLI (ROPC: a password, no MFA; or an auth-code sign-in with a
+verification code). The agent identity trades that token with MSAL On-Behalf-Of for the MCP server's token,
+authenticated as the demo agent is, by T1, the token its blueprint gets for it (the `agent_identity` fixture;
+Microsoft Learn, "Agent OBO flow"), and the MCP client sends it. The MCP server's tools reach the Data API
+by their own OBO, which the Data API's MFA policy refuses for a password-only user: the MCP server must answer
+that tool call with an HTTP 401 claims challenge (not a 200 carrying a JSON-RPC or tool error), so the caller
+can send the user through step-up.
 """
 
 import asyncio
@@ -17,7 +20,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-AGENT_SCOPES = ["api://contoso-expense-agent/access_as_user"]
+AGENT_SCOPES = ["api://contoso-expense-agent/access_as_user"]  # the agent's API, exposed by its blueprint
 MCP_SCOPES = ["api://contoso-expenses-mcp/.default"]
 TOOLS = ["list_expenses", "get_expense", "submit_expense", "approve_expense"]
 MFA_FOR_SQL = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e01"
@@ -37,14 +40,19 @@ def tls(ca):
 
 
 @pytest.fixture
-def agent_obo(deputy, confidential_client, verify_jwt):
-    """agent_obo(user token) -> the MCP server's token for that user, by MSAL OBO as the agent (a new app object)."""
+def agent_obo(deputy, agent_identity, verify_jwt):
+    """agent_obo(user token, user) -> (the MCP server's token for that user, its claims): MSAL OBO as the agent
+    identity, with T1 from its blueprint as the client assertion (new app objects every call)."""
     def trade(user_token, user):
-        app, http = confidential_client("agent")
-        result = app.acquire_token_on_behalf_of(user_token, scopes=MCP_SCOPES)
+        agent = agent_identity()
+        result = agent.app.acquire_token_on_behalf_of(user_token, scopes=MCP_SCOPES)
         assert "access_token" in result, result
+        [obo] = [r for r in agent.http.seen if r.request.method == "POST"]
+        assert "client_secret" not in obo.request.body, obo.request.body
+        assert f"client_assertion={agent.t1()}" in obo.request.body, obo.request.body
         claims = verify_jwt(result["access_token"], deputy["applications"]["mcpServer"]["appId"])
-        assert claims["azp"] == deputy["applications"]["agent"]["appId"], claims
+        assert claims["azp"] == agent.id, claims
+        assert claims["xms_par_app_azp"] == agent.blueprint_id, claims
         assert claims["oid"] == user["objectId"], claims
         assert "Expenses.ReadWrite" in claims["scp"].split(), claims
         return result["access_token"], claims
@@ -54,12 +62,12 @@ def agent_obo(deputy, confidential_client, verify_jwt):
 
 @pytest.fixture
 def password_only_agent_token(deputy, public_client, verify_jwt):
-    """alice's token for the agent from ROPC on the CLI: a password, no MFA."""
+    """alice's token for the agent (audience its blueprint) from ROPC on the CLI: a password, no MFA."""
     alice = deputy["users"]["alice"]
     app, _ = public_client("cli")
     result = app.acquire_token_by_username_password(alice["userPrincipalName"], alice["password"], scopes=AGENT_SCOPES)
     assert "access_token" in result, result
-    claims = verify_jwt(result["access_token"], deputy["applications"]["agent"]["appId"])
+    claims = verify_jwt(result["access_token"], deputy["applications"]["agentBlueprint"]["appId"])
     assert claims["amr"] == ["pwd"], claims
     return result["access_token"]
 

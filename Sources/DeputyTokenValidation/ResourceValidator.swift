@@ -80,7 +80,8 @@ public struct Principal: Sendable {
     /// Authentication methods (`amr`).
     public let authenticationMethods: [String]
     public let expiresAt: Date
-    /// Microsoft Entra Agent ID facets (reference §9.5), when the token has them.
+    /// Microsoft Entra Agent ID facts (Microsoft Learn, "Agent token claims"), when an agent acted:
+    /// whether it acts for a user, on its own or as its agent user, and which agent identity.
     public let agent: AgentFacets?
     /// The token as received: the assertion for an OBO call.
     public let token: String
@@ -105,16 +106,43 @@ public struct Principal: Sendable {
     }
 }
 
-/// What an agent identity's token says about the agent (Entra Agent ID, reference §9.5).
+/// What a token says about a Microsoft Entra Agent ID agent (Microsoft Learn, "Agent token
+/// claims"), so a resource can write rules such as "agents may read but not delete":
+///
+/// ```swift
+/// if let agent = principal.agent, agent.kind == .actingForUser, operation.isDestructive {
+///     throw HTTPError(.forbidden)  // or ask for the user's confirmation
+/// }
+/// ```
+///
+/// Decide on ``kind`` and ``agentIdentityID`` (the token's `azp`/`appid`, which the authority
+/// sets to the authenticated client). ``blueprintAppID`` comes from `xms_par_app_azp`, which is
+/// for logging and display only, never for authorization: Microsoft documents it as informational
+/// and a blueprint is not the party acting.
 public struct AgentFacets: Sendable, Equatable {
+    /// How the agent acts.
+    public enum Kind: Sendable, Equatable {
+        /// An agent identity acting for a signed-in user (agent OBO): the subject is the user.
+        case actingForUser
+        /// An agent identity acting as itself (client credentials): an app-only token.
+        case autonomous
+        /// An agent identity acting as its own user account (the agent-user flow): `xms_sub_fct` 13.
+        case agentUser
+    }
+
     /// `xms_act_fct`: the actor's facets (`11` = agent identity).
     public let actorFacets: [Int]
     /// `xms_sub_fct`: the subject's facets (`11` agent identity, `13` agent user).
     public let subjectFacets: [Int]
-    /// `xms_par_app_azp`: the agent identity blueprint (parent application) of the client.
+    /// `xms_par_app_azp`: the agent identity blueprint (parent application) of the client — for
+    /// logs and display, never for authorization.
     public let blueprintAppID: String?
     /// `xms_idrel`: how the subject relates to the tenant (1 member, 5 guest, 7 service principal, …).
     public let identityRelation: Int?
+    /// The agent identity that acted: the token's client (`azp` or `appid`), when the actor is an agent.
+    public let agentIdentityID: String?
+    /// How the agent acts, when the actor is an agent identity.
+    public let kind: Kind?
 
     /// The actor is an agent identity (`11` in `xms_act_fct`).
     public var actorIsAgent: Bool { actorFacets.contains(11) }
@@ -133,8 +161,19 @@ public struct AgentFacets: Sendable, Equatable {
         actorFacets = facets("xms_act_fct")
         subjectFacets = facets("xms_sub_fct")
         blueprintAppID = claims["xms_par_app_azp"]?.stringValue
-        identityRelation = claims["xms_idrel"]?.numberValue.map(Int.init) ?? claims["xms_idrel"]?.stringValue.flatMap { Int($0) }
+        identityRelation = claims["xms_idrel"]?.numberValue.map(Int.init) ?? claims["xms_idrel"]?.stringValue.flatMap { Int($0.split(separator: " ").first ?? "") }
         if actorFacets.isEmpty && subjectFacets.isEmpty && blueprintAppID == nil { return nil }
+        let isAgent = actorFacets.contains(11)
+        agentIdentityID = isAgent ? (claims["azp"]?.stringValue ?? claims["appid"]?.stringValue) : nil
+        if !isAgent {
+            kind = nil
+        } else if subjectFacets.contains(13) {
+            kind = .agentUser
+        } else if subjectFacets.contains(11) || claims["idtyp"]?.stringValue == "app" {
+            kind = .autonomous
+        } else {
+            kind = .actingForUser
+        }
     }
 }
 

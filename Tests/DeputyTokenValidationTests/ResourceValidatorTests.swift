@@ -107,7 +107,16 @@ struct ResourceValidatorTests {
             })
             let agent = try #require(p.agent)
             #expect(agent.actorIsAgent && agent.subjectIsAgentUser && agent.blueprintAppID == "blueprint-app" && agent.identityRelation == 1)
+            #expect(agent.kind == .agentUser && agent.agentIdentityID == p.clientID)
             #expect(try await validator.validate(try issuer.token()).agent == nil)
+            // Acting for a user: the actor facet only.
+            let forUser = try await validator.validate(try issuer.token { c in
+                c["xms_act_fct"] = .string("11"); c["xms_par_app_azp"] = .string("blueprint-app"); c["azp"] = .string("agent-identity")
+            })
+            #expect(forUser.agent?.kind == .actingForUser && forUser.agent?.agentIdentityID == "agent-identity")
+            // A blueprint named without the agent facet is not an agent acting.
+            let notAgent = try await validator.validate(try issuer.token { c in c["xms_par_app_azp"] = .string("blueprint-app") })
+            #expect(notAgent.agent?.kind == nil && notAgent.agent?.agentIdentityID == nil)
         }
     }
 
