@@ -174,18 +174,26 @@ def agent_reply(message):
 
 
 def assert_chain(spa, services, user, correlation_id=None):
-    """The token-chain panel lists exactly these hops, each a token for its own service, for this user."""
+    """The token-chain panel lists exactly these hops, each a token for its own service, for this user.
+
+    A service's token is for its own app, except the agent's: an Agent ID agent identity exposes no API, so
+    users sign in for its blueprint's (the manifest's blueprintAppId); the agent's own tokens name it in azp.
+    """
     rows, correlation, link, note = spa.chain()
     assert [service for service, _ in rows] == services, \
         f"token-chain rows {[s for s, _ in rows]}, expected {services}; the panel says: {note!r}"
     apps = spa.deputy["applications"]
+
+    def audience(service):
+        return apps[service].get("blueprintAppId") or apps[service]["appId"]
+
     spa_row = rows[0][1]
     assert spa_row["user"] == user["userPrincipalName"], spa_row
     assert spa_row["azp"] == apps["spa"]["appId"], spa_row
-    assert spa_row["aud"] == apps[services[1]]["appId"], spa_row
+    assert spa_row["aud"] == audience(services[1]), spa_row
     assert "mfa" in spa_row["amr"], spa_row
     for (caller, _), (service, claims) in zip(rows, rows[1:]):
-        assert claims["aud"] == apps[service]["appId"], (service, claims)
+        assert claims["aud"] == audience(service), (service, claims)
         assert claims["azp"] == apps[caller]["appId"], f"{service}'s token must be minted for {caller}: {claims}"
     assert uuid.UUID(correlation), correlation
     if correlation_id is not None:
