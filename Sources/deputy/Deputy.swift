@@ -311,11 +311,12 @@ struct Grants: AsyncParsableCommand {
 
 // MARK: - decode
 
-struct Decode: ParsableCommand {
+struct Decode: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a token's header and claims with what each Entra claim means (no signature check).")
     @Argument(help: "The JWT (or '-' to read it from standard input).") var token: String
+    @Option(help: "A data directory whose tenant names the token's agent and blueprint (ids are shown otherwise).") var dataDir = ".deputy"
 
-    func run() throws {
+    func run() async throws {
         var text = token
         if token == "-" { text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
         text = text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -326,6 +327,13 @@ struct Decode: ParsableCommand {
         printClaims(jwt.header)
         print("claims:")
         printClaims(jwt.claims)
+        // Agent ID facts in words, with names from the data directory's tenant when there is one.
+        var tenant: DirectoryIndex?
+        if let tid = jwt.string("tid"), FileManager.default.fileExists(atPath: dataDir + "/store.sqlite"),
+            let store = try? RecordStore.sqlite(path: dataDir + "/store.sqlite") {
+            tenant = (try? await store.directories())?.first { $0.tenant.id == tid }.map(DirectoryIndex.init)
+        }
+        if let agent = AgentDescription.describe(claims: jwt.claims, tenant: tenant) { print("agent: \(agent)") }
     }
 
     func printClaims(_ claims: [String: JSONValue]) {

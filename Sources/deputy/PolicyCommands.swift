@@ -114,21 +114,24 @@ struct WhatIfCommand: AsyncParsableCommand {
         commandName: "whatif",
         abstract: "Which Conditional Access policies would apply to a sign-in, and why (the live evaluator).")
     @Option(help: "The user (UPN or object id).") var user: String?
-    @Option(help: "A service principal (id or appId), for app-only sign-ins.") var servicePrincipal: String?
+    @Option(help: "A service principal (id or appId), for app-only sign-ins; an agent identity acts on its own, or for --user.")
+    var servicePrincipal: String?
     @Option(help: "The resource (appId or identifier URI).") var resource: String
-    @Option(help: "The client application (appId).") var client: String?
+    @Option(help: "The client application (appId), or an agent identity acting for --user.") var client: String?
     @Option(help: "An authentication context asked for (c1…c99).") var acrs: String?
     @Option(help: "The sign-in's IP address.") var ip: String?
     @Option(help: "The device platform (android, iOS, windows, macOS, linux).") var platform: String?
     @Option(help: "browser or mobileAppsAndDesktopClients.") var clientAppType: String?
     @Option(help: "Sign-in risk (none, low, medium, high).") var signInRisk: String?
     @Option(help: "User risk (none, low, medium, high).") var userRisk: String?
+    @Option(help: "An agent identity's risk (none, low, medium, high), when an agent identity is the client.") var agentRisk: String?
     @Option(help: "The authority's data directory.") var dataDir = ".deputy"
     @Option(help: "Only this tenant (id or domain).") var tenant: String?
 
     func run() async throws {
         let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
         var q = WhatIf.Question()
+        q.agentIdRiskLevel = agentRisk
         q.userID = user
         q.servicePrincipalID = servicePrincipal
         q.resourceAppID = resource
@@ -141,7 +144,9 @@ struct WhatIfCommand: AsyncParsableCommand {
         q.userRiskLevel = userRisk
         let offset = try await store.clockOffset()
         let result: (ConditionalAccessOutcome, [WhatIf.Answer])
-        do { result = try WhatIf(time: OffsetTimeSource(offset: offset)).evaluate(q, tenant: DirectoryIndex(d)) } catch { throw fail("\(error)") }
+        let whatIf = WhatIf(time: OffsetTimeSource(offset: offset))
+        do { result = try whatIf.evaluate(q, tenant: DirectoryIndex(d)) } catch { throw fail("\(error)") }
+        if let summary = try? whatIf.summary(q, tenant: DirectoryIndex(d)) { print("sign-in: \(summary)") }
         for a in result.1 {
             let e = a.evaluation
             print("\(e.applies ? "applies " : "no      ") \(e.policy.displayName) [\(e.policy.state.rawValue)]"

@@ -357,4 +357,45 @@ struct AgentIdentityTests {
         // The people are not agent users: alice's agent OBO is not blocked by it.
         _ = try await agentOBO(g, assertion: try await userToken(g), credential: t1g).get()
     }
+
+    // MARK: - What-If and descriptions
+
+    @Test("What-If takes an agent identity as the client: on its own only agent policies apply, for a user the user's")
+    func whatIf() async throws {
+        let f = try await fixture { d in
+            let i = d.conditionalAccessPolicies.firstIndex { $0.objectValue?["id"]?.stringValue == DemoTenant.agentBlockPolicyID }!
+            guard case .object(var o) = d.conditionalAccessPolicies[i] else { return }
+            o["state"] = .string("enabled")
+            d.conditionalAccessPolicies[i] = .object(o)
+        }
+        let tenant = try #require(try await f.authority.tenant(DemoTenant.tenantID))
+        var q = WhatIf.Question()
+        q.servicePrincipalID = agent.appId
+        q.resourceAppID = dataApi.appId
+        let whatIf = WhatIf(time: f.time)
+        let (autonomous, answers) = try whatIf.evaluate(q, tenant: tenant)
+        #expect(autonomous.decision == .block && autonomous.failedPolicyIDs == [DemoTenant.agentBlockPolicyID])
+        #expect(answers.first { $0.evaluation.policy.id == GrantsFixture.mfaPolicyID }?.evaluation.applies == false)
+        let summary = try #require(try whatIf.summary(q, tenant: tenant))
+        #expect(summary.contains("agent identity Contoso Expense Agent") && summary.contains("of blueprint Contoso Expense Agent Blueprint"))
+        #expect(summary.contains("acting on its own"))
+        q.userID = alice.upn
+        let (delegated, _) = try whatIf.evaluate(q, tenant: tenant)
+        #expect(delegated.decision == .interrupt && delegated.failedPolicyIDs == [GrantsFixture.mfaPolicyID])
+        #expect(try whatIf.summary(q, tenant: tenant)?.contains("acting for alice@contoso.com") == true)
+    }
+
+    @Test("An agent token is described in words: which agent identity, of which blueprint, acting for whom")
+    func description() async throws {
+        let f = try await fixture()
+        let tenant = try await f.authority.tenant(DemoTenant.tenantID)
+        let obo = try await agentOBO(f, assertion: try await userToken(f), credential: try await f.agentCredential()).get().accessToken
+        #expect(AgentDescription.describe(claims: try claims(obo), tenant: tenant)
+            == "agent identity Contoso Expense Agent (\(agent.appId)) of blueprint Contoso Expense Agent Blueprint (\(blueprint.appId)), acting for alice@contoso.com")
+        let app = try await f.success([("grant_type", "client_credentials"), ("scope", "https://database.windows.net//.default")]
+                                      + GrantsFixture.agentAuthentication(try await f.agentCredential())).accessToken
+        #expect(AgentDescription.describe(claims: try claims(app), tenant: nil)
+            == "agent identity \(agent.appId) of blueprint \(blueprint.appId), acting on its own (no user)")
+        #expect(AgentDescription.describe(claims: try claims(try await userToken(f)), tenant: tenant) == nil)
+    }
 }

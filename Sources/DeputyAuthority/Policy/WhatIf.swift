@@ -20,6 +20,8 @@ public struct WhatIf: Sendable {
         public var signInRiskLevel: String?
         public var userRiskLevel: String?
         public var device: DeviceState?
+        /// The agent identity's risk when an agent identity is the client (Deputy's addition).
+        public var agentIdRiskLevel: String?
         public var appliedPoliciesOnly = false
         public init() {}
     }
@@ -60,6 +62,7 @@ public struct WhatIf: Sendable {
             q.clientAppType = c["clientAppType"]?.stringValue
             q.signInRiskLevel = c["signInRiskLevel"]?.stringValue
             q.userRiskLevel = c["userRiskLevel"]?.stringValue
+            q.agentIdRiskLevel = c["agentIdRiskLevel"]?.stringValue
             if case .object(let d)? = c["deviceInfo"], case .bool(let compliant)? = d["isCompliant"] {
                 q.device = DeviceState(isCompliant: compliant, trustType: d["trustType"]?.stringValue)
             }
@@ -80,11 +83,14 @@ public struct WhatIf: Sendable {
             user = u
         }
         var client: Application?
+        // An agent identity may be the client: acting on its own (no user) or for the user named.
+        var agent: ServicePrincipal?
         if let sp = q.servicePrincipalID {
-            guard let s = tenant.servicePrincipal(id: sp) ?? tenant.servicePrincipal(appID: sp), let app = tenant.application(appID: s.appId) else {
+            guard let s = tenant.servicePrincipal(id: sp) ?? tenant.servicePrincipal(appID: sp), let app = tenant.client(appID: s.appId) else {
                 throw InvalidQuestion(description: "No service principal '\(sp)' in this tenant.")
             }
             client = app
+            if s.isAgentIdentity { agent = s }
         }
         var resource: Application?
         if let r = q.resourceAppID {
@@ -92,8 +98,9 @@ public struct WhatIf: Sendable {
             resource = app
         }
         if let c = q.clientAppID {
-            guard let app = tenant.application(appID: c) else { throw InvalidQuestion(description: "No application '\(c)' in this tenant.") }
+            guard let app = tenant.client(appID: c) else { throw InvalidQuestion(description: "No application '\(c)' in this tenant.") }
             client = app
+            if let a = tenant.agentIdentity(appID: c) { agent = a }
         }
         guard user != nil || client != nil else { throw InvalidQuestion(description: "Name a user (signInIdentity.userId) or a service principal.") }
         guard let clientApp = client ?? resource else { throw InvalidQuestion(description: "Name the application signed in to (signInContext.includeApplications).") }
@@ -106,6 +113,12 @@ public struct WhatIf: Sendable {
         c.signInRiskLevel = q.signInRiskLevel
         c.userRiskLevel = q.userRiskLevel
         c.device = q.device
+        if let agent {
+            guard let blueprint = tenant.blueprint(of: agent) else { throw InvalidQuestion(description: "The agent identity '\(agent.appId)' has no blueprint.") }
+            c.agent = .init(identity: agent, blueprint: blueprint, isAutonomous: user == nil, riskLevel: q.agentIdRiskLevel)
+            c.clientAppType = q.clientAppType ?? "mobileAppsAndDesktopClients"
+            c.isInteractive = false
+        }
         c.explain = true
         return c
     }
@@ -115,5 +128,10 @@ public struct WhatIf: Sendable {
         let outcome = engine.evaluate(try context(for: q, tenant: tenant))
         let answers = outcome.evaluations.map(Answer.init).filter { !q.appliedPoliciesOnly || $0.evaluation.applies }
         return (outcome, answers)
+    }
+
+    /// The sign-in the question describes, in words, when an agent identity is the client.
+    public func summary(_ q: Question, tenant: DirectoryIndex) throws -> String? {
+        AgentDescription.describe(try context(for: q, tenant: tenant))
     }
 }
