@@ -23,7 +23,10 @@ public enum DemoChain {
         var managers: [String: String] = [:]
         for user in directory.users { if let m = user.manager { managers[user.id] = m } }
         let router = serviceRouter(role: "dataApi", name: app.displayName, browserOrigin: nil, demoMode: demoMode)
-        DataAPI(validator: ResourceValidator(config, client: httpClient, time: time), store: store, managers: managers, time: time).addRoutes(to: router)
+        let reports = ResourceValidator(DataAPI.reportConfiguration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!),
+                                        client: httpClient, time: time)
+        DataAPI(validator: ResourceValidator(config, client: httpClient, time: time), reportValidator: reports, store: store, managers: managers,
+                time: time).addRoutes(to: router)
         return router
     }
 
@@ -73,7 +76,7 @@ public enum DemoChain {
                                            client: httpClient, time: time),
               obo: agentClient(demo: demo, httpClient: httpClient, time: time), mcpEndpoint: demo.url(.mcpServer) + "/mcp",
               mcpScopes: ["\(DemoTenant.app("mcpServer").identifierUri!)/.default"], callerScopes: ["\(blueprint.identifierUri!)/.default"],
-              planner: planner, httpClient: httpClient)
+              planner: planner, reports: (dataAPI: demo.url(.dataApi), scopes: ["https://database.windows.net//.default"]), httpClient: httpClient)
             .addRoutes(to: router)
         return router
     }

@@ -123,7 +123,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     struct DataAPICommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "data-api", abstract: "The Data API (expenses over REST, Data.Read / Data.Write).")
+        static let configuration = CommandConfiguration(commandName: "data-api",
+                                                        abstract: "The Data API (expenses over REST, Data.Read / Data.Write; the monthly report for Expenses.Read.All).")
         @OptionGroup var service: ServiceOptions
         @Option(help: "This API's App ID URI (https://database.windows.net/ is Azure SQL's own and cannot be registered in a real tenant).")
         var appIdUri = "https://database.windows.net/"
@@ -144,6 +145,8 @@ struct Serve: AsyncParsableCommand {
             try await service.withHTTPClient { http in
                 let router = DemoChain.serviceRouter(role: "dataApi", name: "Data API", browserOrigin: nil, demoMode: service.demo)
                 DataAPI(validator: ResourceValidator(DataAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
+                        reportValidator: ResourceValidator(DataAPI.reportConfiguration(authority: issuer, appID: service.clientId, appIDURI: appIdUri),
+                                                           client: http),
                         store: store, managers: managers).addRoutes(to: router)
                 try await Serve.run(router, options: service, httpClient: http, name: "Data API", logger: logger)
             }
@@ -209,6 +212,8 @@ struct Serve: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Act as this Agent ID agent identity (its client id): --client-id is then its blueprint, whose credential gets the agent's (fmi_path).",
                                    valueName: "id"))
         var agentIdentity: String?
+        @Option(help: "The Data API's origin, for GET /report (the agent's own monthly report, app-only).") var dataApi: String?
+        @Option(help: "The scope to request for the Data API as the agent itself.") var dataApiScope = "https://database.windows.net//.default"
 
         func run() async throws {
             let logger = makeLogger("deputy")
@@ -224,7 +229,7 @@ struct Serve: AsyncParsableCommand {
                 Agent(validator: ResourceValidator(Agent.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
                       obo: obo,
                       mcpEndpoint: mcpServer, mcpScopes: [mcpScope], callerScopes: ["\(appIdUri)/.default"], planner: llm.planner(httpClient: http),
-                      httpClient: http).addRoutes(to: router)
+                      reports: dataApi.map { (dataAPI: $0, scopes: [dataApiScope]) }, httpClient: http).addRoutes(to: router)
                 try await Serve.run(router, options: service, httpClient: http, name: "Agent", logger: logger)
             }
         }

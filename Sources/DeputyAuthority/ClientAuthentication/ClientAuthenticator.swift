@@ -98,7 +98,10 @@ struct ClientAuthenticator {
         guard let blueprint = tenant.blueprint(of: agent) else { throw OAuthError.unknownClient(agent.appId, tenant: request.tenantSegment) }
         draft?.client(view, credential: .none)
         draft?.agent(.agentIdentity, identity: agent, blueprint: blueprint)
-        if request.form["client_secret"] != nil || basicSecret != nil { throw OAuthError.agentIdentityHasNoCredentials(appID: agent.appId) }
+        if request.form["client_secret"] != nil || basicSecret != nil {
+            draft?.client(view, credential: .secret)
+            throw OAuthError.agentIdentityHasNoCredentials(appID: agent.appId)
+        }
         guard let assertion = request.form["client_assertion"] else { throw OAuthError.missingClientCredential() }
         guard request.form["client_assertion_type"] == ClientAuthenticator.assertionType else {
             throw OAuthError.invalidParameter("client_assertion_type", "Expected '\(ClientAuthenticator.assertionType)'.")

@@ -256,6 +256,9 @@ public struct DemoTenant: Sendable {
                       knownClientApplications: [\(a("spa"))]
                       oauth2PermissionScopes:
                         - {id: 11111111-aaaa-4bbb-8ccc-000000000005, value: access_as_user, adminConsentRequired: false, userConsentDisplayName: "Let the expense agent act as you"}
+                    # Who may ask the agent for the monthly report it makes on its own.
+                    appRoles:
+                      - {id: 11111111-aaaa-4bbb-8ccc-000000000009, value: Reports.Run, displayName: Run the monthly expense report, allowedMemberTypes: [User]}
                     requiredResourceAccess:
                       - resourceAppId: \(a("mcpServer"))
                         resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000004, type: Scope}]
@@ -288,6 +291,8 @@ public struct DemoTenant: Sendable {
                   - {clientId: \(a("cli")), resourceId: \(DemoTenant.graphAppID), consentType: AllPrincipals, scope: "User.Read AuditLog.Read.All Policy.Read.All"}
                 appRoleAssignments:
                   - {principalId: \(a("reports")), resourceId: \(a("dataApi")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000006}
+                  # Expense Approvers (bob) may ask the agent for the monthly report.
+                  - {principalId: 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d, resourceId: \(a("agentBlueprint")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000009}
                   # The agent acting on its own (the monthly report) reads every expense.
                   - {principalId: \(a("agent")), resourceId: \(a("dataApi")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000006}
                   - {principalId: 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d, resourceId: \(a("dataApi")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000007}

@@ -18,8 +18,17 @@ import NIOHTTP1
 /// What the agent cannot satisfy — a claims challenge from its OBO or from the MCP server (which
 /// may itself be relaying the Data API's), missing consent, a block — goes back to the SPA.
 ///
-/// Until agent identities land, the agent authenticates as an app registration: the
-/// ``ConfidentialClient``'s credential is the seam (an assertion provider for an agent identity).
+/// The agent is a Microsoft Entra Agent ID agent identity: users sign in for its blueprint's API,
+/// and its ``ConfidentialClient`` authenticates with the token the blueprint gets for it
+/// (``AgentIdentityCredential``) — the same OBO as the Web API's, a different middle actor.
+///
+/// A destructive tool call (the MCP server marks it `destructiveHint`) is never made on the
+/// planner's word alone: the agent answers with a `confirmation` for the SPA to show, and makes
+/// the call only when the next request's `confirm` object names exactly that call — which only the
+/// SPA's confirm button sends, so no prompt can confirm for the user.
+///
+/// `GET /report` is the agent acting on its own: a monthly summary from the Data API with an
+/// app-only token of the agent identity, for a user holding the blueprint's `Reports.Run` role.
 public struct Agent: Sendable {
     let validator: ResourceValidator
     let obo: ConfidentialClient
@@ -31,11 +40,19 @@ public struct Agent: Sendable {
     let callerScopes: [String]
     let planner: any AgentPlanner
     let http: HTTPClient
+    /// The Data API's origin and its `.default` scope, for the autonomous report (nil: no `/report`).
+    let reports: (dataAPI: String, scopes: [String])?
+    /// Which MCP tools are destructive (`destructiveHint`), learned from `tools/list` and shared by sessions.
+    let destructiveTools = LockedBox<[String: Bool]>([:])
+
+    /// The role a user needs for `GET /report` (an app role of the blueprint).
+    public static let reportRole = "Reports.Run"
 
     public init(validator: ResourceValidator, obo: ConfidentialClient, mcpEndpoint: String,
                 mcpScopes: [String] = ["api://contoso-expenses-mcp/.default"],
                 callerScopes: [String] = ["api://contoso-expense-agent/.default"], planner: any AgentPlanner = BuiltInPlanner(),
-                httpClient: HTTPClient = .shared) {
+                reports: (dataAPI: String, scopes: [String])? = nil, httpClient: HTTPClient = .shared) {
+        self.reports = reports
         self.validator = validator
         self.obo = obo
         self.mcpEndpoint = mcpEndpoint
@@ -57,6 +74,51 @@ public struct Agent: Sendable {
         router.group("chat").add(middleware: BearerTokenMiddleware(validator: validator)).post { request, context in
             try await chat(request, context: context)
         }
+        if reports != nil {
+            router.group("report").add(middleware: BearerTokenMiddleware(validator: validator)).get { request, context in
+                try await report(request, context: context)
+            }
+        }
+    }
+
+    /// The agent on its own (Microsoft Learn, "Autonomous agent flow"): the caller's token only
+    /// admits the request (the `Reports.Run` role); the Data API sees the agent identity's app-only
+    /// token with its `Expenses.Read.All` role, and the agent's Conditional Access (block only).
+    func report<Context: AuthenticatedRequestContext>(_ request: Request, context: Context) async throws -> Response {
+        guard let principal = context.principal else { throw HTTPError(.unauthorized) }
+        guard principal.roles.contains(Self.reportRole) else {
+            return problemResponse(.forbidden, "forbidden", "The monthly report needs the \(Self.reportRole) role.")
+        }
+        guard let reports else { throw HTTPError(.notFound) }
+        let correlation = request.headers[HTTPField.Name("client-request-id")!]
+        let answer: (status: Int, body: JSONValue?)
+        do {
+            answer = try await Self.monthlyReport(client: obo, dataAPI: reports.dataAPI, scopes: reports.scopes, correlationID: correlation, httpClient: http)
+        } catch let error as AcquisitionError {
+            // A block on the agent is the agent's: the user cannot remedy it, so it is not relayed as a challenge.
+            TokenChainRecorder.current?.failed(DataAPIClient.describe(error))
+            if error.serviceError?.isBlock == true {
+                return problemResponse(.forbidden, "access_blocked",
+                                       "Conditional Access blocks this agent when it acts on its own (AADSTS53003); acting for you still works.")
+            }
+            return problemResponse(.badGateway, "agent_token_failed", "The agent could not get its own token: \(error)")
+        }
+        guard answer.status == 200, let body = answer.body else {
+            return problemResponse(.badGateway, "data_api_failed", "The Data API answered \(answer.status).")
+        }
+        return try jsonResponse(body)
+    }
+
+    /// The monthly summary, fetched as the agent identity itself (client credentials with T1).
+    public static func monthlyReport(client: ConfidentialClient, dataAPI: String, scopes: [String], correlationID: String?,
+                                     httpClient: HTTPClient) async throws -> (status: Int, body: JSONValue?) {
+        let token = try await client.acquireTokenForClient(scopes: scopes, correlationID: correlationID)
+        var request = HTTPClientRequest(url: dataAPI + "/reports/monthly")
+        request.headers.add(name: "Authorization", value: "Bearer \(token.token)")
+        if let correlationID { request.headers.add(name: "client-request-id", value: correlationID) }
+        let response = try await httpClient.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView)))
     }
 
     func chat<Context: AuthenticatedRequestContext>(_ request: Request, context: Context) async throws -> Response {
@@ -69,8 +131,16 @@ public struct Agent: Sendable {
             return problemResponse(.badRequest, "invalid_request", "Send {\"message\": \"…\"} (at most 2,000 characters).")
         }
         let correlation = request.headers[HTTPField.Name("client-request-id")!]
-        let session = MCPSession(endpoint: mcpEndpoint, httpClient: http, headers: correlation.map { [("client-request-id", $0)] } ?? [],
-                                 authorizer: OnBehalfOfAuthorizer(client: obo, assertion: principal.token, scopes: mcpScopes, correlationID: correlation))
+        // A confirmation comes from the SPA's confirm button, as its own field: never from the message.
+        let confirmation = ToolConfirmation(json: o["confirm"])
+        if o["confirm"] != nil && confirmation == nil {
+            return problemResponse(.badRequest, "invalid_request", "confirm must be {\"tool\": \"…\", \"arguments\": {…}}.")
+        }
+        var headers = correlation.map { [("client-request-id", $0)] } ?? []
+        if let confirmation { headers.append((ToolConfirmation.headerName, confirmation.headerValue)) }
+        let session = MCPSession(endpoint: mcpEndpoint, httpClient: http, headers: headers,
+                                 authorizer: OnBehalfOfAuthorizer(client: obo, assertion: principal.token, scopes: mcpScopes, correlationID: correlation),
+                                 confirmation: confirmation, destructiveTools: destructiveTools)
         let reply: String
         do {
             reply = try await planner.respond(to: message, tools: session)
@@ -83,7 +153,14 @@ public struct Agent: Sendable {
             .object(["tool": .string(call.tool), "arguments": ChatCompletionsPlanner.json(.object(call.arguments)),
                      "result": ChatCompletionsPlanner.json(call.result), "isError": .bool(call.isError)])
         }
-        return try jsonResponse(.object(["reply": .string(reply), "toolCalls": .array(calls)]))
+        var answer: [String: JSONValue] = ["reply": .string(reply), "toolCalls": .array(calls)]
+        if let pending = await session.pendingConfirmation {
+            answer["confirmation"] = .object([
+                "tool": .string(pending.tool), "arguments": ChatCompletionsPlanner.json(.object(pending.arguments)),
+                "prompt": .string("The agent wants to call \(pending.tool)(\(BuiltInPlanner.describe(pending.arguments))), which cannot be undone. Confirm?"),
+            ])
+        }
+        return try jsonResponse(.object(answer))
     }
 
     /// What the SPA gets when the chain below the agent failed.
@@ -116,8 +193,16 @@ actor MCPSession: AgentTools {
     var client: Client?
     private(set) var calls: [AgentToolCall] = []
     let recorder = TokenChainRecorder.current
+    /// The user's confirmation this request carries (at most one call).
+    let confirmation: ToolConfirmation?
+    /// A destructive call the planner asked for without the user's confirmation.
+    private(set) var pendingConfirmation: ToolConfirmation?
+    let destructiveTools: LockedBox<[String: Bool]>
 
-    init(endpoint: String, httpClient: HTTPClient, headers: [(String, String)], authorizer: any MCPAuthorizer) {
+    init(endpoint: String, httpClient: HTTPClient, headers: [(String, String)], authorizer: any MCPAuthorizer,
+         confirmation: ToolConfirmation? = nil, destructiveTools: LockedBox<[String: Bool]> = LockedBox([:])) {
+        self.confirmation = confirmation
+        self.destructiveTools = destructiveTools
         let lastChain = self.lastChain
         transport = MCPHTTPClientTransport(endpoint: endpoint, httpClient: httpClient, authorizer: authorizer, headers: headers) { _, headers in
             if let chain = headers.first(name: TokenChainReport.headerName.rawName) { lastChain.withLock { $0 = chain } }
@@ -141,10 +226,27 @@ actor MCPSession: AgentTools {
     }
 
     func listTools() async throws -> [Tool] {
-        try await connected().listTools().tools
+        let tools = try await connected().listTools().tools
+        destructiveTools.withLock { known in for t in tools { known[t.name] = t.annotations.destructiveHint ?? false } }
+        return tools
+    }
+
+    /// Whether the MCP server marks the tool destructive (asked once per tool name, then remembered).
+    func isDestructive(_ name: String) async throws -> Bool {
+        if let known = destructiveTools.withLock({ $0[name] }) { return known }
+        _ = try await listTools()
+        return destructiveTools.withLock { $0[name] } ?? false
     }
 
     func call(_ name: String, arguments: [String: Value]) async throws -> AgentToolCall {
+        if try await isDestructive(name), confirmation?.confirms(name, arguments) != true {
+            // Not without the user: the SPA shows the confirmation, and only its button confirms.
+            pendingConfirmation = ToolConfirmation(tool: name, arguments: arguments)
+            let text = "\(name) cannot be undone, so it needs the user's confirmation first; the user has been asked."
+            let call = AgentToolCall(tool: name, arguments: arguments, result: .string(text), text: text, isError: true)
+            calls.append(call)
+            return call
+        }
         let client = try await connected()
         let result: (content: [Tool.Content], isError: Bool?)
         do {

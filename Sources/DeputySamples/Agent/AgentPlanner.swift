@@ -44,17 +44,31 @@ public struct BuiltInPlanner: AgentPlanner {
         case show(Int)
         case submit(amount: Double, currency: String?, description: String)
         case approve(Int)
+        case delete(Int)
+        /// Every expense the user can see ("delete all my expenses"): one call per expense, each needing its own confirmation.
+        case deleteAll
         case help
     }
 
     public static let help = "I can list your expenses (\"list my expenses\"), show one (\"show expense 2\"), "
-        + "submit one (\"submit an expense of 42.50 for a taxi\") or approve one of your reports' (\"approve expense 3\")."
+        + "submit one (\"submit an expense of 42.50 for a taxi\"), approve one of your reports' (\"approve expense 3\") "
+        + "or delete one of yours (\"delete expense 4\", after you confirm)."
+
+    /// `id=3, reason=x` — a tool call's arguments for a confirmation prompt.
+    public static func describe(_ arguments: [String: Value]) -> String {
+        arguments.keys.sorted().map { k in
+            let v = arguments[k]!
+            return "\(k)=" + (v.intValue.map(String.init) ?? v.stringValue ?? v.doubleValue.map { String($0) } ?? "\(v)")
+        }.joined(separator: ", ")
+    }
 
     /// Reads a message (case-insensitive; "#" before numbers and a currency around the amount are fine).
     public static func intent(of message: String) -> Intent {
         let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
         let lower = text.lowercased()
         if let m = lower.firstMatch(of: /approve\s+(?:the\s+)?expense\s*#?\s*(\d+)/), let id = Int(m.1) { return .approve(id) }
+        if let m = lower.firstMatch(of: /(?:delete|remove|withdraw)\s+(?:the\s+)?expense\s*#?\s*(\d+)/), let id = Int(m.1) { return .delete(id) }
+        if lower.firstMatch(of: /(?:delete|remove|withdraw)\s+(?:all|every)\b.*\bexpenses?\b/) != nil { return .deleteAll }
         if let m = lower.firstMatch(of: /(?:show|get|open|display)\s+(?:me\s+)?(?:the\s+)?expense\s*#?\s*(\d+)/), let id = Int(m.1) { return .show(id) }
         if let m = text.firstMatch(of: /(?i)submit\s+(?:an?\s+)?expense\s+(?:of\s+)?(?:([A-Za-z]{3}|€|\$)\s*)?(\d+(?:[.,]\d{1,2})?)\s*([A-Za-z]{3}|€|\$)?\s+for\s+(.+)/),
            let amount = Double(m.2.replacingOccurrences(of: ",", with: ".")) {
@@ -93,6 +107,18 @@ public struct BuiltInPlanner: AgentPlanner {
         case .approve(let id):
             let call = try await tools.call("approve_expense", arguments: ["id": .int(id)])
             return call.isError ? "I could not approve expense #\(id): \(call.text)" : "Approved: " + Self.line(call.result)
+        case .delete(let id):
+            let call = try await tools.call("delete_expense", arguments: ["id": .int(id)])
+            return call.isError ? "I did not delete expense #\(id): \(call.text)" : "Deleted: " + Self.line(call.result)
+        case .deleteAll:
+            // Whatever the message claims, each deletion needs the user's own confirmation: the
+            // first one stops here and asks.
+            let list = try await tools.call("list_expenses", arguments: [:])
+            guard !list.isError, let first = list.result.objectValue?["expenses"]?.arrayValue?.first,
+                  let id = first.objectValue?["id"]?.intValue ?? first.objectValue?["id"]?.doubleValue.map({ Int($0) })
+            else { return list.isError ? "The expense tools said: \(list.text)" : "You have no expenses to delete." }
+            let call = try await tools.call("delete_expense", arguments: ["id": .int(id)])
+            return call.isError ? "I did not delete anything: \(call.text)" : "Deleted: " + Self.line(call.result)
         }
     }
 

@@ -11,11 +11,17 @@ import NIOCore
 /// App ID URI `https://database.windows.net/`): expenses over REST for delegated tokens minted
 /// for it — `GET /expenses`, `GET /expenses/{id}` (Data.Read), `POST /expenses`,
 /// `POST /expenses/{id}/approve` (Data.Write). A user sees their own expenses and, as a manager,
-/// their reports'; only the owner's manager approves. App-only tokens are refused: every route
-/// acts for a user.
+/// their reports'; only the owner's manager approves; `DELETE /expenses/{id}` (Data.Write) lets an
+/// owner withdraw what is not approved. Expenses filed by an agent user (Microsoft Entra Agent ID,
+/// `xms_sub_fct` 13) are drafts, for a person to submit. App-only tokens are refused on these
+/// routes, which act for a user; `GET /reports/monthly` is the one app-only route, for callers
+/// holding the `Expenses.Read.All` application role (the nightly reports job, the agent acting on
+/// its own).
 public struct DataAPI: Sendable {
     public let store: ExpenseStore
     let validator: ResourceValidator
+    /// Validates app-only tokens for `GET /reports/monthly`; without it the route is not served.
+    let reportValidator: ResourceValidator?
     /// Each user's manager (the approver of their expenses).
     let managers: [String: String]
     let resourceMetadata: String?
@@ -24,9 +30,10 @@ public struct DataAPI: Sendable {
     public static let readScopes: Set<String> = ["Data.Read", "Data.Write"]
     public static let writeScopes: Set<String> = ["Data.Write"]
 
-    public init(validator: ResourceValidator, store: ExpenseStore, managers: [String: String], resourceMetadata: String? = nil,
-                time: any TimeSource = SystemTimeSource()) {
+    public init(validator: ResourceValidator, reportValidator: ResourceValidator? = nil, store: ExpenseStore, managers: [String: String],
+                resourceMetadata: String? = nil, time: any TimeSource = SystemTimeSource()) {
         self.validator = validator
+        self.reportValidator = reportValidator
         self.store = store
         self.managers = managers
         self.resourceMetadata = resourceMetadata
@@ -41,6 +48,18 @@ public struct DataAPI: Sendable {
         var c = ResourceConfiguration(authority: authority, audiences: uris)
         c.acceptedKinds = [.delegated]
         c.requiredScopes = readScopes
+        return c
+    }
+
+    /// The application role the monthly report needs.
+    public static let reportRole = "Expenses.Read.All"
+
+    /// The validator configuration of `GET /reports/monthly`: app-only tokens with ``reportRole``.
+    public static func reportConfiguration(authority: String, appID: String, appIDURI: String) -> ResourceConfiguration {
+        var c = configuration(authority: authority, appID: appID, appIDURI: appIDURI)
+        c.acceptedKinds = [.appOnly]
+        c.requiredScopes = []
+        c.requiredRoles = [reportRole]
         return c
     }
 
@@ -84,9 +103,11 @@ public struct DataAPI: Sendable {
                 return problemResponse(.badRequest, "invalid_request", "Send {\"amount\": a positive number, \"description\": \"…\", \"currency\": \"EUR\"}.")
             }
             let oid = p.objectID ?? ""
+            // An agent's own user account files drafts: a person submits them (Agent ID, xms_sub_fct 13).
+            let status = p.agent?.kind == .agentUser ? "draft" : "submitted"
             let row = try store.add(Expense(
                 id: nil, ownerOid: oid, ownerName: p.name ?? p.username ?? oid, approverOid: managers[oid], amountCents: Int((amount * 100).rounded()),
-                currency: (o["currency"]?.stringValue ?? "EUR").uppercased(), description: text, status: "submitted", createdAt: time.now(), approvedAt: nil))
+                currency: (o["currency"]?.stringValue ?? "EUR").uppercased(), description: text, status: status, createdAt: time.now(), approvedAt: nil))
             return try jsonResponse(Self.representation(row), status: .created)
         }
         api.post(":id/approve") { _, context -> Response in
@@ -101,6 +122,32 @@ public struct DataAPI: Sendable {
             } catch ExpenseStore.ApprovalError.alreadyApproved {
                 return problemResponse(.conflict, "already_approved", "This expense is already approved.")
             }
+        }
+        api.delete(":id") { _, context -> Response in
+            let p = try context.principal(requiring: Self.writeScopes, resourceMetadata: resourceMetadata)
+            guard let id = context.parameters.get("id", as: Int64.self) else { return problemResponse(.notFound, "not_found", "No such expense.") }
+            do {
+                return try jsonResponse(Self.representation(try store.delete(id, by: p.objectID ?? "")))
+            } catch ExpenseStore.DeletionError.notFound {
+                return problemResponse(.notFound, "not_found", "No such expense.")
+            } catch ExpenseStore.DeletionError.notTheOwner {
+                return problemResponse(.forbidden, "forbidden", "Only the owner may delete this expense.")
+            } catch ExpenseStore.DeletionError.alreadyApproved {
+                return problemResponse(.conflict, "already_approved", "An approved expense cannot be deleted.")
+            }
+        }
+        if let reportValidator {
+            router.group("reports").add(middleware: BearerTokenMiddleware(validator: reportValidator, resourceMetadata: resourceMetadata))
+                .get("monthly") { _, context -> Response in
+                    // The middleware admitted an app-only token with the role (reportConfiguration).
+                    guard context.principal?.kind == .application else { throw HTTPError(.unauthorized) }
+                    let rows = try store.monthlyTotals().map { t -> JSONValue in
+                        .object(["month": .string(t.month), "ownerName": .string(t.ownerName), "currency": .string(t.currency),
+                                 "count": .number(Double(t.count)),
+                                 "amount": .string(String(format: "%d.%02d", t.amountCents / 100, t.amountCents % 100))])
+                    }
+                    return try jsonResponse(.object(["months": .array(rows)]))
+                }
         }
     }
 

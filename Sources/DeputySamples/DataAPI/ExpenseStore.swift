@@ -14,7 +14,7 @@ public struct Expense: Codable, Sendable, Equatable, FetchableRecord, MutablePer
     public var amountCents: Int
     public var currency: String
     public var description: String
-    /// `submitted` or `approved`.
+    /// `draft` (filed by an agent user, for a person to submit), `submitted` or `approved`.
     public var status: String
     public var createdAt: Date
     public var approvedAt: Date?
@@ -100,5 +100,56 @@ public final class ExpenseStore: Sendable {
             try row.update(db)
             return row
         }
+    }
+
+    /// Why a deletion was refused.
+    public enum DeletionError: Error, Equatable {
+        case notFound
+        /// Only the owner deletes, and only what is not approved yet.
+        case notTheOwner
+        case alreadyApproved
+    }
+
+    /// Deletes one of `oid`'s own expenses that is not approved, atomically.
+    public func delete(_ id: Int64, by oid: String) throws -> Expense {
+        try db.write { db in
+            guard let row = try Expense.filter(Column("id") == id && (Column("ownerOid") == oid || Column("approverOid") == oid)).fetchOne(db) else {
+                throw DeletionError.notFound
+            }
+            guard row.ownerOid == oid else { throw DeletionError.notTheOwner }
+            guard row.status != "approved" else { throw DeletionError.alreadyApproved }
+            try row.delete(db)
+            return row
+        }
+    }
+
+    /// One line of the monthly summary: a month, a person, a currency.
+    public struct MonthlyTotal: Sendable, Equatable {
+        public var month: String
+        public var ownerName: String
+        public var currency: String
+        public var count: Int
+        public var amountCents: Int
+    }
+
+    /// Every expense summed by month (UTC, `yyyy-MM`), owner and currency — for app-only readers.
+    public func monthlyTotals() throws -> [MonthlyTotal] {
+        let rows = try db.read { db in try Expense.order(Column("createdAt")).fetchAll(db) }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        var totals: [String: MonthlyTotal] = [:]
+        var order: [String] = []
+        for e in rows {
+            let c = calendar.dateComponents([.year, .month], from: e.createdAt)
+            let month = String(format: "%04d-%02d", c.year ?? 0, c.month ?? 0)
+            let key = "\(month)|\(e.ownerOid)|\(e.currency)"
+            if totals[key] == nil {
+                totals[key] = MonthlyTotal(month: month, ownerName: e.ownerName, currency: e.currency, count: 0, amountCents: 0)
+                order.append(key)
+            }
+            totals[key]!.count += 1
+            totals[key]!.amountCents += e.amountCents
+        }
+        return order.map { totals[$0]! }
     }
 }

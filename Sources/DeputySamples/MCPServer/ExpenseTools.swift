@@ -15,6 +15,9 @@ import NIOHTTP1
 /// `submit_expense`, `approve_expense`. Each reaches the Data API with the MCP server's own token,
 /// got by On-Behalf-Of — never with the token it received. `approve_expense` requires the
 /// authentication context `c1`: without it the HTTP request is answered with a claims challenge.
+/// `delete_expense` is destructive: an agent (Microsoft Entra Agent ID, `xms_act_fct` 11) may call
+/// it only with the user's confirmation of that very call (``ToolConfirmation``); people's own
+/// clients need none.
 public struct ExpenseTools: MCPToolbox {
     let dataAPI: DataAPIClient
     /// The authentication context approving requires.
@@ -65,6 +68,9 @@ public struct ExpenseTools: MCPToolbox {
                  ], "required": ["amount", "description"]]),
             Tool(name: "approve_expense", description: "Approve a report's submitted expense (managers only; requires step-up authentication).",
                  inputSchema: id, annotations: .init(destructiveHint: false, idempotentHint: true)),
+            Tool(name: "delete_expense",
+                 description: "Delete one of the signed-in user's expenses that is not approved yet. Cannot be undone; an agent needs the user's confirmation.",
+                 inputSchema: id, annotations: .init(destructiveHint: true, idempotentHint: false)),
         ]
     }
 
@@ -95,9 +101,25 @@ public struct ExpenseTools: MCPToolbox {
             }
             let id = try Self.id(arguments)
             return try await result(dataAPI.call(.POST, "/expenses/\(id)/approve", assertion: token, correlationID: correlation))
+        case "delete_expense":
+            let id = try Self.id(arguments)
+            if let refusal = Self.agentRule(name, arguments, context: context) { return refusal }
+            return try await result(dataAPI.call(.DELETE, "/expenses/\(id)", assertion: token, correlationID: correlation))
         default:
             throw MCPError.invalidParams("Unknown tool: \(name)")
         }
+    }
+
+    /// The agent rule of destructive tools: a token from an agent acting for a user (or as itself)
+    /// is refused unless the request confirms this very call. The refusal is a tool error the agent
+    /// reads, not an authorization failure: the token is fine, the user has not said yes.
+    static func agentRule(_ name: String, _ arguments: [String: Value], context: MCPToolContext) -> CallTool.Result? {
+        guard context.principal.agent?.actorIsAgent == true else { return nil }
+        let confirmation = context.headers[HTTPField.Name(ToolConfirmation.headerName)!].flatMap(ToolConfirmation.init(headerValue:))
+        if confirmation?.confirms(name, arguments) == true { return nil }
+        TokenChainRecorder.current?.failed("\(name) refused: an agent needs the user's confirmation")
+        let text = "\(name) is destructive: an agent may call it only with the user's confirmation of this call (\(ToolConfirmation.headerName))."
+        return CallTool.Result(content: [.text(text: text, annotations: nil, _meta: nil)], isError: true)
     }
 
     struct BadArguments: Error, CustomStringConvertible { var description: String }
