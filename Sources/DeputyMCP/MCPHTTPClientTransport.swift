@@ -41,6 +41,29 @@ public struct OnBehalfOfAuthorizer: MCPAuthorizer {
     }
 }
 
+/// An MCP client's authorizer for an agent acting as its own user account (Microsoft Entra Agent
+/// ID's agent user): the agent identity's token for its agent user, got with the user-FIC flow
+/// (``ConfidentialClient/acquireTokenForAgentUser(username:userID:scopes:claims:correlationID:)``).
+public struct AgentUserAuthorizer: MCPAuthorizer {
+    public let client: ConfidentialClient
+    public let username: String
+    public let scopes: [String]
+
+    /// - Parameters:
+    ///   - client: the agent identity's client (``ConfidentialClient/init(agentIdentity:clientCapabilities:cacheSize:httpClient:time:)``).
+    ///   - username: the agent user's UPN.
+    ///   - scopes: the MCP server's scopes.
+    public init(client: ConfidentialClient, username: String, scopes: [String]) {
+        self.client = client
+        self.username = username
+        self.scopes = scopes
+    }
+
+    public func authorizationHeader(for endpoint: String) async throws -> String? {
+        "Bearer " + (try await client.acquireTokenForAgentUser(username: username, scopes: scopes).token)
+    }
+}
+
 /// Why an MCP request over HTTP failed before any JSON-RPC answer.
 public enum MCPHTTPClientError: Error, Sendable, CustomStringConvertible {
     /// 401 or 403 from the MCP server, with its challenge (relay it: it may be a claims challenge).

@@ -11,8 +11,9 @@ import Foundation
 /// agent user's tokens. These are the requests Microsoft.Identity.Web's `WithAgentIdentity` sends,
 /// so the same code works against Microsoft Entra ID.
 ///
-/// The blueprint's token (T1) is cached by the blueprint's ``ConfidentialClient`` (bounded, and
-/// renewed five minutes before it expires); concurrent uses share one request.
+/// The blueprint's token (T1) is cached by the blueprint's ``ConfidentialClient`` (bounded;
+/// renewed after half its lifetime, or Entra's `refresh_in`, and never used in its last five
+/// minutes); concurrent uses share one request.
 ///
 /// ```swift
 /// let agent = AgentIdentityCredential(authority: "https://login.microsoftonline.com/contoso.onmicrosoft.com",

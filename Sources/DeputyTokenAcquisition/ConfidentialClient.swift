@@ -91,10 +91,13 @@ public final class ConfidentialClient: Sendable {
     /// identities (Microsoft Learn, "Agent OBO flow" step 2; MSAL.NET's `WithFmiPath`): `scopes`
     /// is `api://AzureADTokenExchange/.default`, `fmi_path` the agent identity's client id, and
     /// the path is part of the cache key. ``AgentIdentityCredential`` does this for you.
-    public func acquireTokenForClient(scopes: [String], fmiPath: String? = nil, claims: String? = nil,
+    ///
+    /// With `forceRefresh`, the cache is not read (MSAL's `WithForceRefresh`): a new token, with
+    /// Conditional Access evaluated again; it then replaces the cached one.
+    public func acquireTokenForClient(scopes: [String], fmiPath: String? = nil, claims: String? = nil, forceRefresh: Bool = false,
                                       correlationID: String? = nil) async throws(AcquisitionError) -> AccessToken {
         let key = "app|" + tokenEndpoint + "|" + Scopes.format(scopes.sorted()) + (fmiPath.map { "|fmi|" + $0 } ?? "")
-        return try await acquire(key: key, claims: claims) { [self] in
+        return try await acquire(key: key, claims: claims, forceRefresh: forceRefresh) { [self] in
             var parameters = [("grant_type", "client_credentials"), ("scope", Scopes.format(scopes))]
             if let fmiPath { parameters.append(("fmi_path", fmiPath)) }
             return try await self.request(parameters, claims: claims, correlationID: correlationID)
@@ -138,14 +141,15 @@ public final class ConfidentialClient: Sendable {
 
     // MARK: - Cache and single flight
 
-    func acquire(key: String, claims: String?, _ fetch: @escaping @Sendable () async throws -> AccessToken)
+    func acquire(key: String, claims: String?, forceRefresh: Bool = false, _ fetch: @escaping @Sendable () async throws -> AccessToken)
         async throws(AcquisitionError) -> AccessToken {
         let now = time.now()
         // A claims challenge must reach the token endpoint: MSAL skips its cache too (reference §6.1).
-        if claims == nil, let cached = cache.value(for: key, now: now), now < cached.refreshOn { return cached }
-        let stale = claims == nil ? cache.value(for: key, now: now) : nil
+        let bypass = claims != nil || forceRefresh
+        if !bypass, let cached = cache.value(for: key, now: now), now < cached.refreshOn { return cached }
+        let stale = bypass ? nil : cache.value(for: key, now: now)
         do {
-            let token = try await flights.run(key: claims == nil ? key : key + "|claims|" + UUID().uuidString) {
+            let token = try await flights.run(key: bypass ? key + "|fresh|" + UUID().uuidString : key) {
                 let t = try await fetch()
                 return t
             }

@@ -18,7 +18,7 @@ struct Deputy: AsyncParsableCommand {
         commandName: "deputy",
         abstract: "A local Microsoft Entra ID authority and the delegation chain around it.",
         subcommands: [Up.self, Serve.self, AuthorityCommand.self, TenantCommand.self, Grants.self, PolicyCommand.self, WhatIfCommand.self, Logs.self,
-                      Totp.self, Decode.self],
+                      Totp.self, Decode.self, AgentCommand.self],
         defaultSubcommand: nil)
 }
 

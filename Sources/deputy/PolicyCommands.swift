@@ -165,7 +165,47 @@ struct WhatIfCommand: AsyncParsableCommand {
 struct PolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy", abstract: "List, apply and delete Conditional Access policies (Graph conditionalAccessPolicy JSON).",
-        subcommands: [List.self, Apply.self, Delete.self])
+        subcommands: [List.self, Apply.self, Delete.self, Enable.self, Disable.self, ReportOnly.self])
+
+    /// Sets one policy's `state`, as the Entra admin center's switch does.
+    static func setState(_ id: String, _ state: ConditionalAccessPolicy.State, dataDir: String, tenant: String?) async throws {
+        let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+        guard let index = d.conditionalAccessPolicies.firstIndex(where: { $0.objectValue?["id"]?.stringValue == id }),
+            case .object(var policy) = d.conditionalAccessPolicies[index]
+        else { throw fail("no policy \(id) in tenant \(d.tenant.displayName) (deputy policy list shows them)") }
+        policy["state"] = .string(state.rawValue)
+        let updated = JSONValue.object(policy)
+        do { _ = try ConditionalAccessPolicy.parse(updated) } catch { throw fail("\(error)") }
+        try await store.updateDirectory(tenantID: d.tenant.id) { dir in
+            if let i = dir.conditionalAccessPolicies.firstIndex(where: { $0.objectValue?["id"]?.stringValue == id }) { dir.conditionalAccessPolicies[i] = updated }
+        }
+        print("policy \(policy["displayName"]?.stringValue ?? id) (\(id)): \(state.rawValue)")
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Turn a policy on (state enabled); the authority enforces it on its next request.")
+        @Argument(help: "The policy id.") var id: String
+        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @Option(help: "Only this tenant (id or domain).") var tenant: String?
+        func run() async throws { try await PolicyCommand.setState(id, .enabled, dataDir: dataDir, tenant: tenant) }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Turn a policy off (state disabled).")
+        @Argument(help: "The policy id.") var id: String
+        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @Option(help: "Only this tenant (id or domain).") var tenant: String?
+        func run() async throws { try await PolicyCommand.setState(id, .disabled, dataDir: dataDir, tenant: tenant) }
+    }
+
+    struct ReportOnly: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "report-only",
+                                                        abstract: "Evaluate and log a policy without enforcing it (enabledForReportingButNotEnforced).")
+        @Argument(help: "The policy id.") var id: String
+        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @Option(help: "Only this tenant (id or domain).") var tenant: String?
+        func run() async throws { try await PolicyCommand.setState(id, .enabledForReportingButNotEnforced, dataDir: dataDir, tenant: tenant) }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the tenant's policies.")

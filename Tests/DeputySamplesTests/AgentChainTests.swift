@@ -36,6 +36,7 @@ struct AgentChainTests {
             try store.seedIfEmpty(DataAPI.demoExpenses(now: Date()))
             let dataRouter = DemoChain.serviceRouter(role: "dataApi", name: "Contoso SQL", browserOrigin: nil, demoMode: true)
             DataAPI(validator: ResourceValidator(DataAPI.configuration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)),
+                    reportValidator: ResourceValidator(DataAPI.reportConfiguration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)),
                     store: store, managers: [DemoTenant.user("alice").id: DemoTenant.user("bob").id]).addRoutes(to: dataRouter)
             let dataPort = try freeLoopbackPort(), mcpPort = try freeLoopbackPort(), agentPort = try freeLoopbackPort()
             let data = "http://127.0.0.1:\(dataPort)", mcp = "http://127.0.0.1:\(mcpPort)/mcp", agent = "http://127.0.0.1:\(agentPort)"
@@ -51,7 +52,8 @@ struct AgentChainTests {
             let agentCredential = AgentIdentityCredential(authority: live.tenantAuthority, blueprintClientID: blueprint.appId,
                                                           blueprintCredential: .secret(blueprint.secret!), agentIdentityID: agentApp.appId)
             Agent(validator: ResourceValidator(Agent.configuration(authority: issuer, appID: blueprint.appId, appIDURI: blueprint.identifierUri!)),
-                  obo: ConfidentialClient(agentIdentity: agentCredential), mcpEndpoint: mcp).addRoutes(to: agentRouter)
+                  obo: ConfidentialClient(agentIdentity: agentCredential), mcpEndpoint: mcp,
+                  reports: (dataAPI: data, scopes: ["https://database.windows.net//.default"])).addRoutes(to: agentRouter)
 
             try await serving(dataRouter, port: dataPort) {
                 try await serving(mcpRouter, port: mcpPort) {

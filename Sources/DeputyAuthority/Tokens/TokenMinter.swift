@@ -130,7 +130,13 @@ struct TokenMinter: Sendable {
             c["sub"] = .string(sp.id)
             c["idtyp"] = .string("app")
         }
-        if let agent = r.agent { TokenMinter.addAgentFacets(&c, agent: agent, subject: r.subject) }
+        if let agent = r.agent {
+            TokenMinter.addAgentFacets(&c, agent: agent, subject: r.subject)
+        } else if case .user(let user, _) = r.subject, user.isAgentUser {
+            // The subject facet describes the subject, whoever acts: an agent user stays one
+            // through a middle tier's OBO (the Data API sees the MCP server's token for it).
+            c["xms_sub_fct"] = .string("13")
+        }
         if r.resource.wantsOptionalAccessTokenClaim("xms_cc"), !r.clientCapabilities.isEmpty {
             c["xms_cc"] = .array(r.clientCapabilities.map(JSONValue.string))
         }

@@ -112,11 +112,14 @@ public struct Agent: Sendable {
     /// The monthly summary, fetched as the agent identity itself (client credentials with T1).
     public static func monthlyReport(client: ConfidentialClient, dataAPI: String, scopes: [String], correlationID: String?,
                                      httpClient: HTTPClient) async throws -> (status: Int, body: JSONValue?) {
-        let token = try await client.acquireTokenForClient(scopes: scopes, correlationID: correlationID)
+        // An on-demand job: each run gets a new token (MSAL's WithForceRefresh), so Conditional
+        // Access for the agent is evaluated at every report, not once an hour.
+        let token = try await client.acquireTokenForClient(scopes: scopes, forceRefresh: true, correlationID: correlationID)
         var request = HTTPClientRequest(url: dataAPI + "/reports/monthly")
         request.headers.add(name: "Authorization", value: "Bearer \(token.token)")
         if let correlationID { request.headers.add(name: "client-request-id", value: correlationID) }
         let response = try await httpClient.execute(request, timeout: .seconds(30))
+        TokenChainRecorder.current?.downstream(headerValue: response.headers.first(name: TokenChainReport.headerName.rawName))
         let body = try await response.body.collect(upTo: 1 << 20)
         return (Int(response.status.code), try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView)))
     }

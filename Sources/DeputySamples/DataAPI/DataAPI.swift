@@ -104,7 +104,7 @@ public struct DataAPI: Sendable {
             }
             let oid = p.objectID ?? ""
             // An agent's own user account files drafts: a person submits them (Agent ID, xms_sub_fct 13).
-            let status = p.agent?.kind == .agentUser ? "draft" : "submitted"
+            let status = p.agent?.subjectIsAgentUser == true ? "draft" : "submitted"
             let row = try store.add(Expense(
                 id: nil, ownerOid: oid, ownerName: p.name ?? p.username ?? oid, approverOid: managers[oid], amountCents: Int((amount * 100).rounded()),
                 currency: (o["currency"]?.stringValue ?? "EUR").uppercased(), description: text, status: status, createdAt: time.now(), approvedAt: nil))

@@ -24,6 +24,11 @@ public struct TokenChainHop: Codable, Sendable, Equatable {
     public var exp: Int?
     public var oid: String?
     public var upn: String?
+    /// Microsoft Entra Agent ID facets, when an agent acted: `xms_act_fct`, `xms_sub_fct`, and the
+    /// agent identity's blueprint (`xms_par_app_azp`, shown, never used to authorize).
+    public var xms_act_fct: String?
+    public var xms_sub_fct: String?
+    public var xms_par_app_azp: String?
     /// The HTTP status this service answered with.
     public var status: Int?
     /// What failed at this hop (an AADSTS code and message, a refused token).
@@ -108,6 +113,9 @@ public struct TokenChainMiddleware<Context: RequestContext>: RouterMiddleware {
         hop.exp = c["exp"]?.numberValue.map { Int($0) }
         hop.oid = c["oid"]?.stringValue
         hop.upn = c["preferred_username"]?.stringValue ?? c["upn"]?.stringValue
+        hop.xms_act_fct = c["xms_act_fct"]?.stringValue
+        hop.xms_sub_fct = c["xms_sub_fct"]?.stringValue
+        hop.xms_par_app_azp = c["xms_par_app_azp"]?.stringValue
         decoded.set(hop, for: token, expiresAt: hop.exp.map { Date(timeIntervalSince1970: Double($0)) } ?? now + 300)
         return hop
     }

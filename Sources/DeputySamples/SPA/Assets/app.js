@@ -479,6 +479,7 @@ function showActionError(action, message, statusAlreadySet) {
   if (!statusAlreadySet) notify('error', message);
   if (action.kind === 'reports') $('reports-output').replaceChildren(el('p', { class: 'error' }, message));
   if (action.kind === 'chat') appendChat({ role: 'error', text: message });
+  if (action.kind === 'agentReport') $('agent-report-output').replaceChildren(el('p', { class: 'error', role: 'alert' }, message));
 }
 
 // ─────────────────────────────────────────── Rendering ───────────────────────────────────────────
@@ -502,9 +503,19 @@ function renderResult(action, body) {
       break;
     }
     case 'chat':
-      appendChat({ role: 'agent', text: (body && body.reply) || '', toolCalls: (body && body.toolCalls) || [] });
-      notify('info', 'The agent replied.');
+      appendChat({ role: 'agent', text: (body && body.reply) || '', toolCalls: (body && body.toolCalls) || [],
+        confirmation: body && body.confirmation ? { ...body.confirmation, message: action.body.message } : null });
+      notify('info', body && body.confirmation ? 'The agent asks you to confirm.' : 'The agent replied.');
       break;
+    case 'agentReport': {
+      const months = (body && Array.isArray(body.months)) ? body.months : [];
+      $('agent-report-output').replaceChildren(months.length ? el('table', { class: 'compact', id: 'agent-report-table' },
+        el('thead', {}, el('tr', {}, ['Month', 'Owner', 'Count', 'Amount'].map((h) => el('th', { scope: 'col' }, h)))),
+        el('tbody', {}, months.map((m) => el('tr', {}, el('td', {}, m.month), el('td', {}, m.ownerName), el('td', {}, m.count),
+          el('td', { class: 'amount' }, `${m.amount} ${m.currency}`))))) : el('p', { class: 'muted' }, 'No expenses yet.'));
+      notify('info', 'The agent made the monthly report on its own.');
+      break;
+    }
     case 'reports': {
       const out = $('reports-output');
       out.replaceChildren(Array.isArray(body) ? expensesTable(body) : el('pre', {}, JSON.stringify(body, null, 2)));
@@ -574,7 +585,29 @@ function chatEntryNode(entry) {
     el('p', { class: 'reply' }, entry.text),
     (entry.toolCalls || []).map((call) => el('details', { class: call.isError ? 'tool error' : 'tool', open: true },
       el('summary', {}, `${call.isError ? 'Tool failed' : 'Tool'}: ${call.tool}(${call.arguments ? JSON.stringify(call.arguments) : ''})`),
-      renderToolResult(call.result))));
+      renderToolResult(call.result))),
+    entry.confirmation ? confirmationNode(entry.confirmation) : null);
+}
+
+/**
+ * A destructive call the agent proposes: only this button confirms it (the chat request's
+ * `confirm` field), never the text of a message.
+ */
+function confirmationNode(c) {
+  const box = el('div', { class: 'confirmation', role: 'group', 'aria-label': 'Confirmation' },
+    el('p', {}, c.prompt || `Confirm ${c.tool}?`));
+  const yes = el('button', { type: 'button', class: 'confirm', 'data-tool': c.tool }, `Confirm ${c.tool}`);
+  const no = el('button', { type: 'button', class: 'cancel' }, 'Cancel');
+  const done = (text) => box.replaceChildren(el('p', { class: 'muted' }, text));
+  yes.addEventListener('click', () => {
+    done(`Confirmed ${c.tool}(${JSON.stringify(c.arguments || {})}).`);
+    appendChat({ role: 'user', text: `Confirmed: ${c.tool}(${JSON.stringify(c.arguments || {})})` });
+    runAction({ service: 'agent', kind: 'chat', method: 'POST', path: '/chat', label: 'confirming to the agent',
+      body: { message: c.message || '', confirm: { tool: c.tool, arguments: c.arguments || {} } } });
+  });
+  no.addEventListener('click', () => done('Cancelled: nothing was deleted.'));
+  box.append(yes, no);
+  return box;
 }
 
 function appendChat(entry) {
@@ -598,6 +631,11 @@ function claimList(c) {
   if (Array.isArray(c.roles) && c.roles.length) items.push(['roles', list(c.roles)]);
   items.push(['acrs', list(c.acrs)], ['amr', list(c.amr)], ['exp', exp ? `${exp.local} (${exp.relative})` : '—']);
   if (c.upn || c.preferred_username) items.push(['user', c.upn || c.preferred_username]);
+  // Microsoft Entra Agent ID: the actor is an agent identity (11), the subject an agent user (13);
+  // the blueprint is shown for people, never used to authorize.
+  if (c.xms_act_fct) items.push(['xms_act_fct', `${c.xms_act_fct}${String(c.xms_act_fct).split(' ').includes('11') ? ' (agent identity)' : ''}`]);
+  if (c.xms_sub_fct) items.push(['xms_sub_fct', `${c.xms_sub_fct}${String(c.xms_sub_fct).split(' ').includes('13') ? ' (agent user)' : ''}`]);
+  if (c.xms_par_app_azp) items.push(['blueprint', c.xms_par_app_azp]);
   return el('dl', {}, items.map(([k, v]) => [el('dt', {}, k), el('dd', { 'data-claim': k }, v)]));
 }
 
@@ -726,6 +764,7 @@ function bindUi() {
     runAction({ service: 'agent', kind: 'chat', method: 'POST', path: '/chat', label: 'asking the agent', body: { message } });
   });
   $('reports-load').addEventListener('click', () => runAction({ service: 'reportsApi', kind: 'reports', method: 'GET', path: '/api/expenses', label: 'loading reports' }));
+  $('agent-report').addEventListener('click', () => runAction({ service: 'agent', kind: 'agentReport', method: 'GET', path: '/report', label: 'asking for the monthly report' }));
 }
 
 async function loadConfig() {
