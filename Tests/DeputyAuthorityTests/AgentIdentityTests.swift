@@ -72,7 +72,7 @@ struct AgentIdentityTests {
         #expect(log.status.errorCode == 0 && log.conditionalAccessStatus == "notApplied")
         #expect(log.appliedConditionalAccessPolicies.isEmpty)
         #expect(log.note?.contains("Conditional Access does not apply") == true)
-        #expect(log.agent?.agentType == .agentIdentityBlueprint && log.agent?.agentIdentityId == agent.appId)
+        #expect(log.agent?.agentType == .agentIdentityBlueprintPrincipal && log.agent?.agentSubjectType == .agenticAppInstance && log.agent?.agentIdentityId == agent.appId)
         #expect(log.resourceId == DirectoryIndex.tokenExchangeAppID)
     }
 
@@ -106,7 +106,7 @@ struct AgentIdentityTests {
         #expect(c["azpacr"]?.string == "2")
         let log = try #require(try await f.store.recentSignIns(limit: 10).first { $0.correlationId == "agent-obo" })
         #expect(log.appId == agent.appId && log.userId == alice.id && log.clientCredentialType == "federatedIdentityCredential")
-        #expect(log.agent?.agentType == .agentIdentity && log.agent?.parentAppId == blueprint.appId)
+        #expect(log.agent?.agentType == .agenticAppInstance && log.agent?.agentSubjectType == .notAgentic && log.agent?.parentAppId == blueprint.appId)
         #expect(log.signInEventTypes == ["nonInteractiveUser"])
     }
 
@@ -303,7 +303,7 @@ struct AgentIdentityTests {
                                         + GrantsFixture.agentAuthentication(t1))
         #expect(try claims(older.accessToken)["oid"]?.string == DemoTenant.agentUser.id)
         let log = try #require(try await f.store.recentSignIns(limit: 5).first { $0.authenticationProtocol == Self.jwtBearer })
-        #expect(log.agent?.agentType == .agentIdUser && log.userId == DemoTenant.agentUser.id)
+        #expect(log.agent?.agentSubjectType == .agentIDuser && log.agent?.agentSubjectParentId == agent.appId && log.userId == DemoTenant.agentUser.id)
     }
 
     @Test("Agent user refusals: another agent's user, another agent's T2, T1 in T2's place, and a human user")

@@ -27,7 +27,7 @@ struct AgentChainTests {
     }
 
     /// The authority, the Data API, the MCP server and the agent, each on its own port.
-    static func withChain(edit: (@Sendable (inout TenantDirectory) -> Void)? = nil,
+    static func withChain(edit: (@Sendable (inout TenantDirectory) -> Void)? = nil, planner: any AgentPlanner = BuiltInPlanner(),
                           _ body: @escaping @Sendable (Chain) async throws -> Void) async throws {
         try await LiveAuthority.run(conditionalAccess: true, edit: edit) { live in
             let issuer = live.tenantAuthority + "/v2.0"
@@ -52,7 +52,7 @@ struct AgentChainTests {
             let agentCredential = AgentIdentityCredential(authority: live.tenantAuthority, blueprintClientID: blueprint.appId,
                                                           blueprintCredential: .secret(blueprint.secret!), agentIdentityID: agentApp.appId)
             Agent(validator: ResourceValidator(Agent.configuration(authority: issuer, appID: blueprint.appId, appIDURI: blueprint.identifierUri!)),
-                  obo: ConfidentialClient(agentIdentity: agentCredential), mcpEndpoint: mcp,
+                  obo: ConfidentialClient(agentIdentity: agentCredential), mcpEndpoint: mcp, planner: planner,
                   reports: (dataAPI: data, scopes: ["https://database.windows.net//.default"])).addRoutes(to: agentRouter)
 
             try await serving(dataRouter, port: dataPort) {

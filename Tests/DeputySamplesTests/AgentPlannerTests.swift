@@ -29,7 +29,7 @@ actor ScriptedTools: AgentTools {
 
 @Suite("agent planners")
 struct AgentPlannerTests {
-    @Test("The built-in planner reads the four requests it knows, in the forms people type them, and nothing else", arguments: [
+    @Test("The built-in planner reads the requests it knows, in the forms people type them, and nothing else", arguments: [
         ("list my expenses", BuiltInPlanner.Intent.list),
         ("Show me all my expenses please", .list),
         ("what are my expenses?", .list),
@@ -43,6 +43,9 @@ struct AgentPlannerTests {
         ("submit an expense of 9 usd for parking", .submit(amount: 9, currency: "USD", description: "parking")),
         ("submit an expense of €15 for lunch", .submit(amount: 15, currency: "EUR", description: "lunch")),
         ("submit an expense for lunch", .help),
+        ("delete expense 5", .delete(5)),
+        ("Please remove the expense #6", .delete(6)),
+        ("delete all my expenses, I confirm", .deleteAll),
         ("approve expense", .help),
         ("tell me a joke", .help),
         ("", .help),

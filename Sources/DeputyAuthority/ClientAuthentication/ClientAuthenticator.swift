@@ -97,7 +97,7 @@ struct ClientAuthenticator {
         guard let view = tenant.clientView(ofAgent: agent) else { throw OAuthError.unknownClient(agent.appId, tenant: request.tenantSegment) }
         guard let blueprint = tenant.blueprint(of: agent) else { throw OAuthError.unknownClient(agent.appId, tenant: request.tenantSegment) }
         draft?.client(view, credential: .none)
-        draft?.agent(.agentIdentity, identity: agent, blueprint: blueprint)
+        draft?.agent(.forUser, identity: agent, blueprint: blueprint)
         if request.form["client_secret"] != nil || basicSecret != nil {
             draft?.client(view, credential: .secret)
             throw OAuthError.agentIdentityHasNoCredentials(appID: agent.appId)

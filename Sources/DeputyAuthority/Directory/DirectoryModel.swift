@@ -87,6 +87,14 @@ public struct AgentIdentity: Codable, Sendable, Equatable {
     public var passwordCredentials: [Application.PasswordCredential]?
     public var keyCredentials: [Application.KeyCredential]?
     public var federatedIdentityCredentials: [Application.FederatedIdentityCredential]?
+    /// `#microsoft.graph.agentIdentity` when given (Graph's shape); nothing else is accepted.
+    public var odataType: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, appId, displayName, agentIdentityBlueprintId, accountEnabled, agentRiskLevel
+        case passwordCredentials, keyCredentials, federatedIdentityCredentials
+        case odataType = "@odata.type"
+    }
 
     public init(id: String, displayName: String, agentIdentityBlueprintId: String) {
         self.id = id

@@ -249,13 +249,21 @@ struct DirectoryValidator {
                                      ("federatedIdentityCredentials", !(agent.federatedIdentityCredentials ?? []).isEmpty)] where present {
                 problem("\(ap).\(field)", "an agent identity has no credentials of its own: its blueprint authenticates and gets a token for it (fmi_path); put the credential on the blueprint")
             }
-            if let r = agent.agentRiskLevel, !["none", "low", "medium", "high"].contains(r) {
-                problem("\(ap).agentRiskLevel", "expected none, low, medium or high, found '\(r)'")
+            if let t = agent.odataType, t != AgentODataType.agentIdentity {
+                problem("\(ap).@odata.type", "expected \(AgentODataType.agentIdentity) (or no @odata.type), found '\(t)'")
             }
         }
-        for (sp, principal) in servicePrincipals where principal.isAgentIdentity && !sp.contains("agentIdentities[") {
-            if !blueprintIDs.contains((principal.agentIdentityBlueprintId ?? "").lowercased()) {
+        for (sp, principal) in servicePrincipals where principal.isAgentIdentity {
+            if !sp.contains("agentIdentities["), !blueprintIDs.contains((principal.agentIdentityBlueprintId ?? "").lowercased()) {
                 problem("\(sp).agentIdentityBlueprintId", "no agent identity blueprint with appId '\(principal.agentIdentityBlueprintId ?? "")' in this tenant")
+            }
+            if let r = principal.agentRiskLevel, !["none", "low", "medium", "high"].contains(r) {
+                problem("\(sp).agentRiskLevel", "expected none, low, medium or high, found '\(r)'")
+            }
+        }
+        for (i, b) in d.agentIdentityBlueprints.enumerated() {
+            if let t = b.odataType, t != AgentODataType.blueprint {
+                problem(p("agentIdentityBlueprints[\(i)].@odata.type"), "expected \(AgentODataType.blueprint) (or no @odata.type), found '\(t)'")
             }
         }
         let agentIDs = Set(servicePrincipals.filter { $0.1.isAgentIdentity }.map(\.1.id))

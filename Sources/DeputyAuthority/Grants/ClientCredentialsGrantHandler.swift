@@ -17,7 +17,7 @@ struct ClientCredentialsGrantHandler: GrantHandler {
             return try await agentCredential(fmiPath: fmiPath, scope: scope, context: context)
         }
         if let agent = client.agent, Scopes.parse(scope).map({ $0.lowercased() }) == [DirectoryIndex.tokenExchangeScope.lowercased()] {
-            context.draft.agent(.agentIdentity, identity: agent.identity, blueprint: agent.blueprint)
+            context.draft.agent(.ownCredential, identity: agent.identity, blueprint: agent.blueprint)
             return try await AgentCredential.mint(.t2, agent: agent.identity, blueprint: agent.blueprint, context: context)
         }
         let tokens = Scopes.parse(scope)
@@ -41,7 +41,7 @@ struct ClientCredentialsGrantHandler: GrantHandler {
             authentication: nil, requestedAuthenticationContexts: [], ipAddress: request.ipAddress, authenticationProtocol: grantType)
         if let agent = client.agent {
             ca.agent = .init(identity: agent.identity, blueprint: agent.blueprint, isAutonomous: true)
-            context.draft.agent(.agentIdentity, identity: agent.identity, blueprint: agent.blueprint)
+            context.draft.agent(.autonomous, identity: agent.identity, blueprint: agent.blueprint)
         }
         _ = try context.conditionalAccess(ca)
         let claims = try request.form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
@@ -73,7 +73,7 @@ extension ClientCredentialsGrantHandler {
         guard let agent = context.tenant.agentIdentity(appID: fmiPath),
             agent.agentIdentityBlueprintId?.lowercased() == client.application.appId.lowercased()
         else { throw OAuthError.agentNotOfBlueprint(fmiPath: fmiPath, blueprintAppID: client.application.appId) }
-        context.draft.agent(.agentIdentityBlueprint, identity: agent, blueprint: client.application)
+        context.draft.agent(.credential, identity: agent, blueprint: client.application)
         guard agent.isEnabled else { throw OAuthError.agentIdentityDisabled(appID: agent.appId) }
         return try await AgentCredential.mint(.t1, agent: agent, blueprint: client.application, context: context)
     }

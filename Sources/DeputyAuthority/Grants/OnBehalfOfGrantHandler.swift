@@ -26,7 +26,8 @@ struct OnBehalfOfGrantHandler: GrantHandler {
             if form["username"] != nil || form["user_id"] != nil {
                 return try await UserFederatedCredentialGrantHandler.issue(credential: assertion, request: request, agent: agent, context: context)
             }
-            throw OAuthError.agentTokenMisused("An agent identity's credential is not a user's token; the OBO assertion is the user's token for the blueprint.")
+            throw OAuthError.agentTokenMisused("An agent identity's credential is not a user's token; the OBO assertion is the user's token for the blueprint.",
+                                               asClientCredential: false)
         }
         // An agent identity's OBO: the user's token is for the blueprint, not for the agent
         // identity (Microsoft Learn, "Agent OBO flow").

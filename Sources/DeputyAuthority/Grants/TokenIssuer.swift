@@ -46,7 +46,7 @@ struct TokenIssuer {
             ipAddress: i.conditionalAccessIPAddress ?? draft.record.ipAddress, authenticationProtocol: draft.record.authenticationProtocol)
         ca.agent = context.client.agent.map { SignInContext.AgentFacts(identity: $0.identity, blueprint: $0.blueprint, isAutonomous: false) }
         if let agent = context.client.agent {
-            draft.agent(i.user.isAgentUser ? .agentIdUser : .agentIdentity, identity: agent.identity, blueprint: agent.blueprint)
+            draft.agent(i.user.isAgentUser ? .asAgentUser : .forUser, identity: agent.identity, blueprint: agent.blueprint)
         }
         ca.requiredPolicyIDs = i.claims.policyIDs
         // Sign-ins that began in a browser (web apps and SPAs redeeming codes and refresh tokens)

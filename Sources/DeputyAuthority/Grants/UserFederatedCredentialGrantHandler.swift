@@ -20,12 +20,21 @@ struct UserFederatedCredentialGrantHandler: GrantHandler {
     /// Shared with the older jwt-bearer form (`assertion` = T2 with `username`).
     static func issue(credential: String, request: TokenRequest, agent: AgentClient, context: GrantContext) async throws -> TokenResponse {
         let form = request.form
-        let t2 = try await AgentCredential.validate(credential, authority: context.authority, tenant: context.tenant)
+        let t2: ValidatedToken
+        do {
+            t2 = try await AgentCredential.validate(credential, authority: context.authority, tenant: context.tenant)
+        } catch var error as OAuthError where error.aadsts == 700235 {
+            // The credential is this grant's input, not the client's authentication.
+            error.error = .invalidGrant
+            error.status = 400
+            throw error
+        }
         let issuedTo = t2.clientID ?? ""
         let subject = t2.subject ?? ""
         if issuedTo.lowercased() != subject.lowercased() {
             // A T1 (issued to the blueprint) where the agent's own T2 belongs.
-            throw OAuthError.agentTokenMisused("The user federated identity credential must be the agent identity's own token for api://AzureADTokenExchange (client_credentials as the agent identity), not its blueprint's.")
+            throw OAuthError.agentTokenMisused("The user federated identity credential must be the agent identity's own token for api://AzureADTokenExchange (client_credentials as the agent identity), not its blueprint's.",
+                                               asClientCredential: false)
         }
         guard subject.lowercased() == agent.identity.appId.lowercased() else {
             throw OAuthError.userCredentialForOtherAgent(subject: subject, expected: agent.identity.appId)

@@ -50,7 +50,8 @@ public struct WhatIf: Sendable {
         var q = Question()
         if case .object(let identity)? = o["signInIdentity"] {
             q.userID = identity["userId"]?.stringValue
-            q.servicePrincipalID = identity["servicePrincipalId"]?.stringValue
+            // `#microsoft.graph.agentSignIn` names the agent identity as agentServicePrincipalId.
+            q.servicePrincipalID = identity["servicePrincipalId"]?.stringValue ?? identity["agentServicePrincipalId"]?.stringValue
         }
         if case .object(let context)? = o["signInContext"] {
             if case .array(let apps)? = context["includeApplications"] { q.resourceAppID = apps.first?.stringValue }

@@ -33,10 +33,32 @@ public final class SignInDraft: @unchecked Sendable {
         record.resourceDisplayName = displayName
     }
 
-    /// Records the Agent ID facts of the sign-in: which agent acted, and its blueprint.
-    func agent(_ type: SignInRecord.AgentSignIn.AgentType, identity: ServicePrincipal, blueprint: Application) {
-        record.agent = .init(agentType: type, agentIdentityId: identity.appId, agentDisplayName: identity.displayName,
-                             parentAppId: blueprint.appId, parentDisplayName: blueprint.displayName)
+    /// What an agent did in a sign-in.
+    enum AgentAction {
+        /// The blueprint got an agent identity's credential (T1).
+        case credential
+        /// The agent identity got its own exchange token (T2).
+        case ownCredential
+        /// The agent identity acted for a person (agent OBO).
+        case forUser
+        /// The agent identity acted as itself (client credentials).
+        case autonomous
+        /// The agent identity acted as its agent user.
+        case asAgentUser
+    }
+
+    /// Records the Agent ID facts of the sign-in (Graph beta's `signIn.agent`).
+    func agent(_ action: AgentAction, identity: ServicePrincipal, blueprint: Application) {
+        let type: SignInRecord.AgentSignIn.AgentType = action == .credential ? .agentIdentityBlueprintPrincipal : .agenticAppInstance
+        let subject: SignInRecord.AgentSignIn.AgentType
+        let parent: String?
+        switch action {
+        case .forUser: (subject, parent) = (.notAgentic, nil)
+        case .asAgentUser: (subject, parent) = (.agentIDuser, identity.id)
+        case .credential, .ownCredential, .autonomous: (subject, parent) = (.agenticAppInstance, blueprint.appId)
+        }
+        record.agent = .init(agentType: type, agentSubjectType: subject, agentSubjectParentId: parent, agentIdentityId: identity.appId,
+                             agentDisplayName: identity.displayName, parentAppId: blueprint.appId, parentDisplayName: blueprint.displayName)
     }
 
     /// Records Conditional Access's decision: every policy's result and the overall status.

@@ -56,20 +56,24 @@ public struct SignInRecord: Codable, Sendable, Equatable {
         }
     }
 
-    /// The Agent ID facts of a sign-in (Graph beta `signIn.agent`): the agent identity that acted
-    /// as the client, its parent blueprint, and what kind of agent sign-in this was.
+    /// The Agent ID facts of a sign-in, in Graph beta's `signIn.agent` shape
+    /// (`microsoft.graph.agentic.agentSignIn`: `agentType`, `agentSubjectType`,
+    /// `agentSubjectParentId`), plus the agent identity and its blueprint by id and name (Deputy's
+    /// additions, for people reading the log).
     public struct AgentSignIn: Codable, Sendable, Equatable {
+        /// Graph's `microsoft.graph.agentic.agentType`.
         public enum AgentType: String, Codable, Sendable {
-            /// The blueprint got a credential (T1) for one of its agent identities.
-            case agentIdentityBlueprint
-            /// The agent identity acted (for a user by OBO, or autonomously).
-            case agentIdentity
-            /// The agent identity acted as its agent user.
-            case agentIdUser
+            case notAgentic, agenticApp, agenticAppInstance, agentIdentityBlueprintPrincipal, agentIDuser
         }
+        /// Who signed in: the blueprint's principal (getting an agent's credential) or the agent identity.
         public var agentType: AgentType
+        /// Who the token is about: a person (`notAgentic`), the agent identity, or its agent user.
+        public var agentSubjectType: AgentType
+        /// The subject's parent: the blueprint of an agent identity, the agent identity of an agent user.
+        public var agentSubjectParentId: String?
         public var agentIdentityId: String
         public var agentDisplayName: String?
+        /// The agent identity's blueprint (appId).
         public var parentAppId: String
         public var parentDisplayName: String?
     }
@@ -173,6 +177,8 @@ extension SignInRecord {
         if let agent {
             var a = JSONObjectWriter(capacity: 256)
             a.string("agentType", agent.agentType.rawValue)
+            a.string("agentSubjectType", agent.agentSubjectType.rawValue)
+            a.string("agentSubjectParentId", agent.agentSubjectParentId)
             a.string("agentIdentityId", agent.agentIdentityId)
             a.string("agentDisplayName", agent.agentDisplayName)
             a.string("parentAppId", agent.parentAppId)

@@ -129,8 +129,10 @@ extension OAuthError {
     }
     /// A token used outside its one purpose in the agent flows: a user-FIC token (T2) as a client
     /// assertion, or an agent credential (T1) as a user token (Deputy's choice: AADSTS700235).
-    public static func agentTokenMisused(_ detail: String) -> OAuthError {
-        OAuthError(.invalidClient, aadsts: 700235, message: "The token was replayed outside its purpose. \(detail)")
+    /// `asClientCredential` false: the misused token is a grant's input (the OBO assertion, the
+    /// user_fic credential), answered `invalid_grant` with HTTP 400 rather than `invalid_client`.
+    public static func agentTokenMisused(_ detail: String, asClientCredential: Bool = true) -> OAuthError {
+        OAuthError(asClientCredential ? .invalidClient : .invalidGrant, aadsts: 700235, message: "The token was replayed outside its purpose. \(detail)")
     }
     /// An agent identity that is disabled (or whose blueprint is) (AADSTS7000112).
     public static func agentIdentityDisabled(appID: String) -> OAuthError {
@@ -150,7 +152,7 @@ extension OAuthError {
     }
     /// A grant Agent ID objects do not support, e.g. ROPC or device code (Deputy's choice: AADSTS700240).
     public static func grantNotAllowedForAgent(_ grantType: String, kind: String) -> OAuthError {
-        OAuthError(.unauthorizedClient, aadsts: 700240, message: "The grant '\(grantType)' is not supported for \(kind). Agent identities use client_credentials, urn:ietf:params:oauth:grant-type:jwt-bearer (on-behalf-of), refresh_token and user_fic.")
+        OAuthError(.unauthorizedClient, aadsts: 700240, message: "The grant '\(grantType)' is not supported for \(kind). Agent identities use client_credentials, urn:ietf:params:oauth:grant-type:jwt-bearer (on-behalf-of), refresh_token and user_fic; blueprints client_credentials, on-behalf-of and refresh_token.")
     }
     /// A user-FIC grant by a client that is not an agent identity (Deputy's choice: AADSTS700239).
     public static func userFICNeedsAgentIdentity(appID: String) -> OAuthError {
