@@ -250,7 +250,9 @@ def test_the_sign_in_log_shows_t1_without_conditional_access_and_the_agent_obo_a
     assert t1["clientCredentialType"] == "clientSecret", t1
     assert t1["conditionalAccessStatus"] == "notApplied", t1
     assert t1["appliedConditionalAccessPolicies"] == [], t1["appliedConditionalAccessPolicies"]
-    assert t1["agent"]["agentType"] == "agentIdentityBlueprint", t1["agent"]
+    # Graph beta's signIn.agent: the blueprint's principal signed in, for the agent identity as the subject.
+    assert t1["agent"]["agentType"] == "agentIdentityBlueprintPrincipal", t1["agent"]
+    assert t1["agent"]["agentSubjectType"] == "agenticAppInstance", t1["agent"]
     assert t1["agent"]["agentIdentityId"] == agent.id, t1["agent"]
     assert t1["agent"]["parentAppId"] == agent.blueprint_id, t1["agent"]
 
@@ -262,6 +264,7 @@ def test_the_sign_in_log_shows_t1_without_conditional_access_and_the_agent_obo_a
     assert obo["status"]["errorCode"] == 0, obo["status"]
     assert obo["isInteractive"] is False, obo
     assert obo["clientCredentialType"] == "federatedIdentityCredential", obo  # T1, not a secret of its own
-    assert obo["agent"]["agentType"] == "agentIdentity", obo["agent"]
+    assert obo["agent"]["agentType"] == "agenticAppInstance", obo["agent"]
+    assert obo["agent"]["agentSubjectType"] == "notAgentic", obo["agent"]  # the subject is a person
     assert obo["agent"]["agentIdentityId"] == agent.id, obo["agent"]
     assert obo["agent"]["parentAppId"] == agent.blueprint_id, obo["agent"]
