@@ -268,9 +268,20 @@ struct TenantCommand: AsyncParsableCommand {
             do {
                 let loaded = try TenantFileLoader.load(path: file)
                 for t in loaded.tenants {
-                    print("\(file): tenant \(t.tenant.displayName) (\(t.tenant.id)): \(t.users.count) users, \(t.groups.count) groups, "
-                          + "\(t.applications.count) applications, \(t.oauth2PermissionGrants.count) grants, "
+                    let agentUsers = t.users.filter(\.isAgentUser).count
+                    let blueprints = t.applications.filter(\.isAgentIdentityBlueprint).count
+                    print("\(file): tenant \(t.tenant.displayName) (\(t.tenant.id)): \(t.users.count - agentUsers) users, \(t.groups.count) groups, "
+                          + "\(t.applications.count - blueprints) applications, \(t.oauth2PermissionGrants.count) grants, "
                           + "\(t.appRoleAssignments.count) app role assignments, \(t.conditionalAccessPolicies.count) policies")
+                    let agents = t.servicePrincipals.filter(\.isAgentIdentity)
+                    if blueprints + agents.count + agentUsers > 0 {
+                        print("\(file): Agent ID: \(blueprints) blueprints, \(agents.count) agent identities, \(agentUsers) agent users")
+                        let index = DirectoryIndex(t)
+                        for agent in agents {
+                            let user = index.agentUser(of: agent).map { ", agent user \($0.userPrincipalName)" } ?? ""
+                            print("  " + AgentDescription.agentIdentity(agent.appId, blueprintID: agent.agentIdentityBlueprintId, tenant: index) + user)
+                        }
+                    }
                 }
                 print("\(file) is valid")
             } catch {
