@@ -103,6 +103,7 @@ enum Pages {
         {{#records}}<details class="signin" id="signin-{{id}}"><summary><b>{{time}}</b> · {{who}} · {{app}} → {{resource}} ·
         <span class="{{statusClass}}">{{status}}</span> · CA {{caStatus}}</summary>
         <p class="small">{{kind}} · {{protocol}} · {{ip}} · correlation {{correlation}} · methods {{methods}} · requirement {{requirement}}{{#note}} · {{note}}{{/note}}</p>
+        {{#agent}}<p class="small agent">Agent: {{agent}}</p>{{/agent}}
         <table>{{#policies}}<tr><td><b>{{name}}</b></td><td class="{{resultClass}}">{{result}}</td><td>{{controls}}</td><td class="small">{{why}}</td></tr>{{/policies}}</table>
         </details>{{/records}}
         {{^records}}<p>No sign-ins yet.</p>{{/records}}
@@ -118,7 +119,7 @@ enum Pages {
                     "statusClass": failed ? "error" : "", "caStatus": r.conditionalAccessStatus,
                     "kind": r.isInteractive ? "interactive" : "non-interactive", "protocol": r.authenticationProtocol,
                     "ip": r.ipAddress ?? "", "correlation": r.correlationId, "methods": r.authenticationMethodsUsed.joined(separator: ", "),
-                    "requirement": r.authenticationRequirement ?? "", "note": r.note ?? false,
+                    "requirement": r.authenticationRequirement ?? "", "note": r.note ?? false, "agent": Self.agent(r.agent) ?? false,
                     "policies": r.appliedConditionalAccessPolicies.map { p -> [String: Any] in
                         ["name": p.displayName, "result": p.result, "controls": p.enforcedGrantControls.joined(separator: ", "),
                          "why": why(p), "resultClass": p.result.hasSuffix("ailure") ? "error" : ""]
@@ -126,6 +127,18 @@ enum Pages {
         }
         let body = signInLog.render(["tenant": tenant, "user": user, "records": rows] as [String: Any])
         return page(title: "Sign-ins", body: body).replacingOccurrences(of: "max-width:420px", with: "max-width:1100px")
+    }
+
+    /// The sign-in's agent in words: which agent identity of which blueprint, and in what role.
+    static func agent(_ a: SignInRecord.AgentSignIn?) -> String? {
+        guard let a else { return nil }
+        let who = "\(a.agentDisplayName ?? a.agentIdentityId) (agent identity \(a.agentIdentityId)) of blueprint \(a.parentDisplayName ?? a.parentAppId)"
+        switch (a.agentType, a.agentSubjectType) {
+        case (.agentIdentityBlueprintPrincipal, _): return "the blueprint got a credential (T1) for \(who)"
+        case (_, .notAgentic): return "\(who), acting for the user"
+        case (_, .agentIDuser): return "\(who), acting as its agent user"
+        default: return "\(who), acting on its own"
+        }
     }
 
     /// Why a policy applied or not, in words, from Graph's condition terms.

@@ -94,6 +94,10 @@ struct Logs: AsyncParsableCommand {
                 print("\(ISO8601DateFormatter().string(from: r.createdDateTime))  \(status)  CA \(r.conditionalAccessStatus)  "
                       + "\(r.userPrincipalName ?? "(app)")  \(r.appDisplayName ?? r.appId ?? "?") → \(r.resourceDisplayName ?? r.resourceId ?? "?")  "
                       + "\(r.isInteractive ? "interactive" : "non-interactive") \(r.authenticationProtocol)")
+                if let agent = r.agent {
+                    print("    agent: \(agent.agentDisplayName ?? agent.agentIdentityId) of blueprint \(agent.parentDisplayName ?? agent.parentAppId) "
+                          + "(\(agent.agentType.rawValue), subject \(agent.agentSubjectType.rawValue))")
+                }
                 if verbose || r.status.errorCode != 0 {
                     for p in r.appliedConditionalAccessPolicies where verbose || p.result == "failure" {
                         print("    \(p.result.padding(toLength: 22, withPad: " ", startingAt: 0)) \(p.displayName)"

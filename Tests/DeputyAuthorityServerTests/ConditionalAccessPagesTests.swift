@@ -217,9 +217,17 @@ struct ConditionalAccessPagesTests {
             #expect(Self.text(signIn).contains("name=\"password\""))
             let back = try await browser.submit(signIn, [("username", bob.upn), ("password", bob.password)])
             #expect(back.headers[.location] == "/\(DemoTenant.tenantID)/signins")
+            // An agent's sign-in names the agent identity and its blueprint.
+            let blueprint = DemoTenant.app("agentBlueprint")
+            let form = FormParameters([("grant_type", "client_credentials"), ("client_id", blueprint.appId), ("client_secret", blueprint.secret!),
+                                       ("scope", "api://AzureADTokenExchange/.default"), ("fmi_path", DemoTenant.app("agent").appId)]).encoded
+            let t1 = try await client.execute(uri: "/\(DemoTenant.tenantID)/oauth2/v2.0/token", method: .post,
+                                              headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: form)) { $0 }
+            #expect(t1.status == .ok)
             let page = try await browser.get("/\(DemoTenant.tenantID)/signins")
             #expect(page.status == .ok)
             #expect(Self.text(page).contains("<details"))
+            #expect(Self.text(page).contains("Agent: the blueprint got a credential (T1) for Contoso Expense Agent"))
 
             let alice = DemoTenant.user("alice")
             let other = Browser(client)
