@@ -1,7 +1,10 @@
 """Starts one `deputy up --tls` for the whole session and hands tests what they need to talk to it.
 
 Fixtures:
+  data_dir     the data directory `deputy up` runs on (the tenant file, the databases, manifest.json)
   deputy       the parsed manifest of the running server
+  deputy_cli   deputy_cli(*args) -> runs `$DEPUTY_BIN args... --data-dir <data_dir>` against the running instance
+               (e.g. deputy_cli("policy", "enable", id)); fails the test unless it exits 0
   ca           path of the CA certificate the server's TLS chain ends in
   base         the authority's origin, e.g. https://127.0.0.1:23456
   discovery    the tenant's OpenID configuration
@@ -108,9 +111,14 @@ def _wait_until_ready(proc, manifest_path):
 
 
 @pytest.fixture(scope="session")
-def deputy(tmp_path_factory):
+def data_dir(tmp_path_factory):
+    """The data directory of the session's `deputy up`: the CLI's commands change the running instance through it."""
+    return tmp_path_factory.mktemp("deputy-data")
+
+
+@pytest.fixture(scope="session")
+def deputy(tmp_path_factory, data_dir):
     global _log_path
-    data_dir = tmp_path_factory.mktemp("deputy-data")
     run_dir = tmp_path_factory.mktemp("deputy-run")
     manifest_path = data_dir / "manifest.json"
     _log_path = run_dir / "deputy.log"
@@ -132,6 +140,21 @@ def deputy(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope="session")
+def deputy_cli(deputy, data_dir):
+    """deputy_cli(*args) -> the CompletedProcess of `$DEPUTY_BIN args... --data-dir <data_dir>`, which must exit 0.
+
+    Depends on `deputy`, so the instance it changes is running (the authority reads the change on its next request).
+    """
+    def run(*args):
+        cmd = [_deputy_bin(), *args, "--data-dir", str(data_dir)]
+        done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+        assert done.returncode == 0, f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        return done
+
+    return run
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

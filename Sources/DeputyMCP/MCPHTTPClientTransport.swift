@@ -43,14 +43,14 @@ public struct OnBehalfOfAuthorizer: MCPAuthorizer {
 
 /// An MCP client's authorizer for an agent acting as its own user account (Microsoft Entra Agent
 /// ID's agent user): the agent identity's token for its agent user, got with the user-FIC flow
-/// (``ConfidentialClient/acquireTokenForAgentUser(username:userID:scopes:claims:correlationID:)``).
+/// (`ConfidentialClient.acquireTokenForAgentUser(username:userID:scopes:claims:correlationID:)` of DeputyTokenAcquisition).
 public struct AgentUserAuthorizer: MCPAuthorizer {
     public let client: ConfidentialClient
     public let username: String
     public let scopes: [String]
 
     /// - Parameters:
-    ///   - client: the agent identity's client (``ConfidentialClient/init(agentIdentity:clientCapabilities:cacheSize:httpClient:time:)``).
+    ///   - client: the agent identity's client (`ConfidentialClient(agentIdentity:)`).
     ///   - username: the agent user's UPN.
     ///   - scopes: the MCP server's scopes.
     public init(client: ConfidentialClient, username: String, scopes: [String]) {
