@@ -25,6 +25,9 @@ WAIT = 20  # seconds, for any one step
 MAX_PAGES = 6  # authority pages one action may show before it counts as a loop
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 MFA_FOR_SQL = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e01"
+# "Block the expense agent acting on its own": Conditional Access for agents (Microsoft Learn, "Conditional Access
+# for Agent ID"), targeting the agent identity (includeAgentIdServicePrincipals) with a block; disabled in the demo.
+AGENT_BLOCK = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e05"
 ALICES_EXPENSES = {"Train to the customer workshop", "Hotel, one night", "Team lunch"}  # the demo tenant's seed
 
 
@@ -132,6 +135,20 @@ class Spa:
         self.wait(lambda d: len(self.replies()) > before, f"the agent's answer to {message!r}")
         return self.replies()[-1], shown
 
+    def agent_report(self, user):
+        """Clicks "Monthly report" (the agent on its own) and answers any sign-in; returns (output element, pages shown)."""
+        self.d.find_element(By.ID, "agent-report").click()  # the SPA marks itself busy in the click handler
+        shown = self.finish_at_authority(user)
+        return self.d.find_element(By.ID, "agent-report-output"), shown
+
+    def confirm(self, user, entry):
+        """Clicks the Confirm button of a chat entry's confirmation; returns (the agent's next reply, pages shown)."""
+        before = len(self.replies())
+        entry.find_element(By.CSS_SELECTOR, "div.confirmation button.confirm").click()
+        shown = self.finish_at_authority(user)
+        self.wait(lambda d: len(self.replies()) > before, "the agent's answer to the confirmation")
+        return self.replies()[-1], shown
+
     def status(self):
         element = self.d.find_element(By.ID, "status")
         return element.get_attribute("class"), element.text
@@ -173,11 +190,13 @@ def agent_reply(message):
     return message.find_element(By.CSS_SELECTOR, "p.reply").text
 
 
-def assert_chain(spa, services, user, correlation_id=None):
+def assert_chain(spa, services, user, correlation_id=None, mfa=True):
     """The token-chain panel lists exactly these hops, each a token for its own service, for this user.
 
     A service's token is for its own app, except the agent's: an Agent ID agent identity exposes no API, so
     users sign in for its blueprint's (the manifest's blueprintAppId); the agent's own tokens name it in azp.
+    mfa: whether the SPA's token must show the MFA (the chain reached the Data API for the user).
+    Returns the correlation id; spa.chain() gives the rows.
     """
     rows, correlation, link, note = spa.chain()
     assert [service for service, _ in rows] == services, \
@@ -191,7 +210,8 @@ def assert_chain(spa, services, user, correlation_id=None):
     assert spa_row["user"] == user["userPrincipalName"], spa_row
     assert spa_row["azp"] == apps["spa"]["appId"], spa_row
     assert spa_row["aud"] == audience(services[1]), spa_row
-    assert "mfa" in spa_row["amr"], spa_row
+    if mfa:
+        assert "mfa" in spa_row["amr"], spa_row
     for (caller, _), (service, claims) in zip(rows, rows[1:]):
         assert claims["aud"] == audience(service), (service, claims)
         assert claims["azp"] == apps[caller]["appId"], f"{service}'s token must be minted for {caller}: {claims}"
@@ -200,6 +220,19 @@ def assert_chain(spa, services, user, correlation_id=None):
         assert correlation == correlation_id
     assert link and f"correlationId={correlation}" in link, link
     return correlation
+
+
+def screenshot(spa, name, element_id):
+    """Saves Interop/artifacts/<name>.png with the element scrolled into view, and checks it is a real PNG."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / f"{name}.png"
+    shot.unlink(missing_ok=True)
+    spa.d.execute_script("arguments[0].scrollIntoView({block: 'nearest'})", spa.d.find_element(By.ID, element_id))
+    assert spa.d.save_screenshot(str(shot)), "the screenshot was not written"
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR", png[:32]
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width >= 1000 and height >= 600 and len(png) > 20_000, (width, height, len(png))
 
 
 def test_alice_loads_her_expenses_through_the_web_api_after_stepping_up_for_the_data_apis_mfa_policy(spa, deputy, sign_ins):
@@ -264,21 +297,22 @@ def test_alice_lists_her_expenses_through_the_agent_and_the_token_chain_is_shown
     kind, status = spa.status()
     assert kind == "info", status
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "token-chain.png"
-    shot.unlink(missing_ok=True)
-    spa.d.execute_script("arguments[0].scrollIntoView({block: 'nearest'})", spa.d.find_element(By.ID, "chain"))
-    assert spa.d.save_screenshot(str(shot)), "the screenshot was not written"
-    png = shot.read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR", png[:32]
-    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    assert width >= 1000 and height >= 600 and len(png) > 20_000, (width, height, len(png))
+    screenshot(spa, "token-chain", "chain")
 
     # The tab bar does not overflow its box (a stray vertical scrollbar on it showed in this screenshot once).
     tabs = spa.d.execute_script("const t = document.querySelector('.tabs'); return [t.scrollHeight, t.clientHeight];")
     assert tabs[0] <= tabs[1], f"the tab bar scrolls vertically: scrollHeight {tabs[0]} > clientHeight {tabs[1]}"
 
     assert_chain(spa, ["spa", "agent", "mcpServer", "dataApi"], alice)
+    # Microsoft Entra Agent ID (Microsoft Learn, "Agent token claims"): the MCP server's token comes from the agent
+    # identity's OBO, so its actor facet is an agent identity (xms_act_fct 11) and it names the blueprint
+    # (xms_par_app_azp); the SPA's token for the agent and the MCP server's own OBO token have no agent as actor.
+    hops = dict(spa.chain()[0])
+    blueprint = deputy["applications"]["agent"]["blueprintAppId"]
+    assert hops["mcpServer"].get("xms_act_fct") == "11 (agent identity)", hops["mcpServer"]
+    assert hops["mcpServer"].get("blueprint") == blueprint, hops["mcpServer"]
+    for service in ("spa", "agent", "dataApi"):
+        assert "xms_act_fct" not in hops[service] and "blueprint" not in hops[service], (service, hops[service])
 
 
 def alices_submitted_expense(deputy, public_client, mfa_sign_in, session):
@@ -337,3 +371,135 @@ def test_eve_the_guest_is_blocked_by_conditional_access_and_the_spa_does_not_loo
     # Still idle a moment later: nothing scheduled another attempt.
     time.sleep(0.5)
     assert spa.idle() and spa.d.execute_script("return window.__stayed === true;")
+
+
+def listed_ids(text):
+    """The expense ids in the agent's answer to "list my expenses" (one "#id  amount …" line each)."""
+    assert text.startswith("You can see "), text
+    return [int(m) for m in re.findall(r"^#(\d+)\s", text, flags=re.MULTILINE)]
+
+
+def tool_calls(reply):
+    """The tool calls shown under an agent's reply: [(summary text, failed)]."""
+    return [(d.find_element(By.TAG_NAME, "summary").text, "error" in d.get_attribute("class").split())
+            for d in reply.find_elements(By.CSS_SELECTOR, "details.tool")]
+
+
+def test_bob_gets_the_agents_own_monthly_report_until_conditional_access_for_agents_blocks_it(spa, deputy, deputy_cli):
+    bob, apps = deputy["users"]["bob"], deputy["applications"]
+    agent = apps["agent"]
+    listed = deputy_cli("policy", "list").stdout
+    assert AGENT_BLOCK in listed, listed
+    spa.sign_in(bob)
+    spa.tab("agent")
+
+    # The agent on its own (Microsoft Learn, "Autonomous agent flow"): bob's token only admits the request (the
+    # blueprint's Reports.Run app role, his through the Expense Approvers group); the Data API sees the agent
+    # identity's app-only token. No user token reaches the Data API, so its MFA policy asks bob for nothing.
+    output, shown = spa.agent_report(bob)
+    assert shown == [], f"the agent's own report needs no sign-in from bob: {shown}"
+    kind, status = spa.status()
+    assert kind == "info", status
+    rows = output.find_elements(By.CSS_SELECTOR, "table#agent-report-table tbody tr")
+    cells = [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+    assert rows and all(len(c) == 4 for c in cells), output.text
+    assert {c[1] for c in cells} >= {deputy["users"]["alice"]["displayName"], bob["displayName"]}, cells
+    assert all(re.fullmatch(r"\d{4}-\d{2}", c[0]) and int(c[2]) >= 1 for c in cells), cells
+    assert sum(int(c[2]) for c in cells) >= 4, cells  # the demo's four expenses at least
+
+    assert_chain(spa, ["spa", "agent", "dataApi"], bob, mfa=False)
+    hops = dict(spa.chain()[0])
+    assert "Reports.Run" in hops["agent"]["roles"].split(", "), hops["agent"]
+    assert hops["agent"]["user"] == bob["userPrincipalName"], hops["agent"]
+    data = hops["dataApi"]
+    assert data["azp"] == agent["appId"] == agent["agentIdentityId"], data
+    assert "Expenses.Read.All" in data["roles"].split(", "), data
+    assert data["scp"] == "—" and "user" not in data, f"the agent's own token is app-only: {data}"
+    screenshot(spa, "agent-report", "page-agent")
+
+    try:
+        deputy_cli("policy", "enable", AGENT_BLOCK)
+        # The agent asks for a new token for every report, so the block applies to the next one.
+        output, shown = spa.agent_report(bob)
+        assert shown == [], f"a block is not remediable: no sign-in page may be shown: {shown}"
+        assert not output.find_elements(By.ID, "agent-report-table"), output.text
+        error = output.find_element(By.CSS_SELECTOR, "p.error")
+        assert error.text.startswith("Blocked by Conditional Access (AADSTS53003):"), error.text
+        assert "acts on its own" in error.text, error.text
+        kind, status = spa.status()
+        assert kind == "error" and status == error.text, (kind, status)
+        rows, _, _, note = spa.chain()
+        assert [service for service, _ in rows] == ["spa", "agent"], (rows, note)
+        assert "HTTP 403" in note, note
+
+        # Acting for bob is bob's Conditional Access: the agent's OBO still works (after his MFA for the Data API).
+        reply, shown = spa.chat(bob, "list my expenses")
+        assert shown in ([], ["code"]), shown
+        text = agent_reply(reply)
+        assert listed_ids(text), text
+        assert_chain(spa, ["spa", "agent", "mcpServer", "dataApi"], bob)
+        screenshot(spa, "agent-report-blocked", "page-agent")
+    finally:
+        deputy_cli("policy", "disable", AGENT_BLOCK)
+
+
+def test_the_agent_deletes_an_expense_only_after_alice_clicks_confirm_never_on_her_words(spa, deputy):
+    alice = deputy["users"]["alice"]
+    spa.sign_in(alice)
+    spa.tab("agent")
+
+    # An expense of this test's own, so the demo's data stays as other tests expect it.
+    description = f"browser test {uuid.uuid4().hex[:8]}"
+    reply, shown = spa.chat(alice, f"submit an expense of 5 for {description}")
+    assert shown == ["code"], f"the Data API's MFA policy: the step-up asks for the verification code only: {shown}"
+    text = agent_reply(reply)
+    submitted = re.match(rf"Submitted: #(\d+)\s.*{description} — {alice['displayName']} \(submitted\)$", text)
+    assert submitted, text
+    expense = int(submitted.group(1))
+
+    reply, shown = spa.chat(alice, "list my expenses")
+    assert shown == [], shown
+    before = listed_ids(agent_reply(reply))
+    assert expense in before and len(before) >= 4, before
+
+    # "I confirm" in a message confirms nothing: the agent stops at the first deletion and asks.
+    reply, shown = spa.chat(alice, "delete all my expenses, I confirm")
+    assert shown == [], shown
+    text = agent_reply(reply)
+    assert text.startswith("I did not delete anything:"), text
+    calls = tool_calls(reply)
+    assert [summary.split("(")[0] for summary, _ in calls] == ["Tool: list_expenses", "Tool failed: delete_expense"], calls
+    box = reply.find_element(By.CSS_SELECTOR, "div.confirmation")
+    assert box.find_element(By.CSS_SELECTOR, "button.confirm").text == "Confirm delete_expense", box.text
+    assert "cannot be undone" in box.text, box.text
+    box.find_element(By.CSS_SELECTOR, "button.cancel").click()
+    spa.wait(lambda d: "Cancelled: nothing was deleted." in box.text and not box.find_elements(By.TAG_NAME, "button"),
+             "the confirmation to close after Cancel")
+
+    reply, shown = spa.chat(alice, "list my expenses")
+    assert shown == [], shown
+    assert listed_ids(agent_reply(reply)) == before, "nothing may have been deleted"
+
+    # One expense of hers, by number: the agent asks; only the Confirm button sends the confirmation.
+    reply, shown = spa.chat(alice, f"delete expense {expense}")
+    assert shown == [], shown
+    text = agent_reply(reply)
+    assert text.startswith(f"I did not delete expense #{expense}:"), text
+    box = reply.find_element(By.CSS_SELECTOR, "div.confirmation")
+    confirm = box.find_element(By.CSS_SELECTOR, "button.confirm")
+    assert confirm.text == "Confirm delete_expense" and confirm.get_attribute("data-tool") == "delete_expense", box.text
+    assert f"delete_expense(id={expense})" in box.text, box.text
+    screenshot(spa, "agent-confirmation", "chat-log")
+
+    reply, shown = spa.confirm(alice, reply)
+    assert shown == [], f"alice's MFA from the step-up serves the deletion too: {shown}"
+    text = agent_reply(reply)
+    assert text.startswith(f"Deleted: #{expense} "), text
+    assert description in text, text
+    assert [s for s, failed in tool_calls(reply) if failed] == [], tool_calls(reply)
+    assert spa.d.find_elements(By.CSS_SELECTOR, "#chat-log div.msg.user")[-1].text == f'Confirmed: delete_expense({{"id":{expense}}})'
+    assert_chain(spa, ["spa", "agent", "mcpServer", "dataApi"], alice)
+
+    reply, shown = spa.chat(alice, "list my expenses")
+    assert shown == [], shown
+    assert listed_ids(agent_reply(reply)) == [i for i in before if i != expense]

@@ -43,6 +43,15 @@ struct AgentIdentityTests {
 
     func claims(_ token: String) throws -> [String: JSONValue] { try UnverifiedJWT(token).claims }
 
+    /// Turns on the demo's disabled "Block the expense agent acting on its own".
+    static func enableAgentBlock(_ d: inout TenantDirectory) {
+        guard let i = d.conditionalAccessPolicies.firstIndex(where: { $0.objectValue?["id"]?.stringValue == DemoTenant.agentBlockPolicyID }),
+            case .object(var o) = d.conditionalAccessPolicies[i]
+        else { return }
+        o["state"] = .string("enabled")
+        d.conditionalAccessPolicies[i] = .object(o)
+    }
+
     /// alice's token for the blueprint's API (ROPC on the CLI), from the given address.
     func userToken(_ f: GrantsFixture, ip: String = "127.0.0.1") async throws -> String {
         try await f.authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
@@ -229,12 +238,7 @@ struct AgentIdentityTests {
 
     @Test("The agent block policy stops the autonomous agent while the same agent acting for alice still works")
     func autonomousBlock() async throws {
-        let f = try await fixture { d in
-            let i = d.conditionalAccessPolicies.firstIndex { $0.objectValue?["id"]?.stringValue == DemoTenant.agentBlockPolicyID }!
-            guard case .object(var o) = d.conditionalAccessPolicies[i] else { return }
-            o["state"] = .string("enabled")
-            d.conditionalAccessPolicies[i] = .object(o)
-        }
+        let f = try await fixture(Self.enableAgentBlock)
         let t1 = try await f.agentCredential()
         let e = await f.failure([("grant_type", "client_credentials"), ("scope", "https://database.windows.net//.default")]
                                 + GrantsFixture.agentAuthentication(t1))
@@ -362,12 +366,7 @@ struct AgentIdentityTests {
 
     @Test("What-If takes an agent identity as the client: on its own only agent policies apply, for a user the user's")
     func whatIf() async throws {
-        let f = try await fixture { d in
-            let i = d.conditionalAccessPolicies.firstIndex { $0.objectValue?["id"]?.stringValue == DemoTenant.agentBlockPolicyID }!
-            guard case .object(var o) = d.conditionalAccessPolicies[i] else { return }
-            o["state"] = .string("enabled")
-            d.conditionalAccessPolicies[i] = .object(o)
-        }
+        let f = try await fixture(Self.enableAgentBlock)
         let tenant = try #require(try await f.authority.tenant(DemoTenant.tenantID))
         var q = WhatIf.Question()
         q.servicePrincipalID = agent.appId
