@@ -385,11 +385,18 @@ def tool_calls(reply):
             for d in reply.find_elements(By.CSS_SELECTOR, "details.tool")]
 
 
-def test_bob_gets_the_agents_own_monthly_report_until_conditional_access_for_agents_blocks_it(spa, deputy, deputy_cli):
+def policy_state(deputy_cli, policy_id):
+    """The state `deputy policy list` shows for a policy (enabled, disabled, enabledForReportingButNotEnforced)."""
+    listed = deputy_cli("policy", "list").stdout
+    states = [line.split()[1] for line in listed.splitlines() if line.split()[:1] == [policy_id]]
+    assert len(states) == 1, listed
+    return states[0]
+
+
+def test_bob_gets_the_agents_own_monthly_report_until_conditional_access_for_agents_blocks_it(spa, deputy, deputy_cli, sign_ins):
     bob, apps = deputy["users"]["bob"], deputy["applications"]
     agent = apps["agent"]
-    listed = deputy_cli("policy", "list").stdout
-    assert AGENT_BLOCK in listed, listed
+    assert policy_state(deputy_cli, AGENT_BLOCK) == "disabled", "the demo ships the agent block turned off"
     spa.sign_in(bob)
     spa.tab("agent")
 
@@ -415,10 +422,13 @@ def test_bob_gets_the_agents_own_monthly_report_until_conditional_access_for_age
     assert data["azp"] == agent["appId"] == agent["agentIdentityId"], data
     assert "Expenses.Read.All" in data["roles"].split(", "), data
     assert data["scp"] == "—" and "user" not in data, f"the agent's own token is app-only: {data}"
+    # Microsoft Learn, "Agent token claims": the agent identity is the actor, and its blueprint is named.
+    assert data.get("xms_act_fct") == "11 (agent identity)" and data.get("blueprint") == agent["blueprintAppId"], data
     screenshot(spa, "agent-report", "page-agent")
 
     try:
         deputy_cli("policy", "enable", AGENT_BLOCK)
+        assert policy_state(deputy_cli, AGENT_BLOCK) == "enabled"
         # The agent asks for a new token for every report, so the block applies to the next one.
         output, shown = spa.agent_report(bob)
         assert shown == [], f"a block is not remediable: no sign-in page may be shown: {shown}"
@@ -428,19 +438,38 @@ def test_bob_gets_the_agents_own_monthly_report_until_conditional_access_for_age
         assert "acts on its own" in error.text, error.text
         kind, status = spa.status()
         assert kind == "error" and status == error.text, (kind, status)
-        rows, _, _, note = spa.chain()
+        rows, correlation, _, note = spa.chain()
         assert [service for service, _ in rows] == ["spa", "agent"], (rows, note)
         assert "HTTP 403" in note, note
+        hop_error = spa.d.find_element(By.CSS_SELECTOR, "#chain-rows tr.hop-error[data-service=agent] .hop-error-text").text
+        assert "AADSTS53003" in hop_error, hop_error
+        screenshot(spa, "agent-report-blocked", "agent-report-output")
+
+        # The sign-in log: the agent identity's own token request for the Data API, refused by this policy.
+        def agents_own(entries):
+            return [e for e in entries if e["appId"] == agent["agentIdentityId"] and e.get("resourceId") == apps["dataApi"]["appId"]]
+
+        entries = sign_ins(correlation, agents_own)
+        refused = agents_own(entries)
+        assert len(refused) == 1, entries
+        refused = refused[0]
+        assert refused["status"]["errorCode"] == 53003 and refused["conditionalAccessStatus"] == "failure", refused
+        assert refused.get("userId") in (None, ""), f"the agent acted on its own, for no user: {refused}"
+        block = [p for p in refused["appliedConditionalAccessPolicies"] if p["id"] == AGENT_BLOCK]
+        assert len(block) == 1 and block[0]["result"] == "failure", refused["appliedConditionalAccessPolicies"]
+        assert refused["agent"]["agentIdentityId"] == agent["agentIdentityId"], refused["agent"]
+        assert refused["agent"]["parentAppId"] == agent["blueprintAppId"], refused["agent"]
 
         # Acting for bob is bob's Conditional Access: the agent's OBO still works (after his MFA for the Data API).
         reply, shown = spa.chat(bob, "list my expenses")
-        assert shown in ([], ["code"]), shown
+        assert shown == ["code"], f"bob's step-up for the Data API's MFA policy, nothing else: {shown}"
+        assert spa.claims_of(spa.pages[-1][1]) == {"access_token": {"capolids": {"essential": True, "values": [MFA_FOR_SQL]}}}
         text = agent_reply(reply)
         assert listed_ids(text), text
         assert_chain(spa, ["spa", "agent", "mcpServer", "dataApi"], bob)
-        screenshot(spa, "agent-report-blocked", "page-agent")
     finally:
-        deputy_cli("policy", "disable", AGENT_BLOCK)
+        deputy_cli("policy", "disable", AGENT_BLOCK)  # the other tests run with the demo's policies
+    assert policy_state(deputy_cli, AGENT_BLOCK) == "disabled"
 
 
 def test_the_agent_deletes_an_expense_only_after_alice_clicks_confirm_never_on_her_words(spa, deputy):
@@ -448,12 +477,19 @@ def test_the_agent_deletes_an_expense_only_after_alice_clicks_confirm_never_on_h
     spa.sign_in(alice)
     spa.tab("agent")
 
+    # Alice has no Reports.Run role: the agent refuses to make its own report for her.
+    output, shown = spa.agent_report(alice)
+    assert shown == [], shown
+    assert not output.find_elements(By.ID, "agent-report-table"), output.text
+    refused = output.find_element(By.CSS_SELECTOR, "p.error").text
+    assert "HTTP 403" in refused and "Reports.Run" in refused, refused
+
     # An expense of this test's own, so the demo's data stays as other tests expect it.
     description = f"browser test {uuid.uuid4().hex[:8]}"
     reply, shown = spa.chat(alice, f"submit an expense of 5 for {description}")
     assert shown == ["code"], f"the Data API's MFA policy: the step-up asks for the verification code only: {shown}"
     text = agent_reply(reply)
-    submitted = re.match(rf"Submitted: #(\d+)\s.*{description} — {alice['displayName']} \(submitted\)$", text)
+    submitted = re.match(rf"Submitted: #(\d+)\s.*{re.escape(description)} — {re.escape(alice['displayName'])} \(submitted\)$", text)
     assert submitted, text
     expense = int(submitted.group(1))
 
@@ -462,7 +498,8 @@ def test_the_agent_deletes_an_expense_only_after_alice_clicks_confirm_never_on_h
     before = listed_ids(agent_reply(reply))
     assert expense in before and len(before) >= 4, before
 
-    # "I confirm" in a message confirms nothing: the agent stops at the first deletion and asks.
+    # "I confirm" in a message confirms nothing (only the SPA's button sends a confirmation): the agent stops at the
+    # first deletion and asks; Cancel sends nothing.
     reply, shown = spa.chat(alice, "delete all my expenses, I confirm")
     assert shown == [], shown
     text = agent_reply(reply)
@@ -471,7 +508,7 @@ def test_the_agent_deletes_an_expense_only_after_alice_clicks_confirm_never_on_h
     assert [summary.split("(")[0] for summary, _ in calls] == ["Tool: list_expenses", "Tool failed: delete_expense"], calls
     box = reply.find_element(By.CSS_SELECTOR, "div.confirmation")
     assert box.find_element(By.CSS_SELECTOR, "button.confirm").text == "Confirm delete_expense", box.text
-    assert "cannot be undone" in box.text, box.text
+    assert f"delete_expense(id={before[0]})" in box.text and "cannot be undone" in box.text, box.text
     box.find_element(By.CSS_SELECTOR, "button.cancel").click()
     spa.wait(lambda d: "Cancelled: nothing was deleted." in box.text and not box.find_elements(By.TAG_NAME, "button"),
              "the confirmation to close after Cancel")

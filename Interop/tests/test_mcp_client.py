@@ -22,7 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 AGENT_SCOPES = ["api://contoso-expense-agent/access_as_user"]  # the agent's API, exposed by its blueprint
 MCP_SCOPES = ["api://contoso-expenses-mcp/.default"]
-TOOLS = ["list_expenses", "get_expense", "submit_expense", "approve_expense"]
+TOOLS = ["list_expenses", "get_expense", "submit_expense", "approve_expense", "delete_expense"]
 MFA_FOR_SQL = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e01"
 ALICES_EXPENSES = {"Train to the customer workshop", "Hotel, one night", "Team lunch"}  # the demo tenant's seed
 PROTOCOL_VERSION = "2025-06-18"

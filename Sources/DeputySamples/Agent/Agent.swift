@@ -99,7 +99,7 @@ public struct Agent: Sendable {
             TokenChainRecorder.current?.failed(DataAPIClient.describe(error))
             if error.serviceError?.isBlock == true {
                 return problemResponse(.forbidden, "access_blocked",
-                                       "Conditional Access blocks this agent when it acts on its own (AADSTS53003); acting for you still works.")
+                                       "AADSTS53003: Conditional Access blocks this agent when it acts on its own; acting for you still works.")
             }
             return problemResponse(.badGateway, "agent_token_failed", "The agent could not get its own token: \(error)")
         }

@@ -586,19 +586,27 @@ function chatEntryNode(entry) {
     (entry.toolCalls || []).map((call) => el('details', { class: call.isError ? 'tool error' : 'tool', open: true },
       el('summary', {}, `${call.isError ? 'Tool failed' : 'Tool'}: ${call.tool}(${call.arguments ? JSON.stringify(call.arguments) : ''})`),
       renderToolResult(call.result))),
-    entry.confirmation ? confirmationNode(entry.confirmation) : null);
+    entry.confirmation ? confirmationNode(entry) : null);
 }
 
 /**
  * A destructive call the agent proposes: only this button confirms it (the chat request's
  * `confirm` field), never the text of a message.
  */
-function confirmationNode(c) {
+function confirmationNode(entry) {
+  const c = entry.confirmation;
+  if (c.resolved) return el('div', { class: 'confirmation' }, el('p', { class: 'muted' }, c.resolved));
   const box = el('div', { class: 'confirmation', role: 'group', 'aria-label': 'Confirmation' },
     el('p', {}, c.prompt || `Confirm ${c.tool}?`));
   const yes = el('button', { type: 'button', class: 'confirm', 'data-tool': c.tool }, `Confirm ${c.tool}`);
   const no = el('button', { type: 'button', class: 'cancel' }, 'Cancel');
-  const done = (text) => box.replaceChildren(el('p', { class: 'muted' }, text));
+  // An answered confirmation is saved as answered: a reload (or a step-up round trip) never offers it again.
+  const done = (text) => {
+    box.replaceChildren(el('p', { class: 'muted' }, text));
+    const log = store.get(KEYS.chat) || [];
+    const saved = log.find((e) => e.id === entry.id);
+    if (saved && saved.confirmation) { saved.confirmation.resolved = text; store.set(KEYS.chat, log); }
+  };
   yes.addEventListener('click', () => {
     done(`Confirmed ${c.tool}(${JSON.stringify(c.arguments || {})}).`);
     appendChat({ role: 'user', text: `Confirmed: ${c.tool}(${JSON.stringify(c.arguments || {})})` });
@@ -611,6 +619,7 @@ function confirmationNode(c) {
 }
 
 function appendChat(entry) {
+  entry.id = entry.id || newUuid();
   const log = (store.get(KEYS.chat) || []).concat([entry]).slice(-50);
   store.set(KEYS.chat, log);
   const node = chatEntryNode(entry);
