@@ -275,7 +275,9 @@ struct TenantCommand: AsyncParsableCommand {
                           + "\(t.appRoleAssignments.count) app role assignments, \(t.conditionalAccessPolicies.count) policies")
                     let agents = t.servicePrincipals.filter(\.isAgentIdentity)
                     if blueprints + agents.count + agentUsers > 0 {
-                        print("\(file): Agent ID: \(blueprints) blueprints, \(agents.count) agent identities, \(agentUsers) agent users")
+                        let count = { (n: Int, one: String, many: String) in "\(n) \(n == 1 ? one : many)" }
+                        print("\(file): Agent ID: \(count(blueprints, "blueprint", "blueprints")), "
+                              + "\(count(agents.count, "agent identity", "agent identities")), \(count(agentUsers, "agent user", "agent users"))")
                         let index = DirectoryIndex(t)
                         for agent in agents {
                             let user = index.agentUser(of: agent).map { ", agent user \($0.userPrincipalName)" } ?? ""

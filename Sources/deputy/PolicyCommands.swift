@@ -168,7 +168,8 @@ struct WhatIfCommand: AsyncParsableCommand {
 
 struct PolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "policy", abstract: "List, apply and delete Conditional Access policies (Graph conditionalAccessPolicy JSON).",
+        commandName: "policy",
+        abstract: "List, apply, delete and switch (enable, disable, report-only) Conditional Access policies (Graph conditionalAccessPolicy JSON).",
         subcommands: [List.self, Apply.self, Delete.self, Enable.self, Disable.self, ReportOnly.self])
 
     /// Sets one policy's `state`, as the Entra admin center's switch does.

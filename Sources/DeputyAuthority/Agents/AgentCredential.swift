@@ -48,12 +48,30 @@ enum AgentCredential {
         return TokenResponse(expiresIn: lifetime, extExpiresIn: lifetime, accessToken: token)
     }
 
+    /// Where an exchange token is presented: as the agent identity's client assertion (T1), or as
+    /// the user_fic grant's credential (T2). Failures of a client assertion are `invalid_client`
+    /// (HTTP 401); failures of a grant's input are `invalid_grant` (HTTP 400).
+    enum Use { case clientAssertion, userCredential }
+
     /// Validates an exchange token (T1 or T2) this authority signed for this tenant. The caller
     /// checks whose it is (`sub`, `azp`).
-    static func validate(_ token: String, authority: Authority, tenant: DirectoryIndex) async throws -> ValidatedToken {
+    static func validate(_ token: String, use: Use, authority: Authority, tenant: DirectoryIndex) async throws -> ValidatedToken {
+        do {
+            return try await validateToken(token, use: use, authority: authority, tenant: tenant)
+        } catch var error as OAuthError where use == .userCredential && error.error == .invalidClient {
+            error.error = .invalidGrant
+            error.status = 400
+            throw error
+        }
+    }
+
+    private static func validateToken(_ token: String, use: Use, authority: Authority, tenant: DirectoryIndex) async throws -> ValidatedToken {
         let config = authority.configuration
         let policy = ValidationPolicy(issuers: [config.issuerV2(tenantID: tenant.tenantID)],
                                       audiences: [DirectoryIndex.tokenExchangeAppID, "api://AzureADTokenExchange"], clockSkew: config.clockSkew)
+        let expected = use == .clientAssertion
+            ? "an agent identity's credential is a token for api://AzureADTokenExchange that its blueprint got for it"
+            : "the user federated identity credential is the agent identity's own token for api://AzureADTokenExchange"
         let validated: ValidatedToken
         do {
             validated = try await authority.currentKeys().validator.validate(token, policy: policy)
@@ -63,14 +81,14 @@ enum AgentCredential {
             case .notYetValid(let now, let nbf): throw OAuthError.clientAssertionOutsideLifetime(now: now, notBefore: nbf, expiry: nil)
             case .wrongAudience(let aud):
                 // The caller's own certificate assertion (aud = the token endpoint) or a user token.
-                throw OAuthError.agentTokenMisused("The token's audience is '\(aud)'; an agent identity's credential is a token for api://AzureADTokenExchange that its blueprint got for it.")
+                throw OAuthError.agentTokenMisused("The token's audience is '\(aud)'; \(expected).")
             case .wrongIssuer(let iss):
-                throw OAuthError.invalidClientAssertion("The issuer '\(iss)' is not this tenant's; an agent identity's credential comes from this tenant's token endpoint.")
+                throw OAuthError.invalidClientAssertion("The issuer '\(iss)' is not this tenant's; \(expected), from this tenant's token endpoint.")
             default: throw OAuthError.invalidClientAssertion(error.description)
             }
         }
         guard validated.kind == .appOnlyAccessToken else {
-            throw OAuthError.agentTokenMisused("A user token is not an agent identity's credential.")
+            throw OAuthError.agentTokenMisused("A user token is not usable here; \(expected).")
         }
         return validated
     }

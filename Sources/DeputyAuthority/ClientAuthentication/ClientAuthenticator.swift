@@ -97,7 +97,17 @@ struct ClientAuthenticator {
         guard let view = tenant.clientView(ofAgent: agent) else { throw OAuthError.unknownClient(agent.appId, tenant: request.tenantSegment) }
         guard let blueprint = tenant.blueprint(of: agent) else { throw OAuthError.unknownClient(agent.appId, tenant: request.tenantSegment) }
         draft?.client(view, credential: .none)
-        draft?.agent(.forUser, identity: agent, blueprint: blueprint)
+        // What the agent is doing, as far as the request says before the grant runs (a refusal
+        // during authentication is logged with it).
+        let form = request.form
+        let action: SignInDraft.AgentAction
+        switch form["grant_type"] {
+        case "client_credentials":
+            action = Scopes.parse(form["scope"]).map { $0.lowercased() } == [DirectoryIndex.tokenExchangeScope.lowercased()] ? .ownCredential : .autonomous
+        case "user_fic": action = .asAgentUser
+        default: action = form["username"] != nil || form["user_id"] != nil ? .asAgentUser : .forUser
+        }
+        draft?.agent(action, identity: agent, blueprint: blueprint)
         if request.form["client_secret"] != nil || basicSecret != nil {
             draft?.client(view, credential: .secret)
             throw OAuthError.agentIdentityHasNoCredentials(appID: agent.appId)
@@ -113,7 +123,7 @@ struct ClientAuthenticator {
         guard agent.isEnabled, tenant.servicePrincipal(appID: blueprint.appId)?.isEnabled ?? true else {
             throw OAuthError.agentIdentityDisabled(appID: agent.appId)
         }
-        let token = try await AgentCredential.validate(assertion, authority: authority, tenant: tenant)
+        let token = try await AgentCredential.validate(assertion, use: .clientAssertion, authority: authority, tenant: tenant)
         let subject = token.string("sub") ?? ""
         let issuedTo = token.clientID ?? ""
         // A T2 (the agent identity's own exchange token, for user_fic) is not a client credential.

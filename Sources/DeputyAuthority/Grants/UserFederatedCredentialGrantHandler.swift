@@ -20,15 +20,8 @@ struct UserFederatedCredentialGrantHandler: GrantHandler {
     /// Shared with the older jwt-bearer form (`assertion` = T2 with `username`).
     static func issue(credential: String, request: TokenRequest, agent: AgentClient, context: GrantContext) async throws -> TokenResponse {
         let form = request.form
-        let t2: ValidatedToken
-        do {
-            t2 = try await AgentCredential.validate(credential, authority: context.authority, tenant: context.tenant)
-        } catch var error as OAuthError where error.aadsts == 700235 {
-            // The credential is this grant's input, not the client's authentication.
-            error.error = .invalidGrant
-            error.status = 400
-            throw error
-        }
+        // The credential is this grant's input, not the client's authentication: invalid_grant.
+        let t2 = try await AgentCredential.validate(credential, use: .userCredential, authority: context.authority, tenant: context.tenant)
         let issuedTo = t2.clientID ?? ""
         let subject = t2.subject ?? ""
         if issuedTo.lowercased() != subject.lowercased() {

@@ -7,7 +7,7 @@ public enum ClaimGlossary {
         "aio": "opaque Entra data; Deputy's carries when and how the user authenticated",
         "azp": "authorized party: the client app that requested the token (v2)",
         "appid": "the client app that requested the token (v1)",
-        "azpacr": "how the client authenticated: 0 public, 1 secret, 2 certificate (v2)",
+        "azpacr": "how the client authenticated: 0 public, 1 secret, 2 certificate or federated credential (an agent identity's T1) (v2)",
         "appidacr": "how the client authenticated: 0 public, 1 secret, 2 certificate (v1)",
         "app_displayname": "the client app's display name (v1)",
         "name": "the user's display name", "oid": "the object id of the user (or service principal for app tokens)",
@@ -25,7 +25,7 @@ public enum ClaimGlossary {
         "xms_cc": "client capabilities the client declared (cp1 = can handle claims challenges)",
         "nonce": "the client's nonce, echoed (ID tokens)", "auth_time": "when the user authenticated (Unix time)",
         "wids": "directory role template ids", "groups": "group object ids",
-        "xms_act_fct": "actor facets (agents)", "xms_sub_fct": "subject facets (agents)", "xms_par_app_azp": "parent (blueprint) app of the agent",
+        "xms_act_fct": "actor facets (agents)", "xms_sub_fct": "subject facets (agents)", "xms_par_app_azp": "parent (blueprint) app of the agent", "xms_idrel": "how the subject relates to the tenant: 1 member, 5 guest, 7 service principal",
         "typ": "header: token type", "alg": "header: signature algorithm", "kid": "header: id of the signing key in the JWKS",
         "x5t": "header: SHA-1 thumbprint of the signing certificate",
     ]

@@ -13,7 +13,7 @@ import NIOCore
 /// `POST /expenses/{id}/approve` (Data.Write). A user sees their own expenses and, as a manager,
 /// their reports'; only the owner's manager approves; `DELETE /expenses/{id}` (Data.Write) lets an
 /// owner withdraw what is not approved. Expenses filed by an agent user (Microsoft Entra Agent ID,
-/// `xms_sub_fct` 13) are drafts, for a person to submit. App-only tokens are refused on these
+/// `xms_sub_fct` 13) are drafts: not submitted for approval, and left out of the monthly report. App-only tokens are refused on these
 /// routes, which act for a user; `GET /reports/monthly` is the one app-only route, for callers
 /// holding the `Expenses.Read.All` application role (the nightly reports job, the agent acting on
 /// its own).
@@ -103,7 +103,7 @@ public struct DataAPI: Sendable {
                 return problemResponse(.badRequest, "invalid_request", "Send {\"amount\": a positive number, \"description\": \"…\", \"currency\": \"EUR\"}.")
             }
             let oid = p.objectID ?? ""
-            // An agent's own user account files drafts: a person submits them (Agent ID, xms_sub_fct 13).
+            // An agent's own user account files drafts, not submissions (Agent ID, xms_sub_fct 13).
             let status = p.agent?.subjectIsAgentUser == true ? "draft" : "submitted"
             let row = try store.add(Expense(
                 id: nil, ownerOid: oid, ownerName: p.name ?? p.username ?? oid, approverOid: managers[oid], amountCents: Int((amount * 100).rounded()),

@@ -132,9 +132,10 @@ public final class ExpenseStore: Sendable {
         public var amountCents: Int
     }
 
-    /// Every expense summed by month (UTC, `yyyy-MM`), owner and currency — for app-only readers.
+    /// Every submitted or approved expense summed by month (UTC, `yyyy-MM`), owner and currency —
+    /// for app-only readers. Drafts are left out: nobody has submitted them.
     public func monthlyTotals() throws -> [MonthlyTotal] {
-        let rows = try db.read { db in try Expense.order(Column("createdAt")).fetchAll(db) }
+        let rows = try db.read { db in try Expense.filter(Column("status") != "draft").order(Column("createdAt")).fetchAll(db) }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         var totals: [String: MonthlyTotal] = [:]
