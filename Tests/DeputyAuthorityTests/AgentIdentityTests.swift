@@ -249,6 +249,24 @@ struct AgentIdentityTests {
         _ = try await f.agentCredential()
     }
 
+    @Test("A policy may name agent identities by their blueprint; an excluded agent identity is spared")
+    func agentPolicyByBlueprint() async throws {
+        let f = try await fixture { d in
+            let byBlueprint = #"{"id":"0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e82","displayName":"Block the blueprint's agents but one","state":"enabled","conditions":{"clientApplications":{"includeAgentIdServicePrincipals":["\#(DemoTenant.app("agentBlueprint").appId)"],"excludeAgentIdServicePrincipals":["\#(Self.siblingAgent)"]},"applications":{"includeApplications":["All"]}},"grantControls":{"operator":"OR","builtInControls":["block"]}}"#
+            d.conditionalAccessPolicies.append(try! JSONDecoder().decode(JSONValue.self, from: Data(byBlueprint.utf8)))
+        }
+        let scope = ("scope", "https://database.windows.net//.default")
+        #expect(await f.failure([("grant_type", "client_credentials"), scope] + GrantsFixture.agentAuthentication(try await f.agentCredential()))?.aadsts == 53003)
+        // The excluded sibling is not blocked (it has no Data API role, so its token has no roles).
+        let sibling = try await f.agentCredential(agent: Self.siblingAgent)
+        _ = try await f.success([("grant_type", "client_credentials"), scope] + GrantsFixture.agentAuthentication(sibling, agent: Self.siblingAgent))
+        // Another blueprint's agent is not named at all.
+        let other = try await f.success([("grant_type", "client_credentials"), ("client_id", Self.otherBlueprint),
+                                         ("client_secret", "other-blueprint-secret-123456"), ("scope", "api://AzureADTokenExchange/.default"),
+                                         ("fmi_path", Self.otherBlueprintsAgent)]).accessToken
+        _ = try await f.success([("grant_type", "client_credentials"), scope] + GrantsFixture.agentAuthentication(other, agent: Self.otherBlueprintsAgent))
+    }
+
     @Test("Agent risk: a policy on agentIdRiskLevels high blocks a risky agent and no other")
     func agentRisk() async throws {
         let f = try await fixture { d in

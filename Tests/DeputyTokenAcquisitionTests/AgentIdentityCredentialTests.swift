@@ -60,4 +60,38 @@ struct AgentIdentityCredentialTests {
             await #expect(throws: AcquisitionError.self) { try await client.acquireTokenForAgentUser(scopes: Self.mcp) }
         }
     }
+
+    @Test("The blueprint may prove itself with a certificate or a federated credential; the agent's token is the same")
+    func blueprintCredentials() async throws {
+        let certificate = try SigningKey.generate(now: Date())
+        let external = try SigningKey.load(try SigningKey.generate(now: Date()))
+        let issuer = "https://token.actions.githubusercontent.com", subject = "repo:contoso/agent:ref:refs/heads/main"
+        let jwk = try external.jwk(issuer: issuer)
+        let blueprintID = blueprint.appId
+        try await LiveAuthority.run(edit: { d in
+            let i = d.applications.firstIndex { $0.appId == blueprintID }!
+            d.applications[i].passwordCredentials = []
+            d.applications[i].keyCredentials = [.init(keyId: nil, displayName: "cert", type: "AsymmetricX509Cert", usage: "Verify",
+                                                      key: certificate.certificateDER, endDateTime: nil)]
+            d.applications[i].federatedIdentityCredentials = [.init(name: "ci", issuer: issuer, subject: subject,
+                                                                    jwks: .object(["keys": .array([.object(jwk)])]))]
+        }) { live in
+            let cert = try ClientCertificate(privateKeyPEM: certificate.privateKeyPEM, certificateDER: Array(Data(base64Encoded: certificate.certificateDER)!))
+            let federated: ClientCredential = .assertion {
+                let now = Date().timeIntervalSince1970
+                return try external.sign(claims: ["iss": .string(issuer), "sub": .string(subject), "aud": .string("api://AzureADTokenExchange"),
+                                                  "iat": .number(now), "exp": .number(now + 600)])
+            }
+            for credential in [ClientCredential.certificate(cert), federated] {
+                let agentCredential = AgentIdentityCredential(authority: live.tenantAuthority, blueprintClientID: blueprintID,
+                                                              blueprintCredential: credential, agentIdentityID: agent.appId)
+                let t1 = try UnverifiedJWT(try await agentCredential.clientAssertion())
+                #expect(t1.string("sub") == agent.appId && t1.string("azp") == blueprintID && t1.string("azpacr") == "2")
+                let app = try await ConfidentialClient(agentIdentity: agentCredential).acquireTokenForClient(scopes: ["https://database.windows.net//.default"])
+                #expect(try UnverifiedJWT(app.token).string("xms_par_app_azp") == blueprintID)
+            }
+            let log = try await live.authority.store.recentSignIns(limit: 20).filter { $0.appId == blueprintID }.map(\.clientCredentialType)
+            #expect(Set(log) == ["certificate", "federatedIdentityCredential"])
+        }
+    }
 }
