@@ -89,14 +89,19 @@ extension AuthorityRoutes {
         case .denied(let r): return r
         case .allowed(let t): tenant = t
         }
-        let q = req.uri.queryParameters
+        // OData's query options as clients send them: `$filter` or `%24filter`, spaces as `%20` or
+        // `+` (Python's requests encodes both), decoded as application/x-www-form-urlencoded.
+        let q: FormParameters
+        do { q = try FormParameters(parsing: req.uri.query ?? "") } catch {
+            return graphError(.badRequest, "BadRequest", "The query string is not valid: \(error.message)")
+        }
         var top = 1000
-        if let t = q.get("$top") {
+        if let t = q["$top"] {
             guard let n = Int(t), (1...1000).contains(n) else { return graphError(.badRequest, "BadRequest", "Invalid $top value '\(t)': expected 1 to 1000.") }
             top = n
         }
         let filter: SignInFilter
-        do { filter = try SignInFilter(q.get("$filter") ?? "") } catch {
+        do { filter = try SignInFilter(q["$filter"] ?? "") } catch {
             return graphError(.badRequest, "BadRequest", "\(error)")
         }
         let records = try await authority.store.recentSignIns(limit: 50_000)

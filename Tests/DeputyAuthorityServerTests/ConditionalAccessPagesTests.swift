@@ -179,6 +179,15 @@ struct ConditionalAccessPagesTests {
             #expect(records.allSatisfy { $0.objectValue?["appId"]?.stringValue == DemoTenant.app("cli").appId })
             #expect(records.first?.objectValue?["appliedConditionalAccessPolicies"]?.arrayValue?.isEmpty == false)
 
+            // As Python's requests sends it: `$` percent-encoded and spaces as `+`.
+            let plus = "%24top=2&%24filter=appId+eq+%27\(DemoTenant.app("cli").appId)%27"
+            let encoded = try await client.execute(uri: "/v1.0/auditLogs/signIns?\(plus)", method: .get,
+                                                   headers: [.authorization: "Bearer \(appToken)"]) { $0 }
+            #expect(encoded.status == .ok)
+            let encodedRecords = try JSONDecoder().decode([String: JSONValue].self, from: Data(String(buffer: encoded.body).utf8))["value"]?.arrayValue
+            #expect(encodedRecords?.count == min(2, records.count))
+            #expect(encodedRecords?.allSatisfy { $0.objectValue?["appId"]?.stringValue == DemoTenant.app("cli").appId } == true)
+
             let bad = try await client.execute(uri: "/v1.0/auditLogs/signIns?$filter=nonsense", method: .get,
                                                headers: [.authorization: "Bearer \(appToken)"]) { $0 }
             #expect(bad.status == .badRequest)
