@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import DeputyAuthority
 import DeputyCore
+import DeputyTokenValidation
 import Foundation
 import JWTKit
 
@@ -9,6 +10,8 @@ import JWTKit
 /// `JWTKeyCollection` is an actor) and Deputy's own signer (`SigningKey`).
 ///
 /// Usage: DeputyBenchmarks signing [seconds]
+///        DeputyBenchmarks agent-obo [seconds] — in-process OBO issuance, one task each: the Web API
+///        (secret) next to the agent identity (T1 as its client assertion), measured in the same run.
 ///        DeputyBenchmarks policies [seconds] [file] — Conditional Access evaluations/s with the demo
 ///        tenant's policies plus 100 generated ones (written to `file` as JSON for `deputy policy apply`).
 struct Claims: JWTPayload {
@@ -84,13 +87,71 @@ if args.count > 1 && args[1] == "obo-memory" {
     exit(0)
 }
 
+if args.count > 1 && args[1] == "agent-obo" {
+    // The authority in process on an in-memory store (no HTTP): what the agent's OBO costs more
+    // than the Web API's — T1 verified as the client assertion instead of a secret compared.
+    var file = try TenantFileLoader.load(yaml: DemoTenant(portBase: 7400, https: false).yaml, fileName: "demo")
+    file.tenants[0].conditionalAccessPolicies = []
+    var configuration = AuthorityConfiguration(baseURL: "http://127.0.0.1:7400")
+    configuration.passwordHashCost = 4
+    let (authority, _) = try await Authority.open(configuration: configuration, store: RecordStore.inMemory(), tenantFile: file)
+    await authority.passwords.waitForHashing()
+    @Sendable func token(_ form: [(String, String)]) async throws -> String {
+        try await authority.token(TokenRequest(tenantSegment: DemoTenant.tenantID, form: FormParameters(form), correlationID: "bench",
+                                               ipAddress: "127.0.0.1")).get().accessToken
+    }
+    let bob = DemoTenant.user("bob"), cli = DemoTenant.app("cli").appId
+    func userToken(_ scope: String) async throws -> String {
+        try await token([("grant_type", "password"), ("client_id", cli), ("username", bob.upn), ("password", bob.password), ("scope", scope)])
+    }
+    let forWebAPI = try await userToken("api://contoso-expenses-api/access_as_user")
+    let forBlueprint = try await userToken("api://contoso-expense-agent/access_as_user")
+    let blueprint = DemoTenant.app("agentBlueprint"), agent = DemoTenant.app("agent").appId, webApi = DemoTenant.app("webApi")
+    let t1 = try await token([("grant_type", "client_credentials"), ("client_id", blueprint.appId), ("client_secret", blueprint.secret!),
+                              ("scope", "api://AzureADTokenExchange/.default"), ("fmi_path", agent)])
+    let obo = "urn:ietf:params:oauth:grant-type:jwt-bearer", mcp = "api://contoso-expenses-mcp/.default"
+    let classic: [(String, String)] = [("grant_type", obo), ("client_id", webApi.appId), ("client_secret", webApi.secret!),
+                                       ("requested_token_use", "on_behalf_of"), ("assertion", forWebAPI), ("scope", "https://database.windows.net//.default")]
+    let agentOBO: [(String, String)] = [("grant_type", obo), ("client_id", agent), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                                        ("client_assertion", t1), ("requested_token_use", "on_behalf_of"), ("assertion", forBlueprint), ("scope", mcp)]
+    _ = try await token(classic)
+    _ = try await token(agentOBO)
+    // Interleaved, so both see the same machine and the same (growing) sign-in log.
+    let clock = ContinuousClock()
+    var classicTime = Duration.zero, agentTime = Duration.zero, rounds = 0
+    let deadline = clock.now + .milliseconds(Int(seconds * 1000))
+    while clock.now < deadline {
+        classicTime += try await clock.measure { _ = try await token(classic) }
+        agentTime += try await clock.measure { _ = try await token(agentOBO) }
+        rounds += 1
+    }
+    func perSecond(_ d: Duration) -> Double { Double(rounds) / (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) }
+    let classicRate = perSecond(classicTime), agentRate = perSecond(agentTime)
+    print(String(format: "in-process OBO issuances/s (one task): Web API %.0f, agent identity %.0f, ratio %.2f (%.0f µs more per agent OBO)",
+                 classicRate, agentRate, agentRate / classicRate, (1 / agentRate - 1 / classicRate) * 1e6))
+    if args.count > 3 && args[3] == "detail" {
+        let validator = try await authority.currentKeys().validator
+        let policy = ValidationPolicy(issuers: [configuration.issuerV2(tenantID: DemoTenant.tenantID)], audiences: ["fb60f99c-7a34-4190-8149-302f77469936"])
+        let verify = try await measure(seconds: 2, tasks: 1) { _ = try await validator.validate(t1, policy: policy) }
+        let keys = try await measure(seconds: 2, tasks: 1) { _ = try await authority.currentKeys() }
+        let mcpOBOByWeb = try await measure(seconds: 2, tasks: 1) { _ = await authority.token(TokenRequest(tenantSegment: DemoTenant.tenantID, form: FormParameters(agentOBO.map { $0.0 == "client_assertion" ? ("client_assertion", "x") : $0 }), correlationID: "b")) }
+        print(String(format: "T1 verification %.0f µs, currentKeys %.0f µs, a refused agent OBO (bad T1) %.0f µs", 1e6 / verify, 1e6 / keys, 1e6 / mcpOBOByWeb))
+        let reports = DemoTenant.app("reports")
+        let daemon = try await measure(seconds: 2, tasks: 1) { _ = try await token([("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!), ("scope", "https://database.windows.net//.default")]) }
+        let autonomous = try await measure(seconds: 2, tasks: 1) { _ = try await token([("grant_type", "client_credentials"), ("client_id", agent), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", t1), ("scope", "https://database.windows.net//.default")]) }
+        let t1s = try await measure(seconds: 2, tasks: 1) { _ = try await token([("grant_type", "client_credentials"), ("client_id", blueprint.appId), ("client_secret", blueprint.secret!), ("scope", "api://AzureADTokenExchange/.default"), ("fmi_path", agent)]) }
+        print(String(format: "client credentials: daemon %.0f µs, autonomous agent %.0f µs, T1 %.0f µs", 1e6 / daemon, 1e6 / autonomous, 1e6 / t1s))
+    }
+    exit(0)
+}
 if args.count > 1 && args[1] == "policies" {
     let texts = generatedPolicies()
     if args.count > 3 { try Data(("[" + texts.joined(separator: ",") + "]").utf8).write(to: URL(fileURLWithPath: args[3])) }
     var d = try TenantFileLoader.load(yaml: DemoTenant(portBase: 7400, https: false).yaml, fileName: "demo").tenants[0]
+    let demoPolicies = d.conditionalAccessPolicies.count
     d.conditionalAccessPolicies += try texts.map { try JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
     let tenant = DirectoryIndex(d)
-    precondition(tenant.policies.count == 104, "every generated policy parses")
+    precondition(tenant.policies.count == demoPolicies + texts.count, "every generated policy parses")
     let bob = tenant.user(id: DemoTenant.user("bob").id)!
     let context = SignInContext(
         tenant: tenant, user: bob, client: tenant.application(appID: DemoTenant.app("webApi").appId)!,
@@ -100,7 +161,7 @@ if args.count > 1 && args[1] == "policies" {
     let engine = ConditionalAccessEngine(time: SystemTimeSource())
     precondition(engine.evaluate(context).decision == .grant, "the generated policies let the benchmark's OBO through")
     let rate = try await measure(seconds: seconds, tasks: 1) { _ = engine.evaluate(context) }
-    print(String(format: "evaluations/s of 104 policies (one core): %.0f", rate))
+    print(String(format: "evaluations/s of %d policies (one core): %.0f", tenant.policies.count, rate))
     exit(0)
 }
 let record = try SigningKey.generate(now: Date())

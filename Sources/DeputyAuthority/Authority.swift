@@ -1,4 +1,5 @@
 import DeputyCore
+import DeputyTokenValidation
 import Foundation
 import Logging
 
@@ -15,6 +16,8 @@ public final class Authority: Sendable {
     let grants: GrantHandlerRegistry
     /// Remote key sets of federated-credential issuers, one per JWKS URL.
     let remoteKeySets = RemoteKeySetRegistry()
+    /// Agent identities' credentials (T1, T2) already verified, until they expire (bounded).
+    let verifiedAgentCredentials = LRUCache<String, ValidatedToken>(capacity: 10_000)
     private let directoryCache = LockedBox<(generation: Int, byName: [String: DirectoryIndex])>((-1, [:]))
 
     /// Creates an authority over a store that is already seeded (see ``Authority/open(configuration:store:tenantFile:reseed:time:logger:)``).

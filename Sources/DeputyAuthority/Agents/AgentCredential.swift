@@ -1,3 +1,4 @@
+import Crypto
 import DeputyCore
 import DeputyTokenValidation
 import Foundation
@@ -66,6 +67,20 @@ enum AgentCredential {
     }
 
     private static func validateToken(_ token: String, use: Use, authority: Authority, tenant: DirectoryIndex) async throws -> ValidatedToken {
+        // T1 is reused until it expires (MSAL.NET and Identity.Web cache it): a token verified once
+        // is not verified again while it lives and the signing keys are the same (the cache key
+        // holds the store generation, which moves when keys rotate).
+        let generation = try await authority.store.generation()
+        var bytes = token
+        let key = "\(generation)|\(tenant.tenantID)|" + bytes.withUTF8 { Base64URL.encode(SHA256.hash(data: $0)) }
+        let now = authority.time.now()
+        if let cached = authority.verifiedAgentCredentials.value(for: key, now: now) { return cached }
+        let validated = try await verify(token, use: use, authority: authority, tenant: tenant)
+        if let exp = validated.expiresAt { authority.verifiedAgentCredentials.set(validated, for: key, expiresAt: exp) }
+        return validated
+    }
+
+    private static func verify(_ token: String, use: Use, authority: Authority, tenant: DirectoryIndex) async throws -> ValidatedToken {
         let config = authority.configuration
         let policy = ValidationPolicy(issuers: [config.issuerV2(tenantID: tenant.tenantID)],
                                       audiences: [DirectoryIndex.tokenExchangeAppID, "api://AzureADTokenExchange"], clockSkew: config.clockSkew)

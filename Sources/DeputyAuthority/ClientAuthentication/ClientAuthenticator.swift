@@ -116,14 +116,19 @@ struct ClientAuthenticator {
         guard request.form["client_assertion_type"] == ClientAuthenticator.assertionType else {
             throw OAuthError.invalidParameter("client_assertion_type", "Expected '\(ClientAuthenticator.assertionType)'.")
         }
-        // The agent's own certificate assertion (iss = sub = its id) or a federated token of another issuer.
-        if let jwt = try? UnverifiedJWT(assertion), jwt.string("iss") != authority.configuration.issuerV2(tenantID: tenant.tenantID) {
-            throw OAuthError.agentIdentityHasNoCredentials(appID: agent.appId)
-        }
         guard agent.isEnabled, tenant.servicePrincipal(appID: blueprint.appId)?.isEnabled ?? true else {
             throw OAuthError.agentIdentityDisabled(appID: agent.appId)
         }
-        let token = try await AgentCredential.validate(assertion, use: .clientAssertion, authority: authority, tenant: tenant)
+        let token: ValidatedToken
+        do {
+            token = try await AgentCredential.validate(assertion, use: .clientAssertion, authority: authority, tenant: tenant)
+        } catch let error as OAuthError {
+            // The agent's own certificate assertion (iss = sub = its id) or a federated token of another issuer.
+            if let jwt = try? UnverifiedJWT(assertion), jwt.string("iss") != authority.configuration.issuerV2(tenantID: tenant.tenantID) {
+                throw OAuthError.agentIdentityHasNoCredentials(appID: agent.appId)
+            }
+            throw error
+        }
         let subject = token.string("sub") ?? ""
         let issuedTo = token.clientID ?? ""
         // A T2 (the agent identity's own exchange token, for user_fic) is not a client credential.

@@ -19,15 +19,10 @@ struct OnBehalfOfGrantHandler: GrantHandler {
             throw OAuthError.invalidParameter("requested_token_use", "Expected 'on_behalf_of'.")
         }
         let assertion = try form.require("assertion")
-        if let agent = client.agent, let jwt = try? UnverifiedJWT(assertion),
-            ClientAuthenticator.audiences(of: jwt).contains(DirectoryIndex.tokenExchangeAppID) {
+        if let agent = client.agent, form["username"] != nil || form["user_id"] != nil {
             // The agent-user flow's older form (Microsoft Learn, "Agent user flow", an earlier
             // revision): jwt-bearer with assertion = T2 and the agent user's name.
-            if form["username"] != nil || form["user_id"] != nil {
-                return try await UserFederatedCredentialGrantHandler.issue(credential: assertion, request: request, agent: agent, context: context)
-            }
-            throw OAuthError.agentTokenMisused("An agent identity's credential is not a user's token; the OBO assertion is the user's token for the blueprint.",
-                                               asClientCredential: false)
+            return try await UserFederatedCredentialGrantHandler.issue(credential: assertion, request: request, agent: agent, context: context)
         }
         // An agent identity's OBO: the user's token is for the blueprint, not for the agent
         // identity (Microsoft Learn, "Agent OBO flow").
@@ -71,6 +66,10 @@ struct OnBehalfOfGrantHandler: GrantHandler {
             switch error {
             case .expired(let now, let expiry): throw OAuthError.assertionOutsideLifetime(now: now, expiry: expiry)
             case .notYetValid(let now, _): throw OAuthError.assertionOutsideLifetime(now: now, expiry: nil)
+            case .wrongAudience(let aud) where aud == DirectoryIndex.tokenExchangeAppID:
+                // T1 or T2 where the user's token belongs.
+                throw OAuthError.agentTokenMisused("An agent identity's credential is not a user's token; the OBO assertion is the user's token for the blueprint.",
+                                                   asClientCredential: false)
             case .wrongAudience(let aud): throw OAuthError.assertionAudienceMismatch(audience: aud, clientID: caller.appId, clientName: caller.displayName)
             default: throw OAuthError.invalidAssertion(error.description)
             }

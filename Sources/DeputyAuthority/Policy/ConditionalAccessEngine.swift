@@ -53,6 +53,9 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
         let targetID: String
         let locationIDs: Set<String>
         let inTrustedLocation: Bool
+        /// The user's kind, once per sign-in (Foundation's case-insensitive compare is not free).
+        let userIsGuest: Bool
+        let userIsAgentUser: Bool
 
         init(_ c: SignInContext, now: Date) {
             context = c
@@ -74,6 +77,8 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
             signInRisk = (c.signInRiskLevel ?? c.user?.signInRiskLevel ?? "none").lowercased()
             userRisk = (c.userRiskLevel ?? c.user?.userRiskLevel ?? "none").lowercased()
             targetID = (c.resource ?? c.client).appId.lowercased()
+            userIsAgentUser = c.user?.isAgentUser ?? false
+            userIsGuest = (c.user?.isGuest ?? false) && !userIsAgentUser
         }
     }
 
@@ -221,15 +226,15 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
     /// `All` means every user but agent users; `AllAgentIdUsers` means every agent user
     /// (Microsoft Learn, "Conditional Access for agent identities": "All users" policies do not
     /// include agent user accounts).
-    static func allUsersValue(_ v: String, _ user: User) -> Bool {
-        (v == "All" && !user.isAgentUser) || (v == "AllAgentIdUsers" && user.isAgentUser)
+    static func allUsersValue(_ v: String, agentUser: Bool) -> Bool {
+        (v == "All" && !agentUser) || (v == "AllAgentIdUsers" && agentUser)
     }
 
     /// The user assignment, without words (the per-request path).
     static func matches(_ u: ConditionalAccessPolicy.Users, user: User, facts f: Facts) -> Bool {
-        let guest = user.isGuest && !user.isAgentUser
+        let guest = f.userIsGuest, agentUser = f.userIsAgentUser
         func hit(users: [String], groups: [String], roles: [String], guests: Bool) -> Bool {
-            for v in users where allUsersValue(v, user) || v == user.id || (v == "GuestsOrExternalUsers" && guest) { return true }
+            for v in users where allUsersValue(v, agentUser: agentUser) || v == user.id || (v == "GuestsOrExternalUsers" && guest) { return true }
             if guests && guest { return true }
             for g in groups where f.groups.contains(g) { return true }
             for r in roles where f.roles.contains(r) { return true }
