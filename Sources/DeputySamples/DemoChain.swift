@@ -84,8 +84,13 @@ public enum DemoChain {
     /// The demo agent identity as a confidential client: its blueprint's secret gets the agent's
     /// credential (T1), which the agent presents for OBO, its own tokens and its agent user's.
     public static func agentClient(demo: DemoTenant, httpClient: HTTPClient, time: any TimeSource = SystemTimeSource()) -> ConfidentialClient {
+        agentClient(authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", httpClient: httpClient, time: time)
+    }
+
+    /// The demo agent identity's client against any authority URL of the demo tenant.
+    public static func agentClient(authority: String, httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) -> ConfidentialClient {
         let blueprint = DemoTenant.app("agentBlueprint")
-        let credential = AgentIdentityCredential(authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", blueprintClientID: blueprint.appId,
+        let credential = AgentIdentityCredential(authority: authority, blueprintClientID: blueprint.appId,
                                                  blueprintCredential: .secret(blueprint.secret!), agentIdentityID: DemoTenant.app("agent").appId,
                                                  httpClient: httpClient, time: time)
         return ConfidentialClient(agentIdentity: credential, httpClient: httpClient, time: time)

@@ -49,10 +49,8 @@ struct AgentChainTests {
             let agentRouter = DemoChain.serviceRouter(role: "agent", name: agentApp.displayName, browserOrigin: nil, demoMode: true)
             // The agent is an agent identity: users sign in for its blueprint; its blueprint's secret gets its credential.
             let blueprint = DemoTenant.app("agentBlueprint")
-            let agentCredential = AgentIdentityCredential(authority: live.tenantAuthority, blueprintClientID: blueprint.appId,
-                                                          blueprintCredential: .secret(blueprint.secret!), agentIdentityID: agentApp.appId)
             Agent(validator: ResourceValidator(Agent.configuration(authority: issuer, appID: blueprint.appId, appIDURI: blueprint.identifierUri!)),
-                  obo: ConfidentialClient(agentIdentity: agentCredential), mcpEndpoint: mcp, planner: planner,
+                  obo: DemoChain.agentClient(authority: live.tenantAuthority), mcpEndpoint: mcp, planner: planner,
                   reports: (dataAPI: data, scopes: ["https://database.windows.net//.default"])).addRoutes(to: agentRouter)
 
             try await serving(dataRouter, port: dataPort) {

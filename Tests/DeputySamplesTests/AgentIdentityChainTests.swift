@@ -30,12 +30,7 @@ struct AgentIdentityChainTests {
     }
 
     /// The agent identity's client, as the chain's agent has it.
-    static func agentClient(_ chain: Chain) -> ConfidentialClient {
-        let blueprint = DemoTenant.app("agentBlueprint")
-        return ConfidentialClient(agentIdentity: AgentIdentityCredential(authority: chain.live.tenantAuthority, blueprintClientID: blueprint.appId,
-                                                                         blueprintCredential: .secret(blueprint.secret!),
-                                                                         agentIdentityID: DemoTenant.app("agent").appId))
-    }
+    static func agentClient(_ chain: Chain) -> ConfidentialClient { DemoChain.agentClient(authority: chain.live.tenantAuthority) }
 
     /// Calls one MCP tool with a bearer token from `authorizer`, with extra headers.
     static func callTool(_ chain: Chain, _ name: String, _ arguments: [String: Value], authorizer: any MCPAuthorizer,

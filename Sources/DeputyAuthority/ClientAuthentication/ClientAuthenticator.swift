@@ -103,7 +103,7 @@ struct ClientAuthenticator {
         let action: SignInDraft.AgentAction
         switch form["grant_type"] {
         case "client_credentials":
-            action = Scopes.parse(form["scope"]).map { $0.lowercased() } == [DirectoryIndex.tokenExchangeScope.lowercased()] ? .ownCredential : .autonomous
+            action = DirectoryIndex.isTokenExchangeScope(form["scope"]) ? .ownCredential : .autonomous
         case "user_fic": action = .asAgentUser
         default: action = form["username"] != nil || form["user_id"] != nil ? .asAgentUser : .forUser
         }

@@ -90,6 +90,11 @@ public final class DirectoryIndex: Sendable {
     /// The scope naming it.
     public static let tokenExchangeScope = "api://AzureADTokenExchange/.default"
 
+    /// Whether a `scope` parameter asks for the token exchange (and nothing else).
+    public static func isTokenExchangeScope(_ scope: String?) -> Bool {
+        Scopes.parse(scope).map { $0.lowercased() } == [tokenExchangeScope.lowercased()]
+    }
+
     /// An agent identity by its client id (appId).
     public func agentIdentity(appID: String) -> ServicePrincipal? { agentsByAppID[appID.lowercased()] }
     /// An agent identity as a client: its appId and name, no credentials, no redirect URIs.

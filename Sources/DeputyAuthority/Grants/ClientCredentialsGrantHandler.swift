@@ -16,8 +16,8 @@ struct ClientCredentialsGrantHandler: GrantHandler {
         if let fmiPath = request.form["fmi_path"] {
             return try await agentCredential(fmiPath: fmiPath, scope: scope, context: context)
         }
-        if let agent = client.agent, Scopes.parse(scope).map({ $0.lowercased() }) == [DirectoryIndex.tokenExchangeScope.lowercased()] {
-            context.draft.agent(.ownCredential, identity: agent.identity, blueprint: agent.blueprint)
+        // (The agent's part in the sign-in log was recorded when it authenticated.)
+        if let agent = client.agent, DirectoryIndex.isTokenExchangeScope(scope) {
             return try await AgentCredential.mint(.t2, agent: agent.identity, blueprint: agent.blueprint, context: context)
         }
         let tokens = Scopes.parse(scope)
@@ -39,10 +39,7 @@ struct ClientCredentialsGrantHandler: GrantHandler {
         var ca = SignInContext(
             tenant: context.tenant, user: nil, client: client.application, resource: resource, isInteractive: false,
             authentication: nil, requestedAuthenticationContexts: [], ipAddress: request.ipAddress, authenticationProtocol: grantType)
-        if let agent = client.agent {
-            ca.agent = .init(identity: agent.identity, blueprint: agent.blueprint, isAutonomous: true)
-            context.draft.agent(.autonomous, identity: agent.identity, blueprint: agent.blueprint)
-        }
+        if let agent = client.agent { ca.agent = .init(identity: agent.identity, blueprint: agent.blueprint, isAutonomous: true) }
         _ = try context.conditionalAccess(ca)
         let claims = try request.form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
         let keys = try await context.authority.currentKeys()
@@ -67,7 +64,7 @@ extension ClientCredentialsGrantHandler {
         guard client.agent == nil, client.application.isAgentIdentityBlueprint else {
             throw OAuthError.fmiPathNotAllowed(appID: client.application.appId)
         }
-        guard Scopes.parse(scope).map({ $0.lowercased() }) == [DirectoryIndex.tokenExchangeScope.lowercased()] else {
+        guard DirectoryIndex.isTokenExchangeScope(scope) else {
             throw OAuthError.fmiPathNeedsTokenExchangeScope(scope)
         }
         guard let agent = context.tenant.agentIdentity(appID: fmiPath),
