@@ -51,7 +51,7 @@ func tokenWork(seconds: Double) async throws {
     var c = ResourceConfiguration(authority: issuer, audiences: [DemoTenant.app("mcpServer").appId])
     c.keys = .jwks(json: jwks, issuer: issuer)
     c.requiredScopes = ["Expenses.ReadWrite"]
-    let validator = ResourceValidator(c)
+    let validator = try ResourceValidator(c)
     let now = Date().timeIntervalSince1970
     // An OBO token as the MCP server receives it (the demo's claims, Entra-sized).
     let token = try key.sign(claims: [

@@ -15,12 +15,12 @@ func serveResource(port: Int) async throws {
     let key = try SigningKey.load(try SigningKey.generate(now: Date()))
     let issuer = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
     let jwks = String(decoding: JSONValue.object(["keys": .array([.object(try key.jwk(issuer: issuer))])]).serialized, as: UTF8.self)
-    func validator(cacheSize: Int) -> ResourceValidator {
+    func validator(cacheSize: Int) throws -> ResourceValidator {
         var c = ResourceConfiguration(authority: issuer, audiences: ["api://bench"])
         c.keys = .jwks(json: jwks, issuer: issuer)
         c.requiredScopes = ["Data.Read"]
         c.cacheSize = cacheSize
-        return ResourceValidator(c)
+        return try ResourceValidator(c)
     }
     let now = Date().timeIntervalSince1970
     let token = try key.sign(claims: ["iss": .string(issuer), "aud": .string("api://bench"), "iat": .number(now), "exp": .number(now + 7200),
@@ -28,8 +28,8 @@ func serveResource(port: Int) async throws {
                                       "azp": .string("client")])
     let router = Router(context: BearerRequestContext.self)
     router.get("open") { _, _ in "user-1" }
-    router.group("auth").add(middleware: BearerTokenMiddleware(validator: validator(cacheSize: 10_000))).get { _, c in c.principal?.objectID ?? "" }
-    router.group("auth-nocache").add(middleware: BearerTokenMiddleware(validator: validator(cacheSize: 0))).get { _, c in c.principal?.objectID ?? "" }
+    router.group("auth").add(middleware: BearerTokenMiddleware(validator: try validator(cacheSize: 10_000))).get { _, c in c.principal?.objectID ?? "" }
+    router.group("auth-nocache").add(middleware: BearerTokenMiddleware(validator: try validator(cacheSize: 0))).get { _, c in c.principal?.objectID ?? "" }
     // Unbuffered, so the script reads it while the server runs.
     FileHandle.standardOutput.write(Data((token + "\n").utf8))
     try await Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port))).runService()

@@ -225,9 +225,10 @@ class AuthorityClock:
     the authority issues, so token checks made on this machine's clock allow for the offset.
     """
 
-    def __init__(self, base, session):
+    def __init__(self, base, session, admin_token):
         self.url = f"{base}/_deputy/test/clock"
         self.http = session
+        self.admin_token = admin_token
         self.offset = 0.0
 
     def now(self):
@@ -236,7 +237,9 @@ class AuthorityClock:
 
     def advance(self, seconds):
         """Moves the authority's clock forward by whole seconds; returns the control's answer."""
-        r = self.http.post(self.url, json={"advanceSeconds": int(seconds)})
+        # The control answers an administrator only (the admin app's Graph token, AuditLog.Read.All).
+        r = self.http.post(self.url, json={"advanceSeconds": int(seconds)},
+                           headers={"Authorization": f"Bearer {self.admin_token()}"})
         assert r.status_code == 200, f"POST {self.url} answered {r.status_code}: {r.text[:500]}"
         answer = r.json()
         assert "now" in answer and "offsetSeconds" in answer, answer
@@ -245,8 +248,16 @@ class AuthorityClock:
 
 
 @pytest.fixture(scope="session")
-def clock(base, session):
-    return AuthorityClock(base, session())
+def clock(base, session, deputy):
+    def admin_token():
+        registration = deputy["applications"]["admin"]
+        http = session()
+        app = msal.ConfidentialClientApplication(registration["appId"], client_credential=registration["clientSecret"],
+                                                 authority=deputy["authority"], instance_discovery=False, http_client=http)
+        token = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
+        assert "access_token" in token, token
+        return token["access_token"]
+    return AuthorityClock(base, session(), admin_token)
 
 
 TOTP_PERIOD = 30

@@ -37,6 +37,17 @@ public final class Authority: Sendable {
         ])
     }
 
+    /// Stored Conditional Access policies or named locations that cannot be read: the authority
+    /// does not start rather than enforce a tenant with policies missing.
+    public struct UnreadablePoliciesError: Error, CustomStringConvertible {
+        public var problems: [String]
+        public var description: String {
+            "The store holds Conditional Access policies or named locations that cannot be read; Deputy does not start without them:\n"
+                + problems.map { "  - \($0)" }.joined(separator: "\n")
+                + "\nFix them with `deputy policy apply -f FILE` or remove them with `deputy policy delete ID` (both take --data-dir)."
+        }
+    }
+
     /// What happened when the store met the tenant file at start.
     public enum SeedResult: Sendable, Equatable {
         case seeded, reseeded, unchanged
@@ -71,6 +82,9 @@ public final class Authority: Sendable {
             }
         }
         try await authority.keys.ensureKey()
+        // A stored policy that no longer reads would otherwise be skipped: refuse to start.
+        let problems = try await authority.tenants().flatMap { t in t.policyProblems.map { "tenant \(t.tenant.displayName): \($0.description)" } }
+        if !problems.isEmpty { throw UnreadablePoliciesError(problems: problems) }
         return (authority, result)
     }
 
@@ -99,7 +113,7 @@ public final class Authority: Sendable {
         for d in try await store.directories() {
             let index = DirectoryIndex(d)
             for problem in index.policyProblems {
-                logger.warning("tenant \(d.tenant.displayName): not enforced: \(problem.description) (fix it with deputy policy apply)")
+                logger.error("tenant \(d.tenant.displayName): sign-ins are blocked until this is fixed: \(problem.description) (deputy policy apply)")
             }
             byName[d.tenant.id.lowercased()] = index
             for domain in d.tenant.verifiedDomains { byName[domain.lowercased()] = index }
@@ -112,6 +126,25 @@ public final class Authority: Sendable {
     public func tenants() async throws -> [DirectoryIndex] {
         var seen = Set<String>()
         return try await tenantsByName().values.filter { seen.insert($0.tenantID).inserted }.sorted { $0.tenantID < $1.tenantID }
+    }
+
+    /// Checks a password as every sign-in does (the sign-in page, ROPC): smart lockout first
+    /// (AADSTS50053 while locked), then bcrypt — against a dummy hash when the account does not
+    /// exist, so both take as long.
+    /// - Returns: whether the password is the user's.
+    func checkPassword(_ password: String, login: String, user: User?, tenant: DirectoryIndex, ipAddress: String?) async throws -> Bool {
+        let lockout = SmartLockout(settings: configuration.smartLockout, counter: store)
+        let now = time.now()
+        let keys = try await lockout.begin(tenantID: tenant.tenantID, login: login, ipAddress: ipAddress, now: now)
+        let matched: Bool
+        if let user {
+            matched = await passwords.verify(password, user: user, tenantID: tenant.tenantID)
+        } else {
+            await passwords.verifyNothing(password)
+            matched = false
+        }
+        try await lockout.finish(keys, passwordMatched: matched, now: time.now())
+        return matched
     }
 
     /// The signing keys for the store's current generation.

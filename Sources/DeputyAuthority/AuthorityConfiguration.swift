@@ -20,6 +20,8 @@ public struct AuthorityConfiguration: Sendable {
     public var interactiveFlowLifetime: TimeInterval = 1800
     /// bcrypt cost for the demo passwords Deputy hashes (tests lower it).
     public var passwordHashCost: UInt8 = 10
+    /// Password lockout (Entra's smart lockout defaults).
+    public var smartLockout = SmartLockout.Settings()
     /// Allowed clock skew for client assertions.
     public var clockSkew: TimeInterval = 300
     /// Whether the service is served over https (cookies get `Secure`).

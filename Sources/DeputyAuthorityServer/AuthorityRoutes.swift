@@ -91,8 +91,11 @@ public struct AuthorityRoutes: Sendable {
         addGraphRoutes(router)
         router.get("/:tenant/signins") { req, ctx in try await signInLogPage(req, ctx) }
         if let clock = testClock {
-            // Test controls (`deputy up --test-controls` only): move the authority's clock.
+            // Test controls (`deputy up --test-controls` only): move the authority's clock — for an
+            // administrator only (the same Graph access as the sign-in log), since moving the clock
+            // expires every session, code and token of every tenant.
             router.post("/_deputy/test/clock") { req, _ in
+                if case .denied(let refusal) = try await graphCaller(req, permission: "AuditLog.Read.All") { return refusal }
                 var r = req
                 let body = try await r.collectBody(upTo: 4096)
                 guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: body).utf8)),
@@ -294,6 +297,9 @@ public struct AuthorityRoutes: Sendable {
             return redirect(location, cookies: cookies)
         case .message(let title, let text, let cookies):
             return html(Pages.page(title: title, body: Pages.message.render(["title": title, "text": text])), cookies: cookies)
+        case .confirmLogout(let action, let fields, let cookies):
+            let o: [String: Any] = ["action": action, "fields": fields.map { ["name": $0.0, "value": $0.1] }]
+            return html(Pages.page(title: "Sign out", body: Pages.confirmLogout.render(o)), cookies: cookies)
         case .deviceCodeEntry(let csrf, let error, let cookies):
             var o: [String: Any] = ["csrf": csrf]
             if let error { o["error"] = error }

@@ -70,6 +70,12 @@ enum Pages {
         <button type="submit" id="next">Next</button></form>
         """)
 
+    static let confirmLogout = try! MustacheTemplate(string: """
+        <div class="brand">Deputy</div><h1 id="title">Sign out?</h1><p>Do you want to sign out of your account?</p>
+        <form method="post" action="{{action}}">{{#fields}}<input type="hidden" name="{{name}}" value="{{value}}">{{/fields}}
+        <button type="submit" id="signout">Sign out</button></form>
+        """)
+
     static let message = try! MustacheTemplate(string: """
         <div class="brand">Deputy</div><h1 id="title">{{title}}</h1><p id="message">{{text}}</p>
         """)

@@ -16,14 +16,19 @@ import NIOCore
 ///   (`consentUri`, `scopes`, `proposedAction="consent"`).
 /// - A block (AADSTS53003) becomes 403 with the AADSTS code and **no** challenge: no step-up can
 ///   satisfy it, so no client loops on it.
-/// - The middle tier's own failures (its credential, throttling, the network) are 502/503, never
-///   a challenge to the user.
+/// - The caller's token refused by the token service (`invalid_grant`) becomes 401
+///   `Bearer error="invalid_token"`: the caller signs in again.
+/// - The token service unreachable becomes 503, or 504 when it did not answer in time, with
+///   `Retry-After`; the middle tier's own failures (its credential, an answer that is not OAuth)
+///   are 502 — never a challenge to the user.
 public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
     public enum Outcome: Sendable, Equatable {
         case stepUp(ClaimsChallenge, errorCodes: [Int])
         case consent(ConsentChallenge, errorCodes: [Int], message: String?)
         case blocked(errorCodes: [Int], message: String?)
         case downstreamFailure(status: Int, message: String, retryAfter: TimeInterval?)
+        /// The token service refused the caller's token: 401 `invalid_token`.
+        case invalidCallerToken
     }
 
     public let outcome: Outcome
@@ -47,7 +52,15 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
                                message: e.errorDescription)
         case .throttled(let after):
             outcome = .downstreamFailure(status: 503, message: "The token service is throttling this API; retry later.", retryAfter: after)
-        case .invalidClient, .invalidGrant, .rejected, .transport, .credential:
+        case .invalidGrant:
+            // The token service refused the caller's token as an assertion (expired, revoked, its
+            // user disabled …): the caller's credentials are the problem, so the answer is RFC 6750's
+            // `invalid_token`, not a server error (a client retries a 5xx with the same token).
+            outcome = .invalidCallerToken
+        case .unavailable(_, let timedOut, let after):
+            outcome = .downstreamFailure(status: timedOut ? 504 : 503, message: timedOut
+                ? "The token service did not answer in time; retry later." : "The token service cannot be reached; retry later.", retryAfter: after)
+        case .invalidClient, .rejected, .transport, .credential:
             outcome = .downstreamFailure(status: 502, message: "This API could not get a token for its downstream resource.", retryAfter: nil)
         }
     }
@@ -77,7 +90,7 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
 
     public var status: HTTPResponse.Status {
         switch outcome {
-        case .stepUp: .unauthorized
+        case .stepUp, .invalidCallerToken: .unauthorized
         case .consent, .blocked: .forbidden
         case .downstreamFailure(let status, _, _): .init(code: status)
         }
@@ -88,6 +101,7 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
         switch outcome {
         case .stepUp(let c, _): c.headerValue()
         case .consent(let c, _, _): c.headerValue
+        case .invalidCallerToken: #"Bearer error="invalid_token", error_description="The token was refused by the token service""#
         case .blocked, .downstreamFailure: nil
         }
     }
@@ -111,6 +125,8 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
             let code = codes.first.map { "AADSTS\($0)" } ?? "blocked"
             body = ["error": .string("access_blocked"), "error_description": .string(message ?? "\(code): access has been blocked by Conditional Access policies."),
                     "error_codes": .array(codes.map { .number(Double($0)) })]
+        case .invalidCallerToken:
+            body = ["error": .string("invalid_token"), "error_description": .string("The token was refused by the token service; sign in again.")]
         case .downstreamFailure(_, let message, let after):
             body = ["error": .string("downstream_unavailable"), "error_description": .string(message)]
             if let after { headers[.retryAfter] = String(Int(after.rounded(.up))) }

@@ -23,31 +23,31 @@ public enum DemoChain {
         var managers: [String: String] = [:]
         for user in directory.users { if let m = user.manager { managers[user.id] = m } }
         let router = serviceRouter(role: "dataApi", name: app.displayName, browserOrigin: nil, demoMode: demoMode)
-        let reports = ResourceValidator(DataAPI.reportConfiguration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!),
+        let reports = try ResourceValidator(DataAPI.reportConfiguration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!),
                                         client: httpClient, time: time)
-        DataAPI(validator: ResourceValidator(config, client: httpClient, time: time), reportValidator: reports, store: store, managers: managers,
+        DataAPI(validator: try ResourceValidator(config, client: httpClient, time: time), reportValidator: reports, store: store, managers: managers,
                 time: time).addRoutes(to: router)
         return router
     }
 
     /// The Web API middle tier on its port: CORS for the SPA's origin, exposing the challenge header.
     public static func webAPI(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true,
-                              time: any TimeSource = SystemTimeSource()) -> Router<BearerRequestContext> {
-        middleTier("webApi", demo: demo, httpClient: httpClient, demoMode: demoMode, time: time)
+                              time: any TimeSource = SystemTimeSource()) throws -> Router<BearerRequestContext> {
+        try middleTier("webApi", demo: demo, httpClient: httpClient, demoMode: demoMode, time: time)
     }
 
     /// The Reports API: the same middle tier as the Web API, but the tenant never granted it the
     /// Data API — every call comes back as consent required, relayed to the caller as such.
     public static func reportsAPI(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true,
-                                  time: any TimeSource = SystemTimeSource()) -> Router<BearerRequestContext> {
-        middleTier("reportsApi", demo: demo, httpClient: httpClient, demoMode: demoMode, time: time)
+                                  time: any TimeSource = SystemTimeSource()) throws -> Router<BearerRequestContext> {
+        try middleTier("reportsApi", demo: demo, httpClient: httpClient, demoMode: demoMode, time: time)
     }
 
-    static func middleTier(_ role: String, demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool, time: any TimeSource) -> Router<BearerRequestContext> {
+    static func middleTier(_ role: String, demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool, time: any TimeSource) throws -> Router<BearerRequestContext> {
         let app = DemoTenant.app(role)
         let config = WebAPI.configuration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!)
         let router = browserFacing(role, demo: demo, demoMode: demoMode)
-        WebAPI(validator: ResourceValidator(config, client: httpClient, time: time), obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time),
+        WebAPI(validator: try ResourceValidator(config, client: httpClient, time: time), obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time),
                dataAPI: demo.url(.dataApi), callerScopes: ["\(app.identifierUri!)/.default"], httpClient: httpClient)
             .addRoutes(to: router)
         return router
@@ -56,10 +56,10 @@ public enum DemoChain {
     /// The MCP server: `/mcp` (Streamable HTTP, JSON answers) and its RFC 9728 metadata; its tools
     /// reach the Data API by OBO with the MCP server's own identity.
     public static func mcpServer(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true,
-                                 time: any TimeSource = SystemTimeSource()) -> Router<BearerRequestContext> {
+                                 time: any TimeSource = SystemTimeSource()) throws -> Router<BearerRequestContext> {
         let app = DemoTenant.app("mcpServer")
         let router = serviceRouter(role: "mcpServer", name: app.displayName, browserOrigin: nil, demoMode: demoMode)
-        ExpenseTools.addEndpoint(to: router, issuer: issuer(demo), appID: app.appId, appIDURIs: [app.identifierUri!],
+        try ExpenseTools.addEndpoint(to: router, issuer: issuer(demo), appID: app.appId, appIDURIs: [app.identifierUri!],
                                  resourceURL: demo.url(.mcpServer) + "/mcp", obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time),
                                  dataAPI: demo.url(.dataApi), httpClient: httpClient, time: time)
         return router
@@ -67,12 +67,12 @@ public enum DemoChain {
 
     /// The assistive agent: `POST /chat`, the built-in planner unless another is given.
     public static func agent(demo: DemoTenant, httpClient: HTTPClient, planner: any AgentPlanner = BuiltInPlanner(),
-                             demoMode: Bool = true, time: any TimeSource = SystemTimeSource()) -> Router<BearerRequestContext> {
+                             demoMode: Bool = true, time: any TimeSource = SystemTimeSource()) throws -> Router<BearerRequestContext> {
         let blueprint = DemoTenant.app("agentBlueprint")
         let router = browserFacing("agent", demo: demo, demoMode: demoMode)
         // Users sign in for the blueprint's API; the agent identity does the OBO, authenticated by
         // the token its blueprint gets for it (Microsoft Entra Agent ID).
-        Agent(validator: ResourceValidator(Agent.configuration(authority: issuer(demo), appID: blueprint.appId, appIDURI: blueprint.identifierUri!),
+        Agent(validator: try ResourceValidator(Agent.configuration(authority: issuer(demo), appID: blueprint.appId, appIDURI: blueprint.identifierUri!),
                                            client: httpClient, time: time),
               obo: agentClient(demo: demo, httpClient: httpClient, time: time), mcpEndpoint: demo.url(.mcpServer) + "/mcp",
               mcpScopes: ["\(DemoTenant.app("mcpServer").identifierUri!)/.default"], callerScopes: ["\(blueprint.identifierUri!)/.default"],

@@ -63,7 +63,11 @@ public enum AcquisitionError: Error, Sendable, Equatable, CustomStringConvertibl
     case rejected(ServiceError)
     /// 429 or 503 after the retries; `retryAfter` from the last answer.
     case throttled(retryAfter: TimeInterval?)
-    /// The token endpoint could not be reached, or answered something that is not OAuth.
+    /// The token endpoint could not be reached, or did not answer within the timeout
+    /// (`timedOut`). `retryAfter`: when the client will try the network again — until then it
+    /// fails fast, so an outage is not met with a stampede of requests.
+    case unavailable(reason: String, timedOut: Bool, retryAfter: TimeInterval)
+    /// The token endpoint answered something that is not OAuth.
     case transport(String)
     /// The client's credential could not be used (e.g. an assertion provider failed, a bad key).
     case credential(String)
@@ -76,6 +80,8 @@ public enum AcquisitionError: Error, Sendable, Equatable, CustomStringConvertibl
         case .invalidGrant(let e): "invalid grant: \(e)"
         case .rejected(let e): "rejected: \(e)"
         case .throttled(let after): "throttled" + (after.map { " (retry after \(Int($0)) s)" } ?? "")
+        case .unavailable(let reason, let timedOut, let after):
+            (timedOut ? "timed out: " : "unavailable: ") + reason + " (retry after \(Int(after.rounded(.up))) s)"
         case .transport(let m): "transport: \(m)"
         case .credential(let m): "credential: \(m)"
         }

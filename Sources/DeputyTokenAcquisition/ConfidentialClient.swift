@@ -42,6 +42,8 @@ public final class ConfidentialClient: Sendable {
     /// How long one token request may take, connecting included (an unreachable authority is
     /// retried by the HTTP client until then).
     public let timeout: TimeInterval
+    /// The token endpoint's outage as this client sees it (see ``Outage``).
+    let outage = LockedBox(Outage())
 
     /// - Parameters:
     ///   - authority: `https://login.microsoftonline.com/{tenant}` (with or without `/v2.0`), or Deputy's.
@@ -159,6 +161,7 @@ public final class ConfidentialClient: Sendable {
             // Past refresh_in but still valid: a failed early refresh keeps the cached token.
             if let stale, case .throttled = error { return stale }
             if let stale, case .transport = error { return stale }
+            if let stale, case .unavailable = error { return stale }
             throw error
         } catch {
             throw .transport("\(error)")
@@ -191,6 +194,10 @@ public final class ConfidentialClient: Sendable {
         let body = FormParameters(form).encoded
         var attempt = 0
         while true {
+            // While the endpoint is known to be down, fail fast (one probe at a time tries again).
+            if let wait = outage.withLock({ $0.admit(now: time.now()) }) {
+                throw .unavailable(reason: "the token service at \(tokenEndpoint) is unreachable; backing off", timedOut: false, retryAfter: wait)
+            }
             var request = HTTPClientRequest(url: tokenEndpoint)
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
@@ -207,8 +214,9 @@ public final class ConfidentialClient: Sendable {
                 bytes = Array(buffer.readableBytesView)
                 retryAfter = response.headers.first(name: "Retry-After").flatMap { TimeInterval($0.trimmingCharacters(in: .whitespaces)) }
             } catch {
-                throw .transport("POST \(tokenEndpoint) failed: \(error)")
+                throw outageBegins(error)
             }
+            outage.withLock { $0.ended() }
             if status == 429 || status == 503 {
                 guard attempt < maxRetries else { throw .throttled(retryAfter: retryAfter) }
                 attempt += 1
@@ -224,6 +232,15 @@ public final class ConfidentialClient: Sendable {
             }
             return try parse(bytes)
         }
+    }
+
+    /// Records a failed call to the token endpoint and says why, for the caller.
+    func outageBegins(_ error: any Error) -> AcquisitionError {
+        let timedOut = (error as? HTTPClientError).map { [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout].contains($0) } ?? false
+        let wait = outage.withLock { $0.failed(now: time.now()) }
+        let reason = timedOut ? "the token service at \(tokenEndpoint) did not answer within \(Int(timeout)) s"
+            : "the token service at \(tokenEndpoint) could not be reached (\(error))"
+        return .unavailable(reason: reason, timedOut: timedOut, retryAfter: wait)
     }
 
     /// `claims` with the client capabilities merged in as `xms_cc` (MSAL's merge).
@@ -260,5 +277,42 @@ actor SingleFlight<Key: Hashable & Sendable, Value: Sendable> {
         running[key] = task
         defer { running[key] = nil }
         return try await task.value
+    }
+}
+
+/// A circuit breaker for the token endpoint: after a failed call the client backs off
+/// exponentially (0.5 s doubling to ``maximumBackoff``), failing fast instead of sending every
+/// waiting request to an endpoint that is down; when the wait is over one request probes, and its
+/// success closes the breaker. Without it an outage turns each incoming request into one more
+/// connection attempt against the recovering service (a stampede).
+struct Outage: Sendable {
+    static let maximumBackoff: TimeInterval = 30
+    var failures = 0
+    var until: Date?
+    var probing = false
+
+    /// nil when a request may go to the network now; otherwise how long to wait.
+    mutating func admit(now: Date) -> TimeInterval? {
+        guard let until else { return nil }
+        if now < until { return until.timeIntervalSince(now) }
+        if probing { return 1 }
+        probing = true
+        return nil
+    }
+
+    /// A call failed: the next attempt waits longer. Returns the wait.
+    mutating func failed(now: Date) -> TimeInterval {
+        failures += 1
+        probing = false
+        let wait = min(Self.maximumBackoff, 0.5 * pow(2, Double(failures - 1)))
+        until = now + wait
+        return wait
+    }
+
+    /// A call reached the endpoint.
+    mutating func ended() {
+        failures = 0
+        until = nil
+        probing = false
     }
 }

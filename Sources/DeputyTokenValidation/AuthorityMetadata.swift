@@ -31,7 +31,9 @@ actor AuthorityMetadataSource {
         let template = try await issuerTemplate()
         var v2 = template
         if template.contains("{tenantid}") {
-            guard let tid, !tid.isEmpty else { return [] }
+            // Only a tenant id may fill the template: a `tid` such as `x/../other` or a domain
+            // name would build an issuer string the configuration never meant to accept.
+            guard let tid, IssuerRules.isGUID(tid) else { return [] }
             v2 = template.replacingOccurrences(of: "{tenantid}", with: tid)
         }
         var out: Set<String> = [v2]
@@ -82,6 +84,9 @@ actor AuthorityMetadataSource {
         do {
             let (issuer, jwksURI, maxAge) = try await task.value
             inFlight = nil
+            if let rules = IssuerRules(authority: configuration.authority), let problem = rules.problem(withDiscoveredIssuer: issuer) {
+                throw FetchError(description: "\(configuration.authority): \(problem)")
+            }
             // Keep the key set (and its cache) when the document still names the same JWKS.
             let keys = discovered.flatMap { $0.keys.url == jwksURI ? $0.keys : nil }
                 ?? RemoteKeySet(url: jwksURI, client: client, time: time, timeout: configuration.fetchTimeout)
@@ -89,7 +94,12 @@ actor AuthorityMetadataSource {
             return (issuer, keys)
         } catch {
             inFlight = nil
-            if let d = discovered { return (d.issuer, d.keys) }  // keep serving the last good document
+            if let d = discovered {
+                // Keep serving the last good document, and ask again in a minute rather than on
+                // every request while the authority is down.
+                discovered = (d.issuer, d.keys, time.now() - d.maxAge + 60, d.maxAge)
+                return (d.issuer, d.keys)
+            }
             throw error
         }
     }

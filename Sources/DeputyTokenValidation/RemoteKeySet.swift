@@ -42,21 +42,38 @@ public actor RemoteKeySet {
         let now = time.now()
         if let c = cached, !refresh, now.timeIntervalSince(c.fetchedAt) < c.maxAge { return c.keys }
         if let c = cached, refresh, let last = lastForcedRefresh, now.timeIntervalSince(last) < minimumRefreshInterval { return c.keys }
-        if let task = inFlight { return try await task.value.0 }
         if refresh { lastForcedRefresh = now }
+        let task = inFlight ?? startFetch()
+        if let c = cached, !refresh {
+            // Expired but held: serve the last good keys while the fetch runs (stale while
+            // revalidate), so a slow or unreachable JWKS endpoint never stalls validation.
+            return c.keys
+        }
+        do { return try await task.value.0 } catch {
+            if let c = cached { return c.keys }  // keep serving the last good keys
+            throw error
+        }
+    }
+
+    /// Starts the one fetch; when it ends the cache is updated — or, when it failed, the next try
+    /// waits `minimumRefreshInterval` (an endpoint that is down is not asked on every request).
+    private func startFetch() -> Task<(KeySet, TimeInterval), any Error> {
         let task = Task { [url, client, defaultMaxAge, timeout] in
             try await RemoteKeySet.fetch(url: url, client: client, defaultMaxAge: defaultMaxAge, timeout: timeout)
         }
         inFlight = task
-        defer { inFlight = nil }
+        Task { await self.finish(task) }
+        return task
+    }
+
+    private func finish(_ task: Task<(KeySet, TimeInterval), any Error>) async {
         do {
             let (keys, maxAge) = try await task.value
             cached = (keys, time.now(), maxAge)
-            return keys
         } catch {
-            if let c = cached { return c.keys }  // keep serving the last good keys
-            throw error
+            if let c = cached { cached = (c.keys, time.now() - c.maxAge + minimumRefreshInterval, c.maxAge) }
         }
+        inFlight = nil
     }
 
     static func fetch(url: String, client: HTTPClient, defaultMaxAge: TimeInterval, timeout: TimeInterval) async throws -> (KeySet, TimeInterval) {

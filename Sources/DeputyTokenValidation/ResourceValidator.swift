@@ -37,8 +37,13 @@ public struct ResourceConfiguration: Sendable {
     /// An authentication context (`c1`…) the token's `acrs` must contain; a token without it gets
     /// a claims challenge.
     public var requiredAuthenticationContext: String?
-    /// For a multi-tenant authority: the tenants accepted (nil: any).
+    /// For a multi-tenant authority: the tenants accepted (`tid` values). A multi-tenant
+    /// authority needs either this or ``allowAnyTenant``.
     public var allowedTenants: Set<String>?
+    /// Accept tokens of every tenant from a multi-tenant authority (`common`, `organizations`)
+    /// without listing them in ``allowedTenants``. Off by default: an API that trusts any
+    /// organization's users must say so, or ``ResourceValidator/init(_:client:time:)`` throws.
+    public var allowAnyTenant = false
     /// Signature algorithms: RS256 by default; PS256 and ES256 may be added. `none` and HS* are never accepted.
     public var algorithms: Set<String> = ["RS256"]
     public var clockSkew: TimeInterval = 300
@@ -177,6 +182,13 @@ public struct AgentFacets: Sendable, Equatable {
     }
 }
 
+/// Why a ``ResourceConfiguration`` cannot be used: thrown when the validator is created, so a
+/// misconfigured API fails at start-up rather than accepting tokens it should not.
+public struct ResourceConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// Why a resource refuses a request, in RFC 6750's terms.
 public enum ResourceValidationError: Error, Sendable, Equatable, CustomStringConvertible {
     /// No bearer token (RFC 6750 §3.1: the challenge carries no error).
@@ -245,12 +257,36 @@ public final class ResourceValidator: Sendable {
     /// Tokens larger than this are refused before parsing (Entra's tokens are a few KiB).
     public static let maximumTokenSize = 16 * 1024
 
-    public init(_ configuration: ResourceConfiguration, client: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) {
+    /// A validator for a resource.
+    /// - Throws: ``ResourceConfigurationError`` when the configuration cannot be used safely: no
+    ///   audience, an authority that is not a URL with a tenant, or a multi-tenant authority with
+    ///   neither ``ResourceConfiguration/allowedTenants`` nor ``ResourceConfiguration/allowAnyTenant``.
+    public init(_ configuration: ResourceConfiguration, client: HTTPClient = .shared, time: any TimeSource = SystemTimeSource())
+        throws(ResourceConfigurationError)
+    {
+        try Self.check(configuration)
         self.configuration = configuration
         self.time = time
         self.client = client
         self.metadata = AuthorityMetadataSource(configuration: configuration, client: client, time: time)
         self.verified = configuration.cacheSize > 0 ? LRUCache(capacity: configuration.cacheSize) : nil
+    }
+
+    static func check(_ c: ResourceConfiguration) throws(ResourceConfigurationError) {
+        guard !c.audiences.isEmpty else { throw ResourceConfigurationError("No audience is configured: say which aud values are this API's.") }
+        let multiTenant: Bool
+        switch c.keys {
+        case .discovery:
+            guard let rules = IssuerRules(authority: c.authority) else {
+                throw ResourceConfigurationError("The authority '\(c.authority)' is not a URL with a tenant, such as https://login.microsoftonline.com/<tenant>/v2.0.")
+            }
+            multiTenant = rules.isMultiTenant
+        case .jwks(_, let issuer): multiTenant = issuer.contains("{tenantid}")
+        }
+        if multiTenant, c.allowedTenants == nil, !c.allowAnyTenant {
+            throw ResourceConfigurationError(
+                "The authority '\(c.authority)' is multi-tenant: set allowedTenants to the tenant ids accepted, or allowAnyTenant = true to accept every tenant.")
+        }
     }
 
     /// Validates the `Authorization` header's bearer token.

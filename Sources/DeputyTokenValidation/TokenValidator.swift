@@ -20,7 +20,8 @@ public struct TokenValidator: Sendable {
 
     /// Validates a token.
     /// - Throws: ``TokenValidationError`` naming the first check that failed, in this order:
-    ///   shape, algorithm, key and signature, issuer, lifetime, audience.
+    ///   shape, algorithm, critical headers, key and signature, issuer, lifetime (`exp`, `nbf`,
+    ///   `iat`), audience.
     public func validate(_ token: String, policy: ValidationPolicy) async throws(TokenValidationError) -> ValidatedToken {
         let jwt: UnverifiedJWT
         do { jwt = try UnverifiedJWT(token) } catch { throw .malformed(error.reason) }
@@ -33,6 +34,11 @@ public struct TokenValidator: Sendable {
         // (RFC 8725 §3.1: "libraries MUST enable the caller to specify a supported set of algorithms").
         guard let alg = jwt.header["alg"]?.stringValue, policy.algorithms.contains(alg) else {
             throw .algorithmNotAllowed(jwt.header["alg"]?.stringValue ?? "(none)")
+        }
+        // RFC 7515 §4.1.11: a recipient that does not understand an extension listed in `crit`
+        // MUST reject the JWS. Deputy understands none, and Entra never sets `crit`.
+        if let crit = jwt.header["crit"] {
+            throw .criticalHeaderNotUnderstood(crit.arrayValue?.compactMap(\.stringValue) ?? ["\(crit)"])
         }
         // The kid must name one of the keys: jwt-kit would otherwise try its default key, and a
         // rotated issuer key would look like a bad signature instead of a reason to refresh.
@@ -53,6 +59,9 @@ public struct TokenValidator: Sendable {
         if let nbf = claims.claims["nbf"]?.numberValue.map({ Date(timeIntervalSince1970: $0) }), nbf - policy.clockSkew > now {
             throw .notYetValid(now: now, notBefore: nbf)
         }
+        // A token issued in the future (beyond the skew) was not issued by a clock Deputy trusts:
+        // RFC 7519 §4.1.6 leaves it to the application; Entra's validation libraries refuse it.
+        if let iat = claims.issuedAt, iat - policy.clockSkew > now { throw .issuedInFuture(now: now, issuedAt: iat) }
         let audiences: [String] = claims.string("aud").map { [$0] } ?? claims.claims["aud"]?.arrayValue?.compactMap(\.stringValue) ?? []
         guard audiences.contains(where: policy.audiences.contains) else { throw .wrongAudience(audiences.joined(separator: " ")) }
         return claims

@@ -40,6 +40,10 @@ public enum TokenValidationError: Error, Sendable, Equatable, CustomStringConver
     case notYetValid(now: Date, notBefore: Date)
     /// `aud` is not accepted.
     case wrongAudience(String)
+    /// The header lists `crit` extensions this validator does not understand (RFC 7515 §4.1.11).
+    case criticalHeaderNotUnderstood([String])
+    /// `iat` is later than now plus the allowed skew.
+    case issuedInFuture(now: Date, issuedAt: Date)
 
     public var description: String {
         switch self {
@@ -51,6 +55,8 @@ public enum TokenValidationError: Error, Sendable, Equatable, CustomStringConver
         case .expired(_, let e): "The token expired at \(e.map { "\($0)" } ?? "(no exp)")."
         case .notYetValid(_, let n): "The token is not valid before \(n)."
         case .wrongAudience(let a): "The audience '\(a)' is not accepted."
+        case .criticalHeaderNotUnderstood(let names): "The header's crit names extensions not understood: \(names.joined(separator: ", "))."
+        case .issuedInFuture(_, let iat): "The token was issued in the future (iat \(iat))."
         }
     }
 }
@@ -85,15 +91,28 @@ public struct ValidatedToken: Sendable {
     public var issuedAt: Date? { claims["iat"]?.numberValue.map { Date(timeIntervalSince1970: $0) } }
     public var expiresAt: Date? { claims["exp"]?.numberValue.map { Date(timeIntervalSince1970: $0) } }
 
-    /// What kind of token this is, as Entra tells them apart: a delegated access token has `scp`;
-    /// an app-only token has `idtyp: app` or roles without scopes; anything else (no `scp`, no
-    /// roles) is an ID token.
+    /// What kind of token this is, decided as Microsoft Learn's access-token guidance does
+    /// ("Access tokens in the Microsoft identity platform": validate that a token is app-only with
+    /// `idtyp`, or, where that optional claim is absent, with `oid == sub` and no `scp`):
+    /// 1. `scp` present: a delegated (user) access token, whatever else it carries;
+    /// 2. `idtyp` present: `user` or `app` decides;
+    /// 3. RFC 9068 tokens (`typ: at+jwt`) with `scope` and a user's `oid`: delegated;
+    /// 4. no `scp`, `oid == sub`: app-only (Entra sets `sub` to the service principal's `oid` in
+    ///    app-only tokens; in a user's token `sub` is pairwise and never equals `oid`);
+    /// 5. no `scp`, `roles` (user-assigned app roles) and a client (`azp`/`appid`): a user's access
+    ///    token that carries roles only — never an application principal;
+    /// 6. anything else (no `scp`, no client) is an ID token.
     public enum Kind: Sendable, Equatable { case userAccessToken, appOnlyAccessToken, idToken }
     public var kind: Kind {
-        if claims["scp"] != nil || string("idtyp") == "user" { return .userAccessToken }
-        // RFC 9068 tokens (token exchange) carry `scope` and `client_id`, and a user's `oid`.
+        if claims["scp"] != nil { return .userAccessToken }
+        switch string("idtyp") {
+        case "user": return .userAccessToken
+        case "app": return .appOnlyAccessToken
+        default: break
+        }
         if header["typ"]?.stringValue?.lowercased() == "at+jwt", claims["scope"] != nil, claims["oid"] != nil { return .userAccessToken }
-        if string("idtyp") == "app" || claims["roles"] != nil { return .appOnlyAccessToken }
+        if let oid = objectID, oid == subject { return .appOnlyAccessToken }
+        if claims["roles"] != nil, string("azp") ?? string("appid") != nil { return .userAccessToken }
         return .idToken
     }
 }

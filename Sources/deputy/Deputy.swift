@@ -93,7 +93,8 @@ struct Up: AsyncParsableCommand {
     @Flag(help: "Serve over HTTPS with a generated local CA (MSAL and azure-identity require https).") var tls = false
     @Flag(help: "Apply RFC 9700 where it is stricter than Entra (PKCE S256 for all, refresh-token reuse revokes the family).") var strict = false
     @Flag(help: "Rebuild the directory from the demo tenant even if the store has one.") var reseed = false
-    @Flag(help: "Expose test controls: POST /_deputy/test/clock {\"advanceSeconds\": N} moves the authority's clock.") var testControls = false
+    @Flag(help: "Expose test controls: POST /_deputy/test/clock {\"advanceSeconds\": N} moves the authority's clock (with an administrator's Graph token: AuditLog.Read.All).")
+    var testControls = false
     @OptionGroup var llm: LLMOptions
 
     func planner(_ httpClient: HTTPClient) -> any AgentPlanner { llm.planner(httpClient: httpClient) }

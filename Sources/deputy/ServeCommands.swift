@@ -144,8 +144,8 @@ struct Serve: AsyncParsableCommand {
             do { store = try ExpenseStore(path: database) } catch { throw fail("cannot open the database \(database): \(error)") }
             try await service.withHTTPClient { http in
                 let router = DemoChain.serviceRouter(role: "dataApi", name: "Data API", browserOrigin: nil, demoMode: service.demo)
-                DataAPI(validator: ResourceValidator(DataAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
-                        reportValidator: ResourceValidator(DataAPI.reportConfiguration(authority: issuer, appID: service.clientId, appIDURI: appIdUri),
+                DataAPI(validator: try ResourceValidator(DataAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
+                        reportValidator: try ResourceValidator(DataAPI.reportConfiguration(authority: issuer, appID: service.clientId, appIDURI: appIdUri),
                                                            client: http),
                         store: store, managers: managers).addRoutes(to: router)
                 try await Serve.run(router, options: service, httpClient: http, name: "Data API", logger: logger)
@@ -169,7 +169,7 @@ struct Serve: AsyncParsableCommand {
             let resource = publicUrl ?? "http://\(service.host):\(service.port)/mcp"
             try await service.withHTTPClient { http in
                 let router = DemoChain.serviceRouter(role: "mcpServer", name: "MCP server", browserOrigin: nil, demoMode: service.demo)
-                ExpenseTools.addEndpoint(to: router, issuer: issuer, appID: service.clientId, appIDURIs: appIdUri, resourceURL: resource,
+                try ExpenseTools.addEndpoint(to: router, issuer: issuer, appID: service.clientId, appIDURIs: appIdUri, resourceURL: resource,
                                          obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
                                          dataAPI: dataApi, dataScopes: [dataApiScope], httpClient: http)
                 try await Serve.run(router, options: service, httpClient: http, name: "MCP server", logger: logger)
@@ -192,7 +192,7 @@ struct Serve: AsyncParsableCommand {
             let secret = try credential.credential()
             try await service.withHTTPClient { http in
                 let router = DemoChain.serviceRouter(role: "webApi", name: "Web API", browserOrigin: spaOrigin, demoMode: service.demo)
-                WebAPI(validator: ResourceValidator(WebAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
+                WebAPI(validator: try ResourceValidator(WebAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
                        obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
                        dataAPI: dataApi, dataScopes: [dataApiScope], callerScopes: ["\(appIdUri)/.default"], httpClient: http).addRoutes(to: router)
                 try await Serve.run(router, options: service, httpClient: http, name: "Web API", logger: logger)
@@ -226,7 +226,7 @@ struct Serve: AsyncParsableCommand {
                     ConfidentialClient(agentIdentity: AgentIdentityCredential(authority: tenant, blueprintClientID: service.clientId, blueprintCredential: secret,
                                                                               agentIdentityID: id, httpClient: http), httpClient: http)
                 } ?? ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http)
-                Agent(validator: ResourceValidator(Agent.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
+                Agent(validator: try ResourceValidator(Agent.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
                       obo: obo,
                       mcpEndpoint: mcpServer, mcpScopes: [mcpScope], callerScopes: ["\(appIdUri)/.default"], planner: llm.planner(httpClient: http),
                       reports: dataApi.map { (dataAPI: $0, scopes: [dataApiScope]) }, httpClient: http).addRoutes(to: router)

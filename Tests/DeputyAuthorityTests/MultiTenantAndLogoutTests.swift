@@ -47,7 +47,7 @@ struct MultiTenantAndLogoutTests {
                 == "http://127.0.0.1:7400/22222222-2222-4222-8222-222222222222/v2.0")
     }
 
-    @Test("Logout ends the SSO session and returns only to a registered post_logout_redirect_uri")
+    @Test("Logout ends the SSO session once confirmed and returns only to a post_logout_redirect_uri registered for the app")
     func logout() async throws {
         let f = try await GrantsFixture.make()
         var browser = GrantsFixture.Browser()
@@ -57,8 +57,13 @@ struct MultiTenantAndLogoutTests {
         let session = try #require(browser.cookies[InteractiveSignIn.sessionCookie])
         #expect(try await f.store.session(hash: TokenIssuer.hash(session)) != nil)
         let interactive = InteractiveSignIn(authority: f.authority)
-        let out = await interactive.logout(BrowserRequest(tenantSegment: "contoso.com", parameters: FormParameters(
-            [("post_logout_redirect_uri", "http://localhost"), ("state", "bye")]), cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+        // Without an id_token_hint the user confirms first (the form posts these fields back).
+        let ask = await interactive.logout(BrowserRequest(tenantSegment: "contoso.com", parameters: FormParameters(
+            [("post_logout_redirect_uri", "http://localhost"), ("state", "bye"), ("client_id", cli.appId)]), cookies: browser.cookies,
+            correlationID: "c", ipAddress: nil))
+        guard case .confirmLogout(_, let fields, _) = ask else { Issue.record("expected the confirmation, got \(ask)"); return }
+        let out = await interactive.logout(BrowserRequest(tenantSegment: "contoso.com", parameters: FormParameters(fields), cookies: browser.cookies,
+                                                          correlationID: "c", ipAddress: nil))
         guard case .redirect(let location, let cookies) = out else { Issue.record("expected a redirect, got \(out)"); return }
         #expect(location == "http://localhost?state=bye")
         #expect(cookies.contains { $0.name == InteractiveSignIn.sessionCookie && $0.maxAge == 0 })

@@ -52,9 +52,9 @@ struct TokenExchangeTests {
     @Test("An actor token names the actor, and exchanging an exchanged token nests act")
     func actorsAndChains() async throws {
         let f = try await fixture()
-        let reports = GrantsFixture.app("reports")
-        let actorToken = try await f.success([("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
-                                              ("scope", "api://contoso-expenses-api/.default")]).accessToken
+        // The actor token is the caller's own (an actor token of another client is refused).
+        let actorToken = try await f.success([("grant_type", "client_credentials"), ("client_id", webApi.appId), ("client_secret", webApi.secret!),
+                                              ("scope", "https://database.windows.net//.default")]).accessToken
         let withActor = try await exchange(f, subject: try await userToken(f), [("scope", "https://database.windows.net//Data.Read"),
                                                                                 ("actor_token", actorToken), ("actor_token_type", Self.subjectType)]).get()
         let first = try UnverifiedJWT(withActor.accessToken)

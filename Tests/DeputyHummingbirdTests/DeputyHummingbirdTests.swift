@@ -28,7 +28,7 @@ struct DeputyHummingbirdTests {
                                                audiences: ["api://contoso-api"])
             config.keys = .jwks(json: jwks, issuer: DeputyHummingbirdTests.issuer)
             edit(&config)
-            validator = ResourceValidator(config)
+            validator = try ResourceValidator(config)
         }
 
         func token(_ edit: (inout [String: JSONValue]) -> Void = { _ in }) throws -> String {

@@ -15,7 +15,7 @@ func validateExample() async throws {
         audiences: ["<api-app-id>", "api://contoso-expenses-api"])
     configuration.requiredScopes = ["access_as_user"]
     configuration.allowedTenants = ["<tenant-id>"]
-    let validator = ResourceValidator(configuration)  // create once and share: it caches keys and tokens
+    let validator = try ResourceValidator(configuration)  // create once and share: it caches keys and tokens
 
     do {
         let principal = try await validator.validate(authorizationHeader: authorizationHeader)
@@ -44,7 +44,7 @@ func onBehalfOfExample() async throws {
 
 
 func hummingbirdExample() async throws {
-    let validator = ResourceValidator(ResourceConfiguration(
+    let validator = try ResourceValidator(ResourceConfiguration(
         authority: "https://login.microsoftonline.com/<tenant-id>/v2.0",
         audiences: ["<api-app-id>", "api://contoso-expenses-api"]))
     let downstream = ConfidentialClient(

@@ -64,7 +64,7 @@ struct MCPEndpointTests {
             let port = try freeLoopbackPort()
             let url = "http://127.0.0.1:\(port)/mcp"
             let router = Router(context: BearerRequestContext.self)
-            router.addMCPEndpoint(ProbeTools(), validator: ResourceValidator(config), configuration: MCPEndpointConfiguration(
+            router.addMCPEndpoint(ProbeTools(), validator: try ResourceValidator(config), configuration: MCPEndpointConfiguration(
                 resourceURL: url, authorizationServers: [live.tenantAuthority + "/v2.0"], scopesSupported: ["api://contoso-expenses-api/access_as_user"]))
             try await serving(router, port: port) { try await body(live, url) }
         }

@@ -35,21 +35,21 @@ struct AgentChainTests {
             let store = try ExpenseStore()
             try store.seedIfEmpty(DataAPI.demoExpenses(now: Date()))
             let dataRouter = DemoChain.serviceRouter(role: "dataApi", name: "Contoso SQL", browserOrigin: nil, demoMode: true)
-            DataAPI(validator: ResourceValidator(DataAPI.configuration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)),
-                    reportValidator: ResourceValidator(DataAPI.reportConfiguration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)),
+            DataAPI(validator: try ResourceValidator(DataAPI.configuration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)),
+                    reportValidator: try ResourceValidator(DataAPI.reportConfiguration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)),
                     store: store, managers: [DemoTenant.user("alice").id: DemoTenant.user("bob").id]).addRoutes(to: dataRouter)
             let dataPort = try freeLoopbackPort(), mcpPort = try freeLoopbackPort(), agentPort = try freeLoopbackPort()
             let data = "http://127.0.0.1:\(dataPort)", mcp = "http://127.0.0.1:\(mcpPort)/mcp", agent = "http://127.0.0.1:\(agentPort)"
 
             let mcpRouter = DemoChain.serviceRouter(role: "mcpServer", name: mcpApp.displayName, browserOrigin: nil, demoMode: true)
-            ExpenseTools.addEndpoint(to: mcpRouter, issuer: issuer, appID: mcpApp.appId, appIDURIs: [mcpApp.identifierUri!], resourceURL: mcp,
+            try ExpenseTools.addEndpoint(to: mcpRouter, issuer: issuer, appID: mcpApp.appId, appIDURIs: [mcpApp.identifierUri!], resourceURL: mcp,
                                      obo: ConfidentialClient(authority: live.tenantAuthority, clientID: mcpApp.appId, credential: .secret(mcpApp.secret!)),
                                      dataAPI: data)
 
             let agentRouter = DemoChain.serviceRouter(role: "agent", name: agentApp.displayName, browserOrigin: nil, demoMode: true)
             // The agent is an agent identity: users sign in for its blueprint; its blueprint's secret gets its credential.
             let blueprint = DemoTenant.app("agentBlueprint")
-            Agent(validator: ResourceValidator(Agent.configuration(authority: issuer, appID: blueprint.appId, appIDURI: blueprint.identifierUri!)),
+            Agent(validator: try ResourceValidator(Agent.configuration(authority: issuer, appID: blueprint.appId, appIDURI: blueprint.identifierUri!)),
                   obo: DemoChain.agentClient(authority: live.tenantAuthority), mcpEndpoint: mcp, planner: planner,
                   reports: (dataAPI: data, scopes: ["https://database.windows.net//.default"])).addRoutes(to: agentRouter)
 

@@ -24,14 +24,14 @@ struct ChainScenarioTests {
             let issuerAuthority = live.tenantAuthority + "/v2.0"
             let store = try ExpenseStore()
             try store.seedIfEmpty(DataAPI.demoExpenses(now: Date()))
-            let data = DataAPI(validator: ResourceValidator(DataAPI.configuration(authority: issuerAuthority, appID: dataApi.appId,
+            let data = DataAPI(validator: try ResourceValidator(DataAPI.configuration(authority: issuerAuthority, appID: dataApi.appId,
                                                                                   appIDURI: dataApi.identifierUri!)),
                                store: store, managers: [DemoTenant.user("alice").id: DemoTenant.user("bob").id])
             let dataRouter = Router(context: BearerRequestContext.self)
             data.addRoutes(to: dataRouter)
             let dataPort = try freeLoopbackPort()
             try await serving(dataRouter, port: dataPort) {
-                let web = WebAPI(validator: ResourceValidator(WebAPI.configuration(authority: issuerAuthority, appID: webApi.appId,
+                let web = WebAPI(validator: try ResourceValidator(WebAPI.configuration(authority: issuerAuthority, appID: webApi.appId,
                                                                                    appIDURI: webApi.identifierUri!)),
                                  obo: ConfidentialClient(authority: live.tenantAuthority, clientID: webApi.appId, credential: .secret(webApi.secret!)),
                                  dataAPI: "http://127.0.0.1:\(dataPort)")
@@ -85,7 +85,7 @@ struct ChainScenarioTests {
         try await LiveAuthority.run(conditionalAccess: true) { live in
             let reportsApi = DemoTenant.app("reportsApi")
             let router = Router(context: BearerRequestContext.self)
-            WebAPI(validator: ResourceValidator(WebAPI.configuration(authority: live.tenantAuthority + "/v2.0", appID: reportsApi.appId,
+            WebAPI(validator: try ResourceValidator(WebAPI.configuration(authority: live.tenantAuthority + "/v2.0", appID: reportsApi.appId,
                                                                      appIDURI: reportsApi.identifierUri!)),
                    obo: ConfidentialClient(authority: live.tenantAuthority, clientID: reportsApi.appId, credential: .secret(reportsApi.secret!)),
                    dataAPI: "http://127.0.0.1:9", callerScopes: ["api://contoso-reports-api/.default"]).addRoutes(to: router)

@@ -32,7 +32,7 @@ struct DataAPITests {
             config.keys = .jwks(json: jwks, issuer: configuration.issuerV2(tenantID: DemoTenant.tenantID))
             let store = try ExpenseStore()
             try store.seedIfEmpty(DataAPI.demoExpenses(now: Date()))
-            api = DataAPI(validator: ResourceValidator(config), store: store,
+            api = DataAPI(validator: try ResourceValidator(config), store: store,
                           managers: [DemoTenant.user("alice").id: DemoTenant.user("bob").id])
         }
 

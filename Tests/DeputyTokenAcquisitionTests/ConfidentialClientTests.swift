@@ -171,7 +171,7 @@ struct ConfidentialClientTests {
         }
     }
 
-    @Test("An expired user assertion is invalidGrant (AADSTS500133); an unreachable token endpoint is a transport error")
+    @Test("An expired user assertion is invalidGrant (AADSTS500133); an unreachable token endpoint is unavailable, with a time to retry")
     func grantAndTransportErrors() async throws {
         try await LiveAuthority.run { live in
             let expired = try await live.authority.currentKeys().current.sign(claims: {
@@ -190,9 +190,10 @@ struct ConfidentialClientTests {
         let nowhere = ConfidentialClient(authority: "http://127.0.0.1:9/t", clientID: "c", credential: .secret("s"), timeout: 1)
         do {
             _ = try await nowhere.acquireTokenForClient(scopes: ["api://x/.default"])
-            Issue.record("expected a transport error")
+            Issue.record("expected the endpoint to be unavailable")
         } catch {
-            guard case .transport = error else { Issue.record("\(error)"); return }
+            guard case .unavailable(_, let timedOut, let retryAfter) = error else { Issue.record("\(error)"); return }
+            #expect(!timedOut && retryAfter > 0)
         }
     }
 

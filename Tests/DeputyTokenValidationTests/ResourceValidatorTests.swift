@@ -16,6 +16,9 @@ final class EntraShapedIssuer: Sendable {
     let keys = LockedBox<[SigningKey]>([])
     let discoveryFetches = LockedBox(0)
     let jwksFetches = LockedBox(0)
+    /// Where the issuer is: Entra's host by default; the loopback server's once it is listening
+    /// (an authority's metadata names its own host as issuer).
+    let base = LockedBox("https://login.microsoftonline.com")
 
     init() throws { keys.withLock { $0 = [try! SigningKey.load(try! SigningKey.generate(now: Date()))] } }
 
@@ -26,7 +29,7 @@ final class EntraShapedIssuer: Sendable {
         router.get("/common/v2.0/.well-known/openid-configuration") { _, _ -> Response in
             self.discoveryFetches.withLock { $0 += 1 }
             let doc: JSONValue = .object([
-                "issuer": .string("https://login.microsoftonline.com/{tenantid}/v2.0"),
+                "issuer": .string(self.base.withLock { $0 } + "/{tenantid}/v2.0"),
                 "jwks_uri": .string("http://127.0.0.1:\(port())/common/discovery/v2.0/keys"),
                 "authorization_endpoint": .string("https://login.microsoftonline.com/common/oauth2/v2.0/authorize"),
             ])
@@ -35,7 +38,7 @@ final class EntraShapedIssuer: Sendable {
         }
         router.get("/common/discovery/v2.0/keys") { _, _ -> Response in
             self.jwksFetches.withLock { $0 += 1 }
-            let jwks = try self.keys.withLock { try $0.map { JSONValue.object(try $0.jwk(issuer: "https://login.microsoftonline.com/{tenantid}/v2.0")) } }
+            let jwks = try self.keys.withLock { try $0.map { JSONValue.object(try $0.jwk(issuer: self.base.withLock { $0 } + "/{tenantid}/v2.0")) } }
             return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=86400, private"],
                             body: .init(byteBuffer: ByteBuffer(bytes: JSONValue.object(["keys": .array(jwks)]).serialized)))
         }
@@ -46,7 +49,7 @@ final class EntraShapedIssuer: Sendable {
     func token(key: SigningKey? = nil, now: Date = Date(), _ edit: (inout [String: JSONValue]) -> Void = { _ in }) throws -> String {
         let t = now.timeIntervalSince1970
         var claims: [String: JSONValue] = [
-            "aud": .string("api://contoso-api"), "iss": .string("https://login.microsoftonline.com/\(Self.tenant)/v2.0"),
+            "aud": .string("api://contoso-api"), "iss": .string(base.withLock { $0 } + "/\(Self.tenant)/v2.0"),
             "iat": .number(t), "nbf": .number(t), "exp": .number(t + 3600), "tid": .string(Self.tenant), "oid": .string("user-1"),
             "sub": .string("pairwise"), "azp": .string("client-app"), "scp": .string("Data.Read"), "ver": .string("2.0"),
             "preferred_username": .string("alice@contoso.com"), "name": .string("Alice"), "amr": .array([.string("pwd")]),
@@ -65,9 +68,11 @@ struct ResourceValidatorTests {
         let app = Application(router: issuer.router { port.withLock { $0 } }, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
             port.withLock { $0 = client.port! }
+            issuer.base.withLock { $0 = "http://127.0.0.1:\(client.port!)" }
             var config = ResourceConfiguration(authority: "http://127.0.0.1:\(client.port!)/common/v2.0", audiences: ["api://contoso-api"])
+            config.allowAnyTenant = true
             configure(&config)
-            try await body(issuer, ResourceValidator(config))
+            try await body(issuer, try ResourceValidator(config))
         }
     }
 
@@ -227,7 +232,7 @@ struct ResourceValidatorTests {
         let jwks = String(decoding: JSONValue.object(["keys": .array([.object(try issuer.current.jwk(issuer: "x"))])]).serialized, as: UTF8.self)
         var config = ResourceConfiguration(authority: "https://login.microsoftonline.com/\(tenant)/v2.0", audiences: ["api://contoso-api"])
         config.keys = .jwks(json: jwks, issuer: "https://login.microsoftonline.com/\(tenant)/v2.0")
-        let validator = ResourceValidator(config)
+        let validator = try ResourceValidator(config)
         _ = try await validator.validate(try issuer.token { $0["iss"] = .string("https://sts.windows.net/\(tenant)/"); $0["ver"] = .string("1.0") })
         let other = "22222222-2222-2222-2222-222222222222"
         await #expect(throws: ResourceValidationError.self) {
@@ -240,8 +245,9 @@ struct ResourceValidatorTests {
         let port = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int, any Error>) in c.resume(returning: 9) }  // discard port: nothing listens
         var config = ResourceConfiguration(authority: "http://127.0.0.1:\(port)/common/v2.0", audiences: ["api://contoso-api"])
         config.keys = .discovery
+        config.allowAnyTenant = true
         config.fetchTimeout = 1
-        let validator = ResourceValidator(config)
+        let validator = try ResourceValidator(config)
         let issuer = try EntraShapedIssuer()
         do {
             _ = try await validator.validate(try issuer.token())
@@ -269,7 +275,7 @@ struct ResourceValidatorTests {
                                            audiences: [DemoTenant.app("dataApi").appId, "https://database.windows.net/"])
         config.keys = .jwks(json: jwks, issuer: configuration.issuerV2(tenantID: DemoTenant.tenantID))
         config.requiredRoles = ["Expenses.Read.All"]
-        let validator = ResourceValidator(config, time: time)
+        let validator = try ResourceValidator(config, time: time)
         let p = try await validator.validate(response.accessToken)
         #expect(p.kind == .application && p.roles == ["Expenses.Read.All"] && p.clientID == reports.appId)
         _ = try await validator.validate(response.accessToken)  // from the cache

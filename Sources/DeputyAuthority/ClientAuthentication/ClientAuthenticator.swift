@@ -241,9 +241,14 @@ struct ClientAuthenticator {
         guard let exp, exp + config.clockSkew > now, (nbf ?? .distantPast) - config.clockSkew <= now else {
             throw OAuthError.clientAssertionOutsideLifetime(now: now, notBefore: nbf, expiry: exp)
         }
+        if let iat = jwt.date("iat"), iat - config.clockSkew > now {
+            throw OAuthError.invalidClientAssertion("The assertion was issued in the future (iat \(iat)).")
+        }
         guard let alg = jwt.header["alg"]?.stringValue, alg == "RS256" || alg == "PS256" else {
             throw OAuthError.invalidClientAssertion("The algorithm must be RS256 or PS256.")
         }
+        // RFC 7515 §4.1.11: extensions named in `crit` must be understood; Deputy understands none.
+        if jwt.header["crit"] != nil { throw OAuthError.invalidClientAssertion("The header's crit names extensions this service does not understand.") }
         let sha1 = jwt.header["x5t"]?.stringValue.flatMap(Base64URL.decode)
         let sha256 = jwt.header["x5t#S256"]?.stringValue.flatMap(Base64URL.decode)
         guard sha1 != nil || sha256 != nil else { throw OAuthError.invalidClientAssertion("The header must carry x5t or x5t#S256.") }

@@ -91,6 +91,9 @@ public struct DemoTenant: Sendable {
 
     public func url(_ role: Role) -> String { "\(scheme)://\(host):\(portBase + role.portOffset)" }
     public static func app(_ key: String) -> DemoApp { apps.first { $0.key == key }! }
+    /// Fabrikam, the home tenant of the guest Eve (a B2B collaboration guest).
+    public static let fabrikamTenantID = "5c1e7a9b-3d2f-4b6a-8e0c-9f1d3b5a7c29"
+
     public static func user(_ key: String) -> DemoUser { users.first { $0.key == key }! }
 
     /// Redirect URIs by app key.
@@ -107,7 +110,7 @@ public struct DemoTenant: Sendable {
     public var yaml: String {
         let a = { (k: String) in DemoTenant.app(k).appId }
         let u = { (k: String) in DemoTenant.user(k) }
-        func user(_ x: DemoUser, type: String, manager: String? = nil, mail: String) -> String {
+        func user(_ x: DemoUser, type: String, manager: String? = nil, mail: String, extra: String = "") -> String {
             """
                   - id: \(x.id)
                     userPrincipalName: "\(x.upn)"
@@ -118,7 +121,7 @@ public struct DemoTenant: Sendable {
                     userType: \(type)
                     accountEnabled: true
                     manager: \(manager ?? "null")
-
+            \(extra)
             """
         }
         func secret(_ k: String) -> String {
@@ -141,7 +144,8 @@ public struct DemoTenant: Sendable {
                 users:
             \(user(u("alice"), type: "Member", manager: u("bob").id, mail: "alice@contoso.com"))\
             \(user(u("bob"), type: "Member", mail: "bob@contoso.com"))\
-            \(user(u("eve"), type: "Guest", mail: "eve@fabrikam.com"))\
+            \(user(u("eve"), type: "Guest", mail: "eve@fabrikam.com",
+                   extra: "        # A B2B collaboration guest: her account is Fabrikam's (Deputy's field, for externalTenants).\n        externalTenantId: \(DemoTenant.fabrikamTenantID)\n"))\
                 directoryRoleAssignments:
                   - {principalId: \(u("bob").id), roleTemplateId: 62e90394-69f5-4237-9190-012177145e10, displayName: Global Administrator}
                 groups:

@@ -20,8 +20,9 @@ public final class DirectoryIndex: Sendable {
     /// `deputy policy apply` check them before they reach the store).
     public let policies: [ConditionalAccessPolicy]
     public let namedLocations: [NamedLocation]
-    /// Stored policies or locations that no longer read (a store written by an older Deputy):
-    /// they are not enforced, and the authority says so in its log at every directory change.
+    /// Stored policies or locations that no longer read (a store written by another Deputy):
+    /// the authority refuses to start with them, and if one appears at run time every sign-in of
+    /// the tenant is blocked (AADSTS53003) until it is fixed — never skipped.
     public let policyProblems: [PolicyError]
 
     public init(_ directory: TenantDirectory) {

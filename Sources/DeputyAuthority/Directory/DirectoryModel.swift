@@ -181,8 +181,26 @@ public struct User: Codable, Sendable, Equatable {
     public var odataType: String?
     /// For an agent user: the object id of its agent identity (Graph `identityParentId`).
     public var identityParentId: String?
+    /// Deputy's field: the tenant id of the user's home organization when the user signs in with
+    /// an account of another Microsoft Entra tenant (B2B collaboration), for `externalTenants`.
+    public var externalTenantId: String?
+    /// Deputy's field: the kind of guest or external user, when it cannot be told from
+    /// ``userType`` and ``externalTenantId`` (`b2bDirectConnectUser`, `otherExternalUser`,
+    /// `serviceProvider`); see ``externalUserType``.
+    public var guestOrExternalUserType: String?
 
     public var isEnabled: Bool { accountEnabled ?? true }
+    /// The kind of guest or external user Conditional Access sees (Microsoft Learn, "Assigning
+    /// Conditional Access policies to external user types"): ``guestOrExternalUserType`` when set;
+    /// otherwise a Guest is a B2B collaboration guest with an ``externalTenantId`` and a local
+    /// (internal) guest without one, a Member with an ``externalTenantId`` is a B2B collaboration
+    /// member, and any other Member is not external (nil). Agent users are never external.
+    public var externalUserType: ExternalUserType? {
+        if isAgentUser { return nil }
+        if let explicit = guestOrExternalUserType.flatMap(ExternalUserType.init(rawValue:)) { return explicit }
+        if isGuest { return externalTenantId == nil ? .internalGuest : .b2bCollaborationGuest }
+        return externalTenantId == nil ? nil : .b2bCollaborationMember
+    }
     public var isGuest: Bool { (userType ?? "Member").caseInsensitiveCompare("Guest") == .orderedSame }
     /// An agent's user account (Graph `agentUser`), linked one to one to an agent identity.
     public var isAgentUser: Bool { odataType == AgentODataType.agentUser }
@@ -190,8 +208,25 @@ public struct User: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, userPrincipalName, displayName, givenName, surname, mail, password, passwordHash, totpSecret, userType
         case accountEnabled, manager, jobTitle, userRiskLevel, signInRiskLevel, device, identityParentId
+        case externalTenantId, guestOrExternalUserType
         case odataType = "@odata.type"
     }
+}
+
+/// Graph's `conditionalAccessGuestOrExternalUserTypes` values, one by one.
+public enum ExternalUserType: String, Sendable, CaseIterable, Codable {
+    /// A Guest whose account lives in this tenant (local guest).
+    case internalGuest
+    /// A Guest signing in with an account of another organization (B2B collaboration).
+    case b2bCollaborationGuest
+    /// A Member signing in with an account of another organization (B2B collaboration).
+    case b2bCollaborationMember
+    /// A user of another organization reaching shared resources through B2B direct connect.
+    case b2bDirectConnectUser
+    /// Any other external user.
+    case otherExternalUser
+    /// A service provider's user (e.g. a Cloud Solution Provider's administrator).
+    case serviceProvider
 }
 
 /// A device's state as Conditional Access sees it (Graph `device.isCompliant`, `device.trustType`).

@@ -87,6 +87,12 @@ struct DirectoryValidator {
             if let t = u.userType, !["Member", "Guest"].contains(t) {
                 problem("\(up).userType", "expected Member or Guest, found '\(t)'")
             }
+            if let t = u.guestOrExternalUserType, ExternalUserType(rawValue: t) == nil {
+                problem("\(up).guestOrExternalUserType", "expected one of \(ExternalUserType.allCases.map(\.rawValue).joined(separator: ", ")), found '\(t)'")
+            }
+            if let t = u.externalTenantId, UUID(uuidString: t) == nil {
+                problem("\(up).externalTenantId", "expected a tenant id (a GUID), found '\(t)'")
+            }
             if let m = u.manager, !userIDs.contains(m) {
                 problem("\(up).manager", "no user with id '\(m)' in this tenant")
             }

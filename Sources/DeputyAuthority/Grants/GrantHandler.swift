@@ -48,6 +48,24 @@ struct GrantContext: Sendable {
         if let error = outcome.error(resource: c.resource, style: tenant.tenant.claimsChallengeStyle) { throw error }
         return outcome
     }
+
+    /// The authentication contexts a new token may carry: those satisfied by this evaluation, and
+    /// those carried from the earlier token (a refresh token's sign-in, an OBO assertion's or a
+    /// subject token's `acrs`) that still hold now. A carried context is evaluated again with the
+    /// original authentication time and kept only when every policy for it is still met, so a
+    /// lapsed sign-in frequency on `c1` drops `c1` instead of re-issuing it (Microsoft Learn,
+    /// "Conditional Access authentication context": the claim asserts the policies were satisfied).
+    func authenticationContexts(carried: [String], outcome: ConditionalAccessOutcome, in c: SignInContext) -> [String] {
+        var out = outcome.satisfiedContexts
+        let unchecked = carried.filter { !c.requestedAuthenticationContexts.contains($0) && !out.contains($0) }
+        guard !unchecked.isEmpty else { return out }
+        var probe = c
+        probe.requestedAuthenticationContexts = unchecked
+        probe.requiredPolicyIDs = []
+        probe.devicePlatform = probe.devicePlatform ?? devicePlatform
+        out += authority.evaluator.evaluate(probe).satisfiedContexts
+        return out
+    }
 }
 
 /// One handler per `grant_type` (RFC 6749 §4, RFC 8628, Entra's extensions). Handlers validate

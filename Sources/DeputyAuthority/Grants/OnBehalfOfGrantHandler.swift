@@ -45,7 +45,8 @@ struct OnBehalfOfGrantHandler: GrantHandler {
             user: user, authentication: authentication, resolved: resolved,
             grantedScopes: granted, nonce: nil, platform: .web, familyID: nil, familyStartedAt: nil, claims: claims,
             isInteractive: false, clientInfo: form["client_info"] == "1")
-        if client.agent != nil { issuance.conditionalAccessIPAddress = authentication.ipAddress }
+        // Network conditions use the user's location at sign-in, carried in the assertion.
+        issuance.conditionalAccessIPAddress = authentication.ipAddress
         return try await TokenIssuer(context: context).issueForUser(issuance)
     }
 
@@ -86,7 +87,8 @@ struct OnBehalfOfGrantHandler: GrantHandler {
     static func authentication(of token: ValidatedToken, userID: String) -> Authentication {
         let aio = token.string("aio").flatMap(TokenMinter.readAIO)
         let methods = token.authenticationMethods.isEmpty ? (aio?.methods ?? []) : token.authenticationMethods
-        return Authentication(userID: userID, authTime: aio?.authTime ?? token.issuedAt ?? Date(timeIntervalSince1970: 0),
+        let authTime = aio?.authTime ?? token.claims["auth_time"]?.numberValue.map { Date(timeIntervalSince1970: $0) } ?? token.issuedAt
+        return Authentication(userID: userID, authTime: authTime ?? Date(timeIntervalSince1970: 0),
                               methods: methods.isEmpty ? ["pwd"] : methods, acrs: token.authenticationContexts,
                               mfaTime: aio?.mfaTime ?? (methods.contains("mfa") ? aio?.authTime ?? token.issuedAt : nil),
                               ipAddress: aio?.ipAddress ?? token.string("ipaddr"))

@@ -15,22 +15,24 @@ struct PasswordGrantHandler: GrantHandler {
         let password = try request.form.require("password")
         let resolved = try ResolvedScopes.resolve(Scopes.parse(try request.form.require("scope")), tenant: context.tenant, tenantName: request.tenantSegment)
         try checkResourceIndicators(request.form, resolved: resolved, tenant: context.tenant)
-        guard let user = context.tenant.user(login: username) else {
+        let found = context.tenant.user(login: username)
+        // Smart lockout and the same bcrypt work whether or not the account exists.
+        let matched = try await context.authority.checkPassword(password, login: username, user: found, tenant: context.tenant,
+                                                                ipAddress: request.ipAddress)
+        guard let user = found else {
             context.draft.record.userPrincipalName = username
             throw OAuthError.userNotFound(username, tenant: context.tenant.tenant.displayName)
         }
         context.draft.user(user)
         guard user.isEnabled else { throw OAuthError.userDisabled() }
-        guard await context.authority.passwords.verify(password, user: user, tenantID: context.tenant.tenantID) else {
-            throw OAuthError.invalidCredentials()
-        }
+        guard matched else { throw OAuthError.invalidCredentials() }
         guard resolved.resource != nil else {
             throw OAuthError.resourceNotFound(RequestedScope.microsoftGraph, tenant: request.tenantSegment)
         }
         let granted = try Consent.grantedScopes(client: app, resolved: resolved, userID: user.id, tenant: context.tenant, draft: context.draft)
         let claims = try request.form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
         return try await TokenIssuer(context: context).issueForUser(.init(
-            user: user, authentication: Authentication(userID: user.id, authTime: context.now, methods: ["pwd"]),
+            user: user, authentication: Authentication(userID: user.id, authTime: context.now, methods: ["pwd"], ipAddress: request.ipAddress),
             resolved: resolved, grantedScopes: granted, nonce: nil, platform: context.client.isConfidential ? .web : .publicClient,
             familyID: nil, familyStartedAt: nil, claims: claims, isInteractive: false, clientInfo: request.form["client_info"] == "1"))
     }

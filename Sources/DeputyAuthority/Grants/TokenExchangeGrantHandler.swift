@@ -65,7 +65,16 @@ struct TokenExchangeGrantHandler: GrantHandler {
             do { validated = try await validator.validate(actorToken, policy: policy) } catch {
                 throw OAuthError.tokenExchange(.invalidGrant, "The actor_token is not valid here: \(error.description)")
             }
-            actor = ["sub": .string(validated.subject ?? ""), "client_id": .string(validated.clientID ?? caller.application.appId)]
+            // The actor token must be the caller's own (RFC 8693 §1.1: the actor is the party
+            // acting; a client presenting another client's token would act under its name) —
+            // unless the subject token's `may_act` names the caller as allowed to act.
+            let caller = caller.application.appId
+            let mayActClient = subject.claims["may_act"]?.objectValue.flatMap { $0["client_id"]?.stringValue ?? $0["sub"]?.stringValue }
+            guard validated.clientID?.lowercased() == caller.lowercased() || mayActClient?.lowercased() == caller.lowercased() else {
+                throw OAuthError.tokenExchange(.invalidGrant,
+                    "The actor_token was issued to '\(validated.clientID ?? "(no client)")', not to the calling client '\(caller)'.")
+            }
+            actor = ["sub": .string(validated.subject ?? ""), "client_id": .string(validated.clientID ?? caller)]
         }
         // RFC 8693 §4.4: may_act names who may act for the subject.
         if case .object(let mayAct)? = subject.claims["may_act"], let allowed = mayAct["sub"]?.stringValue, allowed != actor["sub"]?.stringValue {
@@ -103,11 +112,15 @@ struct TokenExchangeGrantHandler: GrantHandler {
         context.draft.record.authenticationMethodsUsed = authentication.methods
         context.draft.record.signInEventTypes = ["nonInteractiveUser"]
         let claimsRequest = try form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
+        // Conditional Access as for OBO: the user is the subject, with the original sign-in's
+        // time, methods and location (carried in the subject token), never the caller's address.
         var ca = SignInContext(
             tenant: context.tenant, user: user, client: caller.application, resource: target, isInteractive: false, authentication: authentication,
-            requestedAuthenticationContexts: claimsRequest.requestedAuthenticationContexts, ipAddress: request.ipAddress, authenticationProtocol: grantType)
+            requestedAuthenticationContexts: claimsRequest.requestedAuthenticationContexts,
+            ipAddress: authentication.ipAddress ?? request.ipAddress, authenticationProtocol: grantType)
         ca.requiredPolicyIDs = claimsRequest.policyIDs
-        _ = try context.conditionalAccess(ca)
+        let outcome = try context.conditionalAccess(ca)
+        let acrs = context.authenticationContexts(carried: authentication.acrs, outcome: outcome, in: ca)
 
         // RFC 9068 §2.2 claims, plus tid and oid; act nests the subject token's own act (§4.1).
         let now = context.now
@@ -121,7 +134,14 @@ struct TokenExchangeGrantHandler: GrantHandler {
             "sub": .string(subject.subject ?? user.id), "client_id": .string(caller.application.appId), "iat": .number(iat),
             "nbf": .number(iat), "exp": .number(iat + Double(lifetime)), "jti": .string(jti), "scope": .string(Scopes.format(granted)),
             "tid": .string(context.tenant.tenantID), "oid": .string(user.id), "act": .object(act),
+            // RFC 9068 §2.2.1's authentication facts, carried from the subject token so the next
+            // exchange (or OBO) evaluates sign-in frequency and authentication contexts against
+            // the user's real sign-in, not this exchange.
+            "auth_time": .number(authentication.authTime.timeIntervalSince1970.rounded(.down)),
+            "amr": .array(authentication.methods.map(JSONValue.string)),
+            "aio": .string(TokenMinter.aio(authentication: authentication, issuedAt: now, ipAddress: authentication.ipAddress ?? request.ipAddress)),
         ]
+        if !acrs.isEmpty { claims["acrs"] = .array(acrs.map(JSONValue.string)) }
         let roles = context.tenant.appRoles(principalID: user.id, resource: target, includeGroups: true)
         if !roles.isEmpty { claims["roles"] = .array(roles.map(JSONValue.string)) }
         let keys = try await context.authority.currentKeys()

@@ -23,9 +23,10 @@ struct TokenIssuer {
         var isInteractive: Bool
         /// Whether to include `client_info` (MSAL asks with `client_info=1`).
         var clientInfo: Bool
-        /// Where Conditional Access places the sign-in when it is not the request's address: for an
-        /// agent acting for a user, the user's own sign-in (Microsoft Learn, "Conditional Access for
-        /// agent identities": network conditions use the user's location).
+        /// Where Conditional Access places the sign-in when it is not the request's address: for a
+        /// middle tier or an agent acting for a user, the user's own sign-in as recorded in the
+        /// assertion (Microsoft Learn, "Conditional Access for agent identities": network conditions
+        /// use the user's location), never the middle tier's address.
         var conditionalAccessIPAddress: String? = nil
     }
 
@@ -57,7 +58,8 @@ struct TokenIssuer {
         let outcome = try context.conditionalAccess(ca)
         // The token's `acrs`: contexts asked for and satisfied now or earlier, or every satisfied
         // one when the resource opted in to the `acrs` optional claim (reference §6.3).
-        let satisfied = i.authentication.acrs + outcome.satisfiedContexts.filter { !i.authentication.acrs.contains($0) }
+        // Carried contexts are evaluated again, with the original authentication time.
+        let satisfied = context.authenticationContexts(carried: i.authentication.acrs, outcome: outcome, in: ca)
         let acrs = satisfied.filter { resource.wantsOptionalAccessTokenClaim("acrs") || i.claims.requestedAuthenticationContexts.contains($0) }
         if !acrs.isEmpty { draft.record.authenticationContextClassReferences = acrs }
         let keys = try await authority.currentKeys()
@@ -68,7 +70,8 @@ struct TokenIssuer {
             clientAuthenticationLevel: context.client.credential.authenticationLevel, resource: resource,
             resourceIdentifier: i.resolved.resourceIdentifier ?? resource.appId, scopes: i.grantedScopes, roles: roles,
             acrs: acrs,
-            clientCapabilities: i.claims.clientCapabilities, ipAddress: draft.record.ipAddress, agent: context.client.agent),
+            clientCapabilities: i.claims.clientCapabilities, ipAddress: i.conditionalAccessIPAddress ?? draft.record.ipAddress,
+            agent: context.client.agent),
             key: keys.current, now: now)
         var response = TokenResponse(scope: Scopes.format(qualified), expiresIn: minted.expiresIn, extExpiresIn: minted.expiresIn,
                                      accessToken: minted.token)

@@ -112,12 +112,15 @@ extension InteractiveSignIn {
             func again(_ message: String) -> InteractiveResult {
                 stepPage(flow, step: step, secret: pendingSecret, user: user, tenant: tenant, error: message, cookies: [])
             }
-            if try await authority.store.failures(key, at: now, window: Self.lockoutWindow) >= Self.maxCodeFailures {
+            // The attempt is counted before the code is checked (and the count cleared on success):
+            // counting only failures, after the check, let a burst of concurrent guesses all pass
+            // a check that read the count before any of them was recorded.
+            let count = try await authority.store.recordFailure(key, at: now, window: Self.lockoutWindow)
+            if count > Self.maxCodeFailures {
                 await recordInteractiveFailure(.multifactorLockedOut(), tenant: tenant, app: nil, login: user.userPrincipalName, request: request)
                 return .error(.multifactorLockedOut())
             }
             guard let matched = TOTP.match(request.parameters["otc"] ?? "", base32Secret: secret, at: now) else {
-                let count = try await authority.store.recordFailure(key, at: now, window: Self.lockoutWindow)
                 if count >= Self.maxCodeFailures {
                     await recordInteractiveFailure(.multifactorLockedOut(), tenant: tenant, app: nil, login: user.userPrincipalName, request: request)
                     return .error(.multifactorLockedOut())

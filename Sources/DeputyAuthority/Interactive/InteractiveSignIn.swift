@@ -1,4 +1,6 @@
+import Crypto
 import DeputyCore
+import DeputyTokenValidation
 import Foundation
 
 /// The interactive endpoints' logic: authorize (OAuth 2.0 §4.1.1, OIDC Core §3.1.2 as Entra
@@ -418,20 +420,36 @@ public struct InteractiveSignIn: Sendable {
             let username = (form["username"] ?? "").trimmingCharacters(in: .whitespaces)
             let password = form["password"] ?? ""
             let wrong = "Your account or password is incorrect. If you don't remember your password, reset it now. (AADSTS50126)"
-            guard let user = tenant.user(login: username) else {
+            if username.isEmpty {
+                return .signIn(page(for: flow, tenant: tenant, app: app, error: "Enter your email, phone, or Skype.", username: username), cookies: [])
+            }
+            let found = tenant.user(login: username)
+            // Smart lockout, and the same bcrypt work whether or not the account exists (the page
+            // says the same words for both).
+            let matched: Bool
+            do {
+                matched = try await authority.checkPassword(password, login: username, user: found, tenant: tenant, ipAddress: request.ipAddress)
+            } catch let locked as OAuthError where locked.aadsts == 50053 {
+                await recordInteractiveFailure(locked, tenant: tenant, app: app, login: username, request: request)
+                let message = "Your account is temporarily locked to prevent unauthorized use. Try again later. (AADSTS50053)"
+                return .signIn(page(for: flow, tenant: tenant, app: app, error: message, username: username), cookies: [])
+            }
+            guard let user = found else {
                 await recordInteractiveFailure(.invalidCredentials(), tenant: tenant, app: app, login: username, request: request)
-                return .signIn(page(for: flow, tenant: tenant, app: app, error: username.isEmpty ? "Enter your email, phone, or Skype." : wrong, username: username), cookies: [])
+                return .signIn(page(for: flow, tenant: tenant, app: app, error: wrong, username: username), cookies: [])
             }
             guard user.isEnabled else {
                 await recordInteractiveFailure(.userDisabled(), tenant: tenant, app: app, login: username, request: request)
                 return .signIn(page(for: flow, tenant: tenant, app: app, error: "Your account has been locked. Contact your support person to unlock it. (AADSTS50057)", username: username), cookies: [])
             }
-            guard await authority.passwords.verify(password, user: user, tenantID: tenant.tenantID) else {
+            guard matched else {
                 await recordInteractiveFailure(.invalidCredentials(), tenant: tenant, app: app, login: username, request: request)
                 return .signIn(page(for: flow, tenant: tenant, app: app, error: wrong, username: username), cookies: [])
             }
             let now = authority.time.now()
-            let authentication = Authentication(userID: user.id, authTime: now, methods: ["pwd"])
+            // Where the user is (the browser's address): kept through codes, refresh tokens and OBO,
+            // so Conditional Access at a middle tier evaluates the user's location, not the tier's.
+            let authentication = Authentication(userID: user.id, authTime: now, methods: ["pwd"], ipAddress: request.ipAddress)
             let sessionID = TokenMinter.randomID(bytes: 32)
             let config = authority.configuration(for: tenant)
             try await authority.store.saveSession(SessionRecord(idHash: TokenIssuer.hash(sessionID), tenantID: tenant.tenantID,
@@ -501,23 +519,63 @@ public struct InteractiveSignIn: Sendable {
 
     // MARK: - Logout
 
-    /// GET or POST /{tenant}/oauth2/v2.0/logout: ends the SSO session; redirects to
-    /// `post_logout_redirect_uri` when it is registered for an app of the tenant.
+    /// GET or POST /{tenant}/oauth2/v2.0/logout (OpenID Connect RP-Initiated Logout 1.0): ends the
+    /// SSO session and returns to `post_logout_redirect_uri` when it is registered for the app the
+    /// request names — by `id_token_hint` (an ID token this tenant issued, expired or not) or
+    /// `client_id`, which must agree. Without a valid `id_token_hint` the user is asked to confirm
+    /// (§2: "the OP SHOULD ask the End-User whether to log out"), so a page elsewhere cannot sign
+    /// the user out by linking or posting here (logout CSRF).
     public func logout(_ request: BrowserRequest) async -> InteractiveResult {
+        let p = request.parameters
         let clear = Cookie(name: Self.sessionCookie, value: "", maxAge: 0, secure: secure)
-        if let id = request.cookies[Self.sessionCookie] { try? await authority.store.deleteSession(hash: TokenIssuer.hash(id)) }
-        if let target = request.parameters["post_logout_redirect_uri"], let tenant = try? await authority.tenant(request.tenantSegment) {
-            let registered = tenant.directory.applications.contains { app in
-                (app.webRedirectURIs + app.spaRedirectURIs + app.publicClientRedirectURIs).contains(target)
-                    || app.web?.logoutUrl == target || app.spa?.logoutUrl == target
+        let tenant = try? await authority.tenant(request.tenantSegment)
+        var app: Application?
+        var hinted = false
+        if let hint = p["id_token_hint"], !hint.isEmpty {
+            guard let tenant, let audience = await idTokenHintAudience(hint, tenant: tenant) else {
+                return .error(.invalidLogoutRequest("The id_token_hint is not an ID token issued by this tenant."))
             }
-            if registered {
-                var location = target
-                if let state = request.parameters["state"] { location += (target.contains("?") ? "&" : "?") + "state=" + FormParameters.encode(state) }
-                return .redirect(location, cookies: [clear])
+            hinted = true
+            app = tenant.application(appID: audience)
+        }
+        if let clientID = p["client_id"], !clientID.isEmpty {
+            if let app, app.appId.lowercased() != clientID.lowercased() {
+                return .error(.invalidLogoutRequest("The client_id '\(clientID)' is not the audience of the id_token_hint."))
             }
+            app = app ?? tenant?.application(appID: clientID)
+        }
+        let sessionID = request.cookies[Self.sessionCookie]
+        if let sessionID, !hinted, !constantTimeEqual(p["logout_confirmation"] ?? "", Self.logoutConfirmation(sessionID: sessionID)) {
+            var fields: [(String, String)] = [("logout_confirmation", Self.logoutConfirmation(sessionID: sessionID))]
+            for name in ["post_logout_redirect_uri", "state", "client_id"] { if let v = p[name] { fields.append((name, v)) } }
+            return .confirmLogout(action: "/\(request.tenantSegment)/oauth2/v2.0/logout", fields: fields, cookies: [])
+        }
+        if let sessionID { try? await authority.store.deleteSession(hash: TokenIssuer.hash(sessionID)) }
+        if let target = p["post_logout_redirect_uri"], let app,
+            (app.webRedirectURIs + app.spaRedirectURIs + app.publicClientRedirectURIs).contains(target)
+                || app.web?.logoutUrl == target || app.spa?.logoutUrl == target
+        {
+            var location = target
+            if let state = p["state"] { location += (target.contains("?") ? "&" : "?") + "state=" + FormParameters.encode(state) }
+            return .redirect(location, cookies: [clear])
         }
         return .message(title: "You signed out of your account", text: "It's a good idea to close all browser windows.", cookies: [clear])
+    }
+
+    /// The confirmation form's anti-forgery value: derived from the session cookie, which a page
+    /// elsewhere cannot read.
+    static func logoutConfirmation(sessionID: String) -> String {
+        Base64URL.encode(SHA256.hash(data: Data("deputy-logout-confirmation:\(sessionID)".utf8)))
+    }
+
+    /// The application an `id_token_hint` was issued to, when this tenant's keys signed it as an
+    /// ID token (expiry is not checked: RP-Initiated Logout §2 allows an expired hint).
+    func idTokenHintAudience(_ hint: String, tenant: DirectoryIndex) async -> String? {
+        guard let keys = try? await authority.currentKeys() else { return nil }
+        let policy = ValidationPolicy(issuers: [authority.configuration.issuerV2(tenantID: tenant.tenantID)],
+                                      audiences: Set(tenant.directory.applications.map(\.appId)), clockSkew: 365 * 86_400)
+        guard let token = try? await keys.validator.validate(hint, policy: policy), token.kind == .idToken else { return nil }
+        return token.audience
     }
 }
 

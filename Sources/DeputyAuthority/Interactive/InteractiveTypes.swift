@@ -132,5 +132,7 @@ public enum InteractiveResult: Sendable {
     /// A plain page (device sign-in done, signed out, enter a device code).
     case message(title: String, text: String, cookies: [Cookie])
     case deviceCodeEntry(csrfToken: String, errorMessage: String?, cookies: [Cookie])
+    /// "Sign out?": a form that posts `fields` back to `action` when the user confirms.
+    case confirmLogout(action: String, fields: [(String, String)], cookies: [Cookie])
     case redirect(String, cookies: [Cookie])
 }

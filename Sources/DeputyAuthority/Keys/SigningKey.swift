@@ -50,9 +50,13 @@ public struct SigningKey: Sendable {
     /// Signs claims as a compact JWS with RS256.
     /// - Parameter includeX5t: v1 tokens carry `x5t` next to `kid`, as Entra's do.
     /// - Parameter type: the header's `typ` (`JWT` as Entra's tokens; `at+jwt` for RFC 9068 tokens).
-    public func sign(claims: [String: JSONValue], includeX5t: Bool = false, type: String = "JWT") throws -> String {
+    /// - Parameter extraHeader: further header parameters, replacing the defaults of the same name
+    ///   (tests forge `crit`, `jku` or a `kid` this way).
+    public func sign(claims: [String: JSONValue], includeX5t: Bool = false, type: String = "JWT",
+                     extraHeader: [String: JSONValue] = [:]) throws -> String {
         var header: [String: JSONValue] = ["typ": .string(type), "alg": .string("RS256"), "kid": .string(kid)]
         if includeX5t { header["x5t"] = .string(kid) }
+        header.merge(extraHeader) { _, new in new }
         let h = Base64URL.encode(JSONValue.object(header).serialized)
         let p = Base64URL.encode(JSONValue.object(claims).serialized)
         let input = "\(h).\(p)"

@@ -31,7 +31,6 @@ extension Authority {
             "claims_supported": arr(["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "preferred_username", "name", "tid", "ver", "oid"]),
             "request_uri_parameter_supported": .bool(false),
             "http_logout_supported": .bool(true),
-            "frontchannel_logout_supported": .bool(true),
             "tenant_region_scope": s("WW"),
             "cloud_instance_name": s("deputy.local"),
         ]

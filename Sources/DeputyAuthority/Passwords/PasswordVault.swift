@@ -11,7 +11,31 @@ public final class PasswordVault: Sendable {
     let store: any DirectoryStore
     private let pending = LockedBox<[LoadedTenantFile.PasswordKey: Task<String, Never>]>([:])
 
-    static let queue = DispatchQueue(label: "deputy.bcrypt", qos: .userInitiated)
+    /// bcrypt runs here, off Swift's cooperative threads (it is deliberately slow: tens of
+    /// milliseconds), so a burst of sign-ins cannot occupy the threads that serve every other
+    /// request. The queue is concurrent: Dispatch runs as many hashes at once as there are cores,
+    /// where a serial queue made every sign-in wait behind all the others.
+    static let queue = DispatchQueue(label: "deputy.bcrypt", qos: .userInitiated, attributes: .concurrent)
+    /// Hashes running now, and the most that ever ran at once (tests read it).
+    private static let running = LockedBox<(now: Int, peak: Int)>((0, 0))
+    static var peakConcurrentHashes: Int { running.withLock { $0.peak } }
+
+    /// Runs bcrypt work on ``queue``.
+    static func onQueue<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            queue.async {
+                running.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+                let result = work()
+                running.withLock { $0.now -= 1 }
+                continuation.resume(returning: result)
+            }
+        }
+    }
+
+    /// A hash of a random password at the vault's cost, checked when the account does not exist
+    /// or has no password, so the answer takes as long as for a real account (no timing oracle
+    /// on which accounts exist).
+    private let dummyHash = LockedBox<String?>(nil)
 
     public init(store: any DirectoryStore, cost: UInt8 = 10) {
         self.store = store
@@ -27,9 +51,7 @@ public final class PasswordVault: Sendable {
             // its insertion; once `value` is available the hash is stored and the entry gone.
             pending.withLock { tasks in
                 tasks[key] = Task.detached(priority: .utility) { [pending] in
-                    let hash = await withCheckedContinuation { continuation in
-                        PasswordVault.queue.async { continuation.resume(returning: Bcrypt.hash(plain, cost: cost)) }
-                    }
+                    let hash = await PasswordVault.onQueue { Bcrypt.hash(plain, cost: cost) }
                     try? await store.setPasswordHash(tenantID: key.tenantID, userID: key.userID, hash: hash)
                     pending.withLock { $0[key] = nil }
                     return hash
@@ -46,9 +68,19 @@ public final class PasswordVault: Sendable {
     /// Hashes a new password (bcrypt at the vault's cost) on the bcrypt queue.
     public func hash(_ password: String) async -> String {
         let cost = self.cost
-        return await withCheckedContinuation { continuation in
-            PasswordVault.queue.async { continuation.resume(returning: Bcrypt.hash(password, cost: cost)) }
+        return await PasswordVault.onQueue { Bcrypt.hash(password, cost: cost) }
+    }
+
+    /// Spends the time of a real check, for a sign-in whose account does not exist.
+    public func verifyNothing(_ password: String) async {
+        let hash: String
+        if let made = dummyHash.withLock({ $0 }) {
+            hash = made
+        } else {
+            hash = await self.hash(TokenMinter.randomID())
+            dummyHash.withLock { $0 = $0 ?? hash }
         }
+        _ = await PasswordVault.onQueue { Bcrypt.verify(password, hash: hash) }
     }
 
     /// Checks a password for a user.
@@ -65,13 +97,9 @@ public final class PasswordVault: Sendable {
             // (and its pending entry went) before this check: the store has it now.
             hash = stored
         } else {
+            await verifyNothing(password)
             return false
         }
-        // bcrypt is deliberately slow (tens of milliseconds): it runs on its own queue, one at a
-        // time, so a burst of wrong passwords cannot occupy the cooperative threads that serve
-        // every other request.
-        return await withCheckedContinuation { continuation in
-            PasswordVault.queue.async { continuation.resume(returning: Bcrypt.verify(password, hash: hash)) }
-        }
+        return await PasswordVault.onQueue { Bcrypt.verify(password, hash: hash) }
     }
 }

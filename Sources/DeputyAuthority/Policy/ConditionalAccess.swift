@@ -171,6 +171,9 @@ public struct ConditionalAccessOutcome: Sendable {
     public var failedPolicyIDs: [String]
     /// Requested authentication contexts whose policies are all satisfied (they go into `acrs`).
     public var satisfiedContexts: [String]
+    /// Stored policies or named locations that cannot be read: the sign-in is blocked rather than
+    /// evaluated without them (a policy skipped is a tenant that fails open).
+    public var unreadablePolicies: [PolicyError] = []
 
     /// The sign-in log's `conditionalAccessStatus`.
     public var status: String {
@@ -204,6 +207,7 @@ public struct ConditionalAccessOutcome: Sendable {
             "essential": .bool(true), "values": .array(failedPolicyIDs.map(JSONValue.string)),
         ])])]).serialized, as: UTF8.self)
         var e: OAuthError
+        if !unreadablePolicies.isEmpty { return .conditionalAccessUnreadable(unreadablePolicies.map(\.description)) }
         switch decision {
         case .grant: return nil
         case .block: e = .blockedByConditionalAccess()

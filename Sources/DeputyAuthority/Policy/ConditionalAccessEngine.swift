@@ -16,7 +16,15 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
     public func evaluate(_ context: SignInContext) -> ConditionalAccessOutcome {
         let facts = Facts(context, now: time.now())
         let evaluations = context.tenant.policies.map { evaluate($0, facts) }
-        return Self.combine(evaluations, context: context)
+        var outcome = Self.combine(evaluations, context: context)
+        if !context.tenant.policyProblems.isEmpty {
+            // Fail closed: a policy that cannot be read might have applied.
+            outcome.decision = .block
+            outcome.requirements = []
+            outcome.satisfiedContexts = []
+            outcome.unreadablePolicies = context.tenant.policyProblems
+        }
+        return outcome
     }
 
     static func combine(_ evaluations: [PolicyEvaluation], context: SignInContext) -> ConditionalAccessOutcome {
@@ -54,7 +62,7 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
         let locationIDs: Set<String>
         let inTrustedLocation: Bool
         /// The user's kind, once per sign-in (Foundation's case-insensitive compare is not free).
-        let userIsGuest: Bool
+        let externalUserType: ExternalUserType?
         let userIsAgentUser: Bool
 
         init(_ c: SignInContext, now: Date) {
@@ -78,7 +86,7 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
             userRisk = (c.userRiskLevel ?? c.user?.userRiskLevel ?? "none").lowercased()
             targetID = (c.resource ?? c.client).appId.lowercased()
             userIsAgentUser = c.user?.isAgentUser ?? false
-            userIsGuest = (c.user?.isGuest ?? false) && !userIsAgentUser
+            externalUserType = c.user?.externalUserType
         }
     }
 
@@ -232,10 +240,12 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
 
     /// The user assignment, without words (the per-request path).
     static func matches(_ u: ConditionalAccessPolicy.Users, user: User, facts f: Facts) -> Bool {
-        let guest = f.userIsGuest, agentUser = f.userIsAgentUser
-        func hit(users: [String], groups: [String], roles: [String], guests: Bool) -> Bool {
-            for v in users where allUsersValue(v, agentUser: agentUser) || v == user.id || (v == "GuestsOrExternalUsers" && guest) { return true }
-            if guests && guest { return true }
+        let external = f.externalUserType, agentUser = f.userIsAgentUser
+        func hit(users: [String], groups: [String], roles: [String], guests: ConditionalAccessPolicy.GuestsOrExternalUsers?) -> Bool {
+            for v in users where allUsersValue(v, agentUser: agentUser) || v == user.id || (v == "GuestsOrExternalUsers" && external != nil) {
+                return true
+            }
+            if let guests, guests.matches(external, tenant: user.externalTenantId) { return true }
             for g in groups where f.groups.contains(g) { return true }
             for r in roles where f.roles.contains(r) { return true }
             return false
@@ -246,11 +256,16 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
 
     /// The user assignment: included by id, All, guests, group or role; excluded the same ways.
     static func match(_ u: ConditionalAccessPolicy.Users, user: User, facts f: Facts) -> (Bool, String) {
-        func hits(users: [String], groups: [String], roles: [String], guests: Bool) -> String? {
+        func hits(users: [String], groups: [String], roles: [String], guests: ConditionalAccessPolicy.GuestsOrExternalUsers?) -> String? {
             if users.contains("All") && !user.isAgentUser { return "All users" }
             if users.contains("AllAgentIdUsers") && user.isAgentUser { return "all agent users" }
             if users.contains(user.id) { return user.userPrincipalName }
-            if user.isGuest && !user.isAgentUser && (users.contains("GuestsOrExternalUsers") || guests) { return "guests or external users" }
+            if let type = f.externalUserType {
+                if users.contains("GuestsOrExternalUsers") { return "guests or external users" }
+                if let guests, guests.matches(type, tenant: user.externalTenantId) {
+                    return "guest or external user type \(type.rawValue)" + (user.externalTenantId.map { " from tenant \($0)" } ?? "")
+                }
+            }
             if let g = groups.first(where: f.groups.contains) {
                 return "group " + (f.context.tenant.directory.groups.first { $0.id == g }?.displayName ?? g)
             }

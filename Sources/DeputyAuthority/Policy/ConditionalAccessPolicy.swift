@@ -97,9 +97,24 @@ public final class ConditionalAccessPolicy: Sendable, Equatable {
         public var excludeGroups: [String] = []
         public var includeRoles: [String] = []
         public var excludeRoles: [String] = []
-        /// `includeGuestsOrExternalUsers` / `excludeGuestsOrExternalUsers` set: they match Guest users.
-        public var includeGuestsOrExternalUsers = false
-        public var excludeGuestsOrExternalUsers = false
+        /// `includeGuestsOrExternalUsers` / `excludeGuestsOrExternalUsers`: which external users, from which tenants.
+        public var includeGuestsOrExternalUsers: GuestsOrExternalUsers?
+        public var excludeGuestsOrExternalUsers: GuestsOrExternalUsers?
+    }
+
+    /// Graph's `conditionalAccessGuestsOrExternalUsers`: the user types named (each matched on its
+    /// own) and the external tenants they come from.
+    public struct GuestsOrExternalUsers: Sendable, Equatable {
+        public var types: Set<ExternalUserType>
+        /// `externalTenants`: nil for all (`membershipKind: all`, or not given), else the tenant ids listed.
+        public var tenants: Set<String>?
+
+        /// Whether a user of this kind, from this home tenant, is one of these.
+        public func matches(_ type: ExternalUserType?, tenant: String?) -> Bool {
+            guard let type, types.contains(type) else { return false }
+            guard let tenants else { return true }
+            return tenant.map { tenants.contains($0.lowercased()) } ?? false
+        }
     }
 
     /// `conditions.applications`.
@@ -448,11 +463,46 @@ private struct PolicyReader {
         return values
     }
 
-    /// `includeGuestsOrExternalUsers`: a `conditionalAccessGuestsOrExternalUsers` object; set means it applies to guests.
-    func guests(_ v: JSONValue?, _ path: String) throws(PolicyError) -> Bool {
-        guard let o = try object(v, path) else { return false }
+    /// `includeGuestsOrExternalUsers`: a `conditionalAccessGuestsOrExternalUsers` object (Graph):
+    /// `guestOrExternalUserTypes` is a comma-separated flags string, `externalTenants` a
+    /// `conditionalAccessAllExternalTenants` or `conditionalAccessEnumeratedExternalTenants`.
+    func guests(_ v: JSONValue?, _ path: String) throws(PolicyError) -> ConditionalAccessPolicy.GuestsOrExternalUsers? {
+        guard let o = try object(v, path), !PolicyReader.isUnset(.object(o)) else { return nil }
         try checkKeys(o, path, known: ["guestOrExternalUserTypes", "externalTenants"], unenforced: [])
-        return !PolicyReader.isUnset(.object(o))
+        var names: [String]
+        switch o["guestOrExternalUserTypes"] {
+        case .string(let s)?: names = s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        case .array?: names = try strings(o["guestOrExternalUserTypes"], "\(path).guestOrExternalUserTypes")
+        case nil, .null?: names = []
+        default: throw fail("\(path).guestOrExternalUserTypes", "expected a comma-separated string of user types")
+        }
+        names.removeAll { $0.isEmpty || $0 == "none" }
+        let valid = ExternalUserType.allCases.map(\.rawValue).joined(separator: ", ")
+        guard !names.isEmpty else { throw fail("\(path).guestOrExternalUserTypes", "name at least one of \(valid)") }
+        var types = Set<ExternalUserType>()
+        for name in names {
+            guard let t = ExternalUserType(rawValue: name) else {
+                throw fail("\(path).guestOrExternalUserTypes", "'\(name)' is not a guest or external user type; expected \(valid)")
+            }
+            types.insert(t)
+        }
+        var tenants: Set<String>? = nil
+        if let t = try object(o["externalTenants"], "\(path).externalTenants") {
+            let tp = "\(path).externalTenants"
+            try checkKeys(t, tp, known: ["membershipKind", "members"], unenforced: [])
+            switch try string(t["membershipKind"], "\(tp).membershipKind") ?? "all" {
+            case "all": break
+            case "enumerated":
+                let members = try strings(t["members"], "\(tp).members")
+                guard !members.isEmpty else { throw fail("\(tp).members", "list at least one tenant id for membershipKind enumerated") }
+                for (i, m) in members.enumerated() where UUID(uuidString: m) == nil {
+                    throw fail("\(tp).members[\(i)]", "expected a tenant id (a GUID), found '\(m)'")
+                }
+                tenants = Set(members.map { $0.lowercased() })
+            case let kind: throw fail("\(tp).membershipKind", "expected all or enumerated, found '\(kind)'")
+            }
+        }
+        return .init(types: types, tenants: tenants)
     }
 
     static func isContextID(_ s: String) -> Bool {

@@ -309,9 +309,9 @@ public final class RecordStore: AuthorityStore {
         }
     }
 
-    public func failures(_ key: String, at: Date, window: TimeInterval) async throws -> Int {
+    public func failureTimes(_ key: String, at: Date, window: TimeInterval) async throws -> [Date] {
         try await backend.read { tx in
-            (try RecordStore.decode([Date].self, tx.get(.attempts, key)) ?? []).filter { $0 > at - window }.count
+            (try RecordStore.decode([Date].self, tx.get(.attempts, key)) ?? []).filter { $0 > at - window }
         }
     }
 

@@ -92,12 +92,13 @@ public protocol ReplayCache: Sendable {
     func useOnce(_ id: String, until: Date, now: Date) async throws -> Bool
 }
 
-/// Failed-attempt counters (MFA codes), for lockout.
+/// Failed-attempt counters (MFA codes, passwords), for lockout. `recordFailure` is atomic: two
+/// concurrent calls never return the same count.
 public protocol AttemptCounter: Sendable {
     /// Records a failure for `key` and returns the failures within the last `window` seconds, this one included.
     func recordFailure(_ key: String, at: Date, window: TimeInterval) async throws -> Int
-    /// The failures recorded for `key` within the last `window` seconds.
-    func failures(_ key: String, at: Date, window: TimeInterval) async throws -> Int
+    /// When the failures recorded for `key` within the last `window` seconds happened.
+    func failureTimes(_ key: String, at: Date, window: TimeInterval) async throws -> [Date]
     /// Forgets the failures of `key` (after a success).
     func clearFailures(_ key: String) async throws
 }

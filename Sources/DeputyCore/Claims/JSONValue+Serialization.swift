@@ -123,3 +123,15 @@ public struct JSONObjectWriter: Sendable {
     /// The object's text.
     public var finished: [UInt8] { bytes + [UInt8(ascii: "}")] }
 }
+
+// Literals, so claims and headers read as JSON in code and tests: `["roles": ["Approver"]]`.
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral,
+    ExpressibleByDictionaryLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+    }
+}

@@ -383,6 +383,15 @@ extension OAuthError {
     public static func multifactorRequired(resource: String) -> OAuthError {
         OAuthError(.invalidGrant, aadsts: 50076, message: "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '\(resource)'.", suberror: "basic_action")
     }
+    /// AADSTS53003 (Deputy's choice of code): a stored Conditional Access policy or named location
+    /// cannot be read, so every sign-in of the tenant is blocked rather than evaluated without it.
+    public static func conditionalAccessUnreadable(_ problems: [String]) -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 53003,
+                   message: "Access has been blocked by Conditional Access policies: a stored policy cannot be read, and Deputy does not skip policies "
+                       + "(\(problems.joined(separator: "; "))). Fix or delete it with deputy policy apply or deputy policy delete.",
+                   suberror: "message_only")
+    }
+
     /// AADSTS53003: blocked by Conditional Access (real responses: suberror `message_only`).
     public static func blockedByConditionalAccess() -> OAuthError {
         OAuthError(.invalidGrant, aadsts: 53003, message: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.", suberror: "message_only")
@@ -407,6 +416,19 @@ extension OAuthError {
     public static func multifactorRegistrationRequired() -> OAuthError {
         OAuthError(.interactionRequired, aadsts: 50079, message: "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access this resource.")
     }
+    /// A logout request that names its application inconsistently (Deputy's choice: Entra shows
+    /// an error page without a documented code).
+    public static func invalidLogoutRequest(_ message: String) -> OAuthError {
+        OAuthError(.invalidRequest, message: message)
+    }
+
+    /// AADSTS50053: the account is locked after too many wrong passwords (smart lockout), or the
+    /// source address is locked for spreading wrong passwords over many accounts.
+    public static func accountLocked() -> OAuthError {
+        OAuthError(.invalidGrant, aadsts: 50053,
+                   message: "Your account is locked because you've tried to sign in too many times with an incorrect user ID or password.")
+    }
+
     /// AADSTS500121: strong authentication failed — here, too many wrong verification codes
     /// (the method is locked for a while).
     public static func multifactorLockedOut() -> OAuthError {

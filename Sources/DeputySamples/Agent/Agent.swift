@@ -101,7 +101,9 @@ public struct Agent: Sendable {
                 return problemResponse(.forbidden, "access_blocked",
                                        "AADSTS53003: Conditional Access blocks this agent when it acts on its own; acting for you still works.")
             }
-            return problemResponse(.badGateway, "agent_token_failed", "The agent could not get its own token: \(error)")
+            // The code only: the token service's text and the request stay out of the answer.
+            let code = error.serviceError?.errorCodes.first.map { " (AADSTS\($0))" } ?? ""
+            return problemResponse(.badGateway, "agent_token_failed", "The agent could not get its own token\(code).")
         }
         guard answer.status == 200, let body = answer.body else {
             return problemResponse(.badGateway, "data_api_failed", "The Data API answered \(answer.status).")
@@ -256,8 +258,8 @@ actor MCPSession: AgentTools {
             result = try await client.callTool(name: name, arguments: arguments)
         } catch let error as MCPError {
             takeChain()
-            let call = AgentToolCall(tool: name, arguments: arguments, result: .string(error.localizedDescription),
-                                     text: error.localizedDescription, isError: true)
+            let text = Self.modelText(error)
+            let call = AgentToolCall(tool: name, arguments: arguments, result: .string(text), text: text, isError: true)
             calls.append(call)
             return call
         } catch {
@@ -273,6 +275,13 @@ actor MCPSession: AgentTools {
         let call = AgentToolCall(tool: name, arguments: arguments, result: structured ?? .string(text), text: text, isError: result.isError ?? false)
         calls.append(call)
         return call
+    }
+
+    /// What the model reads of an MCP error: the server's own argument check (bounded), otherwise
+    /// a fixed sentence — never an error text from further down the chain.
+    static func modelText(_ error: MCPError) -> String {
+        if case .invalidParams(let message?) = error { return "The tool refused its arguments: " + String(message.prefix(200)) }
+        return "The expense tools could not complete the call."
     }
 
     /// Hands the MCP server's token-chain report of the last answer to this request's recorder.

@@ -86,7 +86,8 @@ public struct DataAPIClient: Sendable {
             let code = e.errorCodes.first.map { "AADSTS\($0) " } ?? ""
             return "token request failed: \(code)\(e.error)"
         case .throttled: return "token request throttled"
-        case .transport: return "the authority could not be reached"
+        case .unavailable(_, let timedOut, _): return timedOut ? "the authority did not answer in time" : "the authority could not be reached"
+        case .transport: return "the authority answered something that is not OAuth"
         case .credential: return "this service's credential could not be used"
         }
     }

@@ -43,8 +43,8 @@ public struct ExpenseTools: MCPToolbox {
     /// with `obo`, the MCP server's own client.
     public static func addEndpoint(to router: Router<BearerRequestContext>, issuer: String, appID: String, appIDURIs: [String], resourceURL: String,
                                    obo: ConfidentialClient, dataAPI: String, dataScopes: [String] = ["https://database.windows.net//.default"],
-                                   httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) {
-        let validator = ResourceValidator(configuration(authority: issuer, appID: appID, appIDURIs: appIDURIs + [resourceURL]),
+                                   httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) throws {
+        let validator = try ResourceValidator(configuration(authority: issuer, appID: appID, appIDURIs: appIDURIs + [resourceURL]),
                                           client: httpClient, time: time)
         let tools = ExpenseTools(dataAPI: DataAPIClient(obo: obo, baseURL: dataAPI, scopes: dataScopes, authorizationURI: validator.authorizationEndpoint,
                                                         callerScopes: appIDURIs.first.map { ["\($0)/.default"] } ?? [], httpClient: httpClient))
@@ -131,6 +131,19 @@ public struct ExpenseTools: MCPToolbox {
         throw BadArguments(description: "The tool needs id (an integer).")
     }
 
+    /// What the model reads when the Data API refuses: a fixed sentence per error code, never the
+    /// downstream body, whose text the model would take as instructions (a description stored by
+    /// another user is data, not a prompt) and which may name internals.
+    static func refusal(status: Int, error: String?) -> String {
+        switch error {
+        case "not_found": "No such expense."
+        case "forbidden": "The Data API does not allow this user to do that with this expense."
+        case "already_approved": "This expense is already approved."
+        case "invalid_request": "The Data API did not accept the request's arguments."
+        default: "The Data API refused the request (HTTP \(status))."
+        }
+    }
+
     /// A Data API answer as a tool result: the JSON as text and as structured content; a 4xx
     /// (no such expense, not the approver, already approved) is a tool error the model can read.
     func result(_ answer: DataAPIClient.Answer) throws -> CallTool.Result {
@@ -138,7 +151,7 @@ public struct ExpenseTools: MCPToolbox {
         let value = try? JSONDecoder().decode(Value.self, from: data)
         let text = String(decoding: data, as: UTF8.self)
         guard (200..<300).contains(answer.status) else {
-            let message = (value?.objectValue?["error_description"]?.stringValue) ?? text
+            let message = Self.refusal(status: answer.status, error: value?.objectValue?["error"]?.stringValue)
             return CallTool.Result(content: [.text(text: message, annotations: nil, _meta: nil)], isError: true)
         }
         // structuredContent must be an object (MCP 2025-06-18 §tools): lists are wrapped.
