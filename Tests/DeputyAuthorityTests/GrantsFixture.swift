@@ -15,7 +15,8 @@ struct GrantsFixture {
     let store: RecordStore
     let demo = DemoTenant(portBase: 7400, https: false)
 
-    static func make(strict: Bool = false, store: RecordStore = .inMemory(), edit: ((inout TenantDirectory) -> Void)? = nil) async throws -> GrantsFixture {
+    static func make(strict: Bool = false, store: RecordStore = .inMemory(), edit: ((inout TenantDirectory) -> Void)? = nil,
+                     configure: ((inout AuthorityConfiguration) -> Void)? = nil) async throws -> GrantsFixture {
         var demo = DemoTenant(portBase: 7400, https: false)
         demo.strict = strict
         var file = try TenantFileLoader.load(yaml: demo.yaml, fileName: "demo.yaml")
@@ -23,6 +24,7 @@ struct GrantsFixture {
         let time = ManualTimeSource(Date())
         var configuration = AuthorityConfiguration(baseURL: "http://127.0.0.1:7400")
         configuration.passwordHashCost = 4
+        configure?(&configuration)
         let (authority, _) = try await Authority.open(configuration: configuration,
                                                       store: store, tenantFile: file, time: time)
         await authority.passwords.waitForHashing()

@@ -17,14 +17,16 @@ public final class PasswordVault: Sendable {
     /// where a serial queue made every sign-in wait behind all the others.
     static let queue = DispatchQueue(label: "deputy.bcrypt", qos: .userInitiated, attributes: .concurrent)
     /// Hashes running now, and the most that ever ran at once (tests read it).
-    private static let running = LockedBox<(now: Int, peak: Int)>((0, 0))
+    private static let running = LockedBox<(now: Int, peak: Int, total: Int)>((0, 0, 0))
     static var peakConcurrentHashes: Int { running.withLock { $0.peak } }
+    /// bcrypt computations run since start (tests count them).
+    static var hashesRun: Int { running.withLock { $0.total } }
 
     /// Runs bcrypt work on ``queue``.
     static func onQueue<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             queue.async {
-                running.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+                running.withLock { $0.now += 1; $0.total += 1; $0.peak = max($0.peak, $0.now) }
                 let result = work()
                 running.withLock { $0.now -= 1 }
                 continuation.resume(returning: result)
@@ -36,6 +38,8 @@ public final class PasswordVault: Sendable {
     /// or has no password, so the answer takes as long as for a real account (no timing oracle
     /// on which accounts exist).
     private let dummyHash = LockedBox<String?>(nil)
+    /// Password checks this vault ran (real or dummy), for tests.
+    let checksRun = LockedBox(0)
 
     public init(store: any DirectoryStore, cost: UInt8 = 10) {
         self.store = store
@@ -80,6 +84,7 @@ public final class PasswordVault: Sendable {
             hash = await self.hash(TokenMinter.randomID())
             dummyHash.withLock { $0 = $0 ?? hash }
         }
+        checksRun.withLock { $0 += 1 }
         _ = await PasswordVault.onQueue { Bcrypt.verify(password, hash: hash) }
     }
 
@@ -100,6 +105,7 @@ public final class PasswordVault: Sendable {
             await verifyNothing(password)
             return false
         }
+        checksRun.withLock { $0 += 1 }
         return await PasswordVault.onQueue { Bcrypt.verify(password, hash: hash) }
     }
 }
