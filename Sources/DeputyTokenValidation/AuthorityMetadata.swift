@@ -80,7 +80,17 @@ actor AuthorityMetadataSource {
                 try await AuthorityMetadataSource.fetchConfiguration(url: url, client: client, timeout: configuration.fetchTimeout)
             }
             inFlight = task
+            if discovered != nil {
+                // Expired but held: refresh in the background and answer with the last good
+                // document now, so a slow or unreachable authority never stalls validation.
+                Task { _ = try? await self.discover(awaiting: task) }
+            }
         }
+        if let d = discovered { return (d.issuer, d.keys) }
+        return try await discover(awaiting: task)
+    }
+
+    private func discover(awaiting task: Task<(String, String, TimeInterval), any Error>) async throws -> (issuer: String, keys: RemoteKeySet) {
         do {
             let (issuer, jwksURI, maxAge) = try await task.value
             inFlight = nil

@@ -56,6 +56,14 @@ struct IssuerRules: Sendable {
         return nil
     }
 
+    /// Whether an issuer names `tid` as its tenant, or names no tenant id at all (an issuer
+    /// without a GUID path segment, such as a custom authority's).
+    static func issuer(_ issuer: String, namesTenant tid: String) -> Bool {
+        guard let url = URLComponents(string: issuer) else { return false }
+        let ids = url.path.split(separator: "/").filter { isGUID($0) }
+        return ids.isEmpty || ids.contains { $0.lowercased() == tid.lowercased() }
+    }
+
     /// A tenant id: 8-4-4-4-12 hexadecimal digits.
     static func isGUID(_ s: some StringProtocol) -> Bool { UUID(uuidString: String(s)) != nil }
 }

@@ -10,7 +10,7 @@ public struct ResourceConfiguration: Sendable {
     public enum TokenKind: Sendable, Hashable {
         /// A user's token (`scp`), from an app acting for the user.
         case delegated
-        /// An application's own token (`roles`, `idtyp: app`).
+        /// An application's own token (`idtyp: app`, or `oid == sub` without `scp`; see ``ValidatedToken/kind``).
         case appOnly
     }
 
@@ -255,7 +255,7 @@ public final class ResourceValidator: Sendable {
     private let verified: LRUCache<String, Principal>?
 
     /// Tokens larger than this are refused before parsing (Entra's tokens are a few KiB).
-    public static let maximumTokenSize = 16 * 1024
+    public static let maximumTokenSize = TokenValidator.maximumTokenSize
 
     /// A validator for a resource.
     /// - Throws: ``ResourceConfigurationError`` when the configuration cannot be used safely: no
@@ -352,6 +352,11 @@ public final class ResourceValidator: Sendable {
         }
         guard configuration.acceptedKinds.contains(kind) else {
             throw .invalidToken(kind == .appOnly ? "App-only tokens are not accepted here." : "Delegated (user) tokens are not accepted here.")
+        }
+        // The tenant the token claims must be the one its issuer names (Microsoft Learn, "Access
+        // tokens in the Microsoft identity platform": the issuer carries the tenant id).
+        if let tid = validated.tenantID, let iss = validated.issuer, !IssuerRules.issuer(iss, namesTenant: tid) {
+            throw .invalidToken("The token's tid '\(tid)' is not the tenant of its issuer.")
         }
         guard let exp = validated.expiresAt else { throw .invalidToken("The token has no exp.") }
         let principal = Principal(validated, expiresAt: exp)

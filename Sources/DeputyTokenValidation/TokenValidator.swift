@@ -15,6 +15,9 @@ public struct TokenValidator: Sendable {
         self.time = time
     }
 
+    /// Tokens larger than this are refused before they are parsed (Entra's are a few KiB).
+    public static let maximumTokenSize = 16 * 1024
+
     /// A key set from a JWKS document.
     public static func keys(jwksJSON: String) async throws -> KeySet { try await KeySet(jwksJSON: jwksJSON) }
 
@@ -23,6 +26,7 @@ public struct TokenValidator: Sendable {
     ///   shape, algorithm, critical headers, key and signature, issuer, lifetime (`exp`, `nbf`,
     ///   `iat`), audience.
     public func validate(_ token: String, policy: ValidationPolicy) async throws(TokenValidationError) -> ValidatedToken {
+        guard token.utf8.count <= Self.maximumTokenSize else { throw .malformed("The token is larger than \(Self.maximumTokenSize) bytes.") }
         let jwt: UnverifiedJWT
         do { jwt = try UnverifiedJWT(token) } catch { throw .malformed(error.reason) }
         return try await validate(token, parsed: jwt, policy: policy)

@@ -101,7 +101,7 @@ public struct ValidatedToken: Sendable {
     ///    app-only tokens; in a user's token `sub` is pairwise and never equals `oid`);
     /// 5. no `scp`, `roles` (user-assigned app roles) and a client (`azp`/`appid`): a user's access
     ///    token that carries roles only — never an application principal;
-    /// 6. anything else (no `scp`, no client) is an ID token.
+    /// 6. anything else (no `scp`, and neither `oid == sub` nor roles with a client) is an ID token.
     public enum Kind: Sendable, Equatable { case userAccessToken, appOnlyAccessToken, idToken }
     public var kind: Kind {
         if claims["scp"] != nil { return .userAccessToken }

@@ -75,6 +75,9 @@ struct OnBehalfOfGrantHandler: GrantHandler {
             default: throw OAuthError.invalidAssertion(error.description)
             }
         }
+        if let tid = token.tenantID, tid.lowercased() != context.tenant.tenantID.lowercased() {
+            throw OAuthError.invalidAssertion("The assertion's tid '\(tid)' is not this tenant.")
+        }
         switch token.kind {
         case .userAccessToken: return token
         case .appOnlyAccessToken: throw OAuthError.appOnlyAssertion(appID: caller.appId)

@@ -63,6 +63,13 @@ public struct SigningKey: Sendable {
         return "\(input).\(Base64URL.encode(try signer.sign(Array(input.utf8))))"
     }
 
+    /// Signs exact header and payload texts (tests forge tokens that `sign(claims:)` cannot
+    /// express: duplicate claims, a payload that is itself a JWS).
+    func sign(rawHeader: String, rawPayload: String) throws -> String {
+        let input = Base64URL.encode(Array(rawHeader.utf8)) + "." + Base64URL.encode(Array(rawPayload.utf8))
+        return "\(input).\(Base64URL.encode(try signer.sign(Array(input.utf8))))"
+    }
+
     /// The public JWK, as Entra publishes it (`kty`, `use`, `kid`, `x5t`, `n`, `e`, `x5c`, `issuer`).
     public func jwk(issuer: String) throws -> [String: JSONValue] {
         let primitives = try privateKey.publicKey.getKeyPrimitives()

@@ -51,10 +51,10 @@ public struct EntraErrorBody: Codable, Sendable, Equatable {
     ///   - errorURIBase: the authority's base URL; `error_uri` becomes `{base}/error?code=N`.
     public init(_ error: OAuthError, traceId: String, correlationId: String, at date: Date, errorURIBase: String) {
         if error.rfc6749Only {
-            // RFC 6749 §5.2's members, plus the claims challenge and its suberror when Conditional
-            // Access interrupts a token exchange: without them the caller cannot relay the
-            // step-up to the user's client (RFC 8693 §2.2.2 allows further members; clients ignore
-            // the ones they do not know).
+            // RFC 6749 §5.2's members (RFC 8693 §2.2.2 answers in that form), plus Entra's claims
+            // challenge and suberror when Conditional Access interrupts a token exchange: without
+            // them the caller cannot relay the step-up to the user's client. Clients that do not
+            // know the two members ignore them.
             self.init(error: error.error.rawValue, errorDescription: error.shortDescription, suberror: error.suberror, claims: error.claims)
             return
         }

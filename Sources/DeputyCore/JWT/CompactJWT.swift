@@ -20,6 +20,9 @@ public struct UnverifiedJWT: Sendable {
         guard let p = Base64URL.decode(parts[1]), case .object(let claims)? = try? JSONDecoder().decode(JSONValue.self, from: p)
         else { throw Malformed(reason: "The payload is not base64url-encoded JSON.") }
         guard let sig = Base64URL.decode(parts[2]) else { throw Malformed(reason: "The signature is not base64url.") }
+        // RFC 7519 §4 (claims) and RFC 7515 §4 (header parameters): names must be unique.
+        if let name = DuplicateMembers.first(in: h) { throw Malformed(reason: "The header has '\(name)' more than once.") }
+        if let name = DuplicateMembers.first(in: p) { throw Malformed(reason: "The payload has the claim '\(name)' more than once.") }
         self.header = header
         self.claims = claims
         self.signingInput = token[parts[0].startIndex..<parts[1].endIndex]
