@@ -114,7 +114,8 @@ public struct InteractiveSignIn: Sendable {
         if app.spaRedirectURIs.contains(uri) { return .spa }
         if app.webRedirectURIs.contains(uri) { return .web }
         if app.publicClientRedirectURIs.contains(uri) { return .publicClient }
-        if let u = URLComponents(string: uri), u.scheme == "http", u.host == "localhost" || u.host == "127.0.0.1" {
+        // Only the port may differ: RFC 6749 §3.1.2 forbids a fragment, and a query is not the registered URI.
+        if let u = URLComponents(string: uri), u.scheme == "http", u.host == "localhost" || u.host == "127.0.0.1", u.fragment == nil, u.query == nil {
             for registered in app.publicClientRedirectURIs {
                 guard let r = URLComponents(string: registered), r.scheme == "http", r.host == u.host, r.port == nil else { continue }
                 if (r.path.isEmpty ? "/" : r.path) == (u.path.isEmpty ? "/" : u.path) { return .publicClient }
