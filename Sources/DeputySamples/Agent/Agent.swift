@@ -180,12 +180,13 @@ public struct Agent: Sendable {
                 return relay
             }
             return ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The MCP server refused this agent's token.", retryAfter: nil))
-        case let error as MCPHTTPClientError:
-            return ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The MCP server failed: \(error)", retryAfter: nil))
-        case let error as ChatCompletionsPlanner.ModelError:
-            return ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The agent's model failed: \(error)", retryAfter: nil))
+        // Fixed sentences: a downstream error's text (a body, a URL with a query) stays out of the answer.
+        case is MCPHTTPClientError:
+            return ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The MCP server failed.", retryAfter: nil))
+        case is ChatCompletionsPlanner.ModelError:
+            return ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The agent's model failed.", retryAfter: nil))
         default:
-            return ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The agent could not complete the request: \(error)", retryAfter: nil))
+            return ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The agent could not complete the request.", retryAfter: nil))
         }
     }
 }
