@@ -234,13 +234,7 @@ struct OAuthNegativeMatrixTests {
             ("CSRF: the verification-code form with a forged anti-forgery token", {
                 let interactive = InteractiveSignIn(authority: f.authority)
                 let bob = DemoTenant.user("bob")
-                let start = await authorize(f, [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                                                ("scope", scope), ("claims", SignInDriver.mfaChallenge)])
-                guard case .signIn(let page, let cookies) = start else { return "\(start)" }
-                var jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-                let step = await interactive.submitSignIn(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
-                    ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", bob.upn), ("password", bob.password),
-                ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
+                var (step, jar) = await passwordStep(f, bob)
                 guard case .step(let st, let set) = step else { return "no verification step: \(step)" }
                 for c in set { jar[c.name] = c.value }
                 let code = try #require(TOTP.code(base32Secret: bob.totpSecret!, at: f.time.now()))
@@ -263,14 +257,7 @@ struct OAuthNegativeMatrixTests {
             ("TOTP: brute force is locked after five wrong codes (AADSTS500121)", {
                 f.time.advance(by: InteractiveSignIn.lockoutWindow + 1)  // the replay row's failed attempt has aged out
                 let interactive = InteractiveSignIn(authority: f.authority)
-                let bob = DemoTenant.user("bob")
-                let start = await authorize(f, [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                                                ("scope", scope), ("claims", SignInDriver.mfaChallenge)])
-                guard case .signIn(let page, let cookies) = start else { return "\(start)" }
-                var jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-                var r = await interactive.submitSignIn(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
-                    ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", bob.upn), ("password", bob.password),
-                ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
+                var (r, jar) = await passwordStep(f, DemoTenant.user("bob"))
                 for i in 0..<6 {
                     guard case .step(let st, let set) = r else {
                         if case .error(let e) = r, e.aadsts == 500121, i == 5 { return nil }
@@ -297,6 +284,19 @@ struct OAuthNegativeMatrixTests {
                 ]), correlationID: "c", ipAddress: "192.0.2.44")), 50053)
             }),
         ]
+    }
+
+    /// Authorize with the MFA policy's claims challenge, then the password form: the answer (the
+    /// verification step for a user with a TOTP secret) and the browser's cookies.
+    static func passwordStep(_ f: GrantsFixture, _ user: DemoTenant.DemoUser) async -> (InteractiveResult, [String: String]) {
+        let start = await authorize(f, [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+                                        ("scope", scope), ("claims", SignInDriver.mfaChallenge)])
+        guard case .signIn(let page, let cookies) = start else { return (start, [:]) }
+        let jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        let r = await InteractiveSignIn(authority: f.authority).submitSignIn(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
+            ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", user.upn), ("password", user.password),
+        ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
+        return (r, jar)
     }
 
     static func isErrorRedirect(_ r: InteractiveResult) -> Bool {
