@@ -17,16 +17,14 @@ public final class PasswordVault: Sendable {
     /// where a serial queue made every sign-in wait behind all the others.
     static let queue = DispatchQueue(label: "deputy.bcrypt", qos: .userInitiated, attributes: .concurrent)
     /// Hashes running now, and the most that ever ran at once (tests read it).
-    private static let running = LockedBox<(now: Int, peak: Int, total: Int)>((0, 0, 0))
+    private static let running = LockedBox<(now: Int, peak: Int)>((0, 0))
     static var peakConcurrentHashes: Int { running.withLock { $0.peak } }
-    /// bcrypt computations run since start (tests count them).
-    static var hashesRun: Int { running.withLock { $0.total } }
 
     /// Runs bcrypt work on ``queue``.
     static func onQueue<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             queue.async {
-                running.withLock { $0.now += 1; $0.total += 1; $0.peak = max($0.peak, $0.now) }
+                running.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
                 let result = work()
                 running.withLock { $0.now -= 1 }
                 continuation.resume(returning: result)

@@ -226,7 +226,7 @@ function formatExp(exp, nowMs) {
 
 const KEYS = {
   tokens: 'deputy.tokens', refresh: 'deputy.refreshToken', account: 'deputy.account', auth: 'deputy.authRequest',
-  pending: 'deputy.pending', page: 'deputy.page', chat: 'deputy.chat', expenses: 'deputy.expenses',
+  pending: 'deputy.pending', page: 'deputy.page', chat: 'deputy.chat', expenses: 'deputy.expenses', idToken: 'deputy.idToken',
 };
 const PAGES = { webapi: 'webApi', agent: 'agent', reports: 'reportsApi' };
 const INTERACTION_ERRORS = ['interaction_required', 'login_required', 'consent_required', 'invalid_grant', 'insufficient_claims'];
@@ -300,6 +300,8 @@ function storeTokenResponse(serviceKey, r) {
   store.set(KEYS.tokens, tokens);
   if (r.refresh_token) store.set(KEYS.refresh, r.refresh_token);
   const id = decodeJwtPayload(r.id_token);
+  // Kept for sign-out: the id_token_hint names this app to the authority (RP-Initiated Logout §2).
+  if (id) store.set(KEYS.idToken, r.id_token);
   if (id) store.set(KEYS.account, { username: id.preferred_username || id.upn || id.email || id.name || '', name: id.name || '', oid: id.oid || '' });
 }
 
@@ -697,7 +699,7 @@ function renderAccount() {
 }
 
 function signOutLocally(clearData) {
-  for (const key of [KEYS.tokens, KEYS.refresh, KEYS.account, KEYS.auth, KEYS.pending]) store.del(key);
+  for (const key of [KEYS.tokens, KEYS.refresh, KEYS.account, KEYS.auth, KEYS.pending, KEYS.idToken]) store.del(key);
   if (clearData) { store.del(KEYS.chat); store.del(KEYS.expenses); renderExpenses(); restoreChat(); }
   renderAccount();
 }
@@ -732,13 +734,18 @@ async function onSignIn() {
 }
 
 async function onSignOut() {
+  const idToken = store.get(KEYS.idToken);
   signOutLocally(true);
   notify('info', 'Signed out.');
   if (!config) return;
   setBusy(true);
   if (await authorityReachable()) {
     redirecting = true;
-    window.location.assign(`${config.authority}/oauth2/v2.0/logout?post_logout_redirect_uri=${encodeURIComponent(config.redirectUri)}`);
+    // The app is named (client_id, and the id token as hint): the authority returns only to a
+    // redirect URI registered for it, and signs out without asking when the hint is valid.
+    const q = new URLSearchParams({ post_logout_redirect_uri: config.redirectUri, client_id: config.clientId });
+    if (idToken) q.set('id_token_hint', idToken);
+    window.location.assign(`${config.authority}/oauth2/v2.0/logout?${q}`);
   }
   setBusy(false);
 }
