@@ -540,3 +540,16 @@ def test_the_agent_deletes_an_expense_only_after_alice_clicks_confirm_never_on_h
     reply, shown = spa.chat(alice, "list my expenses")
     assert shown == [], shown
     assert listed_ids(agent_reply(reply)) == [i for i in before if i != expense]
+
+
+def test_signing_out_returns_to_the_spa_at_once_and_ends_the_session(spa, deputy):
+    """The SPA names itself at logout (client_id and its ID token as id_token_hint, as MSAL.js does): the
+    authority signs out without asking and returns to the SPA's registered URI; the next sign-in asks for
+    the password again, so the SSO session really ended."""
+    alice = deputy["users"]["alice"]
+    spa.sign_in(alice)
+    spa.d.find_element(By.ID, "signout").click()
+    spa.wait(lambda d: spa.idle(d) and d.find_element(By.ID, "signin").is_displayed(), "the SPA, signed out")
+    visited = spa.d.execute_script("return performance.getEntriesByType('navigation').map(e => e.name)")
+    assert all("/logout" not in url for url in visited), f"the SPA stayed on the logout page: {visited}"
+    spa.sign_in(alice)  # asserts that the password page was shown again
