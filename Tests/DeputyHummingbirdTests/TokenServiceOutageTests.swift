@@ -68,7 +68,9 @@ struct TokenServiceOutageTests {
 
     @Test("An unreachable token service is a 503 with Retry-After, not a 502 or a challenge")
     func unreachableServiceIs503() async throws {
-        let obo = ConfidentialClient(authority: "http://127.0.0.1:9/t", clientID: "middle", credential: .secret("s"), maxRetries: 0, timeout: 1)
+        // The clock stands still: the second call comes within the back-off however slow the machine.
+        let obo = ConfidentialClient(authority: "http://127.0.0.1:9/t", clientID: "middle", credential: .secret("s"), maxRetries: 0, timeout: 1,
+                                     time: ManualTimeSource(Date()))
         let error = await Self.outcome { try await obo.acquireTokenOnBehalfOf(assertion: "user", scopes: ["api://x/.default"]) }
         guard case .unavailable(_, false, _)? = error else { Issue.record("\(String(describing: error))"); return }
         let relay = ChallengeRelay(error!, authorizationURI: "https://login.example/authorize")

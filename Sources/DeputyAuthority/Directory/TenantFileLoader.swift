@@ -67,7 +67,12 @@ public enum TenantFileLoader {
             throw TenantFileError(file: fileName, problems: [.init(line: yamlErrorLine(error), path: "", message: "not valid YAML: \(error)")])
         }
         var marks: [String: Int] = [:]
-        collectMarks(node, path: "", into: &marks)
+        var budget = maximumNodes
+        guard collectMarks(node, path: "", into: &marks, budget: &budget) else {
+            // YAML aliases (§3.2.2.2) let a few hundred bytes stand for millions of nodes.
+            throw TenantFileError(file: fileName, problems: [.init(line: nil, path: "",
+                message: "the file expands to more than \(maximumNodes) values (aliases of aliases?); a tenant file is far smaller")])
+        }
 
         // The file holds either `tenants: [...]` or one tenant's mapping at the top.
         let isList = node.mapping?["tenants"] != nil
@@ -206,7 +211,14 @@ public enum TenantFileLoader {
 
     // MARK: - Locations
 
-    static func collectMarks(_ node: Node, path: String, into marks: inout [String: Int]) {
+    /// The most values (after aliases are expanded) a tenant file may hold: a tenant of 5,000
+    /// users and their applications is well under it.
+    static let maximumNodes = 250_000
+
+    /// Records the line of every path; false when the expanded file has more than `budget` values.
+    static func collectMarks(_ node: Node, path: String, into marks: inout [String: Int], budget: inout Int) -> Bool {
+        budget -= 1
+        guard budget >= 0 else { return false }
         if let line = node.mark?.line { marks[path] = line }
         switch node {
         case .mapping(let m):
@@ -214,12 +226,13 @@ public enum TenantFileLoader {
                 guard let key = k.string else { continue }
                 let p = path.isEmpty ? key : "\(path).\(key)"
                 if let line = k.mark?.line { marks[p] = line }
-                collectMarks(v, path: p, into: &marks)
+                guard collectMarks(v, path: p, into: &marks, budget: &budget) else { return false }
             }
         case .sequence(let s):
-            for (i, v) in s.enumerated() { collectMarks(v, path: "\(path)[\(i)]", into: &marks) }
+            for (i, v) in s.enumerated() { guard collectMarks(v, path: "\(path)[\(i)]", into: &marks, budget: &budget) else { return false } }
         default: break
         }
+        return true
     }
 
     static func pathString(_ codingPath: [any CodingKey]) -> String {

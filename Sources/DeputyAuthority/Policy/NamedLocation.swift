@@ -61,7 +61,7 @@ public struct IPRange: Sendable, Equatable {
 
     public init?(cidr: String) {
         let parts = cidr.split(separator: "/", maxSplits: 1).map(String.init)
-        guard let bytes = IPRange.bytes(of: parts[0]) else { return nil }
+        guard let first = parts.first, let bytes = IPRange.bytes(of: first) else { return nil }
         let length = parts.count == 2 ? Int(parts[1]) : bytes.count * 8
         guard let length, (0...(bytes.count * 8)).contains(length) else { return nil }
         network = bytes
