@@ -23,22 +23,31 @@ struct AuthorityHardeningTests {
         try await GrantsFixture.make { d in
             let sps = d.servicePrincipals
             let sp = { (appID: String) in sps.first { $0.appId == appID }!.id }
-            d.oauth2PermissionGrants.append(.init(id: "g-data-mcp", clientId: sp(DemoTenant.app("dataApi").appId),
-                                                  resourceId: sp(DemoTenant.app("mcpServer").appId), consentType: "AllPrincipals",
-                                                  principalId: nil, scope: "Expenses.ReadWrite"))
+            d.oauth2PermissionGrants.append(
+                .init(
+                    id: "g-data-mcp", clientId: sp(DemoTenant.app("dataApi").appId),
+                    resourceId: sp(DemoTenant.app("mcpServer").appId), consentType: "AllPrincipals",
+                    principalId: nil, scope: "Expenses.ReadWrite"))
             for p in policies { d.conditionalAccessPolicies.append(try! JSONDecoder().decode(JSONValue.self, from: Data(p.utf8))) }
             edit?(&d)
         }
     }
 
-    func exchange(_ f: GrantsFixture, subject: String, client: DemoTenant.DemoApp, _ extra: [(String, String)]) async -> Result<TokenResponse, OAuthError> {
-        await f.token([("grant_type", Self.tokenExchange), ("client_id", client.appId), ("client_secret", client.secret!),
-                       ("subject_token", subject), ("subject_token_type", Self.accessTokenType)] + extra)
+    func exchange(
+        _ f: GrantsFixture, subject: String, client: DemoTenant.DemoApp, _ extra: [(String, String)]
+    ) async -> Result<TokenResponse, OAuthError> {
+        await f.token(
+            [
+                ("grant_type", Self.tokenExchange), ("client_id", client.appId), ("client_secret", client.secret!),
+                ("subject_token", subject), ("subject_token_type", Self.accessTokenType),
+            ] + extra)
     }
 
     func obo(_ f: GrantsFixture, assertion: String, client: DemoTenant.DemoApp, scope: String) async -> Result<TokenResponse, OAuthError> {
-        await f.token([("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", client.appId), ("client_secret", client.secret!),
-                       ("assertion", assertion), ("scope", scope), ("requested_token_use", "on_behalf_of")])
+        await f.token([
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", client.appId), ("client_secret", client.secret!),
+            ("assertion", assertion), ("scope", scope), ("requested_token_use", "on_behalf_of"),
+        ])
     }
 
     /// A user's token for the Web API after a password-only sign-in from `ip`.
@@ -52,7 +61,8 @@ struct AuthorityHardeningTests {
     func tokenExchangeRelaysTheChallenge() async throws {
         let f = try await Self.fixture()
         let subject = try await passwordOnlyToken(f, GrantsFixture.user("alice")).accessToken
-        guard case .failure(let e) = await exchange(f, subject: subject, client: webApi, [("audience", "https://database.windows.net/")]) else {
+        guard case .failure(let e) = await exchange(f, subject: subject, client: webApi, [("audience", "https://database.windows.net/")])
+        else {
             Issue.record("a password-only user got a token for the MFA-protected Data API")
             return
         }
@@ -64,7 +74,8 @@ struct AuthorityHardeningTests {
         #expect(body.errorDescription.hasPrefix("AADSTS50076"))
     }
 
-    @Test("Exchanged tokens carry the sign-in's time, methods and location, and a chained exchange is held to the first sign-in's frequency")
+    @Test(
+        "Exchanged tokens carry the sign-in's time, methods and location, and a chained exchange is held to the first sign-in's frequency")
     func exchangedTokensCarryTheSignIn() async throws {
         // The MCP server requires a sign-in within the hour.
         let frequency = """
@@ -84,7 +95,10 @@ struct AuthorityHardeningTests {
         #expect(claims["auth_time"]?.numberValue.map { abs($0 - signedInAt.timeIntervalSince1970) < 120 } == true)
         // 100 minutes after the sign-in the Data API exchanges the exchanged token for the MCP server.
         f.time.advance(by: 50 * 60)
-        guard case .failure(let e) = await exchange(f, subject: first.accessToken, client: dataApi, [("resource", "api://contoso-expenses-mcp")]) else {
+        guard
+            case .failure(let e) = await exchange(
+                f, subject: first.accessToken, client: dataApi, [("resource", "api://contoso-expenses-mcp")])
+        else {
             Issue.record("a chained exchange escaped the MCP server's sign-in frequency")
             return
         }
@@ -96,21 +110,35 @@ struct AuthorityHardeningTests {
         let f = try await Self.fixture()
         let subject = try await f.mfaUserToken(GrantsFixture.user("bob"))
         let reports = GrantsFixture.app("reports")
-        let othersToken = try await f.success([("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
-                                               ("scope", "api://contoso-expenses-api/.default")]).accessToken
-        guard case .failure(let e) = await exchange(f, subject: subject, client: webApi, [("audience", "https://database.windows.net/"),
-                                                                                        ("actor_token", othersToken),
-                                                                                        ("actor_token_type", Self.accessTokenType)])
+        let othersToken = try await f.success([
+            ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
+            ("scope", "api://contoso-expenses-api/.default"),
+        ]).accessToken
+        guard
+            case .failure(let e) = await exchange(
+                f, subject: subject, client: webApi,
+                [
+                    ("audience", "https://database.windows.net/"),
+                    ("actor_token", othersToken),
+                    ("actor_token_type", Self.accessTokenType),
+                ])
         else {
             Issue.record("the Web API acted under another client's actor token")
             return
         }
         #expect(e.error == .invalidGrant && e.message.contains(reports.appId))
         // Its own token is accepted as the actor.
-        let own = try await f.success([("grant_type", "client_credentials"), ("client_id", webApi.appId), ("client_secret", webApi.secret!),
-                                       ("scope", "https://database.windows.net//.default")]).accessToken
-        let r = try await exchange(f, subject: subject, client: webApi, [("audience", "https://database.windows.net/"), ("actor_token", own),
-                                                                         ("actor_token_type", Self.accessTokenType)]).get()
+        let own = try await f.success([
+            ("grant_type", "client_credentials"), ("client_id", webApi.appId), ("client_secret", webApi.secret!),
+            ("scope", "https://database.windows.net//.default"),
+        ]).accessToken
+        let r = try await exchange(
+            f, subject: subject, client: webApi,
+            [
+                ("audience", "https://database.windows.net/"), ("actor_token", own),
+                ("actor_token_type", Self.accessTokenType),
+            ]
+        ).get()
         #expect(try UnverifiedJWT(r.accessToken).claims["act"]?.objectValue?["client_id"]?.stringValue == webApi.appId)
     }
 
@@ -126,16 +154,23 @@ struct AuthorityHardeningTests {
              "grantControls":{"operator":"OR","builtInControls":["block"]}}
             """
         let f = try await Self.fixture(policies: [blockBranch]) { d in
-            d.namedLocations.append(try! JSONDecoder().decode(JSONValue.self, from: Data(##"""
-                {"@odata.type":"#microsoft.graph.ipNamedLocation","id":"\##(branch)","displayName":"Branch","isTrusted":false,
-                 "ipRanges":[{"@odata.type":"#microsoft.graph.iPv4CidrRange","cidrAddress":"198.51.100.0/24"}]}
-                """##.utf8)))
+            d.namedLocations.append(
+                try! JSONDecoder().decode(
+                    JSONValue.self,
+                    from: Data(
+                        ##"""
+                        {"@odata.type":"#microsoft.graph.ipNamedLocation","id":"\##(branch)","displayName":"Branch","isTrusted":false,
+                         "ipRanges":[{"@odata.type":"#microsoft.graph.iPv4CidrRange","cidrAddress":"198.51.100.0/24"}]}
+                        """##.utf8)))
         }
         // Bob signs in (with MFA, as the Data API requires) from the branch; the Web API calls from loopback.
-        let fromBranch = try await SignInDriver.response(authority: f.authority, user: GrantsFixture.user("bob"), ipAddress: "198.51.100.9") {
+        let fromBranch = try await SignInDriver.response(authority: f.authority, user: GrantsFixture.user("bob"), ipAddress: "198.51.100.9")
+        {
             f.time.advance(by: TOTP.period)
         }
-        guard case .failure(let e) = await obo(f, assertion: fromBranch.accessToken, client: webApi, scope: "https://database.windows.net//Data.Read")
+        guard
+            case .failure(let e) = await obo(
+                f, assertion: fromBranch.accessToken, client: webApi, scope: "https://database.windows.net//Data.Read")
         else {
             Issue.record("the branch block was evaluated at the middle tier's address")
             return
@@ -152,9 +187,11 @@ struct AuthorityHardeningTests {
             // The CLI may use the MCP server for every user (no consent page in the way).
             let sps = d.servicePrincipals
             let sp = { (appID: String) in sps.first { $0.appId == appID }!.id }
-            d.oauth2PermissionGrants.append(.init(id: "g-cli-mcp", clientId: sp(DemoTenant.app("cli").appId),
-                                                  resourceId: sp(DemoTenant.app("mcpServer").appId), consentType: "AllPrincipals",
-                                                  principalId: nil, scope: "Expenses.ReadWrite"))
+            d.oauth2PermissionGrants.append(
+                .init(
+                    id: "g-cli-mcp", clientId: sp(DemoTenant.app("cli").appId),
+                    resourceId: sp(DemoTenant.app("mcpServer").appId), consentType: "AllPrincipals",
+                    principalId: nil, scope: "Expenses.ReadWrite"))
             // The demo's c1 policy (MFA) also asks for a sign-in within the hour.
             let i = d.conditionalAccessPolicies.firstIndex { $0.objectValue?["id"]?.stringValue == "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e02" }!
             guard case .object(var p) = d.conditionalAccessPolicies[i] else { return }
@@ -162,12 +199,16 @@ struct AuthorityHardeningTests {
             d.conditionalAccessPolicies[i] = .object(p)
         }
         let c1 = #"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#
-        let signedIn = try await SignInDriver.response(authority: f.authority, user: GrantsFixture.user("bob"), scope: "api://contoso-expenses-mcp/Expenses.ReadWrite",
-                                                       claims: c1) { f.time.advance(by: TOTP.period) }
+        let signedIn = try await SignInDriver.response(
+            authority: f.authority, user: GrantsFixture.user("bob"), scope: "api://contoso-expenses-mcp/Expenses.ReadWrite",
+            claims: c1
+        ) { f.time.advance(by: TOTP.period) }
         #expect(try UnverifiedJWT(signedIn.accessToken).claims["acrs"] == ["c1"])
         let refresh = { (token: String) in
-            await f.token([("grant_type", "refresh_token"), ("client_id", cli.appId), ("refresh_token", token),
-                           ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite offline_access")])
+            await f.token([
+                ("grant_type", "refresh_token"), ("client_id", cli.appId), ("refresh_token", token),
+                ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite offline_access"),
+            ])
         }
         f.time.advance(by: 30 * 60)
         let within = try await refresh(try #require(signedIn.refreshToken)).get()
@@ -184,13 +225,17 @@ struct AuthorityHardeningTests {
         let store = RecordStore.inMemory()
         let f = try await GrantsFixture.make(store: store)
         try await store.updateDirectory(tenantID: DemoTenant.tenantID) { d in
-            d.conditionalAccessPolicies.append(["id": "00000000-0000-4000-8000-000000000073", "displayName": "From a newer Deputy",
-                                                "state": "enabled", "conditions": ["users": ["includeUsers": ["All"]], "futureCondition": true]])
+            d.conditionalAccessPolicies.append([
+                "id": "00000000-0000-4000-8000-000000000073", "displayName": "From a newer Deputy",
+                "state": "enabled", "conditions": ["users": ["includeUsers": ["All"]], "futureCondition": true],
+            ])
         }
         // At run time: every sign-in of the tenant is blocked, naming the policy.
         let reports = GrantsFixture.app("reports")
-        let e = await f.failure([("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
-                                 ("scope", "https://database.windows.net//.default")])
+        let e = await f.failure([
+            ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
+            ("scope", "https://database.windows.net//.default"),
+        ])
         #expect(e?.aadsts == 53003 && e?.message.contains("From a newer Deputy") == true, "\(String(describing: e))")
         // At start: the authority refuses.
         await #expect(throws: Authority.UnreadablePoliciesError.self) {
@@ -205,12 +250,16 @@ struct AuthorityHardeningTests {
         let f = try await Self.fixture()
         let interactive = InteractiveSignIn(authority: f.authority)
         var browser = GrantsFixture.Browser()
-        let params = try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: "openid profile api://contoso-expenses-api/access_as_user", user: GrantsFixture.user("alice"),
-                                        browser: &browser)
+        let params = try await f.signIn(
+            clientID: cli.appId, redirectURI: "http://localhost", scope: "openid profile api://contoso-expenses-api/access_as_user",
+            user: GrantsFixture.user("alice"),
+            browser: &browser)
         let session = try #require(browser.cookies[InteractiveSignIn.sessionCookie])
         func logout(_ p: [(String, String)]) async -> InteractiveResult {
-            await interactive.logout(BrowserRequest(tenantSegment: "contoso.com", parameters: FormParameters(p), cookies: browser.cookies,
-                                                    correlationID: "c", ipAddress: nil))
+            await interactive.logout(
+                BrowserRequest(
+                    tenantSegment: "contoso.com", parameters: FormParameters(p), cookies: browser.cookies,
+                    correlationID: "c", ipAddress: nil))
         }
         // A link or form elsewhere: the user is asked, the session stays.
         guard case .confirmLogout(_, let fields, _) = await logout([("post_logout_redirect_uri", "http://localhost")]) else {
@@ -219,9 +268,15 @@ struct AuthorityHardeningTests {
         }
         #expect(try await f.store.session(hash: TokenIssuer.hash(session)) != nil)
         // A forged confirmation is asked again.
-        guard case .confirmLogout = await logout([("logout_confirmation", "forged")]) else { Issue.record("a forged confirmation signed out"); return }
+        guard case .confirmLogout = await logout([("logout_confirmation", "forged")]) else {
+            Issue.record("a forged confirmation signed out")
+            return
+        }
         // The confirmation form signs out; the redirect URI needs the app named (client_id).
-        guard case .redirect(let to, _) = await logout(fields + [("client_id", cli.appId)]) else { Issue.record("confirmed logout did not redirect"); return }
+        guard case .redirect(let to, _) = await logout(fields + [("client_id", cli.appId)]) else {
+            Issue.record("confirmed logout did not redirect")
+            return
+        }
         #expect(to == "http://localhost")
         #expect(try await f.store.session(hash: TokenIssuer.hash(session)) == nil)
         _ = params
@@ -233,13 +288,20 @@ struct AuthorityHardeningTests {
         let interactive = InteractiveSignIn(authority: f.authority)
         var browser = GrantsFixture.Browser()
         let spa = GrantsFixture.app("spa")
-        let code = try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: "openid profile api://contoso-expenses-api/access_as_user", user: GrantsFixture.user("alice"),
-                                      browser: &browser)["code"]!
-        let idToken = try #require(try await f.success([("grant_type", "authorization_code"), ("client_id", cli.appId), ("code", code),
-                                                        ("redirect_uri", "http://localhost"), ("scope", "openid profile api://contoso-expenses-api/access_as_user")]).idToken)
+        let code = try await f.signIn(
+            clientID: cli.appId, redirectURI: "http://localhost", scope: "openid profile api://contoso-expenses-api/access_as_user",
+            user: GrantsFixture.user("alice"),
+            browser: &browser)["code"]!
+        let idToken = try #require(
+            try await f.success([
+                ("grant_type", "authorization_code"), ("client_id", cli.appId), ("code", code),
+                ("redirect_uri", "http://localhost"), ("scope", "openid profile api://contoso-expenses-api/access_as_user"),
+            ]).idToken)
         func logout(_ p: [(String, String)]) async -> InteractiveResult {
-            await interactive.logout(BrowserRequest(tenantSegment: "contoso.com", parameters: FormParameters(p), cookies: browser.cookies,
-                                                    correlationID: "c", ipAddress: nil))
+            await interactive.logout(
+                BrowserRequest(
+                    tenantSegment: "contoso.com", parameters: FormParameters(p), cookies: browser.cookies,
+                    correlationID: "c", ipAddress: nil))
         }
         // The SPA's redirect URI is registered, but not for the app the hint names.
         let spaRedirect = f.demo.redirectURIs("spa")[0]
@@ -248,12 +310,24 @@ struct AuthorityHardeningTests {
             return
         }
         // A client_id that disagrees with the hint is an error.
-        guard case .error = await logout([("id_token_hint", idToken), ("client_id", spa.appId)]) else { Issue.record("mismatch accepted"); return }
+        guard case .error = await logout([("id_token_hint", idToken), ("client_id", spa.appId)]) else {
+            Issue.record("mismatch accepted")
+            return
+        }
         // A forged hint is an error, not a sign-out.
-        guard case .error = await logout([("id_token_hint", idToken.dropLast(4) + "AAAA")]) else { Issue.record("forged hint accepted"); return }
+        guard case .error = await logout([("id_token_hint", idToken.dropLast(4) + "AAAA")]) else {
+            Issue.record("forged hint accepted")
+            return
+        }
         // The hint's own app: redirected, with state.
-        guard case .redirect(let to, _) = await logout([("id_token_hint", idToken), ("post_logout_redirect_uri", "http://localhost"), ("state", "s")])
-        else { Issue.record("the hint's app was not redirected"); return }
+        guard
+            case .redirect(let to, _) = await logout([
+                ("id_token_hint", idToken), ("post_logout_redirect_uri", "http://localhost"), ("state", "s"),
+            ])
+        else {
+            Issue.record("the hint's app was not redirected")
+            return
+        }
         #expect(to == "http://localhost?state=s")
     }
 

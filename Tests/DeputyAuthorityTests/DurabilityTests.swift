@@ -5,7 +5,7 @@ import Testing
 @testable import DeputyAuthority
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// kill -9 in the middle of a load: a child process runs an authority on a SQLite store and keeps
@@ -37,20 +37,29 @@ struct DurabilityTests {
     static func signIn(_ authority: Authority, user: DemoTenant.DemoUser, scope: String) async throws -> (code: String, consented: Bool) {
         let interactive = InteractiveSignIn(authority: authority)
         var jar: [String: String] = [:]
-        let start = await interactive.authorize(BrowserRequest(tenantSegment: "contoso.com", parameters: FormParameters([
-            ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", scope),
-        ]), cookies: jar, correlationID: "load", ipAddress: "127.0.0.1"))
+        let start = await interactive.authorize(
+            BrowserRequest(
+                tenantSegment: "contoso.com",
+                parameters: FormParameters([
+                    ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", scope),
+                ]), cookies: jar, correlationID: "load", ipAddress: "127.0.0.1"))
         guard case .signIn(let page, let set) = start else { throw SignInFailed(result: "\(start)") }
         for c in set { jar[c.name] = c.value }
-        var result = await interactive.submitSignIn(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
-            ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", user.upn), ("password", user.password),
-        ]), cookies: jar, correlationID: "load", ipAddress: "127.0.0.1"))
+        var result = await interactive.submitSignIn(
+            BrowserRequest(
+                tenantSegment: DemoTenant.tenantID,
+                parameters: FormParameters([
+                    ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", user.upn), ("password", user.password),
+                ]), cookies: jar, correlationID: "load", ipAddress: "127.0.0.1"))
         var consented = false
         if case .consent(let consent, let set) = result {
             for c in set { jar[c.name] = c.value }
-            result = await interactive.submitConsent(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
-                ("flow", consent.flowID), ("csrf_token", consent.csrfToken), ("decision", "accept"),
-            ]), cookies: jar, correlationID: "load", ipAddress: "127.0.0.1"))
+            result = await interactive.submitConsent(
+                BrowserRequest(
+                    tenantSegment: DemoTenant.tenantID,
+                    parameters: FormParameters([
+                        ("flow", consent.flowID), ("csrf_token", consent.csrfToken), ("decision", "accept"),
+                    ]), cookies: jar, correlationID: "load", ipAddress: "127.0.0.1"))
             consented = true
         }
         guard case .respond(let response, _) = result, let code = response.parameters.first(where: { $0.0 == "code" })?.1 else {
@@ -61,8 +70,11 @@ struct DurabilityTests {
 
     struct SignInFailed: Error { var result: String }
 
-    static func token(_ authority: Authority, _ form: [(String, String)], correlation: String = "load") async -> Result<TokenResponse, OAuthError> {
-        await authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters(form), correlationID: correlation, ipAddress: "127.0.0.1"))
+    static func token(
+        _ authority: Authority, _ form: [(String, String)], correlation: String = "load"
+    ) async -> Result<TokenResponse, OAuthError> {
+        await authority.token(
+            TokenRequest(tenantSegment: "contoso.com", form: FormParameters(form), correlationID: correlation, ipAddress: "127.0.0.1"))
     }
 
     /// The child: load until SIGKILL. Each success is appended to the journal with write(2), which
@@ -90,10 +102,14 @@ struct DurabilityTests {
                         guard let (code, _) = try? await signIn(authority, user: users[(w + n) % 3], scope: apiScope) else { continue }
                         if n % 2 == 0 {
                             record("code \(code)")
-                        } else if case .success(let r) = await token(authority, [
-                            ("grant_type", "authorization_code"), ("client_id", cli.appId), ("code", code), ("redirect_uri", "http://localhost"),
-                            ("scope", apiScope),
-                        ]), let rt = r.refreshToken {
+                        } else if case .success(let r) = await token(
+                            authority,
+                            [
+                                ("grant_type", "authorization_code"), ("client_id", cli.appId), ("code", code),
+                                ("redirect_uri", "http://localhost"),
+                                ("scope", apiScope),
+                            ]), let rt = r.refreshToken
+                        {
                             record("refresh w\(w)-\(n) \(rt)")
                         }
                     }
@@ -107,9 +123,13 @@ struct DurabilityTests {
                     n += 1
                     if families.count < 4 {
                         let u = users[n % 3]
-                        if case .success(let r) = await token(authority, [
-                            ("grant_type", "password"), ("client_id", cli.appId), ("username", u.upn), ("password", u.password), ("scope", apiScope),
-                        ], correlation: "load-ropc-\(n)"), let rt = r.refreshToken {
+                        if case .success(let r) = await token(
+                            authority,
+                            [
+                                ("grant_type", "password"), ("client_id", cli.appId), ("username", u.upn), ("password", u.password),
+                                ("scope", apiScope),
+                            ], correlation: "load-ropc-\(n)"), let rt = r.refreshToken
+                        {
                             families.append(("f\(n)", rt))
                             record("refresh f\(n) \(rt)")
                             record("signin load-ropc-\(n)")
@@ -117,9 +137,13 @@ struct DurabilityTests {
                         continue
                     }
                     let i = n % families.count
-                    if case .success(let r) = await token(authority, [
-                        ("grant_type", "refresh_token"), ("client_id", cli.appId), ("refresh_token", families[i].1), ("scope", apiScope),
-                    ]), let rt = r.refreshToken {
+                    if case .success(let r) = await token(
+                        authority,
+                        [
+                            ("grant_type", "refresh_token"), ("client_id", cli.appId), ("refresh_token", families[i].1),
+                            ("scope", apiScope),
+                        ]), let rt = r.refreshToken
+                    {
                         families[i].1 = rt
                         record("refresh \(families[i].0) \(rt)")
                     }
@@ -145,11 +169,14 @@ struct DurabilityTests {
         }
         // Restart on the same store.
         let store = try RecordStore.sqlite(path: dir + "/store.sqlite")
-        let (authority, seeded) = try await Authority.open(configuration: Self.configuration(), store: store, tenantFile: try Self.demoFile())
+        let (authority, seeded) = try await Authority.open(
+            configuration: Self.configuration(), store: store, tenantFile: try Self.demoFile())
         #expect(seeded == .unchanged)
         let journal = (try? String(contentsOfFile: dir + "/journal", encoding: .utf8)) ?? ""
         var latest: [String: String] = [:]
-        var codes: [String] = [], consents: [String] = [], signIns: [String] = []
+        var codes: [String] = []
+        var consents: [String] = []
+        var signIns: [String] = []
         for line in journal.split(separator: "\n") {
             let parts = line.split(separator: " ").map(String.init)
             switch parts.first {
@@ -162,17 +189,24 @@ struct DurabilityTests {
         }
         var lost: [String: Int] = [:]
         for code in codes {
-            if case .failure(let e) = await Self.token(authority, [
-                ("grant_type", "authorization_code"), ("client_id", Self.cli.appId), ("code", code), ("redirect_uri", "http://localhost"),
-                ("scope", Self.apiScope),
-            ]), e.aadsts != 54005 {
+            if case .failure(let e) = await Self.token(
+                authority,
+                [
+                    ("grant_type", "authorization_code"), ("client_id", Self.cli.appId), ("code", code),
+                    ("redirect_uri", "http://localhost"),
+                    ("scope", Self.apiScope),
+                ]), e.aadsts != 54005
+            {
                 lost["code", default: 0] += 1
             }
         }
         for (_, rt) in latest {
-            if case .failure = await Self.token(authority, [
-                ("grant_type", "refresh_token"), ("client_id", Self.cli.appId), ("refresh_token", rt), ("scope", Self.apiScope),
-            ]) {
+            if case .failure = await Self.token(
+                authority,
+                [
+                    ("grant_type", "refresh_token"), ("client_id", Self.cli.appId), ("refresh_token", rt), ("scope", Self.apiScope),
+                ])
+            {
                 lost["refresh", default: 0] += 1
             }
         }
@@ -182,8 +216,9 @@ struct DurabilityTests {
         }
         let logged = Set(try await store.recentSignIns(limit: 100_000).map(\.correlationId))
         for id in signIns where !logged.contains(id) { lost["signin", default: 0] += 1 }
-        print("durability: sent codes \(codes.count), refresh families \(latest.count), consents \(consents.count), sign-ins \(signIns.count); "
-              + "lost \(lost.values.reduce(0, +)) \(lost)")
+        print(
+            "durability: sent codes \(codes.count), refresh families \(latest.count), consents \(consents.count), sign-ins \(signIns.count); "
+                + "lost \(lost.values.reduce(0, +)) \(lost)")
         #expect(lost.isEmpty, "\(lost)")
         #expect(!codes.isEmpty && !latest.isEmpty && !signIns.isEmpty, "the load ran too briefly to prove anything")
     }

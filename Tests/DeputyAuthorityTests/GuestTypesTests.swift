@@ -67,9 +67,10 @@ struct GuestTypesTests {
 
     @Test("Excluding one guest type no longer exempts every guest")
     func excludingOneTypeKeepsTheOthers() throws {
-        let blocked = try Self.blocked(users: #"""
-            {"includeUsers":["All"],"excludeGuestsOrExternalUsers":{"guestOrExternalUserTypes":"b2bCollaborationGuest","externalTenants":{"membershipKind":"all"}}}
-            """#)
+        let blocked = try Self.blocked(
+            users: #"""
+                {"includeUsers":["All"],"excludeGuestsOrExternalUsers":{"guestOrExternalUserTypes":"b2bCollaborationGuest","externalTenants":{"membershipKind":"all"}}}
+                """#)
         #expect(blocked == ["member", "internalGuest", "b2bMember", "directConnect", "serviceProvider", "otherExternal"])
     }
 
@@ -86,10 +87,11 @@ struct GuestTypesTests {
 
     @Test("Enumerated external tenants match only users from those tenants")
     func enumeratedTenants() throws {
-        let blocked = try Self.blocked(users: #"""
-            {"includeGuestsOrExternalUsers":{"guestOrExternalUserTypes":"b2bCollaborationGuest,b2bCollaborationMember,internalGuest",
-             "externalTenants":{"@odata.type":"#microsoft.graph.conditionalAccessEnumeratedExternalTenants","membershipKind":"enumerated","members":["\#(Self.fabrikam)"]}}}
-            """#)
+        let blocked = try Self.blocked(
+            users: #"""
+                {"includeGuestsOrExternalUsers":{"guestOrExternalUserTypes":"b2bCollaborationGuest,b2bCollaborationMember,internalGuest",
+                 "externalTenants":{"@odata.type":"#microsoft.graph.conditionalAccessEnumeratedExternalTenants","membershipKind":"enumerated","members":["\#(Self.fabrikam)"]}}}
+                """#)
         #expect(blocked == ["b2bGuestFabrikam", "b2bMember"])
     }
 
@@ -103,8 +105,10 @@ struct GuestTypesTests {
     func badValuesRefused() throws {
         for (users, field) in [
             (#"{"includeGuestsOrExternalUsers":{"guestOrExternalUserTypes":"b2bGuest"}}"#, "guestOrExternalUserTypes"),
-            (#"{"includeGuestsOrExternalUsers":{"guestOrExternalUserTypes":"internalGuest","externalTenants":{"membershipKind":"enumerated","members":["fabrikam.com"]}}}"#,
-             "externalTenants.members[0]"),
+            (
+                #"{"includeGuestsOrExternalUsers":{"guestOrExternalUserTypes":"internalGuest","externalTenants":{"membershipKind":"enumerated","members":["fabrikam.com"]}}}"#,
+                "externalTenants.members[0]"
+            ),
             (#"{"includeGuestsOrExternalUsers":{"guestOrExternalUserTypes":"none"}}"#, "guestOrExternalUserTypes"),
         ] {
             let json = """

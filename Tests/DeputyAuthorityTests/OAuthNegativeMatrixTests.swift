@@ -38,15 +38,20 @@ struct OAuthNegativeMatrixTests {
     static func code(_ f: GrantsFixture, pkce: Bool = true, redirect: String = "http://localhost") async throws -> String {
         var browser = GrantsFixture.Browser()
         let extra: [(String, String)] = pkce ? [("code_challenge", challenge), ("code_challenge_method", "S256")] : []
-        let p = try await f.signIn(clientID: cli.appId, redirectURI: redirect, scope: scope + " offline_access", user: alice, extra: extra,
-                                   browser: &browser)
+        let p = try await f.signIn(
+            clientID: cli.appId, redirectURI: redirect, scope: scope + " offline_access", user: alice, extra: extra,
+            browser: &browser)
         guard let code = p["code"] else { throw OAuthError.signInFlowExpired() }
         return code
     }
 
-    static func redeem(_ f: GrantsFixture, _ code: String, verifier: String? = OAuthNegativeMatrixTests.verifier,
-                       redirect: String = "http://localhost") async -> Result<TokenResponse, OAuthError> {
-        var form = [("grant_type", "authorization_code"), ("client_id", cli.appId), ("code", code), ("redirect_uri", redirect), ("scope", scope)]
+    static func redeem(
+        _ f: GrantsFixture, _ code: String, verifier: String? = OAuthNegativeMatrixTests.verifier,
+        redirect: String = "http://localhost"
+    ) async -> Result<TokenResponse, OAuthError> {
+        var form = [
+            ("grant_type", "authorization_code"), ("client_id", cli.appId), ("code", code), ("redirect_uri", redirect), ("scope", scope),
+        ]
         if let verifier { form.append(("code_verifier", verifier)) }
         return await f.token(form)
     }
@@ -57,8 +62,9 @@ struct OAuthNegativeMatrixTests {
 
     /// What authorize answers for these parameters (before any sign-in).
     static func authorize(_ f: GrantsFixture, _ params: [(String, String)]) async -> InteractiveResult {
-        await InteractiveSignIn(authority: f.authority).authorize(BrowserRequest(
-            tenantSegment: "contoso.com", parameters: FormParameters(params), cookies: [:], correlationID: "c", ipAddress: "127.0.0.1"))
+        await InteractiveSignIn(authority: f.authority).authorize(
+            BrowserRequest(
+                tenantSegment: "contoso.com", parameters: FormParameters(params), cookies: [:], correlationID: "c", ipAddress: "127.0.0.1"))
     }
 
     /// nil when authorize refuses without sending the browser to `redirect`.
@@ -75,227 +81,411 @@ struct OAuthNegativeMatrixTests {
     static func rows(_ f: GrantsFixture, strict s: GrantsFixture, valid: SigningKeyRecord, expired: SigningKeyRecord) -> [Row] {
         [
             // Authorization codes.
-            ("a code redeemed twice is refused, and what it issued is revoked", {
-                let c = try await code(f)
-                let first = try await redeem(f, c).get()
-                if let wrong = refused(await redeem(f, c), 54005) { return wrong }
-                return refused(await refresh(f, try #require(first.refreshToken)), nil)
-            }),
-            ("a code redeemed by another client is refused", {
-                let c = try await code(f)
-                return refused(await f.token([("grant_type", "authorization_code"), ("client_id", spa.appId), ("code", c),
-                                              ("redirect_uri", "http://localhost"), ("code_verifier", verifier), ("scope", scope)]), nil)
-            }),
-            ("an expired code is refused", {
-                let c = try await code(f)
-                f.time.advance(by: 601)
-                return refused(await redeem(f, c), nil)
-            }),
+            (
+                "a code redeemed twice is refused, and what it issued is revoked",
+                {
+                    let c = try await code(f)
+                    let first = try await redeem(f, c).get()
+                    if let wrong = refused(await redeem(f, c), 54005) { return wrong }
+                    return refused(await refresh(f, try #require(first.refreshToken)), nil)
+                }
+            ),
+            (
+                "a code redeemed by another client is refused",
+                {
+                    let c = try await code(f)
+                    return refused(
+                        await f.token([
+                            ("grant_type", "authorization_code"), ("client_id", spa.appId), ("code", c),
+                            ("redirect_uri", "http://localhost"), ("code_verifier", verifier), ("scope", scope),
+                        ]), nil)
+                }
+            ),
+            (
+                "an expired code is refused",
+                {
+                    let c = try await code(f)
+                    f.time.advance(by: 601)
+                    return refused(await redeem(f, c), nil)
+                }
+            ),
             // PKCE.
             ("PKCE: the verifier missing for a code with a challenge", { refused(await redeem(f, try await code(f), verifier: nil), nil) }),
             ("PKCE: a verifier that does not match", { refused(await redeem(f, try await code(f), verifier: verifier + "x"), nil) }),
-            ("PKCE: plain under --strict", {
-                await isErrorRedirect(authorize(s, [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                                                    ("scope", scope), ("code_challenge", verifier), ("code_challenge_method", "plain")]))
-                    ? nil : "plain was accepted"
-            }),
-            ("PKCE: missing under --strict", {
-                await isErrorRedirect(authorize(s, [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                                                    ("scope", scope)])) ? nil : "a code flow without PKCE was started"
-            }),
+            (
+                "PKCE: plain under --strict",
+                {
+                    await isErrorRedirect(
+                        authorize(
+                            s,
+                            [
+                                ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+                                ("scope", scope), ("code_challenge", verifier), ("code_challenge_method", "plain"),
+                            ]))
+                        ? nil : "plain was accepted"
+                }
+            ),
+            (
+                "PKCE: missing under --strict",
+                {
+                    await isErrorRedirect(
+                        authorize(
+                            s,
+                            [
+                                ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+                                ("scope", scope),
+                            ])) ? nil : "a code flow without PKCE was started"
+                }
+            ),
             // Redirect URIs.
-            ("redirect URI: a longer host with the registered one as prefix", {
-                noRedirect(await authorize(f, [("client_id", cli.appId), ("redirect_uri", "http://localhost.evil.example/"), ("response_type", "code"),
-                                               ("scope", scope)]), to: "http://localhost.evil.example")
-            }),
-            ("redirect URI: another path's case", {
-                let registered = f.demo.redirectURIs("spa")[1]
-                let changed = registered.replacingOccurrences(of: "callback", with: "Callback")
-                return noRedirect(await authorize(f, [("client_id", spa.appId), ("redirect_uri", changed), ("response_type", "code"), ("scope", scope),
-                                                      ("code_challenge", challenge), ("code_challenge_method", "S256")]), to: changed)
-            }),
-            ("redirect URI: a fragment", {
-                noRedirect(await authorize(f, [("client_id", cli.appId), ("redirect_uri", "http://localhost#x"), ("response_type", "code"),
-                                               ("scope", scope)]), to: "http://localhost#x")
-            }),
-            ("redirect URI: an open redirect elsewhere", {
-                noRedirect(await authorize(f, [("client_id", cli.appId), ("redirect_uri", "https://evil.example/callback"), ("response_type", "code"),
-                                               ("scope", scope)]), to: "https://evil.example")
-            }),
-            ("redirect URI: redeemed with another one than authorize's", {
-                refused(await redeem(f, try await code(f), redirect: "https://login.microsoftonline.com/common/oauth2/nativeclient"), nil)
-            }),
+            (
+                "redirect URI: a longer host with the registered one as prefix",
+                {
+                    noRedirect(
+                        await authorize(
+                            f,
+                            [
+                                ("client_id", cli.appId), ("redirect_uri", "http://localhost.evil.example/"), ("response_type", "code"),
+                                ("scope", scope),
+                            ]), to: "http://localhost.evil.example")
+                }
+            ),
+            (
+                "redirect URI: another path's case",
+                {
+                    let registered = f.demo.redirectURIs("spa")[1]
+                    let changed = registered.replacingOccurrences(of: "callback", with: "Callback")
+                    return noRedirect(
+                        await authorize(
+                            f,
+                            [
+                                ("client_id", spa.appId), ("redirect_uri", changed), ("response_type", "code"), ("scope", scope),
+                                ("code_challenge", challenge), ("code_challenge_method", "S256"),
+                            ]), to: changed)
+                }
+            ),
+            (
+                "redirect URI: a fragment",
+                {
+                    noRedirect(
+                        await authorize(
+                            f,
+                            [
+                                ("client_id", cli.appId), ("redirect_uri", "http://localhost#x"), ("response_type", "code"),
+                                ("scope", scope),
+                            ]), to: "http://localhost#x")
+                }
+            ),
+            (
+                "redirect URI: an open redirect elsewhere",
+                {
+                    noRedirect(
+                        await authorize(
+                            f,
+                            [
+                                ("client_id", cli.appId), ("redirect_uri", "https://evil.example/callback"), ("response_type", "code"),
+                                ("scope", scope),
+                            ]), to: "https://evil.example")
+                }
+            ),
+            (
+                "redirect URI: redeemed with another one than authorize's",
+                {
+                    refused(
+                        await redeem(f, try await code(f), redirect: "https://login.microsoftonline.com/common/oauth2/nativeclient"), nil)
+                }
+            ),
             // Refresh tokens.
-            ("refresh token reuse under --strict revokes the family", {
-                let first = try await redeem(s, try await code(s)).get()
-                let old = try #require(first.refreshToken)
-                let next = try await refresh(s, old).get()
-                if let wrong = refused(await refresh(s, old), nil) { return "reuse: " + wrong }
-                return refused(await refresh(s, try #require(next.refreshToken)), nil).map { "family: " + $0 }
-            }),
-            ("a refresh token used by another client", {
-                let first = try await redeem(f, try await code(f)).get()
-                return refused(await f.token([("grant_type", "refresh_token"), ("client_id", spa.appId), ("refresh_token", try #require(first.refreshToken)),
-                                              ("scope", scope)]), nil)
-            }),
+            (
+                "refresh token reuse under --strict revokes the family",
+                {
+                    let first = try await redeem(s, try await code(s)).get()
+                    let old = try #require(first.refreshToken)
+                    let next = try await refresh(s, old).get()
+                    if let wrong = refused(await refresh(s, old), nil) { return "reuse: " + wrong }
+                    return refused(await refresh(s, try #require(next.refreshToken)), nil).map { "family: " + $0 }
+                }
+            ),
+            (
+                "a refresh token used by another client",
+                {
+                    let first = try await redeem(f, try await code(f)).get()
+                    return refused(
+                        await f.token([
+                            ("grant_type", "refresh_token"), ("client_id", spa.appId), ("refresh_token", try #require(first.refreshToken)),
+                            ("scope", scope),
+                        ]), nil)
+                }
+            ),
             // Client authentication.
-            ("a wrong client secret", {
-                refused(await f.token([("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", "wrong-secret"),
-                                       ("scope", "https://database.windows.net//.default")]), 7000215, status: 401)
-            }),
-            ("a client assertion signed by an expired certificate", {
-                let a = try clientAssertion(expired, now: f.time.now(), app: webApi.appId)
-                return refused(await f.token([("grant_type", "client_credentials"), ("client_id", webApi.appId), ("scope", "https://database.windows.net//.default"),
-                                              ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", a)]),
-                               nil, status: 401)
-            }),
-            ("a replayed client assertion (the same jti)", {
-                let a = try clientAssertion(valid, now: f.time.now(), app: reports.appId)
-                let form = [("grant_type", "client_credentials"), ("client_id", reports.appId), ("scope", "https://database.windows.net//.default"),
-                            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", a)]
-                _ = try await f.token(form).get()
-                return refused(await f.token(form), nil, status: 401)
-            }),
-            ("a client assertion for another audience", {
-                let a = try clientAssertion(valid, now: f.time.now(), app: reports.appId, aud: "https://login.microsoftonline.com/other/oauth2/v2.0/token")
-                return refused(await f.token([("grant_type", "client_credentials"), ("client_id", reports.appId), ("scope", "https://database.windows.net//.default"),
-                                              ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", a)]),
-                               nil, status: 401)
-            }),
+            (
+                "a wrong client secret",
+                {
+                    refused(
+                        await f.token([
+                            ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", "wrong-secret"),
+                            ("scope", "https://database.windows.net//.default"),
+                        ]), 7_000_215, status: 401)
+                }
+            ),
+            (
+                "a client assertion signed by an expired certificate",
+                {
+                    let a = try clientAssertion(expired, now: f.time.now(), app: webApi.appId)
+                    return refused(
+                        await f.token([
+                            ("grant_type", "client_credentials"), ("client_id", webApi.appId),
+                            ("scope", "https://database.windows.net//.default"),
+                            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", a),
+                        ]),
+                        nil, status: 401)
+                }
+            ),
+            (
+                "a replayed client assertion (the same jti)",
+                {
+                    let a = try clientAssertion(valid, now: f.time.now(), app: reports.appId)
+                    let form = [
+                        ("grant_type", "client_credentials"), ("client_id", reports.appId),
+                        ("scope", "https://database.windows.net//.default"),
+                        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", a),
+                    ]
+                    _ = try await f.token(form).get()
+                    return refused(await f.token(form), nil, status: 401)
+                }
+            ),
+            (
+                "a client assertion for another audience",
+                {
+                    let a = try clientAssertion(
+                        valid, now: f.time.now(), app: reports.appId, aud: "https://login.microsoftonline.com/other/oauth2/v2.0/token")
+                    return refused(
+                        await f.token([
+                            ("grant_type", "client_credentials"), ("client_id", reports.appId),
+                            ("scope", "https://database.windows.net//.default"),
+                            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", a),
+                        ]),
+                        nil, status: 401)
+                }
+            ),
             // Tenants.
-            ("a token of another tenant (same authority, same key) as an OBO assertion", {
-                let key = try await f.authority.currentKeys().current
-                let other = "22222222-2222-4222-8222-222222222222"
-                let now = f.time.now().timeIntervalSince1970
-                let token = try key.sign(claims: ["iss": .string(f.authority.configuration.issuerV2(tenantID: other)), "tid": .string(other),
-                                                  "aud": .string(webApi.appId), "oid": .string(alice.id), "sub": "s", "scp": "access_as_user",
-                                                  "azp": .string(cli.appId), "iat": .number(now), "nbf": .number(now), "exp": .number(now + 3600)])
-                return refused(await f.token([("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", webApi.appId),
-                                              ("client_secret", webApi.secret!), ("assertion", token), ("scope", "https://database.windows.net//Data.Read"),
-                                              ("requested_token_use", "on_behalf_of")]), 50013)
-            }),
+            (
+                "a token of another tenant (same authority, same key) as an OBO assertion",
+                {
+                    let key = try await f.authority.currentKeys().current
+                    let other = "22222222-2222-4222-8222-222222222222"
+                    let now = f.time.now().timeIntervalSince1970
+                    let token = try key.sign(claims: [
+                        "iss": .string(f.authority.configuration.issuerV2(tenantID: other)), "tid": .string(other),
+                        "aud": .string(webApi.appId), "oid": .string(alice.id), "sub": "s", "scp": "access_as_user",
+                        "azp": .string(cli.appId), "iat": .number(now), "nbf": .number(now), "exp": .number(now + 3600),
+                    ])
+                    return refused(
+                        await f.token([
+                            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", webApi.appId),
+                            ("client_secret", webApi.secret!), ("assertion", token), ("scope", "https://database.windows.net//Data.Read"),
+                            ("requested_token_use", "on_behalf_of"),
+                        ]), 50013)
+                }
+            ),
             // Consent.
-            ("consent bypass: ROPC for a scope nobody consented to", {
-                refused(await f.token([("grant_type", "password"), ("client_id", cli.appId), ("username", alice.upn), ("password", alice.password),
-                                       ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite")]), 65001)
-            }),
-            ("consent bypass: prompt=none for a scope nobody consented to", {
-                var browser = GrantsFixture.Browser()
-                _ = try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: scope, user: alice, browser: &browser)
-                let r = await InteractiveSignIn(authority: f.authority).authorize(BrowserRequest(tenantSegment: "contoso.com", parameters: FormParameters([
-                    ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("prompt", "none"),
-                    ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"),
-                ]), cookies: browser.cookies, correlationID: "c", ipAddress: "127.0.0.1"))
-                guard case .respond(let response, _) = r else { return "no answer to the client: \(r)" }
-                let params = Dictionary(response.parameters, uniquingKeysWith: { a, _ in a })
-                return params["code"] == nil && params["error"] != nil ? nil : "prompt=none answered \(params)"
-            }),
-            ("consent bypass: accepting a consent page of another browser's flow", {
-                let interactive = InteractiveSignIn(authority: f.authority)
-                let start = await interactive.authorize(BrowserRequest(tenantSegment: "contoso.com", parameters: FormParameters([
-                    ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                    ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"),
-                ]), cookies: [:], correlationID: "c", ipAddress: "127.0.0.1"))
-                guard case .signIn(let page, let cookies) = start else { return "\(start)" }
-                let jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-                let consent = await interactive.submitSignIn(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
-                    ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn), ("password", alice.password),
-                ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
-                guard case .consent(let c, _) = consent else { return "no consent page: \(consent)" }
-                // Another browser (no cookies) posts Accept with the flow and token it learned.
-                let r = await interactive.submitConsent(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
-                    ("flow", c.flowID), ("csrf_token", c.csrfToken), ("decision", "accept"),
-                ]), cookies: [:], correlationID: "c", ipAddress: "127.0.0.1"))
-                if case .error = r { return nil }
-                return "the consent was accepted from another browser: \(r)"
-            }),
+            (
+                "consent bypass: ROPC for a scope nobody consented to",
+                {
+                    refused(
+                        await f.token([
+                            ("grant_type", "password"), ("client_id", cli.appId), ("username", alice.upn), ("password", alice.password),
+                            ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"),
+                        ]), 65001)
+                }
+            ),
+            (
+                "consent bypass: prompt=none for a scope nobody consented to",
+                {
+                    var browser = GrantsFixture.Browser()
+                    _ = try await f.signIn(
+                        clientID: cli.appId, redirectURI: "http://localhost", scope: scope, user: alice, browser: &browser)
+                    let r = await InteractiveSignIn(authority: f.authority).authorize(
+                        BrowserRequest(
+                            tenantSegment: "contoso.com",
+                            parameters: FormParameters([
+                                ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+                                ("prompt", "none"),
+                                ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"),
+                            ]), cookies: browser.cookies, correlationID: "c", ipAddress: "127.0.0.1"))
+                    guard case .respond(let response, _) = r else { return "no answer to the client: \(r)" }
+                    let params = Dictionary(response.parameters, uniquingKeysWith: { a, _ in a })
+                    return params["code"] == nil && params["error"] != nil ? nil : "prompt=none answered \(params)"
+                }
+            ),
+            (
+                "consent bypass: accepting a consent page of another browser's flow",
+                {
+                    let interactive = InteractiveSignIn(authority: f.authority)
+                    let start = await interactive.authorize(
+                        BrowserRequest(
+                            tenantSegment: "contoso.com",
+                            parameters: FormParameters([
+                                ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+                                ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"),
+                            ]), cookies: [:], correlationID: "c", ipAddress: "127.0.0.1"))
+                    guard case .signIn(let page, let cookies) = start else { return "\(start)" }
+                    let jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+                    let consent = await interactive.submitSignIn(
+                        BrowserRequest(
+                            tenantSegment: DemoTenant.tenantID,
+                            parameters: FormParameters([
+                                ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn),
+                                ("password", alice.password),
+                            ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
+                    guard case .consent(let c, _) = consent else { return "no consent page: \(consent)" }
+                    // Another browser (no cookies) posts Accept with the flow and token it learned.
+                    let r = await interactive.submitConsent(
+                        BrowserRequest(
+                            tenantSegment: DemoTenant.tenantID,
+                            parameters: FormParameters([
+                                ("flow", c.flowID), ("csrf_token", c.csrfToken), ("decision", "accept"),
+                            ]), cookies: [:], correlationID: "c", ipAddress: "127.0.0.1"))
+                    if case .error = r { return nil }
+                    return "the consent was accepted from another browser: \(r)"
+                }
+            ),
             // CSRF.
-            ("CSRF: the sign-in form without its anti-forgery token", {
-                let interactive = InteractiveSignIn(authority: f.authority)
-                let start = await authorize(f, [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", scope)])
-                guard case .signIn(let page, let cookies) = start else { return "\(start)" }
-                let jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-                let r = await interactive.submitSignIn(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
-                    ("flow", page.flowID), ("csrf_token", "forged"), ("username", alice.upn), ("password", alice.password),
-                ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
-                if case .error = r { return nil }
-                return "signed in with a forged token: \(r)"
-            }),
-            ("CSRF: the sign-in form posted from another browser (no binding cookie)", {
-                let interactive = InteractiveSignIn(authority: f.authority)
-                let start = await authorize(f, [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", scope)])
-                guard case .signIn(let page, _) = start else { return "\(start)" }
-                let r = await interactive.submitSignIn(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
-                    ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn), ("password", alice.password),
-                ]), cookies: [:], correlationID: "c", ipAddress: "127.0.0.1"))
-                if case .error = r { return nil }
-                return "signed in without the binding cookie: \(r)"
-            }),
-            ("CSRF: the verification-code form with a forged anti-forgery token", {
-                let interactive = InteractiveSignIn(authority: f.authority)
-                let bob = DemoTenant.user("bob")
-                var (step, jar) = await passwordStep(f, bob)
-                guard case .step(let st, let set) = step else { return "no verification step: \(step)" }
-                for c in set { jar[c.name] = c.value }
-                let code = try #require(TOTP.code(base32Secret: bob.totpSecret!, at: f.time.now()))
-                let r = await interactive.submitVerificationCode(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
-                    ("flow", st.flowID), ("csrf_token", "forged"), ("otc", code),
-                ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
-                if case .error = r { return nil }
-                return "the step was accepted with a forged token: \(r)"
-            }),
-            // Guessing.
-            ("TOTP: a code accepted once is refused the second time", {
-                let bob = DemoTenant.user("bob")
-                f.time.advance(by: TOTP.period)
-                _ = try await SignInDriver.token(authority: f.authority, user: bob)
-                do {
-                    _ = try await SignInDriver.token(authority: f.authority, user: bob)
-                    return "the same code signed in twice"
-                } catch { return nil }
-            }),
-            ("TOTP: brute force is locked after five wrong codes (AADSTS500121)", {
-                f.time.advance(by: InteractiveSignIn.lockoutWindow + 1)  // the replay row's failed attempt has aged out
-                let interactive = InteractiveSignIn(authority: f.authority)
-                var (r, jar) = await passwordStep(f, DemoTenant.user("bob"))
-                for i in 0..<6 {
-                    guard case .step(let st, let set) = r else {
-                        if case .error(let e) = r, e.aadsts == 500121, i == 5 { return nil }
-                        return "attempt \(i): \(r)"
-                    }
+            (
+                "CSRF: the sign-in form without its anti-forgery token",
+                {
+                    let interactive = InteractiveSignIn(authority: f.authority)
+                    let start = await authorize(
+                        f, [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", scope)])
+                    guard case .signIn(let page, let cookies) = start else { return "\(start)" }
+                    let jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+                    let r = await interactive.submitSignIn(
+                        BrowserRequest(
+                            tenantSegment: DemoTenant.tenantID,
+                            parameters: FormParameters([
+                                ("flow", page.flowID), ("csrf_token", "forged"), ("username", alice.upn), ("password", alice.password),
+                            ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
+                    if case .error = r { return nil }
+                    return "signed in with a forged token: \(r)"
+                }
+            ),
+            (
+                "CSRF: the sign-in form posted from another browser (no binding cookie)",
+                {
+                    let interactive = InteractiveSignIn(authority: f.authority)
+                    let start = await authorize(
+                        f, [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", scope)])
+                    guard case .signIn(let page, _) = start else { return "\(start)" }
+                    let r = await interactive.submitSignIn(
+                        BrowserRequest(
+                            tenantSegment: DemoTenant.tenantID,
+                            parameters: FormParameters([
+                                ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn),
+                                ("password", alice.password),
+                            ]), cookies: [:], correlationID: "c", ipAddress: "127.0.0.1"))
+                    if case .error = r { return nil }
+                    return "signed in without the binding cookie: \(r)"
+                }
+            ),
+            (
+                "CSRF: the verification-code form with a forged anti-forgery token",
+                {
+                    let interactive = InteractiveSignIn(authority: f.authority)
+                    let bob = DemoTenant.user("bob")
+                    var (step, jar) = await passwordStep(f, bob)
+                    guard case .step(let st, let set) = step else { return "no verification step: \(step)" }
                     for c in set { jar[c.name] = c.value }
-                    let guess = String(format: "%06d", 111_111 * (i + 1) % 1_000_000)
-                    r = await interactive.submitVerificationCode(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
-                        ("flow", st.flowID), ("csrf_token", st.csrfToken), ("otc", guess),
-                    ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
+                    let code = try #require(TOTP.code(base32Secret: bob.totpSecret!, at: f.time.now()))
+                    let r = await interactive.submitVerificationCode(
+                        BrowserRequest(
+                            tenantSegment: DemoTenant.tenantID,
+                            parameters: FormParameters([
+                                ("flow", st.flowID), ("csrf_token", "forged"), ("otc", code),
+                            ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
+                    if case .error = r { return nil }
+                    return "the step was accepted with a forged token: \(r)"
                 }
-                if case .error(let e) = r, e.aadsts == 500121 { return nil }
-                return "not locked after six guesses: \(r)"
-            }),
-            ("password spray from one address reaches lockout (AADSTS50053)", {
-                for i in 0..<SmartLockout.Settings().addressThreshold {
-                    _ = await f.authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
-                        ("grant_type", "password"), ("client_id", cli.appId), ("username", "user\(i)@contoso.com"), ("password", "Winter2026!"),
-                        ("scope", scope),
-                    ]), correlationID: "c", ipAddress: "192.0.2.44"))
+            ),
+            // Guessing.
+            (
+                "TOTP: a code accepted once is refused the second time",
+                {
+                    let bob = DemoTenant.user("bob")
+                    f.time.advance(by: TOTP.period)
+                    _ = try await SignInDriver.token(authority: f.authority, user: bob)
+                    do {
+                        _ = try await SignInDriver.token(authority: f.authority, user: bob)
+                        return "the same code signed in twice"
+                    } catch { return nil }
                 }
-                return refused(await f.authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
-                    ("grant_type", "password"), ("client_id", cli.appId), ("username", alice.upn), ("password", alice.password), ("scope", scope),
-                ]), correlationID: "c", ipAddress: "192.0.2.44")), 50053)
-            }),
+            ),
+            (
+                "TOTP: brute force is locked after five wrong codes (AADSTS500121)",
+                {
+                    f.time.advance(by: InteractiveSignIn.lockoutWindow + 1)  // the replay row's failed attempt has aged out
+                    let interactive = InteractiveSignIn(authority: f.authority)
+                    var (r, jar) = await passwordStep(f, DemoTenant.user("bob"))
+                    for i in 0..<6 {
+                        guard case .step(let st, let set) = r else {
+                            if case .error(let e) = r, e.aadsts == 500121, i == 5 { return nil }
+                            return "attempt \(i): \(r)"
+                        }
+                        for c in set { jar[c.name] = c.value }
+                        let guess = String(format: "%06d", 111_111 * (i + 1) % 1_000_000)
+                        r = await interactive.submitVerificationCode(
+                            BrowserRequest(
+                                tenantSegment: DemoTenant.tenantID,
+                                parameters: FormParameters([
+                                    ("flow", st.flowID), ("csrf_token", st.csrfToken), ("otc", guess),
+                                ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
+                    }
+                    if case .error(let e) = r, e.aadsts == 500121 { return nil }
+                    return "not locked after six guesses: \(r)"
+                }
+            ),
+            (
+                "password spray from one address reaches lockout (AADSTS50053)",
+                {
+                    for i in 0..<SmartLockout.Settings().addressThreshold {
+                        _ = await f.authority.token(
+                            TokenRequest(
+                                tenantSegment: "contoso.com",
+                                form: FormParameters([
+                                    ("grant_type", "password"), ("client_id", cli.appId), ("username", "user\(i)@contoso.com"),
+                                    ("password", "Winter2026!"),
+                                    ("scope", scope),
+                                ]), correlationID: "c", ipAddress: "192.0.2.44"))
+                    }
+                    return refused(
+                        await f.authority.token(
+                            TokenRequest(
+                                tenantSegment: "contoso.com",
+                                form: FormParameters([
+                                    ("grant_type", "password"), ("client_id", cli.appId), ("username", alice.upn),
+                                    ("password", alice.password), ("scope", scope),
+                                ]), correlationID: "c", ipAddress: "192.0.2.44")), 50053)
+                }
+            ),
         ]
     }
 
     /// Authorize with the MFA policy's claims challenge, then the password form: the answer (the
     /// verification step for a user with a TOTP secret) and the browser's cookies.
     static func passwordStep(_ f: GrantsFixture, _ user: DemoTenant.DemoUser) async -> (InteractiveResult, [String: String]) {
-        let start = await authorize(f, [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                                        ("scope", scope), ("claims", SignInDriver.mfaChallenge)])
+        let start = await authorize(
+            f,
+            [
+                ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+                ("scope", scope), ("claims", SignInDriver.mfaChallenge),
+            ])
         guard case .signIn(let page, let cookies) = start else { return (start, [:]) }
         let jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-        let r = await InteractiveSignIn(authority: f.authority).submitSignIn(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
-            ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", user.upn), ("password", user.password),
-        ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
+        let r = await InteractiveSignIn(authority: f.authority).submitSignIn(
+            BrowserRequest(
+                tenantSegment: DemoTenant.tenantID,
+                parameters: FormParameters([
+                    ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", user.upn), ("password", user.password),
+                ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
         return (r, jar)
     }
 
@@ -313,8 +503,10 @@ struct OAuthNegativeMatrixTests {
         let header: [String: JSONValue] = ["alg": "RS256", "typ": "JWT", "x5t": .string(Base64URL.encode(Insecure.SHA1.hash(data: der)))]
         let t = now.timeIntervalSince1970
         let endpoint = aud ?? "http://127.0.0.1:7400/\(DemoTenant.tenantID)/oauth2/v2.0/token"
-        let claims: [String: JSONValue] = ["aud": .string(endpoint), "iss": .string(app), "sub": .string(app), "jti": .string(UUID().uuidString),
-                                           "iat": .number(t), "nbf": .number(t), "exp": .number(t + 600)]
+        let claims: [String: JSONValue] = [
+            "aud": .string(endpoint), "iss": .string(app), "sub": .string(app), "jti": .string(UUID().uuidString),
+            "iat": .number(t), "nbf": .number(t), "exp": .number(t + 600),
+        ]
         let input = Base64URL.encode(JSONValue.object(header).serialized) + "." + Base64URL.encode(JSONValue.object(claims).serialized)
         let key = try _RSA.Signing.PrivateKey(pemRepresentation: cert.privateKeyPEM)
         let sig = try key.signature(for: Data(input.utf8), padding: .insecurePKCS1v1_5)
@@ -328,11 +520,17 @@ struct OAuthNegativeMatrixTests {
         let expired = try SigningKey.generate(now: Date())
         let edit: (inout TenantDirectory) -> Void = { d in
             let r = d.applications.firstIndex { $0.appId == DemoTenant.app("reports").appId }!
-            d.applications[r].keyCredentials = [.init(keyId: nil, displayName: "cert", type: "AsymmetricX509Cert", usage: "Verify",
-                                                      key: valid.certificateDER, endDateTime: nil)]
+            d.applications[r].keyCredentials = [
+                .init(
+                    keyId: nil, displayName: "cert", type: "AsymmetricX509Cert", usage: "Verify",
+                    key: valid.certificateDER, endDateTime: nil)
+            ]
             let w = d.applications.firstIndex { $0.appId == DemoTenant.app("webApi").appId }!
-            d.applications[w].keyCredentials = [.init(keyId: nil, displayName: "old cert", type: "AsymmetricX509Cert", usage: "Verify",
-                                                      key: expired.certificateDER, endDateTime: Date().addingTimeInterval(-86_400))]
+            d.applications[w].keyCredentials = [
+                .init(
+                    keyId: nil, displayName: "old cert", type: "AsymmetricX509Cert", usage: "Verify",
+                    key: expired.certificateDER, endDateTime: Date().addingTimeInterval(-86_400))
+            ]
         }
         let f = try await GrantsFixture.make(edit: edit)
         let strict = try await GrantsFixture.make(strict: true, edit: edit)

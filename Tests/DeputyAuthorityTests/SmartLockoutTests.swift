@@ -17,19 +17,27 @@ struct SmartLockoutTests {
 
     /// ROPC from `ip` (the CLI is a public client allowed to use it).
     func password(_ f: GrantsFixture, user: String, password: String, ip: String) async -> Result<TokenResponse, OAuthError> {
-        await f.authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
-            ("grant_type", "password"), ("client_id", cli.appId), ("username", user), ("password", password),
-            ("scope", "api://contoso-expenses-api/access_as_user"),
-        ]), correlationID: "c", ipAddress: ip))
+        await f.authority.token(
+            TokenRequest(
+                tenantSegment: "contoso.com",
+                form: FormParameters([
+                    ("grant_type", "password"), ("client_id", cli.appId), ("username", user), ("password", password),
+                    ("scope", "api://contoso-expenses-api/access_as_user"),
+                ]), correlationID: "c", ipAddress: ip))
     }
 
-    @Test("Ten wrong passwords from one address lock the account there (AADSTS50053), even for the right password; another address still signs in")
+    @Test(
+        "Ten wrong passwords from one address lock the account there (AADSTS50053), even for the right password; another address still signs in"
+    )
     func accountLocksPerAddress() async throws {
         let f = try await Self.fixture()
         let alice = DemoTenant.user("alice")
         for i in 1...10 {
             let r = await password(f, user: alice.upn, password: "wrong-\(i)", ip: "203.0.113.5")
-            guard case .failure(let e) = r, e.aadsts == 50126 else { Issue.record("attempt \(i): \(r)"); return }
+            guard case .failure(let e) = r, e.aadsts == 50126 else {
+                Issue.record("attempt \(i): \(r)")
+                return
+            }
         }
         guard case .failure(let locked) = await password(f, user: alice.upn, password: alice.password, ip: "203.0.113.5") else {
             Issue.record("the right password passed a locked account")
@@ -51,7 +59,9 @@ struct SmartLockoutTests {
             for _ in 1...3 { _ = await password(f, user: bob.upn, password: "wrong", ip: "203.0.113.6") }
         }
         func locked() async -> Bool {
-            if case .failure(let e) = await password(f, user: bob.upn, password: "wrong-probe", ip: "203.0.113.6") { return e.aadsts == 50053 }
+            if case .failure(let e) = await password(f, user: bob.upn, password: "wrong-probe", ip: "203.0.113.6") {
+                return e.aadsts == 50053
+            }
             return false
         }
         await lockOut()
@@ -97,7 +107,9 @@ struct SmartLockoutTests {
         let results = await withTaskGroup(of: Int?.self) { group in
             for i in 0..<20 {
                 group.addTask {
-                    if case .failure(let e) = await password(f, user: bob.upn, password: "guess-\(i)", ip: "203.0.113.8") { return e.aadsts }
+                    if case .failure(let e) = await password(f, user: bob.upn, password: "guess-\(i)", ip: "203.0.113.8") {
+                        return e.aadsts
+                    }
                     return nil
                 }
             }
@@ -117,7 +129,9 @@ struct SmartLockoutTests {
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<12 {
                 let u = users[i % 3]
-                group.addTask { _ = await f.authority.passwords.verify(u.password, user: User.stub(id: u.id), tenantID: DemoTenant.tenantID) }
+                group.addTask {
+                    _ = await f.authority.passwords.verify(u.password, user: User.stub(id: u.id), tenantID: DemoTenant.tenantID)
+                }
             }
         }
         #expect(PasswordVault.peakConcurrentHashes >= 2)
@@ -132,25 +146,40 @@ struct SmartLockoutTests {
         var steps: [(StepPage, [String: String])] = []
         for _ in 0..<8 {
             var cookies: [String: String] = [:]
-            let start = await interactive.authorize(BrowserRequest(tenantSegment: "contoso.com", parameters: FormParameters([
-                ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                ("scope", "api://contoso-expenses-api/access_as_user"), ("claims", SignInDriver.mfaChallenge),
-            ]), cookies: cookies, correlationID: "c", ipAddress: "127.0.0.1"))
-            guard case .signIn(let page, let set) = start else { Issue.record("\(start)"); return }
+            let start = await interactive.authorize(
+                BrowserRequest(
+                    tenantSegment: "contoso.com",
+                    parameters: FormParameters([
+                        ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+                        ("scope", "api://contoso-expenses-api/access_as_user"), ("claims", SignInDriver.mfaChallenge),
+                    ]), cookies: cookies, correlationID: "c", ipAddress: "127.0.0.1"))
+            guard case .signIn(let page, let set) = start else {
+                Issue.record("\(start)")
+                return
+            }
             for c in set { cookies[c.name] = c.value }
-            let step = await interactive.submitSignIn(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
-                ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", bob.upn), ("password", bob.password),
-            ]), cookies: cookies, correlationID: "c", ipAddress: "127.0.0.1"))
-            guard case .step(let s, let set2) = step else { Issue.record("\(step)"); return }
+            let step = await interactive.submitSignIn(
+                BrowserRequest(
+                    tenantSegment: DemoTenant.tenantID,
+                    parameters: FormParameters([
+                        ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", bob.upn), ("password", bob.password),
+                    ]), cookies: cookies, correlationID: "c", ipAddress: "127.0.0.1"))
+            guard case .step(let s, let set2) = step else {
+                Issue.record("\(step)")
+                return
+            }
             for c in set2 { cookies[c.name] = c.value }
             steps.append((s, cookies))
         }
         let outcomes = await withTaskGroup(of: Bool.self) { group in
             for (s, cookies) in steps {
                 group.addTask {
-                    let r = await interactive.submitVerificationCode(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters([
-                        ("flow", s.flowID), ("csrf_token", s.csrfToken), ("otc", "000000"),
-                    ]), cookies: cookies, correlationID: "c", ipAddress: "127.0.0.1"))
+                    let r = await interactive.submitVerificationCode(
+                        BrowserRequest(
+                            tenantSegment: DemoTenant.tenantID,
+                            parameters: FormParameters([
+                                ("flow", s.flowID), ("csrf_token", s.csrfToken), ("otc", "000000"),
+                            ]), cookies: cookies, correlationID: "c", ipAddress: "127.0.0.1"))
                     if case .error(let e) = r { return e.aadsts == 500121 }
                     return false
                 }

@@ -16,7 +16,10 @@ import Testing
 struct TokenServiceOutageTests {
     /// A token endpoint on a loopback port that answers slowly, fails, or works, and counts requests.
     final class FlakyTokenService: Sendable {
-        enum Mode: Sendable { case slow(Duration), working }
+        enum Mode: Sendable {
+            case slow(Duration)
+            case working
+        }
         let mode = LockedBox(Mode.working)
         let requests = LockedBox(0)
 
@@ -32,18 +35,23 @@ struct TokenServiceOutageTests {
         }
     }
 
-    @Test("A slow token service is a 504 with Retry-After; while the breaker is open calls fail fast without reaching it; one probe recovers")
+    @Test(
+        "A slow token service is a 504 with Retry-After; while the breaker is open calls fail fast without reaching it; one probe recovers")
     func slowServiceBacksOffAndRecovers() async throws {
         let service = FlakyTokenService()
         service.mode.withLock { $0 = .slow(.seconds(3)) }
         let app = Application(router: service.router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
             let time = ManualTimeSource(Date())
-            let obo = ConfidentialClient(authority: "http://127.0.0.1:\(client.port!)/t", clientID: "middle", credential: .secret("s"),
-                                         maxRetries: 0, timeout: 0.5, time: time)
+            let obo = ConfidentialClient(
+                authority: "http://127.0.0.1:\(client.port!)/t", clientID: "middle", credential: .secret("s"),
+                maxRetries: 0, timeout: 0.5, time: time)
             // First call: the service does not answer in time.
             let first = await Self.outcome { try await obo.acquireTokenOnBehalfOf(assertion: "user-1", scopes: ["api://x/.default"]) }
-            guard case .unavailable(_, let timedOut, let retryAfter)? = first else { Issue.record("\(String(describing: first))"); return }
+            guard case .unavailable(_, let timedOut, let retryAfter)? = first else {
+                Issue.record("\(String(describing: first))")
+                return
+            }
             #expect(timedOut && retryAfter > 0)
             let relay = ChallengeRelay(first!, authorizationURI: "https://login.example/authorize")
             #expect(relay.status == .gatewayTimeout && relay.challenge == nil)
@@ -53,7 +61,11 @@ struct TokenServiceOutageTests {
             let before = service.requests.withLock { $0 }
             await withTaskGroup(of: Void.self) { group in
                 for i in 0..<20 {
-                    group.addTask { _ = await Self.outcome { try await obo.acquireTokenOnBehalfOf(assertion: "user-\(i + 2)", scopes: ["api://x/.default"]) } }
+                    group.addTask {
+                        _ = await Self.outcome {
+                            try await obo.acquireTokenOnBehalfOf(assertion: "user-\(i + 2)", scopes: ["api://x/.default"])
+                        }
+                    }
                 }
             }
             #expect(service.requests.withLock { $0 } == before, "no stampede while backing off")
@@ -69,24 +81,32 @@ struct TokenServiceOutageTests {
     @Test("An unreachable token service is a 503 with Retry-After, not a 502 or a challenge")
     func unreachableServiceIs503() async throws {
         // The clock stands still: the second call comes within the back-off however slow the machine.
-        let obo = ConfidentialClient(authority: "http://127.0.0.1:9/t", clientID: "middle", credential: .secret("s"), maxRetries: 0, timeout: 1,
-                                     time: ManualTimeSource(Date()))
+        let obo = ConfidentialClient(
+            authority: "http://127.0.0.1:9/t", clientID: "middle", credential: .secret("s"), maxRetries: 0, timeout: 1,
+            time: ManualTimeSource(Date()))
         let error = await Self.outcome { try await obo.acquireTokenOnBehalfOf(assertion: "user", scopes: ["api://x/.default"]) }
-        guard case .unavailable(_, false, _)? = error else { Issue.record("\(String(describing: error))"); return }
+        guard case .unavailable(_, false, _)? = error else {
+            Issue.record("\(String(describing: error))")
+            return
+        }
         let relay = ChallengeRelay(error!, authorizationURI: "https://login.example/authorize")
         #expect(relay.status == .serviceUnavailable && relay.challenge == nil)
         let response = try await Self.render(relay)
         #expect(response.status == .serviceUnavailable && response.headers[.retryAfter] != nil)
         // Failing fast the second time.
         let again = await Self.outcome { try await obo.acquireTokenOnBehalfOf(assertion: "user-2", scopes: ["api://x/.default"]) }
-        guard case .unavailable(let reason, _, _)? = again else { Issue.record("\(String(describing: again))"); return }
+        guard case .unavailable(let reason, _, _)? = again else {
+            Issue.record("\(String(describing: again))")
+            return
+        }
         #expect(reason.contains("backing off"))
     }
 
     @Test("The token service refusing the caller's token (invalid_grant) is the caller's 401 invalid_token, not a 502")
     func invalidGrantIsTheCallers401() async throws {
-        let e = ServiceError(status: 400, error: "invalid_grant", errorDescription: "AADSTS500133: Assertion is not within its valid time range.",
-                             errorCodes: [500133])
+        let e = ServiceError(
+            status: 400, error: "invalid_grant", errorDescription: "AADSTS500133: Assertion is not within its valid time range.",
+            errorCodes: [500133])
         let relay = ChallengeRelay(.invalidGrant(e), authorizationURI: "https://login.example/authorize")
         #expect(relay.status == .unauthorized)
         #expect(relay.challenge?.hasPrefix(#"Bearer error="invalid_token""#) == true)
@@ -104,8 +124,9 @@ struct TokenServiceOutageTests {
             fetches.withLock { $0 += 1 }
             if down.withLock({ $0 }) { return Response(status: .serviceUnavailable) }
             let jwks = JSONValue.object(["keys": .array([.object(try key.jwk(issuer: "https://issuer.example/t/v2.0"))])])
-            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=60"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: jwks.serialized)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=60"],
+                body: .init(byteBuffer: ByteBuffer(bytes: jwks.serialized)))
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
@@ -114,8 +135,10 @@ struct TokenServiceOutageTests {
             let policy = ValidationPolicy(issuers: ["https://issuer.example/t/v2.0"], audiences: ["api://x"])
             func token() throws -> String {
                 let now = time.now().timeIntervalSince1970
-                return try key.sign(claims: ["iss": "https://issuer.example/t/v2.0", "aud": "api://x", "iat": .number(now), "nbf": .number(now),
-                                             "exp": .number(now + 3600), "scp": "read", "oid": "o", "sub": "s", "azp": "c"])
+                return try key.sign(claims: [
+                    "iss": "https://issuer.example/t/v2.0", "aud": "api://x", "iat": .number(now), "nbf": .number(now),
+                    "exp": .number(now + 3600), "scp": "read", "oid": "o", "sub": "s", "azp": "c",
+                ])
             }
             _ = try await keys.validate(try token(), policy: policy)
             down.withLock { $0 = true }

@@ -73,104 +73,156 @@ struct JWTAttackTableTests {
     static func always(_ f: Forge) -> Bool { true }
 
     static let attacks: [Attack] = [
-        ("alg none", always, { f in
-            let t = try f.sign().split(separator: ".")
-            return Base64URL.encode(Array(#"{"alg":"none","typ":"JWT"}"#.utf8)) + "." + t[1] + "."
-        }),
-        ("alg none with the real kid", always, { f in
-            let t = try f.sign().split(separator: ".")
-            return Base64URL.encode(Array(#"{"alg":"none","typ":"JWT","kid":"\#(f.key.kid)"}"#.utf8)) + "." + t[1] + "."
-        }),
-        ("algorithm confusion: HS256 keyed with the RSA public key", always, { f in
-            let header = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT","kid":"\#(f.key.kid)"}"#.utf8))
-            let payload = Base64URL.encode(JSONValue.object(f.claims).serialized)
-            let publicKey = JSONValue.object(try f.key.jwk(issuer: f.issuer)).serialized
-            let mac = HMAC<SHA256>.authenticationCode(for: Array("\(header).\(payload)".utf8), using: SymmetricKey(data: publicKey))
-            return "\(header).\(payload).\(Base64URL.encode(Data(mac)))"
-        }),
+        (
+            "alg none", always,
+            { f in
+                let t = try f.sign().split(separator: ".")
+                return Base64URL.encode(Array(#"{"alg":"none","typ":"JWT"}"#.utf8)) + "." + t[1] + "."
+            }
+        ),
+        (
+            "alg none with the real kid", always,
+            { f in
+                let t = try f.sign().split(separator: ".")
+                return Base64URL.encode(Array(#"{"alg":"none","typ":"JWT","kid":"\#(f.key.kid)"}"#.utf8)) + "." + t[1] + "."
+            }
+        ),
+        (
+            "algorithm confusion: HS256 keyed with the RSA public key", always,
+            { f in
+                let header = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT","kid":"\#(f.key.kid)"}"#.utf8))
+                let payload = Base64URL.encode(JSONValue.object(f.claims).serialized)
+                let publicKey = JSONValue.object(try f.key.jwk(issuer: f.issuer)).serialized
+                let mac = HMAC<SHA256>.authenticationCode(for: Array("\(header).\(payload)".utf8), using: SymmetricKey(data: publicKey))
+                return "\(header).\(payload).\(Base64URL.encode(Data(mac)))"
+            }
+        ),
         ("unknown kid (the attacker's key)", always, { f in try f.attacker.sign(claims: f.claims) }),
-        ("kid with path characters", always, { f in try f.attacker.sign(claims: f.claims, extraHeader: ["kid": "../../../../../dev/null"]) }),
+        (
+            "kid with path characters", always,
+            { f in try f.attacker.sign(claims: f.claims, extraHeader: ["kid": "../../../../../dev/null"]) }
+        ),
         ("kid with SQL characters", always, { f in try f.attacker.sign(claims: f.claims, extraHeader: ["kid": "x' OR '1'='1' --"]) }),
-        ("jku naming the attacker's key set", always, { f in
-            try f.attacker.sign(claims: f.claims, extraHeader: ["jku": .string(f.trap + "/jwks")])
-        }),
-        ("x5u naming the attacker's certificate", always, { f in
-            try f.attacker.sign(claims: f.claims, extraHeader: ["x5u": .string(f.trap + "/cert.pem")])
-        }),
-        ("jwk embedding the attacker's key", always, { f in
-            try f.attacker.sign(claims: f.claims, extraHeader: ["jwk": .object(try f.attacker.jwk(issuer: f.issuer))])
-        }),
+        (
+            "jku naming the attacker's key set", always,
+            { f in
+                try f.attacker.sign(claims: f.claims, extraHeader: ["jku": .string(f.trap + "/jwks")])
+            }
+        ),
+        (
+            "x5u naming the attacker's certificate", always,
+            { f in
+                try f.attacker.sign(claims: f.claims, extraHeader: ["x5u": .string(f.trap + "/cert.pem")])
+            }
+        ),
+        (
+            "jwk embedding the attacker's key", always,
+            { f in
+                try f.attacker.sign(claims: f.claims, extraHeader: ["jwk": .object(try f.attacker.jwk(issuer: f.issuer))])
+            }
+        ),
         ("crit naming an extension", always, { f in try f.sign(header: ["crit": ["exp"], "exp": .number(0)]) }),
-        ("tampered payload", always, { f in
-            let t = try f.sign().split(separator: ".")
-            var c = f.claims
-            c[f.appOnly ? "roles" : "scp"] = f.appOnly ? ["Everything.All"] : "Everything.All"
-            return t[0] + "." + Base64URL.encode(JSONValue.object(c).serialized) + "." + t[2]
-        }),
-        ("tampered signature", always, { f in
-            // A character in the middle: the last one may hold only padding bits (RFC 4648 §3.5).
-            var t = Array(try f.sign())
-            let i = t.count - 20
-            t[i] = t[i] == "A" ? "B" : "A"
-            return String(t)
-        }),
+        (
+            "tampered payload", always,
+            { f in
+                let t = try f.sign().split(separator: ".")
+                var c = f.claims
+                c[f.appOnly ? "roles" : "scp"] = f.appOnly ? ["Everything.All"] : "Everything.All"
+                return t[0] + "." + Base64URL.encode(JSONValue.object(c).serialized) + "." + t[2]
+            }
+        ),
+        (
+            "tampered signature", always,
+            { f in
+                // A character in the middle: the last one may hold only padding bits (RFC 4648 §3.5).
+                var t = Array(try f.sign())
+                let i = t.count - 20
+                t[i] = t[i] == "A" ? "B" : "A"
+                return String(t)
+            }
+        ),
         ("expired", always, { f in try f.sign { $0["exp"] = .number(f.now.timeIntervalSince1970 - 3600) } }),
         ("nbf in the future", always, { f in try f.sign { $0["nbf"] = .number(f.now.timeIntervalSince1970 + 3600) } }),
         ("iat in the future", always, { f in try f.sign { $0["iat"] = .number(f.now.timeIntervalSince1970 + 3600) } }),
-        ("wrong iss", always, { f in try f.sign { $0["iss"] = "https://login.microsoftonline.com/22222222-2222-4222-8222-222222222222/v2.0" } }),
+        (
+            "wrong iss", always,
+            { f in try f.sign { $0["iss"] = "https://login.microsoftonline.com/22222222-2222-4222-8222-222222222222/v2.0" } }
+        ),
         ("wrong tid", always, { f in try f.sign { $0["tid"] = "22222222-2222-4222-8222-222222222222" } }),
         ("wrong aud", always, { f in try f.sign { $0["aud"] = "api://someone-else" } }),
         ("a token for another resource (passthrough)", always, { f in f.otherResourceToken }),
-        ("an ID token as an access token", always, { f in
-            // As Entra's ID tokens are: no scp, roles or client claim, a pairwise sub, a nonce.
-            try f.sign { c in
-                for name in ["scp", "roles", "idtyp", "azp"] { c[name] = nil }
-                c["oid"] = .string(DemoTenant.user("bob").id)
-                c["sub"] = "pairwise-id-token-subject"
-                c["nonce"] = "n"
+        (
+            "an ID token as an access token", always,
+            { f in
+                // As Entra's ID tokens are: no scp, roles or client claim, a pairwise sub, a nonce.
+                try f.sign { c in
+                    for name in ["scp", "roles", "idtyp", "azp"] { c[name] = nil }
+                    c["oid"] = .string(DemoTenant.user("bob").id)
+                    c["sub"] = "pairwise-id-token-subject"
+                    c["nonce"] = "n"
+                }
             }
-        }),
-        ("an app-only token on a delegated route", { !$0.appOnly }, { f in
-            try f.sign { c in
-                c["scp"] = nil
-                c["oid"] = "5b7d9f1a-2c3e-4a5b-8c7d-9e0f1a2b3c4d"
-                c["sub"] = "5b7d9f1a-2c3e-4a5b-8c7d-9e0f1a2b3c4d"
-                c["idtyp"] = "app"
-                c["roles"] = [.string(f.scope)]
+        ),
+        (
+            "an app-only token on a delegated route", { !$0.appOnly },
+            { f in
+                try f.sign { c in
+                    c["scp"] = nil
+                    c["oid"] = "5b7d9f1a-2c3e-4a5b-8c7d-9e0f1a2b3c4d"
+                    c["sub"] = "5b7d9f1a-2c3e-4a5b-8c7d-9e0f1a2b3c4d"
+                    c["idtyp"] = "app"
+                    c["roles"] = [.string(f.scope)]
+                }
             }
-        }),
-        ("a user's token on an app-only route", { $0.appOnly }, { f in
-            try f.sign { c in
-                c["roles"] = nil
-                c["oid"] = .string(DemoTenant.user("bob").id)
-                c["sub"] = "pairwise"
-                c["idtyp"] = "user"
-                c["scp"] = "Data.Read"
+        ),
+        (
+            "a user's token on an app-only route", { $0.appOnly },
+            { f in
+                try f.sign { c in
+                    c["roles"] = nil
+                    c["oid"] = .string(DemoTenant.user("bob").id)
+                    c["sub"] = "pairwise"
+                    c["idtyp"] = "user"
+                    c["scp"] = "Data.Read"
+                }
             }
-        }),
-        ("a user's token with roles and no scp on an app-only route", { $0.appOnly }, { f in
-            try f.sign { c in
-                c["idtyp"] = nil
-                c["oid"] = .string(DemoTenant.user("bob").id)
-                c["sub"] = "pairwise"
+        ),
+        (
+            "a user's token with roles and no scp on an app-only route", { $0.appOnly },
+            { f in
+                try f.sign { c in
+                    c["idtyp"] = nil
+                    c["oid"] = .string(DemoTenant.user("bob").id)
+                    c["sub"] = "pairwise"
+                }
             }
-        }),
+        ),
         ("oversize (20 KB)", always, { f in try f.sign { $0["padding"] = .string(String(repeating: "A", count: 20_000)) } }),
         ("malformed base64", always, { _ in "eyJ!!!.#$%^.&*()" }),
-        ("malformed JSON", always, { f in
-            Base64URL.encode(Array(#"{"alg":"RS256","kid":"\#(f.key.kid)""#.utf8)) + "." + Base64URL.encode(Array("{not json".utf8)) + ".AAAA"
-        }),
+        (
+            "malformed JSON", always,
+            { f in
+                Base64URL.encode(Array(#"{"alg":"RS256","kid":"\#(f.key.kid)""#.utf8)) + "." + Base64URL.encode(Array("{not json".utf8))
+                    + ".AAAA"
+            }
+        ),
         ("two parts only", always, { f in String(try f.sign().split(separator: ".").prefix(2).joined(separator: ".")) }),
-        ("duplicate claims (aud twice)", always, { f in
-            var c = f.claims
-            c["aud"] = "api://someone-else"
-            let json = String(decoding: JSONValue.object(c).serialized, as: UTF8.self)
-            let duplicated = "{\"aud\":\"\(f.audience)\"," + json.dropFirst()
-            return try f.key.sign(rawHeader: #"{"typ":"JWT","alg":"RS256","kid":"\#(f.key.kid)"}"#, rawPayload: duplicated)
-        }),
-        ("nested JWS (the payload is a signed token)", always, { f in
-            try f.key.sign(rawHeader: #"{"typ":"JWT","cty":"JWT","alg":"RS256","kid":"\#(f.key.kid)"}"#, rawPayload: try f.sign())
-        }),
+        (
+            "duplicate claims (aud twice)", always,
+            { f in
+                var c = f.claims
+                c["aud"] = "api://someone-else"
+                let json = String(decoding: JSONValue.object(c).serialized, as: UTF8.self)
+                let duplicated = "{\"aud\":\"\(f.audience)\"," + json.dropFirst()
+                return try f.key.sign(rawHeader: #"{"typ":"JWT","alg":"RS256","kid":"\#(f.key.kid)"}"#, rawPayload: duplicated)
+            }
+        ),
+        (
+            "nested JWS (the payload is a signed token)", always,
+            { f in
+                try f.key.sign(rawHeader: #"{"typ":"JWT","cty":"JWT","alg":"RS256","kid":"\#(f.key.kid)"}"#, rawPayload: try f.sign())
+            }
+        ),
     ]
 
     /// One place attacks are sent, and how it refuses.
@@ -193,19 +245,34 @@ struct JWTAttackTableTests {
             let issuer = live.authority.configuration.issuerV2(tenantID: DemoTenant.tenantID)
             let trapFetches = LockedBox(0)
             let trap = Router()
-            trap.get("/jwks") { _, _ -> Response in trapFetches.withLock { $0 += 1 }; return Response(status: .ok) }
-            trap.get("/cert.pem") { _, _ -> Response in trapFetches.withLock { $0 += 1 }; return Response(status: .ok) }
+            trap.get("/jwks") { _, _ -> Response in
+                trapFetches.withLock { $0 += 1 }
+                return Response(status: .ok)
+            }
+            trap.get("/cert.pem") { _, _ -> Response in
+                trapFetches.withLock { $0 += 1 }
+                return Response(status: .ok)
+            }
             let trapPort = try freeLoopbackPort()
             let webPort = try freeLoopbackPort()
-            let webApi = DemoTenant.app("webApi"), dataApi = DemoTenant.app("dataApi"), mcpApp = DemoTenant.app("mcpServer")
+            let webApi = DemoTenant.app("webApi")
+            let dataApi = DemoTenant.app("dataApi")
+            let mcpApp = DemoTenant.app("mcpServer")
             let blueprint = DemoTenant.app("agentBlueprint")
             let webRouter = DemoChain.serviceRouter(role: "webApi", name: webApi.displayName, browserOrigin: nil, demoMode: false)
-            WebAPI(validator: try ResourceValidator(WebAPI.configuration(authority: live.tenantAuthority + "/v2.0", appID: webApi.appId,
-                                                                          appIDURI: webApi.identifierUri!)),
-                   obo: ConfidentialClient(authority: live.tenantAuthority, clientID: webApi.appId, credential: .secret(webApi.secret!)),
-                   dataAPI: chain.data).addRoutes(to: webRouter)
-            let jwks = String(decoding: JSONValue.object(try await live.authority.jwks(tenantID: DemoTenant.tenantID, v2: true)).serialized, as: UTF8.self)
-            var libraryConfig = DataAPI.configuration(authority: live.tenantAuthority + "/v2.0", appID: dataApi.appId, appIDURI: dataApi.identifierUri!)
+            WebAPI(
+                validator: try ResourceValidator(
+                    WebAPI.configuration(
+                        authority: live.tenantAuthority + "/v2.0", appID: webApi.appId,
+                        appIDURI: webApi.identifierUri!)),
+                obo: ConfidentialClient(authority: live.tenantAuthority, clientID: webApi.appId, credential: .secret(webApi.secret!)),
+                dataAPI: chain.data
+            ).addRoutes(to: webRouter)
+            let jwks = String(
+                decoding: JSONValue.object(try await live.authority.jwks(tenantID: DemoTenant.tenantID, v2: true)).serialized, as: UTF8.self
+            )
+            var libraryConfig = DataAPI.configuration(
+                authority: live.tenantAuthority + "/v2.0", appID: dataApi.appId, appIDURI: dataApi.identifierUri!)
             libraryConfig.keys = .jwks(json: jwks, issuer: issuer)
             let library = try ResourceValidator(libraryConfig)
             // A genuine token of bob's for Microsoft Graph: right issuer and signature, another audience.
@@ -213,76 +280,104 @@ struct JWTAttackTableTests {
 
             func http(_ url: String, method: HTTPMethod, body: String?) -> @Sendable (String) async throws -> (Int, String?) {
                 { token in
-                    let a = try await AgentChainTests.send(url, method: method, token: token, body: body, correlation: "attack",
-                                                           headers: [("Accept", "application/json, text/event-stream")])
+                    let a = try await AgentChainTests.send(
+                        url, method: method, token: token, body: body, correlation: "attack",
+                        headers: [("Accept", "application/json, text/event-stream")])
                     return (a.status, a.headers["www-authenticate"])
                 }
             }
-            func refusedAt(_ call: @escaping @Sendable (String) async throws -> (Int, String?)) -> @Sendable (String) async throws -> String? {
+            func refusedAt(
+                _ call: @escaping @Sendable (String) async throws -> (Int, String?)
+            ) -> @Sendable (String) async throws -> String? {
                 { token in
                     let (status, challenge) = try await call(token)
-                    if status == 401, challenge?.hasPrefix("Bearer") == true, challenge?.contains(#"error="invalid_token""#) == true { return nil }
+                    if status == 401, challenge?.hasPrefix("Bearer") == true, challenge?.contains(#"error="invalid_token""#) == true {
+                        return nil
+                    }
                     return "HTTP \(status), WWW-Authenticate: \(challenge ?? "(none)")"
                 }
             }
-            func acceptedAt(_ call: @escaping @Sendable (String) async throws -> (Int, String?)) -> @Sendable (String) async throws -> Bool {
+            func acceptedAt(_ call: @escaping @Sendable (String) async throws -> (Int, String?)) -> @Sendable (String) async throws -> Bool
+            {
                 { token in
                     let (status, challenge) = try await call(token)
                     return !(status == 401 && challenge?.contains("invalid_token") == true) && status < 500
                 }
             }
-            let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
+            let initialize =
+                #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
             let dataList = http(chain.data + "/expenses", method: .GET, body: nil)
             let dataReport = http(chain.data + "/reports/monthly", method: .GET, body: nil)
             let web = http("http://127.0.0.1:\(webPort)/api/expenses", method: .GET, body: nil)
             let mcp = http(chain.mcp, method: .POST, body: initialize)
             let agent = http(chain.agent + "/chat", method: .POST, body: #"{"message":"list my expenses"}"#)
             let obo: @Sendable (String) async -> Result<TokenResponse, OAuthError> = { token in
-                await live.authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
-                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", webApi.appId), ("client_secret", webApi.secret!),
-                    ("assertion", token), ("scope", "https://database.windows.net//Data.Read"), ("requested_token_use", "on_behalf_of"),
-                ]), correlationID: "attack", ipAddress: "127.0.0.1"))
+                await live.authority.token(
+                    TokenRequest(
+                        tenantSegment: "contoso.com",
+                        form: FormParameters([
+                            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", webApi.appId),
+                            ("client_secret", webApi.secret!),
+                            ("assertion", token), ("scope", "https://database.windows.net//Data.Read"),
+                            ("requested_token_use", "on_behalf_of"),
+                        ]), correlationID: "attack", ipAddress: "127.0.0.1"))
             }
             let targets: [Target] = [
-                Target(name: "authority: OBO assertion", audience: webApi.appId, appOnly: false, scope: "access_as_user",
-                       refusal: { token in
-                           switch await obo(token) {
-                           case .success: return "a token was issued"
-                           case .failure(let e):
-                               // Entra's refusals: invalid_grant (AADSTS50013, 500133, 500131, 240002 …) or, for an
-                               // app-only assertion, unauthorized_client AADSTS7000114.
-                               return e.status == 400 && [.invalidGrant, .invalidRequest, .unauthorizedClient].contains(e.error) ? nil : "\(e.status) \(e)"
-                           }
-                       },
-                       accepts: { token in if case .failure(let e) = await obo(token) { return e.aadsts == 50076 || e.claims != nil } else { return true } }),
-                Target(name: "library: ResourceValidator", audience: dataApi.appId, appOnly: false, scope: "Data.Read",
-                       refusal: { token in
-                           do { _ = try await library.validate(token); return "accepted" } catch let error as ResourceValidationError {
-                               if case .invalidToken = error { return nil }
-                               return "\(error)"
-                           }
-                       },
-                       accepts: { token in (try? await library.validate(token)) != nil }),
-                Target(name: "Data API over HTTP (delegated)", audience: dataApi.appId, appOnly: false, scope: "Data.Read",
-                       refusal: refusedAt(dataList), accepts: acceptedAt(dataList)),
-                Target(name: "Data API over HTTP (app-only report)", audience: dataApi.appId, appOnly: true, scope: "Expenses.Read.All",
-                       refusal: refusedAt(dataReport), accepts: acceptedAt(dataReport)),
-                Target(name: "Web API over HTTP", audience: webApi.appId, appOnly: false, scope: "access_as_user",
-                       refusal: refusedAt(web), accepts: acceptedAt(web)),
-                Target(name: "MCP server over HTTP", audience: mcpApp.appId, appOnly: false, scope: "Expenses.ReadWrite",
-                       refusal: refusedAt(mcp), accepts: acceptedAt(mcp)),
-                Target(name: "agent over HTTP", audience: blueprint.appId, appOnly: false, scope: "access_as_user",
-                       refusal: refusedAt(agent), accepts: acceptedAt(agent)),
+                Target(
+                    name: "authority: OBO assertion", audience: webApi.appId, appOnly: false, scope: "access_as_user",
+                    refusal: { token in
+                        switch await obo(token) {
+                        case .success: return "a token was issued"
+                        case .failure(let e):
+                            // Entra's refusals: invalid_grant (AADSTS50013, 500133, 500131, 240002 …) or, for an
+                            // app-only assertion, unauthorized_client AADSTS7000114.
+                            return e.status == 400 && [.invalidGrant, .invalidRequest, .unauthorizedClient].contains(e.error)
+                                ? nil : "\(e.status) \(e)"
+                        }
+                    },
+                    accepts: { token in
+                        if case .failure(let e) = await obo(token) { return e.aadsts == 50076 || e.claims != nil } else { return true }
+                    }),
+                Target(
+                    name: "library: ResourceValidator", audience: dataApi.appId, appOnly: false, scope: "Data.Read",
+                    refusal: { token in
+                        do {
+                            _ = try await library.validate(token)
+                            return "accepted"
+                        } catch let error as ResourceValidationError {
+                            if case .invalidToken = error { return nil }
+                            return "\(error)"
+                        }
+                    },
+                    accepts: { token in (try? await library.validate(token)) != nil }),
+                Target(
+                    name: "Data API over HTTP (delegated)", audience: dataApi.appId, appOnly: false, scope: "Data.Read",
+                    refusal: refusedAt(dataList), accepts: acceptedAt(dataList)),
+                Target(
+                    name: "Data API over HTTP (app-only report)", audience: dataApi.appId, appOnly: true, scope: "Expenses.Read.All",
+                    refusal: refusedAt(dataReport), accepts: acceptedAt(dataReport)),
+                Target(
+                    name: "Web API over HTTP", audience: webApi.appId, appOnly: false, scope: "access_as_user",
+                    refusal: refusedAt(web), accepts: acceptedAt(web)),
+                Target(
+                    name: "MCP server over HTTP", audience: mcpApp.appId, appOnly: false, scope: "Expenses.ReadWrite",
+                    refusal: refusedAt(mcp), accepts: acceptedAt(mcp)),
+                Target(
+                    name: "agent over HTTP", audience: blueprint.appId, appOnly: false, scope: "access_as_user",
+                    refusal: refusedAt(agent), accepts: acceptedAt(agent)),
             ]
             try await serving(trap, port: trapPort) {
                 try await serving(webRouter, port: webPort) {
                     let attacker = try SigningKey.load(try SigningKey.generate(now: Date()))
                     for target in targets {
-                        let forge = Forge(key: keys.current, attacker: attacker, issuer: issuer, audience: target.audience, appOnly: target.appOnly,
-                                          scope: target.scope, now: live.authority.time.now(),
-                                          otherResourceToken: otherResource,
-                                          trap: "http://127.0.0.1:\(trapPort)")
-                        #expect(try await target.accepts(try forge.sign()), "\(target.name): the control token is refused, so the table proves nothing")
+                        let forge = Forge(
+                            key: keys.current, attacker: attacker, issuer: issuer, audience: target.audience, appOnly: target.appOnly,
+                            scope: target.scope, now: live.authority.time.now(),
+                            otherResourceToken: otherResource,
+                            trap: "http://127.0.0.1:\(trapPort)")
+                        #expect(
+                            try await target.accepts(try forge.sign()),
+                            "\(target.name): the control token is refused, so the table proves nothing")
                         var ran = 0
                         for attack in Self.attacks where attack.applies(forge) {
                             let token = try attack.make(forge)

@@ -42,15 +42,21 @@ final class CapturedLogs: Sendable {
             set { metadata[key] = newValue }
         }
 
-        func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String, file: String, function: String,
-                 line: UInt) {
+        func log(
+            level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String, file: String, function: String,
+            line: UInt
+        ) {
             if logs.capturing.withLock({ $0 }) {
                 let all = metadata.merging(extra ?? [:]) { _, new in new }
-                let text = "\(level) \(label) \(message) \(all.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")) [\(source) \(file):\(line)]"
+                let text =
+                    "\(level) \(label) \(message) \(all.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")) [\(source) \(file):\(line)]"
                 logs.lines.withLock { $0.append(text) }
             }
-            if level >= .info { stream.log(level: level, message: message, metadata: metadata.merging(extra ?? [:]) { _, n in n },
-                                           source: source, file: file, function: function, line: line) }
+            if level >= .info {
+                stream.log(
+                    level: level, message: message, metadata: metadata.merging(extra ?? [:]) { _, n in n },
+                    source: source, file: file, function: function, line: line)
+            }
         }
     }
 }
@@ -70,7 +76,10 @@ struct SecretsInLogsTests {
         let secrets = LockedBox<Set<String>>([])
         @Sendable func keep(_ s: String?) { if let s, s.count >= 6 { secrets.withLock { _ = $0.insert(s) } } }
         // Everything the tenant file holds.
-        for u in ["alice", "bob", "eve"].map(DemoTenant.user) { keep(u.password); keep(u.totpSecret) }
+        for u in ["alice", "bob", "eve"].map(DemoTenant.user) {
+            keep(u.password)
+            keep(u.totpSecret)
+        }
         for key in ["spa", "webApi", "dataApi", "mcpServer", "agentBlueprint", "reports", "reportsApi", "admin", "cli"] {
             keep(DemoTenant.app(key).secret)
         }
@@ -78,50 +87,77 @@ struct SecretsInLogsTests {
         try await AgentChainTests.withChain { chain in
             let live = chain.live
             let authority = live.authority
-            let bob = DemoTenant.user("bob"), alice = DemoTenant.user("alice")
+            let bob = DemoTenant.user("bob")
+            let alice = DemoTenant.user("alice")
             // Interactive sign-in with MFA, the code and the tokens it redeems for.
-            let signedIn = try await SignInDriver.response(authority: authority, user: bob, scope: "api://contoso-expense-agent/access_as_user",
-                                                           claims: SignInDriver.mfaChallenge)
-            keep(signedIn.accessToken); keep(signedIn.refreshToken); keep(signedIn.idToken)
+            let signedIn = try await SignInDriver.response(
+                authority: authority, user: bob, scope: "api://contoso-expense-agent/access_as_user",
+                claims: SignInDriver.mfaChallenge)
+            keep(signedIn.accessToken)
+            keep(signedIn.refreshToken)
+            keep(signedIn.idToken)
             if let code = TOTP.code(base32Secret: bob.totpSecret!, at: authority.time.now()) { keep(code) }
             // A refresh, a wrong password, ROPC, client credentials.
-            let refreshed = try await authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
-                ("grant_type", "refresh_token"), ("client_id", DemoTenant.app("cli").appId), ("refresh_token", signedIn.refreshToken!),
-                ("scope", "api://contoso-expense-agent/access_as_user"),
-            ]), correlationID: "logs")).get()
-            keep(refreshed.accessToken); keep(refreshed.refreshToken)
-            _ = await authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
-                ("grant_type", "password"), ("client_id", DemoTenant.app("cli").appId), ("username", alice.upn), ("password", "Wrong-Password-123"),
-                ("scope", "api://contoso-expenses-api/access_as_user"),
-            ]), correlationID: "logs"))
+            let refreshed = try await authority.token(
+                TokenRequest(
+                    tenantSegment: "contoso.com",
+                    form: FormParameters([
+                        ("grant_type", "refresh_token"), ("client_id", DemoTenant.app("cli").appId),
+                        ("refresh_token", signedIn.refreshToken!),
+                        ("scope", "api://contoso-expense-agent/access_as_user"),
+                    ]), correlationID: "logs")
+            ).get()
+            keep(refreshed.accessToken)
+            keep(refreshed.refreshToken)
+            _ = await authority.token(
+                TokenRequest(
+                    tenantSegment: "contoso.com",
+                    form: FormParameters([
+                        ("grant_type", "password"), ("client_id", DemoTenant.app("cli").appId), ("username", alice.upn),
+                        ("password", "Wrong-Password-123"),
+                        ("scope", "api://contoso-expenses-api/access_as_user"),
+                    ]), correlationID: "logs"))
             keep("Wrong-Password-123")
             let ropc = try await live.userToken("alice", scope: "api://contoso-expense-agent/access_as_user")
             keep(ropc)
             let reports = DemoTenant.app("reports")
-            let app = try await authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
-                ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
-                ("scope", "https://database.windows.net//.default"),
-            ]), correlationID: "logs")).get()
+            let app = try await authority.token(
+                TokenRequest(
+                    tenantSegment: "contoso.com",
+                    form: FormParameters([
+                        ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
+                        ("scope", "https://database.windows.net//.default"),
+                    ]), correlationID: "logs")
+            ).get()
             keep(app.accessToken)
             // The chain: the agent (OBO to the MCP server, OBO to the Data API) for bob, with MFA;
             // alice without MFA gets the relayed challenge.
-            let chat = try await AgentChainTests.send(chain.agent + "/chat", token: refreshed.accessToken, body: #"{"message":"list my expenses"}"#,
-                                                      correlation: "logs-chat")
+            let chat = try await AgentChainTests.send(
+                chain.agent + "/chat", token: refreshed.accessToken, body: #"{"message":"list my expenses"}"#,
+                correlation: "logs-chat")
             #expect(chat.status == 200, "\(chat.status) \(chat.body)")
-            let challenged = try await AgentChainTests.send(chain.agent + "/chat", token: ropc, body: #"{"message":"list my expenses"}"#,
-                                                            correlation: "logs-challenge")
+            let challenged = try await AgentChainTests.send(
+                chain.agent + "/chat", token: ropc, body: #"{"message":"list my expenses"}"#,
+                correlation: "logs-challenge")
             #expect(challenged.status == 401)
             // An OBO that Conditional Access interrupts (its claims challenge is logged, never a token).
-            _ = await authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
-                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", DemoTenant.app("webApi").appId),
-                ("client_secret", DemoTenant.app("webApi").secret!), ("assertion", try await live.userToken("bob")),
-                ("scope", "https://database.windows.net//Data.Read"), ("requested_token_use", "on_behalf_of"),
-            ]), correlationID: "logs"))
-            let t1 = try await authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
-                ("grant_type", "client_credentials"), ("client_id", DemoTenant.app("agentBlueprint").appId),
-                ("client_secret", DemoTenant.app("agentBlueprint").secret!), ("scope", "api://AzureADTokenExchange/.default"),
-                ("fmi_path", DemoTenant.app("agent").appId),
-            ]), correlationID: "logs")).get()
+            _ = await authority.token(
+                TokenRequest(
+                    tenantSegment: "contoso.com",
+                    form: FormParameters([
+                        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", DemoTenant.app("webApi").appId),
+                        ("client_secret", DemoTenant.app("webApi").secret!), ("assertion", try await live.userToken("bob")),
+                        ("scope", "https://database.windows.net//Data.Read"), ("requested_token_use", "on_behalf_of"),
+                    ]), correlationID: "logs"))
+            let t1 = try await authority.token(
+                TokenRequest(
+                    tenantSegment: "contoso.com",
+                    form: FormParameters([
+                        ("grant_type", "client_credentials"), ("client_id", DemoTenant.app("agentBlueprint").appId),
+                        ("client_secret", DemoTenant.app("agentBlueprint").secret!), ("scope", "api://AzureADTokenExchange/.default"),
+                        ("fmi_path", DemoTenant.app("agent").appId),
+                    ]), correlationID: "logs")
+            ).get()
             keep(t1.accessToken)
         }
         logs.capturing.withLock { $0 = false }

@@ -16,24 +16,38 @@ struct ValidationHardeningTests {
     /// Token shapes from Microsoft Learn's access-token claims reference, by what each is.
     static let shapes: [(String, [String: JSONValue], ValidatedToken.Kind)] = [
         ("v2 delegated token with scp", ["scp": "User.Read", "oid": "user-oid", "sub": "pairwise", "azp": "client"], .userAccessToken),
-        ("v2 user token carrying user-assigned roles and no scp",
-         ["roles": ["Approver"], "oid": "user-oid", "sub": "pairwise", "azp": "client"], .userAccessToken),
-        ("v1 user token carrying roles and no scp",
-         ["roles": ["Approver"], "oid": "user-oid", "sub": "pairwise", "appid": "client", "ver": "1.0"], .userAccessToken),
-        ("v2 app-only token without idtyp (oid == sub, roles)", ["roles": ["Data.Read.All"], "oid": "sp-oid", "sub": "sp-oid", "azp": "client"],
-         .appOnlyAccessToken),
+        (
+            "v2 user token carrying user-assigned roles and no scp",
+            ["roles": ["Approver"], "oid": "user-oid", "sub": "pairwise", "azp": "client"], .userAccessToken
+        ),
+        (
+            "v1 user token carrying roles and no scp",
+            ["roles": ["Approver"], "oid": "user-oid", "sub": "pairwise", "appid": "client", "ver": "1.0"], .userAccessToken
+        ),
+        (
+            "v2 app-only token without idtyp (oid == sub, roles)",
+            ["roles": ["Data.Read.All"], "oid": "sp-oid", "sub": "sp-oid", "azp": "client"],
+            .appOnlyAccessToken
+        ),
         ("v2 app-only token without roles (oid == sub)", ["oid": "sp-oid", "sub": "sp-oid", "azp": "client"], .appOnlyAccessToken),
         ("idtyp app", ["idtyp": "app", "roles": ["R"], "oid": "sp-oid", "sub": "sp-oid", "azp": "client"], .appOnlyAccessToken),
-        ("idtyp user without scp (roles only)", ["idtyp": "user", "roles": ["R"], "oid": "user-oid", "sub": "pairwise", "azp": "client"],
-         .userAccessToken),
+        (
+            "idtyp user without scp (roles only)",
+            ["idtyp": "user", "roles": ["R"], "oid": "user-oid", "sub": "pairwise", "azp": "client"],
+            .userAccessToken
+        ),
         ("idtyp user wins over oid == sub", ["idtyp": "user", "oid": "x", "sub": "x", "azp": "client"], .userAccessToken),
         ("scp wins over idtyp app", ["idtyp": "app", "scp": "User.Read", "oid": "x", "sub": "y", "azp": "client"], .userAccessToken),
         ("ID token (no client claim, no scp)", ["oid": "user-oid", "sub": "pairwise", "nonce": "n", "aud": "client"], .idToken),
-        ("ID token carrying roles (no client claim)", ["roles": ["Approver"], "oid": "user-oid", "sub": "pairwise", "aud": "client"], .idToken),
+        (
+            "ID token carrying roles (no client claim)", ["roles": ["Approver"], "oid": "user-oid", "sub": "pairwise", "aud": "client"],
+            .idToken
+        ),
     ]
 
-    @Test("Token kinds follow Entra's rule: scp, then idtyp, then oid == sub for app-only; roles alone never make an application",
-          arguments: shapes.indices)
+    @Test(
+        "Token kinds follow Entra's rule: scp, then idtyp, then oid == sub for app-only; roles alone never make an application",
+        arguments: shapes.indices)
     func kinds(_ i: Int) {
         let (name, claims, expected) = Self.shapes[i]
         let token = ValidatedToken(raw: "", header: ["typ": "JWT"], claims: claims)
@@ -43,13 +57,19 @@ struct ValidationHardeningTests {
     @Test("A user token with roles and no scp does not pass as an application principal at a resource")
     func rolesWithoutScopeAreNotAnApplication() async throws {
         try await ResourceValidatorTests.withIssuer({ $0.acceptedKinds = [.appOnly] }) { issuer, validator in
-            let token = try issuer.token { $0["scp"] = nil; $0["roles"] = .array([.string("Data.Read.All")]) }
+            let token = try issuer.token {
+                $0["scp"] = nil
+                $0["roles"] = .array([.string("Data.Read.All")])
+            }
             await #expect(throws: ResourceValidationError.invalidToken("Delegated (user) tokens are not accepted here.")) {
                 try await validator.validate(token)
             }
         }
         try await ResourceValidatorTests.withIssuer { issuer, validator in
-            let token = try issuer.token { $0["scp"] = nil; $0["roles"] = .array([.string("Data.Read.All")]) }
+            let token = try issuer.token {
+                $0["scp"] = nil
+                $0["roles"] = .array([.string("Data.Read.All")])
+            }
             #expect(try await validator.validate(token).kind == .user)
         }
     }
@@ -76,7 +96,10 @@ struct ValidationHardeningTests {
             _ = try await f.validator.validate(future, policy: f.policy)
             Issue.record("a token issued an hour ahead was accepted")
         } catch {
-            guard case .issuedInFuture = error else { Issue.record("expected issuedInFuture, got \(error)"); return }
+            guard case .issuedInFuture = error else {
+                Issue.record("expected issuedInFuture, got \(error)")
+                return
+            }
         }
     }
 
@@ -88,13 +111,15 @@ struct ValidationHardeningTests {
         #expect(single.problem(withDiscoveredIssuer: "https://login.microsoftonline.com/\(guid)/v2.0") == nil)
         #expect(single.problem(withDiscoveredIssuer: "https://login.microsoftonline.com/\(guid.uppercased())/v2.0") == nil)
         #expect(single.problem(withDiscoveredIssuer: "https://login.microsoftonline.com/\(other)/v2.0") != nil, "another tenant")
-        #expect(single.problem(withDiscoveredIssuer: "https://login.microsoftonline.com/{tenantid}/v2.0") != nil, "a template for one tenant")
+        #expect(
+            single.problem(withDiscoveredIssuer: "https://login.microsoftonline.com/{tenantid}/v2.0") != nil, "a template for one tenant")
         #expect(single.problem(withDiscoveredIssuer: "https://evil.example/\(guid)/v2.0") != nil, "another host")
         #expect(single.problem(withDiscoveredIssuer: "http://login.microsoftonline.com/\(guid)/v2.0") != nil, "another scheme")
         #expect(single.problem(withDiscoveredIssuer: "https://sts.windows.net/\(guid)/") == nil, "Entra's v1.0 metadata")
         let byDomain = try #require(IssuerRules(authority: "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0"))
         #expect(byDomain.problem(withDiscoveredIssuer: "https://login.microsoftonline.com/\(guid)/v2.0") == nil)
-        #expect(byDomain.problem(withDiscoveredIssuer: "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0") != nil, "not an id")
+        #expect(
+            byDomain.problem(withDiscoveredIssuer: "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0") != nil, "not an id")
         let common = try #require(IssuerRules(authority: "https://login.microsoftonline.com/common/v2.0"))
         #expect(common.isMultiTenant)
         #expect(common.problem(withDiscoveredIssuer: "https://login.microsoftonline.com/{tenantid}/v2.0") == nil)
@@ -108,7 +133,8 @@ struct ValidationHardeningTests {
     func discoveredIssuerMismatch() async throws {
         let issuer = try EntraShapedIssuer()
         let port = LockedBox(0)
-        let app = Application(router: issuer.router { port.withLock { $0 } }, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        let app = Application(
+            router: issuer.router { port.withLock { $0 } }, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
             port.withLock { $0 = client.port! }
             // The metadata (and the tokens) name Entra's host, not the authority's.
@@ -119,7 +145,10 @@ struct ValidationHardeningTests {
                 _ = try await validator.validate(try issuer.token())
                 Issue.record("a token was accepted on a foreign issuer's metadata")
             } catch let error as ResourceValidationError {
-                guard case .keysUnavailable(let reason) = error else { Issue.record("\(error)"); return }
+                guard case .keysUnavailable(let reason) = error else {
+                    Issue.record("\(error)")
+                    return
+                }
                 #expect(reason.contains("not on the configured authority's host"))
             }
         }
@@ -151,8 +180,11 @@ struct ValidationHardeningTests {
         var templated = ResourceConfiguration(authority: "https://login.microsoftonline.com/common/v2.0", audiences: ["api://a"])
         templated.keys = .jwks(json: #"{"keys":[]}"#, issuer: "https://login.microsoftonline.com/{tenantid}/v2.0")
         #expect(throws: ResourceConfigurationError.self) { try ResourceValidator(templated) }
-        _ = try ResourceValidator(ResourceConfiguration(authority: "https://login.microsoftonline.com/contoso.com/v2.0", audiences: ["api://a"]))
-        #expect(throws: ResourceConfigurationError.self) { try ResourceValidator(ResourceConfiguration(authority: "not a url", audiences: ["api://a"])) }
+        _ = try ResourceValidator(
+            ResourceConfiguration(authority: "https://login.microsoftonline.com/contoso.com/v2.0", audiences: ["api://a"]))
+        #expect(throws: ResourceConfigurationError.self) {
+            try ResourceValidator(ResourceConfiguration(authority: "not a url", audiences: ["api://a"]))
+        }
         #expect(throws: ResourceConfigurationError.self) {
             try ResourceValidator(ResourceConfiguration(authority: "https://login.microsoftonline.com/contoso.com/v2.0", audiences: []))
         }
