@@ -3,9 +3,9 @@ import DeputyCore
 import Foundation
 import Testing
 
-/// Inputs found by the fuzz targets in Fuzz/ (Fuzz/README.md), each minimised. Crashing inputs run
-/// in exit tests (a child process), so that while the bug is there the test fails instead of
-/// taking the whole test run down with it.
+/// Inputs found with the fuzz targets in Fuzz/ (Fuzz/README.md, "Known findings" 5 and 6), each
+/// minimised. Crashing inputs run in exit tests (a child process), so that while the bug is there
+/// the test fails instead of taking the whole test run down with it.
 @Suite("fuzz regressions")
 struct FuzzRegressionTests {
     // MARK: - Named locations
@@ -68,7 +68,7 @@ struct FuzzRegressionTests {
     /// FuzzTenantFile: YAML aliases that refer to aliases (`a1: &a1 [*a0, *a0, …]`, YAML 1.2 §3.2.2.2)
     /// are composed as shared nodes, but `TenantFileLoader.collectMarks` walked every path through
     /// them: ten aliases per level take 10^depth steps and as many `marks` entries. At depth 6
-    /// (a 270-byte file) a load took about 2.4 s and 210 MB under the fuzzer; at depth 7, 25 s and
+    /// (a 333-byte file) a load took about 2.4 s and 210 MB under the fuzzer; at depth 7, 25 s and
     /// 1.5 GB; at depth 8 the fuzzer ran out of memory. The loader now stops at a budget of values
     /// and names the reason; this file (depth 8, 10^8 values) would not finish without it.
     @Test("A tenant file of nested YAML aliases is refused as too large once expanded, not walked")
