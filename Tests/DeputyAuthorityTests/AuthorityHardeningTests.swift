@@ -21,16 +21,19 @@ struct AuthorityHardeningTests {
     /// appended (Graph JSON).
     static func fixture(policies: [String] = [], edit: ((inout TenantDirectory) -> Void)? = nil) async throws -> GrantsFixture {
         try await GrantsFixture.make { d in
-            let sps = d.servicePrincipals
-            let sp = { (appID: String) in sps.first { $0.appId == appID }!.id }
-            d.oauth2PermissionGrants.append(
-                .init(
-                    id: "g-data-mcp", clientId: sp(DemoTenant.app("dataApi").appId),
-                    resourceId: sp(DemoTenant.app("mcpServer").appId), consentType: "AllPrincipals",
-                    principalId: nil, scope: "Expenses.ReadWrite"))
+            grantForEveryone(&d, client: "dataApi", resource: "mcpServer", scope: "Expenses.ReadWrite")
             for p in policies { d.conditionalAccessPolicies.append(try! JSONDecoder().decode(JSONValue.self, from: Data(p.utf8))) }
             edit?(&d)
         }
+    }
+
+    /// Admin consent (AllPrincipals) for `client` (a demo app key) to `resource`'s `scope`.
+    static func grantForEveryone(_ d: inout TenantDirectory, client: String, resource: String, scope: String) {
+        let sps = d.servicePrincipals
+        let sp = { (key: String) in sps.first { $0.appId == DemoTenant.app(key).appId }!.id }
+        d.oauth2PermissionGrants.append(
+            .init(id: "g-\(client)-\(resource)", clientId: sp(client), resourceId: sp(resource), consentType: "AllPrincipals", principalId: nil,
+                  scope: scope))
     }
 
     func exchange(
@@ -185,13 +188,7 @@ struct AuthorityHardeningTests {
     func carriedContextsAreEvaluatedAgain() async throws {
         let f = try await Self.fixture { d in
             // The CLI may use the MCP server for every user (no consent page in the way).
-            let sps = d.servicePrincipals
-            let sp = { (appID: String) in sps.first { $0.appId == appID }!.id }
-            d.oauth2PermissionGrants.append(
-                .init(
-                    id: "g-cli-mcp", clientId: sp(DemoTenant.app("cli").appId),
-                    resourceId: sp(DemoTenant.app("mcpServer").appId), consentType: "AllPrincipals",
-                    principalId: nil, scope: "Expenses.ReadWrite"))
+            Self.grantForEveryone(&d, client: "cli", resource: "mcpServer", scope: "Expenses.ReadWrite")
             // The demo's c1 policy (MFA) also asks for a sign-in within the hour.
             let i = d.conditionalAccessPolicies.firstIndex { $0.objectValue?["id"]?.stringValue == "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e02" }!
             guard case .object(var p) = d.conditionalAccessPolicies[i] else { return }
