@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from selenium.common.exceptions import (JavascriptException, NoSuchElementException, StaleElementReferenceException,
-                                        TimeoutException)
+                                        TimeoutException, WebDriverException)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -43,10 +43,20 @@ class Spa:
         self.pages = []  # every authority page shown: (kind, url)
 
     def wait(self, condition, what, timeout=WAIT):
+        def polled(d):
+            # While a page is being replaced, Chromium can answer a query about a node of the old document with
+            # "Node with given id does not belong to the document" (a plain WebDriverException, not a stale
+            # reference). That is the same "not yet" as a stale element; anything else still fails the test.
+            try:
+                return condition(d)
+            except WebDriverException as error:
+                if "does not belong to the document" in (error.msg or ""):
+                    return False
+                raise
         try:
             return WebDriverWait(self.d, timeout, poll_frequency=0.1,
                                  ignored_exceptions=(NoSuchElementException, StaleElementReferenceException,
-                                                     JavascriptException)).until(condition)
+                                                     JavascriptException)).until(polled)
         except TimeoutException:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}; at {self.d.current_url}\n"
                                  f"status: {self.status_text()!r}") from None
