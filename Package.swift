@@ -19,6 +19,11 @@ let package = Package(
         .library(name: "DeputyMCP", targets: ["DeputyMCP"]),
         .library(name: "DeputySamples", targets: ["DeputySamples"]),
         .library(name: "DeputyAuthority", targets: ["DeputyAuthority"]),
+        // Each store backend is its own product, so nobody links GRDB or postgres-nio by accident.
+        .library(name: "DeputyAuthoritySQLite", targets: ["DeputyAuthoritySQLite"]),
+        .library(name: "DeputyAuthorityPostgres", targets: ["DeputyAuthorityPostgres"]),
+        // The storage contract as checks, for a backend written outside this package.
+        .library(name: "DeputyAuthorityStoreTesting", targets: ["DeputyAuthorityStoreTesting"]),
         .library(name: "DeputyAuthorityServer", targets: ["DeputyAuthorityServer"]),
         .executable(name: "deputy", targets: ["deputy"]),
     ],
@@ -32,6 +37,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // The PostgreSQL store (DeputyAuthorityPostgres) and the distributed OBO token cache.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         // Base32 for TOTP secrets (already in the graph through jwt-kit).
         .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
@@ -108,7 +115,6 @@ let package = Package(
                 "DeputyTokenValidation",
                 "COpenSSL",
                 .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
@@ -121,6 +127,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "DeputyAuthoritySQLite",
+            dependencies: ["DeputyAuthority", "DeputyCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
+        ),
+        .target(
+            name: "DeputyAuthorityPostgres",
+            dependencies: [
+                "DeputyAuthority",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
+        ),
+        .target(
+            name: "DeputyAuthorityStoreTesting",
+            dependencies: ["DeputyAuthority"],
+            swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
         ),
         .target(
             name: "DeputySamples",
@@ -155,7 +181,7 @@ let package = Package(
             name: "deputy",
             dependencies: [
                 "DeputyCore",
-                "DeputyAuthority",
+                "DeputyAuthority", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres",
                 "DeputyAuthorityServer",
                 "DeputySamples", "DeputyMCP", "DeputyHummingbird", "DeputyTokenAcquisition", "DeputyTokenValidation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -185,7 +211,9 @@ let package = Package(
         .target(
             name: "DeputyTestSupport",
             dependencies: [
-                "DeputyCore", "DeputyAuthority", "DeputyAuthorityServer",
+                "DeputyCore", "DeputyAuthority", "DeputyAuthorityServer", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Tests/DeputyTestSupport",
@@ -209,7 +237,8 @@ let package = Package(
             name: "DeputyAuthorityTests",
             dependencies: [
                 "DeputyTestSupport",
-                "DeputyCore", "DeputyAuthority", .product(name: "JWTKit", package: "jwt-kit"),
+                "DeputyCore", "DeputyAuthority", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres", "DeputyAuthorityStoreTesting",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "CryptoExtras", package: "swift-crypto"), .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Fixtures")],

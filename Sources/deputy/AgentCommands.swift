@@ -129,11 +129,12 @@ struct AgentCommand: AsyncParsableCommand {
         @Argument(help: "none, low, medium or high.") var level: String
         @Option(help: "The agent identity's id (the demo agent by default).") var agent = DemoTenant.app("agent").appId
         @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @OptionGroup var database: DatabaseOption
         @Option(help: "Only this tenant (id or domain).") var tenant: String?
 
         func run() async throws {
             guard ["none", "low", "medium", "high"].contains(level) else { throw fail("the risk is none, low, medium or high, not '\(level)'") }
-            let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+            let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
             guard d.servicePrincipals.contains(where: { $0.isAgentIdentity && ($0.id == agent || $0.appId == agent) }) else {
                 throw fail("no agent identity \(agent) in tenant \(d.tenant.displayName)")
             }

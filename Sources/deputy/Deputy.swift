@@ -1,6 +1,8 @@
 import ArgumentParser
 import AsyncHTTPClient
 import DeputyAuthority
+import DeputyAuthorityPostgres
+import DeputyAuthoritySQLite
 import DeputyAuthorityServer
 import DeputyCore
 import DeputySamples
@@ -46,10 +48,39 @@ func makeLogger(_ label: String) -> Logger {
     return Logger(label: label)
 }
 
-/// Opens (creating) the store of a data directory.
-func openStore(dataDir: String) throws -> RecordStore {
+/// `--database-url`: the authority's store in PostgreSQL rather than the data directory's SQLite file.
+struct DatabaseOption: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Keep the authority's store in this PostgreSQL database instead of <data-dir>/store.sqlite "
+                + "(postgres://user:password@host:port/database[?sslmode=disable|prefer|require]); several authorities "
+                + "on one database behave as one. Default: $DEPUTY_DATABASE_URL.",
+            valueName: "url"))
+    var databaseURL: String?
+
+    /// The URL given, or `DEPUTY_DATABASE_URL`.
+    var url: String? {
+        databaseURL ?? ProcessInfo.processInfo.environment["DEPUTY_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Where the store is, for messages: the data directory, or the database URL without its password.
+    func location(dataDir: String) -> String {
+        guard let url else { return dataDir }
+        return (try? PostgresDatabaseURL(url).redacted) ?? "the database"
+    }
+}
+
+/// Opens (creating) the store: the PostgreSQL database when one is named, else the data directory's SQLite file.
+func openStore(dataDir: String, database: DatabaseOption) async throws -> RecordStore {
     // The store holds signing keys, the manifest demo secrets: files are for this user only.
     umask(0o077)
+    if let url = database.url {
+        do {
+            return try await RecordStore.postgres(url: url).0
+        } catch {
+            throw fail("cannot open the database \(database.location(dataDir: dataDir)): \(error)")
+        }
+    }
     do {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return try RecordStore.sqlite(path: dataDir + "/store.sqlite")
@@ -89,6 +120,7 @@ struct Up: AsyncParsableCommand {
 
     @Option(help: "First port of the chain.") var portBase = DemoTenant.defaultPortBase
     @Option(help: "Where the store, keys, the Data API's expenses and TLS files live.") var dataDir = ".deputy"
+    @OptionGroup var database: DatabaseOption
     @Option(help: "Where to write the manifest (default: <data-dir>/manifest.json).") var manifest: String?
     @Flag(help: "Serve over HTTPS with a generated local CA (MSAL and azure-identity require https).") var tls = false
     @Flag(help: "Apply RFC 9700 where it is stricter than Entra (PKCE S256 for all, refresh-token reuse revokes the family).") var strict = false
@@ -106,7 +138,7 @@ struct Up: AsyncParsableCommand {
         demo.strict = strict
         let file: LoadedTenantFile
         do { file = try TenantFileLoader.load(yaml: demo.yaml, fileName: "<embedded demo tenant>") } catch { throw fail(error.description) }
-        let store = try openStore(dataDir: dataDir)
+        let store = try await openStore(dataDir: dataDir, database: database)
         let ca = tls ? try localCA(dataDir: dataDir) : nil
         // With test controls the clock can be moved (and the move is kept for `deputy totp`);
         // without, it is the system clock and any earlier move is forgotten.
@@ -114,7 +146,7 @@ struct Up: AsyncParsableCommand {
         if !testControls { try await store.setClockOffset(0) }
         let (authority, seeded) = try await Authority.open(configuration: AuthorityConfiguration(baseURL: demo.url(.authority)),
                                                            store: store, tenantFile: file, reseed: reseed, time: clock, logger: logger)
-        if let message = seedMessage(seeded, dataDir: dataDir, file: "the demo tenant") { logger.notice("\(message)") }
+        if let message = seedMessage(seeded, dataDir: database.location(dataDir: dataDir), file: "the demo tenant") { logger.notice("\(message)") }
         let manifestPath = manifest ?? dataDir + "/manifest.json"
         let demoTenant = demo
         let dataDirectory = dataDir
@@ -213,6 +245,7 @@ struct AuthorityCommand: AsyncParsableCommand {
         @Option(help: "The tenant file (YAML).") var tenant: String
         @Option(help: "Port to listen on (127.0.0.1).") var port = DemoTenant.defaultPortBase
         @Option(help: "Where the store, keys and TLS files live.") var dataDir = ".deputy-authority"
+        @OptionGroup var database: DatabaseOption
         @Flag(help: "Serve over HTTPS with a generated local CA.") var tls = false
         @Option(help: "Base URL of issuers and endpoints (default: http(s)://127.0.0.1:<port>).") var issuerBase: String?
         @Flag(help: "Rebuild the directory from the tenant file even if the store has one.") var reseed = false
@@ -221,7 +254,7 @@ struct AuthorityCommand: AsyncParsableCommand {
             let logger = makeLogger("deputy")
             let file: LoadedTenantFile
             do { file = try TenantFileLoader.load(path: tenant) } catch { throw fail(error.description) }
-            let store = try openStore(dataDir: dataDir)
+            let store = try await openStore(dataDir: dataDir, database: database)
             let ca = tls ? try localCA(dataDir: dataDir) : nil
             let base = issuerBase ?? "\(tls ? "https" : "http")://127.0.0.1:\(port)"
             guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
@@ -229,7 +262,7 @@ struct AuthorityCommand: AsyncParsableCommand {
             }
             let (authority, seeded) = try await Authority.open(configuration: AuthorityConfiguration(baseURL: base), store: store,
                                                                tenantFile: file, reseed: reseed, logger: logger)
-            if let message = seedMessage(seeded, dataDir: dataDir, file: tenant) { logger.notice("\(message)") }
+            if let message = seedMessage(seeded, dataDir: database.location(dataDir: dataDir), file: tenant) { logger.notice("\(message)") }
             let tenants = try await authority.tenants()
             let caFile = ca?.caCertificatePath
             let app = try AuthorityServer.application(authority: authority, port: port, tls: ca, logger: logger) { _ in
@@ -246,9 +279,10 @@ struct AuthorityCommand: AsyncParsableCommand {
             abstract: "Make a new signing key current; the previous key stays published for a grace period (24 hours).",
             discussion: "Works on the store directly; a running authority uses the new key from its next request.")
         @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
-            let store = try existingStore(dataDir: dataDir)
+            let store = try await existingStore(dataDir: dataDir, database: database)
             let manager = SigningKeyManager(store: store, time: SystemTimeSource())
             let record = try await manager.rotate()
             print("new signing key \(record.kid) is current; earlier keys stay in the JWKS for 24 hours")
@@ -301,11 +335,12 @@ struct Grants: AsyncParsableCommand {
         abstract: "List delegated permission grants: who may act for whom, on what (from the tenant file and granted at runtime).",
         discussion: "Reads the store of a data directory directly, so it shows consent given while the authority runs.")
     @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+    @OptionGroup var database: DatabaseOption
     @Option(help: "Only this tenant (id or domain).") var tenant: String?
 
     func run() async throws {
-        let directories = try await tenants(in: existingStore(dataDir: dataDir), named: tenant)
-        if directories.isEmpty { throw fail("no tenant \(tenant ?? "") in \(dataDir)") }
+        let directories = try await tenants(in: existingStore(dataDir: dataDir, database: database), named: tenant)
+        if directories.isEmpty { throw fail("no tenant \(tenant ?? "") in \(database.location(dataDir: dataDir))") }
         for d in directories {
             let index = DirectoryIndex(d)
             print("tenant \(d.tenant.displayName) (\(d.tenant.id))")
@@ -329,6 +364,7 @@ struct Decode: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a token's header and claims with what each Entra claim means (no signature check).")
     @Argument(help: "The JWT (or '-' to read it from standard input).") var token: String
     @Option(help: "A data directory whose tenant names the token's agent and blueprint (ids are shown otherwise).") var dataDir = ".deputy"
+    @OptionGroup var database: DatabaseOption
 
     func run() async throws {
         var text = token
@@ -343,8 +379,8 @@ struct Decode: AsyncParsableCommand {
         printClaims(jwt.claims)
         // Agent ID facts in words, with names from the data directory's tenant when there is one.
         var tenant: DirectoryIndex?
-        if let tid = jwt.string("tid"), FileManager.default.fileExists(atPath: dataDir + "/store.sqlite"),
-            let store = try? RecordStore.sqlite(path: dataDir + "/store.sqlite") {
+        if let tid = jwt.string("tid"), database.url != nil || FileManager.default.fileExists(atPath: dataDir + "/store.sqlite"),
+            let store = try? await openStore(dataDir: dataDir, database: database) {
             tenant = (try? await store.directories())?.first { $0.tenant.id == tid }.map(DirectoryIndex.init)
         }
         if let agent = AgentDescription.describe(claims: jwt.claims, tenant: tenant) { print("agent: \(agent)") }

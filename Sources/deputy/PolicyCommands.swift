@@ -1,17 +1,22 @@
 import ArgumentParser
 import DeputyAuthority
+import DeputyAuthorityPostgres
 import DeputyCore
 import Foundation
 
 // Commands that read or change Conditional Access state on a data directory's store directly;
 // a running authority sees changes at its next request.
 
-/// Opens the store of a data directory that an authority has already created.
-func existingStore(dataDir: String) throws -> RecordStore {
-    guard FileManager.default.fileExists(atPath: dataDir + "/store.sqlite") else {
+/// Opens the store that an authority has already created (in the data directory, or the database).
+func existingStore(dataDir: String, database: DatabaseOption) async throws -> RecordStore {
+    guard database.url != nil || FileManager.default.fileExists(atPath: dataDir + "/store.sqlite") else {
         throw fail("\(dataDir) has no store (store.sqlite); start the authority with --data-dir \(dataDir) first")
     }
-    return try openStore(dataDir: dataDir)
+    let store = try await openStore(dataDir: dataDir, database: database)
+    if database.url != nil, try await store.directories().isEmpty {
+        throw fail("the database \(database.location(dataDir: dataDir)) holds no tenant; start the authority with --database-url first")
+    }
+    return store
 }
 
 /// The store's tenants, or only the one named by id or verified domain.
@@ -22,11 +27,12 @@ func tenants(in store: RecordStore, named tenant: String?) async throws -> [Tena
 }
 
 /// Opens an existing store and picks one tenant (the only one, or by id or domain).
-func existingTenant(dataDir: String, tenant: String?) async throws -> (RecordStore, TenantDirectory) {
-    let store = try existingStore(dataDir: dataDir)
+func existingTenant(dataDir: String, database: DatabaseOption, tenant: String?) async throws -> (RecordStore, TenantDirectory) {
+    let store = try await existingStore(dataDir: dataDir, database: database)
     let matches = try await tenants(in: store, named: tenant)
+    let location = database.location(dataDir: dataDir)
     guard matches.count == 1, let d = matches.first else {
-        throw fail(matches.isEmpty ? "no tenant \(tenant ?? "") in \(dataDir)" : "\(dataDir) holds several tenants; name one with --tenant")
+        throw fail(matches.isEmpty ? "no tenant \(tenant ?? "") in \(location)" : "\(location) holds several tenants; name one with --tenant")
     }
     return (store, d)
 }
@@ -49,10 +55,11 @@ struct Totp: AsyncParsableCommand {
         discussion: "Uses the authority's clock (including a move made with --test-controls).")
     @Argument(help: "The user (UPN, mail or object id).") var user: String
     @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+    @OptionGroup var database: DatabaseOption
     @Option(help: "Only this tenant (id or domain).") var tenant: String?
 
     func run() async throws {
-        let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+        let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
         let index = DirectoryIndex(d)
         // A bare name (`alice`) is the local part of a UPN.
         let byName = d.users.first { u in ["@", "_"].contains { u.userPrincipalName.lowercased().hasPrefix(user.lowercased() + $0) } }
@@ -72,6 +79,7 @@ struct Logs: AsyncParsableCommand {
         abstract: "Show the sign-in log: every issuance attempt with its Conditional Access result.",
         discussion: "Newest last. --verbose lists every policy's result and why.")
     @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+    @OptionGroup var database: DatabaseOption
     @Option(help: "Only this tenant (id or domain).") var tenant: String?
     @Option(help: "How many recent sign-ins.") var top = 20
     @Option(help: "Only this user (UPN).") var user: String?
@@ -80,7 +88,7 @@ struct Logs: AsyncParsableCommand {
     @Flag(help: "List every policy's result and why.") var verbose = false
 
     func run() async throws {
-        let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+        let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
         var seen = Set<String>()
         var first = true
         repeat {
@@ -130,10 +138,11 @@ struct WhatIfCommand: AsyncParsableCommand {
     @Option(help: "User risk (none, low, medium, high).") var userRisk: String?
     @Option(help: "An agent identity's risk (none, low, medium, high), when an agent identity is the client.") var agentRisk: String?
     @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+    @OptionGroup var database: DatabaseOption
     @Option(help: "Only this tenant (id or domain).") var tenant: String?
 
     func run() async throws {
-        let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+        let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
         var q = WhatIf.Question()
         q.agentIdRiskLevel = agentRisk
         q.userID = user
@@ -173,8 +182,10 @@ struct PolicyCommand: AsyncParsableCommand {
         subcommands: [List.self, Apply.self, Delete.self, Enable.self, Disable.self, ReportOnly.self])
 
     /// Sets one policy's `state`, as the Entra admin center's switch does.
-    static func setState(_ id: String, _ state: ConditionalAccessPolicy.State, dataDir: String, tenant: String?) async throws {
-        let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+    static func setState(
+        _ id: String, _ state: ConditionalAccessPolicy.State, dataDir: String, database: DatabaseOption, tenant: String?
+    ) async throws {
+        let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
         guard let index = d.conditionalAccessPolicies.firstIndex(where: { $0.objectValue?["id"]?.stringValue == id }),
             case .object(var policy) = d.conditionalAccessPolicies[index]
         else { throw fail("no policy \(id) in tenant \(d.tenant.displayName) (deputy policy list shows them)") }
@@ -191,16 +202,18 @@ struct PolicyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Turn a policy on (state enabled); the authority enforces it on its next request.")
         @Argument(help: "The policy id.") var id: String
         @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @OptionGroup var database: DatabaseOption
         @Option(help: "Only this tenant (id or domain).") var tenant: String?
-        func run() async throws { try await PolicyCommand.setState(id, .enabled, dataDir: dataDir, tenant: tenant) }
+        func run() async throws { try await PolicyCommand.setState(id, .enabled, dataDir: dataDir, database: database, tenant: tenant) }
     }
 
     struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Turn a policy off (state disabled).")
         @Argument(help: "The policy id.") var id: String
         @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @OptionGroup var database: DatabaseOption
         @Option(help: "Only this tenant (id or domain).") var tenant: String?
-        func run() async throws { try await PolicyCommand.setState(id, .disabled, dataDir: dataDir, tenant: tenant) }
+        func run() async throws { try await PolicyCommand.setState(id, .disabled, dataDir: dataDir, database: database, tenant: tenant) }
     }
 
     struct ReportOnly: AsyncParsableCommand {
@@ -208,17 +221,19 @@ struct PolicyCommand: AsyncParsableCommand {
                                                         abstract: "Evaluate and log a policy without enforcing it (enabledForReportingButNotEnforced).")
         @Argument(help: "The policy id.") var id: String
         @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @OptionGroup var database: DatabaseOption
         @Option(help: "Only this tenant (id or domain).") var tenant: String?
-        func run() async throws { try await PolicyCommand.setState(id, .enabledForReportingButNotEnforced, dataDir: dataDir, tenant: tenant) }
+        func run() async throws { try await PolicyCommand.setState(id, .enabledForReportingButNotEnforced, dataDir: dataDir, database: database, tenant: tenant) }
     }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the tenant's policies.")
         @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @OptionGroup var database: DatabaseOption
         @Option(help: "Only this tenant (id or domain).") var tenant: String?
 
         func run() async throws {
-            let (_, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+            let (_, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
             let rows = DirectoryIndex(d).policies.map { [$0.id, $0.state.rawValue, $0.displayName] }
             table(["id", "state", "displayName"], rows)
         }
@@ -230,10 +245,11 @@ struct PolicyCommand: AsyncParsableCommand {
             discussion: "A policy with the id of an existing one replaces it. Every policy is checked first; nothing changes if one is invalid.")
         @Option(name: .shortAndLong, help: "The JSON file.") var file: String
         @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @OptionGroup var database: DatabaseOption
         @Option(help: "Only this tenant (id or domain).") var tenant: String?
 
         func run() async throws {
-            let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+            let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
             guard let data = FileManager.default.contents(atPath: file) else { throw fail("cannot read \(file)") }
             let json: JSONValue
             do { json = try JSONDecoder().decode(JSONValue.self, from: data) } catch { throw fail("\(file): not JSON (\(error))") }
@@ -265,10 +281,11 @@ struct PolicyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a policy by id.")
         @Argument(help: "The policy id.") var id: String
         @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @OptionGroup var database: DatabaseOption
         @Option(help: "Only this tenant (id or domain).") var tenant: String?
 
         func run() async throws {
-            let (store, d) = try await existingTenant(dataDir: dataDir, tenant: tenant)
+            let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
             guard d.conditionalAccessPolicies.contains(where: { $0.objectValue?["id"]?.stringValue == id }) else {
                 throw fail("no policy \(id) in tenant \(d.tenant.displayName)")
             }

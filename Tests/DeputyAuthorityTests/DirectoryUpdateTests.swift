@@ -3,12 +3,15 @@ import Foundation
 import Testing
 
 @testable import DeputyAuthority
+import DeputyAuthoritySQLite
+import DeputyTestSupport
 
 struct DirectoryUpdateTests {
     @Test("Concurrent directory updates are each applied (read, change and write in one transaction)",
-          arguments: StoreContractTests.StoreKind.allCases)
-    func concurrentUpdates(_ kind: StoreContractTests.StoreKind) async throws {
-        try await StoreContractTests.withStore(kind) { store in
+          arguments: ["in memory", "SQLite"])
+    func concurrentUpdates(_ kind: String) async throws {
+        try await TestSQLite.withPath { path in
+            let store = kind == "SQLite" ? try RecordStore.sqlite(path: path) : RecordStore.inMemory()
             let file = try TenantFileLoader.load(yaml: DemoTenant(portBase: 7400, https: false).yaml, fileName: "demo.yaml")
             try await store.replaceDirectories(file.tenants, fingerprint: "f")
             let before = try await store.directories()[0].oauth2PermissionGrants.count

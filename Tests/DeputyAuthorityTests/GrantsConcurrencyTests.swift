@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import DeputyAuthority
+import DeputyAuthoritySQLite
 
 @Suite("concurrency")
 struct GrantsConcurrencyTests {

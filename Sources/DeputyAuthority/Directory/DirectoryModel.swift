@@ -189,6 +189,13 @@ public struct User: Codable, Sendable, Equatable {
     /// `serviceProvider`); see ``externalUserType``.
     public var guestOrExternalUserType: String?
 
+    /// A user with the required properties; set the others as needed.
+    public init(id: String, userPrincipalName: String, displayName: String) {
+        self.id = id
+        self.userPrincipalName = userPrincipalName
+        self.displayName = displayName
+    }
+
     public var isEnabled: Bool { accountEnabled ?? true }
     /// The kind of guest or external user Conditional Access sees (Microsoft Learn, "Assigning
     /// Conditional Access policies to external user types"): ``guestOrExternalUserType`` when set;

@@ -9,6 +9,12 @@ public struct SignInRecord: Codable, Sendable, Equatable {
         public var errorCode: Int
         public var failureReason: String?
         public var additionalDetails: String?
+
+        public init(errorCode: Int, failureReason: String? = nil, additionalDetails: String? = nil) {
+            self.errorCode = errorCode
+            self.failureReason = failureReason
+            self.additionalDetails = additionalDetails
+        }
     }
     public struct AppliedPolicy: Codable, Sendable, Equatable {
         public var id: String

@@ -1,24 +1,25 @@
 import DeputyCore
 import Foundation
 
-/// The authority's store: every storage protocol, written once over a key-value backend.
+/// The authority's store: every storage protocol, written once over a ``StorageBackend``.
 ///
-/// Use ``RecordStore/inMemory()`` for tests and ``RecordStore/sqlite(path:)`` (GRDB, WAL) for a
-/// data directory. Records are JSON documents; the atomic operations run in one transaction.
+/// Use ``RecordStore/inMemory()`` for tests, `RecordStore.sqlite(path:)` (`DeputyAuthoritySQLite`)
+/// for a data directory and `RecordStore.postgres(url:)` (`DeputyAuthorityPostgres`) for several
+/// instances on one database. Records are JSON documents; each atomic operation is one
+/// ``StorageBackend/write(_:)``.
 public final class RecordStore: AuthorityStore {
-    let backend: any KeyValueBackend
+    /// Where the tables live.
+    public let backend: any StorageBackend
     let signIns: SignInBatcher
 
-    init(backend: any KeyValueBackend) {
+    /// A store over `backend`.
+    public init(backend: any StorageBackend) {
         self.backend = backend
         self.signIns = SignInBatcher(backend: backend)
     }
 
     /// A store in memory.
     public static func inMemory() -> RecordStore { RecordStore(backend: InMemoryBackend()) }
-
-    /// A store in an SQLite file (created with its tables when missing).
-    public static func sqlite(path: String) throws -> RecordStore { RecordStore(backend: try GRDBBackend(path: path)) }
 
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
@@ -44,129 +45,129 @@ public final class RecordStore: AuthorityStore {
     /// done at most once a minute per table rather than on every write.
     private let lastPurge = LockedBox<[StoreTable: Date]>([:])
 
-    func purgeIfDue(_ tx: any KeyValueTransaction, _ table: StoreTable, now: Date) throws {
+    func purgeIfDue(_ tx: any StorageTransaction, _ table: StoreTable, now: Date) async throws {
         let due = lastPurge.withLock { last -> Bool in
             if let previous = last[table], now.timeIntervalSince(previous) < 60, now >= previous { return false }
             last[table] = now
             return true
         }
-        if due { try tx.purge(table, before: now) }
+        if due { try await tx.purge(table, before: now) }
     }
 
     /// How long sign-in records are kept (Entra keeps sign-in logs 30 days).
     public static let signInRetention: TimeInterval = 30 * 86_400
 
-    static func bumpGeneration(_ tx: any KeyValueTransaction) throws {
-        let current = try decode(Int.self, tx.get(.meta, "generation")) ?? 0
-        try tx.put(.meta, "generation", encode(current + 1), expiresAt: nil)
+    static func bumpGeneration(_ tx: any StorageTransaction) async throws {
+        let current = try await decode(Int.self, tx.get(.meta, "generation")) ?? 0
+        try await tx.put(.meta, "generation", encode(current + 1), expiresAt: nil)
     }
 
     // MARK: DirectoryStore
 
     public func directories() async throws -> [TenantDirectory] {
-        try await backend.read { tx in try tx.all(.directories).map { try RecordStore.decoder.decode(TenantDirectory.self, from: $0.1) } }
+        try await backend.read { tx in try await tx.all(.directories).map { try RecordStore.decoder.decode(TenantDirectory.self, from: $0.value) } }
     }
 
     public func seedFingerprint() async throws -> String? {
-        try await backend.read { tx in try RecordStore.decode(String.self, tx.get(.meta, "seedFingerprint")) }
+        try await backend.read { tx in try await RecordStore.decode(String.self, tx.get(.meta, "seedFingerprint")) }
     }
 
     public func replaceDirectories(_ directories: [TenantDirectory], fingerprint: String) async throws {
         try await backend.write { tx in
-            for (key, _) in try tx.all(.directories) { try tx.delete(.directories, key) }
-            for d in directories { try tx.put(.directories, d.tenant.id, RecordStore.encode(d), expiresAt: nil) }
-            try tx.put(.meta, "seedFingerprint", RecordStore.encode(fingerprint), expiresAt: nil)
-            try RecordStore.bumpGeneration(tx)
+            for (key, _) in try await tx.all(.directories) { try await tx.delete(.directories, key) }
+            for d in directories { try await tx.put(.directories, d.tenant.id, RecordStore.encode(d), expiresAt: nil) }
+            try await tx.put(.meta, "seedFingerprint", RecordStore.encode(fingerprint), expiresAt: nil)
+            try await RecordStore.bumpGeneration(tx)
         }
     }
 
     public func saveDirectory(_ directory: TenantDirectory) async throws {
         try await backend.write { tx in
-            try tx.put(.directories, directory.tenant.id, RecordStore.encode(directory), expiresAt: nil)
-            try RecordStore.bumpGeneration(tx)
+            try await tx.put(.directories, directory.tenant.id, RecordStore.encode(directory), expiresAt: nil)
+            try await RecordStore.bumpGeneration(tx)
         }
     }
 
     public func updateDirectory(tenantID: String, _ change: @escaping @Sendable (inout TenantDirectory) -> Void) async throws {
         try await backend.write { tx in
-            guard var d = try RecordStore.decode(TenantDirectory.self, tx.get(.directories, tenantID)) else { throw StorageError.notFound }
+            guard var d = try await RecordStore.decode(TenantDirectory.self, tx.get(.directories, tenantID)) else { throw StorageError.notFound }
             change(&d)
-            try tx.put(.directories, tenantID, RecordStore.encode(d), expiresAt: nil)
-            try RecordStore.bumpGeneration(tx)
+            try await tx.put(.directories, tenantID, RecordStore.encode(d), expiresAt: nil)
+            try await RecordStore.bumpGeneration(tx)
         }
     }
 
     public func setPasswordHash(tenantID: String, userID: String, hash: String) async throws {
         try await backend.write { tx in
-            guard var d = try RecordStore.decode(TenantDirectory.self, tx.get(.directories, tenantID)),
+            guard var d = try await RecordStore.decode(TenantDirectory.self, tx.get(.directories, tenantID)),
                 let i = d.users.firstIndex(where: { $0.id == userID })
             else { throw StorageError.notFound }
             d.users[i].passwordHash = hash
-            try tx.put(.directories, tenantID, RecordStore.encode(d), expiresAt: nil)
-            try RecordStore.bumpGeneration(tx)
+            try await tx.put(.directories, tenantID, RecordStore.encode(d), expiresAt: nil)
+            try await RecordStore.bumpGeneration(tx)
         }
     }
 
     public func generation() async throws -> Int {
-        try backend.quickRead { tx in try RecordStore.decode(Int.self, tx.get(.meta, "generation")) ?? 0 }
+        try await backend.read { tx in try await RecordStore.decode(Int.self, tx.get(.meta, "generation")) ?? 0 }
     }
 
     // MARK: AuthorizationCodeStore
 
     public func saveCode(_ record: AuthorizationCodeRecord) async throws {
         try await backend.write { tx in
-            try self.purgeIfDue(tx, .codes, now: record.createdAt)
+            try await self.purgeIfDue(tx, .codes, now: record.createdAt)
             // Kept a day past expiry so reuse can still be detected and answered.
-            try tx.put(.codes, record.codeHash, RecordStore.encode(record), expiresAt: record.expiresAt + 86_400)
+            try await tx.put(.codes, record.codeHash, RecordStore.encode(record), expiresAt: record.expiresAt + 86_400)
         }
     }
 
     public func consumeCode(hash: String, at: Date) async throws -> AuthorizationCodeRecord {
         try await backend.write { tx in
-            guard var record = try RecordStore.decode(AuthorizationCodeRecord.self, tx.get(.codes, hash)) else { throw StorageError.notFound }
+            guard var record = try await RecordStore.decode(AuthorizationCodeRecord.self, tx.get(.codes, hash)) else { throw StorageError.notFound }
             if record.consumedAt != nil { throw StorageError.alreadyConsumed }
             record.consumedAt = at
-            try tx.put(.codes, hash, RecordStore.encode(record), expiresAt: record.expiresAt + 86_400)
+            try await tx.put(.codes, hash, RecordStore.encode(record), expiresAt: record.expiresAt + 86_400)
             return record
         }
     }
 
     public func code(hash: String) async throws -> AuthorizationCodeRecord? {
-        try await backend.read { tx in try RecordStore.decode(AuthorizationCodeRecord.self, tx.get(.codes, hash)) }
+        try await backend.read { tx in try await RecordStore.decode(AuthorizationCodeRecord.self, tx.get(.codes, hash)) }
     }
 
     // MARK: RefreshTokenStore
 
     public func saveRefreshToken(_ record: RefreshTokenRecord) async throws {
         try await backend.write { tx in
-            try self.purgeIfDue(tx, .refreshTokens, now: record.createdAt)
-            try tx.put(.refreshTokens, record.tokenHash, RecordStore.encode(record), expiresAt: record.expiresAt)
+            try await self.purgeIfDue(tx, .refreshTokens, now: record.createdAt)
+            try await tx.put(.refreshTokens, record.tokenHash, RecordStore.encode(record), expiresAt: record.expiresAt)
         }
     }
 
     public func refreshToken(hash: String) async throws -> RefreshTokenRecord? {
         try await backend.read { tx in
-            guard let record = try RecordStore.decode(RefreshTokenRecord.self, tx.get(.refreshTokens, hash)) else { return nil }
-            if try tx.get(.families, record.familyID) != nil { throw StorageError.revoked }
+            guard let record = try await RecordStore.decode(RefreshTokenRecord.self, tx.get(.refreshTokens, hash)) else { return nil }
+            if try await tx.get(.families, record.familyID) != nil { throw StorageError.revoked }
             return record
         }
     }
 
     public func rotateRefreshToken(hash: String, successor: RefreshTokenRecord, at: Date, singleUse: Bool) async throws {
         try await backend.write { tx in
-            guard var record = try RecordStore.decode(RefreshTokenRecord.self, tx.get(.refreshTokens, hash)) else { throw StorageError.notFound }
-            if try tx.get(.families, record.familyID) != nil { throw StorageError.revoked }
+            guard var record = try await RecordStore.decode(RefreshTokenRecord.self, tx.get(.refreshTokens, hash)) else { throw StorageError.notFound }
+            if try await tx.get(.families, record.familyID) != nil { throw StorageError.revoked }
             if singleUse && record.redeemedAt != nil { throw StorageError.alreadyConsumed }
             record.redeemedAt = record.redeemedAt ?? at
-            try tx.put(.refreshTokens, hash, RecordStore.encode(record), expiresAt: record.expiresAt)
-            try tx.put(.refreshTokens, successor.tokenHash, RecordStore.encode(successor), expiresAt: successor.expiresAt)
+            try await tx.put(.refreshTokens, hash, RecordStore.encode(record), expiresAt: record.expiresAt)
+            try await tx.put(.refreshTokens, successor.tokenHash, RecordStore.encode(successor), expiresAt: successor.expiresAt)
         }
     }
 
     public func revokeFamily(_ familyID: String) async throws {
         try await backend.write { tx in
             // Kept without expiry: a family's tokens may live up to the inactivity limit, which a revocation must outlast.
-            try tx.put(.families, familyID, RecordStore.encode(["revoked": true]), expiresAt: nil)
+            try await tx.put(.families, familyID, RecordStore.encode(["revoked": true]), expiresAt: nil)
         }
     }
 
@@ -174,43 +175,43 @@ public final class RecordStore: AuthorityStore {
 
     public func saveDeviceCode(_ record: DeviceCodeRecord) async throws {
         try await backend.write { tx in
-            try self.purgeIfDue(tx, .deviceCodes, now: record.createdAt)
-            try self.purgeIfDue(tx, .userCodes, now: record.createdAt)
-            if try tx.get(.userCodes, record.userCode) != nil { throw StorageError.conflict }
-            try tx.put(.deviceCodes, record.deviceCodeHash, RecordStore.encode(record), expiresAt: record.expiresAt)
-            try tx.put(.userCodes, record.userCode, RecordStore.encode(record.deviceCodeHash), expiresAt: record.expiresAt)
+            try await self.purgeIfDue(tx, .deviceCodes, now: record.createdAt)
+            try await self.purgeIfDue(tx, .userCodes, now: record.createdAt)
+            if try await tx.get(.userCodes, record.userCode) != nil { throw StorageError.conflict }
+            try await tx.put(.deviceCodes, record.deviceCodeHash, RecordStore.encode(record), expiresAt: record.expiresAt)
+            try await tx.put(.userCodes, record.userCode, RecordStore.encode(record.deviceCodeHash), expiresAt: record.expiresAt)
         }
     }
 
     public func deviceCode(hash: String) async throws -> DeviceCodeRecord? {
-        try await backend.read { tx in try RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash)) }
+        try await backend.read { tx in try await RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash)) }
     }
 
     public func deviceCode(userCode: String) async throws -> DeviceCodeRecord? {
         try await backend.read { tx in
-            guard let hash = try RecordStore.decode(String.self, tx.get(.userCodes, userCode)) else { return nil }
-            return try RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash))
+            guard let hash = try await RecordStore.decode(String.self, tx.get(.userCodes, userCode)) else { return nil }
+            return try await RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash))
         }
     }
 
     public func resolveDeviceCode(userCode: String, state: DeviceCodeRecord.State) async throws {
         try await backend.write { tx in
-            guard let hash = try RecordStore.decode(String.self, tx.get(.userCodes, userCode)),
-                var record = try RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash))
+            guard let hash = try await RecordStore.decode(String.self, tx.get(.userCodes, userCode)),
+                var record = try await RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash))
             else { throw StorageError.notFound }
             guard record.state == .pending else { throw StorageError.conflict }
             record.state = state
-            try tx.put(.deviceCodes, hash, RecordStore.encode(record), expiresAt: record.expiresAt)
+            try await tx.put(.deviceCodes, hash, RecordStore.encode(record), expiresAt: record.expiresAt)
         }
     }
 
     public func pollDeviceCode(hash: String, at: Date) async throws -> DeviceCodeRecord {
         try await backend.write { tx in
-            guard var record = try RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash)) else { throw StorageError.notFound }
+            guard var record = try await RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash)) else { throw StorageError.notFound }
             let before = record
             record.lastPolledAt = at
             if case .approved = record.state { record.state = .consumed }
-            try tx.put(.deviceCodes, hash, RecordStore.encode(record), expiresAt: record.expiresAt)
+            try await tx.put(.deviceCodes, hash, RecordStore.encode(record), expiresAt: record.expiresAt)
             return before
         }
     }
@@ -219,55 +220,55 @@ public final class RecordStore: AuthorityStore {
 
     public func saveSession(_ record: SessionRecord) async throws {
         try await backend.write { tx in
-            try self.purgeIfDue(tx, .sessions, now: record.createdAt)
-            try tx.put(.sessions, record.idHash, RecordStore.encode(record), expiresAt: record.expiresAt)
+            try await self.purgeIfDue(tx, .sessions, now: record.createdAt)
+            try await tx.put(.sessions, record.idHash, RecordStore.encode(record), expiresAt: record.expiresAt)
         }
     }
 
     public func session(hash: String) async throws -> SessionRecord? {
-        try await backend.read { tx in try RecordStore.decode(SessionRecord.self, tx.get(.sessions, hash)) }
+        try await backend.read { tx in try await RecordStore.decode(SessionRecord.self, tx.get(.sessions, hash)) }
     }
 
     public func deleteSession(hash: String) async throws {
-        try await backend.write { tx in try tx.delete(.sessions, hash) }
+        try await backend.write { tx in try await tx.delete(.sessions, hash) }
     }
 
     // MARK: InteractiveFlowStore
 
     public func saveFlow(_ record: InteractiveFlowRecord) async throws {
         try await backend.write { tx in
-            try self.purgeIfDue(tx, .flows, now: record.createdAt)
-            try tx.put(.flows, record.id, RecordStore.encode(record), expiresAt: record.expiresAt)
+            try await self.purgeIfDue(tx, .flows, now: record.createdAt)
+            try await tx.put(.flows, record.id, RecordStore.encode(record), expiresAt: record.expiresAt)
         }
     }
 
     public func flow(id: String) async throws -> InteractiveFlowRecord? {
-        try await backend.read { tx in try RecordStore.decode(InteractiveFlowRecord.self, tx.get(.flows, id)) }
+        try await backend.read { tx in try await RecordStore.decode(InteractiveFlowRecord.self, tx.get(.flows, id)) }
     }
 
     public func deleteFlow(id: String) async throws {
-        try await backend.write { tx in try tx.delete(.flows, id) }
+        try await backend.write { tx in try await tx.delete(.flows, id) }
     }
 
     // MARK: SigningKeyStore
 
     public func signingKeys() async throws -> [SigningKeyRecord] {
-        try await backend.read { tx in try tx.all(.signingKeys).map { try RecordStore.decoder.decode(SigningKeyRecord.self, from: $0.1) } }
+        try await backend.read { tx in try await tx.all(.signingKeys).map { try RecordStore.decoder.decode(SigningKeyRecord.self, from: $0.value) } }
     }
 
     public func addSigningKey(_ record: SigningKeyRecord, retiringCurrentAt at: Date) async throws {
         try await backend.write { tx in
-            for (key, data) in try tx.all(.signingKeys) {
+            for (key, data) in try await tx.all(.signingKeys) {
                 var existing = try RecordStore.decoder.decode(SigningKeyRecord.self, from: data)
                 if existing.retiredAt == nil {
                     existing.retiredAt = at
-                    try tx.put(.signingKeys, key, RecordStore.encode(existing), expiresAt: nil)
+                    try await tx.put(.signingKeys, key, RecordStore.encode(existing), expiresAt: nil)
                 }
             }
             // Keys sort by creation time so "newest" is the last row.
             let key = String(format: "%015.0f-", record.createdAt.timeIntervalSince1970 * 1000) + record.kid
-            try tx.put(.signingKeys, key, RecordStore.encode(record), expiresAt: nil)
-            try RecordStore.bumpGeneration(tx)
+            try await tx.put(.signingKeys, key, RecordStore.encode(record), expiresAt: nil)
+            try await RecordStore.bumpGeneration(tx)
         }
     }
 
@@ -283,16 +284,16 @@ public final class RecordStore: AuthorityStore {
     }
 
     public func recentSignIns(limit: Int) async throws -> [SignInRecord] {
-        try await backend.read { tx in try tx.last(.signIns, limit: limit).map { try RecordStore.decoder.decode(SignInRecord.self, from: $0) } }
+        try await backend.read { tx in try await tx.last(.signIns, limit: limit).map { try RecordStore.decoder.decode(SignInRecord.self, from: $0) } }
     }
 
     // MARK: ReplayCache
 
     public func useOnce(_ id: String, until: Date, now: Date) async throws -> Bool {
         try await backend.write { tx in
-            try self.purgeIfDue(tx, .replay, now: now)
-            if let until = try RecordStore.decode(Date.self, tx.get(.replay, id)), until >= now { return false }
-            try tx.put(.replay, id, RecordStore.encode(until), expiresAt: until)
+            try await self.purgeIfDue(tx, .replay, now: now)
+            if let until = try await RecordStore.decode(Date.self, tx.get(.replay, id)), until >= now { return false }
+            try await tx.put(.replay, id, RecordStore.encode(until), expiresAt: until)
             return true
         }
     }
@@ -301,32 +302,32 @@ public final class RecordStore: AuthorityStore {
 
     public func recordFailure(_ key: String, at: Date, window: TimeInterval) async throws -> Int {
         try await backend.write { tx in
-            try self.purgeIfDue(tx, .attempts, now: at)
-            var times = (try RecordStore.decode([Date].self, tx.get(.attempts, key)) ?? []).filter { $0 > at - window }
+            try await self.purgeIfDue(tx, .attempts, now: at)
+            var times = (try await RecordStore.decode([Date].self, tx.get(.attempts, key)) ?? []).filter { $0 > at - window }
             times.append(at)
-            try tx.put(.attempts, key, RecordStore.encode(times), expiresAt: at + window)
+            try await tx.put(.attempts, key, RecordStore.encode(times), expiresAt: at + window)
             return times.count
         }
     }
 
     public func failureTimes(_ key: String, at: Date, window: TimeInterval) async throws -> [Date] {
         try await backend.read { tx in
-            (try RecordStore.decode([Date].self, tx.get(.attempts, key)) ?? []).filter { $0 > at - window }
+            (try await RecordStore.decode([Date].self, tx.get(.attempts, key)) ?? []).filter { $0 > at - window }
         }
     }
 
     public func clearFailures(_ key: String) async throws {
-        try await backend.write { tx in try tx.delete(.attempts, key) }
+        try await backend.write { tx in try await tx.delete(.attempts, key) }
     }
 
     // MARK: SettingsStore
 
     public func clockOffset() async throws -> TimeInterval {
-        try await backend.read { tx in try RecordStore.decode(TimeInterval.self, tx.get(.meta, "clockOffset")) ?? 0 }
+        try await backend.read { tx in try await RecordStore.decode(TimeInterval.self, tx.get(.meta, "clockOffset")) ?? 0 }
     }
 
     public func setClockOffset(_ offset: TimeInterval) async throws {
-        try await backend.write { tx in try tx.put(.meta, "clockOffset", RecordStore.encode(offset), expiresAt: nil) }
+        try await backend.write { tx in try await tx.put(.meta, "clockOffset", RecordStore.encode(offset), expiresAt: nil) }
     }
 }
 
@@ -334,13 +335,13 @@ public final class RecordStore: AuthorityStore {
 /// next transaction together, and each caller returns only once its record is committed. One
 /// record per issuance stays durable before the response, at a fraction of a transaction each.
 actor SignInBatcher {
-    let backend: any KeyValueBackend
+    let backend: any StorageBackend
     private var pending: [(key: String, value: Data, expiresAt: Date)] = []
     private var lastPurge = Date.distantPast
     private var waiters: [CheckedContinuation<Void, any Error>] = []
     private var flushing = false
 
-    init(backend: any KeyValueBackend) { self.backend = backend }
+    init(backend: any StorageBackend) { self.backend = backend }
 
     func append(key: String, value: Data, expiresAt: Date) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -364,8 +365,8 @@ actor SignInBatcher {
             if purgeBefore != nil { lastPurge = Date() }
             do {
                 try await backend.write { tx in
-                    if let purgeBefore { try tx.purge(.signIns, before: purgeBefore) }
-                    for item in batch { try tx.put(.signIns, item.key, item.value, expiresAt: item.expiresAt) }
+                    if let purgeBefore { try await tx.purge(.signIns, before: purgeBefore) }
+                    for item in batch { try await tx.put(.signIns, item.key, item.value, expiresAt: item.expiresAt) }
                 }
                 for w in batchWaiters { w.resume() }
             } catch {

@@ -221,6 +221,26 @@ public struct AuthorizeParameters: Codable, Sendable, Equatable {
     public var prompt: String?
     public var loginHint: String?
     public var claims: String?
+
+    public init(
+        clientID: String, redirectURI: String, platform: ClientPlatform, responseType: String, responseMode: String, scopes: [String],
+        state: String?, nonce: String?, codeChallenge: String?, codeChallengeMethod: String?, prompt: String?, loginHint: String?,
+        claims: String?
+    ) {
+        self.clientID = clientID
+        self.redirectURI = redirectURI
+        self.platform = platform
+        self.responseType = responseType
+        self.responseMode = responseMode
+        self.scopes = scopes
+        self.state = state
+        self.nonce = nonce
+        self.codeChallenge = codeChallenge
+        self.codeChallengeMethod = codeChallengeMethod
+        self.prompt = prompt
+        self.loginHint = loginHint
+        self.claims = claims
+    }
 }
 
 /// A signing key with its self-signed certificate (published as `x5c`).
@@ -250,4 +270,6 @@ public enum StorageError: Error, Sendable, Equatable {
     case alreadyConsumed
     case revoked
     case conflict
+    /// A change was attempted inside ``StorageBackend/read(_:)`` (a defect in the record logic).
+    case readOnly
 }

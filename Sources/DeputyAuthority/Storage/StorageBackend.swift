@@ -1,0 +1,164 @@
+import DeputyCore
+import Foundation
+
+/// The tables of the authority's store. Each holds JSON documents by key, with an optional expiry.
+///
+/// A backend keeps one table per case (its `rawValue` is a valid SQL identifier), or one table
+/// keyed by (table, key). Keys compare as bytes (SQL's `COLLATE "C"`): the sign-in log and the
+/// signing keys rely on that order.
+public enum StoreTable: String, CaseIterable, Sendable {
+    case meta, directories, codes, refreshTokens = "refresh_tokens", families, deviceCodes = "device_codes"
+    case userCodes = "user_codes", sessions, flows, signingKeys = "signing_keys", signIns = "sign_ins", replay
+    /// Counters of failed attempts (MFA codes, passwords), for lockout.
+    case attempts
+}
+
+/// The operations the record logic (``RecordStore``) performs inside one ``StorageBackend`` access.
+///
+/// Inside ``StorageBackend/write(_:)`` they form one transaction; inside ``StorageBackend/read(_:)``
+/// each sees committed data.
+public protocol StorageTransaction {
+    /// The value stored under `key`, expired or not (records check their own expiry).
+    func get(_ table: StoreTable, _ key: String) async throws -> Data?
+    /// Inserts or replaces the value of `key`. `expiresAt` is when ``purge(_:before:)`` may drop it.
+    func put(_ table: StoreTable, _ key: String, _ value: Data, expiresAt: Date?) async throws
+    func delete(_ table: StoreTable, _ key: String) async throws
+    /// Every row of a small table, in key order.
+    func all(_ table: StoreTable) async throws -> [(key: String, value: Data)]
+    /// The last `limit` rows in key order, greatest key first.
+    func last(_ table: StoreTable, limit: Int) async throws -> [Data]
+    /// Deletes the rows whose expiry is before `before`.
+    func purge(_ table: StoreTable, before: Date) async throws
+}
+
+/// Where the authority's tables live: the one thing a new database needs to implement.
+///
+/// The record logic (code redemption, refresh rotation, replay cache, …) is written once in
+/// ``RecordStore`` over this protocol. Deputy ships an in-memory backend (``InMemoryBackend``),
+/// SQLite (`DeputyAuthoritySQLite`) and PostgreSQL (`DeputyAuthorityPostgres`); the contract suite in
+/// `DeputyAuthorityStoreTesting` checks any other.
+///
+/// Every backend must make each ``write(_:)`` serializable: when two run at once, on one instance
+/// or on several sharing the database, the outcome is that of one after the other. A backend may
+/// run the body again after a conflict (PostgreSQL's serialization failures), so the body changes
+/// nothing but the store. A `write` that returns has committed.
+public protocol StorageBackend: Sendable {
+    /// Runs `body` over committed data.
+    func read<T: Sendable>(_ body: (any StorageTransaction) async throws -> T) async throws -> T
+    /// Runs `body` as one serializable transaction; a throw rolls every change of it back.
+    func write<T: Sendable>(_ body: (any StorageTransaction) async throws -> T) async throws -> T
+}
+
+/// The store's schema is newer than this build of Deputy knows (a newer `deputy` migrated it).
+public struct StorageSchemaError: Error, CustomStringConvertible, Sendable {
+    /// The version found in the database, and the newest this build knows.
+    public let found: Int
+    public let known: Int
+    /// Where the store is (a file path, or a database URL without its password).
+    public let location: String
+
+    public init(found: Int, known: Int, location: String) {
+        self.found = found
+        self.known = known
+        self.location = location
+    }
+
+    public var description: String {
+        "the store at \(location) has schema version \(found), newer than this deputy knows (\(known)): "
+            + "it was written by a newer deputy; run that version, or a new empty store"
+    }
+}
+
+// MARK: - In memory
+
+/// Tables in memory, for tests and throw-away runs. One write runs at a time (an ``AsyncLock``);
+/// its changes collect in an overlay that is applied at once when the body returns, so readers
+/// never see part of a transaction and a body that throws changes nothing.
+public final class InMemoryBackend: StorageBackend, Sendable {
+    typealias Table = [String: (value: Data, expiresAt: Date?)]
+    private let writers = AsyncLock()
+    private let tables = LockedBox<[StoreTable: Table]>([:])
+
+    public init() {}
+
+    /// Reads straight from the committed tables.
+    private struct Committed: StorageTransaction {
+        let tables: LockedBox<[StoreTable: Table]>
+        func get(_ table: StoreTable, _ key: String) async throws -> Data? { tables.withLock { $0[table]?[key]?.value } }
+        func put(_ table: StoreTable, _ key: String, _ value: Data, expiresAt: Date?) async throws {
+            throw StorageError.readOnly
+        }
+        func delete(_ table: StoreTable, _ key: String) async throws { throw StorageError.readOnly }
+        func all(_ table: StoreTable) async throws -> [(key: String, value: Data)] {
+            tables.withLock { ($0[table] ?? [:]).sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value.value) } }
+        }
+        func last(_ table: StoreTable, limit: Int) async throws -> [Data] {
+            tables.withLock { ($0[table] ?? [:]).sorted { $0.key > $1.key }.prefix(limit).map(\.value.value) }
+        }
+        func purge(_ table: StoreTable, before: Date) async throws { throw StorageError.readOnly }
+    }
+
+    /// One write: the committed tables seen through this transaction's purges and changes.
+    private final class Pending: StorageTransaction {
+        let tables: LockedBox<[StoreTable: Table]>
+        /// Changed rows (nil: deleted), and the latest purge time, per table.
+        var changes: [StoreTable: [String: (value: Data, expiresAt: Date?)?]] = [:]
+        var purges: [StoreTable: Date] = [:]
+
+        init(tables: LockedBox<[StoreTable: Table]>) { self.tables = tables }
+
+        static func survives(_ expiresAt: Date?, _ purge: Date?) -> Bool {
+            guard let purge, let expiresAt else { return true }
+            return expiresAt >= purge
+        }
+
+        func get(_ table: StoreTable, _ key: String) async throws -> Data? {
+            if let change = changes[table]?[key] { return change?.value }
+            let row = tables.withLock { $0[table]?[key] }
+            guard let row, Self.survives(row.expiresAt, purges[table]) else { return nil }
+            return row.value
+        }
+        func put(_ table: StoreTable, _ key: String, _ value: Data, expiresAt: Date?) async throws {
+            changes[table, default: [:]][key] = .some((value, expiresAt))
+        }
+        func delete(_ table: StoreTable, _ key: String) async throws { changes[table, default: [:]][key] = .some(nil) }
+        func view(_ table: StoreTable) -> Table {
+            var rows = tables.withLock { $0[table] ?? [:] }
+            if let purge = purges[table] { rows = rows.filter { Self.survives($0.value.expiresAt, purge) } }
+            for (key, change) in changes[table] ?? [:] { rows[key] = change }
+            return rows
+        }
+        func all(_ table: StoreTable) async throws -> [(key: String, value: Data)] {
+            view(table).sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value.value) }
+        }
+        func last(_ table: StoreTable, limit: Int) async throws -> [Data] {
+            view(table).sorted { $0.key > $1.key }.prefix(limit).map(\.value.value)
+        }
+        func purge(_ table: StoreTable, before: Date) async throws {
+            purges[table] = max(purges[table] ?? .distantPast, before)
+            changes[table] = changes[table]?.filter { Self.survives($0.value?.expiresAt, before) }
+        }
+
+        func commit() {
+            tables.withLock { tables in
+                for (table, before) in purges { tables[table] = tables[table]?.filter { Self.survives($0.value.expiresAt, before) } }
+                for (table, rows) in changes {
+                    for (key, change) in rows { tables[table, default: [:]][key] = change }
+                }
+            }
+        }
+    }
+
+    public func read<T: Sendable>(_ body: (any StorageTransaction) async throws -> T) async throws -> T {
+        try await body(Committed(tables: tables))
+    }
+
+    public func write<T: Sendable>(_ body: (any StorageTransaction) async throws -> T) async throws -> T {
+        try await writers.withLock {
+            let pending = Pending(tables: tables)
+            let result = try await body(pending)
+            pending.commit()
+            return result
+        }
+    }
+}
