@@ -136,7 +136,7 @@ let package = Package(
         .target(
             name: "DeputyAuthorityPostgres",
             dependencies: [
-                "DeputyAuthority",
+                "DeputyAuthority", "DeputyCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 public import DeputyAuthority
+import DeputyCore
 public import Foundation
 public import Logging
 import NIOSSL
@@ -26,12 +27,22 @@ public final class PostgresBackend: StorageBackend {
     let client: PostgresClient
     let logger: Logger
     private let runner: Task<Void, Never>
+    private let runnerStarted = LockedBox(false)
 
     private init(client: PostgresClient, location: String, logger: Logger) {
         self.client = client
         self.location = location
         self.logger = logger
-        runner = Task { await client.run() }
+        let started = runnerStarted
+        runner = Task {
+            started.withLock { $0 = true }
+            await client.run()
+        }
+    }
+
+    /// Waits (briefly) until the pool's `run()` has started: a lease before that works, but logs a warning.
+    func started() async {
+        for _ in 0..<100 where !runnerStarted.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(1)) }
     }
 
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`, with
@@ -40,16 +51,36 @@ public final class PostgresBackend: StorageBackend {
     /// migrated the database.
     public static func connect(url: String, logger: Logger = Logger(label: "deputy.postgres")) async throws -> PostgresBackend {
         let parsed = try PostgresDatabaseURL(url)
-        let backend = PostgresBackend(client: PostgresClient(configuration: parsed.configuration, backgroundLogger: logger),
-                                      location: parsed.redacted, logger: logger)
+        // The pool logs each failed connection attempt at `info`; only warnings and worse reach the log.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .warning)
+        let backend = PostgresBackend(
+            client: PostgresClient(configuration: parsed.configuration, backgroundLogger: background), location: parsed.redacted,
+            logger: logger)
         do {
-            try await backend.migrate()
+            // The pool retries a refused connection for ever: a database that cannot be reached is an error here.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await backend.started()
+                    try await backend.migrate()
+                }
+                group.addTask {
+                    try await Task.sleep(for: connectTimeout)
+                    throw PostgresURLError(
+                        description: "no answer from the database at \(parsed.redacted) within \(connectTimeout) (is it running, and is the URL right?)")
+                }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
         } catch {
             await backend.shutdown()
             throw error
         }
         return backend
     }
+
+    /// How long ``connect(url:logger:)`` waits for the database to answer.
+    public static let connectTimeout = Duration.seconds(15)
 
     /// Stops the connection pool (open connections are closed).
     public func shutdown() async {

@@ -74,6 +74,12 @@ struct DatabaseOption: ParsableArguments {
 func openStore(dataDir: String, database: DatabaseOption) async throws -> RecordStore {
     // The store holds signing keys, the manifest demo secrets: files are for this user only.
     umask(0o077)
+    // The data directory also holds TLS files, the manifest and the Data API's expenses.
+    do {
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    } catch {
+        throw fail("cannot create the data directory \(dataDir): \(error)")
+    }
     if let url = database.url {
         do {
             return try await RecordStore.postgres(url: url).0
@@ -82,7 +88,6 @@ func openStore(dataDir: String, database: DatabaseOption) async throws -> Record
         }
     }
     do {
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return try RecordStore.sqlite(path: dataDir + "/store.sqlite")
     } catch {
         throw fail("cannot open the data directory \(dataDir): \(error)")

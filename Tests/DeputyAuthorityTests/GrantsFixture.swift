@@ -15,13 +15,14 @@ struct GrantsFixture {
     let store: RecordStore
     let demo = DemoTenant(portBase: 7400, https: false)
 
-    static func make(strict: Bool = false, store: RecordStore = .inMemory(), edit: ((inout TenantDirectory) -> Void)? = nil,
+    static func make(strict: Bool = false, store: RecordStore = .inMemory(), time: ManualTimeSource? = nil,
+                     edit: ((inout TenantDirectory) -> Void)? = nil,
                      configure: ((inout AuthorityConfiguration) -> Void)? = nil) async throws -> GrantsFixture {
         var demo = DemoTenant(portBase: 7400, https: false)
         demo.strict = strict
         var file = try TenantFileLoader.load(yaml: demo.yaml, fileName: "demo.yaml")
         if let edit { edit(&file.tenants[0]) }
-        let time = ManualTimeSource(Date())
+        let time = time ?? ManualTimeSource(Date())
         var configuration = AuthorityConfiguration(baseURL: "http://127.0.0.1:7400")
         configuration.passwordHashCost = 4
         configure?(&configuration)

@@ -45,6 +45,13 @@ struct StoreContractTests {
         try await TestPostgres.withStores(2) { stores in try await check.run(stores[0], stores[1]) }
     }
 
+    @Test("In CI the PostgreSQL tests run: DEPUTY_TEST_DATABASE_URL is set (they never skip silently there)")
+    func postgresConfiguredInCI() {
+        if ProcessInfo.processInfo.environment["CI"] == "true" {
+            #expect(TestPostgres.isConfigured, "CI=true but DEPUTY_TEST_DATABASE_URL is unset: .ci/run must start the private cluster")
+        }
+    }
+
     // MARK: - Schema versions
 
     @Test("An SQLite file migrated by a newer deputy is refused with both versions named")
