@@ -67,7 +67,9 @@ public final class PostgresBackend: StorageBackend {
                 group.addTask {
                     try await Task.sleep(for: connectTimeout)
                     throw PostgresURLError(
-                        description: "no answer from the database at \(parsed.redacted) within \(connectTimeout) (is it running, and is the URL right?)")
+                        description:
+                            "no answer from the database at \(parsed.redacted) within \(connectTimeout) (is it running, and is the URL right?)"
+                    )
                 }
                 defer { group.cancelAll() }
                 try await group.next()
@@ -222,7 +224,9 @@ public final class PostgresBackend: StorageBackend {
 extension RecordStore {
     /// A store in the PostgreSQL database at `url` (see ``PostgresBackend/connect(url:logger:)``);
     /// returns the backend too, to ``PostgresBackend/shutdown()`` it when done.
-    public static func postgres(url: String, logger: Logger = Logger(label: "deputy.postgres")) async throws -> (RecordStore, PostgresBackend) {
+    public static func postgres(
+        url: String, logger: Logger = Logger(label: "deputy.postgres")
+    ) async throws -> (RecordStore, PostgresBackend) {
         let backend = try await PostgresBackend.connect(url: url, logger: logger)
         return (RecordStore(backend: backend), backend)
     }

@@ -1,5 +1,5 @@
-import DeputyCore
 public import DeputyAuthority
+import DeputyCore
 public import Foundation
 import GRDB
 
@@ -108,7 +108,9 @@ public final class SQLiteBackend: StorageBackend {
         }
         func all(_ table: StoreTable) async throws -> [(key: String, value: Data)] {
             try run { db in
-                try Row.fetchAll(db, sql: "SELECT key, value FROM \(table.rawValue) ORDER BY key").map { (key: $0["key"], value: $0["value"]) }
+                try Row.fetchAll(db, sql: "SELECT key, value FROM \(table.rawValue) ORDER BY key").map {
+                    (key: $0["key"], value: $0["value"])
+                }
             }
         }
         func last(_ table: StoreTable, limit: Int) async throws -> [Data] {

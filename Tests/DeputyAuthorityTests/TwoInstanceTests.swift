@@ -14,8 +14,10 @@ struct TwoInstanceTests {
     let apiScope = "api://contoso-expenses-api/access_as_user"
 
     /// Authorities A and B over one new database, with one clock (instances share wall time).
-    func withPair(strict: Bool = false, edit: (@Sendable (inout TenantDirectory) -> Void)? = nil,
-                  _ body: (GrantsFixture, GrantsFixture) async throws -> Void) async throws {
+    func withPair(
+        strict: Bool = false, edit: (@Sendable (inout TenantDirectory) -> Void)? = nil,
+        _ body: (GrantsFixture, GrantsFixture) async throws -> Void
+    ) async throws {
         try await TestPostgres.withStores(2) { stores in
             let a = try await GrantsFixture.make(strict: strict, store: stores[0], edit: edit)
             let b = try await GrantsFixture.make(strict: strict, store: stores[1], time: a.time, edit: edit)
@@ -24,20 +26,26 @@ struct TwoInstanceTests {
     }
 
     func redeem(_ f: GrantsFixture, code: String, scope: String) async -> Result<TokenResponse, OAuthError> {
-        await f.token([("grant_type", "authorization_code"), ("client_id", cli.appId), ("code", code), ("redirect_uri", "http://localhost"),
-                       ("scope", scope)])
+        await f.token([
+            ("grant_type", "authorization_code"), ("client_id", cli.appId), ("code", code), ("redirect_uri", "http://localhost"),
+            ("scope", scope),
+        ])
     }
 
     func pollDevice(_ f: GrantsFixture, _ deviceCode: String) async -> Result<TokenResponse, OAuthError> {
-        await f.token([("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", cli.appId), ("device_code", deviceCode)])
+        await f.token([
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", cli.appId), ("device_code", deviceCode),
+        ])
     }
 
     @Test("A code issued by one authority is redeemed at the other exactly once, even when both redeem it at the same moment")
     func codeRedeemedOnce() async throws {
         try await withPair { a, b in
             var browser = GrantsFixture.Browser()
-            let code = try #require(try await a.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice,
-                                                       browser: &browser)["code"])
+            let code = try #require(
+                try await a.signIn(
+                    clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice,
+                    browser: &browser)["code"])
             async let atA = redeem(a, code: code, scope: apiScope)
             async let atB = redeem(b, code: code, scope: apiScope)
             let results = await [atA, atB]
@@ -54,11 +62,14 @@ struct TwoInstanceTests {
             var browser = GrantsFixture.Browser()
             let scope = apiScope + " offline_access"
             // Strict mode (RFC 9700) wants PKCE from every client.
-            let code = try #require(try await a.signIn(
-                clientID: cli.appId, redirectURI: "http://localhost", scope: scope, user: alice,
-                extra: [("code_challenge", TestPKCE.challenge), ("code_challenge_method", "S256")], browser: &browser)["code"])
-            let first = try await a.token([("grant_type", "authorization_code"), ("client_id", cli.appId), ("code", code),
-                                           ("redirect_uri", "http://localhost"), ("scope", scope), ("code_verifier", TestPKCE.verifier)]).get()
+            let code = try #require(
+                try await a.signIn(
+                    clientID: cli.appId, redirectURI: "http://localhost", scope: scope, user: alice,
+                    extra: [("code_challenge", TestPKCE.challenge), ("code_challenge_method", "S256")], browser: &browser)["code"])
+            let first = try await a.token([
+                ("grant_type", "authorization_code"), ("client_id", cli.appId), ("code", code),
+                ("redirect_uri", "http://localhost"), ("scope", scope), ("code_verifier", TestPKCE.verifier),
+            ]).get()
             let rt1 = try #require(first.refreshToken)
             let refresh = { (f: GrantsFixture, token: String) in
                 await f.token([("grant_type", "refresh_token"), ("client_id", cli.appId), ("refresh_token", token), ("scope", scope)])
@@ -76,8 +87,10 @@ struct TwoInstanceTests {
     func signingKeysShared() async throws {
         try await withPair { a, b in
             let reports = GrantsFixture.app("reports")
-            let request: [(String, String)] = [("grant_type", "client_credentials"), ("client_id", reports.appId),
-                                               ("client_secret", reports.secret!), ("scope", "https://database.windows.net//.default")]
+            let request: [(String, String)] = [
+                ("grant_type", "client_credentials"), ("client_id", reports.appId),
+                ("client_secret", reports.secret!), ("scope", "https://database.windows.net//.default"),
+            ]
             let fromA = try await a.success(request).accessToken
             _ = try await b.verifiedClaims(fromA)
             let rotated = try await SigningKeyManager(store: a.store, time: a.time).rotate()
@@ -92,36 +105,61 @@ struct TwoInstanceTests {
     @Test("A sign-in page served by A is answered at B (CSRF state is shared), and B then signs the user in silently (SSO)")
     func sessionsAndCSRFShared() async throws {
         try await withPair { a, b in
-            let query: [(String, String)] = [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                                             ("scope", apiScope)]
+            let query: [(String, String)] = [
+                ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+                ("scope", apiScope),
+            ]
             var browser = GrantsFixture.Browser()
-            let start = await InteractiveSignIn(authority: a.authority).authorize(BrowserRequest(
-                tenantSegment: "contoso.com", parameters: FormParameters(query), cookies: browser.cookies, correlationID: "c", ipAddress: nil))
-            guard case .signIn(let page, let set) = start else { Issue.record("expected the sign-in page, got \(start)"); return }
+            let start = await InteractiveSignIn(authority: a.authority).authorize(
+                BrowserRequest(
+                    tenantSegment: "contoso.com", parameters: FormParameters(query), cookies: browser.cookies, correlationID: "c",
+                    ipAddress: nil))
+            guard case .signIn(let page, let set) = start else {
+                Issue.record("expected the sign-in page, got \(start)")
+                return
+            }
             browser.absorb(set)
-            let done = await InteractiveSignIn(authority: b.authority).submitSignIn(BrowserRequest(
-                tenantSegment: DemoTenant.tenantID,
-                parameters: FormParameters([("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn),
-                                            ("password", alice.password)]),
-                cookies: browser.cookies, correlationID: "c", ipAddress: nil))
-            guard case .respond(let response, let more) = done else { Issue.record("expected a code, got \(done)"); return }
+            let done = await InteractiveSignIn(authority: b.authority).submitSignIn(
+                BrowserRequest(
+                    tenantSegment: DemoTenant.tenantID,
+                    parameters: FormParameters([
+                        ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn),
+                        ("password", alice.password),
+                    ]),
+                    cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+            guard case .respond(let response, let more) = done else {
+                Issue.record("expected a code, got \(done)")
+                return
+            }
             #expect(response.parameters.contains { $0.0 == "code" })
             browser.absorb(more)
             // A forged CSRF token is refused at either.
-            let again = await InteractiveSignIn(authority: a.authority).authorize(BrowserRequest(
-                tenantSegment: "contoso.com", parameters: FormParameters(query + [("prompt", "login")]), cookies: browser.cookies,
-                correlationID: "c", ipAddress: nil))
-            guard case .signIn(let page2, _) = again else { Issue.record("expected the sign-in page, got \(again)"); return }
-            let forged = await InteractiveSignIn(authority: b.authority).submitSignIn(BrowserRequest(
-                tenantSegment: DemoTenant.tenantID,
-                parameters: FormParameters([("flow", page2.flowID), ("csrf_token", "forged"), ("username", alice.upn),
-                                            ("password", alice.password)]),
-                cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+            let again = await InteractiveSignIn(authority: a.authority).authorize(
+                BrowserRequest(
+                    tenantSegment: "contoso.com", parameters: FormParameters(query + [("prompt", "login")]), cookies: browser.cookies,
+                    correlationID: "c", ipAddress: nil))
+            guard case .signIn(let page2, _) = again else {
+                Issue.record("expected the sign-in page, got \(again)")
+                return
+            }
+            let forged = await InteractiveSignIn(authority: b.authority).submitSignIn(
+                BrowserRequest(
+                    tenantSegment: DemoTenant.tenantID,
+                    parameters: FormParameters([
+                        ("flow", page2.flowID), ("csrf_token", "forged"), ("username", alice.upn),
+                        ("password", alice.password),
+                    ]),
+                    cookies: browser.cookies, correlationID: "c", ipAddress: nil))
             if case .respond = forged { Issue.record("a forged CSRF token was accepted") }
             // The session cookie set at B signs the user in at A without a page.
-            let silent = await InteractiveSignIn(authority: a.authority).authorize(BrowserRequest(
-                tenantSegment: "contoso.com", parameters: FormParameters(query), cookies: browser.cookies, correlationID: "c", ipAddress: nil))
-            guard case .respond(let silentResponse, _) = silent else { Issue.record("expected SSO at A, got \(silent)"); return }
+            let silent = await InteractiveSignIn(authority: a.authority).authorize(
+                BrowserRequest(
+                    tenantSegment: "contoso.com", parameters: FormParameters(query), cookies: browser.cookies, correlationID: "c",
+                    ipAddress: nil))
+            guard case .respond(let silentResponse, _) = silent else {
+                Issue.record("expected SSO at A, got \(silent)")
+                return
+            }
             #expect(silentResponse.parameters.contains { $0.0 == "code" })
         }
     }
@@ -132,8 +170,11 @@ struct TwoInstanceTests {
         let reportsID = GrantsFixture.app("reports").appId
         try await withPair(edit: { d in
             let i = d.applications.firstIndex { $0.appId == reportsID }!
-            d.applications[i].keyCredentials = [.init(keyId: nil, displayName: "cert", type: "AsymmetricX509Cert", usage: "Verify",
-                                                      key: cert.certificateDER, endDateTime: nil)]
+            d.applications[i].keyCredentials = [
+                .init(
+                    keyId: nil, displayName: "cert", type: "AsymmetricX509Cert", usage: "Verify",
+                    key: cert.certificateDER, endDateTime: nil)
+            ]
         }) { a, b in
             let helper = GrantsClientAssertionTests()
             let once = try helper.assertion(cert, jti: "shared-jti", now: a.time.now())
@@ -156,8 +197,10 @@ struct TwoInstanceTests {
     func lockoutShared() async throws {
         try await withPair { a, b in
             let attempt = { (f: GrantsFixture, password: String) in
-                await f.token([("grant_type", "password"), ("client_id", cli.appId), ("username", alice.upn), ("password", password),
-                               ("scope", apiScope)])
+                await f.token([
+                    ("grant_type", "password"), ("client_id", cli.appId), ("username", alice.upn), ("password", password),
+                    ("scope", apiScope),
+                ])
             }
             for i in 0..<SmartLockout.Settings().threshold {
                 #expect(await attempt(i.isMultiple(of: 2) ? a : b, "wrong-\(i)").failure?.aadsts == 50126)
@@ -177,21 +220,34 @@ struct TwoInstanceTests {
             let poll = { (f: GrantsFixture) in await pollDevice(f, deviceCode) }
             await #expect(throws: OAuthError.authorizationPending()) { try await poll(b).get() }
             let interactive = InteractiveSignIn(authority: b.authority)
-            guard case .deviceCodeEntry(let csrf, _, let cookies) = interactive.deviceLoginPage(BrowserRequest(
-                tenantSegment: "", parameters: FormParameters(), cookies: [:], correlationID: "c", ipAddress: nil))
-            else { Issue.record("expected the code page"); return }
+            guard
+                case .deviceCodeEntry(let csrf, _, let cookies) = interactive.deviceLoginPage(
+                    BrowserRequest(
+                        tenantSegment: "", parameters: FormParameters(), cookies: [:], correlationID: "c", ipAddress: nil))
+            else {
+                Issue.record("expected the code page")
+                return
+            }
             var browser = GrantsFixture.Browser()
             browser.absorb(cookies)
-            let entered = await interactive.submitDeviceCode(BrowserRequest(
-                tenantSegment: "", parameters: FormParameters([("csrf_token", csrf), ("user_code", start.userCode)]), cookies: browser.cookies,
-                correlationID: "c", ipAddress: nil))
-            guard case .signIn(let page, let more) = entered else { Issue.record("expected the sign-in page, got \(entered)"); return }
+            let entered = await interactive.submitDeviceCode(
+                BrowserRequest(
+                    tenantSegment: "", parameters: FormParameters([("csrf_token", csrf), ("user_code", start.userCode)]),
+                    cookies: browser.cookies,
+                    correlationID: "c", ipAddress: nil))
+            guard case .signIn(let page, let more) = entered else {
+                Issue.record("expected the sign-in page, got \(entered)")
+                return
+            }
             browser.absorb(more)
-            _ = await interactive.submitSignIn(BrowserRequest(
-                tenantSegment: DemoTenant.tenantID,
-                parameters: FormParameters([("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn),
-                                            ("password", alice.password)]),
-                cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+            _ = await interactive.submitSignIn(
+                BrowserRequest(
+                    tenantSegment: DemoTenant.tenantID,
+                    parameters: FormParameters([
+                        ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn),
+                        ("password", alice.password),
+                    ]),
+                    cookies: browser.cookies, correlationID: "c", ipAddress: nil))
             a.time.advance(by: 6)
             async let atA = pollDevice(a, deviceCode)
             async let atB = pollDevice(b, deviceCode)
@@ -205,8 +261,10 @@ struct TwoInstanceTests {
         try await withPair { a, b in
             let mcpScope = "api://contoso-expenses-mcp/Expenses.ReadWrite"
             let ropc = { (f: GrantsFixture, scope: String) in
-                await f.token([("grant_type", "password"), ("client_id", cli.appId), ("username", alice.upn), ("password", alice.password),
-                               ("scope", scope)])
+                await f.token([
+                    ("grant_type", "password"), ("client_id", cli.appId), ("username", alice.upn), ("password", alice.password),
+                    ("scope", scope),
+                ])
             }
             #expect(await ropc(b, mcpScope).failure?.aadsts == 65001)
             let directory = try #require(try await a.store.directories().first)
@@ -214,10 +272,14 @@ struct TwoInstanceTests {
             let mcpSP = try #require(directory.servicePrincipals.first { $0.appId == DemoTenant.app("mcpServer").appId }).id
             let sqlSP = try #require(directory.servicePrincipals.first { $0.appId == DemoTenant.app("dataApi").appId }).id
             try await a.store.updateDirectory(tenantID: DemoTenant.tenantID) { d in
-                d.oauth2PermissionGrants.append(.init(id: "two-instance-mcp", clientId: cliSP, resourceId: mcpSP, consentType: "AllPrincipals",
-                                                      principalId: nil, scope: "Expenses.ReadWrite"))
-                d.oauth2PermissionGrants.append(.init(id: "two-instance-sql", clientId: cliSP, resourceId: sqlSP, consentType: "AllPrincipals",
-                                                      principalId: nil, scope: "Data.Read"))
+                d.oauth2PermissionGrants.append(
+                    .init(
+                        id: "two-instance-mcp", clientId: cliSP, resourceId: mcpSP, consentType: "AllPrincipals",
+                        principalId: nil, scope: "Expenses.ReadWrite"))
+                d.oauth2PermissionGrants.append(
+                    .init(
+                        id: "two-instance-sql", clientId: cliSP, resourceId: sqlSP, consentType: "AllPrincipals",
+                        principalId: nil, scope: "Data.Read"))
             }
             _ = try await ropc(b, mcpScope).get()
 

@@ -7,8 +7,15 @@ import Foundation
 /// keyed by (table, key). Keys compare as bytes (SQL's `COLLATE "C"`): the sign-in log and the
 /// signing keys rely on that order.
 public enum StoreTable: String, CaseIterable, Sendable {
-    case meta, directories, codes, refreshTokens = "refresh_tokens", families, deviceCodes = "device_codes"
-    case userCodes = "user_codes", sessions, flows, signingKeys = "signing_keys", signIns = "sign_ins", replay
+    case meta, directories, codes
+    case refreshTokens = "refresh_tokens"
+    case families
+    case deviceCodes = "device_codes"
+    case userCodes = "user_codes"
+    case sessions, flows
+    case signingKeys = "signing_keys"
+    case signIns = "sign_ins"
+    case replay
     /// Counters of failed attempts (MFA codes, passwords), for lockout.
     case attempts
 }
