@@ -24,6 +24,9 @@ let package = Package(
         .library(name: "DeputyAuthorityPostgres", targets: ["DeputyAuthorityPostgres"]),
         // The storage contract as checks, for a backend written outside this package.
         .library(name: "DeputyAuthorityStoreTesting", targets: ["DeputyAuthorityStoreTesting"]),
+        // PostgreSQL plumbing shared by the store and the distributed OBO token cache.
+        .library(name: "DeputyPostgres", targets: ["DeputyPostgres"]),
+        .library(name: "DeputyTokenAcquisitionPostgres", targets: ["DeputyTokenAcquisitionPostgres"]),
         .library(name: "DeputyAuthorityServer", targets: ["DeputyAuthorityServer"]),
         .executable(name: "deputy", targets: ["deputy"]),
     ],
@@ -134,11 +137,30 @@ let package = Package(
             swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
         ),
         .target(
-            name: "DeputyAuthorityPostgres",
+            name: "DeputyPostgres",
             dependencies: [
-                "DeputyAuthority", "DeputyCore",
+                "DeputyCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
+        ),
+        .target(
+            name: "DeputyAuthorityPostgres",
+            dependencies: [
+                "DeputyAuthority", "DeputyPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
+        ),
+        .target(
+            name: "DeputyTokenAcquisitionPostgres",
+            dependencies: [
+                "DeputyTokenAcquisition", "DeputyPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
@@ -181,7 +203,7 @@ let package = Package(
             name: "deputy",
             dependencies: [
                 "DeputyCore",
-                "DeputyAuthority", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres",
+                "DeputyAuthority", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres", "DeputyPostgres",
                 "DeputyAuthorityServer",
                 "DeputySamples", "DeputyMCP", "DeputyHummingbird", "DeputyTokenAcquisition", "DeputyTokenValidation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -211,7 +233,7 @@ let package = Package(
         .target(
             name: "DeputyTestSupport",
             dependencies: [
-                "DeputyCore", "DeputyAuthority", "DeputyAuthorityServer", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres",
+                "DeputyCore", "DeputyAuthority", "DeputyAuthorityServer", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres", "DeputyPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -238,7 +260,7 @@ let package = Package(
             dependencies: [
                 "DeputyTestSupport",
                 "DeputyCore", "DeputyAuthority", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres", "DeputyAuthorityStoreTesting",
-                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "JWTKit", package: "jwt-kit"),
+                "DeputyPostgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "CryptoExtras", package: "swift-crypto"), .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Fixtures")],
@@ -249,6 +271,8 @@ let package = Package(
             dependencies: [
                 "DeputyTestSupport",
                 "DeputyCore", "DeputyTokenAcquisition", "DeputyAuthority", "DeputyAuthorityServer",
+                "DeputyTokenAcquisitionPostgres", "DeputyPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

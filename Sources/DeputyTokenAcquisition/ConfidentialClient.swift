@@ -6,7 +6,7 @@ import NIOCore
 import NIOHTTP1
 
 /// An access token a middle tier acquired.
-public struct AccessToken: Sendable, Equatable {
+public struct AccessToken: Sendable, Equatable, Codable {
     public let token: String
     public let expiresOn: Date
     /// When to fetch a new one ahead of expiry (Entra's `refresh_in`, or half the lifetime).
@@ -15,16 +15,25 @@ public struct AccessToken: Sendable, Equatable {
     public let scopes: [String]
     /// With `offline_access` (OBO) or for refresh-token use.
     public let refreshToken: String?
+
+    public init(token: String, expiresOn: Date, refreshOn: Date, scopes: [String], refreshToken: String?) {
+        self.token = token
+        self.expiresOn = expiresOn
+        self.refreshOn = refreshOn
+        self.scopes = scopes
+        self.refreshToken = refreshToken
+    }
 }
 
 /// A confidential client — a web API, an agent, an MCP server — acquiring tokens for downstream
 /// resources: On-Behalf-Of the user whose token it received, for itself (client credentials),
 /// or with a refresh token. Works against Microsoft Entra ID and Deputy's authority alike.
 ///
-/// Tokens are cached in a bounded LRU (memory flat at `cacheSize` entries) partitioned by the
-/// SHA-256 of the user's assertion (OBO) or by tenant (client credentials), honouring
+/// Tokens are cached in a ``TokenCache`` — by default a bounded LRU in memory (flat at `cacheSize`
+/// entries), or one shared by the middle tier's instances — partitioned by this client, the
+/// SHA-256 of the user's assertion (OBO) or the tenant (client credentials), honouring
 /// `expires_in` (less five minutes) and `refresh_in`; a request with `claims` bypasses the cache;
-/// concurrent requests for one key share one call to the token endpoint.
+/// concurrent requests for one key in one process share one call to the token endpoint.
 public final class ConfidentialClient: Sendable {
     public let clientID: String
     /// `{authority}/oauth2/v2.0/token`.
@@ -34,7 +43,8 @@ public final class ConfidentialClient: Sendable {
     let credential: ClientCredential
     let http: HTTPClient
     let time: any TimeSource
-    let cache: LRUCache<String, AccessToken>
+    /// Where acquired tokens are kept.
+    public let cache: any TokenCache
     let flights = SingleFlight<String, AccessToken>()
     /// Retries after 429/503, waiting for `Retry-After` (capped) or an exponential backoff.
     public let maxRetries: Int
@@ -50,14 +60,16 @@ public final class ConfidentialClient: Sendable {
     ///   - clientID: the middle tier's application (client) id.
     ///   - credential: how it proves who it is.
     ///   - clientCapabilities: e.g. `["cp1"]`, merged into every request's `claims`.
-    ///   - cacheSize: the most tokens kept.
+    ///   - cacheSize: the most tokens kept by the default, in-memory cache.
+    ///   - cache: where tokens are kept (default: an ``InMemoryTokenCache`` of `cacheSize`); a shared
+    ///     cache lets the middle tier's instances use each other's tokens.
     ///   - maxRetries: retries after 429 or 503.
     ///   - maxBackoff: the longest wait between retries, in seconds.
     ///   - timeout: the longest one token request may take, in seconds.
     ///   - httpClient: the HTTP client (the shared one by default).
     ///   - time: the clock (tests move it).
     public init(authority: String, clientID: String, credential: ClientCredential, clientCapabilities: [String] = [],
-                cacheSize: Int = 10_000, maxRetries: Int = 2, maxBackoff: TimeInterval = 10, timeout: TimeInterval = 30,
+                cacheSize: Int = 10_000, cache: (any TokenCache)? = nil, maxRetries: Int = 2, maxBackoff: TimeInterval = 10, timeout: TimeInterval = 30,
                 httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) {
         self.timeout = timeout
         var base = authority
@@ -69,7 +81,7 @@ public final class ConfidentialClient: Sendable {
         self.clientCapabilities = clientCapabilities
         self.http = httpClient
         self.time = time
-        self.cache = LRUCache(capacity: max(1, cacheSize))
+        self.cache = cache ?? InMemoryTokenCache(capacity: cacheSize)
         self.maxRetries = maxRetries
         self.maxBackoff = maxBackoff
     }
@@ -132,7 +144,13 @@ public final class ConfidentialClient: Sendable {
 
     /// Forgets the cached OBO token for a user's assertion and scopes (e.g. when the downstream
     /// resource refused it).
-    public func removeCachedToken(assertion: String, scopes: [String]) { cache.remove(Self.oboKey(assertion: assertion, scopes: scopes)) }
+    public func removeCachedToken(assertion: String, scopes: [String]) async {
+        try? await cache.remove(cacheKey(Self.oboKey(assertion: assertion, scopes: scopes)))
+    }
+
+    /// The key under which `key`'s token is cached: partitioned by this client, so clients sharing
+    /// one cache never see each other's tokens.
+    func cacheKey(_ key: String) -> String { clientID.lowercased() + "|" + key }
 
     /// The cache partition of an OBO token: the SHA-256 of the user's assertion (as MSAL's
     /// `user_assertion_hash`, reference §8) and the scopes.
@@ -148,14 +166,17 @@ public final class ConfidentialClient: Sendable {
         let now = time.now()
         // A claims challenge must reach the token endpoint: MSAL skips its cache too (reference §6.1).
         let bypass = claims != nil || forceRefresh
-        if !bypass, let cached = cache.value(for: key, now: now), now < cached.refreshOn { return cached }
-        let stale = bypass ? nil : cache.value(for: key, now: now)
+        let cacheKey = cacheKey(key)
+        // A cache that fails is a miss (the token endpoint still answers).
+        let cached = bypass ? nil : (try? await cache.token(for: cacheKey, now: now)) ?? nil
+        if let cached, now < cached.refreshOn { return cached }
+        let stale = cached
         do {
             let token = try await flights.run(key: bypass ? key + "|fresh|" + UUID().uuidString : key) {
                 let t = try await fetch()
                 return t
             }
-            cache.set(token, for: key, expiresAt: token.expiresOn - 300)
+            try? await cache.store(token, for: cacheKey, expiresAt: token.expiresOn - 300)
             return token
         } catch let error as AcquisitionError {
             // Past refresh_in but still valid: a failed early refresh keeps the cached token.

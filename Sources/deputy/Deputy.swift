@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import DeputyAuthority
 import DeputyAuthorityPostgres
+import DeputyPostgres
 import DeputyAuthoritySQLite
 import DeputyAuthorityServer
 import DeputyCore
@@ -298,7 +299,18 @@ struct AuthorityCommand: AsyncParsableCommand {
 // MARK: - tenant
 
 struct TenantCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Work with tenant files.", subcommands: [Validate.self])
+    static let configuration = CommandConfiguration(
+        commandName: "tenant", abstract: "Work with tenant files.", subcommands: [Validate.self, Demo.self])
+
+    struct Demo: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the embedded Contoso demo tenant as a tenant file (a start for your own, or for `deputy authority`).",
+            discussion: "Redirect URIs and the services' URLs follow --port-base, as in `deputy up`.")
+        @Option(help: "First port of the chain the URLs name.") var portBase = DemoTenant.defaultPortBase
+        @Flag(help: "Name https URLs (as `deputy up --tls`).") var tls = false
+
+        func run() async throws { print(DemoTenant(portBase: portBase, https: tls).yaml) }
+    }
 
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check a tenant file and list every problem with file:line.")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeputyAuthority
 import DeputyAuthorityPostgres
+import DeputyPostgres
 import DeputyCore
 import Foundation
 

@@ -1,5 +1,6 @@
 import DeputyAuthority
 import DeputyAuthorityPostgres
+import DeputyPostgres
 import DeputyAuthoritySQLite
 import DeputyCore
 import DeputyTestSupport

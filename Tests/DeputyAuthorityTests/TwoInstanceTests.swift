@@ -32,6 +32,16 @@ struct TwoInstanceTests {
         ])
     }
 
+    /// The sign-in page's form, answered with alice's password.
+    func passwordForm(_ page: SignInPage, _ browser: GrantsFixture.Browser) -> BrowserRequest {
+        BrowserRequest(
+            tenantSegment: DemoTenant.tenantID,
+            parameters: FormParameters([
+                ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn), ("password", alice.password),
+            ]),
+            cookies: browser.cookies, correlationID: "c", ipAddress: nil)
+    }
+
     func pollDevice(_ f: GrantsFixture, _ deviceCode: String) async -> Result<TokenResponse, OAuthError> {
         await f.token([
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", cli.appId), ("device_code", deviceCode),
@@ -120,13 +130,7 @@ struct TwoInstanceTests {
             }
             browser.absorb(set)
             let done = await InteractiveSignIn(authority: b.authority).submitSignIn(
-                BrowserRequest(
-                    tenantSegment: DemoTenant.tenantID,
-                    parameters: FormParameters([
-                        ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn),
-                        ("password", alice.password),
-                    ]),
-                    cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+                passwordForm(page, browser))
             guard case .respond(let response, let more) = done else {
                 Issue.record("expected a code, got \(done)")
                 return
@@ -241,13 +245,7 @@ struct TwoInstanceTests {
             }
             browser.absorb(more)
             _ = await interactive.submitSignIn(
-                BrowserRequest(
-                    tenantSegment: DemoTenant.tenantID,
-                    parameters: FormParameters([
-                        ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn),
-                        ("password", alice.password),
-                    ]),
-                    cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+                passwordForm(page, browser))
             a.time.advance(by: 6)
             async let atA = pollDevice(a, deviceCode)
             async let atB = pollDevice(b, deviceCode)
