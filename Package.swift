@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "DeputyCore",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto")
             ],
             swiftSettings: swiftSettings
         ),
@@ -233,7 +233,8 @@ let package = Package(
         .target(
             name: "DeputyTestSupport",
             dependencies: [
-                "DeputyCore", "DeputyAuthority", "DeputyAuthorityServer", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres", "DeputyPostgres",
+                "DeputyCore", "DeputyAuthority", "DeputyAuthorityServer", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres",
+                "DeputyPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

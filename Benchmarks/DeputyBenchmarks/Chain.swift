@@ -2,9 +2,9 @@ import AsyncHTTPClient
 import DeputyAuthority
 import DeputyCore
 import DeputySamples
-import Hummingbird
 import DeputyTokenValidation
 import Foundation
+import Hummingbird
 import NIOCore
 import NIOHTTP1
 
@@ -55,11 +55,14 @@ func tokenWork(seconds: Double) async throws {
     let now = Date().timeIntervalSince1970
     // An OBO token as the MCP server receives it (the demo's claims, Entra-sized).
     let token = try key.sign(claims: [
-        "iss": .string(issuer), "aud": .string(DemoTenant.app("mcpServer").appId), "iat": .number(now), "nbf": .number(now), "exp": .number(now + 3600),
-        "tid": .string(tenant), "oid": .string(DemoTenant.user("alice").id), "sub": .string("pairwise-subject-identifier-for-this-app-0001"),
+        "iss": .string(issuer), "aud": .string(DemoTenant.app("mcpServer").appId), "iat": .number(now), "nbf": .number(now),
+        "exp": .number(now + 3600),
+        "tid": .string(tenant), "oid": .string(DemoTenant.user("alice").id),
+        "sub": .string("pairwise-subject-identifier-for-this-app-0001"),
         "scp": .string("Expenses.ReadWrite"), "azp": .string(DemoTenant.app("agent").appId), "azpacr": .string("1"), "ver": .string("2.0"),
         "amr": .array([.string("pwd"), .string("mfa")]), "name": .string("Alice Adams"), "preferred_username": .string("alice@contoso.com"),
-        "aio": .string(String(repeating: "A", count: 120)), "uti": .string("x5Yk0m2eZkq3xG2c1vQbAA"), "rh": .string("0.AAAA" + String(repeating: "b", count: 60)),
+        "aio": .string(String(repeating: "A", count: 120)), "uti": .string("x5Yk0m2eZkq3xG2c1vQbAA"),
+        "rh": .string("0.AAAA" + String(repeating: "b", count: 60)),
         "xms_cc": .array([.string("cp1")]), "acrs": .array([]),
     ])
     let header = "Bearer " + token
@@ -70,5 +73,6 @@ func tokenWork(seconds: Double) async throws {
     let decodes = try await measure(seconds: seconds, tasks: 1) { _ = report.hop(forAuthorization: header) }
     let firstDecodes = try await measure(seconds: seconds, tasks: 1) { _ = try UnverifiedJWT(token) }
     print(String(format: "cached validation: %.2f µs", 1e6 / validations))
-    print(String(format: "token decode for the chain report: %.2f µs (a token not seen before: %.2f µs)", 1e6 / decodes, 1e6 / firstDecodes))
+    print(
+        String(format: "token decode for the chain report: %.2f µs (a token not seen before: %.2f µs)", 1e6 / decodes, 1e6 / firstDecodes))
 }

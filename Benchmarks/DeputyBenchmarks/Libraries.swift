@@ -23,13 +23,19 @@ func serveResource(port: Int) async throws {
         return try ResourceValidator(c)
     }
     let now = Date().timeIntervalSince1970
-    let token = try key.sign(claims: ["iss": .string(issuer), "aud": .string("api://bench"), "iat": .number(now), "exp": .number(now + 7200),
-                                      "tid": .string("72f988bf-86f1-41af-91ab-2d7cd011db47"), "oid": .string("user-1"), "scp": .string("Data.Read"),
-                                      "azp": .string("client")])
+    let token = try key.sign(claims: [
+        "iss": .string(issuer), "aud": .string("api://bench"), "iat": .number(now), "exp": .number(now + 7200),
+        "tid": .string("72f988bf-86f1-41af-91ab-2d7cd011db47"), "oid": .string("user-1"), "scp": .string("Data.Read"),
+        "azp": .string("client"),
+    ])
     let router = Router(context: BearerRequestContext.self)
     router.get("open") { _, _ in "user-1" }
-    router.group("auth").add(middleware: BearerTokenMiddleware(validator: try validator(cacheSize: 10_000))).get { _, c in c.principal?.objectID ?? "" }
-    router.group("auth-nocache").add(middleware: BearerTokenMiddleware(validator: try validator(cacheSize: 0))).get { _, c in c.principal?.objectID ?? "" }
+    router.group("auth").add(middleware: BearerTokenMiddleware(validator: try validator(cacheSize: 10_000))).get { _, c in
+        c.principal?.objectID ?? ""
+    }
+    router.group("auth-nocache").add(middleware: BearerTokenMiddleware(validator: try validator(cacheSize: 0))).get { _, c in
+        c.principal?.objectID ?? ""
+    }
     // Unbuffered, so the script reads it while the server runs.
     FileHandle.standardOutput.write(Data((token + "\n").utf8))
     try await Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port))).runService()
@@ -49,17 +55,25 @@ func oboCache(seconds: Double, memorySize: Int? = nil) async throws {
     let counter = LockedBox(0)
     let padding = String(repeating: "x", count: 1400)
     router.post("/t/oauth2/v2.0/token") { _, _ -> Response in
-        let n = counter.withLock { $0 += 1; return $0 }
-        let body = #"{"token_type":"Bearer","expires_in":3600,"ext_expires_in":3600,"scope":"https://database.windows.net//.default","access_token":"eyJ\#(n).\#(padding)"}"#
+        let n = counter.withLock {
+            $0 += 1
+            return $0
+        }
+        let body =
+            #"{"token_type":"Bearer","expires_in":3600,"ext_expires_in":3600,"scope":"https://database.windows.net//.default","access_token":"eyJ\#(n).\#(padding)"}"#
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(string: body)))
     }
     let (started, ready) = AsyncStream<Int>.makeStream()
-    let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                          onServerRunning: { ready.yield($0.localAddress?.port ?? 0) })
+    let app = Application(
+        router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { ready.yield($0.localAddress?.port ?? 0) })
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await app.runService(gracefulShutdownSignals: []) }
         var port = 0
-        for await p in started { port = p; break }
+        for await p in started {
+            port = p
+            break
+        }
         let authority = "http://127.0.0.1:\(port)/t"
         let scopes = ["https://database.windows.net//.default"]
 
@@ -72,15 +86,18 @@ func oboCache(seconds: Double, memorySize: Int? = nil) async throws {
                 for worker in 0..<8 {
                     fill.addTask {
                         for i in stride(from: worker, to: 100_000, by: 8) {
-                            _ = try await client.acquireTokenOnBehalfOf(assertion: "eyJ.user-\(i)." + String(repeating: "a", count: 1200), scopes: scopes)
+                            _ = try await client.acquireTokenOnBehalfOf(
+                                assertion: "eyJ.user-\(i)." + String(repeating: "a", count: 1200), scopes: scopes)
                         }
                     }
                 }
                 try await fill.waitForAll()
             }
             let after = residentBytes()
-            print(String(format: "OBO cache of %d entries after 100,000 users: resident memory +%.1f MB (%.2f KB per cached entry)", size,
-                         Double(after - before) / 1e6, Double(after - before) / 1e3 / Double(min(size, 100_000))))
+            print(
+                String(
+                    format: "OBO cache of %d entries after 100,000 users: resident memory +%.1f MB (%.2f KB per cached entry)", size,
+                    Double(after - before) / 1e6, Double(after - before) / 1e3 / Double(min(size, 100_000))))
         } else {
             // Hit cost: one assertion, cached, asked for again and again on one task.
             let client = ConfidentialClient(authority: authority, clientID: "bench", credential: .secret("s"))

@@ -52,14 +52,21 @@ func generatedPolicies() -> [String] {
     return (1...100).map { n in
         let id = String(format: "5eed0000-0000-4000-8000-%012d", n)
         let other = String(format: "0ddba11a-0000-4000-8000-%012d", n)
-        let users = [#"{"includeUsers":["All"],"excludeUsers":["\#(DemoTenant.user("eve").id)"]}"#, #"{"includeGroups":["\#(approvers)"]}"#,
-                     #"{"includeRoles":["62e90394-69f5-4237-9190-012177145e10"],"excludeGroups":["\#(approvers)"]}"#][n % 3]
-        let apps = n % 4 == 0 ? #"{"includeApplications":["\#(dataApi)"]}"# : #"{"includeApplications":["\#(other)"],"excludeApplications":["\#(dataApi)"]}"#
-        let extra = [#","platforms":{"includePlatforms":["android","iOS"]}"#, #","signInRiskLevels":["high"]"#,
-                     #","locations":{"includeLocations":["All"],"excludeLocations":["AllTrusted"]}"#, ""][n % 4]
+        let users = [
+            #"{"includeUsers":["All"],"excludeUsers":["\#(DemoTenant.user("eve").id)"]}"#, #"{"includeGroups":["\#(approvers)"]}"#,
+            #"{"includeRoles":["62e90394-69f5-4237-9190-012177145e10"],"excludeGroups":["\#(approvers)"]}"#,
+        ][n % 3]
+        let apps =
+            n % 4 == 0
+            ? #"{"includeApplications":["\#(dataApi)"]}"# : #"{"includeApplications":["\#(other)"],"excludeApplications":["\#(dataApi)"]}"#
+        let extra = [
+            #","platforms":{"includePlatforms":["android","iOS"]}"#, #","signInRiskLevels":["high"]"#,
+            #","locations":{"includeLocations":["All"],"excludeLocations":["AllTrusted"]}"#, "",
+        ][n % 4]
         let state = n % 10 == 0 ? "enabledForReportingButNotEnforced" : n % 15 == 0 ? "disabled" : "enabled"
         let grant = n % 4 == 0 ? "mfa" : (n % 2 == 0 ? "block" : "mfa")
-        return #"{"id":"\#(id)","displayName":"Generated \#(n)","state":"\#(state)","conditions":{"users":\#(users),"applications":\#(apps),"clientAppTypes":["all"]\#(extra)},"grantControls":{"operator":"OR","builtInControls":["\#(grant)"]}}"#
+        return
+            #"{"id":"\#(id)","displayName":"Generated \#(n)","state":"\#(state)","conditions":{"users":\#(users),"applications":\#(apps),"clientAppTypes":["all"]\#(extra)},"grantControls":{"operator":"OR","builtInControls":["\#(grant)"]}}"#
     }
 }
 
@@ -97,28 +104,45 @@ if args.count > 1 && args[1] == "agent-obo" {
     let (authority, _) = try await Authority.open(configuration: configuration, store: RecordStore.inMemory(), tenantFile: file)
     await authority.passwords.waitForHashing()
     @Sendable func token(_ form: [(String, String)]) async throws -> String {
-        try await authority.token(TokenRequest(tenantSegment: DemoTenant.tenantID, form: FormParameters(form), correlationID: "bench",
-                                               ipAddress: "127.0.0.1")).get().accessToken
+        try await authority.token(
+            TokenRequest(
+                tenantSegment: DemoTenant.tenantID, form: FormParameters(form), correlationID: "bench",
+                ipAddress: "127.0.0.1")
+        ).get().accessToken
     }
-    let bob = DemoTenant.user("bob"), cli = DemoTenant.app("cli").appId
+    let bob = DemoTenant.user("bob")
+    let cli = DemoTenant.app("cli").appId
     func userToken(_ scope: String) async throws -> String {
-        try await token([("grant_type", "password"), ("client_id", cli), ("username", bob.upn), ("password", bob.password), ("scope", scope)])
+        try await token([
+            ("grant_type", "password"), ("client_id", cli), ("username", bob.upn), ("password", bob.password), ("scope", scope),
+        ])
     }
     let forWebAPI = try await userToken("api://contoso-expenses-api/access_as_user")
     let forBlueprint = try await userToken("api://contoso-expense-agent/access_as_user")
-    let blueprint = DemoTenant.app("agentBlueprint"), agent = DemoTenant.app("agent").appId, webApi = DemoTenant.app("webApi")
-    let t1 = try await token([("grant_type", "client_credentials"), ("client_id", blueprint.appId), ("client_secret", blueprint.secret!),
-                              ("scope", "api://AzureADTokenExchange/.default"), ("fmi_path", agent)])
-    let obo = "urn:ietf:params:oauth:grant-type:jwt-bearer", mcp = "api://contoso-expenses-mcp/.default"
-    let classic: [(String, String)] = [("grant_type", obo), ("client_id", webApi.appId), ("client_secret", webApi.secret!),
-                                       ("requested_token_use", "on_behalf_of"), ("assertion", forWebAPI), ("scope", "https://database.windows.net//.default")]
-    let agentOBO: [(String, String)] = [("grant_type", obo), ("client_id", agent), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                                        ("client_assertion", t1), ("requested_token_use", "on_behalf_of"), ("assertion", forBlueprint), ("scope", mcp)]
+    let blueprint = DemoTenant.app("agentBlueprint")
+    let agent = DemoTenant.app("agent").appId
+    let webApi = DemoTenant.app("webApi")
+    let t1 = try await token([
+        ("grant_type", "client_credentials"), ("client_id", blueprint.appId), ("client_secret", blueprint.secret!),
+        ("scope", "api://AzureADTokenExchange/.default"), ("fmi_path", agent),
+    ])
+    let obo = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    let mcp = "api://contoso-expenses-mcp/.default"
+    let classic: [(String, String)] = [
+        ("grant_type", obo), ("client_id", webApi.appId), ("client_secret", webApi.secret!),
+        ("requested_token_use", "on_behalf_of"), ("assertion", forWebAPI), ("scope", "https://database.windows.net//.default"),
+    ]
+    let agentOBO: [(String, String)] = [
+        ("grant_type", obo), ("client_id", agent), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", t1), ("requested_token_use", "on_behalf_of"), ("assertion", forBlueprint), ("scope", mcp),
+    ]
     _ = try await token(classic)
     _ = try await token(agentOBO)
     // Interleaved, so both see the same machine and the same (growing) sign-in log.
     let clock = ContinuousClock()
-    var classicTime = Duration.zero, agentTime = Duration.zero, rounds = 0
+    var classicTime = Duration.zero
+    var agentTime = Duration.zero
+    var rounds = 0
     let deadline = clock.now + .milliseconds(Int(seconds * 1000))
     while clock.now < deadline {
         classicTime += try await clock.measure { _ = try await token(classic) }
@@ -126,21 +150,52 @@ if args.count > 1 && args[1] == "agent-obo" {
         rounds += 1
     }
     func perSecond(_ d: Duration) -> Double { Double(rounds) / (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) }
-    let classicRate = perSecond(classicTime), agentRate = perSecond(agentTime)
-    print(String(format: "in-process OBO issuances/s (one task): Web API %.0f, agent identity %.0f, ratio %.2f (%.0f µs more per agent OBO)",
-                 classicRate, agentRate, agentRate / classicRate, (1 / agentRate - 1 / classicRate) * 1e6))
+    let classicRate = perSecond(classicTime)
+    let agentRate = perSecond(agentTime)
+    print(
+        String(
+            format: "in-process OBO issuances/s (one task): Web API %.0f, agent identity %.0f, ratio %.2f (%.0f µs more per agent OBO)",
+            classicRate, agentRate, agentRate / classicRate, (1 / agentRate - 1 / classicRate) * 1e6))
     if args.count > 3 && args[3] == "detail" {
         let validator = try await authority.currentKeys().validator
-        let policy = ValidationPolicy(issuers: [configuration.issuerV2(tenantID: DemoTenant.tenantID)], audiences: ["fb60f99c-7a34-4190-8149-302f77469936"])
+        let policy = ValidationPolicy(
+            issuers: [configuration.issuerV2(tenantID: DemoTenant.tenantID)], audiences: ["fb60f99c-7a34-4190-8149-302f77469936"])
         let verify = try await measure(seconds: 2, tasks: 1) { _ = try await validator.validate(t1, policy: policy) }
         let keys = try await measure(seconds: 2, tasks: 1) { _ = try await authority.currentKeys() }
-        let mcpOBOByWeb = try await measure(seconds: 2, tasks: 1) { _ = await authority.token(TokenRequest(tenantSegment: DemoTenant.tenantID, form: FormParameters(agentOBO.map { $0.0 == "client_assertion" ? ("client_assertion", "x") : $0 }), correlationID: "b")) }
-        print(String(format: "T1 verification %.0f µs, currentKeys %.0f µs, a refused agent OBO (bad T1) %.0f µs", 1e6 / verify, 1e6 / keys, 1e6 / mcpOBOByWeb))
+        let mcpOBOByWeb = try await measure(seconds: 2, tasks: 1) {
+            _ = await authority.token(
+                TokenRequest(
+                    tenantSegment: DemoTenant.tenantID,
+                    form: FormParameters(agentOBO.map { $0.0 == "client_assertion" ? ("client_assertion", "x") : $0 }), correlationID: "b"))
+        }
+        print(
+            String(
+                format: "T1 verification %.0f µs, currentKeys %.0f µs, a refused agent OBO (bad T1) %.0f µs", 1e6 / verify, 1e6 / keys,
+                1e6 / mcpOBOByWeb))
         let reports = DemoTenant.app("reports")
-        let daemon = try await measure(seconds: 2, tasks: 1) { _ = try await token([("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!), ("scope", "https://database.windows.net//.default")]) }
-        let autonomous = try await measure(seconds: 2, tasks: 1) { _ = try await token([("grant_type", "client_credentials"), ("client_id", agent), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", t1), ("scope", "https://database.windows.net//.default")]) }
-        let t1s = try await measure(seconds: 2, tasks: 1) { _ = try await token([("grant_type", "client_credentials"), ("client_id", blueprint.appId), ("client_secret", blueprint.secret!), ("scope", "api://AzureADTokenExchange/.default"), ("fmi_path", agent)]) }
-        print(String(format: "client credentials: daemon %.0f µs, autonomous agent %.0f µs, T1 %.0f µs", 1e6 / daemon, 1e6 / autonomous, 1e6 / t1s))
+        let daemon = try await measure(seconds: 2, tasks: 1) {
+            _ = try await token([
+                ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
+                ("scope", "https://database.windows.net//.default"),
+            ])
+        }
+        let autonomous = try await measure(seconds: 2, tasks: 1) {
+            _ = try await token([
+                ("grant_type", "client_credentials"), ("client_id", agent),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", t1),
+                ("scope", "https://database.windows.net//.default"),
+            ])
+        }
+        let t1s = try await measure(seconds: 2, tasks: 1) {
+            _ = try await token([
+                ("grant_type", "client_credentials"), ("client_id", blueprint.appId), ("client_secret", blueprint.secret!),
+                ("scope", "api://AzureADTokenExchange/.default"), ("fmi_path", agent),
+            ])
+        }
+        print(
+            String(
+                format: "client credentials: daemon %.0f µs, autonomous agent %.0f µs, T1 %.0f µs", 1e6 / daemon, 1e6 / autonomous,
+                1e6 / t1s))
     }
     exit(0)
 }
@@ -173,13 +228,19 @@ let collections = try await (0..<cores).asyncMap { _ in
 }
 let counter = LockedBox(0)
 let jwtKitRate = try await measure(seconds: seconds, tasks: cores) {
-    let i = counter.withLock { v -> Int in v += 1; return v } % cores
+    let i =
+        counter.withLock { v -> Int in
+            v += 1
+            return v
+        } % cores
     _ = try await collections[i].sign(Claims(sub: "user", exp: .init(value: Date() + 3600), scp: "Data.Read"), kid: "bench")
 }
 
 // Deputy's signer (swift-crypto directly).
 let key = try SigningKey.load(record)
-let claims: [String: JSONValue] = ["sub": .string("user"), "exp": .number(Date().timeIntervalSince1970 + 3600), "scp": .string("Data.Read")]
+let claims: [String: JSONValue] = [
+    "sub": .string("user"), "exp": .number(Date().timeIntervalSince1970 + 3600), "scp": .string("Data.Read"),
+]
 let deputyRate = try await measure(seconds: seconds, tasks: cores) { _ = try key.sign(claims: claims) }
 
 print("cores \(cores)")

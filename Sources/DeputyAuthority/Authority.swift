@@ -21,8 +21,10 @@ public final class Authority: Sendable {
     private let directoryCache = LockedBox<(generation: Int, byName: [String: DirectoryIndex])>((-1, [:]))
 
     /// Creates an authority over a store that is already seeded (see ``Authority/open(configuration:store:tenantFile:reseed:time:logger:)``).
-    public init(configuration: AuthorityConfiguration, store: any AuthorityStore, time: any TimeSource = SystemTimeSource(),
-                evaluator: (any ConditionalAccessEvaluating)? = nil, logger: Logger = Logger(label: "deputy.authority")) {
+    public init(
+        configuration: AuthorityConfiguration, store: any AuthorityStore, time: any TimeSource = SystemTimeSource(),
+        evaluator: (any ConditionalAccessEvaluating)? = nil, logger: Logger = Logger(label: "deputy.authority")
+    ) {
         self.configuration = configuration
         self.store = store
         self.time = time
@@ -58,9 +60,11 @@ public final class Authority: Sendable {
     /// Opens an authority: seeds the store from the tenant file the first time (or with
     /// `reseed`), makes sure a signing key exists, and starts hashing demo passwords in the
     /// background.
-    public static func open(configuration: AuthorityConfiguration, store: any AuthorityStore, tenantFile: LoadedTenantFile?,
-                            reseed: Bool = false, time: any TimeSource = SystemTimeSource(),
-                            logger: Logger = Logger(label: "deputy.authority")) async throws -> (Authority, SeedResult) {
+    public static func open(
+        configuration: AuthorityConfiguration, store: any AuthorityStore, tenantFile: LoadedTenantFile?,
+        reseed: Bool = false, time: any TimeSource = SystemTimeSource(),
+        logger: Logger = Logger(label: "deputy.authority")
+    ) async throws -> (Authority, SeedResult) {
         let authority = Authority(configuration: configuration, store: store, time: time, logger: logger)
         var result = SeedResult.unchanged
         if let file = tenantFile {
@@ -76,14 +80,17 @@ public final class Authority: Sendable {
                 // A previous run may have stopped before every demo password was hashed: finish the job.
                 let stored = try await store.directories()
                 let missing = file.plainPasswords.filter { key, _ in
-                    stored.first { $0.tenant.id == key.tenantID }?.users.first { $0.id == key.userID }.map { $0.passwordHash == nil } ?? false
+                    stored.first { $0.tenant.id == key.tenantID }?.users.first { $0.id == key.userID }.map { $0.passwordHash == nil }
+                        ?? false
                 }
                 authority.passwords.hashInBackground(missing)
             }
         }
         try await authority.keys.ensureKey()
         // A stored policy that no longer reads would otherwise be skipped: refuse to start.
-        let problems = try await authority.tenants().flatMap { t in t.policyProblems.map { "tenant \(t.tenant.displayName): \($0.description)" } }
+        let problems = try await authority.tenants().flatMap { t in
+            t.policyProblems.map { "tenant \(t.tenant.displayName): \($0.description)" }
+        }
         if !problems.isEmpty { throw UnreadablePoliciesError(problems: problems) }
         return (authority, result)
     }
@@ -113,7 +120,9 @@ public final class Authority: Sendable {
         for d in try await store.directories() {
             let index = DirectoryIndex(d)
             for problem in index.policyProblems {
-                logger.error("tenant \(d.tenant.displayName): sign-ins are blocked until this is fixed: \(problem.description) (deputy policy apply)")
+                logger.error(
+                    "tenant \(d.tenant.displayName): sign-ins are blocked until this is fixed: \(problem.description) (deputy policy apply)"
+                )
             }
             byName[d.tenant.id.lowercased()] = index
             for domain in d.tenant.verifiedDomains { byName[domain.lowercased()] = index }
@@ -171,8 +180,9 @@ public final class Authority: Sendable {
         } catch {
             return .failure(normalize(error, draft: nil))
         }
-        let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: false, protocol: grantType.isEmpty ? "token" : grantType,
-                                correlationID: request.correlationID, ipAddress: request.ipAddress, now: now)
+        let draft = SignInDraft(
+            tenantID: tenant.tenantID, isInteractive: false, protocol: grantType.isEmpty ? "token" : grantType,
+            correlationID: request.correlationID, ipAddress: request.ipAddress, now: now)
         let result: Result<TokenResponse, OAuthError>
         do {
             guard !grantType.isEmpty else { throw OAuthError.missingParameter("grant_type") }
@@ -181,8 +191,9 @@ public final class Authority: Sendable {
             let client = try await ClientAuthenticator(authority: self).authenticate(request, tenant: tenant, draft: draft)
             draft.client(client.application, credential: client.credential)
             try AgentGrants.check(grantType, client: client)
-            let context = GrantContext(authority: self, tenant: tenant, client: client, draft: draft, configuration: configuration(for: tenant),
-                                       devicePlatform: request.devicePlatform)
+            let context = GrantContext(
+                authority: self, tenant: tenant, client: client, draft: draft, configuration: configuration(for: tenant),
+                devicePlatform: request.devicePlatform)
             result = .success(try await handler.handle(request, context: context))
         } catch {
             let oauth = normalize(error, draft: draft)
@@ -215,7 +226,9 @@ public final class Authority: Sendable {
     /// Starts a device authorization for a public client.
     public func deviceAuthorization(tenantSegment: String, form: FormParameters) async -> Result<DeviceCodeResponse, OAuthError> {
         do {
-            guard let tenant = try await tenant(tenantSegment, clientID: form["client_id"]) else { throw OAuthError.tenantNotFound(tenantSegment) }
+            guard let tenant = try await tenant(tenantSegment, clientID: form["client_id"]) else {
+                throw OAuthError.tenantNotFound(tenantSegment)
+            }
             try form.rejectDuplicates()
             let clientID = try form.require("client_id")
             guard let app = tenant.application(appID: clientID) else { throw OAuthError.unknownClient(clientID, tenant: tenantSegment) }
@@ -228,9 +241,10 @@ public final class Authority: Sendable {
             let now = time.now()
             let deviceCode = "DAQABIQEAAA" + TokenMinter.randomID(bytes: 32)
             var userCode = DeviceCodes.userCode()
-            var record = DeviceCodeRecord(deviceCodeHash: TokenIssuer.hash(deviceCode), userCode: userCode, tenantID: tenant.tenantID,
-                                          clientID: app.appId, scopes: scopes, claims: form["claims"], createdAt: now,
-                                          expiresAt: now + config.deviceCodeLifetime, interval: config.deviceCodeInterval)
+            var record = DeviceCodeRecord(
+                deviceCodeHash: TokenIssuer.hash(deviceCode), userCode: userCode, tenantID: tenant.tenantID,
+                clientID: app.appId, scopes: scopes, claims: form["claims"], createdAt: now,
+                expiresAt: now + config.deviceCodeLifetime, interval: config.deviceCodeInterval)
             var attempts = 0
             while true {
                 do {
@@ -243,10 +257,11 @@ public final class Authority: Sendable {
                 }
             }
             let uri = config.deviceVerificationURI
-            return .success(DeviceCodeResponse(
-                deviceCode: deviceCode, userCode: userCode, verificationURI: uri, expiresIn: Int(config.deviceCodeLifetime),
-                interval: config.deviceCodeInterval,
-                message: "To sign in, use a web browser to open the page \(uri) and enter the code \(userCode) to authenticate."))
+            return .success(
+                DeviceCodeResponse(
+                    deviceCode: deviceCode, userCode: userCode, verificationURI: uri, expiresIn: Int(config.deviceCodeLifetime),
+                    interval: config.deviceCodeInterval,
+                    message: "To sign in, use a web browser to open the page \(uri) and enter the code \(userCode) to authenticate."))
         } catch {
             return .failure(normalize(error, draft: nil))
         }

@@ -62,7 +62,9 @@ public struct AuthorityRoutes: Sendable {
         router.get("/:tenant/oauth2/authorize") { req, ctx in
             render(await interactive.authorize(browser(req, ctx, parameters: AuthorityRoutes.v1Scope(queryForm(req)))), req)
         }
-        router.get("/:tenant/oauth2/logout") { req, ctx in render(await interactive.logout(browser(req, ctx, parameters: queryForm(req))), req) }
+        router.get("/:tenant/oauth2/logout") { req, ctx in
+            render(await interactive.logout(browser(req, ctx, parameters: queryForm(req))), req)
+        }
         router.get("/:tenant/oauth2/v2.0/token") { req, _ in await corsWrap(entraError(.postRequired(received: "GET"), req), req) }
         router.on("/:tenant/oauth2/v2.0/token", method: .options) { req, _ in await preflight(req) }
         router.post("/:tenant/oauth2/v2.0/devicecode") { req, ctx in try await deviceCode(req, ctx) }
@@ -80,12 +82,20 @@ public struct AuthorityRoutes: Sendable {
         formPost(router, "/:tenant/passwordchange") { await interactive.submitPasswordChange($0) }
         router.get("/devicelogin") { req, ctx in render(interactive.deviceLoginPage(browser(req, ctx, parameters: queryForm(req))), req) }
         formPost(router, "/devicelogin") { await interactive.submitDeviceCode($0) }
-        router.get("/:tenant/oauth2/v2.0/logout") { req, ctx in render(await interactive.logout(browser(req, ctx, parameters: queryForm(req))), req) }
+        router.get("/:tenant/oauth2/v2.0/logout") { req, ctx in
+            render(await interactive.logout(browser(req, ctx, parameters: queryForm(req))), req)
+        }
         formPost(router, "/:tenant/oauth2/v2.0/logout") { await interactive.logout($0) }
         router.get("/error") { req, _ in
             let code = req.uri.queryParameters.get("code") ?? ""
-            return html(Pages.page(title: "AADSTS\(code)", body: Pages.message.render(
-                ["title": "AADSTS\(code)", "text": "Deputy emulates this Microsoft Entra error code. See docs/endpoints.md for when it is returned."])))
+            return html(
+                Pages.page(
+                    title: "AADSTS\(code)",
+                    body: Pages.message.render(
+                        [
+                            "title": "AADSTS\(code)",
+                            "text": "Deputy emulates this Microsoft Entra error code. See docs/endpoints.md for when it is returned.",
+                        ])))
         }
         router.get("/health") { _, _ in "ok" }
         addGraphRoutes(router)
@@ -102,11 +112,14 @@ public struct AuthorityRoutes: Sendable {
                     let seconds = o["advanceSeconds"]?.numberValue, seconds.isFinite, seconds >= 0
                 else {
                     // Forward only: moving back would reopen TOTP steps and lifetimes already used.
-                    return graphError(.badRequest, "BadRequest", "Expected {\"advanceSeconds\": N} with N ≥ 0 (the clock only moves forward).")
+                    return graphError(
+                        .badRequest, "BadRequest", "Expected {\"advanceSeconds\": N} with N ≥ 0 (the clock only moves forward).")
                 }
                 clock.offset += seconds
                 try await authority.store.setClockOffset(clock.offset)
-                return json(["now": .string(ISO8601DateFormatter().string(from: clock.now())), "offsetSeconds": .number(clock.offset)], cache: "no-store")
+                return json(
+                    ["now": .string(ISO8601DateFormatter().string(from: clock.now())), "offsetSeconds": .number(clock.offset)],
+                    cache: "no-store")
             }
         }
         return router
@@ -114,8 +127,10 @@ public struct AuthorityRoutes: Sendable {
 
     /// A browser form post: the body is read as a form (bad bodies become Entra errors) and the
     /// interactive step's result is rendered.
-    func formPost(_ router: Router<AuthorityRequestContext>, _ path: RouterPath,
-                  _ step: @escaping @Sendable (BrowserRequest) async -> InteractiveResult) {
+    func formPost(
+        _ router: Router<AuthorityRequestContext>, _ path: RouterPath,
+        _ step: @escaping @Sendable (BrowserRequest) async -> InteractiveResult
+    ) {
         router.post(path) { req, ctx in
             var r = req
             let form = try await bodyForm(&r)
@@ -131,7 +146,8 @@ public struct AuthorityRoutes: Sendable {
             return json(authority.openIDConfiguration(tenantSegment: segment, tenantID: nil, v2: v2), cache: "max-age=86400, private")
         }
         guard let tenant = try await authority.tenant(segment) else { return entraError(.tenantNotFound(segment), req) }
-        return json(authority.openIDConfiguration(tenantSegment: segment, tenantID: tenant.tenantID, v2: v2), cache: "max-age=86400, private")
+        return json(
+            authority.openIDConfiguration(tenantSegment: segment, tenantID: tenant.tenantID, v2: v2), cache: "max-age=86400, private")
     }
 
     func keys(_ req: Request, _ ctx: AuthorityRequestContext, v2: Bool) async throws -> Response {
@@ -163,7 +179,8 @@ public struct AuthorityRoutes: Sendable {
         let request = TokenRequest(
             tenantSegment: ctx.parameters.get("tenant") ?? "", form: form, authorizationHeader: req.headers[.authorization],
             origin: req.headers[.origin], correlationID: correlationID(req), ipAddress: ctx.remoteAddress,
-            devicePlatform: AuthorityRoutes.platform(clientOS: req.headers[HTTPField.Name("x-client-OS")!], userAgent: req.headers[.userAgent]))
+            devicePlatform: AuthorityRoutes.platform(
+                clientOS: req.headers[HTTPField.Name("x-client-OS")!], userAgent: req.headers[.userAgent]))
         switch await authority.token(request) {
         case .success(let response):
             var headers = noStoreHeaders()
@@ -183,7 +200,9 @@ public struct AuthorityRoutes: Sendable {
         case .success(let response):
             var headers = noStoreHeaders()
             headers[.contentType] = "application/json; charset=utf-8"
-            return await corsWrap(Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(response)))), req)
+            return await corsWrap(
+                Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(response)))), req
+            )
         case .failure(let error):
             return await corsWrap(entraError(error, req), req)
         }
@@ -216,9 +235,10 @@ public struct AuthorityRoutes: Sendable {
                 if kv.count == 2 { cookies[String(kv[0])] = String(kv[1]) }
             }
         }
-        return BrowserRequest(tenantSegment: ctx.parameters.get("tenant") ?? "", parameters: parameters, cookies: cookies,
-                              correlationID: correlationID(req), ipAddress: ctx.remoteAddress,
-                              devicePlatform: AuthorityRoutes.platform(clientOS: nil, userAgent: req.headers[.userAgent]))
+        return BrowserRequest(
+            tenantSegment: ctx.parameters.get("tenant") ?? "", parameters: parameters, cookies: cookies,
+            correlationID: correlationID(req), ipAddress: ctx.remoteAddress,
+            devicePlatform: AuthorityRoutes.platform(clientOS: nil, userAgent: req.headers[.userAgent]))
     }
 
     /// The device platform as Conditional Access names it, from MSAL's `x-client-OS` header or the
@@ -262,7 +282,8 @@ public struct AuthorityRoutes: Sendable {
         var h = noStoreHeaders()
         h[.contentType] = "text/html; charset=utf-8"
         h[HTTPField.Name("X-Frame-Options")!] = "DENY"
-        h[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; form-action *; frame-ancestors 'none'"
+        h[.contentSecurityPolicy] =
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; form-action *; frame-ancestors 'none'"
         for c in cookies { h.append(HTTPField(name: .setCookie, value: c.headerValue)) }
         return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
@@ -270,8 +291,9 @@ public struct AuthorityRoutes: Sendable {
     /// Entra's error body with its headers (`Cache-Control: no-store`, `x-ms-request-id`).
     func entraError(_ error: OAuthError, _ req: Request, correlation: String? = nil) -> Response {
         let trace = UUID().uuidString.lowercased()
-        let body = EntraErrorBody(error, traceId: trace, correlationId: correlation ?? correlationID(req), at: authority.time.now(),
-                                  errorURIBase: authority.configuration.baseURL)
+        let body = EntraErrorBody(
+            error, traceId: trace, correlationId: correlation ?? correlationID(req), at: authority.time.now(),
+            errorURIBase: authority.configuration.baseURL)
         var h = noStoreHeaders()
         h[.contentType] = "application/json; charset=utf-8"
         h[HTTPField.Name("x-ms-request-id")!] = trace
@@ -290,7 +312,9 @@ public struct AuthorityRoutes: Sendable {
         case .respond(let response, let cookies):
             if response.responseMode == "form_post" {
                 let fields = response.parameters.map { ["name": $0.0, "value": $0.1] }
-                return html(Pages.page(title: "Working...", body: Pages.formPost.render(["action": response.redirectURI, "fields": fields])), cookies: cookies)
+                return html(
+                    Pages.page(title: "Working...", body: Pages.formPost.render(["action": response.redirectURI, "fields": fields])),
+                    cookies: cookies)
             }
             return redirect(response.location, cookies: cookies)
         case .redirect(let location, let cookies):
@@ -305,9 +329,12 @@ public struct AuthorityRoutes: Sendable {
             if let error { o["error"] = error }
             return html(Pages.page(title: "Enter code", body: Pages.deviceCode.render(o)), cookies: cookies)
         case .error(let e):
-            let o: [String: Any] = ["description": e.shortDescription, "error": e.error.rawValue, "correlation": correlationID(req),
-                                    "timestamp": EntraErrorBody.timestampFormat(authority.time.now())]
-            return html(Pages.page(title: "Sign in error", body: Pages.error.render(o)), status: HTTPResponse.Status(code: e.status), cookies: [])
+            let o: [String: Any] = [
+                "description": e.shortDescription, "error": e.error.rawValue, "correlation": correlationID(req),
+                "timestamp": EntraErrorBody.timestampFormat(authority.time.now()),
+            ]
+            return html(
+                Pages.page(title: "Sign in error", body: Pages.error.render(o)), status: HTTPResponse.Status(code: e.status), cookies: [])
         }
     }
 
@@ -345,7 +372,8 @@ public struct AuthorityRoutes: Sendable {
         var h = HTTPFields()
         if let origin = req.headers[.origin], await isRegisteredSPAOrigin(origin) { h[.accessControlAllowOrigin] = origin }
         h[.accessControlAllowMethods] = "POST, OPTIONS"
-        h[.accessControlAllowHeaders] = "content-type, client-request-id, x-client-sku, x-client-ver, x-client-os, x-ms-lib-capability, x-client-current-telemetry, x-client-last-telemetry"
+        h[.accessControlAllowHeaders] =
+            "content-type, client-request-id, x-client-sku, x-client-ver, x-client-os, x-ms-lib-capability, x-client-current-telemetry, x-client-last-telemetry"
         h[.accessControlMaxAge] = "86400"
         h[.vary] = "Origin"
         return Response(status: .noContent, headers: h)

@@ -14,7 +14,8 @@ public enum AuthorityServer {
         testClock: OffsetTimeSource? = nil, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = AuthorityRoutes(authority: authority, testClock: testClock).router()
-        return try ServiceServer.application(router: router, host: host, port: port, tls: tls, logger: logger, onServerRunning: onServerRunning)
+        return try ServiceServer.application(
+            router: router, host: host, port: port, tls: tls, logger: logger, onServerRunning: onServerRunning)
     }
 }
 
@@ -29,11 +30,13 @@ public enum ServiceServer {
         if let tls {
             let certs = try NIOSSLCertificate.fromPEMFile(tls.serverCertificatePath).map { NIOSSLCertificateSource.certificate($0) }
             let key = try NIOSSLPrivateKey(file: tls.serverKeyPath, format: .pem)
-            server = try .tls(.http1(), tlsConfiguration: TLSConfiguration.makeServerConfiguration(certificateChain: certs, privateKey: .privateKey(key)))
+            server = try .tls(
+                .http1(), tlsConfiguration: TLSConfiguration.makeServerConfiguration(certificateChain: certs, privateKey: .privateKey(key)))
         } else {
             server = .http1()
         }
-        return Application(router: router, server: server, configuration: .init(address: .hostname(host, port: port), serverName: nil),
-                           onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) }, logger: logger)
+        return Application(
+            router: router, server: server, configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 }

@@ -26,7 +26,10 @@ extension AuthorityRoutes {
         }
         let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         guard let tid = (try? UnverifiedJWT(token))?.string("tid"), let tenant = try await authority.tenant(tid) else {
-            return .denied(graphError(.unauthorized, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience or issuer.", challenge: true))
+            return .denied(
+                graphError(
+                    .unauthorized, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience or issuer.",
+                    challenge: true))
         }
         let config = authority.configuration
         let policy = ValidationPolicy(
@@ -34,7 +37,8 @@ extension AuthorityRoutes {
             audiences: [DemoTenant.graphAppID, "https://graph.microsoft.com", "https://graph.microsoft.com/"])
         let validated: ValidatedToken
         do { validated = try await authority.currentKeys().validator.validate(token, policy: policy) } catch {
-            return .denied(graphError(.unauthorized, "InvalidAuthenticationToken", "Access token validation failure: \(error)", challenge: true))
+            return .denied(
+                graphError(.unauthorized, "InvalidAuthenticationToken", "Access token validation failure: \(error)", challenge: true))
         }
         let allowed: Bool
         switch validated.kind {
@@ -43,8 +47,11 @@ extension AuthorityRoutes {
         case .idToken: allowed = false
         }
         guard allowed else {
-            return .denied(graphError(.forbidden, "Authorization_RequestDenied",
-                                       "Insufficient privileges to complete the operation. This call needs \(permission) (an application permission, or a delegated permission for an administrator)."))
+            return .denied(
+                graphError(
+                    .forbidden, "Authorization_RequestDenied",
+                    "Insufficient privileges to complete the operation. This call needs \(permission) (an application permission, or a delegated permission for an administrator)."
+                ))
         }
         return .allowed(tenant)
     }
@@ -54,11 +61,18 @@ extension AuthorityRoutes {
         h[.contentType] = "application/json; charset=utf-8"
         if challenge {
             // RFC 6750 §3, as Graph sends it.
-            h[.wwwAuthenticate] = "Bearer realm=\"\", authorization_uri=\"\(authority.configuration.baseURL)/common/oauth2/authorize\", client_id=\"\(DemoTenant.graphAppID)\""
+            h[.wwwAuthenticate] =
+                "Bearer realm=\"\", authorization_uri=\"\(authority.configuration.baseURL)/common/oauth2/authorize\", client_id=\"\(DemoTenant.graphAppID)\""
         }
-        let body: JSONValue = .object(["error": .object(["code": .string(code), "message": .string(message),
-                                                        "innerError": .object(["date": .string(ISO8601DateFormatter().string(from: authority.time.now())),
-                                                                               "request-id": .string(UUID().uuidString.lowercased())])])])
+        let body: JSONValue = .object([
+            "error": .object([
+                "code": .string(code), "message": .string(message),
+                "innerError": .object([
+                    "date": .string(ISO8601DateFormatter().string(from: authority.time.now())),
+                    "request-id": .string(UUID().uuidString.lowercased()),
+                ]),
+            ])
+        ])
         return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: body.serialized)))
     }
 
@@ -97,7 +111,9 @@ extension AuthorityRoutes {
         }
         var top = 1000
         if let t = q["$top"] {
-            guard let n = Int(t), (1...1000).contains(n) else { return graphError(.badRequest, "BadRequest", "Invalid $top value '\(t)': expected 1 to 1000.") }
+            guard let n = Int(t), (1...1000).contains(n) else {
+                return graphError(.badRequest, "BadRequest", "Invalid $top value '\(t)': expected 1 to 1000.")
+            }
             top = n
         }
         let filter: SignInFilter
@@ -123,8 +139,10 @@ extension AuthorityRoutes {
         }
         do {
             let (_, answers) = try WhatIf(time: authority.time).evaluate(try WhatIf.question(fromGraph: json), tenant: tenant)
-            let out: JSONValue = .object(["@odata.context": .string("https://graph.microsoft.com/beta/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)"),
-                                          "value": .array(answers.map(\.json))])
+            let out: JSONValue = .object([
+                "@odata.context": .string("https://graph.microsoft.com/beta/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)"),
+                "value": .array(answers.map(\.json)),
+            ])
             var h = noStoreHeaders()
             h[.contentType] = "application/json; charset=utf-8"
             return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: out.serialized)))
@@ -140,8 +158,10 @@ extension AuthorityRoutes {
         case .denied(let r): return r
         case .allowed(let t): tenant = t
         }
-        let out: JSONValue = .object(["@odata.context": .string("https://graph.microsoft.com/v1.0/$metadata#identity/conditionalAccess/policies"),
-                                      "value": .array(tenant.directory.conditionalAccessPolicies)])
+        let out: JSONValue = .object([
+            "@odata.context": .string("https://graph.microsoft.com/v1.0/$metadata#identity/conditionalAccess/policies"),
+            "value": .array(tenant.directory.conditionalAccessPolicies),
+        ])
         var h = noStoreHeaders()
         h[.contentType] = "application/json; charset=utf-8"
         return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: out.serialized)))
@@ -155,12 +175,20 @@ extension AuthorityRoutes {
         let parameters = queryForm(req)
         let request = browser(req, ctx, parameters: parameters)
         // After signing in, back to this page with its query (a correlation id to show, say).
-        let (tenant, admin, signIn) = try await interactive.portalAccess(request, path: req.uri.path + (req.uri.query.map { "?" + $0 } ?? ""))
+        let (tenant, admin, signIn) = try await interactive.portalAccess(
+            request, path: req.uri.path + (req.uri.query.map { "?" + $0 } ?? ""))
         if let signIn { return render(signIn, req) }
         guard let admin else {
-            return html(Pages.page(title: "Access denied", body: Pages.message.render(
-                ["title": "You don't have access", "text": "The sign-in log is for administrators (Global Administrator, Global Reader, Security or Reports Reader)."])),
-                        status: .forbidden)
+            return html(
+                Pages.page(
+                    title: "Access denied",
+                    body: Pages.message.render(
+                        [
+                            "title": "You don't have access",
+                            "text":
+                                "The sign-in log is for administrators (Global Administrator, Global Reader, Security or Reports Reader).",
+                        ])),
+                status: .forbidden)
         }
         // `?correlationId=…`: one request's sign-ins across every hop of a chain (the SPA links here).
         let correlation = parameters["correlationId"].flatMap { $0.isEmpty ? nil : $0 }
@@ -204,10 +232,14 @@ struct SignInFilter: Sendable {
                 guard clause.op == "eq" else { throw Invalid(description: "Invalid filter clause '\(part)': \(clause.field) supports eq.") }
             } else if clause.field == "createdDateTime" {
                 guard ["ge", "le", "gt", "lt"].contains(clause.op), SignInFilter.date(value) != nil else {
-                    throw Invalid(description: "Invalid filter clause '\(part)': createdDateTime supports ge, le, gt, lt with an ISO 8601 time.")
+                    throw Invalid(
+                        description: "Invalid filter clause '\(part)': createdDateTime supports ge, le, gt, lt with an ISO 8601 time.")
                 }
             } else {
-                throw Invalid(description: "Invalid filter clause '\(part)': filter on userPrincipalName, userId, appId, resourceId, correlationId or createdDateTime.")
+                throw Invalid(
+                    description:
+                        "Invalid filter clause '\(part)': filter on userPrincipalName, userId, appId, resourceId, correlationId or createdDateTime."
+                )
             }
             clauses.append(clause)
         }

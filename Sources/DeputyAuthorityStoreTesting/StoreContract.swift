@@ -79,7 +79,8 @@ public enum StoreContract {
         Check("Adding a signing key retires the current one and bumps the generation", signingKeys),
         Check("The sign-in log returns the most recent records, newest first, up to the limit", signInLog),
         Check("A sign-in with every field set (and text that needs escaping) comes back equal", signInRoundTrip),
-        Check("Sign-ins recorded in the same millisecond come back newest first, in the order they were appended", signInLogSameMillisecond),
+        Check(
+            "Sign-ins recorded in the same millisecond come back newest first, in the order they were appended", signInLogSameMillisecond),
         Check("An identifier is used once until it expires", replayCache),
         Check("Twenty concurrent uses of one identifier succeed exactly once", concurrentReplay),
         Check("Failures are counted per key within the window, listed, and forgotten when cleared", failureCounters),
@@ -94,7 +95,8 @@ public enum StoreContract {
     static let authentication = Authentication(userID: "user-1", authTime: now, methods: ["pwd", "mfa"], acrs: ["c1"])
 
     static func directory(_ tenantID: String = StoreContract.tenantID, users: [String] = ["user-1"]) -> TenantDirectory {
-        var d = TenantDirectory(tenant: TenantInfo(id: tenantID, displayName: "Tenant \(tenantID.prefix(4))", verifiedDomains: ["t.example"]))
+        var d = TenantDirectory(
+            tenant: TenantInfo(id: tenantID, displayName: "Tenant \(tenantID.prefix(4))", verifiedDomains: ["t.example"]))
         d.users = users.map { User(id: $0, userPrincipalName: "\($0)@t.example", displayName: $0) }
         return d
     }
@@ -130,13 +132,15 @@ public enum StoreContract {
     }
 
     static func signingKey(_ kid: String, createdAt: Date) -> SigningKeyRecord {
-        SigningKeyRecord(kid: kid, privateKeyPEM: "-----BEGIN PRIVATE KEY-----\n\(kid)\n-----END PRIVATE KEY-----",
-                         certificateDER: Data(kid.utf8).base64EncodedString(), createdAt: createdAt)
+        SigningKeyRecord(
+            kid: kid, privateKeyPEM: "-----BEGIN PRIVATE KEY-----\n\(kid)\n-----END PRIVATE KEY-----",
+            certificateDER: Data(kid.utf8).base64EncodedString(), createdAt: createdAt)
     }
 
     static func signIn(_ id: String, at date: Date) -> SignInRecord {
-        var record = SignInRecord(id: id, createdDateTime: date, tenantId: tenantID, isInteractive: false,
-                                  authenticationProtocol: "authorization_code", correlationId: "corr-\(id)")
+        var record = SignInRecord(
+            id: id, createdDateTime: date, tenantId: tenantID, isInteractive: false,
+            authenticationProtocol: "authorization_code", correlationId: "corr-\(id)")
         record.status = .init(errorCode: 50126, failureReason: "bad password")
         record.scopes = ["api://x/read"]
         return record
@@ -144,7 +148,9 @@ public enum StoreContract {
 
     /// Runs `operation` from `count` concurrent tasks and returns how many returned normally, and
     /// the errors of the others.
-    static func race(_ count: Int, _ operation: @escaping @Sendable (Int) async throws -> Void) async -> (successes: Int, errors: [any Error]) {
+    static func race(
+        _ count: Int, _ operation: @escaping @Sendable (Int) async throws -> Void
+    ) async -> (successes: Int, errors: [any Error]) {
         await withTaskGroup(of: (any Error)?.self) { group in
             for i in 0..<count {
                 group.addTask {
@@ -426,10 +432,11 @@ public enum StoreContract {
     static func flows(_ store: any AuthorityStore) async throws {
         let flow = Self.flow()
         var authorize = Self.flow("flow-2")
-        authorize.purpose = .authorize(AuthorizeParameters(
-            clientID: "client", redirectURI: "http://localhost/cb", platform: .spa, responseType: "code",
-            responseMode: "query", scopes: ["openid"], state: "s", nonce: nil, codeChallenge: "ch",
-            codeChallengeMethod: "S256", prompt: nil, loginHint: nil, claims: nil))
+        authorize.purpose = .authorize(
+            AuthorizeParameters(
+                clientID: "client", redirectURI: "http://localhost/cb", platform: .spa, responseType: "code",
+                responseMode: "query", scopes: ["openid"], state: "s", nonce: nil, codeChallenge: "ch",
+                codeChallengeMethod: "S256", prompt: nil, loginHint: nil, claims: nil))
         try await store.saveFlow(flow)
         try await store.saveFlow(authorize)
         #expect(try await store.flow(id: "flow-1") == flow)
@@ -487,17 +494,28 @@ public enum StoreContract {
         r.userId = "u-1"
         r.userPrincipalName = "eve_fabrikam.com#EXT#@contoso.onmicrosoft.com"
         r.userDisplayName = "Ève \"the guest\"\n\\ \u{1}"
-        r.appId = "a"; r.appDisplayName = "App"; r.resourceId = "r"; r.resourceDisplayName = "Résource ✓"
-        r.signInEventTypes = ["nonInteractiveUser"]; r.clientCredentialType = "clientSecret"; r.ipAddress = "::1"
-        r.uniqueTokenIdentifier = "uti"; r.status = .init(errorCode: 50076, failureReason: "MFA\tneeded", additionalDetails: "basic_action")
+        r.appId = "a"
+        r.appDisplayName = "App"
+        r.resourceId = "r"
+        r.resourceDisplayName = "Résource ✓"
+        r.signInEventTypes = ["nonInteractiveUser"]
+        r.clientCredentialType = "clientSecret"
+        r.ipAddress = "::1"
+        r.uniqueTokenIdentifier = "uti"
+        r.status = .init(errorCode: 50076, failureReason: "MFA\tneeded", additionalDetails: "basic_action")
         r.conditionalAccessStatus = "failure"
         r.appliedConditionalAccessPolicies = [
             .init(id: "p1", displayName: "Require MFA", result: "failure", enforcedGrantControls: ["Mfa"]),
-            .init(id: "p2", displayName: "Other", result: "notApplied", enforcedGrantControls: [], conditionsNotSatisfied: ["users", "location"],
-                  explanation: ["✗ eve is not included"]),
+            .init(
+                id: "p2", displayName: "Other", result: "notApplied", enforcedGrantControls: [],
+                conditionsNotSatisfied: ["users", "location"],
+                explanation: ["✗ eve is not included"]),
         ]
-        r.authenticationRequirement = "multiFactorAuthentication"; r.authenticationContextClassReferences = ["c1"]
-        r.authenticationMethodsUsed = ["pwd"]; r.scopes = ["Data.Read"]; r.note = "no grant"
+        r.authenticationRequirement = "multiFactorAuthentication"
+        r.authenticationContextClassReferences = ["c1"]
+        r.authenticationMethodsUsed = ["pwd"]
+        r.scopes = ["Data.Read"]
+        r.note = "no grant"
         try await store.appendSignIn(r)
         #expect(try await store.recentSignIns(limit: 1) == [r])
     }

@@ -62,14 +62,23 @@ public struct BearerTokenMiddleware<Context: AuthenticatedRequestContext>: Route
         var body: [String: JSONValue] = [:]
         switch error {
         case .missingToken: body = ["error": .string("unauthorized"), "error_description": .string("A bearer token is required.")]
-        case .invalidToken: body = ["error": .string("invalid_token"), "error_description": .string("The access token is not valid for this resource.")]
+        case .invalidToken:
+            body = ["error": .string("invalid_token"), "error_description": .string("The access token is not valid for this resource.")]
         case .insufficientScope(let required):
-            body = ["error": .string("insufficient_scope"), "error_description": .string("The token needs one of: \(required.joined(separator: " ")).")]
+            body = [
+                "error": .string("insufficient_scope"),
+                "error_description": .string("The token needs one of: \(required.joined(separator: " "))."),
+            ]
         case .insufficientClaims(let claims):
-            body = ["error": .string("insufficient_claims"), "error_description": .string("A step-up is required."), "claims": .string(claims)]
-        case .keysUnavailable: body = ["error": .string("temporarily_unavailable"), "error_description": .string("The token issuer's keys are unavailable.")]
+            body = [
+                "error": .string("insufficient_claims"), "error_description": .string("A step-up is required."), "claims": .string(claims),
+            ]
+        case .keysUnavailable:
+            body = ["error": .string("temporarily_unavailable"), "error_description": .string("The token issuer's keys are unavailable.")]
         }
-        return Response(status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).serialized)))
+        return Response(
+            status: .init(code: error.status), headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).serialized)))
     }
 }
 
@@ -92,8 +101,10 @@ public struct InsufficientScope: Error, HTTPResponseError, Sendable {
         headers[.contentType] = "application/json; charset=utf-8"
         headers[.cacheControl] = "no-store"
         headers[.wwwAuthenticate] = error.challenge(resourceMetadata: resourceMetadata)
-        let body: JSONValue = .object(["error": .string("insufficient_scope"),
-                                       "error_description": .string("The token needs one of: \(required.joined(separator: " ")).")])
+        let body: JSONValue = .object([
+            "error": .string("insufficient_scope"),
+            "error_description": .string("The token needs one of: \(required.joined(separator: " "))."),
+        ])
         return Response(status: .forbidden, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.serialized)))
     }
 }

@@ -48,8 +48,9 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
             let claims = e.claims ?? #"{"access_token":{"nbf":{"essential":true,"value":"\#(Int(Date().timeIntervalSince1970))"}}}"#
             outcome = .stepUp(ClaimsChallenge(claims: claims, authorizationURI: authorizationURI), errorCodes: e.errorCodes)
         case .consentRequired(let e):
-            outcome = .consent(ConsentChallenge(consentURI: authorizationURI, scopes: scopes, claims: e.claims), errorCodes: e.errorCodes,
-                               message: e.errorDescription)
+            outcome = .consent(
+                ConsentChallenge(consentURI: authorizationURI, scopes: scopes, claims: e.claims), errorCodes: e.errorCodes,
+                message: e.errorDescription)
         case .throttled(let after):
             outcome = .downstreamFailure(status: 503, message: "The token service is throttling this API; retry later.", retryAfter: after)
         case .invalidGrant:
@@ -58,10 +59,14 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
             // `invalid_token`, not a server error (a client retries a 5xx with the same token).
             outcome = .invalidCallerToken
         case .unavailable(_, let timedOut, let after):
-            outcome = .downstreamFailure(status: timedOut ? 504 : 503, message: timedOut
-                ? "The token service did not answer in time; retry later." : "The token service cannot be reached; retry later.", retryAfter: after)
+            outcome = .downstreamFailure(
+                status: timedOut ? 504 : 503,
+                message: timedOut
+                    ? "The token service did not answer in time; retry later." : "The token service cannot be reached; retry later.",
+                retryAfter: after)
         case .invalidClient, .rejected, .transport, .credential:
-            outcome = .downstreamFailure(status: 502, message: "This API could not get a token for its downstream resource.", retryAfter: nil)
+            outcome = .downstreamFailure(
+                status: 502, message: "This API could not get a token for its downstream resource.", retryAfter: nil)
         }
     }
 
@@ -73,7 +78,8 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
     public init?(downstreamStatus status: Int, wwwAuthenticate: String?, authorizationURI: String? = nil, body: [UInt8]? = nil) {
         guard let header = wwwAuthenticate else {
             guard status == 403, let body, case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body)),
-                  o["error"]?.stringValue == "access_blocked" else { return nil }
+                o["error"]?.stringValue == "access_blocked"
+            else { return nil }
             let codes = (o["error_codes"]?.arrayValue ?? []).compactMap { $0.numberValue.map { Int($0) } }
             outcome = .blocked(errorCodes: codes, message: o["error_description"]?.stringValue)
             return
@@ -114,19 +120,30 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
         var body: [String: JSONValue]
         switch outcome {
         case .stepUp(let c, let codes):
-            body = ["error": .string("insufficient_claims"), "error_description": .string("Sign in again with these claims, then retry."),
-                    "claims": .string(c.claims)]
+            body = [
+                "error": .string("insufficient_claims"), "error_description": .string("Sign in again with these claims, then retry."),
+                "claims": .string(c.claims),
+            ]
             if !codes.isEmpty { body["error_codes"] = .array(codes.map { .number(Double($0)) }) }
         case .consent(let c, let codes, let message):
-            body = ["error": .string("consent_required"), "error_description": .string(message ?? "Consent is required for: \(c.scopes.joined(separator: " "))."),
-                    "scopes": .array(c.scopes.map(JSONValue.string))]
+            body = [
+                "error": .string("consent_required"),
+                "error_description": .string(message ?? "Consent is required for: \(c.scopes.joined(separator: " "))."),
+                "scopes": .array(c.scopes.map(JSONValue.string)),
+            ]
             if !codes.isEmpty { body["error_codes"] = .array(codes.map { .number(Double($0)) }) }
         case .blocked(let codes, let message):
             let code = codes.first.map { "AADSTS\($0)" } ?? "blocked"
-            body = ["error": .string("access_blocked"), "error_description": .string(message ?? "\(code): access has been blocked by Conditional Access policies."),
-                    "error_codes": .array(codes.map { .number(Double($0)) })]
+            body = [
+                "error": .string("access_blocked"),
+                "error_description": .string(message ?? "\(code): access has been blocked by Conditional Access policies."),
+                "error_codes": .array(codes.map { .number(Double($0)) }),
+            ]
         case .invalidCallerToken:
-            body = ["error": .string("invalid_token"), "error_description": .string("The token was refused by the token service; sign in again.")]
+            body = [
+                "error": .string("invalid_token"),
+                "error_description": .string("The token was refused by the token service; sign in again."),
+            ]
         case .downstreamFailure(_, let message, let after):
             body = ["error": .string("downstream_unavailable"), "error_description": .string(message)]
             if let after { headers[.retryAfter] = String(Int(after.rounded(.up))) }

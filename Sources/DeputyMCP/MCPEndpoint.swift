@@ -74,8 +74,10 @@ extension Router where Context: AuthenticatedRequestContext {
     /// Each POST gets its own `Server` and `StatelessHTTPServerTransport`: that transport matches
     /// responses to waiters by JSON-RPC id only, so one shared instance would hand one user's
     /// result to another user who happened to pick the same id.
-    public func addMCPEndpoint(_ toolbox: some MCPToolbox, validator: ResourceValidator, configuration: MCPEndpointConfiguration,
-                               logger: Logger = Logger(label: "deputy.mcp")) {
+    public func addMCPEndpoint(
+        _ toolbox: some MCPToolbox, validator: ResourceValidator, configuration: MCPEndpointConfiguration,
+        logger: Logger = Logger(label: "deputy.mcp")
+    ) {
         let metadata = configuration.metadata
         addProtectedResourceMetadata(metadata)
         let endpoint = MCPEndpoint(toolbox: toolbox, validator: validator, configuration: configuration, logger: logger)
@@ -112,8 +114,9 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
         toolHeaders[.authorization] = nil
         let toolContext = MCPToolContext(principal: principal, headers: toolHeaders)
 
-        let server = Server(name: toolbox.serverInfo.name, version: toolbox.serverInfo.version,
-                            capabilities: .init(tools: .init(listChanged: false)))
+        let server = Server(
+            name: toolbox.serverInfo.name, version: toolbox.serverInfo.version,
+            capabilities: .init(tools: .init(listChanged: false)))
         let toolbox = self.toolbox
         await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: toolbox.tools) }
         await server.withMethodHandler(CallTool.self) { params in
@@ -141,8 +144,10 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         // HTTP/1's Host travels as the request's authority: the DNS-rebinding check needs it back.
         if let authority = request.head.authority { headers["Host"] = authority }
-        let answer = await transport.handleRequest(MCP.HTTPRequest(method: "POST", headers: headers, body: Data(body.readableBytesView),
-                                                                   path: request.uri.path))
+        let answer = await transport.handleRequest(
+            MCP.HTTPRequest(
+                method: "POST", headers: headers, body: Data(body.readableBytesView),
+                path: request.uri.path))
         await server.stop()
 
         switch slot.value {
@@ -156,7 +161,8 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
             }
             return response
         case let error as ResourceValidationError:
-            return BearerTokenMiddleware<Context>.response(error, validator: validator, resourceMetadata: configuration.metadata.wellKnownURL)
+            return BearerTokenMiddleware<Context>.response(
+                error, validator: validator, resourceMetadata: configuration.metadata.wellKnownURL)
         default:
             break
         }
@@ -168,7 +174,8 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
     }
 
     func validationPipeline() -> any HTTPRequestValidationPipeline {
-        var hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"], origins: [String] = []
+        var hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+        var origins: [String] = []
         for scheme in ["http", "https"] { origins += hosts.map { "\(scheme)://\($0)" } }
         if let url = URLComponents(string: configuration.resourceURL), let host = url.host {
             let authority = host + (url.port.map { ":\($0)" } ?? "")

@@ -110,9 +110,11 @@ public actor MCPHTTPClientTransport: Transport {
     ///   - timeout: the limit for each request.
     ///   - observer: sees each answer's status and headers (for diagnostics).
     ///   - logger: the transport's logger.
-    public init(endpoint: String, httpClient: HTTPClient = .shared, authorizer: (any MCPAuthorizer)? = nil,
-                headers: [(String, String)] = [], timeout: TimeAmount = .seconds(30),
-                observer: (@Sendable (Int, HTTPHeaders) -> Void)? = nil, logger: Logger = Logger(label: "deputy.mcp.client")) {
+    public init(
+        endpoint: String, httpClient: HTTPClient = .shared, authorizer: (any MCPAuthorizer)? = nil,
+        headers: [(String, String)] = [], timeout: TimeAmount = .seconds(30),
+        observer: (@Sendable (Int, HTTPHeaders) -> Void)? = nil, logger: Logger = Logger(label: "deputy.mcp.client")
+    ) {
         self.endpoint = endpoint
         self.httpClient = httpClient
         self.authorizer = authorizer
@@ -159,8 +161,9 @@ public actor MCPHTTPClientTransport: Transport {
         case 200..<300:
             break
         case 401, 403:
-            throw MCPHTTPClientError.challenge(status: Int(response.status.code),
-                                               wwwAuthenticate: response.headers.first(name: "WWW-Authenticate"), body: bytes)
+            throw MCPHTTPClientError.challenge(
+                status: Int(response.status.code),
+                wwwAuthenticate: response.headers.first(name: "WWW-Authenticate"), body: bytes)
         default:
             throw MCPHTTPClientError.http(status: Int(response.status.code), body: String(decoding: bytes.prefix(1024), as: UTF8.self))
         }
@@ -175,9 +178,9 @@ public actor MCPHTTPClientTransport: Transport {
     /// After `initialize`, later requests carry the negotiated `MCP-Protocol-Version`.
     func noteProtocolVersion(request: Data, response: Data) {
         guard protocolVersion == nil,
-              case .object(let sent)? = try? JSONDecoder().decode(JSONValue.self, from: request), sent["method"]?.stringValue == "initialize",
-              case .object(let got)? = try? JSONDecoder().decode(JSONValue.self, from: response),
-              case .object(let result)? = got["result"], let version = result["protocolVersion"]?.stringValue
+            case .object(let sent)? = try? JSONDecoder().decode(JSONValue.self, from: request), sent["method"]?.stringValue == "initialize",
+            case .object(let got)? = try? JSONDecoder().decode(JSONValue.self, from: response),
+            case .object(let result)? = got["result"], let version = result["protocolVersion"]?.stringValue
         else { return }
         protocolVersion = version
     }
@@ -185,11 +188,15 @@ public actor MCPHTTPClientTransport: Transport {
     /// The `data` of each event in a complete SSE body (WHATWG HTML §9.2.6: lines joined with LF,
     /// events separated by a blank line).
     static func serverSentEventData(_ bytes: [UInt8]) -> [Data] {
-        var events: [Data] = [], current: [String] = []
+        var events: [Data] = []
+        var current: [String] = []
         let text = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             if line.isEmpty {
-                if !current.isEmpty { events.append(Data(current.joined(separator: "\n").utf8)); current = [] }
+                if !current.isEmpty {
+                    events.append(Data(current.joined(separator: "\n").utf8))
+                    current = []
+                }
             } else if line.hasPrefix("data:") {
                 var value = line.dropFirst(5)
                 if value.first == " " { value = value.dropFirst() }

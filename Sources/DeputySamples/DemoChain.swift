@@ -14,8 +14,10 @@ import Hummingbird
 /// demo mode each also reports its hop of the token chain (``TokenChainMiddleware``).
 public enum DemoChain {
     /// The Data API ("Contoso SQL") on its port, with its expense database (seeded once).
-    public static func dataAPI(demo: DemoTenant, directory: TenantDirectory, storePath: String?, httpClient: HTTPClient,
-                               demoMode: Bool = true, time: any TimeSource = SystemTimeSource()) throws -> Router<BearerRequestContext> {
+    public static func dataAPI(
+        demo: DemoTenant, directory: TenantDirectory, storePath: String?, httpClient: HTTPClient,
+        demoMode: Bool = true, time: any TimeSource = SystemTimeSource()
+    ) throws -> Router<BearerRequestContext> {
         let app = DemoTenant.app("dataApi")
         let store = try ExpenseStore(path: storePath)
         try store.seedIfEmpty(DataAPI.demoExpenses(now: Date()))
@@ -23,76 +25,103 @@ public enum DemoChain {
         var managers: [String: String] = [:]
         for user in directory.users { if let m = user.manager { managers[user.id] = m } }
         let router = serviceRouter(role: "dataApi", name: app.displayName, browserOrigin: nil, demoMode: demoMode)
-        let reports = try ResourceValidator(DataAPI.reportConfiguration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!),
-                                        client: httpClient, time: time)
-        DataAPI(validator: try ResourceValidator(config, client: httpClient, time: time), reportValidator: reports, store: store, managers: managers,
-                time: time).addRoutes(to: router)
+        let reports = try ResourceValidator(
+            DataAPI.reportConfiguration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!),
+            client: httpClient, time: time)
+        DataAPI(
+            validator: try ResourceValidator(config, client: httpClient, time: time), reportValidator: reports, store: store,
+            managers: managers,
+            time: time
+        ).addRoutes(to: router)
         return router
     }
 
     /// The Web API middle tier on its port: CORS for the SPA's origin, exposing the challenge header.
-    public static func webAPI(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true,
-                              time: any TimeSource = SystemTimeSource()) throws -> Router<BearerRequestContext> {
+    public static func webAPI(
+        demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true,
+        time: any TimeSource = SystemTimeSource()
+    ) throws -> Router<BearerRequestContext> {
         try middleTier("webApi", demo: demo, httpClient: httpClient, demoMode: demoMode, time: time)
     }
 
     /// The Reports API: the same middle tier as the Web API, but the tenant never granted it the
     /// Data API — every call comes back as consent required, relayed to the caller as such.
-    public static func reportsAPI(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true,
-                                  time: any TimeSource = SystemTimeSource()) throws -> Router<BearerRequestContext> {
+    public static func reportsAPI(
+        demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true,
+        time: any TimeSource = SystemTimeSource()
+    ) throws -> Router<BearerRequestContext> {
         try middleTier("reportsApi", demo: demo, httpClient: httpClient, demoMode: demoMode, time: time)
     }
 
-    static func middleTier(_ role: String, demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool, time: any TimeSource) throws -> Router<BearerRequestContext> {
+    static func middleTier(
+        _ role: String, demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool, time: any TimeSource
+    ) throws -> Router<BearerRequestContext> {
         let app = DemoTenant.app(role)
         let config = WebAPI.configuration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!)
         let router = browserFacing(role, demo: demo, demoMode: demoMode)
-        WebAPI(validator: try ResourceValidator(config, client: httpClient, time: time), obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time),
-               dataAPI: demo.url(.dataApi), callerScopes: ["\(app.identifierUri!)/.default"], httpClient: httpClient)
-            .addRoutes(to: router)
+        WebAPI(
+            validator: try ResourceValidator(config, client: httpClient, time: time),
+            obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time),
+            dataAPI: demo.url(.dataApi), callerScopes: ["\(app.identifierUri!)/.default"], httpClient: httpClient
+        )
+        .addRoutes(to: router)
         return router
     }
 
     /// The MCP server: `/mcp` (Streamable HTTP, JSON answers) and its RFC 9728 metadata; its tools
     /// reach the Data API by OBO with the MCP server's own identity.
-    public static func mcpServer(demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true,
-                                 time: any TimeSource = SystemTimeSource()) throws -> Router<BearerRequestContext> {
+    public static func mcpServer(
+        demo: DemoTenant, httpClient: HTTPClient, demoMode: Bool = true,
+        time: any TimeSource = SystemTimeSource()
+    ) throws -> Router<BearerRequestContext> {
         let app = DemoTenant.app("mcpServer")
         let router = serviceRouter(role: "mcpServer", name: app.displayName, browserOrigin: nil, demoMode: demoMode)
-        try ExpenseTools.addEndpoint(to: router, issuer: issuer(demo), appID: app.appId, appIDURIs: [app.identifierUri!],
-                                 resourceURL: demo.url(.mcpServer) + "/mcp", obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time),
-                                 dataAPI: demo.url(.dataApi), httpClient: httpClient, time: time)
+        try ExpenseTools.addEndpoint(
+            to: router, issuer: issuer(demo), appID: app.appId, appIDURIs: [app.identifierUri!],
+            resourceURL: demo.url(.mcpServer) + "/mcp", obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time),
+            dataAPI: demo.url(.dataApi), httpClient: httpClient, time: time)
         return router
     }
 
     /// The assistive agent: `POST /chat`, the built-in planner unless another is given.
-    public static func agent(demo: DemoTenant, httpClient: HTTPClient, planner: any AgentPlanner = BuiltInPlanner(),
-                             demoMode: Bool = true, time: any TimeSource = SystemTimeSource()) throws -> Router<BearerRequestContext> {
+    public static func agent(
+        demo: DemoTenant, httpClient: HTTPClient, planner: any AgentPlanner = BuiltInPlanner(),
+        demoMode: Bool = true, time: any TimeSource = SystemTimeSource()
+    ) throws -> Router<BearerRequestContext> {
         let blueprint = DemoTenant.app("agentBlueprint")
         let router = browserFacing("agent", demo: demo, demoMode: demoMode)
         // Users sign in for the blueprint's API; the agent identity does the OBO, authenticated by
         // the token its blueprint gets for it (Microsoft Entra Agent ID).
-        Agent(validator: try ResourceValidator(Agent.configuration(authority: issuer(demo), appID: blueprint.appId, appIDURI: blueprint.identifierUri!),
-                                           client: httpClient, time: time),
-              obo: agentClient(demo: demo, httpClient: httpClient, time: time), mcpEndpoint: demo.url(.mcpServer) + "/mcp",
-              mcpScopes: ["\(DemoTenant.app("mcpServer").identifierUri!)/.default"], callerScopes: ["\(blueprint.identifierUri!)/.default"],
-              planner: planner, reports: (dataAPI: demo.url(.dataApi), scopes: ["https://database.windows.net//.default"]), httpClient: httpClient)
-            .addRoutes(to: router)
+        Agent(
+            validator: try ResourceValidator(
+                Agent.configuration(authority: issuer(demo), appID: blueprint.appId, appIDURI: blueprint.identifierUri!),
+                client: httpClient, time: time),
+            obo: agentClient(demo: demo, httpClient: httpClient, time: time), mcpEndpoint: demo.url(.mcpServer) + "/mcp",
+            mcpScopes: ["\(DemoTenant.app("mcpServer").identifierUri!)/.default"], callerScopes: ["\(blueprint.identifierUri!)/.default"],
+            planner: planner, reports: (dataAPI: demo.url(.dataApi), scopes: ["https://database.windows.net//.default"]),
+            httpClient: httpClient
+        )
+        .addRoutes(to: router)
         return router
     }
 
     /// The demo agent identity as a confidential client: its blueprint's secret gets the agent's
     /// credential (T1), which the agent presents for OBO, its own tokens and its agent user's.
-    public static func agentClient(demo: DemoTenant, httpClient: HTTPClient, time: any TimeSource = SystemTimeSource()) -> ConfidentialClient {
+    public static func agentClient(
+        demo: DemoTenant, httpClient: HTTPClient, time: any TimeSource = SystemTimeSource()
+    ) -> ConfidentialClient {
         agentClient(authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", httpClient: httpClient, time: time)
     }
 
     /// The demo agent identity's client against any authority URL of the demo tenant.
-    public static func agentClient(authority: String, httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) -> ConfidentialClient {
+    public static func agentClient(
+        authority: String, httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()
+    ) -> ConfidentialClient {
         let blueprint = DemoTenant.app("agentBlueprint")
-        let credential = AgentIdentityCredential(authority: authority, blueprintClientID: blueprint.appId,
-                                                 blueprintCredential: .secret(blueprint.secret!), agentIdentityID: DemoTenant.app("agent").appId,
-                                                 httpClient: httpClient, time: time)
+        let credential = AgentIdentityCredential(
+            authority: authority, blueprintClientID: blueprint.appId,
+            blueprintCredential: .secret(blueprint.secret!), agentIdentityID: DemoTenant.app("agent").appId,
+            httpClient: httpClient, time: time)
         return ConfidentialClient(agentIdentity: credential, httpClient: httpClient, time: time)
     }
 
@@ -100,13 +129,17 @@ public enum DemoChain {
     public static func spa(demo: DemoTenant, demoMode: Bool = true) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         let scopes = { (key: String) in ["\(DemoTenant.app(key == "agent" ? "agentBlueprint" : key).identifierUri!)/access_as_user"] }
-        SPA.addRoutes(to: router, configuration: SPA.Configuration(
-            authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", clientID: DemoTenant.app("spa").appId,
-            redirectURI: "\(demo.url(.spa))/callback",
-            services: [(role: "webApi", name: "Web API", url: demo.url(.webApi), scopes: scopes("webApi")),
-                       (role: "agent", name: "Assistive agent", url: demo.url(.agent), scopes: scopes("agent")),
-                       (role: "reportsApi", name: "Reports API", url: demo.url(.reportsApi), scopes: scopes("reportsApi"))],
-            signInLog: "\(demo.url(.authority))/\(DemoTenant.tenantID)/signins", demo: demoMode))
+        SPA.addRoutes(
+            to: router,
+            configuration: SPA.Configuration(
+                authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", clientID: DemoTenant.app("spa").appId,
+                redirectURI: "\(demo.url(.spa))/callback",
+                services: [
+                    (role: "webApi", name: "Web API", url: demo.url(.webApi), scopes: scopes("webApi")),
+                    (role: "agent", name: "Assistive agent", url: demo.url(.agent), scopes: scopes("agent")),
+                    (role: "reportsApi", name: "Reports API", url: demo.url(.reportsApi), scopes: scopes("reportsApi")),
+                ],
+                signInLog: "\(demo.url(.authority))/\(DemoTenant.tenantID)/signins", demo: demoMode))
         return router
     }
 
@@ -122,10 +155,12 @@ public enum DemoChain {
     public static func serviceRouter(role: String, name: String, browserOrigin: String?, demoMode: Bool) -> Router<BearerRequestContext> {
         let router = Router(context: BearerRequestContext.self)
         if let browserOrigin {
-            router.add(middleware: CORSMiddleware(allowOrigin: .custom(browserOrigin),
-                                                  allowHeaders: [.accept, .authorization, .contentType, .origin, HTTPField.Name("client-request-id")!],
-                                                  allowMethods: [.get, .post, .options],
-                                                  exposedHeaders: Self.exposedHeaders))
+            router.add(
+                middleware: CORSMiddleware(
+                    allowOrigin: .custom(browserOrigin),
+                    allowHeaders: [.accept, .authorization, .contentType, .origin, HTTPField.Name("client-request-id")!],
+                    allowMethods: [.get, .post, .options],
+                    exposedHeaders: Self.exposedHeaders))
             // Hummingbird's CORSMiddleware names exposed headers on preflights only; browsers read
             // Access-Control-Expose-Headers on the actual answer.
             router.add(middleware: ExposeHeadersMiddleware(headers: Self.exposedHeaders))
@@ -138,9 +173,12 @@ public enum DemoChain {
     /// What the SPA must be able to read: the challenge, the correlation id and the chain report.
     static let exposedHeaders = ["WWW-Authenticate", "client-request-id", TokenChainReport.headerName.canonicalName]
 
-    static func confidentialClient(_ app: DemoTenant.DemoApp, demo: DemoTenant, httpClient: HTTPClient, time: any TimeSource) -> ConfidentialClient {
-        ConfidentialClient(authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", clientID: app.appId, credential: .secret(app.secret!),
-                           httpClient: httpClient, time: time)
+    static func confidentialClient(
+        _ app: DemoTenant.DemoApp, demo: DemoTenant, httpClient: HTTPClient, time: any TimeSource
+    ) -> ConfidentialClient {
+        ConfidentialClient(
+            authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", clientID: app.appId, credential: .secret(app.secret!),
+            httpClient: httpClient, time: time)
     }
 
     /// The demo tenant's v2.0 issuer: the authority the services trust.

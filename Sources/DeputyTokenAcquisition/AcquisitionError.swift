@@ -20,11 +20,15 @@ public struct ServiceError: Sendable, Equatable, CustomStringConvertible {
 
     /// Conditional Access blocked the request (AADSTS53003): no step-up can satisfy it, so a
     /// relay must not send the user round the sign-in again.
-    public var isBlock: Bool { errorCodes.contains(53003) || (suberror == "message_only" && errorCodes.contains { (53000...53999).contains($0) }) }
+    public var isBlock: Bool {
+        errorCodes.contains(53003) || (suberror == "message_only" && errorCodes.contains { (53000...53999).contains($0) })
+    }
 
     /// Reads a token-endpoint error body; nil when it is not one.
     public init?(status: Int, body: [UInt8]) {
-        guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), let error = o["error"]?.stringValue else { return nil }
+        guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), let error = o["error"]?.stringValue else {
+            return nil
+        }
         self.status = status
         self.error = error
         errorDescription = o["error_description"]?.stringValue
@@ -35,8 +39,10 @@ public struct ServiceError: Sendable, Equatable, CustomStringConvertible {
         traceID = o["trace_id"]?.stringValue
     }
 
-    public init(status: Int, error: String, errorDescription: String? = nil, errorCodes: [Int] = [], suberror: String? = nil,
-                claims: String? = nil, correlationID: String? = nil) {
+    public init(
+        status: Int, error: String, errorDescription: String? = nil, errorCodes: [Int] = [], suberror: String? = nil,
+        claims: String? = nil, correlationID: String? = nil
+    ) {
         self.status = status
         self.error = error
         self.errorDescription = errorDescription
@@ -99,7 +105,9 @@ public enum AcquisitionError: Error, Sendable, Equatable, CustomStringConvertibl
     /// `interaction_required` means the user must act; 65001 or `consent_required` is consent).
     static func classify(_ e: ServiceError) -> AcquisitionError {
         if e.errorCodes.contains(65001) || e.suberror == "consent_required" || e.error == "consent_required" { return .consentRequired(e) }
-        if e.claims != nil || e.error == "interaction_required" || ["basic_action", "additional_action", "message_only"].contains(e.suberror ?? "") {
+        if e.claims != nil || e.error == "interaction_required"
+            || ["basic_action", "additional_action", "message_only"].contains(e.suberror ?? "")
+        {
             return .interactionRequired(e)
         }
         switch e.error {

@@ -39,12 +39,15 @@ public final class AgentIdentityCredential: Sendable {
     ///   - agentIdentityID: the agent identity's client id.
     ///   - httpClient: the HTTP client (the shared one by default).
     ///   - time: the clock (tests move it).
-    public init(authority: String, blueprintClientID: String, blueprintCredential: ClientCredential, agentIdentityID: String,
-                httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) {
+    public init(
+        authority: String, blueprintClientID: String, blueprintCredential: ClientCredential, agentIdentityID: String,
+        httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()
+    ) {
         self.authority = authority
         self.agentIdentityID = agentIdentityID
-        blueprint = ConfidentialClient(authority: authority, clientID: blueprintClientID, credential: blueprintCredential, cacheSize: 64,
-                                       httpClient: httpClient, time: time)
+        blueprint = ConfidentialClient(
+            authority: authority, clientID: blueprintClientID, credential: blueprintCredential, cacheSize: 64,
+            httpClient: httpClient, time: time)
     }
 
     /// The agent identity's client assertion (T1): cached until shortly before it expires.
@@ -63,9 +66,12 @@ extension ClientCredential {
 extension ConfidentialClient {
     /// A confidential client acting as an agent identity: client id = the agent identity,
     /// client assertion = the token its blueprint got for it.
-    public convenience init(agentIdentity: AgentIdentityCredential, clientCapabilities: [String] = [], cacheSize: Int = 10_000,
-                            httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) {
-        self.init(authority: agentIdentity.authority, clientID: agentIdentity.agentIdentityID, credential: .agentIdentity(agentIdentity),
-                  clientCapabilities: clientCapabilities, cacheSize: cacheSize, httpClient: httpClient, time: time)
+    public convenience init(
+        agentIdentity: AgentIdentityCredential, clientCapabilities: [String] = [], cacheSize: Int = 10_000,
+        httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()
+    ) {
+        self.init(
+            authority: agentIdentity.authority, clientID: agentIdentity.agentIdentityID, credential: .agentIdentity(agentIdentity),
+            clientCapabilities: clientCapabilities, cacheSize: cacheSize, httpClient: httpClient, time: time)
     }
 }

@@ -68,9 +68,12 @@ public final class ConfidentialClient: Sendable {
     ///   - timeout: the longest one token request may take, in seconds.
     ///   - httpClient: the HTTP client (the shared one by default).
     ///   - time: the clock (tests move it).
-    public init(authority: String, clientID: String, credential: ClientCredential, clientCapabilities: [String] = [],
-                cacheSize: Int = 10_000, cache: (any TokenCache)? = nil, maxRetries: Int = 2, maxBackoff: TimeInterval = 10, timeout: TimeInterval = 30,
-                httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) {
+    public init(
+        authority: String, clientID: String, credential: ClientCredential, clientCapabilities: [String] = [],
+        cacheSize: Int = 10_000, cache: (any TokenCache)? = nil, maxRetries: Int = 2, maxBackoff: TimeInterval = 10,
+        timeout: TimeInterval = 30,
+        httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()
+    ) {
         self.timeout = timeout
         var base = authority
         while base.hasSuffix("/") { base.removeLast() }
@@ -90,12 +93,17 @@ public final class ConfidentialClient: Sendable {
 
     /// On-Behalf-Of (reference §1): trades the user's token (`assertion`) for a token to one
     /// downstream resource. The middle tier authenticates as itself; it never forwards the user's token.
-    public func acquireTokenOnBehalfOf(assertion: String, scopes: [String], claims: String? = nil,
-                                       correlationID: String? = nil) async throws(AcquisitionError) -> AccessToken {
+    public func acquireTokenOnBehalfOf(
+        assertion: String, scopes: [String], claims: String? = nil,
+        correlationID: String? = nil
+    ) async throws(AcquisitionError) -> AccessToken {
         let key = Self.oboKey(assertion: assertion, scopes: scopes)
         return try await acquire(key: key, claims: claims) { [self] in
-            try await self.request([("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("requested_token_use", "on_behalf_of"),
-                                    ("assertion", assertion), ("scope", Scopes.format(scopes))], claims: claims, correlationID: correlationID)
+            try await self.request(
+                [
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("requested_token_use", "on_behalf_of"),
+                    ("assertion", assertion), ("scope", Scopes.format(scopes)),
+                ], claims: claims, correlationID: correlationID)
         }
     }
 
@@ -108,8 +116,10 @@ public final class ConfidentialClient: Sendable {
     ///
     /// With `forceRefresh`, the cache is not read (MSAL's `WithForceRefresh`): a new token, with
     /// Conditional Access evaluated again; it then replaces the cached one.
-    public func acquireTokenForClient(scopes: [String], fmiPath: String? = nil, claims: String? = nil, forceRefresh: Bool = false,
-                                      correlationID: String? = nil) async throws(AcquisitionError) -> AccessToken {
+    public func acquireTokenForClient(
+        scopes: [String], fmiPath: String? = nil, claims: String? = nil, forceRefresh: Bool = false,
+        correlationID: String? = nil
+    ) async throws(AcquisitionError) -> AccessToken {
         let key = "app|" + tokenEndpoint + "|" + Scopes.format(scopes.sorted()) + (fmiPath.map { "|fmi|" + $0 } ?? "")
         return try await acquire(key: key, claims: claims, forceRefresh: forceRefresh) { [self] in
             var parameters = [("grant_type", "client_credentials"), ("scope", Scopes.format(scopes))]
@@ -123,23 +133,32 @@ public final class ConfidentialClient: Sendable {
     /// identity's own exchange token (T2, client credentials for `api://AzureADTokenExchange/.default`,
     /// cached), then `grant_type=user_fic` with it and the agent user's UPN or object id. Only for
     /// a client whose credential is an ``AgentIdentityCredential``.
-    public func acquireTokenForAgentUser(username: String? = nil, userID: String? = nil, scopes: [String], claims: String? = nil,
-                                         correlationID: String? = nil) async throws(AcquisitionError) -> AccessToken {
+    public func acquireTokenForAgentUser(
+        username: String? = nil, userID: String? = nil, scopes: [String], claims: String? = nil,
+        correlationID: String? = nil
+    ) async throws(AcquisitionError) -> AccessToken {
         guard (username == nil) != (userID == nil) else { throw .credential("give the agent user's username or its userID, not both") }
         let user = username.map { ("username", $0) } ?? ("user_id", userID!)
         let key = "agentuser|" + tokenEndpoint + "|" + user.1.lowercased() + "|" + Scopes.format(scopes.sorted())
         return try await acquire(key: key, claims: claims) { [self] in
-            let t2 = try await self.acquireTokenForClient(scopes: [AgentIdentityCredential.tokenExchangeScope], correlationID: correlationID)
-            return try await self.request([("grant_type", "user_fic"), ("user_federated_identity_credential", t2.token), user,
-                                           ("scope", Scopes.format(scopes))], claims: claims, correlationID: correlationID)
+            let t2 = try await self.acquireTokenForClient(
+                scopes: [AgentIdentityCredential.tokenExchangeScope], correlationID: correlationID)
+            return try await self.request(
+                [
+                    ("grant_type", "user_fic"), ("user_federated_identity_credential", t2.token), user,
+                    ("scope", Scopes.format(scopes)),
+                ], claims: claims, correlationID: correlationID)
         }
     }
 
     /// Redeems a refresh token (not cached: each call gets a new refresh token too).
-    public func acquireTokenByRefreshToken(_ refreshToken: String, scopes: [String], claims: String? = nil,
-                                           correlationID: String? = nil) async throws(AcquisitionError) -> AccessToken {
-        try await request([("grant_type", "refresh_token"), ("refresh_token", refreshToken), ("scope", Scopes.format(scopes))],
-                          claims: claims, correlationID: correlationID)
+    public func acquireTokenByRefreshToken(
+        _ refreshToken: String, scopes: [String], claims: String? = nil,
+        correlationID: String? = nil
+    ) async throws(AcquisitionError) -> AccessToken {
+        try await request(
+            [("grant_type", "refresh_token"), ("refresh_token", refreshToken), ("scope", Scopes.format(scopes))],
+            claims: claims, correlationID: correlationID)
     }
 
     /// Forgets the cached OBO token for a user's assertion and scopes (e.g. when the downstream
@@ -161,8 +180,11 @@ public final class ConfidentialClient: Sendable {
 
     // MARK: - Cache and single flight
 
-    func acquire(key: String, claims: String?, forceRefresh: Bool = false, _ fetch: @escaping @Sendable () async throws -> AccessToken)
-        async throws(AcquisitionError) -> AccessToken {
+    func acquire(
+        key: String, claims: String?, forceRefresh: Bool = false, _ fetch: @escaping @Sendable () async throws -> AccessToken
+    )
+        async throws(AcquisitionError) -> AccessToken
+    {
         let now = time.now()
         // A claims challenge must reach the token endpoint: MSAL skips its cache too (reference §6.1).
         let bypass = claims != nil || forceRefresh
@@ -217,7 +239,8 @@ public final class ConfidentialClient: Sendable {
         while true {
             // While the endpoint is known to be down, fail fast (one probe at a time tries again).
             if let wait = outage.withLock({ $0.admit(now: time.now()) }) {
-                throw .unavailable(reason: "the token service at \(tokenEndpoint) is unreachable; backing off", timedOut: false, retryAfter: wait)
+                throw .unavailable(
+                    reason: "the token service at \(tokenEndpoint) is unreachable; backing off", timedOut: false, retryAfter: wait)
             }
             var request = HTTPClientRequest(url: tokenEndpoint)
             request.method = .POST
@@ -257,9 +280,12 @@ public final class ConfidentialClient: Sendable {
 
     /// Records a failed call to the token endpoint and says why, for the caller.
     func outageBegins(_ error: any Error) -> AcquisitionError {
-        let timedOut = (error as? HTTPClientError).map { [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout].contains($0) } ?? false
+        let timedOut =
+            (error as? HTTPClientError).map { [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout].contains($0) } ?? false
         let wait = outage.withLock { $0.failed(now: time.now()) }
-        let reason = timedOut ? "the token service at \(tokenEndpoint) did not answer within \(Int(timeout)) s"
+        let reason =
+            timedOut
+            ? "the token service at \(tokenEndpoint) did not answer within \(Int(timeout)) s"
             : "the token service at \(tokenEndpoint) could not be reached (\(error))"
         return .unavailable(reason: reason, timedOut: timedOut, retryAfter: wait)
     }
@@ -268,23 +294,30 @@ public final class ConfidentialClient: Sendable {
     func mergedClaims(_ claims: String?) -> String? {
         var request = ClaimsRequest()
         if let claims, let parsed = try? ClaimsRequest(parsing: claims) { request = parsed } else if let claims { return claims }
-        if !clientCapabilities.isEmpty, let capabilities = try? ClaimsRequest(parsing: String(decoding: JSONValue.object([
-            "access_token": .object(["xms_cc": .object(["values": .array(clientCapabilities.map(JSONValue.string))])]),
-        ]).serialized, as: UTF8.self)) {
+        if !clientCapabilities.isEmpty,
+            let capabilities = try? ClaimsRequest(
+                parsing: String(
+                    decoding: JSONValue.object([
+                        "access_token": .object(["xms_cc": .object(["values": .array(clientCapabilities.map(JSONValue.string))])])
+                    ]).serialized, as: UTF8.self))
+        {
             request = request.merging(capabilities)
         }
         return request.isEmpty ? nil : request.jsonString
     }
 
     func parse(_ bytes: [UInt8]) throws(AcquisitionError) -> AccessToken {
-        guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)), let token = o["access_token"]?.stringValue else {
+        guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
+            let token = o["access_token"]?.stringValue
+        else {
             throw .transport("the token endpoint's answer has no access_token")
         }
         let now = time.now()
         let expiresIn = o["expires_in"]?.numberValue ?? o["expires_in"]?.stringValue.flatMap(Double.init) ?? 3600
         let refreshIn = o["refresh_in"]?.numberValue ?? o["refresh_in"]?.stringValue.flatMap(Double.init) ?? expiresIn / 2
-        return AccessToken(token: token, expiresOn: now + expiresIn, refreshOn: now + min(refreshIn, expiresIn),
-                           scopes: Scopes.parse(o["scope"]?.stringValue), refreshToken: o["refresh_token"]?.stringValue)
+        return AccessToken(
+            token: token, expiresOn: now + expiresIn, refreshOn: now + min(refreshIn, expiresIn),
+            scopes: Scopes.parse(o["scope"]?.stringValue), refreshToken: o["refresh_token"]?.stringValue)
     }
 }
 

@@ -90,7 +90,9 @@ actor AuthorityMetadataSource {
         return try await discover(awaiting: task)
     }
 
-    private func discover(awaiting task: Task<(String, String, TimeInterval), any Error>) async throws -> (issuer: String, keys: RemoteKeySet) {
+    private func discover(
+        awaiting task: Task<(String, String, TimeInterval), any Error>
+    ) async throws -> (issuer: String, keys: RemoteKeySet) {
         do {
             let (issuer, jwksURI, maxAge) = try await task.value
             inFlight = nil
@@ -98,7 +100,8 @@ actor AuthorityMetadataSource {
                 throw FetchError(description: "\(configuration.authority): \(problem)")
             }
             // Keep the key set (and its cache) when the document still names the same JWKS.
-            let keys = discovered.flatMap { $0.keys.url == jwksURI ? $0.keys : nil }
+            let keys =
+                discovered.flatMap { $0.keys.url == jwksURI ? $0.keys : nil }
                 ?? RemoteKeySet(url: jwksURI, client: client, time: time, timeout: configuration.fetchTimeout)
             discovered = (issuer, keys, time.now(), maxAge)
             return (issuer, keys)

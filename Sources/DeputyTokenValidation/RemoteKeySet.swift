@@ -26,8 +26,10 @@ public actor RemoteKeySet {
         public var description: String
     }
 
-    public init(url: String, client: HTTPClient = .shared, time: any TimeSource = SystemTimeSource(),
-                maxAge: TimeInterval = 3600, minimumRefreshInterval: TimeInterval = 30, timeout: TimeInterval = 10) {
+    public init(
+        url: String, client: HTTPClient = .shared, time: any TimeSource = SystemTimeSource(),
+        maxAge: TimeInterval = 3600, minimumRefreshInterval: TimeInterval = 30, timeout: TimeInterval = 10
+    ) {
         self.timeout = timeout
         self.url = url
         self.client = client
@@ -76,7 +78,9 @@ public actor RemoteKeySet {
         inFlight = nil
     }
 
-    static func fetch(url: String, client: HTTPClient, defaultMaxAge: TimeInterval, timeout: TimeInterval) async throws -> (KeySet, TimeInterval) {
+    static func fetch(
+        url: String, client: HTTPClient, defaultMaxAge: TimeInterval, timeout: TimeInterval
+    ) async throws -> (KeySet, TimeInterval) {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Accept", value: "application/json")
         let response = try await client.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
@@ -88,7 +92,9 @@ public actor RemoteKeySet {
 
     /// `Cache-Control: max-age` in seconds (RFC 9111 §5.2.2.1), or `fallback`.
     static func maxAge(_ cacheControl: String?, default fallback: TimeInterval) -> TimeInterval {
-        guard let cc = cacheControl, let r = cc.range(of: "max-age="), let n = Int(cc[r.upperBound...].prefix { $0.isNumber }) else { return fallback }
+        guard let cc = cacheControl, let r = cc.range(of: "max-age="), let n = Int(cc[r.upperBound...].prefix { $0.isNumber }) else {
+            return fallback
+        }
         return TimeInterval(n)
     }
 

@@ -166,7 +166,9 @@ public struct AgentFacets: Sendable, Equatable {
         actorFacets = facets("xms_act_fct")
         subjectFacets = facets("xms_sub_fct")
         blueprintAppID = claims["xms_par_app_azp"]?.stringValue
-        identityRelation = claims["xms_idrel"]?.numberValue.map(Int.init) ?? claims["xms_idrel"]?.stringValue.flatMap { Int($0.split(separator: " ").first ?? "") }
+        identityRelation =
+            claims["xms_idrel"]?.numberValue.map(Int.init)
+            ?? claims["xms_idrel"]?.stringValue.flatMap { Int($0.split(separator: " ").first ?? "") }
         if actorFacets.isEmpty && subjectFacets.isEmpty && blueprintAppID == nil { return nil }
         let isAgent = actorFacets.contains(11)
         agentIdentityID = isAgent ? (claims["azp"]?.stringValue ?? claims["appid"]?.stringValue) : nil
@@ -261,7 +263,9 @@ public final class ResourceValidator: Sendable {
     /// - Throws: ``ResourceConfigurationError`` when the configuration cannot be used safely: no
     ///   audience, an authority that is not a URL with a tenant, or a multi-tenant authority with
     ///   neither ``ResourceConfiguration/allowedTenants`` nor ``ResourceConfiguration/allowAnyTenant``.
-    public init(_ configuration: ResourceConfiguration, client: HTTPClient = .shared, time: any TimeSource = SystemTimeSource())
+    public init(
+        _ configuration: ResourceConfiguration, client: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()
+    )
         throws(ResourceConfigurationError)
     {
         try Self.check(configuration)
@@ -273,19 +277,23 @@ public final class ResourceValidator: Sendable {
     }
 
     static func check(_ c: ResourceConfiguration) throws(ResourceConfigurationError) {
-        guard !c.audiences.isEmpty else { throw ResourceConfigurationError("No audience is configured: say which aud values are this API's.") }
+        guard !c.audiences.isEmpty else {
+            throw ResourceConfigurationError("No audience is configured: say which aud values are this API's.")
+        }
         let multiTenant: Bool
         switch c.keys {
         case .discovery:
             guard let rules = IssuerRules(authority: c.authority) else {
-                throw ResourceConfigurationError("The authority '\(c.authority)' is not a URL with a tenant, such as https://login.microsoftonline.com/<tenant>/v2.0.")
+                throw ResourceConfigurationError(
+                    "The authority '\(c.authority)' is not a URL with a tenant, such as https://login.microsoftonline.com/<tenant>/v2.0.")
             }
             multiTenant = rules.isMultiTenant
         case .jwks(_, let issuer): multiTenant = issuer.contains("{tenantid}")
         }
         if multiTenant, c.allowedTenants == nil, !c.allowAnyTenant {
             throw ResourceConfigurationError(
-                "The authority '\(c.authority)' is multi-tenant: set allowedTenants to the tenant ids accepted, or allowAnyTenant = true to accept every tenant.")
+                "The authority '\(c.authority)' is multi-tenant: set allowedTenants to the tenant ids accepted, or allowAnyTenant = true to accept every tenant."
+            )
         }
     }
 
@@ -308,7 +316,9 @@ public final class ResourceValidator: Sendable {
         guard i != bytes.endIndex, bytes[i] == UInt8(ascii: " ") else { return nil }
         while i != bytes.endIndex, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t") { i = bytes.index(after: i) }
         var end = bytes.endIndex
-        while end > i, case let b = bytes[bytes.index(before: end)], b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") { end = bytes.index(before: end) }
+        while end > i, case let b = bytes[bytes.index(before: end)], b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") {
+            end = bytes.index(before: end)
+        }
         guard i < end else { return nil }
         return String(Substring(bytes[i..<end]))
     }
@@ -316,7 +326,9 @@ public final class ResourceValidator: Sendable {
     /// Validates a token.
     public func validate(_ token: String) async throws(ResourceValidationError) -> Principal {
         guard !token.isEmpty else { throw .missingToken }
-        guard token.utf8.count <= Self.maximumTokenSize else { throw .invalidToken("The token is larger than \(Self.maximumTokenSize) bytes.") }
+        guard token.utf8.count <= Self.maximumTokenSize else {
+            throw .invalidToken("The token is larger than \(Self.maximumTokenSize) bytes.")
+        }
         let now = time.now()
         let key = Self.cacheKey(token)
         if let principal = verified?.value(for: key, now: now) {
@@ -335,8 +347,9 @@ public final class ResourceValidator: Sendable {
         if let allowed = configuration.allowedTenants, !allowed.contains(tid ?? "") {
             throw .invalidToken("The tenant '\(tid ?? "(none)")' is not accepted.")
         }
-        let policy = ValidationPolicy(issuers: issuers, audiences: configuration.audiences, algorithms: configuration.algorithms,
-                                      clockSkew: configuration.clockSkew)
+        let policy = ValidationPolicy(
+            issuers: issuers, audiences: configuration.audiences, algorithms: configuration.algorithms,
+            clockSkew: configuration.clockSkew)
         let validated: ValidatedToken
         do { validated = try await metadata.validate(token, parsed: jwt, policy: policy) } catch let e as TokenValidationError {
             throw .invalidToken(e.description)
@@ -351,7 +364,8 @@ public final class ResourceValidator: Sendable {
         case .appOnlyAccessToken: kind = .appOnly
         }
         guard configuration.acceptedKinds.contains(kind) else {
-            throw .invalidToken(kind == .appOnly ? "App-only tokens are not accepted here." : "Delegated (user) tokens are not accepted here.")
+            throw .invalidToken(
+                kind == .appOnly ? "App-only tokens are not accepted here." : "Delegated (user) tokens are not accepted here.")
         }
         // The tenant the token claims must be the one its issuer names (Microsoft Learn, "Access
         // tokens in the Microsoft identity platform": the issuer carries the tenant id).
@@ -380,8 +394,10 @@ public final class ResourceValidator: Sendable {
 
     /// `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}` (reference §6.1).
     public static func authenticationContextClaims(_ acr: String) -> String {
-        String(decoding: JSONValue.object(["access_token": .object(["acrs": .object(["essential": .bool(true), "value": .string(acr)])])]).serialized,
-               as: UTF8.self)
+        String(
+            decoding: JSONValue.object(["access_token": .object(["acrs": .object(["essential": .bool(true), "value": .string(acr)])])])
+                .serialized,
+            as: UTF8.self)
     }
 
     static func cacheKey(_ token: String) -> String {

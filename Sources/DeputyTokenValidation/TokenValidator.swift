@@ -26,14 +26,18 @@ public struct TokenValidator: Sendable {
     ///   shape, algorithm, critical headers, key and signature, issuer, lifetime (`exp`, `nbf`,
     ///   `iat`), audience.
     public func validate(_ token: String, policy: ValidationPolicy) async throws(TokenValidationError) -> ValidatedToken {
-        guard token.utf8.count <= Self.maximumTokenSize else { throw .malformed("The token is larger than \(Self.maximumTokenSize) bytes.") }
+        guard token.utf8.count <= Self.maximumTokenSize else {
+            throw .malformed("The token is larger than \(Self.maximumTokenSize) bytes.")
+        }
         let jwt: UnverifiedJWT
         do { jwt = try UnverifiedJWT(token) } catch { throw .malformed(error.reason) }
         return try await validate(token, parsed: jwt, policy: policy)
     }
 
     /// Validates a token its caller has already split and decoded (so it is not decoded twice).
-    public func validate(_ token: String, parsed jwt: UnverifiedJWT, policy: ValidationPolicy) async throws(TokenValidationError) -> ValidatedToken {
+    public func validate(
+        _ token: String, parsed jwt: UnverifiedJWT, policy: ValidationPolicy
+    ) async throws(TokenValidationError) -> ValidatedToken {
         // The header's alg is checked against the allow-list before any key is used
         // (RFC 8725 §3.1: "libraries MUST enable the caller to specify a supported set of algorithms").
         guard let alg = jwt.header["alg"]?.stringValue, policy.algorithms.contains(alg) else {

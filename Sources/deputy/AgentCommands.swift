@@ -31,12 +31,17 @@ struct AgentCommand: AsyncParsableCommand {
                 throw fail("cannot read the manifest \(path) (start deputy up, or give --manifest)")
             }
             guard case .object(let m)? = try? JSONDecoder().decode(JSONValue.self, from: data),
-                let authority = m["authority"]?.stringValue, case .object(let services)? = m["services"], case .object(let apps)? = m["applications"],
+                let authority = m["authority"]?.stringValue, case .object(let services)? = m["services"],
+                case .object(let apps)? = m["applications"],
                 let dataAPI = services["dataApi"]?.stringValue, let mcp = services["mcpServer"]?.stringValue,
                 let blueprint = apps["agentBlueprint"]?.objectValue, let agent = apps["agent"]?.objectValue,
                 let blueprintID = blueprint["appId"]?.stringValue, let secret = blueprint["clientSecret"]?.stringValue,
-                let agentID = agent["agentIdentityId"]?.stringValue, let agentUser = agent["agentUser"]?.objectValue?["userPrincipalName"]?.stringValue
-            else { throw fail("\(path): not a deputy up manifest with the agent (applications.agentBlueprint, applications.agent.agentIdentityId)") }
+                let agentID = agent["agentIdentityId"]?.stringValue,
+                let agentUser = agent["agentUser"]?.objectValue?["userPrincipalName"]?.stringValue
+            else {
+                throw fail(
+                    "\(path): not a deputy up manifest with the agent (applications.agentBlueprint, applications.agent.agentIdentityId)")
+            }
             self.authority = authority
             self.dataAPI = dataAPI
             self.mcpServer = mcp + "/mcp"
@@ -49,9 +54,11 @@ struct AgentCommand: AsyncParsableCommand {
 
         /// The agent identity's client: the blueprint's secret gets its credential (fmi_path).
         func client(_ http: HTTPClient) -> ConfidentialClient {
-            ConfidentialClient(agentIdentity: AgentIdentityCredential(authority: authority, blueprintClientID: blueprintID,
-                                                                      blueprintCredential: .secret(blueprintSecret), agentIdentityID: agentID,
-                                                                      httpClient: http), httpClient: http)
+            ConfidentialClient(
+                agentIdentity: AgentIdentityCredential(
+                    authority: authority, blueprintClientID: blueprintID,
+                    blueprintCredential: .secret(blueprintSecret), agentIdentityID: agentID,
+                    httpClient: http), httpClient: http)
         }
     }
 
@@ -59,7 +66,8 @@ struct AgentCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The monthly expense summary, app-only as the agent identity (client credentials with its blueprint's token).",
             discussion: "Conditional Access for agents applies: enable the demo's 'Block the expense agent acting on its own' policy "
-                + "(deputy policy enable 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e05) and the report is refused, while the agent acting for a user still works.")
+                + "(deputy policy enable 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e05) and the report is refused, while the agent acting for a user still works."
+        )
         @Option(help: "deputy up's manifest.") var manifest = ".deputy/manifest.json"
 
         func run() async throws {
@@ -68,10 +76,12 @@ struct AgentCommand: AsyncParsableCommand {
             try await withDeputyHTTPClient(trusting: chain.caCertificate) { http in
                 let answer: (status: Int, body: JSONValue?)
                 do {
-                    answer = try await Agent.monthlyReport(client: chain.client(http), dataAPI: chain.dataAPI,
-                                                           scopes: ["https://database.windows.net//.default"], correlationID: nil, httpClient: http)
+                    answer = try await Agent.monthlyReport(
+                        client: chain.client(http), dataAPI: chain.dataAPI,
+                        scopes: ["https://database.windows.net//.default"], correlationID: nil, httpClient: http)
                 } catch let error as AcquisitionError {
-                    failure = error.serviceError?.isBlock == true
+                    failure =
+                        error.serviceError?.isBlock == true
                         ? "Conditional Access blocks the agent acting on its own: \(error.serviceError?.description ?? "")"
                         : "the agent could not get its token: \(error)"
                     return
@@ -81,10 +91,14 @@ struct AgentCommand: AsyncParsableCommand {
                     return
                 }
                 print("Monthly expenses (as \(chain.agentID), app-only):")
-                table(["month", "owner", "count", "amount"], months.compactMap(\.objectValue).map { o in
-                    [o["month"]?.stringValue ?? "", o["ownerName"]?.stringValue ?? "", String(Int(o["count"]?.numberValue ?? 0)),
-                     "\(o["amount"]?.stringValue ?? "") \(o["currency"]?.stringValue ?? "")"]
-                })
+                table(
+                    ["month", "owner", "count", "amount"],
+                    months.compactMap(\.objectValue).map { o in
+                        [
+                            o["month"]?.stringValue ?? "", o["ownerName"]?.stringValue ?? "", String(Int(o["count"]?.numberValue ?? 0)),
+                            "\(o["amount"]?.stringValue ?? "") \(o["currency"]?.stringValue ?? "")",
+                        ]
+                    })
             }
             if let failure { throw fail(failure) }
         }
@@ -104,16 +118,24 @@ struct AgentCommand: AsyncParsableCommand {
             guard amount > 0, !description.isEmpty else { throw fail("--amount must be positive and --description not empty") }
             var failure: String?
             try await withDeputyHTTPClient(trusting: chain.caCertificate) { http in
-                let authorizer = AgentUserAuthorizer(client: chain.client(http), username: chain.agentUser,
-                                                     scopes: ["api://contoso-expenses-mcp/.default"])
+                let authorizer = AgentUserAuthorizer(
+                    client: chain.client(http), username: chain.agentUser,
+                    scopes: ["api://contoso-expenses-mcp/.default"])
                 let client = Client(name: "deputy-agent-user", version: "1.0.0")
                 do {
-                    try await client.connect(transport: MCPHTTPClientTransport(endpoint: chain.mcpServer, httpClient: http, authorizer: authorizer))
-                    let result = try await client.callTool(name: "submit_expense", arguments: [
-                        "amount": .double(amount), "description": .string(description), "currency": .string(currency),
-                    ])
+                    try await client.connect(
+                        transport: MCPHTTPClientTransport(endpoint: chain.mcpServer, httpClient: http, authorizer: authorizer))
+                    let result = try await client.callTool(
+                        name: "submit_expense",
+                        arguments: [
+                            "amount": .double(amount), "description": .string(description), "currency": .string(currency),
+                        ])
                     let text = result.content.compactMap { if case .text(let t, _, _) = $0 { t } else { nil } }.joined(separator: "\n")
-                    if result.isError == true { failure = "the MCP server refused: \(text)" } else { print("filed as \(chain.agentUser): \(text)") }
+                    if result.isError == true {
+                        failure = "the MCP server refused: \(text)"
+                    } else {
+                        print("filed as \(chain.agentUser): \(text)")
+                    }
                 } catch {
                     failure = "\(error)"
                 }
@@ -133,14 +155,17 @@ struct AgentCommand: AsyncParsableCommand {
         @Option(help: "Only this tenant (id or domain).") var tenant: String?
 
         func run() async throws {
-            guard ["none", "low", "medium", "high"].contains(level) else { throw fail("the risk is none, low, medium or high, not '\(level)'") }
+            guard ["none", "low", "medium", "high"].contains(level) else {
+                throw fail("the risk is none, low, medium or high, not '\(level)'")
+            }
             let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
             guard d.servicePrincipals.contains(where: { $0.isAgentIdentity && ($0.id == agent || $0.appId == agent) }) else {
                 throw fail("no agent identity \(agent) in tenant \(d.tenant.displayName)")
             }
             let risk = level
             try await store.updateDirectory(tenantID: d.tenant.id) { dir in
-                for i in dir.servicePrincipals.indices where dir.servicePrincipals[i].id == agent || dir.servicePrincipals[i].appId == agent {
+                for i in dir.servicePrincipals.indices where dir.servicePrincipals[i].id == agent || dir.servicePrincipals[i].appId == agent
+                {
                     dir.servicePrincipals[i].agentRiskLevel = risk
                 }
             }

@@ -2,10 +2,10 @@ import ArgumentParser
 import AsyncHTTPClient
 import DeputyAuthority
 import DeputyAuthorityPostgres
-import DeputyPostgres
 import DeputyAuthoritySQLite
 import DeputyAuthorityServer
 import DeputyCore
+import DeputyPostgres
 import DeputySamples
 import Foundation
 import Hummingbird
@@ -20,8 +20,10 @@ struct Deputy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deputy",
         abstract: "A local Microsoft Entra ID authority and the delegation chain around it.",
-        subcommands: [Up.self, Serve.self, AuthorityCommand.self, TenantCommand.self, Grants.self, PolicyCommand.self, WhatIfCommand.self, Logs.self,
-                      Totp.self, Decode.self, AgentCommand.self],
+        subcommands: [
+            Up.self, Serve.self, AuthorityCommand.self, TenantCommand.self, Grants.self, PolicyCommand.self, WhatIfCommand.self, Logs.self,
+            Totp.self, Decode.self, AgentCommand.self,
+        ],
         defaultSubcommand: nil)
 }
 
@@ -129,9 +131,13 @@ struct Up: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOption
     @Option(help: "Where to write the manifest (default: <data-dir>/manifest.json).") var manifest: String?
     @Flag(help: "Serve over HTTPS with a generated local CA (MSAL and azure-identity require https).") var tls = false
-    @Flag(help: "Apply RFC 9700 where it is stricter than Entra (PKCE S256 for all, refresh-token reuse revokes the family).") var strict = false
+    @Flag(help: "Apply RFC 9700 where it is stricter than Entra (PKCE S256 for all, refresh-token reuse revokes the family).") var strict =
+        false
     @Flag(help: "Rebuild the directory from the demo tenant even if the store has one.") var reseed = false
-    @Flag(help: "Expose test controls: POST /_deputy/test/clock {\"advanceSeconds\": N} moves the authority's clock (with an administrator's Graph token: AuditLog.Read.All).")
+    @Flag(
+        help:
+            "Expose test controls: POST /_deputy/test/clock {\"advanceSeconds\": N} moves the authority's clock (with an administrator's Graph token: AuditLog.Read.All)."
+    )
     var testControls = false
     @OptionGroup var llm: LLMOptions
 
@@ -150,9 +156,12 @@ struct Up: AsyncParsableCommand {
         // without, it is the system clock and any earlier move is forgotten.
         let clock = OffsetTimeSource(offset: testControls ? try await store.clockOffset() : 0)
         if !testControls { try await store.setClockOffset(0) }
-        let (authority, seeded) = try await Authority.open(configuration: AuthorityConfiguration(baseURL: demo.url(.authority)),
-                                                           store: store, tenantFile: file, reseed: reseed, time: clock, logger: logger)
-        if let message = seedMessage(seeded, dataDir: database.location(dataDir: dataDir), file: "the demo tenant") { logger.notice("\(message)") }
+        let (authority, seeded) = try await Authority.open(
+            configuration: AuthorityConfiguration(baseURL: demo.url(.authority)),
+            store: store, tenantFile: file, reseed: reseed, time: clock, logger: logger)
+        if let message = seedMessage(seeded, dataDir: database.location(dataDir: dataDir), file: "the demo tenant") {
+            logger.notice("\(message)")
+        }
         let manifestPath = manifest ?? dataDir + "/manifest.json"
         let demoTenant = demo
         let dataDirectory = dataDir
@@ -162,20 +171,24 @@ struct Up: AsyncParsableCommand {
         try await withDeputyHTTPClient(trusting: caPath) { httpClient in
             let services: [DemoTenant.Role] = DemoTenant.Role.allCases
             func serve<Context: RequestContext>(_ router: Router<Context>, _ role: DemoTenant.Role) throws -> some Service
-                where Context.Source == ApplicationRequestContextSource {
+            where Context.Source == ApplicationRequestContextSource {
                 try ServiceServer.application(router: router, port: portBase + role.portOffset, tls: ca, logger: logger)
             }
             let chain: [any Service] = [
-                try serve(try DemoChain.dataAPI(demo: demo, directory: file.tenants[0], storePath: dataDir + "/expenses.sqlite", httpClient: httpClient,
-                                                time: clock), .dataApi),
+                try serve(
+                    try DemoChain.dataAPI(
+                        demo: demo, directory: file.tenants[0], storePath: dataDir + "/expenses.sqlite", httpClient: httpClient,
+                        time: clock), .dataApi),
                 try serve(DemoChain.mcpServer(demo: demo, httpClient: httpClient, time: clock), .mcpServer),
                 try serve(DemoChain.webAPI(demo: demo, httpClient: httpClient, time: clock), .webApi),
                 try serve(DemoChain.agent(demo: demo, httpClient: httpClient, planner: planner(httpClient), time: clock), .agent),
                 try serve(DemoChain.reportsAPI(demo: demo, httpClient: httpClient, time: clock), .reportsApi),
                 try serve(DemoChain.spa(demo: demo), .spa),
             ]
-            let app = try AuthorityServer.application(authority: authority, port: portBase + DemoTenant.Role.authority.portOffset, tls: ca,
-                                                      testClock: testControls ? clock : nil, logger: logger) { _ in
+            let app = try AuthorityServer.application(
+                authority: authority, port: portBase + DemoTenant.Role.authority.portOffset, tls: ca,
+                testClock: testControls ? clock : nil, logger: logger
+            ) { _ in
                 let object = demoTenant.manifest(caCertificate: caPath, services: services)
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -184,10 +197,16 @@ struct Up: AsyncParsableCommand {
                 } catch {
                     logger.error("cannot write the manifest \(manifestPath): \(error)")
                 }
-                print(UpBanner.text(demo: demoTenant, caPath: caPath, manifestPath: manifestPath, dataDir: dataDirectory, testControls: controls))
+                print(
+                    UpBanner.text(
+                        demo: demoTenant, caPath: caPath, manifestPath: manifestPath, dataDir: dataDirectory, testControls: controls))
             }
-            let group = ServiceGroup(configuration: .init(services: ([app, HTTPClientShutdown(client: httpClient)] + chain).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-                                                          gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: ([app, HTTPClientShutdown(client: httpClient)] + chain).map {
+                        ServiceGroupConfiguration.ServiceConfiguration(service: $0)
+                    },
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do { try await group.run() } catch { throw stopped(error, port: portBase, option: "--port-base") }
         }
     }
@@ -214,22 +233,28 @@ enum UpBanner {
         lines.append("  SPA            \(demo.url(.spa))/   (sign in here: Web API, agent chat, token-chain panel)")
         lines.append("  Web API        \(demo.url(.webApi))/api/expenses")
         lines.append("  agent          \(demo.url(.agent))/chat   (POST {\"message\": \"list my expenses\"})")
-        lines.append("  MCP server     \(demo.url(.mcpServer))/mcp   (metadata: \(demo.url(.mcpServer))/.well-known/oauth-protected-resource/mcp)")
+        lines.append(
+            "  MCP server     \(demo.url(.mcpServer))/mcp   (metadata: \(demo.url(.mcpServer))/.well-known/oauth-protected-resource/mcp)")
         lines.append("  Data API       \(demo.url(.dataApi))/expenses   (Contoso SQL, https://database.windows.net/)")
         lines.append("  Reports API    \(demo.url(.reportsApi))/api/expenses   (no grant to the Data API: consent required, relayed)")
         lines.append("")
         lines.append("  user                                           password        TOTP secret")
         for u in DemoTenant.users {
-            lines.append("  " + u.upn.padding(toLength: 46, withPad: " ", startingAt: 0) + " " + u.password.padding(toLength: 15, withPad: " ", startingAt: 0)
-                         + " " + (u.totpSecret ?? "(not registered)"))
+            lines.append(
+                "  " + u.upn.padding(toLength: 46, withPad: " ", startingAt: 0) + " "
+                    + u.password.padding(toLength: 15, withPad: " ", startingAt: 0)
+                    + " " + (u.totpSecret ?? "(not registered)"))
         }
         lines.append("  TOTP codes     deputy totp alice --data-dir \(dataDir)   (Conditional Access: docs/conditional-access.md)")
-        lines.append("  sign-in log    \(demo.url(.authority))/\(DemoTenant.tenantID)/signins (administrators: bob)   or: deputy logs --data-dir \(dataDir)")
+        lines.append(
+            "  sign-in log    \(demo.url(.authority))/\(DemoTenant.tenantID)/signins (administrators: bob)   or: deputy logs --data-dir \(dataDir)"
+        )
         if testControls { lines.append("  test controls  POST \(demo.url(.authority))/_deputy/test/clock {\"advanceSeconds\": 30}") }
         lines.append("")
         lines.append("  application                   appId                                  secret")
         for a in DemoTenant.apps {
-            lines.append("  " + a.key.padding(toLength: 29, withPad: " ", startingAt: 0) + " " + a.appId + "   " + (a.secret ?? "(public client)"))
+            lines.append(
+                "  " + a.key.padding(toLength: 29, withPad: " ", startingAt: 0) + " " + a.appId + "   " + (a.secret ?? "(public client)"))
         }
         lines.append("")
         if let caPath { lines.append("  CA certificate  \(caPath)  (trust it: REQUESTS_CA_BUNDLE=\(caPath))") }
@@ -266,8 +291,9 @@ struct AuthorityCommand: AsyncParsableCommand {
             guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
                 throw fail("--issuer-base must be an http(s) URL such as https://127.0.0.1:\(port), found '\(base)'")
             }
-            let (authority, seeded) = try await Authority.open(configuration: AuthorityConfiguration(baseURL: base), store: store,
-                                                               tenantFile: file, reseed: reseed, logger: logger)
+            let (authority, seeded) = try await Authority.open(
+                configuration: AuthorityConfiguration(baseURL: base), store: store,
+                tenantFile: file, reseed: reseed, logger: logger)
             if let message = seedMessage(seeded, dataDir: database.location(dataDir: dataDir), file: tenant) { logger.notice("\(message)") }
             let tenants = try await authority.tenants()
             let caFile = ca?.caCertificatePath
@@ -322,18 +348,24 @@ struct TenantCommand: AsyncParsableCommand {
                 for t in loaded.tenants {
                     let agentUsers = t.users.filter(\.isAgentUser).count
                     let blueprints = t.applications.filter(\.isAgentIdentityBlueprint).count
-                    print("\(file): tenant \(t.tenant.displayName) (\(t.tenant.id)): \(t.users.count - agentUsers) users, \(t.groups.count) groups, "
-                          + "\(t.applications.count - blueprints) applications, \(t.oauth2PermissionGrants.count) grants, "
-                          + "\(t.appRoleAssignments.count) app role assignments, \(t.conditionalAccessPolicies.count) policies")
+                    print(
+                        "\(file): tenant \(t.tenant.displayName) (\(t.tenant.id)): \(t.users.count - agentUsers) users, \(t.groups.count) groups, "
+                            + "\(t.applications.count - blueprints) applications, \(t.oauth2PermissionGrants.count) grants, "
+                            + "\(t.appRoleAssignments.count) app role assignments, \(t.conditionalAccessPolicies.count) policies")
                     let agents = t.servicePrincipals.filter(\.isAgentIdentity)
                     if blueprints + agents.count + agentUsers > 0 {
                         let count = { (n: Int, one: String, many: String) in "\(n) \(n == 1 ? one : many)" }
-                        print("\(file): Agent ID: \(count(blueprints, "blueprint", "blueprints")), "
-                              + "\(count(agents.count, "agent identity", "agent identities")), \(count(agentUsers, "agent user", "agent users"))")
+                        print(
+                            "\(file): Agent ID: \(count(blueprints, "blueprint", "blueprints")), "
+                                + "\(count(agents.count, "agent identity", "agent identities")), \(count(agentUsers, "agent user", "agent users"))"
+                        )
                         let index = DirectoryIndex(t)
                         for agent in agents {
                             let user = index.agentUser(of: agent).map { ", agent user \($0.userPrincipalName)" } ?? ""
-                            print("  " + AgentDescription.agentIdentity(agent.appId, blueprintID: agent.agentIdentityBlueprintId, tenant: index) + user)
+                            print(
+                                "  "
+                                    + AgentDescription.agentIdentity(
+                                        agent.appId, blueprintID: agent.agentIdentityBlueprintId, tenant: index) + user)
                         }
                     }
                 }
@@ -366,7 +398,9 @@ struct Grants: AsyncParsableCommand {
                 return index.application(appID: sp.appId)?.displayName ?? sp.displayName ?? sp.appId
             }
             let rows = d.oauth2PermissionGrants.map { g -> [String] in
-                let who = g.isAllPrincipals ? "all users" : (g.principalId.flatMap { index.user(id: $0)?.userPrincipalName } ?? g.principalId ?? "?")
+                let who =
+                    g.isAllPrincipals
+                    ? "all users" : (g.principalId.flatMap { index.user(id: $0)?.userPrincipalName } ?? g.principalId ?? "?")
                 return [name(g.clientId), name(g.resourceId), who, g.scope]
             }
             table(["client (may act)", "resource", "for", "scopes"], rows)
@@ -378,7 +412,8 @@ struct Grants: AsyncParsableCommand {
 // MARK: - decode
 
 struct Decode: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a token's header and claims with what each Entra claim means (no signature check).")
+    static let configuration = CommandConfiguration(
+        abstract: "Show a token's header and claims with what each Entra claim means (no signature check).")
     @Argument(help: "The JWT (or '-' to read it from standard input).") var token: String
     @Option(help: "A data directory whose tenant names the token's agent and blueprint (ids are shown otherwise).") var dataDir = ".deputy"
     @OptionGroup var database: DatabaseOption
@@ -397,7 +432,8 @@ struct Decode: AsyncParsableCommand {
         // Agent ID facts in words, with names from the data directory's tenant when there is one.
         var tenant: DirectoryIndex?
         if let tid = jwt.string("tid"), database.url != nil || FileManager.default.fileExists(atPath: dataDir + "/store.sqlite"),
-            let store = try? await openStore(dataDir: dataDir, database: database) {
+            let store = try? await openStore(dataDir: dataDir, database: database)
+        {
             tenant = (try? await store.directories())?.first { $0.tenant.id == tid }.map(DirectoryIndex.init)
         }
         if let agent = AgentDescription.describe(claims: jwt.claims, tenant: tenant) { print("agent: \(agent)") }

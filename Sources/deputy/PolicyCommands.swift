@@ -1,8 +1,8 @@
 import ArgumentParser
 import DeputyAuthority
 import DeputyAuthorityPostgres
-import DeputyPostgres
 import DeputyCore
+import DeputyPostgres
 import Foundation
 
 // Commands that read or change Conditional Access state on a data directory's store directly;
@@ -23,7 +23,9 @@ func existingStore(dataDir: String, database: DatabaseOption) async throws -> Re
 /// The store's tenants, or only the one named by id or verified domain.
 func tenants(in store: RecordStore, named tenant: String?) async throws -> [TenantDirectory] {
     try await store.directories().filter { d in
-        tenant.map { t in d.tenant.id.lowercased() == t.lowercased() || d.tenant.verifiedDomains.contains { $0.lowercased() == t.lowercased() } } ?? true
+        tenant.map { t in
+            d.tenant.id.lowercased() == t.lowercased() || d.tenant.verifiedDomains.contains { $0.lowercased() == t.lowercased() }
+        } ?? true
     }
 }
 
@@ -33,7 +35,8 @@ func existingTenant(dataDir: String, database: DatabaseOption, tenant: String?) 
     let matches = try await tenants(in: store, named: tenant)
     let location = database.location(dataDir: dataDir)
     guard matches.count == 1, let d = matches.first else {
-        throw fail(matches.isEmpty ? "no tenant \(tenant ?? "") in \(location)" : "\(location) holds several tenants; name one with --tenant")
+        throw fail(
+            matches.isEmpty ? "no tenant \(tenant ?? "") in \(location)" : "\(location) holds several tenants; name one with --tenant")
     }
     return (store, d)
 }
@@ -64,10 +67,16 @@ struct Totp: AsyncParsableCommand {
         let index = DirectoryIndex(d)
         // A bare name (`alice`) is the local part of a UPN.
         let byName = d.users.first { u in ["@", "_"].contains { u.userPrincipalName.lowercased().hasPrefix(user.lowercased() + $0) } }
-        guard let u = index.user(login: user) ?? index.user(id: user) ?? byName else { throw fail("no user '\(user)' in tenant \(d.tenant.displayName)") }
-        guard let secret = u.totpSecret else { throw fail("\(u.userPrincipalName) has not registered an authenticator (they register at their next MFA sign-in)") }
+        guard let u = index.user(login: user) ?? index.user(id: user) ?? byName else {
+            throw fail("no user '\(user)' in tenant \(d.tenant.displayName)")
+        }
+        guard let secret = u.totpSecret else {
+            throw fail("\(u.userPrincipalName) has not registered an authenticator (they register at their next MFA sign-in)")
+        }
         let now = try await authorityNow(store)
-        guard let code = TOTP.code(base32Secret: secret, at: now) else { throw fail("the TOTP secret of \(u.userPrincipalName) is not base32") }
+        guard let code = TOTP.code(base32Secret: secret, at: now) else {
+            throw fail("the TOTP secret of \(u.userPrincipalName) is not base32")
+        }
         let left = Int(TOTP.period - now.timeIntervalSince1970.truncatingRemainder(dividingBy: TOTP.period))
         print("\(code)  (\(u.userPrincipalName), valid for \(left) more seconds)")
     }
@@ -100,17 +109,20 @@ struct Logs: AsyncParsableCommand {
             for r in records {
                 seen.insert(r.id)
                 let status = r.status.errorCode == 0 ? "success" : "AADSTS\(r.status.errorCode)"
-                print("\(ISO8601DateFormatter().string(from: r.createdDateTime))  \(status)  CA \(r.conditionalAccessStatus)  "
-                      + "\(r.userPrincipalName ?? "(app)")  \(r.appDisplayName ?? r.appId ?? "?") → \(r.resourceDisplayName ?? r.resourceId ?? "?")  "
-                      + "\(r.isInteractive ? "interactive" : "non-interactive") \(r.authenticationProtocol)")
+                print(
+                    "\(ISO8601DateFormatter().string(from: r.createdDateTime))  \(status)  CA \(r.conditionalAccessStatus)  "
+                        + "\(r.userPrincipalName ?? "(app)")  \(r.appDisplayName ?? r.appId ?? "?") → \(r.resourceDisplayName ?? r.resourceId ?? "?")  "
+                        + "\(r.isInteractive ? "interactive" : "non-interactive") \(r.authenticationProtocol)")
                 if let agent = r.agent {
-                    print("    agent: \(agent.agentDisplayName ?? agent.agentIdentityId) of blueprint \(agent.parentDisplayName ?? agent.parentAppId) "
-                          + "(\(agent.agentType.rawValue), subject \(agent.agentSubjectType.rawValue))")
+                    print(
+                        "    agent: \(agent.agentDisplayName ?? agent.agentIdentityId) of blueprint \(agent.parentDisplayName ?? agent.parentAppId) "
+                            + "(\(agent.agentType.rawValue), subject \(agent.agentSubjectType.rawValue))")
                 }
                 if verbose || r.status.errorCode != 0 {
                     for p in r.appliedConditionalAccessPolicies where verbose || p.result == "failure" {
-                        print("    \(p.result.padding(toLength: 22, withPad: " ", startingAt: 0)) \(p.displayName)"
-                              + (p.explanation.isEmpty ? "" : " — " + p.explanation.joined(separator: "; ")))
+                        print(
+                            "    \(p.result.padding(toLength: 22, withPad: " ", startingAt: 0)) \(p.displayName)"
+                                + (p.explanation.isEmpty ? "" : " — " + p.explanation.joined(separator: "; ")))
                     }
                 }
             }
@@ -163,14 +175,18 @@ struct WhatIfCommand: AsyncParsableCommand {
         if let summary = try? whatIf.summary(q, tenant: DirectoryIndex(d)) { print("sign-in: \(summary)") }
         for a in result.1 {
             let e = a.evaluation
-            print("\(e.applies ? "applies " : "no      ") \(e.policy.displayName) [\(e.policy.state.rawValue)]"
-                  + (e.applies ? "  controls: \(e.enforcedGrantControls.joined(separator: ", "))" : "  reasons: \(e.reasons.joined(separator: ", "))"))
+            print(
+                "\(e.applies ? "applies " : "no      ") \(e.policy.displayName) [\(e.policy.state.rawValue)]"
+                    + (e.applies
+                        ? "  controls: \(e.enforcedGrantControls.joined(separator: ", "))"
+                        : "  reasons: \(e.reasons.joined(separator: ", "))"))
             for line in e.explanation { print("           \(line)") }
         }
         let outcome = result.0
-        print("decision: \(outcome.decision.rawValue)"
-              + (outcome.requirements.isEmpty ? "" : " (needs \(outcome.requirements.map(\.rawValue).joined(separator: ", ")))")
-              + (outcome.failedPolicyIDs.isEmpty ? "" : " capolids \(outcome.failedPolicyIDs.joined(separator: ","))"))
+        print(
+            "decision: \(outcome.decision.rawValue)"
+                + (outcome.requirements.isEmpty ? "" : " (needs \(outcome.requirements.map(\.rawValue).joined(separator: ", ")))")
+                + (outcome.failedPolicyIDs.isEmpty ? "" : " capolids \(outcome.failedPolicyIDs.joined(separator: ","))"))
     }
 }
 
@@ -179,7 +195,8 @@ struct WhatIfCommand: AsyncParsableCommand {
 struct PolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
-        abstract: "List, apply, delete and switch (enable, disable, report-only) Conditional Access policies (Graph conditionalAccessPolicy JSON).",
+        abstract:
+            "List, apply, delete and switch (enable, disable, report-only) Conditional Access policies (Graph conditionalAccessPolicy JSON).",
         subcommands: [List.self, Apply.self, Delete.self, Enable.self, Disable.self, ReportOnly.self])
 
     /// Sets one policy's `state`, as the Entra admin center's switch does.
@@ -194,13 +211,16 @@ struct PolicyCommand: AsyncParsableCommand {
         let updated = JSONValue.object(policy)
         do { _ = try ConditionalAccessPolicy.parse(updated) } catch { throw fail("\(error)") }
         try await store.updateDirectory(tenantID: d.tenant.id) { dir in
-            if let i = dir.conditionalAccessPolicies.firstIndex(where: { $0.objectValue?["id"]?.stringValue == id }) { dir.conditionalAccessPolicies[i] = updated }
+            if let i = dir.conditionalAccessPolicies.firstIndex(where: { $0.objectValue?["id"]?.stringValue == id }) {
+                dir.conditionalAccessPolicies[i] = updated
+            }
         }
         print("policy \(policy["displayName"]?.stringValue ?? id) (\(id)): \(state.rawValue)")
     }
 
     struct Enable: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Turn a policy on (state enabled); the authority enforces it on its next request.")
+        static let configuration = CommandConfiguration(
+            abstract: "Turn a policy on (state enabled); the authority enforces it on its next request.")
         @Argument(help: "The policy id.") var id: String
         @Option(help: "The authority's data directory.") var dataDir = ".deputy"
         @OptionGroup var database: DatabaseOption
@@ -218,13 +238,16 @@ struct PolicyCommand: AsyncParsableCommand {
     }
 
     struct ReportOnly: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "report-only",
-                                                        abstract: "Evaluate and log a policy without enforcing it (enabledForReportingButNotEnforced).")
+        static let configuration = CommandConfiguration(
+            commandName: "report-only",
+            abstract: "Evaluate and log a policy without enforcing it (enabledForReportingButNotEnforced).")
         @Argument(help: "The policy id.") var id: String
         @Option(help: "The authority's data directory.") var dataDir = ".deputy"
         @OptionGroup var database: DatabaseOption
         @Option(help: "Only this tenant (id or domain).") var tenant: String?
-        func run() async throws { try await PolicyCommand.setState(id, .enabledForReportingButNotEnforced, dataDir: dataDir, database: database, tenant: tenant) }
+        func run() async throws {
+            try await PolicyCommand.setState(id, .enabledForReportingButNotEnforced, dataDir: dataDir, database: database, tenant: tenant)
+        }
     }
 
     struct List: AsyncParsableCommand {
@@ -243,7 +266,8 @@ struct PolicyCommand: AsyncParsableCommand {
     struct Apply: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add or replace policies from a JSON file: one policy, a list, or Graph's {\"value\": [...]}.",
-            discussion: "A policy with the id of an existing one replaces it. Every policy is checked first; nothing changes if one is invalid.")
+            discussion:
+                "A policy with the id of an existing one replaces it. Every policy is checked first; nothing changes if one is invalid.")
         @Option(name: .shortAndLong, help: "The JSON file.") var file: String
         @Option(help: "The authority's data directory.") var dataDir = ".deputy"
         @OptionGroup var database: DatabaseOption
@@ -262,7 +286,9 @@ struct PolicyCommand: AsyncParsableCommand {
             }
             var parsed: [ConditionalAccessPolicy] = []
             for (i, item) in items.enumerated() {
-                do { parsed.append(try ConditionalAccessPolicy.parse(item, position: "#\(i + 1)")) } catch { throw fail("\(file): \(error)") }
+                do { parsed.append(try ConditionalAccessPolicy.parse(item, position: "#\(i + 1)")) } catch {
+                    throw fail("\(file): \(error)")
+                }
             }
             let policies = parsed
             try await store.updateDirectory(tenantID: d.tenant.id) { dir in
@@ -290,7 +316,9 @@ struct PolicyCommand: AsyncParsableCommand {
             guard d.conditionalAccessPolicies.contains(where: { $0.objectValue?["id"]?.stringValue == id }) else {
                 throw fail("no policy \(id) in tenant \(d.tenant.displayName)")
             }
-            try await store.updateDirectory(tenantID: d.tenant.id) { $0.conditionalAccessPolicies.removeAll { $0.objectValue?["id"]?.stringValue == id } }
+            try await store.updateDirectory(tenantID: d.tenant.id) {
+                $0.conditionalAccessPolicies.removeAll { $0.objectValue?["id"]?.stringValue == id }
+            }
             print("deleted policy \(id)")
         }
     }

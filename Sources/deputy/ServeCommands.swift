@@ -16,7 +16,10 @@ import UnixSignals
 
 /// How the agent plans: the built-in deterministic planner, or an OpenAI-compatible model.
 struct LLMOptions: ParsableArguments {
-    @Option(help: "An OpenAI-compatible chat-completions API with tool calling for the agent (e.g. http://127.0.0.1:11434/v1 for Ollama); default: the built-in planner.")
+    @Option(
+        help:
+            "An OpenAI-compatible chat-completions API with tool calling for the agent (e.g. http://127.0.0.1:11434/v1 for Ollama); default: the built-in planner."
+    )
     var llmEndpoint: String?
     @Option(help: "The model name for --llm-endpoint.") var llmModel = "llama3.1"
     @Option(help: "Environment variable holding the API key for --llm-endpoint, if it needs one.") var llmApiKeyEnv = "DEPUTY_LLM_API_KEY"
@@ -29,14 +32,18 @@ struct LLMOptions: ParsableArguments {
 
     func planner(httpClient: HTTPClient) -> any AgentPlanner {
         guard let llmEndpoint else { return BuiltInPlanner() }
-        return ChatCompletionsPlanner(endpoint: llmEndpoint, model: llmModel, apiKey: ProcessInfo.processInfo.environment[llmApiKeyEnv],
-                                      httpClient: httpClient)
+        return ChatCompletionsPlanner(
+            endpoint: llmEndpoint, model: llmModel, apiKey: ProcessInfo.processInfo.environment[llmApiKeyEnv],
+            httpClient: httpClient)
     }
 }
 
 /// What every `deputy serve` service needs: where it listens and which authority it trusts.
 struct ServiceOptions: ParsableArguments {
-    @Option(help: "The authority with its tenant: https://login.microsoftonline.com/<tenant id> (Entra ID) or Deputy's (…/<tenant id>); a trailing /v2.0 is fine.")
+    @Option(
+        help:
+            "The authority with its tenant: https://login.microsoftonline.com/<tenant id> (Entra ID) or Deputy's (…/<tenant id>); a trailing /v2.0 is fine."
+    )
     var authority: String
     @Option(help: "This service's application (client) id.") var clientId: String
     @Option(help: "Port to listen on.") var port: Int
@@ -50,7 +57,9 @@ struct ServiceOptions: ParsableArguments {
         var base = authority.hasSuffix("/") ? String(authority.dropLast()) : authority
         if base.hasSuffix("/v2.0") { base = String(base.dropLast(5)) }
         guard let url = URL(string: base), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.path.count > 1 else {
-            throw fail("--authority must be an http(s) URL with the tenant, such as https://login.microsoftonline.com/<tenant id>, found '\(authority)'")
+            throw fail(
+                "--authority must be an http(s) URL with the tenant, such as https://login.microsoftonline.com/<tenant id>, found '\(authority)'"
+            )
         }
         return (base, base + "/v2.0")
     }
@@ -95,7 +104,8 @@ struct CredentialOptions: ParsableArguments {
             do {
                 let pem = try String(contentsOfFile: certificate, encoding: .utf8)
                 let der = try NIOSSLCertificate(bytes: Array(pem.utf8), format: .pem).toDERBytes()
-                return .certificate(try ClientCertificate(privateKeyPEM: String(contentsOfFile: privateKey, encoding: .utf8), certificateDER: der))
+                return .certificate(
+                    try ClientCertificate(privateKeyPEM: String(contentsOfFile: privateKey, encoding: .utf8), certificateDER: der))
             } catch {
                 throw fail("cannot use the certificate \(certificate) with the key \(privateKey): \(error)")
             }
@@ -113,18 +123,23 @@ struct Serve: AsyncParsableCommand {
         subcommands: [DataAPICommand.self, MCPServerCommand.self, WebAPICommand.self, AgentCommand.self])
 
     /// Runs one service until SIGINT or SIGTERM.
-    static func run<Context: RequestContext>(_ router: Router<Context>, options: ServiceOptions, httpClient: HTTPClient, name: String, logger: Logger) async throws where Context.Source == ApplicationRequestContextSource {
+    static func run<Context: RequestContext>(
+        _ router: Router<Context>, options: ServiceOptions, httpClient: HTTPClient, name: String, logger: Logger
+    ) async throws where Context.Source == ApplicationRequestContextSource {
         let app = try ServiceServer.application(router: router, host: options.host, port: options.port, tls: nil, logger: logger) { port in
             print("\(name) listening on http://\(options.host):\(port)")
         }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: HTTPClientShutdown(client: httpClient)), .init(service: app)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: HTTPClientShutdown(client: httpClient)), .init(service: app)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do { try await group.run() } catch { throw stopped(error, port: options.port, option: "--port") }
     }
 
     struct DataAPICommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "data-api",
-                                                        abstract: "The Data API (expenses over REST, Data.Read / Data.Write; the monthly report for Expenses.Read.All).")
+        static let configuration = CommandConfiguration(
+            commandName: "data-api",
+            abstract: "The Data API (expenses over REST, Data.Read / Data.Write; the monthly report for Expenses.Read.All).")
         @OptionGroup var service: ServiceOptions
         @Option(help: "This API's App ID URI (https://database.windows.net/ is Azure SQL's own and cannot be registered in a real tenant).")
         var appIdUri = "https://database.windows.net/"
@@ -144,17 +159,22 @@ struct Serve: AsyncParsableCommand {
             do { store = try ExpenseStore(path: database) } catch { throw fail("cannot open the database \(database): \(error)") }
             try await service.withHTTPClient { http in
                 let router = DemoChain.serviceRouter(role: "dataApi", name: "Data API", browserOrigin: nil, demoMode: service.demo)
-                DataAPI(validator: try ResourceValidator(DataAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
-                        reportValidator: try ResourceValidator(DataAPI.reportConfiguration(authority: issuer, appID: service.clientId, appIDURI: appIdUri),
-                                                           client: http),
-                        store: store, managers: managers).addRoutes(to: router)
+                DataAPI(
+                    validator: try ResourceValidator(
+                        DataAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
+                    reportValidator: try ResourceValidator(
+                        DataAPI.reportConfiguration(authority: issuer, appID: service.clientId, appIDURI: appIdUri),
+                        client: http),
+                    store: store, managers: managers
+                ).addRoutes(to: router)
                 try await Serve.run(router, options: service, httpClient: http, name: "Data API", logger: logger)
             }
         }
     }
 
     struct MCPServerCommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "mcp-server", abstract: "The MCP server (/mcp): expense tools that call the Data API by OBO.")
+        static let configuration = CommandConfiguration(
+            commandName: "mcp-server", abstract: "The MCP server (/mcp): expense tools that call the Data API by OBO.")
         @OptionGroup var service: ServiceOptions
         @OptionGroup var credential: CredentialOptions
         @Option(help: "This server's App ID URI (repeatable).") var appIdUri: [String] = []
@@ -169,16 +189,18 @@ struct Serve: AsyncParsableCommand {
             let resource = publicUrl ?? "http://\(service.host):\(service.port)/mcp"
             try await service.withHTTPClient { http in
                 let router = DemoChain.serviceRouter(role: "mcpServer", name: "MCP server", browserOrigin: nil, demoMode: service.demo)
-                try ExpenseTools.addEndpoint(to: router, issuer: issuer, appID: service.clientId, appIDURIs: appIdUri, resourceURL: resource,
-                                         obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
-                                         dataAPI: dataApi, dataScopes: [dataApiScope], httpClient: http)
+                try ExpenseTools.addEndpoint(
+                    to: router, issuer: issuer, appID: service.clientId, appIDURIs: appIdUri, resourceURL: resource,
+                    obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
+                    dataAPI: dataApi, dataScopes: [dataApiScope], httpClient: http)
                 try await Serve.run(router, options: service, httpClient: http, name: "MCP server", logger: logger)
             }
         }
     }
 
     struct WebAPICommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "web-api", abstract: "The Web API (/api/expenses): calls the Data API by OBO.")
+        static let configuration = CommandConfiguration(
+            commandName: "web-api", abstract: "The Web API (/api/expenses): calls the Data API by OBO.")
         @OptionGroup var service: ServiceOptions
         @OptionGroup var credential: CredentialOptions
         @Option(help: "This API's App ID URI.") var appIdUri: String
@@ -192,16 +214,20 @@ struct Serve: AsyncParsableCommand {
             let secret = try credential.credential()
             try await service.withHTTPClient { http in
                 let router = DemoChain.serviceRouter(role: "webApi", name: "Web API", browserOrigin: spaOrigin, demoMode: service.demo)
-                WebAPI(validator: try ResourceValidator(WebAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
-                       obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
-                       dataAPI: dataApi, dataScopes: [dataApiScope], callerScopes: ["\(appIdUri)/.default"], httpClient: http).addRoutes(to: router)
+                WebAPI(
+                    validator: try ResourceValidator(
+                        WebAPI.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
+                    obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
+                    dataAPI: dataApi, dataScopes: [dataApiScope], callerScopes: ["\(appIdUri)/.default"], httpClient: http
+                ).addRoutes(to: router)
                 try await Serve.run(router, options: service, httpClient: http, name: "Web API", logger: logger)
             }
         }
     }
 
     struct AgentCommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "agent", abstract: "The assistive agent (POST /chat): MCP tools through OBO.")
+        static let configuration = CommandConfiguration(
+            commandName: "agent", abstract: "The assistive agent (POST /chat): MCP tools through OBO.")
         @OptionGroup var service: ServiceOptions
         @OptionGroup var credential: CredentialOptions
         @OptionGroup var llm: LLMOptions
@@ -209,11 +235,14 @@ struct Serve: AsyncParsableCommand {
         @Option(help: "The MCP endpoint (…/mcp).") var mcpServer: String
         @Option(help: "The scope to request for the MCP server by OBO (e.g. api://…/.default).") var mcpScope: String
         @Option(help: "The SPA's origin (CORS).") var spaOrigin: String?
-        @Option(help: ArgumentHelp("Act as this Agent ID agent identity (its client id): --client-id is then its blueprint, whose credential gets the agent's (fmi_path).",
-                                   valueName: "id"))
+        @Option(
+            help: ArgumentHelp(
+                "Act as this Agent ID agent identity (its client id): --client-id is then its blueprint, whose credential gets the agent's (fmi_path).",
+                valueName: "id"))
         var agentIdentity: String?
         @Option(help: "The Data API's origin, for GET /report (the agent's own monthly report, app-only).") var dataApi: String?
-        @Option(help: "The scope to request for the Data API as the agent itself.") var dataApiScope = "https://database.windows.net//.default"
+        @Option(help: "The scope to request for the Data API as the agent itself.") var dataApiScope =
+            "https://database.windows.net//.default"
 
         func run() async throws {
             let logger = makeLogger("deputy")
@@ -221,15 +250,23 @@ struct Serve: AsyncParsableCommand {
             let (tenant, issuer) = try service.authorities()
             let secret = try credential.credential()
             try await service.withHTTPClient { http in
-                let router = DemoChain.serviceRouter(role: "agent", name: "Assistive agent", browserOrigin: spaOrigin, demoMode: service.demo)
-                let obo = agentIdentity.map { id in
-                    ConfidentialClient(agentIdentity: AgentIdentityCredential(authority: tenant, blueprintClientID: service.clientId, blueprintCredential: secret,
-                                                                              agentIdentityID: id, httpClient: http), httpClient: http)
-                } ?? ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http)
-                Agent(validator: try ResourceValidator(Agent.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
-                      obo: obo,
-                      mcpEndpoint: mcpServer, mcpScopes: [mcpScope], callerScopes: ["\(appIdUri)/.default"], planner: llm.planner(httpClient: http),
-                      reports: dataApi.map { (dataAPI: $0, scopes: [dataApiScope]) }, httpClient: http).addRoutes(to: router)
+                let router = DemoChain.serviceRouter(
+                    role: "agent", name: "Assistive agent", browserOrigin: spaOrigin, demoMode: service.demo)
+                let obo =
+                    agentIdentity.map { id in
+                        ConfidentialClient(
+                            agentIdentity: AgentIdentityCredential(
+                                authority: tenant, blueprintClientID: service.clientId, blueprintCredential: secret,
+                                agentIdentityID: id, httpClient: http), httpClient: http)
+                    } ?? ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http)
+                Agent(
+                    validator: try ResourceValidator(
+                        Agent.configuration(authority: issuer, appID: service.clientId, appIDURI: appIdUri), client: http),
+                    obo: obo,
+                    mcpEndpoint: mcpServer, mcpScopes: [mcpScope], callerScopes: ["\(appIdUri)/.default"],
+                    planner: llm.planner(httpClient: http),
+                    reports: dataApi.map { (dataAPI: $0, scopes: [dataApiScope]) }, httpClient: http
+                ).addRoutes(to: router)
                 try await Serve.run(router, options: service, httpClient: http, name: "Agent", logger: logger)
             }
         }

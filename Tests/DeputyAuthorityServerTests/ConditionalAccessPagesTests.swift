@@ -19,8 +19,10 @@ struct ConditionalAccessPagesTests {
 
     /// The CLI's authorize URL for the Web API, answering the MFA policy's claims challenge.
     static func authorize(scope: String = "api://contoso-expenses-api/access_as_user", claims: String? = capolids) -> String {
-        var q: [(String, String)] = [("client_id", DemoTenant.app("cli").appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                                     ("scope", scope), ("state", "st")]
+        var q: [(String, String)] = [
+            ("client_id", DemoTenant.app("cli").appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+            ("scope", scope), ("state", "st"),
+        ]
         if let claims { q.append(("claims", claims)) }
         return "/contoso.com/oauth2/v2.0/authorize?" + FormParameters(q).encoded
     }
@@ -28,15 +30,21 @@ struct ConditionalAccessPagesTests {
     static func text(_ r: TestResponse) -> String { String(buffer: r.body) }
 
     static func code(_ r: TestResponse) -> String? {
-        guard r.status == .found, let location = r.headers[.location], let q = URLComponents(string: location)?.queryItems else { return nil }
+        guard r.status == .found, let location = r.headers[.location], let q = URLComponents(string: location)?.queryItems else {
+            return nil
+        }
         return q.first { $0.name == "code" }?.value
     }
 
     static func redeem(_ client: any TestClientProtocol, code: String) async throws -> [String: JSONValue] {
-        let body = FormParameters([("grant_type", "authorization_code"), ("client_id", DemoTenant.app("cli").appId), ("code", code),
-                                   ("redirect_uri", "http://localhost"), ("scope", "api://contoso-expenses-api/access_as_user")]).encoded
-        let r = try await client.execute(uri: "/contoso.com/oauth2/v2.0/token", method: .post,
-                                         headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: body)) { $0 }
+        let body = FormParameters([
+            ("grant_type", "authorization_code"), ("client_id", DemoTenant.app("cli").appId), ("code", code),
+            ("redirect_uri", "http://localhost"), ("scope", "api://contoso-expenses-api/access_as_user"),
+        ]).encoded
+        let r = try await client.execute(
+            uri: "/contoso.com/oauth2/v2.0/token", method: .post,
+            headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: body)
+        ) { $0 }
         #expect(r.status == .ok)
         let json = try JSONDecoder().decode([String: JSONValue].self, from: Data(String(buffer: r.body).utf8))
         return try UnverifiedJWT(try #require(json["access_token"]?.stringValue)).claims
@@ -78,7 +86,8 @@ struct ConditionalAccessPagesTests {
             let browser = Browser(client)
             let bob = DemoTenant.user("bob")
             // Signed in with the password only (no policy targets the Web API without the claims).
-            let first = try await browser.submit(try await browser.get(Self.authorize(claims: nil)), [("username", bob.upn), ("password", bob.password)])
+            let first = try await browser.submit(
+                try await browser.get(Self.authorize(claims: nil)), [("username", bob.upn), ("password", bob.password)])
             #expect(Self.code(first) != nil)
             let silent = try await browser.get(Self.authorize() + "&prompt=none")
             #expect(silent.status == .found)
@@ -100,7 +109,8 @@ struct ConditionalAccessPagesTests {
             #expect(Self.code(try await first.submit(step1, [("otc", code)])) != nil)
 
             let second = Browser(client)
-            let step2 = try await second.submit(try await second.get(Self.authorize()), [("username", bob.upn), ("password", bob.password)])
+            let step2 = try await second.submit(
+                try await second.get(Self.authorize()), [("username", bob.upn), ("password", bob.password)])
             let replayed = try await second.submit(step2, [("otc", code)])
             #expect(Self.text(replayed).contains("That code was already used"))
             // The replayed code was one failed attempt: four more wrong codes reach the limit.
@@ -120,7 +130,8 @@ struct ConditionalAccessPagesTests {
         try await ConsentPagesTests.withApp { client, authority in
             let browser = Browser(client)
             let eve = DemoTenant.user("eve")
-            let step = try await browser.submit(try await browser.get(Self.authorize()), [("username", eve.upn), ("password", eve.password)])
+            let step = try await browser.submit(
+                try await browser.get(Self.authorize()), [("username", eve.upn), ("password", eve.password)])
             let html = Self.text(step)
             #expect(html.contains("More information required"))
             let secret = try #require(html.range(of: "id=\"secret\">").map { String(html[$0.upperBound...].prefix { $0 != "<" }) })
@@ -138,8 +149,9 @@ struct ConditionalAccessPagesTests {
         try await ConsentPagesTests.withApp { client, authority in
             let browser = Browser(client)
             let eve = DemoTenant.user("eve")
-            let page = try await browser.submit(try await browser.get(Self.authorize(scope: "https://database.windows.net//Data.Read", claims: nil)),
-                                                [("username", eve.upn), ("password", eve.password)])
+            let page = try await browser.submit(
+                try await browser.get(Self.authorize(scope: "https://database.windows.net//Data.Read", claims: nil)),
+                [("username", eve.upn), ("password", eve.password)])
             #expect(Self.text(page).contains("AADSTS53003"))
             #expect(Self.code(page) == nil)
             let record = try #require(try await authority.store.recentSignIns(limit: 5).first { $0.status.errorCode == 53003 })
@@ -149,13 +161,17 @@ struct ConditionalAccessPagesTests {
     }
 
     static func token(_ client: any TestClientProtocol, _ form: [(String, String)]) async throws -> String {
-        let r = try await client.execute(uri: "/contoso.com/oauth2/v2.0/token", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
-                                         body: ByteBuffer(string: FormParameters(form).encoded)) { $0 }
+        let r = try await client.execute(
+            uri: "/contoso.com/oauth2/v2.0/token", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+            body: ByteBuffer(string: FormParameters(form).encoded)
+        ) { $0 }
         let json = try JSONDecoder().decode([String: JSONValue].self, from: Data(String(buffer: r.body).utf8))
         return try #require(json["access_token"]?.stringValue, "no token: \(String(buffer: r.body))")
     }
 
-    @Test("The Graph sign-in log answers administrators only: 401 without a token, 403 for a user who is not an administrator, filtered records for the admin app")
+    @Test(
+        "The Graph sign-in log answers administrators only: 401 without a token, 403 for a user who is not an administrator, filtered records for the admin app"
+    )
     func graphSignIns() async throws {
         try await ConsentPagesTests.withApp { client, _ in
             let none = try await client.execute(uri: "/v1.0/auditLogs/signIns", method: .get) { $0 }
@@ -163,17 +179,29 @@ struct ConditionalAccessPagesTests {
             #expect(none.headers[.wwwAuthenticate]?.hasPrefix("Bearer ") == true)
 
             let alice = DemoTenant.user("alice")
-            let delegated = try await Self.token(client, [("grant_type", "password"), ("client_id", DemoTenant.app("cli").appId), ("username", alice.upn),
-                                                          ("password", alice.password), ("scope", "https://graph.microsoft.com/AuditLog.Read.All")])
-            let forbidden = try await client.execute(uri: "/v1.0/auditLogs/signIns", method: .get, headers: [.authorization: "Bearer \(delegated)"]) { $0 }
+            let delegated = try await Self.token(
+                client,
+                [
+                    ("grant_type", "password"), ("client_id", DemoTenant.app("cli").appId), ("username", alice.upn),
+                    ("password", alice.password), ("scope", "https://graph.microsoft.com/AuditLog.Read.All"),
+                ])
+            let forbidden = try await client.execute(
+                uri: "/v1.0/auditLogs/signIns", method: .get, headers: [.authorization: "Bearer \(delegated)"]
+            ) { $0 }
             #expect(forbidden.status == .forbidden)
 
             let admin = DemoTenant.app("admin")
-            let appToken = try await Self.token(client, [("grant_type", "client_credentials"), ("client_id", admin.appId), ("client_secret", admin.secret!),
-                                                         ("scope", "https://graph.microsoft.com/.default")])
+            let appToken = try await Self.token(
+                client,
+                [
+                    ("grant_type", "client_credentials"), ("client_id", admin.appId), ("client_secret", admin.secret!),
+                    ("scope", "https://graph.microsoft.com/.default"),
+                ])
             let filter = "appId eq '\(DemoTenant.app("cli").appId)'".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
-            let ok = try await client.execute(uri: "/v1.0/auditLogs/signIns?$top=5&$filter=\(filter)", method: .get,
-                                              headers: [.authorization: "Bearer \(appToken)"]) { $0 }
+            let ok = try await client.execute(
+                uri: "/v1.0/auditLogs/signIns?$top=5&$filter=\(filter)", method: .get,
+                headers: [.authorization: "Bearer \(appToken)"]
+            ) { $0 }
             #expect(ok.status == .ok)
             let body = try JSONDecoder().decode([String: JSONValue].self, from: Data(String(buffer: ok.body).utf8))
             let records = try #require(body["value"]?.arrayValue)
@@ -183,15 +211,20 @@ struct ConditionalAccessPagesTests {
 
             // As Python's requests sends it: `$` percent-encoded and spaces as `+`.
             let plus = "%24top=2&%24filter=appId+eq+%27\(DemoTenant.app("cli").appId)%27"
-            let encoded = try await client.execute(uri: "/v1.0/auditLogs/signIns?\(plus)", method: .get,
-                                                   headers: [.authorization: "Bearer \(appToken)"]) { $0 }
+            let encoded = try await client.execute(
+                uri: "/v1.0/auditLogs/signIns?\(plus)", method: .get,
+                headers: [.authorization: "Bearer \(appToken)"]
+            ) { $0 }
             #expect(encoded.status == .ok)
-            let encodedRecords = try JSONDecoder().decode([String: JSONValue].self, from: Data(String(buffer: encoded.body).utf8))["value"]?.arrayValue
+            let encodedRecords = try JSONDecoder().decode([String: JSONValue].self, from: Data(String(buffer: encoded.body).utf8))["value"]?
+                .arrayValue
             #expect(encodedRecords?.count == min(2, records.count))
             #expect(encodedRecords?.allSatisfy { $0.objectValue?["appId"]?.stringValue == DemoTenant.app("cli").appId } == true)
 
-            let bad = try await client.execute(uri: "/v1.0/auditLogs/signIns?$filter=nonsense", method: .get,
-                                               headers: [.authorization: "Bearer \(appToken)"]) { $0 }
+            let bad = try await client.execute(
+                uri: "/v1.0/auditLogs/signIns?$filter=nonsense", method: .get,
+                headers: [.authorization: "Bearer \(appToken)"]
+            ) { $0 }
             #expect(bad.status == .badRequest)
         }
     }
@@ -200,11 +233,18 @@ struct ConditionalAccessPagesTests {
     func whatIf() async throws {
         try await ConsentPagesTests.withApp { client, _ in
             let admin = DemoTenant.app("admin")
-            let appToken = try await Self.token(client, [("grant_type", "client_credentials"), ("client_id", admin.appId), ("client_secret", admin.secret!),
-                                                         ("scope", "https://graph.microsoft.com/.default")])
-            let body = ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.userSignIn","userId":"\##(DemoTenant.user("eve").id)"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["\##(DemoTenant.app("dataApi").appId)"]},"signInConditions":{"clientAppType":"browser"}}"##
-            let r = try await client.execute(uri: "/beta/identity/conditionalAccess/evaluate", method: .post,
-                                             headers: [.authorization: "Bearer \(appToken)", .contentType: "application/json"], body: ByteBuffer(string: body)) { $0 }
+            let appToken = try await Self.token(
+                client,
+                [
+                    ("grant_type", "client_credentials"), ("client_id", admin.appId), ("client_secret", admin.secret!),
+                    ("scope", "https://graph.microsoft.com/.default"),
+                ])
+            let body =
+                ##"{"signInIdentity":{"@odata.type":"#microsoft.graph.userSignIn","userId":"\##(DemoTenant.user("eve").id)"},"signInContext":{"@odata.type":"#microsoft.graph.applicationContext","includeApplications":["\##(DemoTenant.app("dataApi").appId)"]},"signInConditions":{"clientAppType":"browser"}}"##
+            let r = try await client.execute(
+                uri: "/beta/identity/conditionalAccess/evaluate", method: .post,
+                headers: [.authorization: "Bearer \(appToken)", .contentType: "application/json"], body: ByteBuffer(string: body)
+            ) { $0 }
             #expect(r.status == .ok)
             let json = try JSONDecoder().decode([String: JSONValue].self, from: Data(String(buffer: r.body).utf8))
             let list = json["value"]?.arrayValue?.compactMap(\.objectValue)
@@ -230,10 +270,14 @@ struct ConditionalAccessPagesTests {
             #expect(back.headers[.location] == "/\(DemoTenant.tenantID)/signins")
             // An agent's sign-in names the agent identity and its blueprint.
             let blueprint = DemoTenant.app("agentBlueprint")
-            let form = FormParameters([("grant_type", "client_credentials"), ("client_id", blueprint.appId), ("client_secret", blueprint.secret!),
-                                       ("scope", "api://AzureADTokenExchange/.default"), ("fmi_path", DemoTenant.app("agent").appId)]).encoded
-            let t1 = try await client.execute(uri: "/\(DemoTenant.tenantID)/oauth2/v2.0/token", method: .post,
-                                              headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: form)) { $0 }
+            let form = FormParameters([
+                ("grant_type", "client_credentials"), ("client_id", blueprint.appId), ("client_secret", blueprint.secret!),
+                ("scope", "api://AzureADTokenExchange/.default"), ("fmi_path", DemoTenant.app("agent").appId),
+            ]).encoded
+            let t1 = try await client.execute(
+                uri: "/\(DemoTenant.tenantID)/oauth2/v2.0/token", method: .post,
+                headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: form)
+            ) { $0 }
             #expect(t1.status == .ok)
             let page = try await browser.get("/\(DemoTenant.tenantID)/signins")
             #expect(page.status == .ok)
@@ -242,7 +286,8 @@ struct ConditionalAccessPagesTests {
 
             let alice = DemoTenant.user("alice")
             let other = Browser(client)
-            let aliceBack = try await other.submit(try await other.get("/\(DemoTenant.tenantID)/signins"), [("username", alice.upn), ("password", alice.password)])
+            let aliceBack = try await other.submit(
+                try await other.get("/\(DemoTenant.tenantID)/signins"), [("username", alice.upn), ("password", alice.password)])
             #expect(aliceBack.status == .found)
             #expect(try await other.get("/\(DemoTenant.tenantID)/signins").status == .forbidden)
         }
@@ -259,11 +304,15 @@ struct ConditionalAccessPagesTests {
             // Bob's own page sign-in has another correlation id: nothing matches yet.
             #expect(!Self.text(try await browser.get(path)).contains("<details"))
             let reports = DemoTenant.app("reports")
-            _ = try await client.execute(uri: "/\(DemoTenant.tenantID)/oauth2/v2.0/token", method: .post,
-                                         headers: [.contentType: "application/x-www-form-urlencoded", HTTPField.Name("client-request-id")!: "chain-42"],
-                                         body: ByteBuffer(string: FormParameters([("grant_type", "client_credentials"), ("client_id", reports.appId),
-                                                                                  ("client_secret", reports.secret!),
-                                                                                  ("scope", "https://database.windows.net/.default")]).encoded))
+            _ = try await client.execute(
+                uri: "/\(DemoTenant.tenantID)/oauth2/v2.0/token", method: .post,
+                headers: [.contentType: "application/x-www-form-urlencoded", HTTPField.Name("client-request-id")!: "chain-42"],
+                body: ByteBuffer(
+                    string: FormParameters([
+                        ("grant_type", "client_credentials"), ("client_id", reports.appId),
+                        ("client_secret", reports.secret!),
+                        ("scope", "https://database.windows.net/.default"),
+                    ]).encoded))
             let page = Self.text(try await browser.get(path))
             #expect(page.components(separatedBy: "<details").count == 2 && page.contains("chain-42"))
             #expect(Self.text(try await browser.get("/\(DemoTenant.tenantID)/signins")).components(separatedBy: "<details").count > 2)

@@ -49,7 +49,9 @@ struct ConsentPagesTests {
             }
             var headers = cookieHeader
             headers[.contentType] = "application/x-www-form-urlencoded"
-            let r = try await client.execute(uri: action, method: .post, headers: headers, body: ByteBuffer(string: FormParameters(pairs + fields).encoded)) { $0 }
+            let r = try await client.execute(
+                uri: action, method: .post, headers: headers, body: ByteBuffer(string: FormParameters(pairs + fields).encoded)
+            ) { $0 }
             absorb(r)
             return r
         }
@@ -71,13 +73,18 @@ struct ConsentPagesTests {
             let browser = Browser(client)
             let alice = DemoTenant.user("alice")
             let challenge = Base64URL.encode(Array(repeating: UInt8(9), count: 32))
-            let page = try await browser.get("/contoso.com/oauth2/v2.0/authorize?" + FormParameters([
-                ("client_id", DemoTenant.app("cli").appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"), ("state", "st"), ("code_challenge", challenge), ("code_challenge_method", "S256"),
-            ]).encoded)
+            let page = try await browser.get(
+                "/contoso.com/oauth2/v2.0/authorize?"
+                    + FormParameters([
+                        ("client_id", DemoTenant.app("cli").appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+                        ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"), ("state", "st"), ("code_challenge", challenge),
+                        ("code_challenge_method", "S256"),
+                    ]).encoded)
             let consent = try await browser.submit(page, [("username", alice.upn), ("password", alice.password)])
             let html = String(buffer: consent.body)
-            #expect(html.contains("Permissions requested") && html.contains("Use the expense tools as you") && html.contains("Contoso Expenses MCP Server"))
+            #expect(
+                html.contains("Permissions requested") && html.contains("Use the expense tools as you")
+                    && html.contains("Contoso Expenses MCP Server"))
             let done = try await browser.submit(consent, [("decision", "accept")])
             #expect(done.status == .found)
             #expect(done.headers[.location]?.hasPrefix("http://localhost?code=") == true)
@@ -96,10 +103,14 @@ struct ConsentPagesTests {
         try await DemoAuthority.test(authority) { client in
             let browser = Browser(client)
             let alice = DemoTenant.user("alice")
-            let page = try await browser.get("/contoso.com/oauth2/v2.0/authorize?" + FormParameters([
-                ("client_id", DemoTenant.app("spa").appId), ("redirect_uri", "http://127.0.0.1:7401/"), ("response_type", "code"),
-                ("scope", "api://contoso-expense-agent/.default"), ("code_challenge", Base64URL.encode(Array(repeating: UInt8(3), count: 32))),
-                ("code_challenge_method", "S256")]).encoded)
+            let page = try await browser.get(
+                "/contoso.com/oauth2/v2.0/authorize?"
+                    + FormParameters([
+                        ("client_id", DemoTenant.app("spa").appId), ("redirect_uri", "http://127.0.0.1:7401/"), ("response_type", "code"),
+                        ("scope", "api://contoso-expense-agent/.default"),
+                        ("code_challenge", Base64URL.encode(Array(repeating: UInt8(3), count: 32))),
+                        ("code_challenge_method", "S256"),
+                    ]).encoded)
             let consent = try await browser.submit(page, [("username", alice.upn), ("password", alice.password)])
             let html = String(buffer: consent.body)
             #expect(html.contains("Let the expense agent act as you") && html.contains("Use the expense tools as you"))
@@ -117,9 +128,12 @@ struct ConsentPagesTests {
             let bob = DemoTenant.user("bob")
             let reports = DemoTenant.app("webApi")
             let browser = Browser(client)
-            let start = try await browser.get("/contoso.com/v2.0/adminconsent?" + FormParameters([
-                ("client_id", reports.appId), ("redirect_uri", "http://127.0.0.1:7402/signin-oidc"), ("state", "12345"),
-                ("scope", "https://database.windows.net//.default")]).encoded)
+            let start = try await browser.get(
+                "/contoso.com/v2.0/adminconsent?"
+                    + FormParameters([
+                        ("client_id", reports.appId), ("redirect_uri", "http://127.0.0.1:7402/signin-oidc"), ("state", "12345"),
+                        ("scope", "https://database.windows.net//.default"),
+                    ]).encoded)
             let consent = try await browser.submit(start, [("username", bob.upn), ("password", bob.password)])
             #expect(String(buffer: consent.body).contains("on behalf of your organization"))
             let done = try await browser.submit(consent, [("decision", "accept")])
@@ -128,9 +142,13 @@ struct ConsentPagesTests {
             #expect(location.contains("state=12345"))
             // A non-administrator is refused for the organization.
             let other = Browser(client)
-            let again = try await other.get("/contoso.com/v2.0/adminconsent?" + FormParameters([
-                ("client_id", reports.appId), ("redirect_uri", "http://127.0.0.1:7402/signin-oidc"), ("state", "s")]).encoded)
-            let refused = try await other.submit(again, [("username", DemoTenant.user("alice").upn), ("password", DemoTenant.user("alice").password)])
+            let again = try await other.get(
+                "/contoso.com/v2.0/adminconsent?"
+                    + FormParameters([
+                        ("client_id", reports.appId), ("redirect_uri", "http://127.0.0.1:7402/signin-oidc"), ("state", "s"),
+                    ]).encoded)
+            let refused = try await other.submit(
+                again, [("username", DemoTenant.user("alice").upn), ("password", DemoTenant.user("alice").password)])
             #expect(refused.headers[.location]?.contains("admin_consent=False") == true)
             #expect(refused.headers[.location]?.contains("AADSTS90094") == true)
             _ = authority

@@ -21,8 +21,9 @@ struct RemoteKeySetTests {
         router.get("/keys") { _, _ -> Response in
             fetches.withLock { $0 += 1 }
             let keys = try served.withLock { try $0.map { JSONValue.object(try $0.jwk(issuer: "https://issuer.example")) } }
-            return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: JSONValue.object(["keys": .array(keys)]).serialized)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: JSONValue.object(["keys": .array(keys)]).serialized)))
         }
         let issuerApp = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await issuerApp.test(.live) { client in
@@ -31,18 +32,29 @@ struct RemoteKeySetTests {
             let file = try TenantFileLoader.load(yaml: DemoTenant(portBase: 7400, https: false).yaml, fileName: "demo.yaml")
             var tenants = file
             let i = tenants.tenants[0].applications.firstIndex { $0.appId == DemoTenant.app("reports").appId }!
-            tenants.tenants[0].applications[i].federatedIdentityCredentials = [.init(
-                name: "ci", issuer: "https://issuer.example", subject: "workload-1", audiences: nil, description: nil, jwks: nil, jwksUri: uri)]
-            let (authority, _) = try await Authority.open(configuration: AuthorityConfiguration(baseURL: "http://127.0.0.1:7400"),
-                                                          store: RecordStore.inMemory(), tenantFile: tenants)
+            tenants.tenants[0].applications[i].federatedIdentityCredentials = [
+                .init(
+                    name: "ci", issuer: "https://issuer.example", subject: "workload-1", audiences: nil, description: nil, jwks: nil,
+                    jwksUri: uri)
+            ]
+            let (authority, _) = try await Authority.open(
+                configuration: AuthorityConfiguration(baseURL: "http://127.0.0.1:7400"),
+                store: RecordStore.inMemory(), tenantFile: tenants)
             func request(signedBy key: SigningKey) async throws -> Result<TokenResponse, OAuthError> {
                 let now = Date().timeIntervalSince1970
-                let assertion = try key.sign(claims: ["iss": .string("https://issuer.example"), "sub": .string("workload-1"),
-                                                      "aud": .string("api://AzureADTokenExchange"), "iat": .number(now), "exp": .number(now + 300)])
-                return await authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
-                    ("grant_type", "client_credentials"), ("client_id", DemoTenant.app("reports").appId),
-                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", assertion),
-                    ("scope", "https://database.windows.net//.default")]), correlationID: "c"))
+                let assertion = try key.sign(claims: [
+                    "iss": .string("https://issuer.example"), "sub": .string("workload-1"),
+                    "aud": .string("api://AzureADTokenExchange"), "iat": .number(now), "exp": .number(now + 300),
+                ])
+                return await authority.token(
+                    TokenRequest(
+                        tenantSegment: "contoso.com",
+                        form: FormParameters([
+                            ("grant_type", "client_credentials"), ("client_id", DemoTenant.app("reports").appId),
+                            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                            ("client_assertion", assertion),
+                            ("scope", "https://database.windows.net//.default"),
+                        ]), correlationID: "c"))
             }
             _ = try await request(signedBy: first).get()
             _ = try await request(signedBy: first).get()

@@ -32,8 +32,10 @@ struct AuthorityHardeningTests {
         let sps = d.servicePrincipals
         let sp = { (key: String) in sps.first { $0.appId == DemoTenant.app(key).appId }!.id }
         d.oauth2PermissionGrants.append(
-            .init(id: "g-\(client)-\(resource)", clientId: sp(client), resourceId: sp(resource), consentType: "AllPrincipals", principalId: nil,
-                  scope: scope))
+            .init(
+                id: "g-\(client)-\(resource)", clientId: sp(client), resourceId: sp(resource), consentType: "AllPrincipals",
+                principalId: nil,
+                scope: scope))
     }
 
     func exchange(

@@ -13,20 +13,28 @@ struct ConditionalAccessGrantsTests {
     let bob = GrantsFixture.user("bob")
 
     func passwordToken(_ f: GrantsFixture) async throws -> String {
-        try await f.success([("grant_type", "password"), ("client_id", cli.appId), ("username", bob.upn), ("password", bob.password),
-                             ("scope", "api://contoso-expenses-api/access_as_user")]).accessToken
+        try await f.success([
+            ("grant_type", "password"), ("client_id", cli.appId), ("username", bob.upn), ("password", bob.password),
+            ("scope", "api://contoso-expenses-api/access_as_user"),
+        ]).accessToken
     }
 
-    func obo(_ f: GrantsFixture, _ assertion: String, scope: String = "https://database.windows.net//.default",
-             claims: String? = nil, correlation: String) async -> Result<TokenResponse, OAuthError> {
-        var p: [(String, String)] = [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", webApi.appId),
-                                     ("client_secret", webApi.secret!), ("requested_token_use", "on_behalf_of"), ("assertion", assertion),
-                                     ("scope", scope)]
+    func obo(
+        _ f: GrantsFixture, _ assertion: String, scope: String = "https://database.windows.net//.default",
+        claims: String? = nil, correlation: String
+    ) async -> Result<TokenResponse, OAuthError> {
+        var p: [(String, String)] = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", webApi.appId),
+            ("client_secret", webApi.secret!), ("requested_token_use", "on_behalf_of"), ("assertion", assertion),
+            ("scope", scope),
+        ]
         if let claims { p.append(("claims", claims)) }
         return await f.token(p, correlation: correlation)
     }
 
-    @Test("OBO for the Data API with a password-only token is challenged (AADSTS50076, capolids); the token from authorize with those claims makes the same OBO succeed")
+    @Test(
+        "OBO for the Data API with a password-only token is challenged (AADSTS50076, capolids); the token from authorize with those claims makes the same OBO succeed"
+    )
     func challengeThenSatisfied() async throws {
         let f = try await GrantsFixture.make()
         let first = await obo(f, try await passwordToken(f), correlation: "obo-1")
@@ -79,36 +87,49 @@ struct ConditionalAccessGrantsTests {
         #expect(c.claims["amr"]?.strings.contains("mfa") == true)
     }
 
-    @Test("Refresh-token redemption is evaluated too: with the challenge's claims a password-only session is interrupted, and an MFA session passes")
+    @Test(
+        "Refresh-token redemption is evaluated too: with the challenge's claims a password-only session is interrupted, and an MFA session passes"
+    )
     func refreshIsEvaluated() async throws {
         let f = try await GrantsFixture.make()
         let claims = #"{"access_token":{"capolids":{"essential":true,"values":["\#(GrantsFixture.mfaPolicyID)"]}}}"#
-        let r = try await f.success([("grant_type", "password"), ("client_id", cli.appId), ("username", bob.upn), ("password", bob.password),
-                                     ("scope", "api://contoso-expenses-api/access_as_user offline_access")])
-        let e = await f.failure([("grant_type", "refresh_token"), ("client_id", cli.appId), ("refresh_token", try #require(r.refreshToken)),
-                                 ("scope", "api://contoso-expenses-api/access_as_user"), ("claims", claims)])
+        let r = try await f.success([
+            ("grant_type", "password"), ("client_id", cli.appId), ("username", bob.upn), ("password", bob.password),
+            ("scope", "api://contoso-expenses-api/access_as_user offline_access"),
+        ])
+        let e = await f.failure([
+            ("grant_type", "refresh_token"), ("client_id", cli.appId), ("refresh_token", try #require(r.refreshToken)),
+            ("scope", "api://contoso-expenses-api/access_as_user"), ("claims", claims),
+        ])
         #expect(e?.aadsts == 50076 && e?.claims == claims)
         // Without the claims nothing targets the Web API: the same refresh token still works.
-        _ = try await f.success([("grant_type", "refresh_token"), ("client_id", cli.appId), ("refresh_token", try #require(r.refreshToken)),
-                                 ("scope", "api://contoso-expenses-api/access_as_user")])
+        _ = try await f.success([
+            ("grant_type", "refresh_token"), ("client_id", cli.appId), ("refresh_token", try #require(r.refreshToken)),
+            ("scope", "api://contoso-expenses-api/access_as_user"),
+        ])
     }
 
     @Test("A workload-identity policy blocks client_credentials with AADSTS53003 and capolids")
     func workloadIdentityBlock() async throws {
         let policyID = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e99"
         let f = try await GrantsFixture.make { d in
-            let json = #"{"id":"\#(policyID)","displayName":"Block app-only SQL","state":"enabled","conditions":{"users":{"includeUsers":["None"]},"clientApplications":{"includeServicePrincipals":["ServicePrincipalsInMyTenant"]},"applications":{"includeApplications":["\#(GrantsFixture.app("dataApi").appId)"]}},"grantControls":{"operator":"OR","builtInControls":["block"]}}"#
+            let json =
+                #"{"id":"\#(policyID)","displayName":"Block app-only SQL","state":"enabled","conditions":{"users":{"includeUsers":["None"]},"clientApplications":{"includeServicePrincipals":["ServicePrincipalsInMyTenant"]},"applications":{"includeApplications":["\#(GrantsFixture.app("dataApi").appId)"]}},"grantControls":{"operator":"OR","builtInControls":["block"]}}"#
             d.conditionalAccessPolicies.append(try! JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)))
         }
         let reports = GrantsFixture.app("reports")
-        let e = await f.failure([("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
-                                 ("scope", "https://database.windows.net//.default")])
+        let e = await f.failure([
+            ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
+            ("scope", "https://database.windows.net//.default"),
+        ])
         #expect(e?.aadsts == 53003 && e?.suberror == "message_only")
         #expect(e?.claims?.contains(policyID) == true)
         // Another resource is not targeted.
         let admin = GrantsFixture.app("admin")
-        _ = try await f.success([("grant_type", "client_credentials"), ("client_id", admin.appId), ("client_secret", admin.secret!),
-                                 ("scope", "https://graph.microsoft.com/.default")])
+        _ = try await f.success([
+            ("grant_type", "client_credentials"), ("client_id", admin.appId), ("client_secret", admin.secret!),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
     }
 
     @Test("A tenant set to the documented style answers interaction_required with polids")

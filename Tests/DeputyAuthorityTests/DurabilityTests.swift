@@ -1,9 +1,9 @@
+import DeputyAuthoritySQLite
 import DeputyCore
 import Foundation
 import Testing
 
 @testable import DeputyAuthority
-import DeputyAuthoritySQLite
 
 #if canImport(Glibc)
     import Glibc

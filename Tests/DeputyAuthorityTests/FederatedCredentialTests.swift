@@ -15,23 +15,31 @@ struct FederatedCredentialTests {
         let jwk = try external.jwk(issuer: Self.issuer)
         return try await GrantsFixture.make { d in
             let i = d.applications.firstIndex { $0.appId == DemoTenant.app("webApi").appId }!
-            d.applications[i].federatedIdentityCredentials = [.init(
-                name: "github-main", issuer: Self.issuer, subject: Self.subject, audiences: nil, description: nil,
-                jwks: .object(["keys": .array([.object(jwk)])]))]
+            d.applications[i].federatedIdentityCredentials = [
+                .init(
+                    name: "github-main", issuer: Self.issuer, subject: Self.subject, audiences: nil, description: nil,
+                    jwks: .object(["keys": .array([.object(jwk)])]))
+            ]
         }
     }
 
-    func externalToken(_ key: SigningKey, sub: String = subject, aud: String = "api://AzureADTokenExchange", exp: TimeInterval = 600, now: Date) throws -> String {
-        try key.sign(claims: ["iss": .string(Self.issuer), "sub": .string(sub), "aud": .string(aud),
-                              "iat": .number(now.timeIntervalSince1970), "exp": .number(now.timeIntervalSince1970 + exp)])
+    func externalToken(
+        _ key: SigningKey, sub: String = subject, aud: String = "api://AzureADTokenExchange", exp: TimeInterval = 600, now: Date
+    ) throws -> String {
+        try key.sign(claims: [
+            "iss": .string(Self.issuer), "sub": .string(sub), "aud": .string(aud),
+            "iat": .number(now.timeIntervalSince1970), "exp": .number(now.timeIntervalSince1970 + exp),
+        ])
     }
 
     func obo(_ f: GrantsFixture, clientAssertion: String) async throws -> Result<TokenResponse, OAuthError> {
         let bob = GrantsFixture.user("bob")
         let user = try await f.mfaUserToken(bob)
-        return await f.token([("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", webApi.appId),
-                              ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", clientAssertion),
-                              ("requested_token_use", "on_behalf_of"), ("assertion", user), ("scope", "https://database.windows.net//.default")])
+        return await f.token([
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", webApi.appId),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", clientAssertion),
+            ("requested_token_use", "on_behalf_of"), ("assertion", user), ("scope", "https://database.windows.net//.default"),
+        ])
     }
 
     @Test("A token from a trusted external issuer authenticates the middle tier for OBO, logged as a federated credential")
@@ -49,7 +57,9 @@ struct FederatedCredentialTests {
         let external = try SigningKey.load(try SigningKey.generate(now: Date()))
         let f = try await fixture(external: external)
         let now = f.time.now()
-        #expect(try await obo(f, clientAssertion: try externalToken(external, sub: "repo:contoso/expenses:pull_request", now: now)).failure?.aadsts == 70021)
+        #expect(
+            try await obo(f, clientAssertion: try externalToken(external, sub: "repo:contoso/expenses:pull_request", now: now)).failure?
+                .aadsts == 70021)
         let stranger = try SigningKey.load(try SigningKey.generate(now: Date()))
         #expect(try await obo(f, clientAssertion: try externalToken(stranger, now: now)).failure?.aadsts == 700027)
         #expect(try await obo(f, clientAssertion: try externalToken(external, exp: 60, now: now - 3600)).failure?.aadsts == 700024)
@@ -65,9 +75,12 @@ struct MoreCredentialCases {
             d.applications[i].passwordCredentials![0].endDateTime = Date(timeIntervalSince1970: 1_000_000)
         }
         let reports = GrantsFixture.app("reports")
-        let e = try #require(await f.failure([("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
-                                               ("scope", "https://database.windows.net//.default")]))
-        #expect(e.aadsts == 7000222 && e.status == 401)
+        let e = try #require(
+            await f.failure([
+                ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
+                ("scope", "https://database.windows.net//.default"),
+            ]))
+        #expect(e.aadsts == 7_000_222 && e.status == 401)
     }
 
     @Test("A user token of this authority used as a federated credential is refused (AADSTS700229: app-only tokens only)")
@@ -75,35 +88,49 @@ struct MoreCredentialCases {
         let issuer = "http://127.0.0.1:7400/\(DemoTenant.tenantID)/v2.0"
         let f = try await GrantsFixture.make { d in
             let i = d.applications.firstIndex { $0.appId == DemoTenant.app("webApi").appId }!
-            d.applications[i].federatedIdentityCredentials = [.init(name: "self", issuer: issuer, subject: "bob-subject", audiences: nil, description: nil, jwks: nil)]
+            d.applications[i].federatedIdentityCredentials = [
+                .init(name: "self", issuer: issuer, subject: "bob-subject", audiences: nil, description: nil, jwks: nil)
+            ]
         }
         let now = f.time.now().timeIntervalSince1970
         let userLike = try await f.authority.currentKeys().current.sign(claims: [
             "iss": .string(issuer), "sub": .string("bob-subject"), "aud": .string("api://AzureADTokenExchange"), "scp": .string("x"),
-            "iat": .number(now), "exp": .number(now + 600)])
+            "iat": .number(now), "exp": .number(now + 600),
+        ])
         let webApi = GrantsFixture.app("webApi")
-        let e = try #require(await f.failure([("grant_type", "client_credentials"), ("client_id", webApi.appId),
-                                               ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                                               ("client_assertion", userLike), ("scope", "https://database.windows.net//.default")]))
+        let e = try #require(
+            await f.failure([
+                ("grant_type", "client_credentials"), ("client_id", webApi.appId),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", userLike), ("scope", "https://database.windows.net//.default"),
+            ]))
         #expect(e.aadsts == 700229)
         let appLike = try await f.authority.currentKeys().current.sign(claims: [
             "iss": .string(issuer), "sub": .string("bob-subject"), "aud": .string("api://AzureADTokenExchange"), "idtyp": .string("app"),
-            "roles": .array([]), "iat": .number(now), "exp": .number(now + 600)])
-        _ = try await f.success([("grant_type", "client_credentials"), ("client_id", webApi.appId),
-                                 ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                                 ("client_assertion", appLike), ("scope", "https://database.windows.net//.default")])
+            "roles": .array([]), "iat": .number(now), "exp": .number(now + 600),
+        ])
+        _ = try await f.success([
+            ("grant_type", "client_credentials"), ("client_id", webApi.appId),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", appLike), ("scope", "https://database.windows.net//.default"),
+        ])
     }
 
     @Test("A client pre-authorized by the resource needs no grant and no consent prompt")
     func preAuthorized() async throws {
         let f = try await GrantsFixture.make { d in
             let i = d.applications.firstIndex { $0.appId == DemoTenant.app("agentBlueprint").appId }!
-            d.applications[i].api?.preAuthorizedApplications = [.init(appId: DemoTenant.app("cli").appId,
-                                                                     delegatedPermissionIds: ["11111111-aaaa-4bbb-8ccc-000000000005"], permissionIds: nil)]
+            d.applications[i].api?.preAuthorizedApplications = [
+                .init(
+                    appId: DemoTenant.app("cli").appId,
+                    delegatedPermissionIds: ["11111111-aaaa-4bbb-8ccc-000000000005"], permissionIds: nil)
+            ]
         }
         let bob = GrantsFixture.user("bob")
-        let token = try await f.success([("grant_type", "password"), ("client_id", GrantsFixture.app("cli").appId), ("username", bob.upn),
-                                         ("password", bob.password), ("scope", "api://contoso-expense-agent/access_as_user")]).accessToken
+        let token = try await f.success([
+            ("grant_type", "password"), ("client_id", GrantsFixture.app("cli").appId), ("username", bob.upn),
+            ("password", bob.password), ("scope", "api://contoso-expense-agent/access_as_user"),
+        ]).accessToken
         #expect(try UnverifiedJWT(token).string("scp") == "access_as_user")
     }
 }

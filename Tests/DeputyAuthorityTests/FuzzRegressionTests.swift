@@ -77,7 +77,9 @@ struct FuzzRegressionTests {
         for level in 1..<8 {
             lines.append("a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]")
         }
-        let error = #expect(throws: TenantFileError.self) { try TenantFileLoader.load(yaml: lines.joined(separator: "\n"), fileName: "aliases.yaml") }
+        let error = #expect(throws: TenantFileError.self) {
+            try TenantFileLoader.load(yaml: lines.joined(separator: "\n"), fileName: "aliases.yaml")
+        }
         #expect(error?.problems.contains { $0.message.contains("expands to more than") } == true, "\(String(describing: error))")
     }
 }

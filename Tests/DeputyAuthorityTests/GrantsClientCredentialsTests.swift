@@ -9,8 +9,12 @@ struct GrantsClientCredentialsTests {
     let reports = GrantsFixture.app("reports")
     let dataApi = GrantsFixture.app("dataApi")
 
-    func params(_ extra: [(String, String)] = [], secret: String? = nil, scope: String? = "https://database.windows.net//.default") -> [(String, String)] {
-        var p: [(String, String)] = [("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", secret ?? reports.secret!)]
+    func params(
+        _ extra: [(String, String)] = [], secret: String? = nil, scope: String? = "https://database.windows.net//.default"
+    ) -> [(String, String)] {
+        var p: [(String, String)] = [
+            ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", secret ?? reports.secret!),
+        ]
         if let scope { p.append(("scope", scope)) }
         return p + extra
     }
@@ -39,7 +43,8 @@ struct GrantsClientCredentialsTests {
     func basicAuthentication() async throws {
         let f = try await GrantsFixture.make()
         let basic = "Basic " + Data("\(reports.appId):\(reports.secret!)".utf8).base64EncodedString()
-        let response = try await f.success([("grant_type", "client_credentials"), ("scope", "https://database.windows.net/.default")], authorization: basic)
+        let response = try await f.success(
+            [("grant_type", "client_credentials"), ("scope", "https://database.windows.net/.default")], authorization: basic)
         #expect(try UnverifiedJWT(response.accessToken).string("azp") == reports.appId)
     }
 
@@ -47,21 +52,24 @@ struct GrantsClientCredentialsTests {
     static func failureCase(_ name: String, _ base: [(String, String)]) -> ([(String, String)], Int, String) {
         func replacing(_ key: String, _ value: String) -> [(String, String)] { base.filter { $0.0 != key } + [(key, value)] }
         switch name {
-        case "wrong secret": return (replacing("client_secret", "wrong-secret-value-000"), 7000215, "invalid_client")
-        case "scope without /.default": return (replacing("scope", "https://database.windows.net//Data.Read"), 1002012, "invalid_scope")
+        case "wrong secret": return (replacing("client_secret", "wrong-secret-value-000"), 7_000_215, "invalid_client")
+        case "scope without /.default": return (replacing("scope", "https://database.windows.net//Data.Read"), 1_002_012, "invalid_scope")
         case "unknown resource": return (replacing("scope", "api://nothing-here/.default"), 500011, "invalid_resource")
-        case "duplicate scope": return (base + [("scope", "https://database.windows.net//.default")], 9002313, "invalid_request")
-        case "RFC 8707 resource naming another resource": return (base + [("resource", "api://contoso-expenses-api")], 9010010, "invalid_target")
-        case "two authentication methods": return (base + [("client_assertion", "a.b.c")], 9002313, "invalid_request")
+        case "duplicate scope": return (base + [("scope", "https://database.windows.net//.default")], 9_002_313, "invalid_request")
+        case "RFC 8707 resource naming another resource":
+            return (base + [("resource", "api://contoso-expenses-api")], 9_010_010, "invalid_target")
+        case "two authentication methods": return (base + [("client_assertion", "a.b.c")], 9_002_313, "invalid_request")
         case "missing scope": return (base.filter { $0.0 != "scope" }, 900144, "invalid_request")
         default: fatalError("unknown case \(name)")
         }
     }
 
-    @Test("Each documented client_credentials failure answers with Entra's code and status", arguments: [
-        "wrong secret", "scope without /.default", "unknown resource", "duplicate scope",
-        "RFC 8707 resource naming another resource", "two authentication methods", "missing scope",
-    ])
+    @Test(
+        "Each documented client_credentials failure answers with Entra's code and status",
+        arguments: [
+            "wrong secret", "scope without /.default", "unknown resource", "duplicate scope",
+            "RFC 8707 resource naming another resource", "two authentication methods", "missing scope",
+        ])
     func failures(_ name: String) async throws {
         let (p, code, error) = Self.failureCase(name, params())
         let f = try await GrantsFixture.make()
@@ -74,9 +82,17 @@ struct GrantsClientCredentialsTests {
     @Test("A public client, an unknown client and a missing grant_type are refused")
     func refusesWrongClients() async throws {
         let f = try await GrantsFixture.make()
-        let pub = try #require(await f.failure([("grant_type", "client_credentials"), ("client_id", GrantsFixture.app("cli").appId), ("scope", "https://database.windows.net//.default")]))
-        #expect(pub.aadsts == 7000218)
-        let unknown = try #require(await f.failure([("grant_type", "client_credentials"), ("client_id", "00000000-0000-0000-0000-000000000000"), ("client_secret", "x"), ("scope", "a/.default")]))
+        let pub = try #require(
+            await f.failure([
+                ("grant_type", "client_credentials"), ("client_id", GrantsFixture.app("cli").appId),
+                ("scope", "https://database.windows.net//.default"),
+            ]))
+        #expect(pub.aadsts == 7_000_218)
+        let unknown = try #require(
+            await f.failure([
+                ("grant_type", "client_credentials"), ("client_id", "00000000-0000-0000-0000-000000000000"), ("client_secret", "x"),
+                ("scope", "a/.default"),
+            ]))
         #expect(unknown.aadsts == 700016)
         let noGrant = try #require(await f.failure([("client_id", reports.appId)]))
         #expect(noGrant.aadsts == 900144)
@@ -93,7 +109,7 @@ struct GrantsClientCredentialsTests {
         _ = await f.failure(params(secret: "wrong-secret-value-000"))
         let records = try await f.store.recentSignIns(limit: 10)
         #expect(records.count == 2)
-        let failed = try #require(records.first { $0.status.errorCode == 7000215 })
+        let failed = try #require(records.first { $0.status.errorCode == 7_000_215 })
         #expect(failed.appId == reports.appId && failed.correlationId == "corr-1")
         let ok = try #require(records.first { $0.status.errorCode == 0 })
         #expect(ok.resourceId == dataApi.appId && ok.signInEventTypes == ["servicePrincipal"] && ok.uniqueTokenIdentifier != nil)
@@ -130,7 +146,9 @@ struct GrantsClientCredentialsTests {
         let rotated = try await SigningKeyManager(store: f.store, time: f.time).rotate()
         let after = try UnverifiedJWT(try await f.success(params()).accessToken).header["kid"]?.stringValue
         #expect(after == rotated.kid && before != after)
-        let kids = try await f.authority.jwks(tenantID: DemoTenant.tenantID, v2: true)["keys"]?.arrayValue?.compactMap { $0.objectValue?["kid"]?.stringValue }
+        let kids = try await f.authority.jwks(tenantID: DemoTenant.tenantID, v2: true)["keys"]?.arrayValue?.compactMap {
+            $0.objectValue?["kid"]?.stringValue
+        }
         #expect(Set(kids ?? []) == Set([before!, after!]))
         f.time.advance(by: 86_400 + 60)
         let later = try await f.authority.keys.snapshot(generation: -2)

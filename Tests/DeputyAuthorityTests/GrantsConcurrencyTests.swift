@@ -1,16 +1,17 @@
+import DeputyAuthoritySQLite
 import DeputyCore
 import Foundation
 import Testing
 
 @testable import DeputyAuthority
-import DeputyAuthoritySQLite
 
 @Suite("concurrency")
 struct GrantsConcurrencyTests {
     /// Regression: a synchronous read on GRDB's reader pool from request tasks once deadlocked the
     /// cooperative thread pool under load (seen with 16 wrk connections, never with one client).
-    @Test("Many concurrent token requests on the SQLite store all succeed and each leaves its sign-in record",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "Many concurrent token requests on the SQLite store all succeed and each leaves its sign-in record",
+        .timeLimit(.minutes(1)))
     func concurrentRequestsOnSQLite() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("deputy-load-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -21,8 +22,10 @@ struct GrantsConcurrencyTests {
         let successes = await withTaskGroup(of: Bool.self) { group in
             for _ in 0..<requests {
                 group.addTask {
-                    let r = await f.token([("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
-                                           ("scope", "https://database.windows.net//.default")])
+                    let r = await f.token([
+                        ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
+                        ("scope", "https://database.windows.net//.default"),
+                    ])
                     return (try? r.get()) != nil
                 }
             }

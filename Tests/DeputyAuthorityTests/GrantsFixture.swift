@@ -15,9 +15,11 @@ struct GrantsFixture {
     let store: RecordStore
     let demo = DemoTenant(portBase: 7400, https: false)
 
-    static func make(strict: Bool = false, store: RecordStore = .inMemory(), time: ManualTimeSource? = nil,
-                     edit: ((inout TenantDirectory) -> Void)? = nil,
-                     configure: ((inout AuthorityConfiguration) -> Void)? = nil) async throws -> GrantsFixture {
+    static func make(
+        strict: Bool = false, store: RecordStore = .inMemory(), time: ManualTimeSource? = nil,
+        edit: ((inout TenantDirectory) -> Void)? = nil,
+        configure: ((inout AuthorityConfiguration) -> Void)? = nil
+    ) async throws -> GrantsFixture {
         var demo = DemoTenant(portBase: 7400, https: false)
         demo.strict = strict
         var file = try TenantFileLoader.load(yaml: demo.yaml, fileName: "demo.yaml")
@@ -26,8 +28,9 @@ struct GrantsFixture {
         var configuration = AuthorityConfiguration(baseURL: "http://127.0.0.1:7400")
         configuration.passwordHashCost = 4
         configure?(&configuration)
-        let (authority, _) = try await Authority.open(configuration: configuration,
-                                                      store: store, tenantFile: file, time: time)
+        let (authority, _) = try await Authority.open(
+            configuration: configuration,
+            store: store, tenantFile: file, time: time)
         await authority.passwords.waitForHashing()
         return GrantsFixture(authority: authority, time: time, store: store)
     }
@@ -36,14 +39,20 @@ struct GrantsFixture {
     static func app(_ key: String) -> DemoTenant.DemoApp { DemoTenant.app(key) }
     static func user(_ key: String) -> DemoTenant.DemoUser { DemoTenant.user(key) }
 
-    func token(_ params: [(String, String)], tenant: String = "contoso.com", origin: String? = nil,
-               authorization: String? = nil, correlation: String = "corr-1") async -> Result<TokenResponse, OAuthError> {
-        await authority.token(TokenRequest(tenantSegment: tenant, form: FormParameters(params), authorizationHeader: authorization,
-                                           origin: origin, correlationID: correlation, ipAddress: "127.0.0.1"))
+    func token(
+        _ params: [(String, String)], tenant: String = "contoso.com", origin: String? = nil,
+        authorization: String? = nil, correlation: String = "corr-1"
+    ) async -> Result<TokenResponse, OAuthError> {
+        await authority.token(
+            TokenRequest(
+                tenantSegment: tenant, form: FormParameters(params), authorizationHeader: authorization,
+                origin: origin, correlationID: correlation, ipAddress: "127.0.0.1"))
     }
 
-    func success(_ params: [(String, String)], origin: String? = nil, authorization: String? = nil,
-                 sourceLocation: SourceLocation = #_sourceLocation) async throws -> TokenResponse {
+    func success(
+        _ params: [(String, String)], origin: String? = nil, authorization: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> TokenResponse {
         switch await token(params, origin: origin, authorization: authorization) {
         case .success(let r): return r
         case .failure(let e):
@@ -52,8 +61,10 @@ struct GrantsFixture {
         }
     }
 
-    func failure(_ params: [(String, String)], origin: String? = nil, authorization: String? = nil,
-                 sourceLocation: SourceLocation = #_sourceLocation) async -> OAuthError? {
+    func failure(
+        _ params: [(String, String)], origin: String? = nil, authorization: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async -> OAuthError? {
         switch await token(params, origin: origin, authorization: authorization) {
         case .success:
             Issue.record("expected an error, got a token", sourceLocation: sourceLocation)
@@ -76,25 +87,36 @@ struct GrantsFixture {
 
     struct Browser {
         var cookies: [String: String] = [:]
-        mutating func absorb(_ set: [DeputyAuthority.Cookie]) { for c in set { if c.maxAge == 0 { cookies[c.name] = nil } else { cookies[c.name] = c.value } } }
+        mutating func absorb(_ set: [DeputyAuthority.Cookie]) {
+            for c in set { if c.maxAge == 0 { cookies[c.name] = nil } else { cookies[c.name] = c.value } }
+        }
     }
 
     /// Runs authorize + sign-in and returns the redirect's parameters.
-    func signIn(clientID: String, redirectURI: String, scope: String, user: DemoTenant.DemoUser, extra: [(String, String)] = [],
-                browser: inout Browser, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String: String] {
+    func signIn(
+        clientID: String, redirectURI: String, scope: String, user: DemoTenant.DemoUser, extra: [(String, String)] = [],
+        browser: inout Browser, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> [String: String] {
         let interactive = InteractiveSignIn(authority: authority)
-        var q: [(String, String)] = [("client_id", clientID), ("redirect_uri", redirectURI), ("response_type", "code"), ("scope", scope),
-                                     ("state", "s1")]
+        var q: [(String, String)] = [
+            ("client_id", clientID), ("redirect_uri", redirectURI), ("response_type", "code"), ("scope", scope),
+            ("state", "s1"),
+        ]
         q = q.filter { pair in !extra.contains { $0.0 == pair.0 } } + extra
-        let start = await interactive.authorize(BrowserRequest(tenantSegment: "contoso.com", parameters: FormParameters(q),
-                                                               cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+        let start = await interactive.authorize(
+            BrowserRequest(
+                tenantSegment: "contoso.com", parameters: FormParameters(q),
+                cookies: browser.cookies, correlationID: "c", ipAddress: nil))
         var result = start
         if case .signIn(let page, let cookies) = start {
             browser.absorb(cookies)
-            result = await interactive.submitSignIn(BrowserRequest(
-                tenantSegment: DemoTenant.tenantID,
-                parameters: FormParameters([("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", user.upn), ("password", user.password)]),
-                cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+            result = await interactive.submitSignIn(
+                BrowserRequest(
+                    tenantSegment: DemoTenant.tenantID,
+                    parameters: FormParameters([
+                        ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", user.upn), ("password", user.password),
+                    ]),
+                    cookies: browser.cookies, correlationID: "c", ipAddress: nil))
         }
         guard case .respond(let response, let cookies) = result else {
             Issue.record("expected a response to the client, got \(result)", sourceLocation: sourceLocation)
@@ -107,15 +129,24 @@ struct GrantsFixture {
 
 extension GrantsFixture {
     /// The demo agent identity's credential (T1): its blueprint's client credentials with fmi_path.
-    func agentCredential(agent: String = DemoTenant.app("agent").appId, sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+    func agentCredential(
+        agent: String = DemoTenant.app("agent").appId, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> String {
         let blueprint = DemoTenant.app("agentBlueprint")
-        return try await success([("grant_type", "client_credentials"), ("client_id", blueprint.appId), ("client_secret", blueprint.secret!),
-                                  ("scope", "api://AzureADTokenExchange/.default"), ("fmi_path", agent)], sourceLocation: sourceLocation).accessToken
+        return try await success(
+            [
+                ("grant_type", "client_credentials"), ("client_id", blueprint.appId), ("client_secret", blueprint.secret!),
+                ("scope", "api://AzureADTokenExchange/.default"), ("fmi_path", agent),
+            ], sourceLocation: sourceLocation
+        ).accessToken
     }
 
     /// The parameters that authenticate an agent identity with its credential.
     static func agentAuthentication(_ credential: String, agent: String = DemoTenant.app("agent").appId) -> [(String, String)] {
-        [("client_id", agent), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", credential)]
+        [
+            ("client_id", agent), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", credential),
+        ]
     }
 
     /// The id of the demo policy "Require MFA for Contoso SQL".
@@ -124,8 +155,10 @@ extension GrantsFixture {
     /// A user's access token from the public CLI app through the interactive pages, answering the
     /// claims challenge of the demo's MFA policy (password, then the TOTP code), as a client does
     /// after a middle tier relays AADSTS50076. The token carries `amr` pwd, mfa, otp.
-    func mfaUserToken(_ user: DemoTenant.DemoUser, scope: String = "api://contoso-expenses-api/access_as_user",
-                      claims: String = SignInDriver.mfaChallenge) async throws -> String {
+    func mfaUserToken(
+        _ user: DemoTenant.DemoUser, scope: String = "api://contoso-expenses-api/access_as_user",
+        claims: String = SignInDriver.mfaChallenge
+    ) async throws -> String {
         // Each sign-in uses the next time step: a code is accepted once (RFC 6238 §5.2).
         try await SignInDriver.token(authority: authority, user: user, scope: scope, claims: claims) { time.advance(by: TOTP.period) }
     }

@@ -1,9 +1,9 @@
+import DeputyAuthoritySQLite
 import DeputyCore
 import Foundation
 import Testing
 
 @testable import DeputyAuthority
-import DeputyAuthoritySQLite
 
 @Suite("restart")
 struct GrantsRestartTests {
@@ -13,11 +13,14 @@ struct GrantsRestartTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("store.sqlite").path
-        let cli = GrantsFixture.app("cli"), bob = GrantsFixture.user("bob")
+        let cli = GrantsFixture.app("cli")
+        let bob = GrantsFixture.user("bob")
 
         let first = try await GrantsFixture.make(store: try .sqlite(path: path))
-        let r = try await first.success([("grant_type", "password"), ("client_id", cli.appId), ("username", bob.upn), ("password", bob.password),
-                                         ("scope", "api://contoso-expenses-api/access_as_user offline_access")])
+        let r = try await first.success([
+            ("grant_type", "password"), ("client_id", cli.appId), ("username", bob.upn), ("password", bob.password),
+            ("scope", "api://contoso-expenses-api/access_as_user offline_access"),
+        ])
         let kid = try UnverifiedJWT(r.accessToken).header["kid"]?.stringValue
         // A runtime change: bob's display name.
         var d = try #require(try await first.store.directories().first)
@@ -31,10 +34,14 @@ struct GrantsRestartTests {
         configuration.passwordHashCost = 4
         let (authority, seeded) = try await Authority.open(configuration: configuration, store: store, tenantFile: file)
         #expect(seeded == .unchanged)
-        let refreshed = try await authority.token(TokenRequest(
-            tenantSegment: "contoso.com",
-            form: FormParameters([("grant_type", "refresh_token"), ("client_id", cli.appId), ("refresh_token", try #require(r.refreshToken))]),
-            correlationID: "c")).get()
+        let refreshed = try await authority.token(
+            TokenRequest(
+                tenantSegment: "contoso.com",
+                form: FormParameters([
+                    ("grant_type", "refresh_token"), ("client_id", cli.appId), ("refresh_token", try #require(r.refreshToken)),
+                ]),
+                correlationID: "c")
+        ).get()
         let claims = try UnverifiedJWT(refreshed.accessToken)
         #expect(claims.header["kid"]?.stringValue == kid)
         #expect(claims.string("name") == "Robert Brown")

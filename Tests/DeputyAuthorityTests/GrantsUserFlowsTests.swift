@@ -14,9 +14,13 @@ struct GrantsUserFlowsTests {
     let bob = GrantsFixture.user("bob")
     let apiScope = "api://contoso-expenses-api/access_as_user"
 
-    func redeem(_ f: GrantsFixture, code: String, client: String = GrantsFixture.app("cli").appId, redirect: String = "http://localhost",
-                verifier: String? = TestPKCE.verifier, origin: String? = nil, extra: [(String, String)] = []) async -> Result<TokenResponse, OAuthError> {
-        var p: [(String, String)] = [("grant_type", "authorization_code"), ("client_id", client), ("code", code), ("redirect_uri", redirect)]
+    func redeem(
+        _ f: GrantsFixture, code: String, client: String = GrantsFixture.app("cli").appId, redirect: String = "http://localhost",
+        verifier: String? = TestPKCE.verifier, origin: String? = nil, extra: [(String, String)] = []
+    ) async -> Result<TokenResponse, OAuthError> {
+        var p: [(String, String)] = [
+            ("grant_type", "authorization_code"), ("client_id", client), ("code", code), ("redirect_uri", redirect),
+        ]
         if let verifier { p.append(("code_verifier", verifier)) }
         return await f.token(p + extra, origin: origin)
     }
@@ -29,8 +33,9 @@ struct GrantsUserFlowsTests {
     func authorizationCode() async throws {
         let f = try await GrantsFixture.make()
         var browser = GrantsFixture.Browser()
-        let q = try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: "\(apiScope) openid profile offline_access",
-                                   user: alice, extra: pkce() + [("nonce", "n-1")], browser: &browser)
+        let q = try await f.signIn(
+            clientID: cli.appId, redirectURI: "http://localhost", scope: "\(apiScope) openid profile offline_access",
+            user: alice, extra: pkce() + [("nonce", "n-1")], browser: &browser)
         #expect(q["state"] == "s1")
         let code = try #require(q["code"])
         let r = try await redeem(f, code: code, extra: [("client_info", "1")]).get()
@@ -57,8 +62,10 @@ struct GrantsUserFlowsTests {
     func codeReuse() async throws {
         let f = try await GrantsFixture.make()
         var browser = GrantsFixture.Browser()
-        let code = try #require(try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: "\(apiScope) offline_access",
-                                                   user: alice, extra: pkce(), browser: &browser)["code"])
+        let code = try #require(
+            try await f.signIn(
+                clientID: cli.appId, redirectURI: "http://localhost", scope: "\(apiScope) offline_access",
+                user: alice, extra: pkce(), browser: &browser)["code"])
         let first = try await redeem(f, code: code).get()
         let again = await redeem(f, code: code)
         #expect(throws: OAuthError.codeAlreadyRedeemed()) { try again.get() }
@@ -72,12 +79,23 @@ struct GrantsUserFlowsTests {
         let f = try await GrantsFixture.make()
         var browser = GrantsFixture.Browser()
         func code() async throws -> String {
-            try #require(try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, extra: pkce(), browser: &browser)["code"])
+            try #require(
+                try await f.signIn(
+                    clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, extra: pkce(), browser: &browser)[
+                        "code"])
         }
-        await #expect(throws: OAuthError.pkceMismatch()) { try await redeem(f, code: try await code(), verifier: String(repeating: "a", count: 43)).get() }
-        await #expect(throws: OAuthError.missingParameter("code_verifier")) { try await redeem(f, code: try await code(), verifier: nil).get() }
-        await #expect(throws: OAuthError.redirectURIMismatchAtRedemption()) { try await redeem(f, code: try await code(), redirect: "http://localhost/other").get() }
-        let other = await redeem(f, code: try await code(), client: GrantsFixture.app("reports").appId, extra: [("client_secret", GrantsFixture.app("reports").secret!)])
+        await #expect(throws: OAuthError.pkceMismatch()) {
+            try await redeem(f, code: try await code(), verifier: String(repeating: "a", count: 43)).get()
+        }
+        await #expect(throws: OAuthError.missingParameter("code_verifier")) {
+            try await redeem(f, code: try await code(), verifier: nil).get()
+        }
+        await #expect(throws: OAuthError.redirectURIMismatchAtRedemption()) {
+            try await redeem(f, code: try await code(), redirect: "http://localhost/other").get()
+        }
+        let other = await redeem(
+            f, code: try await code(), client: GrantsFixture.app("reports").appId,
+            extra: [("client_secret", GrantsFixture.app("reports").secret!)])
         #expect(throws: OAuthError.grantBoundToOtherClient("authorization code")) { try other.get() }
         let late = try await code()
         f.time.advance(by: 601)
@@ -91,12 +109,20 @@ struct GrantsUserFlowsTests {
         var browser = GrantsFixture.Browser()
         let redirect = "http://127.0.0.1:7401/"
         let scope = "\(apiScope) offline_access"
-        let noOrigin = try #require(try await f.signIn(clientID: spa.appId, redirectURI: redirect, scope: scope, user: alice, extra: pkce(), browser: &browser)["code"])
-        await #expect(throws: OAuthError.spaRequiresCrossOrigin()) { try await redeem(f, code: noOrigin, client: spa.appId, redirect: redirect).get() }
-        let code = try #require(try await f.signIn(clientID: spa.appId, redirectURI: redirect, scope: scope, user: alice, extra: pkce(), browser: &browser)["code"])
+        let noOrigin = try #require(
+            try await f.signIn(clientID: spa.appId, redirectURI: redirect, scope: scope, user: alice, extra: pkce(), browser: &browser)[
+                "code"])
+        await #expect(throws: OAuthError.spaRequiresCrossOrigin()) {
+            try await redeem(f, code: noOrigin, client: spa.appId, redirect: redirect).get()
+        }
+        let code = try #require(
+            try await f.signIn(clientID: spa.appId, redirectURI: redirect, scope: scope, user: alice, extra: pkce(), browser: &browser)[
+                "code"])
         let r = try await redeem(f, code: code, client: spa.appId, redirect: redirect, origin: "http://127.0.0.1:7401").get()
         let refresh = { (rt: String) in
-            await f.token([("grant_type", "refresh_token"), ("client_id", self.spa.appId), ("refresh_token", rt), ("scope", scope)], origin: "http://127.0.0.1:7401")
+            await f.token(
+                [("grant_type", "refresh_token"), ("client_id", self.spa.appId), ("refresh_token", rt), ("scope", scope)],
+                origin: "http://127.0.0.1:7401")
         }
         f.time.advance(by: 23 * 3600)
         let renewed = try await refresh(try #require(r.refreshToken)).get()
@@ -108,11 +134,17 @@ struct GrantsUserFlowsTests {
     @Test("A SPA redirect URI without PKCE is refused at authorize (AADSTS9002325), sent back to the redirect URI")
     func spaNeedsPKCE() async throws {
         let f = try await GrantsFixture.make()
-        let result = await InteractiveSignIn(authority: f.authority).authorize(BrowserRequest(
-            tenantSegment: "contoso.com",
-            parameters: FormParameters([("client_id", spa.appId), ("redirect_uri", "http://127.0.0.1:7401/"), ("response_type", "code"), ("scope", apiScope)]),
-            cookies: [:], correlationID: "c", ipAddress: nil))
-        guard case .respond(let response, _) = result else { Issue.record("expected a redirect, got \(result)"); return }
+        let result = await InteractiveSignIn(authority: f.authority).authorize(
+            BrowserRequest(
+                tenantSegment: "contoso.com",
+                parameters: FormParameters([
+                    ("client_id", spa.appId), ("redirect_uri", "http://127.0.0.1:7401/"), ("response_type", "code"), ("scope", apiScope),
+                ]),
+                cookies: [:], correlationID: "c", ipAddress: nil))
+        guard case .respond(let response, _) = result else {
+            Issue.record("expected a redirect, got \(result)")
+            return
+        }
         #expect(response.parameters.first { $0.0 == "error" }?.1 == "invalid_request")
         #expect(response.parameters.first { $0.0 == "error_description" }?.1.hasPrefix("AADSTS9002325") == true)
     }
@@ -120,11 +152,19 @@ struct GrantsUserFlowsTests {
     @Test("A code request with OpenID scopes only is refused at authorize with AADSTS70011 (Graph is not emulated)")
     func openIDOnlyCodeRequest() async throws {
         let f = try await GrantsFixture.make()
-        let result = await InteractiveSignIn(authority: f.authority).authorize(BrowserRequest(
-            tenantSegment: "contoso.com",
-            parameters: FormParameters([("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", "openid profile")] + pkce()),
-            cookies: [:], correlationID: "c", ipAddress: nil))
-        guard case .respond(let response, _) = result else { Issue.record("expected a redirect, got \(result)"); return }
+        let result = await InteractiveSignIn(authority: f.authority).authorize(
+            BrowserRequest(
+                tenantSegment: "contoso.com",
+                parameters: FormParameters(
+                    [
+                        ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+                        ("scope", "openid profile"),
+                    ] + pkce()),
+                cookies: [:], correlationID: "c", ipAddress: nil))
+        guard case .respond(let response, _) = result else {
+            Issue.record("expected a redirect, got \(result)")
+            return
+        }
         #expect(response.parameters.first { $0.0 == "error" }?.1 == "invalid_scope")
         #expect(response.parameters.first { $0.0 == "error_description" }?.1.contains("Microsoft Graph is not emulated") == true)
     }
@@ -133,7 +173,10 @@ struct GrantsUserFlowsTests {
     func codeNotBurnedByOthers() async throws {
         let f = try await GrantsFixture.make()
         var browser = GrantsFixture.Browser()
-        let code = try #require(try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, extra: pkce(), browser: &browser)["code"])
+        let code = try #require(
+            try await f.signIn(
+                clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, extra: pkce(), browser: &browser)[
+                    "code"])
         let reports = GrantsFixture.app("reports")
         let stolen = await redeem(f, code: code, client: reports.appId, extra: [("client_secret", reports.secret!)])
         #expect(stolen.failure?.aadsts == 70000)
@@ -145,7 +188,9 @@ struct GrantsUserFlowsTests {
     func pkceDowngrade() async throws {
         let f = try await GrantsFixture.make()
         var browser = GrantsFixture.Browser()
-        let code = try #require(try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, browser: &browser)["code"])
+        let code = try #require(
+            try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, browser: &browser)[
+                "code"])
         #expect(await redeem(f, code: code).failure == .pkceMismatch())
     }
 
@@ -153,9 +198,10 @@ struct GrantsUserFlowsTests {
     func hybridAndScopeCase() async throws {
         let f = try await GrantsFixture.make()
         var browser = GrantsFixture.Browser()
-        let q = try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: "openid api://contoso-expenses-api/ACCESS_AS_USER",
-                                   user: alice, extra: pkce() + [("response_type", "code id_token"), ("response_mode", "form_post"), ("nonce", "n")],
-                                   browser: &browser)
+        let q = try await f.signIn(
+            clientID: cli.appId, redirectURI: "http://localhost", scope: "openid api://contoso-expenses-api/ACCESS_AS_USER",
+            user: alice, extra: pkce() + [("response_type", "code id_token"), ("response_mode", "form_post"), ("nonce", "n")],
+            browser: &browser)
         let code = try #require(q["code"])
         let idToken = try #require(q["id_token"])
         let expected = Base64URL.encode(SHA256.hash(data: Data(code.utf8)).prefix(16))
@@ -168,13 +214,21 @@ struct GrantsUserFlowsTests {
     func loginHintMismatch() async throws {
         let f = try await GrantsFixture.make()
         var browser = GrantsFixture.Browser()
-        _ = try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, extra: pkce(), browser: &browser)
-        let result = await InteractiveSignIn(authority: f.authority).authorize(BrowserRequest(
-            tenantSegment: "contoso.com",
-            parameters: FormParameters([("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", apiScope),
-                                        ("prompt", "none"), ("login_hint", bob.upn)] + pkce()),
-            cookies: browser.cookies, correlationID: "c", ipAddress: nil))
-        guard case .respond(let r, _) = result else { Issue.record("expected a redirect, got \(result)"); return }
+        _ = try await f.signIn(
+            clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, extra: pkce(), browser: &browser)
+        let result = await InteractiveSignIn(authority: f.authority).authorize(
+            BrowserRequest(
+                tenantSegment: "contoso.com",
+                parameters: FormParameters(
+                    [
+                        ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", apiScope),
+                        ("prompt", "none"), ("login_hint", bob.upn),
+                    ] + pkce()),
+                cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+        guard case .respond(let r, _) = result else {
+            Issue.record("expected a redirect, got \(result)")
+            return
+        }
         #expect(r.parameters.first { $0.0 == "error" }?.1 == "interaction_required")
         #expect(r.parameters.first { $0.0 == "error_description" }?.1.hasPrefix("AADSTS160021") == true)
     }
@@ -182,11 +236,17 @@ struct GrantsUserFlowsTests {
     @Test("An unregistered redirect URI is never redirected to (AADSTS50011 on an error page)")
     func unregisteredRedirect() async throws {
         let f = try await GrantsFixture.make()
-        let result = await InteractiveSignIn(authority: f.authority).authorize(BrowserRequest(
-            tenantSegment: "contoso.com",
-            parameters: FormParameters([("client_id", cli.appId), ("redirect_uri", "https://evil.example/cb"), ("response_type", "code"), ("scope", apiScope)]),
-            cookies: [:], correlationID: "c", ipAddress: nil))
-        guard case .error(let e) = result else { Issue.record("expected an error page, got \(result)"); return }
+        let result = await InteractiveSignIn(authority: f.authority).authorize(
+            BrowserRequest(
+                tenantSegment: "contoso.com",
+                parameters: FormParameters([
+                    ("client_id", cli.appId), ("redirect_uri", "https://evil.example/cb"), ("response_type", "code"), ("scope", apiScope),
+                ]),
+                cookies: [:], correlationID: "c", ipAddress: nil))
+        guard case .error(let e) = result else {
+            Issue.record("expected an error page, got \(result)")
+            return
+        }
         #expect(e.aadsts == 50011)
     }
 
@@ -194,21 +254,36 @@ struct GrantsUserFlowsTests {
     func singleSignOn() async throws {
         let f = try await GrantsFixture.make()
         var browser = GrantsFixture.Browser()
-        _ = try await f.signIn(clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, extra: pkce(), browser: &browser)
+        _ = try await f.signIn(
+            clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, extra: pkce(), browser: &browser)
         #expect(browser.cookies[InteractiveSignIn.sessionCookie] != nil)
-        let silent = await InteractiveSignIn(authority: f.authority).authorize(BrowserRequest(
-            tenantSegment: "contoso.com",
-            parameters: FormParameters([("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                                        ("scope", apiScope), ("prompt", "none")] + pkce()),
-            cookies: browser.cookies, correlationID: "c", ipAddress: nil))
-        guard case .respond(let ok, _) = silent else { Issue.record("expected a silent code"); return }
+        let silent = await InteractiveSignIn(authority: f.authority).authorize(
+            BrowserRequest(
+                tenantSegment: "contoso.com",
+                parameters: FormParameters(
+                    [
+                        ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+                        ("scope", apiScope), ("prompt", "none"),
+                    ] + pkce()),
+                cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+        guard case .respond(let ok, _) = silent else {
+            Issue.record("expected a silent code")
+            return
+        }
         #expect(ok.parameters.contains { $0.0 == "code" })
-        let none = await InteractiveSignIn(authority: f.authority).authorize(BrowserRequest(
-            tenantSegment: "contoso.com",
-            parameters: FormParameters([("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                                        ("scope", apiScope), ("prompt", "none")] + pkce()),
-            cookies: [:], correlationID: "c", ipAddress: nil))
-        guard case .respond(let err, _) = none else { Issue.record("expected a redirect"); return }
+        let none = await InteractiveSignIn(authority: f.authority).authorize(
+            BrowserRequest(
+                tenantSegment: "contoso.com",
+                parameters: FormParameters(
+                    [
+                        ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+                        ("scope", apiScope), ("prompt", "none"),
+                    ] + pkce()),
+                cookies: [:], correlationID: "c", ipAddress: nil))
+        guard case .respond(let err, _) = none else {
+            Issue.record("expected a redirect")
+            return
+        }
         #expect(err.parameters.first { $0.0 == "error" }?.1 == "login_required")
     }
 
@@ -216,23 +291,50 @@ struct GrantsUserFlowsTests {
     func csrf() async throws {
         let f = try await GrantsFixture.make()
         let interactive = InteractiveSignIn(authority: f.authority)
-        let start = await interactive.authorize(BrowserRequest(
-            tenantSegment: "contoso.com",
-            parameters: FormParameters([("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", apiScope)] + pkce()),
-            cookies: [:], correlationID: "c", ipAddress: nil))
-        guard case .signIn(let page, let cookies) = start else { Issue.record("expected the sign-in page"); return }
+        let start = await interactive.authorize(
+            BrowserRequest(
+                tenantSegment: "contoso.com",
+                parameters: FormParameters(
+                    [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", apiScope)]
+                        + pkce()),
+                cookies: [:], correlationID: "c", ipAddress: nil))
+        guard case .signIn(let page, let cookies) = start else {
+            Issue.record("expected the sign-in page")
+            return
+        }
         let binding = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-        let forged = await interactive.submitSignIn(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters(
-            [("flow", page.flowID), ("csrf_token", "guess"), ("username", alice.upn), ("password", alice.password)]), cookies: binding, correlationID: "c", ipAddress: nil))
-        guard case .error(let e1) = forged else { Issue.record("expected an error"); return }
+        let forged = await interactive.submitSignIn(
+            BrowserRequest(
+                tenantSegment: DemoTenant.tenantID,
+                parameters: FormParameters(
+                    [("flow", page.flowID), ("csrf_token", "guess"), ("username", alice.upn), ("password", alice.password)]),
+                cookies: binding, correlationID: "c", ipAddress: nil))
+        guard case .error(let e1) = forged else {
+            Issue.record("expected an error")
+            return
+        }
         #expect(e1 == .invalidCSRFToken())
-        let otherBrowser = await interactive.submitSignIn(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters(
-            [("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn), ("password", alice.password)]), cookies: [:], correlationID: "c", ipAddress: nil))
-        guard case .error(let e2) = otherBrowser else { Issue.record("expected an error"); return }
+        let otherBrowser = await interactive.submitSignIn(
+            BrowserRequest(
+                tenantSegment: DemoTenant.tenantID,
+                parameters: FormParameters(
+                    [("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn), ("password", alice.password)]),
+                cookies: [:], correlationID: "c", ipAddress: nil))
+        guard case .error(let e2) = otherBrowser else {
+            Issue.record("expected an error")
+            return
+        }
         #expect(e2 == .invalidCSRFToken())
-        let wrongPassword = await interactive.submitSignIn(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters(
-            [("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn), ("password", "nope")]), cookies: binding, correlationID: "c", ipAddress: nil))
-        guard case .signIn(let again, _) = wrongPassword else { Issue.record("expected the form again"); return }
+        let wrongPassword = await interactive.submitSignIn(
+            BrowserRequest(
+                tenantSegment: DemoTenant.tenantID,
+                parameters: FormParameters(
+                    [("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn), ("password", "nope")]),
+                cookies: binding, correlationID: "c", ipAddress: nil))
+        guard case .signIn(let again, _) = wrongPassword else {
+            Issue.record("expected the form again")
+            return
+        }
         #expect(again.errorMessage?.contains("AADSTS50126") == true)
     }
 
@@ -242,10 +344,14 @@ struct GrantsUserFlowsTests {
     func refreshRotation() async throws {
         for strict in [false, true] {
             let f = try await GrantsFixture.make(strict: strict)
-            let r = try await f.success([("grant_type", "password"), ("client_id", cli.appId), ("username", bob.upn), ("password", bob.password),
-                                         ("scope", "\(apiScope) offline_access")])
+            let r = try await f.success([
+                ("grant_type", "password"), ("client_id", cli.appId), ("username", bob.upn), ("password", bob.password),
+                ("scope", "\(apiScope) offline_access"),
+            ])
             let first = try #require(r.refreshToken)
-            let refresh = { (rt: String) in await f.token([("grant_type", "refresh_token"), ("client_id", self.cli.appId), ("refresh_token", rt)]) }
+            let refresh = { (rt: String) in
+                await f.token([("grant_type", "refresh_token"), ("client_id", self.cli.appId), ("refresh_token", rt)])
+            }
             let second = try await refresh(first).get()
             #expect(second.refreshToken != nil && second.refreshToken != first)
             let reuse = await refresh(first)
@@ -262,12 +368,16 @@ struct GrantsUserFlowsTests {
     @Test("A refresh token is bound to its client")
     func refreshBinding() async throws {
         let f = try await GrantsFixture.make()
-        let r = try await f.success([("grant_type", "password"), ("client_id", cli.appId), ("username", bob.upn), ("password", bob.password),
-                                     ("scope", "\(apiScope) offline_access")])
+        let r = try await f.success([
+            ("grant_type", "password"), ("client_id", cli.appId), ("username", bob.upn), ("password", bob.password),
+            ("scope", "\(apiScope) offline_access"),
+        ])
         let reports = GrantsFixture.app("reports")
         let token = try #require(r.refreshToken)
-        let stolen = await f.token([("grant_type", "refresh_token"), ("client_id", reports.appId), ("client_secret", reports.secret!),
-                                    ("refresh_token", token)])
+        let stolen = await f.token([
+            ("grant_type", "refresh_token"), ("client_id", reports.appId), ("client_secret", reports.secret!),
+            ("refresh_token", token),
+        ])
         #expect(throws: OAuthError.grantBoundToOtherClient("refresh token")) { try stolen.get() }
     }
 
@@ -276,22 +386,32 @@ struct GrantsUserFlowsTests {
     @Test("ROPC signs bob in; wrong passwords, unknown users, apps without public flows and missing consent fail as in Entra")
     func password() async throws {
         let f = try await GrantsFixture.make()
-        func ropc(_ client: String = GrantsFixture.app("cli").appId, user: String, password: String, scope: String) async -> Result<TokenResponse, OAuthError> {
+        func ropc(
+            _ client: String = GrantsFixture.app("cli").appId, user: String, password: String, scope: String
+        ) async -> Result<TokenResponse, OAuthError> {
             await f.token([("grant_type", "password"), ("client_id", client), ("username", user), ("password", password), ("scope", scope)])
         }
         let ok = try await ropc(user: bob.upn, password: bob.password, scope: "\(apiScope) openid").get()
         #expect(try UnverifiedJWT(ok.accessToken).claims["amr"]?.strings == ["pwd"])
         #expect(ok.idToken != nil && ok.refreshToken == nil)
         await #expect(throws: OAuthError.invalidCredentials()) { try await ropc(user: bob.upn, password: "wrong", scope: apiScope).get() }
-        await #expect(throws: OAuthError.userNotFound("x", tenant: "")) { try await ropc(user: "nobody@contoso.com", password: "x", scope: apiScope).get() }
-        await #expect(throws: OAuthError.publicClientFlowsDisabled(appID: "")) { try await ropc(spa.appId, user: bob.upn, password: bob.password, scope: apiScope).get() }
+        await #expect(throws: OAuthError.userNotFound("x", tenant: "")) {
+            try await ropc(user: "nobody@contoso.com", password: "x", scope: apiScope).get()
+        }
+        await #expect(throws: OAuthError.publicClientFlowsDisabled(appID: "")) {
+            try await ropc(spa.appId, user: bob.upn, password: bob.password, scope: apiScope).get()
+        }
         let consent = await ropc(user: bob.upn, password: bob.password, scope: "https://database.windows.net//Data.Read")
         let e = try #require(consent.failure)
         #expect(e.aadsts == 65001 && e.suberror == "consent_required" && e.error == .invalidGrant)
         let log = try await f.store.recentSignIns(limit: 1)[0]
         #expect(log.status.errorCode == 65001 && log.note?.contains("Missing delegated grant") == true)
-        await #expect(throws: OAuthError.invalidScope("", "")) { try await ropc(user: bob.upn, password: bob.password, scope: "\(apiScope) api://contoso-expenses-api/.default").get() }
-        await #expect(throws: OAuthError.multipleResources("")) { try await ropc(user: bob.upn, password: bob.password, scope: "\(apiScope) https://database.windows.net//Data.Read").get() }
+        await #expect(throws: OAuthError.invalidScope("", "")) {
+            try await ropc(user: bob.upn, password: bob.password, scope: "\(apiScope) api://contoso-expenses-api/.default").get()
+        }
+        await #expect(throws: OAuthError.multipleResources("")) {
+            try await ropc(user: bob.upn, password: bob.password, scope: "\(apiScope) https://database.windows.net//Data.Read").get()
+        }
     }
 
     // MARK: device_code
@@ -299,35 +419,64 @@ struct GrantsUserFlowsTests {
     @Test("Device code: pending until the user signs in at the verification page, then one token, then expired codes fail")
     func deviceCode() async throws {
         let f = try await GrantsFixture.make()
-        let start = try await f.authority.deviceAuthorization(tenantSegment: "contoso.com",
-                                                              form: FormParameters([("client_id", cli.appId), ("scope", apiScope)])).get()
+        let start = try await f.authority.deviceAuthorization(
+            tenantSegment: "contoso.com",
+            form: FormParameters([("client_id", cli.appId), ("scope", apiScope)])
+        ).get()
         #expect(start.verificationURI == "http://127.0.0.1:7400/devicelogin" && start.userCode.count == 9 && start.interval == 5)
-        let poll = { await f.token([("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", self.cli.appId), ("device_code", start.deviceCode)]) }
+        let poll = {
+            await f.token([
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", self.cli.appId),
+                ("device_code", start.deviceCode),
+            ])
+        }
         await #expect(throws: OAuthError.authorizationPending()) { try await poll().get() }
         f.time.advance(by: 1)
         await #expect(throws: OAuthError.slowDown()) { try await poll().get() }
         // The user enters the code and signs in.
         let interactive = InteractiveSignIn(authority: f.authority)
-        guard case .deviceCodeEntry(let csrf, _, let cookies) = interactive.deviceLoginPage(BrowserRequest(tenantSegment: "", parameters: FormParameters(), cookies: [:], correlationID: "c", ipAddress: nil))
-        else { Issue.record("expected the code page"); return }
+        guard
+            case .deviceCodeEntry(let csrf, _, let cookies) = interactive.deviceLoginPage(
+                BrowserRequest(tenantSegment: "", parameters: FormParameters(), cookies: [:], correlationID: "c", ipAddress: nil))
+        else {
+            Issue.record("expected the code page")
+            return
+        }
         var browser = GrantsFixture.Browser()
         browser.absorb(cookies)
-        let entered = await interactive.submitDeviceCode(BrowserRequest(tenantSegment: "", parameters: FormParameters([("csrf_token", csrf), ("user_code", start.userCode.lowercased())]),
-                                                                        cookies: browser.cookies, correlationID: "c", ipAddress: nil))
-        guard case .signIn(let page, let more) = entered else { Issue.record("expected the sign-in page, got \(entered)"); return }
+        let entered = await interactive.submitDeviceCode(
+            BrowserRequest(
+                tenantSegment: "", parameters: FormParameters([("csrf_token", csrf), ("user_code", start.userCode.lowercased())]),
+                cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+        guard case .signIn(let page, let more) = entered else {
+            Issue.record("expected the sign-in page, got \(entered)")
+            return
+        }
         browser.absorb(more)
-        let done = await interactive.submitSignIn(BrowserRequest(tenantSegment: DemoTenant.tenantID, parameters: FormParameters(
-            [("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn), ("password", alice.password)]), cookies: browser.cookies, correlationID: "c", ipAddress: nil))
-        guard case .message(let title, _, _) = done else { Issue.record("expected the done page, got \(done)"); return }
+        let done = await interactive.submitSignIn(
+            BrowserRequest(
+                tenantSegment: DemoTenant.tenantID,
+                parameters: FormParameters(
+                    [("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn), ("password", alice.password)]),
+                cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+        guard case .message(let title, _, _) = done else {
+            Issue.record("expected the done page, got \(done)")
+            return
+        }
         #expect(title == "Device sign-in complete")
         f.time.advance(by: 5)
         let token = try await poll().get()
         #expect(try UnverifiedJWT(token.accessToken).string("oid") == alice.id)
         await #expect(throws: OAuthError.invalidGrantValue("device_code")) { try await poll().get() }
-        let late = try await f.authority.deviceAuthorization(tenantSegment: "contoso.com", form: FormParameters([("client_id", cli.appId), ("scope", apiScope)])).get()
+        let late = try await f.authority.deviceAuthorization(
+            tenantSegment: "contoso.com", form: FormParameters([("client_id", cli.appId), ("scope", apiScope)])
+        ).get()
         f.time.advance(by: 901)
         await #expect(throws: OAuthError.deviceCodeExpired()) {
-            try await f.token([("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", self.cli.appId), ("device_code", late.deviceCode)]).get()
+            try await f.token([
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", self.cli.appId),
+                ("device_code", late.deviceCode),
+            ]).get()
         }
     }
 }

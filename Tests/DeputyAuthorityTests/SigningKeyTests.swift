@@ -30,6 +30,8 @@ struct SigningKeyTests {
 
     @Test("A key that is not PEM is refused with OpenSSL's reason")
     func badPEM() {
-        #expect(throws: OpenSSLSigner.Failure.self) { try OpenSSLSigner(pem: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n") }
+        #expect(throws: OpenSSLSigner.Failure.self) {
+            try OpenSSLSigner(pem: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+        }
     }
 }

@@ -1,8 +1,8 @@
 import DeputyAuthority
 import DeputyAuthorityPostgres
-import DeputyPostgres
 import DeputyAuthoritySQLite
 import DeputyCore
+import DeputyPostgres
 import DeputyTestSupport
 import Foundation
 import GRDB
@@ -23,8 +23,9 @@ struct StoreContractTests {
         try await TestSQLite.withPath { path in try await check.run(RecordStore.sqlite(path: path)) }
     }
 
-    @Test("The PostgreSQL store keeps the contract", .enabled(if: TestPostgres.isConfigured, "\(TestPostgres.skipReason)"),
-          arguments: StoreContract.checks)
+    @Test(
+        "The PostgreSQL store keeps the contract", .enabled(if: TestPostgres.isConfigured, "\(TestPostgres.skipReason)"),
+        arguments: StoreContract.checks)
     func postgres(_ check: StoreContract.Check) async throws {
         try await TestPostgres.withStores(1) { stores in try await check.run(stores[0]) }
     }
@@ -40,8 +41,9 @@ struct StoreContractTests {
         try await TestSQLite.withPath { path in try await check.run(RecordStore.sqlite(path: path), RecordStore.sqlite(path: path)) }
     }
 
-    @Test("Two PostgreSQL stores on one database behave as one", .enabled(if: TestPostgres.isConfigured, "\(TestPostgres.skipReason)"),
-          arguments: StoreContract.sharedChecks)
+    @Test(
+        "Two PostgreSQL stores on one database behave as one", .enabled(if: TestPostgres.isConfigured, "\(TestPostgres.skipReason)"),
+        arguments: StoreContract.sharedChecks)
     func sharedPostgres(_ check: StoreContract.SharedCheck) async throws {
         try await TestPostgres.withStores(2) { stores in try await check.run(stores[0], stores[1]) }
     }
@@ -71,13 +73,15 @@ struct StoreContractTests {
         #expect(error.description.contains("newer"))
     }
 
-    @Test("A PostgreSQL database migrated by a newer deputy is refused, and the URL's password is not in the message",
-          .enabled(if: TestPostgres.isConfigured, "\(TestPostgres.skipReason)"))
+    @Test(
+        "A PostgreSQL database migrated by a newer deputy is refused, and the URL's password is not in the message",
+        .enabled(if: TestPostgres.isConfigured, "\(TestPostgres.skipReason)"))
     func postgresNewerSchema() async throws {
         try await TestPostgres.withDatabase { url in
             let (_, backend) = try await RecordStore.postgres(url: url)
             await backend.shutdown()
-            try await TestPostgres.administer(try PostgresDatabaseURL(url), "UPDATE deputy_schema SET version = \(PostgresBackend.schemaVersion + 1)")
+            try await TestPostgres.administer(
+                try PostgresDatabaseURL(url), "UPDATE deputy_schema SET version = \(PostgresBackend.schemaVersion + 1)")
             let error = try await #require(throws: StorageSchemaError.self) { try await RecordStore.postgres(url: url) }
             #expect(error.found == PostgresBackend.schemaVersion + 1)
             #expect(error.known == PostgresBackend.schemaVersion)
@@ -116,7 +120,8 @@ struct StoreContractTests {
             _ = try await store.consumeCode(hash: "used", at: StoreContract.now)
             try await store.saveCode(StoreContract.code("fresh"))
             try await store.saveRefreshToken(StoreContract.refreshToken("rt-1"))
-            try await store.rotateRefreshToken(hash: "rt-1", successor: StoreContract.refreshToken("rt-2"), at: StoreContract.now, singleUse: true)
+            try await store.rotateRefreshToken(
+                hash: "rt-1", successor: StoreContract.refreshToken("rt-2"), at: StoreContract.now, singleUse: true)
             try await store.saveRefreshToken(StoreContract.refreshToken("revoked", family: "family-2"))
             try await store.revokeFamily("family-2")
             try await store.saveDeviceCode(StoreContract.deviceCode())

@@ -29,7 +29,8 @@ struct TenantFileLoaderTests {
         #expect(Set(tenant.applications.map(\.appId)) == Set(registered + [DemoTenant.graphAppID]))
         #expect(tenant.applications.count == 10)
         #expect(tenant.applications.filter(\.isAgentIdentityBlueprint).map(\.appId) == [DemoTenant.app("agentBlueprint").appId])
-        #expect(tenant.servicePrincipals.filter(\.isAgentIdentity).map(\.agentIdentityBlueprintId) == [DemoTenant.app("agentBlueprint").appId])
+        #expect(
+            tenant.servicePrincipals.filter(\.isAgentIdentity).map(\.agentIdentityBlueprintId) == [DemoTenant.app("agentBlueprint").appId])
         #expect(tenant.agentIdentityBlueprints.isEmpty && tenant.agentIdentities.isEmpty && tenant.agentUsers.isEmpty)
         #expect(tenant.groups.count == 1)
         #expect(tenant.conditionalAccessPolicies.count == 5)
@@ -339,35 +340,37 @@ struct TenantFileLoaderTests {
             .edited("appRoleId: 55555555-5555-4555-8555-555555555551", "appRoleId: 55555555-5555-4555-8555-555555555559")
         let error = try Self.problems(yaml)
         #expect(error.problems.count == 4)
-        #expect(error.problems.map(\.line) == [
-            Self.line(of: "- id: ann", in: yaml), Self.line(of: "jobTitel", in: yaml),
-            Self.line(of: "scope: write", in: yaml), Self.line(of: "appRoleId: 5555", in: yaml),
-        ])
+        #expect(
+            error.problems.map(\.line) == [
+                Self.line(of: "- id: ann", in: yaml), Self.line(of: "jobTitel", in: yaml),
+                Self.line(of: "scope: write", in: yaml), Self.line(of: "appRoleId: 5555", in: yaml),
+            ])
         #expect(error.description.hasPrefix("The tenant file file.yaml has 4 problems:\n"))
     }
 
     /// The minimal tenant plus an agent identity blueprint, its agent identity and agent user.
-    static let withAgents = minimal + """
-        agentIdentityBlueprints:
-          - appId: 33333333-3333-4333-8333-333333333339
-            displayName: Test Agent Blueprint
-            identifierUris: ["api://test-agent"]
-            api:
-              oauth2PermissionScopes:
-                - {id: 44444444-4444-4444-8444-444444444449, value: access_as_user}
-            passwordCredentials:
-              - secretText: "a-blueprint-secret-of-length"
-        agentIdentities:
-          - id: 88888888-8888-4888-8888-888888888881
-            displayName: Test Agent
-            agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333339
-        agentUsers:
-          - id: 22222222-2222-4222-8222-222222222229
-            userPrincipalName: agent@test.example
-            displayName: Test Agent User
-            identityParentId: 88888888-8888-4888-8888-888888888881
+    static let withAgents =
+        minimal + """
+            agentIdentityBlueprints:
+              - appId: 33333333-3333-4333-8333-333333333339
+                displayName: Test Agent Blueprint
+                identifierUris: ["api://test-agent"]
+                api:
+                  oauth2PermissionScopes:
+                    - {id: 44444444-4444-4444-8444-444444444449, value: access_as_user}
+                passwordCredentials:
+                  - secretText: "a-blueprint-secret-of-length"
+            agentIdentities:
+              - id: 88888888-8888-4888-8888-888888888881
+                displayName: Test Agent
+                agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333339
+            agentUsers:
+              - id: 22222222-2222-4222-8222-222222222229
+                userPrincipalName: agent@test.example
+                displayName: Test Agent User
+                identityParentId: 88888888-8888-4888-8888-888888888881
 
-        """
+            """
 
     @Test("Agent ID objects load inline, as Graph returns them: the blueprint among applications, the agent among service principals")
     func agentsLoad() throws {
@@ -382,13 +385,22 @@ struct TenantFileLoaderTests {
         #expect(json.contains(##""@odata.type":"#microsoft.graph.agentIdentity""##))
     }
 
-    @Test("Every broken agent link is named with its line: a missing blueprint, a credential on an agent, an orphan agent user, a blueprint with redirect URIs")
+    @Test(
+        "Every broken agent link is named with its line: a missing blueprint, a credential on an agent, an orphan agent user, a blueprint with redirect URIs"
+    )
     func agentProblems() throws {
         let yaml = Self.withAgents
-            .edited("    agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333339",
-                    "    agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333338\n    passwordCredentials:\n      - secretText: \"an-agent-secret-of-length\"")
-            .edited("    identityParentId: 88888888-8888-4888-8888-888888888881", "    identityParentId: 88888888-8888-4888-8888-888888888882\n    password: \"Agent!pass1\"")
-            .edited("    identifierUris: [\"api://test-agent\"]", "    identifierUris: [\"api://test-agent\"]\n    web: {redirectUris: [\"https://agent.example/cb\"]}")
+            .edited(
+                "    agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333339",
+                "    agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333338\n    passwordCredentials:\n      - secretText: \"an-agent-secret-of-length\""
+            )
+            .edited(
+                "    identityParentId: 88888888-8888-4888-8888-888888888881",
+                "    identityParentId: 88888888-8888-4888-8888-888888888882\n    password: \"Agent!pass1\""
+            )
+            .edited(
+                "    identifierUris: [\"api://test-agent\"]",
+                "    identifierUris: [\"api://test-agent\"]\n    web: {redirectUris: [\"https://agent.example/cb\"]}")
         let error = try Self.problems(yaml)
         let byPath = Dictionary(error.problems.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         #expect(byPath["agentIdentities[0].agentIdentityBlueprintId"]?.line == Self.line(of: "agentIdentityBlueprintId: 3333", in: yaml))
@@ -403,8 +415,9 @@ struct TenantFileLoaderTests {
 
     @Test("An agent identity whose parent is a plain application is told so")
     func agentOfPlainApplication() throws {
-        let yaml = Self.withAgents.edited("    agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333339",
-                                          "    agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333331")
+        let yaml = Self.withAgents.edited(
+            "    agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333339",
+            "    agentIdentityBlueprintId: 33333333-3333-4333-8333-333333333331")
         let problem = try #require(try Self.problems(yaml).problems.only)
         #expect(problem.message.contains("is an application, not an agent identity blueprint"))
     }

@@ -16,9 +16,11 @@ struct TokenExchangeTests {
             let sps = d.servicePrincipals
             let sp = { (appID: String) in sps.first { $0.appId == appID }!.id }
             // The Data API may act for users towards the MCP server (for the chained exchange).
-            d.oauth2PermissionGrants.append(.init(id: "g-data-mcp", clientId: sp(DemoTenant.app("dataApi").appId),
-                                                  resourceId: sp(DemoTenant.app("mcpServer").appId), consentType: "AllPrincipals",
-                                                  principalId: nil, scope: "Expenses.ReadWrite"))
+            d.oauth2PermissionGrants.append(
+                .init(
+                    id: "g-data-mcp", clientId: sp(DemoTenant.app("dataApi").appId),
+                    resourceId: sp(DemoTenant.app("mcpServer").appId), consentType: "AllPrincipals",
+                    principalId: nil, scope: "Expenses.ReadWrite"))
         }
     }
 
@@ -27,10 +29,15 @@ struct TokenExchangeTests {
         try await f.mfaUserToken(bob)
     }
 
-    func exchange(_ f: GrantsFixture, subject: String, client: DemoTenant.DemoApp? = nil, _ extra: [(String, String)]) async -> Result<TokenResponse, OAuthError> {
+    func exchange(
+        _ f: GrantsFixture, subject: String, client: DemoTenant.DemoApp? = nil, _ extra: [(String, String)]
+    ) async -> Result<TokenResponse, OAuthError> {
         let c = client ?? webApi
-        return await f.token([("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"), ("client_id", c.appId), ("client_secret", c.secret!),
-                              ("subject_token", subject), ("subject_token_type", Self.subjectType)] + extra)
+        return await f.token(
+            [
+                ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"), ("client_id", c.appId), ("client_secret", c.secret!),
+                ("subject_token", subject), ("subject_token_type", Self.subjectType),
+            ] + extra)
     }
 
     @Test("The caller gets an RFC 9068 token for one audience: at+jwt, the subject's sub, client_id, scope, tid, oid and act")
@@ -53,15 +60,23 @@ struct TokenExchangeTests {
     func actorsAndChains() async throws {
         let f = try await fixture()
         // The actor token is the caller's own (an actor token of another client is refused).
-        let actorToken = try await f.success([("grant_type", "client_credentials"), ("client_id", webApi.appId), ("client_secret", webApi.secret!),
-                                              ("scope", "https://database.windows.net//.default")]).accessToken
-        let withActor = try await exchange(f, subject: try await userToken(f), [("scope", "https://database.windows.net//Data.Read"),
-                                                                                ("actor_token", actorToken), ("actor_token_type", Self.subjectType)]).get()
+        let actorToken = try await f.success([
+            ("grant_type", "client_credentials"), ("client_id", webApi.appId), ("client_secret", webApi.secret!),
+            ("scope", "https://database.windows.net//.default"),
+        ]).accessToken
+        let withActor = try await exchange(
+            f, subject: try await userToken(f),
+            [
+                ("scope", "https://database.windows.net//Data.Read"),
+                ("actor_token", actorToken), ("actor_token_type", Self.subjectType),
+            ]
+        ).get()
         let first = try UnverifiedJWT(withActor.accessToken)
         #expect(first.claims["act"]?.objectValue?["sub"]?.stringValue == (try UnverifiedJWT(actorToken)).string("sub"))
         #expect(first.string("scope") == "Data.Read")
         // The Data API, holding a token that already has act, exchanges it in turn.
-        let second = try await exchange(f, subject: withActor.accessToken, client: dataApi, [("resource", "api://contoso-expenses-mcp")]).get()
+        let second = try await exchange(f, subject: withActor.accessToken, client: dataApi, [("resource", "api://contoso-expenses-mcp")])
+            .get()
         let act = try #require(UnverifiedJWT(second.accessToken).claims["act"]?.objectValue)
         #expect(act["sub"]?.stringValue == dataApi.appId)
         #expect(act["act"] == first.claims["act"])
@@ -75,10 +90,17 @@ struct TokenExchangeTests {
         #expect(unknown.error == .invalidTarget && unknown.rfc6749Only)
         let body = EntraErrorBody(unknown, traceId: "t", correlationId: "c", at: Date(), errorURIBase: "http://x")
         #expect(body.errorCodes == nil && body.traceId == nil && !body.errorDescription.contains("Trace ID"))
-        #expect(await exchange(f, subject: subject, [("audience", "https://database.windows.net/"), ("audience", "api://contoso-expenses-mcp")]).failure?.error == .invalidTarget)
+        #expect(
+            await exchange(
+                f, subject: subject, [("audience", "https://database.windows.net/"), ("audience", "api://contoso-expenses-mcp")]
+            ).failure?.error == .invalidTarget)
         #expect(await exchange(f, subject: subject, []).failure?.error == .invalidTarget)
-        #expect(await f.token([("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"), ("client_id", webApi.appId), ("client_secret", webApi.secret!),
-                               ("subject_token", subject), ("subject_token_type", "urn:x"), ("audience", "https://database.windows.net/")]).failure?.error == .invalidRequest)
+        #expect(
+            await f.token([
+                ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"), ("client_id", webApi.appId),
+                ("client_secret", webApi.secret!),
+                ("subject_token", subject), ("subject_token_type", "urn:x"), ("audience", "https://database.windows.net/"),
+            ]).failure?.error == .invalidRequest)
         #expect(await exchange(f, subject: "a.b.c", [("audience", "https://database.windows.net/")]).failure?.error == .invalidGrant)
         // The same consent as OBO: the Web API has no grant on the MCP server.
         let consent = try #require(await exchange(f, subject: subject, [("audience", "api://contoso-expenses-mcp")]).failure)

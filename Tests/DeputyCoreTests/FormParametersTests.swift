@@ -62,7 +62,7 @@ struct FormParametersTests {
     func rejectsMalformedPercentEncoding(_ body: String) {
         let error = #expect(throws: OAuthError.self) { try FormParameters(parsing: body) }
         #expect(error?.error == .invalidRequest)
-        #expect(error?.aadsts == 9002313)
+        #expect(error?.aadsts == 9_002_313)
         #expect(error?.status == 400)
     }
 
@@ -77,7 +77,7 @@ struct FormParametersTests {
         let body = "a=" + String(repeating: "x", count: 98)  // 100 bytes
         #expect(try FormParameters(parsing: body, sizeLimit: 100)["a"]?.count == 98)
         let error = #expect(throws: OAuthError.self) { try FormParameters(parsing: body + "x", sizeLimit: 100) }
-        #expect(error?.aadsts == 9002313)
+        #expect(error?.aadsts == 9_002_313)
         #expect(error?.message.contains("100 bytes") == true)
     }
 
@@ -100,7 +100,7 @@ struct FormParametersTests {
     func rejectsDuplicates() throws {
         let form = try FormParameters(parsing: "grant_type=a&scope=x&grant_type=b")
         let error = #expect(throws: OAuthError.self) { try form.rejectDuplicates() }
-        #expect(error?.aadsts == 9002313)
+        #expect(error?.aadsts == 9_002_313)
         #expect(error?.error == .invalidRequest)
         #expect(error?.message.contains("'grant_type'") == true)
     }

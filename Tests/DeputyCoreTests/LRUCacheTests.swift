@@ -11,7 +11,7 @@ struct LRUCacheTests {
         let cache = LRUCache<String, Int>(capacity: 3)
         for (i, k) in ["a", "b", "c"].enumerated() { cache.set(i, for: k, expiresAt: now + 60) }
         #expect(cache.value(for: "a", now: now) == 0)  // a is now the most recent
-        cache.set(3, for: "d", expiresAt: now + 60)     // evicts b
+        cache.set(3, for: "d", expiresAt: now + 60)  // evicts b
         #expect(cache.value(for: "b", now: now) == nil)
         #expect(cache.value(for: "a", now: now) == 0 && cache.value(for: "c", now: now) == 2 && cache.value(for: "d", now: now) == 3)
         #expect(cache.count == 3)

@@ -5,8 +5,10 @@ import Testing
 struct ScopesTests {
     @Test("Parsing splits on whitespace, drops duplicates and keeps the first order")
     func parse() {
-        #expect(Scopes.parse("openid  profile\tapi://x/read\nopenid api://x/read offline_access") ==
-            ["openid", "profile", "api://x/read", "offline_access"])
+        #expect(
+            Scopes.parse("openid  profile\tapi://x/read\nopenid api://x/read offline_access") == [
+                "openid", "profile", "api://x/read", "offline_access",
+            ])
     }
 
     @Test("Parsing nothing or blanks gives no scopes", arguments: [nil, "", "   ", "\t\n"] as [String?])
@@ -207,9 +209,9 @@ struct ClaimsRequestTests {
     @Test("jsonString is minified with sorted keys and survives a round trip")
     func jsonString() throws {
         let request = try ClaimsRequest(
-            parsing: #"{ "access_token": { "xms_cc": { "values": ["cp1"] }, "acrs": { "essential": true, "value": "c1" }, "n": {"v": 2} } }"#)
-        #expect(request.jsonString ==
-            #"{"access_token":{"acrs":{"essential":true,"value":"c1"},"n":{"v":2},"xms_cc":{"values":["cp1"]}}}"#)
+            parsing:
+                #"{ "access_token": { "xms_cc": { "values": ["cp1"] }, "acrs": { "essential": true, "value": "c1" }, "n": {"v": 2} } }"#)
+        #expect(request.jsonString == #"{"access_token":{"acrs":{"essential":true,"value":"c1"},"n":{"v":2},"xms_cc":{"values":["cp1"]}}}"#)
         #expect(try ClaimsRequest(parsing: request.jsonString) == request)
     }
 }
@@ -223,8 +225,8 @@ struct EntraErrorBodyTests {
         let error = OAuthError(.invalidGrant, aadsts: 50126, message: "Error validating credentials due to invalid username or password.")
         let body = EntraErrorBody(error, traceId: "t", correlationId: "c", at: Self.date, errorURIBase: "https://login.example")
         #expect(body.error == "invalid_grant")
-        #expect(body.errorDescription ==
-            "AADSTS50126: Error validating credentials due to invalid username or password."
+        #expect(
+            body.errorDescription == "AADSTS50126: Error validating credentials due to invalid username or password."
                 + "\r\nTrace ID: t\r\nCorrelation ID: c\r\nTimestamp: 2023-11-14 22:13:20Z")
         #expect(body.errorCodes == [50126])
         #expect(body.timestamp == "2023-11-14 22:13:20Z")
@@ -266,10 +268,11 @@ struct EntraErrorBodyTests {
         var body = EntraErrorBody(error, traceId: "t", correlationId: "c", at: Self.date, errorURIBase: "https://x")
         body.claims = #"{"access_token":{}}"#
         let json = try Self.jsonObject(body)
-        #expect(Set(json.keys) == [
-            "error", "error_description", "error_codes", "timestamp", "trace_id", "correlation_id", "error_uri",
-            "suberror", "claims",
-        ])
+        #expect(
+            Set(json.keys) == [
+                "error", "error_description", "error_codes", "timestamp", "trace_id", "correlation_id", "error_uri",
+                "suberror", "claims",
+            ])
         #expect(json["error_codes"] as? [Int] == [65001])
         #expect(json["error"] as? String == "invalid_grant")
         #expect(json["suberror"] as? String == "consent_required")

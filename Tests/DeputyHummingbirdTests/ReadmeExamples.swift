@@ -3,10 +3,9 @@
 import DeputyHummingbird
 import DeputyTokenAcquisition
 import DeputyTokenValidation
+import Foundation
 import HTTPTypes
 import Hummingbird
-import Foundation
-
 
 func validateExample() async throws {
     let authorizationHeader: String? = "Bearer <access token>"
@@ -27,7 +26,6 @@ func validateExample() async throws {
     }
 }
 
-
 func onBehalfOfExample() async throws {
     let userToken = "<the access token the caller sent to this API>"
     let client = ConfidentialClient(
@@ -42,11 +40,11 @@ func onBehalfOfExample() async throws {
     print(sql.scopes, sql.expiresOn)
 }
 
-
 func hummingbirdExample() async throws {
-    let validator = try ResourceValidator(ResourceConfiguration(
-        authority: "https://login.microsoftonline.com/<tenant-id>/v2.0",
-        audiences: ["<api-app-id>", "api://contoso-expenses-api"]))
+    let validator = try ResourceValidator(
+        ResourceConfiguration(
+            authority: "https://login.microsoftonline.com/<tenant-id>/v2.0",
+            audiences: ["<api-app-id>", "api://contoso-expenses-api"]))
     let downstream = ConfidentialClient(
         authority: "https://login.microsoftonline.com/<tenant-id>",
         clientID: "<api-app-id>",

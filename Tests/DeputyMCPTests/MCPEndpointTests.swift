@@ -2,28 +2,31 @@ import AsyncHTTPClient
 import DeputyAuthority
 import DeputyCore
 import DeputyHummingbird
-@testable import DeputyMCP
 import DeputyTestSupport
 import DeputyTokenValidation
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import MCP
 import NIOCore
 import NIOHTTP1
 import Testing
+
+@testable import DeputyMCP
 
 /// A toolbox for the tests: `whoami` answers with the caller (after a pause, so concurrent calls
 /// overlap), `step_up` needs a claims challenge, `fail` throws an ordinary error.
 struct ProbeTools: MCPToolbox {
     var serverInfo: (name: String, version: String) { ("probe", "1.0") }
     var tools: [Tool] {
-        [Tool(name: "whoami", description: "the caller", inputSchema: ["type": "object"]),
-         Tool(name: "step_up", description: "always needs c1", inputSchema: ["type": "object"]),
-         Tool(name: "blocked", description: "always blocked downstream", inputSchema: ["type": "object"]),
-         Tool(name: "relayed", description: "always a relayed MFA challenge", inputSchema: ["type": "object"]),
-         Tool(name: "unavailable", description: "the downstream is down", inputSchema: ["type": "object"]),
-         Tool(name: "fail", description: "always fails", inputSchema: ["type": "object"])]
+        [
+            Tool(name: "whoami", description: "the caller", inputSchema: ["type": "object"]),
+            Tool(name: "step_up", description: "always needs c1", inputSchema: ["type": "object"]),
+            Tool(name: "blocked", description: "always blocked downstream", inputSchema: ["type": "object"]),
+            Tool(name: "relayed", description: "always a relayed MFA challenge", inputSchema: ["type": "object"]),
+            Tool(name: "unavailable", description: "the downstream is down", inputSchema: ["type": "object"]),
+            Tool(name: "fail", description: "always fails", inputSchema: ["type": "object"]),
+        ]
     }
 
     struct Boom: Error, CustomStringConvertible { var description: String { "the tool broke" } }
@@ -38,8 +41,11 @@ struct ProbeTools: MCPToolbox {
         case "blocked":
             throw ChallengeRelay(outcome: .blocked(errorCodes: [53003], message: "AADSTS53003: blocked"))
         case "relayed":
-            throw ChallengeRelay(outcome: .stepUp(ClaimsChallenge(claims: #"{"access_token":{"capolids":{"essential":true,"values":["p1"]}}}"#,
-                                                                  authorizationURI: "https://login.example/t/oauth2/v2.0/authorize"), errorCodes: [50076]))
+            throw ChallengeRelay(
+                outcome: .stepUp(
+                    ClaimsChallenge(
+                        claims: #"{"access_token":{"capolids":{"essential":true,"values":["p1"]}}}"#,
+                        authorizationURI: "https://login.example/t/oauth2/v2.0/authorize"), errorCodes: [50076]))
         case "unavailable":
             throw ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The Data API could not be reached.", retryAfter: nil))
         default:
@@ -64,13 +70,18 @@ struct MCPEndpointTests {
             let port = try freeLoopbackPort()
             let url = "http://127.0.0.1:\(port)/mcp"
             let router = Router(context: BearerRequestContext.self)
-            router.addMCPEndpoint(ProbeTools(), validator: try ResourceValidator(config), configuration: MCPEndpointConfiguration(
-                resourceURL: url, authorizationServers: [live.tenantAuthority + "/v2.0"], scopesSupported: ["api://contoso-expenses-api/access_as_user"]))
+            router.addMCPEndpoint(
+                ProbeTools(), validator: try ResourceValidator(config),
+                configuration: MCPEndpointConfiguration(
+                    resourceURL: url, authorizationServers: [live.tenantAuthority + "/v2.0"],
+                    scopesSupported: ["api://contoso-expenses-api/access_as_user"]))
             try await serving(router, port: port) { try await body(live, url) }
         }
     }
 
-    static func post(_ url: String, token: String?, _ json: String, method: HTTPMethod = .POST) async throws -> (Int, [String: String], String) {
+    static func post(
+        _ url: String, token: String?, _ json: String, method: HTTPMethod = .POST
+    ) async throws -> (Int, [String: String], String) {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -91,7 +102,8 @@ struct MCPEndpointTests {
     @Test("Two users' concurrent calls with the same JSON-RPC id each get their own answer (one server and transport per request)")
     func noCrossTalk() async throws {
         try await Self.withEndpoint { live, url in
-            let alice = try await live.userToken("alice"), bob = try await live.userToken("bob")
+            let alice = try await live.userToken("alice")
+            let bob = try await live.userToken("bob")
             try await withThrowingTaskGroup(of: (String, String).self) { group in
                 for round in 0..<20 {
                     let (user, token) = round.isMultiple(of: 2) ? ("alice@contoso.com", alice) : ("bob@contoso.com", bob)

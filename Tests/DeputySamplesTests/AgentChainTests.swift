@@ -8,8 +8,8 @@ import DeputyTestSupport
 import DeputyTokenAcquisition
 import DeputyTokenValidation
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -27,31 +27,47 @@ struct AgentChainTests {
     }
 
     /// The authority, the Data API, the MCP server and the agent, each on its own port.
-    static func withChain(edit: (@Sendable (inout TenantDirectory) -> Void)? = nil, planner: any AgentPlanner = BuiltInPlanner(),
-                          _ body: @escaping @Sendable (Chain) async throws -> Void) async throws {
+    static func withChain(
+        edit: (@Sendable (inout TenantDirectory) -> Void)? = nil, planner: any AgentPlanner = BuiltInPlanner(),
+        _ body: @escaping @Sendable (Chain) async throws -> Void
+    ) async throws {
         try await LiveAuthority.run(conditionalAccess: true, edit: edit) { live in
             let issuer = live.tenantAuthority + "/v2.0"
-            let dataApi = DemoTenant.app("dataApi"), mcpApp = DemoTenant.app("mcpServer"), agentApp = DemoTenant.app("agent")
+            let dataApi = DemoTenant.app("dataApi")
+            let mcpApp = DemoTenant.app("mcpServer")
+            let agentApp = DemoTenant.app("agent")
             let store = try ExpenseStore()
             try store.seedIfEmpty(DataAPI.demoExpenses(now: Date()))
             let dataRouter = DemoChain.serviceRouter(role: "dataApi", name: "Contoso SQL", browserOrigin: nil, demoMode: true)
-            DataAPI(validator: try ResourceValidator(DataAPI.configuration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)),
-                    reportValidator: try ResourceValidator(DataAPI.reportConfiguration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)),
-                    store: store, managers: [DemoTenant.user("alice").id: DemoTenant.user("bob").id]).addRoutes(to: dataRouter)
-            let dataPort = try freeLoopbackPort(), mcpPort = try freeLoopbackPort(), agentPort = try freeLoopbackPort()
-            let data = "http://127.0.0.1:\(dataPort)", mcp = "http://127.0.0.1:\(mcpPort)/mcp", agent = "http://127.0.0.1:\(agentPort)"
+            DataAPI(
+                validator: try ResourceValidator(
+                    DataAPI.configuration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)),
+                reportValidator: try ResourceValidator(
+                    DataAPI.reportConfiguration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)),
+                store: store, managers: [DemoTenant.user("alice").id: DemoTenant.user("bob").id]
+            ).addRoutes(to: dataRouter)
+            let dataPort = try freeLoopbackPort()
+            let mcpPort = try freeLoopbackPort()
+            let agentPort = try freeLoopbackPort()
+            let data = "http://127.0.0.1:\(dataPort)"
+            let mcp = "http://127.0.0.1:\(mcpPort)/mcp"
+            let agent = "http://127.0.0.1:\(agentPort)"
 
             let mcpRouter = DemoChain.serviceRouter(role: "mcpServer", name: mcpApp.displayName, browserOrigin: nil, demoMode: true)
-            try ExpenseTools.addEndpoint(to: mcpRouter, issuer: issuer, appID: mcpApp.appId, appIDURIs: [mcpApp.identifierUri!], resourceURL: mcp,
-                                     obo: ConfidentialClient(authority: live.tenantAuthority, clientID: mcpApp.appId, credential: .secret(mcpApp.secret!)),
-                                     dataAPI: data)
+            try ExpenseTools.addEndpoint(
+                to: mcpRouter, issuer: issuer, appID: mcpApp.appId, appIDURIs: [mcpApp.identifierUri!], resourceURL: mcp,
+                obo: ConfidentialClient(authority: live.tenantAuthority, clientID: mcpApp.appId, credential: .secret(mcpApp.secret!)),
+                dataAPI: data)
 
             let agentRouter = DemoChain.serviceRouter(role: "agent", name: agentApp.displayName, browserOrigin: nil, demoMode: true)
             // The agent is an agent identity: users sign in for its blueprint; its blueprint's secret gets its credential.
             let blueprint = DemoTenant.app("agentBlueprint")
-            Agent(validator: try ResourceValidator(Agent.configuration(authority: issuer, appID: blueprint.appId, appIDURI: blueprint.identifierUri!)),
-                  obo: DemoChain.agentClient(authority: live.tenantAuthority), mcpEndpoint: mcp, planner: planner,
-                  reports: (dataAPI: data, scopes: ["https://database.windows.net//.default"])).addRoutes(to: agentRouter)
+            Agent(
+                validator: try ResourceValidator(
+                    Agent.configuration(authority: issuer, appID: blueprint.appId, appIDURI: blueprint.identifierUri!)),
+                obo: DemoChain.agentClient(authority: live.tenantAuthority), mcpEndpoint: mcp, planner: planner,
+                reports: (dataAPI: data, scopes: ["https://database.windows.net//.default"])
+            ).addRoutes(to: agentRouter)
 
             try await serving(dataRouter, port: dataPort) {
                 try await serving(mcpRouter, port: mcpPort) {
@@ -71,8 +87,10 @@ struct AgentChainTests {
         var chain: TokenChainReport? { headers["deputy-token-chain"].flatMap(TokenChainReport.init(headerValue:)) }
     }
 
-    static func send(_ url: String, method: HTTPMethod = .POST, token: String?, body: String?, correlation: String,
-                     headers extra: [(String, String)] = []) async throws -> Answer {
+    static func send(
+        _ url: String, method: HTTPMethod = .POST, token: String?, body: String?, correlation: String,
+        headers extra: [(String, String)] = []
+    ) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -90,13 +108,17 @@ struct AgentChainTests {
     }
 
     static func chat(_ chain: Chain, _ message: String, token: String, correlation: String) async throws -> Answer {
-        try await send(chain.agent + "/chat", token: token, body: String(decoding: JSONValue.object(["message": .string(message)]).serialized, as: UTF8.self),
-                       correlation: correlation)
+        try await send(
+            chain.agent + "/chat", token: token,
+            body: String(decoding: JSONValue.object(["message": .string(message)]).serialized, as: UTF8.self),
+            correlation: correlation)
     }
 
     static let agentScope = "api://contoso-expense-agent/access_as_user"
 
-    @Test("Scenario 2: the Data API's MFA challenge crosses two middle tiers to the caller; after MFA the same message lists the expenses, and the log shows both")
+    @Test(
+        "Scenario 2: the Data API's MFA challenge crosses two middle tiers to the caller; after MFA the same message lists the expenses, and the log shows both"
+    )
     func stepUpThroughTheAgent() async throws {
         try await Self.withChain { chain in
             let alice = DemoTenant.user("alice")
@@ -107,7 +129,8 @@ struct AgentChainTests {
             #expect(challenge.claims == SignInDriver.mfaChallenge && challenge.error == "insufficient_claims")
             #expect(challenge.authorizationURI == chain.live.tenantAuthority + "/oauth2/v2.0/authorize")
 
-            let strong = try await SignInDriver.token(authority: chain.live.authority, user: alice, scope: Self.agentScope, claims: challenge.claims)
+            let strong = try await SignInDriver.token(
+                authority: chain.live.authority, user: alice, scope: Self.agentScope, claims: challenge.claims)
             let answer = try await Self.chat(chain, "list my expenses", token: strong, correlation: "scenario-2-b")
             #expect(answer.status == 200)
             let o = try #require(answer.json?.objectValue)
@@ -118,7 +141,10 @@ struct AgentChainTests {
             // Each hop saw a fresh token for itself, minted for the hop before it: nothing passed through.
             let hops = try #require(answer.chain).hops
             #expect(hops.map(\.service) == ["agent", "mcpServer", "dataApi"])
-            #expect(hops.map(\.aud) == [DemoTenant.app("agentBlueprint").appId, DemoTenant.app("mcpServer").appId, DemoTenant.app("dataApi").appId])
+            #expect(
+                hops.map(\.aud) == [
+                    DemoTenant.app("agentBlueprint").appId, DemoTenant.app("mcpServer").appId, DemoTenant.app("dataApi").appId,
+                ])
             #expect(hops.map(\.azp) == [DemoTenant.app("cli").appId, DemoTenant.app("agent").appId, DemoTenant.app("mcpServer").appId])
             #expect(hops.allSatisfy { $0.oid == alice.id && $0.amr?.contains("mfa") == true })
             #expect(answer.chain?.correlationId == "scenario-2-b")
@@ -137,7 +163,8 @@ struct AgentChainTests {
     func approvalNeedsAuthenticationContext() async throws {
         try await Self.withChain { chain in
             let bob = DemoTenant.user("bob")
-            let pending = try #require(try chain.store.visible(to: bob.id).first { $0.ownerOid == DemoTenant.user("alice").id && $0.status == "submitted" })
+            let pending = try #require(
+                try chain.store.visible(to: bob.id).first { $0.ownerOid == DemoTenant.user("alice").id && $0.status == "submitted" })
             let id = try #require(pending.id)
             let weak = try await chain.live.userToken("bob", scope: Self.agentScope)
             let refused = try await Self.chat(chain, "approve expense \(id)", token: weak, correlation: "scenario-3-a")
@@ -146,7 +173,8 @@ struct AgentChainTests {
             #expect(challenge.claims == #"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#)
             #expect(try chain.store.expense(id, visibleTo: bob.id)?.status == "submitted")
 
-            let stepped = try await SignInDriver.token(authority: chain.live.authority, user: bob, scope: Self.agentScope, claims: challenge.claims)
+            let stepped = try await SignInDriver.token(
+                authority: chain.live.authority, user: bob, scope: Self.agentScope, claims: challenge.claims)
             #expect(try UnverifiedJWT(stepped).claims["acrs"] == .array([.string("c1")]))
             let answer = try await Self.chat(chain, "approve expense #\(id)", token: stepped, correlation: "scenario-3-b")
             #expect(answer.status == 200)
@@ -173,13 +201,16 @@ struct AgentChainTests {
         }
     }
 
-    @Test("A block met one hop further down (guests blocked from the Data API only) reaches the caller as the same 403 across both middle tiers")
+    @Test(
+        "A block met one hop further down (guests blocked from the Data API only) reaches the caller as the same 403 across both middle tiers"
+    )
     func blockRelayedAcrossHops() async throws {
         let blockGuests = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e03"
         try await Self.withChain(edit: { directory in
             directory.conditionalAccessPolicies = directory.conditionalAccessPolicies.map { policy in
                 guard case .object(var p) = policy, p["id"]?.stringValue == blockGuests,
-                      case .object(var conditions)? = p["conditions"], case .object(var apps)? = conditions["applications"] else { return policy }
+                    case .object(var conditions)? = p["conditions"], case .object(var apps)? = conditions["applications"]
+                else { return policy }
                 apps["includeApplications"] = .array([.string(DemoTenant.app("dataApi").appId)])
                 conditions["applications"] = .object(apps)
                 p["conditions"] = .object(conditions)
@@ -203,8 +234,9 @@ struct AgentChainTests {
         try await Self.withChain { chain in
             let token = try await chain.live.userToken("bob", scope: Self.agentScope)
             let list = #"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#
-            let mcp = try await Self.send(chain.mcp, token: token, body: list, correlation: "scenario-5-mcp",
-                                          headers: [("Accept", "application/json, text/event-stream")])
+            let mcp = try await Self.send(
+                chain.mcp, token: token, body: list, correlation: "scenario-5-mcp",
+                headers: [("Accept", "application/json, text/event-stream")])
             #expect(mcp.status == 401)
             #expect(mcp.headers["www-authenticate"]?.contains(#"error="invalid_token""#) == true)
             #expect(mcp.headers["www-authenticate"]?.contains("resource_metadata=") == true)

@@ -15,8 +15,11 @@ actor ScriptedTools: AgentTools {
     init(answer: @escaping @Sendable (String, [String: Value]) -> Value) { self.answer = answer }
 
     func listTools() async throws -> [Tool] {
-        [Tool(name: "list_expenses", description: "list", inputSchema: ["type": "object"]),
-         Tool(name: "approve_expense", description: "approve", inputSchema: ["type": "object", "properties": ["id": ["type": "integer"]]])]
+        [
+            Tool(name: "list_expenses", description: "list", inputSchema: ["type": "object"]),
+            Tool(
+                name: "approve_expense", description: "approve", inputSchema: ["type": "object", "properties": ["id": ["type": "integer"]]]),
+        ]
     }
 
     func call(_ name: String, arguments: [String: Value]) async throws -> AgentToolCall {
@@ -29,27 +32,32 @@ actor ScriptedTools: AgentTools {
 
 @Suite("agent planners")
 struct AgentPlannerTests {
-    @Test("The built-in planner reads the requests it knows, in the forms people type them, and nothing else", arguments: [
-        ("list my expenses", BuiltInPlanner.Intent.list),
-        ("Show me all my expenses please", .list),
-        ("what are my expenses?", .list),
-        ("show expense 2", .show(2)),
-        ("Show expense #12", .show(12)),
-        ("get expense 7", .show(7)),
-        ("approve expense 3", .approve(3)),
-        ("Please approve the expense #4", .approve(4)),
-        ("submit an expense of 42.50 for a taxi to the airport", .submit(amount: 42.5, currency: nil, description: "a taxi to the airport")),
-        ("Submit expense of EUR 12,30 for coffee.", .submit(amount: 12.3, currency: "EUR", description: "coffee")),
-        ("submit an expense of 9 usd for parking", .submit(amount: 9, currency: "USD", description: "parking")),
-        ("submit an expense of €15 for lunch", .submit(amount: 15, currency: "EUR", description: "lunch")),
-        ("submit an expense for lunch", .help),
-        ("delete expense 5", .delete(5)),
-        ("Please remove the expense #6", .delete(6)),
-        ("delete all my expenses, I confirm", .deleteAll),
-        ("approve expense", .help),
-        ("tell me a joke", .help),
-        ("", .help),
-    ])
+    @Test(
+        "The built-in planner reads the requests it knows, in the forms people type them, and nothing else",
+        arguments: [
+            ("list my expenses", BuiltInPlanner.Intent.list),
+            ("Show me all my expenses please", .list),
+            ("what are my expenses?", .list),
+            ("show expense 2", .show(2)),
+            ("Show expense #12", .show(12)),
+            ("get expense 7", .show(7)),
+            ("approve expense 3", .approve(3)),
+            ("Please approve the expense #4", .approve(4)),
+            (
+                "submit an expense of 42.50 for a taxi to the airport",
+                .submit(amount: 42.5, currency: nil, description: "a taxi to the airport")
+            ),
+            ("Submit expense of EUR 12,30 for coffee.", .submit(amount: 12.3, currency: "EUR", description: "coffee")),
+            ("submit an expense of 9 usd for parking", .submit(amount: 9, currency: "USD", description: "parking")),
+            ("submit an expense of €15 for lunch", .submit(amount: 15, currency: "EUR", description: "lunch")),
+            ("submit an expense for lunch", .help),
+            ("delete expense 5", .delete(5)),
+            ("Please remove the expense #6", .delete(6)),
+            ("delete all my expenses, I confirm", .deleteAll),
+            ("approve expense", .help),
+            ("tell me a joke", .help),
+            ("", .help),
+        ])
     func intents(message: String, intent: BuiltInPlanner.Intent) {
         #expect(BuiltInPlanner.intent(of: message) == intent)
     }
@@ -58,7 +66,14 @@ struct AgentPlannerTests {
     func builtInReply() async throws {
         let tools = ScriptedTools { name, _ in
             name == "list_expenses"
-                ? ["expenses": [["id": 1, "amount": "42.50", "currency": "EUR", "description": "Train", "ownerName": "Alice Adams", "status": "submitted"]]]
+                ? [
+                    "expenses": [
+                        [
+                            "id": 1, "amount": "42.50", "currency": "EUR", "description": "Train", "ownerName": "Alice Adams",
+                            "status": "submitted",
+                        ]
+                    ]
+                ]
                 : ["id": 1, "amount": "42.50", "currency": "EUR", "description": "Train", "ownerName": "Alice Adams", "status": "approved"]
         }
         let list = try await BuiltInPlanner().respond(to: "list my expenses", tools: tools)
@@ -77,14 +92,25 @@ struct AgentPlannerTests {
             var r = request
             let body = try await r.collectBody(upTo: 1 << 20)
             let json = try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
-            let turn = requests.withLock { $0.append(json); return $0.count }
-            let message: JSONValue = turn == 1
-                ? .object(["role": .string("assistant"), "content": .null, "tool_calls": .array([.object([
-                    "id": .string("call_1"), "type": .string("function"),
-                    "function": .object(["name": .string("approve_expense"), "arguments": .string(#"{"id": 3}"#)])])])])
+            let turn = requests.withLock {
+                $0.append(json)
+                return $0.count
+            }
+            let message: JSONValue =
+                turn == 1
+                ? .object([
+                    "role": .string("assistant"), "content": .null,
+                    "tool_calls": .array([
+                        .object([
+                            "id": .string("call_1"), "type": .string("function"),
+                            "function": .object(["name": .string("approve_expense"), "arguments": .string(#"{"id": 3}"#)]),
+                        ])
+                    ]),
+                ])
                 : .object(["role": .string("assistant"), "content": .string("Done: expense 3 is approved.")])
             let answer: JSONValue = .object(["choices": .array([.object(["index": .number(0), "message": message])])])
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: answer.serialized)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: answer.serialized)))
         }
         let port = try freeLoopbackPort()
         try await serving(router, port: port) {

@@ -7,8 +7,8 @@ import DeputyTestSupport
 import DeputyTokenAcquisition
 import DeputyTokenValidation
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -20,21 +20,28 @@ struct ChainScenarioTests {
     /// The authority, the Data API and the Web API, each on its own port.
     static func withChain(_ body: @escaping @Sendable (LiveAuthority, String) async throws -> Void) async throws {
         try await LiveAuthority.run(conditionalAccess: true) { live in
-            let dataApi = DemoTenant.app("dataApi"), webApi = DemoTenant.app("webApi")
+            let dataApi = DemoTenant.app("dataApi")
+            let webApi = DemoTenant.app("webApi")
             let issuerAuthority = live.tenantAuthority + "/v2.0"
             let store = try ExpenseStore()
             try store.seedIfEmpty(DataAPI.demoExpenses(now: Date()))
-            let data = DataAPI(validator: try ResourceValidator(DataAPI.configuration(authority: issuerAuthority, appID: dataApi.appId,
-                                                                                  appIDURI: dataApi.identifierUri!)),
-                               store: store, managers: [DemoTenant.user("alice").id: DemoTenant.user("bob").id])
+            let data = DataAPI(
+                validator: try ResourceValidator(
+                    DataAPI.configuration(
+                        authority: issuerAuthority, appID: dataApi.appId,
+                        appIDURI: dataApi.identifierUri!)),
+                store: store, managers: [DemoTenant.user("alice").id: DemoTenant.user("bob").id])
             let dataRouter = Router(context: BearerRequestContext.self)
             data.addRoutes(to: dataRouter)
             let dataPort = try freeLoopbackPort()
             try await serving(dataRouter, port: dataPort) {
-                let web = WebAPI(validator: try ResourceValidator(WebAPI.configuration(authority: issuerAuthority, appID: webApi.appId,
-                                                                                   appIDURI: webApi.identifierUri!)),
-                                 obo: ConfidentialClient(authority: live.tenantAuthority, clientID: webApi.appId, credential: .secret(webApi.secret!)),
-                                 dataAPI: "http://127.0.0.1:\(dataPort)")
+                let web = WebAPI(
+                    validator: try ResourceValidator(
+                        WebAPI.configuration(
+                            authority: issuerAuthority, appID: webApi.appId,
+                            appIDURI: webApi.identifierUri!)),
+                    obo: ConfidentialClient(authority: live.tenantAuthority, clientID: webApi.appId, credential: .secret(webApi.secret!)),
+                    dataAPI: "http://127.0.0.1:\(dataPort)")
                 let webRouter = Router(context: BearerRequestContext.self)
                 web.addRoutes(to: webRouter)
                 let webPort = try freeLoopbackPort()
@@ -54,7 +61,9 @@ struct ChainScenarioTests {
         return (Int(response.status.code), headers, String(buffer: body))
     }
 
-    @Test("Scenario 1: a password-only sign-in gets the MFA claims challenge from the Web API; after MFA with those claims the same call succeeds, and the log shows both")
+    @Test(
+        "Scenario 1: a password-only sign-in gets the MFA claims challenge from the Web API; after MFA with those claims the same call succeeds, and the log shows both"
+    )
     func stepUp() async throws {
         try await Self.withChain { live, web in
             let alice = DemoTenant.user("alice")
@@ -80,19 +89,26 @@ struct ChainScenarioTests {
         }
     }
 
-    @Test("Scenario 6: the Reports API has no grant to the Data API; the consent error reaches the caller as Identity.Web's 403 consent form")
+    @Test(
+        "Scenario 6: the Reports API has no grant to the Data API; the consent error reaches the caller as Identity.Web's 403 consent form")
     func consentRequired() async throws {
         try await LiveAuthority.run(conditionalAccess: true) { live in
             let reportsApi = DemoTenant.app("reportsApi")
             let router = Router(context: BearerRequestContext.self)
-            WebAPI(validator: try ResourceValidator(WebAPI.configuration(authority: live.tenantAuthority + "/v2.0", appID: reportsApi.appId,
-                                                                     appIDURI: reportsApi.identifierUri!)),
-                   obo: ConfidentialClient(authority: live.tenantAuthority, clientID: reportsApi.appId, credential: .secret(reportsApi.secret!)),
-                   dataAPI: "http://127.0.0.1:9", callerScopes: ["api://contoso-reports-api/.default"]).addRoutes(to: router)
+            WebAPI(
+                validator: try ResourceValidator(
+                    WebAPI.configuration(
+                        authority: live.tenantAuthority + "/v2.0", appID: reportsApi.appId,
+                        appIDURI: reportsApi.identifierUri!)),
+                obo: ConfidentialClient(
+                    authority: live.tenantAuthority, clientID: reportsApi.appId, credential: .secret(reportsApi.secret!)),
+                dataAPI: "http://127.0.0.1:9", callerScopes: ["api://contoso-reports-api/.default"]
+            ).addRoutes(to: router)
             let port = try freeLoopbackPort()
             try await serving(router, port: port) {
                 let token = try await live.userToken("alice", scope: "api://contoso-reports-api/access_as_user")
-                let (status, headers, body) = try await Self.get("http://127.0.0.1:\(port)/api/expenses", token: token, correlation: "scenario-6")
+                let (status, headers, body) = try await Self.get(
+                    "http://127.0.0.1:\(port)/api/expenses", token: token, correlation: "scenario-6")
                 #expect(status == 403)
                 let header = try #require(headers["www-authenticate"])
                 let consent = try #require(ConsentChallenge(wwwAuthenticate: header))
@@ -105,7 +121,8 @@ struct ChainScenarioTests {
     @Test("Scenario 4 (through the Web API): a blocked guest gets a 403 with AADSTS53003 and no challenge to loop on")
     func blockedGuest() async throws {
         try await Self.withChain { live, web in
-            let (status, headers, body) = try await Self.get(web + "/api/expenses", token: try await live.userToken("eve"), correlation: "scenario-4")
+            let (status, headers, body) = try await Self.get(
+                web + "/api/expenses", token: try await live.userToken("eve"), correlation: "scenario-4")
             #expect(status == 403)
             #expect(headers["www-authenticate"] == nil)
             #expect(body.contains("53003"))

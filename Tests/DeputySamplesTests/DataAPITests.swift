@@ -25,29 +25,38 @@ struct DataAPITests {
             configuration.passwordHashCost = 4
             (authority, _) = try await Authority.open(configuration: configuration, store: RecordStore.inMemory(), tenantFile: file)
             await authority.passwords.waitForHashing()
-            let jwks = String(decoding: JSONValue.object(try await authority.jwks(tenantID: DemoTenant.tenantID, v2: true)).serialized, as: UTF8.self)
+            let jwks = String(
+                decoding: JSONValue.object(try await authority.jwks(tenantID: DemoTenant.tenantID, v2: true)).serialized, as: UTF8.self)
             let dataApi = DemoTenant.app("dataApi")
-            var config = DataAPI.configuration(authority: "http://127.0.0.1:7400/\(DemoTenant.tenantID)/v2.0", appID: dataApi.appId,
-                                               appIDURI: dataApi.identifierUri!)
+            var config = DataAPI.configuration(
+                authority: "http://127.0.0.1:7400/\(DemoTenant.tenantID)/v2.0", appID: dataApi.appId,
+                appIDURI: dataApi.identifierUri!)
             config.keys = .jwks(json: jwks, issuer: configuration.issuerV2(tenantID: DemoTenant.tenantID))
             let store = try ExpenseStore()
             try store.seedIfEmpty(DataAPI.demoExpenses(now: Date()))
-            api = DataAPI(validator: try ResourceValidator(config), store: store,
-                          managers: [DemoTenant.user("alice").id: DemoTenant.user("bob").id])
+            api = DataAPI(
+                validator: try ResourceValidator(config), store: store,
+                managers: [DemoTenant.user("alice").id: DemoTenant.user("bob").id])
         }
 
         func token(_ form: [(String, String)]) async throws -> String {
-            try await authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters(form), correlationID: "t")).get().accessToken
+            try await authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters(form), correlationID: "t")).get()
+                .accessToken
         }
 
         /// A user's token for the Data API, as the Web API gets it by OBO.
         func userToken(_ user: String, scope: String = "https://database.windows.net//.default") async throws -> String {
-            let u = DemoTenant.user(user), webApi = DemoTenant.app("webApi")
-            let assertion = try await token([("grant_type", "password"), ("client_id", DemoTenant.app("cli").appId), ("username", u.upn),
-                                             ("password", u.password), ("scope", "api://contoso-expenses-api/access_as_user")])
-            return try await token([("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", webApi.appId),
-                                    ("client_secret", webApi.secret!), ("requested_token_use", "on_behalf_of"), ("assertion", assertion),
-                                    ("scope", scope)])
+            let u = DemoTenant.user(user)
+            let webApi = DemoTenant.app("webApi")
+            let assertion = try await token([
+                ("grant_type", "password"), ("client_id", DemoTenant.app("cli").appId), ("username", u.upn),
+                ("password", u.password), ("scope", "api://contoso-expenses-api/access_as_user"),
+            ])
+            return try await token([
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", webApi.appId),
+                ("client_secret", webApi.secret!), ("requested_token_use", "on_behalf_of"), ("assertion", assertion),
+                ("scope", scope),
+            ])
         }
 
         func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
@@ -66,7 +75,9 @@ struct DataAPITests {
     @Test("Each user sees their own expenses; a manager also sees their reports'; a guest sees none")
     func visibility() async throws {
         let f = try await Fixture()
-        let alice = try await f.userToken("alice"), bob = try await f.userToken("bob"), eve = try await f.userToken("eve")
+        let alice = try await f.userToken("alice")
+        let bob = try await f.userToken("bob")
+        let eve = try await f.userToken("eve")
         try await f.test { client in
             let a = try Self.list(try await client.execute(uri: "/expenses", method: .get, headers: Self.auth(alice)) { $0 })
             #expect(a.count == 3 && a.allSatisfy { $0["ownerOid"] == .string(DemoTenant.user("alice").id) })
@@ -84,19 +95,27 @@ struct DataAPITests {
     @Test("Submitting sets the manager as approver; only the manager approves, once")
     func submitAndApprove() async throws {
         let f = try await Fixture()
-        let alice = try await f.userToken("alice"), bob = try await f.userToken("bob")
+        let alice = try await f.userToken("alice")
+        let bob = try await f.userToken("bob")
         try await f.test { client in
-            let created = try await client.execute(uri: "/expenses", method: .post, headers: Self.auth(alice),
-                                                   body: ByteBuffer(string: #"{"amount": 23.5, "description": "Taxi"}"#)) { $0 }
+            let created = try await client.execute(
+                uri: "/expenses", method: .post, headers: Self.auth(alice),
+                body: ByteBuffer(string: #"{"amount": 23.5, "description": "Taxi"}"#)
+            ) { $0 }
             #expect(created.status == .created)
             let row = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: created.body).utf8)).objectValue)
             #expect(row["approverOid"] == .string(DemoTenant.user("bob").id) && row["amount"] == .string("23.50"))
             let id = Int(row["id"]?.numberValue ?? 0)
-            #expect(try await client.execute(uri: "/expenses/\(id)/approve", method: .post, headers: Self.auth(alice)) { $0 }.status == .forbidden)
+            #expect(
+                try await client.execute(uri: "/expenses/\(id)/approve", method: .post, headers: Self.auth(alice)) { $0 }.status
+                    == .forbidden)
             let approved = try await client.execute(uri: "/expenses/\(id)/approve", method: .post, headers: Self.auth(bob)) { $0 }
             #expect(approved.status == .ok && String(buffer: approved.body).contains(#""status":"approved""#))
-            #expect(try await client.execute(uri: "/expenses/\(id)/approve", method: .post, headers: Self.auth(bob)) { $0 }.status == .conflict)
-            let bad = try await client.execute(uri: "/expenses", method: .post, headers: Self.auth(alice), body: ByteBuffer(string: #"{"amount": -1}"#)) { $0 }
+            #expect(
+                try await client.execute(uri: "/expenses/\(id)/approve", method: .post, headers: Self.auth(bob)) { $0 }.status == .conflict)
+            let bad = try await client.execute(
+                uri: "/expenses", method: .post, headers: Self.auth(alice), body: ByteBuffer(string: #"{"amount": -1}"#)
+            ) { $0 }
             #expect(bad.status == .badRequest)
         }
     }
@@ -105,11 +124,15 @@ struct DataAPITests {
     func tokens() async throws {
         let f = try await Fixture()
         let bob = DemoTenant.user("bob")
-        let forWebApi = try await f.token([("grant_type", "password"), ("client_id", DemoTenant.app("cli").appId), ("username", bob.upn),
-                                           ("password", bob.password), ("scope", "api://contoso-expenses-api/access_as_user")])
+        let forWebApi = try await f.token([
+            ("grant_type", "password"), ("client_id", DemoTenant.app("cli").appId), ("username", bob.upn),
+            ("password", bob.password), ("scope", "api://contoso-expenses-api/access_as_user"),
+        ])
         let reports = DemoTenant.app("reports")
-        let appOnly = try await f.token([("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
-                                          ("scope", "https://database.windows.net//.default")])
+        let appOnly = try await f.token([
+            ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
+            ("scope", "https://database.windows.net//.default"),
+        ])
         let readOnly = try await f.userToken("bob", scope: "https://database.windows.net//Data.Read")
         try await f.test { client in
             let none = try await client.execute(uri: "/expenses", method: .get) { $0 }
@@ -119,9 +142,12 @@ struct DataAPITests {
             let app = try await client.execute(uri: "/expenses", method: .get, headers: Self.auth(appOnly)) { $0 }
             #expect(app.status == .unauthorized)
             #expect(try await client.execute(uri: "/expenses", method: .get, headers: Self.auth(readOnly)) { $0 }.status == .ok)
-            let write = try await client.execute(uri: "/expenses", method: .post, headers: Self.auth(readOnly),
-                                                 body: ByteBuffer(string: #"{"amount": 1, "description": "x"}"#)) { $0 }
-            #expect(write.status == .forbidden && write.headers[.wwwAuthenticate] == #"Bearer error="insufficient_scope", scope="Data.Write""#)
+            let write = try await client.execute(
+                uri: "/expenses", method: .post, headers: Self.auth(readOnly),
+                body: ByteBuffer(string: #"{"amount": 1, "description": "x"}"#)
+            ) { $0 }
+            #expect(
+                write.status == .forbidden && write.headers[.wwwAuthenticate] == #"Bearer error="insufficient_scope", scope="Data.Write""#)
         }
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 import Hummingbird
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A free loopback port (bound, read, released): a service that must know its own URL before it
@@ -27,16 +27,20 @@ public func freeLoopbackPort() throws -> Int {
 /// Serves `router` on 127.0.0.1:`port` while `body` runs (HummingbirdTesting's live mode picks
 /// its own port), then stops it.
 public func serving<Context: RequestContext>(_ router: Router<Context>, port: Int, _ body: () async throws -> Void) async throws
-    where Context.Source == ApplicationRequestContextSource {
+where Context.Source == ApplicationRequestContextSource {
     let (started, ready) = AsyncStream<Void>.makeStream()
-    let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), onServerRunning: { _ in ready.yield() })
+    let app = Application(
+        router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), onServerRunning: { _ in ready.yield() })
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
             defer { ready.finish() }  // a server that cannot start ends the wait below
             try await app.runService(gracefulShutdownSignals: [])
         }
         var didStart = false
-        for await _ in started { didStart = true; break }
+        for await _ in started {
+            didStart = true
+            break
+        }
         defer { group.cancelAll() }
         // Another test may have taken the port between freeLoopbackPort() and here: never run the
         // body against whatever answers on it.
@@ -68,13 +72,17 @@ public struct LiveAuthority: Sendable {
     public let base: String
     public var tenantAuthority: String { "\(base)/\(DemoTenant.tenantID)" }
 
-    public static func run(conditionalAccess: Bool = false, edit: (@Sendable (inout TenantDirectory) -> Void)? = nil,
-                           _ body: @escaping @Sendable (LiveAuthority) async throws -> Void) async throws {
+    public static func run(
+        conditionalAccess: Bool = false, edit: (@Sendable (inout TenantDirectory) -> Void)? = nil,
+        _ body: @escaping @Sendable (LiveAuthority) async throws -> Void
+    ) async throws {
         try await retryingPortClashes { try await runOnce(conditionalAccess: conditionalAccess, edit: edit, body) }
     }
 
-    static func runOnce(conditionalAccess: Bool, edit: (@Sendable (inout TenantDirectory) -> Void)?,
-                        _ body: @escaping @Sendable (LiveAuthority) async throws -> Void) async throws {
+    static func runOnce(
+        conditionalAccess: Bool, edit: (@Sendable (inout TenantDirectory) -> Void)?,
+        _ body: @escaping @Sendable (LiveAuthority) async throws -> Void
+    ) async throws {
         let port = try freeLoopbackPort()
         var file = try TenantFileLoader.load(yaml: DemoTenant(portBase: port, https: false).yaml, fileName: "demo.yaml")
         if !conditionalAccess { file.tenants[0].conditionalAccessPolicies = [] }
@@ -96,8 +104,14 @@ public struct LiveAuthority: Sendable {
     /// A user's token for the Web API with the password only (ROPC on the public CLI app).
     public func userToken(_ user: String = "bob", scope: String = "api://contoso-expenses-api/access_as_user") async throws -> String {
         let u = DemoTenant.user(user)
-        return try await authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
-            ("grant_type", "password"), ("client_id", DemoTenant.app("cli").appId), ("username", u.upn), ("password", u.password), ("scope", scope)]),
-            correlationID: "setup")).get().accessToken
+        return try await authority.token(
+            TokenRequest(
+                tenantSegment: "contoso.com",
+                form: FormParameters([
+                    ("grant_type", "password"), ("client_id", DemoTenant.app("cli").appId), ("username", u.upn), ("password", u.password),
+                    ("scope", scope),
+                ]),
+                correlationID: "setup")
+        ).get().accessToken
     }
 }

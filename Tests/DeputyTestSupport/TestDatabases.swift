@@ -1,7 +1,7 @@
 import DeputyAuthority
 import DeputyAuthorityPostgres
-import DeputyPostgres
 import DeputyAuthoritySQLite
+import DeputyPostgres
 import Foundation
 import Logging
 import PostgresNIO

@@ -33,14 +33,18 @@ final class EntraShapedIssuer: Sendable {
                 "jwks_uri": .string("http://127.0.0.1:\(port())/common/discovery/v2.0/keys"),
                 "authorization_endpoint": .string("https://login.microsoftonline.com/common/oauth2/v2.0/authorize"),
             ])
-            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=86400, private"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: doc.serialized)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=86400, private"],
+                body: .init(byteBuffer: ByteBuffer(bytes: doc.serialized)))
         }
         router.get("/common/discovery/v2.0/keys") { _, _ -> Response in
             self.jwksFetches.withLock { $0 += 1 }
-            let jwks = try self.keys.withLock { try $0.map { JSONValue.object(try $0.jwk(issuer: self.base.withLock { $0 } + "/{tenantid}/v2.0")) } }
-            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=86400, private"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: JSONValue.object(["keys": .array(jwks)]).serialized)))
+            let jwks = try self.keys.withLock {
+                try $0.map { JSONValue.object(try $0.jwk(issuer: self.base.withLock { $0 } + "/{tenantid}/v2.0")) }
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=86400, private"],
+                body: .init(byteBuffer: ByteBuffer(bytes: JSONValue.object(["keys": .array(jwks)]).serialized)))
         }
         return router
     }
@@ -61,11 +65,14 @@ final class EntraShapedIssuer: Sendable {
 
 @Suite("resource validator")
 struct ResourceValidatorTests {
-    static func withIssuer(_ configure: @escaping @Sendable (inout ResourceConfiguration) -> Void = { _ in },
-                           _ body: @escaping @Sendable (EntraShapedIssuer, ResourceValidator) async throws -> Void) async throws {
+    static func withIssuer(
+        _ configure: @escaping @Sendable (inout ResourceConfiguration) -> Void = { _ in },
+        _ body: @escaping @Sendable (EntraShapedIssuer, ResourceValidator) async throws -> Void
+    ) async throws {
         let issuer = try EntraShapedIssuer()
         let port = LockedBox(0)
-        let app = Application(router: issuer.router { port.withLock { $0 } }, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        let app = Application(
+            router: issuer.router { port.withLock { $0 } }, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
             port.withLock { $0 = client.port! }
             issuer.base.withLock { $0 = "http://127.0.0.1:\(client.port!)" }
@@ -76,7 +83,9 @@ struct ResourceValidatorTests {
         }
     }
 
-    @Test("An Entra-shaped token validates through discovery: the {tenantid} issuer template is filled from tid, and the principal reads its claims")
+    @Test(
+        "An Entra-shaped token validates through discovery: the {tenantid} issuer template is filled from tid, and the principal reads its claims"
+    )
     func discovery() async throws {
         try await Self.withIssuer { issuer, validator in
             let p = try await validator.validate(authorizationHeader: "Bearer " + (try issuer.token()))
@@ -106,18 +115,25 @@ struct ResourceValidatorTests {
     @Test("An agent identity's token exposes its facets: the actor is an agent, its blueprint, an agent user subject")
     func agentFacets() async throws {
         try await Self.withIssuer { issuer, validator in
-            let p = try await validator.validate(try issuer.token { c in
-                c["xms_act_fct"] = .string("11 3"); c["xms_sub_fct"] = .string("13"); c["xms_par_app_azp"] = .string("blueprint-app")
-                c["xms_idrel"] = .string("1")
-            })
+            let p = try await validator.validate(
+                try issuer.token { c in
+                    c["xms_act_fct"] = .string("11 3")
+                    c["xms_sub_fct"] = .string("13")
+                    c["xms_par_app_azp"] = .string("blueprint-app")
+                    c["xms_idrel"] = .string("1")
+                })
             let agent = try #require(p.agent)
-            #expect(agent.actorIsAgent && agent.subjectIsAgentUser && agent.blueprintAppID == "blueprint-app" && agent.identityRelation == 1)
+            #expect(
+                agent.actorIsAgent && agent.subjectIsAgentUser && agent.blueprintAppID == "blueprint-app" && agent.identityRelation == 1)
             #expect(agent.kind == .agentUser && agent.agentIdentityID == p.clientID)
             #expect(try await validator.validate(try issuer.token()).agent == nil)
             // Acting for a user: the actor facet only.
-            let forUser = try await validator.validate(try issuer.token { c in
-                c["xms_act_fct"] = .string("11"); c["xms_par_app_azp"] = .string("blueprint-app"); c["azp"] = .string("agent-identity")
-            })
+            let forUser = try await validator.validate(
+                try issuer.token { c in
+                    c["xms_act_fct"] = .string("11")
+                    c["xms_par_app_azp"] = .string("blueprint-app")
+                    c["azp"] = .string("agent-identity")
+                })
             #expect(forUser.agent?.kind == .actingForUser && forUser.agent?.agentIdentityID == "agent-identity")
             // A blueprint named without the agent facet is not an agent acting.
             let notAgent = try await validator.validate(try issuer.token { c in c["xms_par_app_azp"] = .string("blueprint-app") })
@@ -136,41 +152,72 @@ struct ResourceValidatorTests {
 
     /// Each attack and the reason it is refused.
     static let attacks: [(String, @Sendable (EntraShapedIssuer) throws -> String)] = [
-        ("alg none", { i in
-            let h = Base64URL.encode(JSONValue.object(["alg": .string("none"), "typ": .string("JWT")]).serialized)
-            let p = try UnverifiedJWT(try i.token()).claims
-            return "\(h).\(Base64URL.encode(JSONValue.object(p).serialized))."
-        }),
-        ("HS256 keyed with the RSA public key", { i in
-            let h = Base64URL.encode(JSONValue.object(["alg": .string("HS256"), "typ": .string("JWT"), "kid": .string(i.current.kid)]).serialized)
-            let p = Base64URL.encode(JSONValue.object(try UnverifiedJWT(try i.token()).claims).serialized)
-            let publicKey = Data(try i.current.jwk(issuer: "x").description.utf8)
-            let mac = HMAC<SHA256>.authenticationCode(for: Data("\(h).\(p)".utf8), using: SymmetricKey(data: publicKey))
-            return "\(h).\(p).\(Base64URL.encode(Data(mac)))"
-        }),
+        (
+            "alg none",
+            { i in
+                let h = Base64URL.encode(JSONValue.object(["alg": .string("none"), "typ": .string("JWT")]).serialized)
+                let p = try UnverifiedJWT(try i.token()).claims
+                return "\(h).\(Base64URL.encode(JSONValue.object(p).serialized))."
+            }
+        ),
+        (
+            "HS256 keyed with the RSA public key",
+            { i in
+                let h = Base64URL.encode(
+                    JSONValue.object(["alg": .string("HS256"), "typ": .string("JWT"), "kid": .string(i.current.kid)]).serialized)
+                let p = Base64URL.encode(JSONValue.object(try UnverifiedJWT(try i.token()).claims).serialized)
+                let publicKey = Data(try i.current.jwk(issuer: "x").description.utf8)
+                let mac = HMAC<SHA256>.authenticationCode(for: Data("\(h).\(p)".utf8), using: SymmetricKey(data: publicKey))
+                return "\(h).\(p).\(Base64URL.encode(Data(mac)))"
+            }
+        ),
         ("wrong issuer", { i in try i.token { $0["iss"] = .string("https://login.microsoftonline.com/evil/v2.0") } }),
-        ("issuer of another tenant than tid", { i in try i.token { $0["iss"] = .string("https://login.microsoftonline.com/22222222-2222-2222-2222-222222222222/v2.0") } }),
+        (
+            "issuer of another tenant than tid",
+            { i in try i.token { $0["iss"] = .string("https://login.microsoftonline.com/22222222-2222-2222-2222-222222222222/v2.0") } }
+        ),
         ("wrong audience", { i in try i.token { $0["aud"] = .string("api://another-api") } }),
         ("token for another resource (Graph)", { i in try i.token { $0["aud"] = .string("00000003-0000-0000-c000-000000000000") } }),
         ("expired", { i in try i.token(now: Date() - 7200) }),
         ("nbf in the future", { i in try i.token { $0["nbf"] = .number(Date().timeIntervalSince1970 + 3600) } }),
-        ("ID token", { i in try i.token { $0["scp"] = nil; $0["aud"] = .string("api://contoso-api"); $0["nonce"] = .string("n") } }),
-        ("tampered payload", { i in
-            let parts = try i.token().split(separator: ".").map(String.init)
-            var claims = try UnverifiedJWT(try i.token()).claims
-            claims["oid"] = .string("admin")
-            return "\(parts[0]).\(Base64URL.encode(JSONValue.object(claims).serialized)).\(parts[2])"
-        }),
-        ("oversize header", { i in
-            let h = Base64URL.encode(JSONValue.object(["alg": .string("RS256"), "typ": .string("JWT"), "x": .string(String(repeating: "a", count: 20_000))]).serialized)
-            return h + "." + (try i.token()).split(separator: ".").dropFirst().joined(separator: ".")
-        }),
+        (
+            "ID token",
+            { i in
+                try i.token {
+                    $0["scp"] = nil
+                    $0["aud"] = .string("api://contoso-api")
+                    $0["nonce"] = .string("n")
+                }
+            }
+        ),
+        (
+            "tampered payload",
+            { i in
+                let parts = try i.token().split(separator: ".").map(String.init)
+                var claims = try UnverifiedJWT(try i.token()).claims
+                claims["oid"] = .string("admin")
+                return "\(parts[0]).\(Base64URL.encode(JSONValue.object(claims).serialized)).\(parts[2])"
+            }
+        ),
+        (
+            "oversize header",
+            { i in
+                let h = Base64URL.encode(
+                    JSONValue.object(["alg": .string("RS256"), "typ": .string("JWT"), "x": .string(String(repeating: "a", count: 20_000))])
+                        .serialized)
+                return h + "." + (try i.token()).split(separator: ".").dropFirst().joined(separator: ".")
+            }
+        ),
         ("not a JWT", { _ in "not-a-jwt" }),
-        ("typ of an ID token JWT (id+jwt)", { i in
-            let parts = try i.token().split(separator: ".").map(String.init)
-            let h = Base64URL.encode(JSONValue.object(["alg": .string("RS256"), "typ": .string("id+jwt"), "kid": .string(i.current.kid)]).serialized)
-            return "\(h).\(parts[1]).\(parts[2])"
-        }),
+        (
+            "typ of an ID token JWT (id+jwt)",
+            { i in
+                let parts = try i.token().split(separator: ".").map(String.init)
+                let h = Base64URL.encode(
+                    JSONValue.object(["alg": .string("RS256"), "typ": .string("id+jwt"), "kid": .string(i.current.kid)]).serialized)
+                return "\(h).\(parts[1]).\(parts[2])"
+            }
+        ),
     ]
 
     @Test("Every attack is refused with invalid_token (never a 500, never accepted)", arguments: attacks.indices)
@@ -182,7 +229,10 @@ struct ResourceValidatorTests {
                 _ = try await validator.validate(token)
                 Issue.record("\(name): accepted")
             } catch let error as ResourceValidationError {
-                guard case .invalidToken = error else { Issue.record("\(name): \(error)"); return }
+                guard case .invalidToken = error else {
+                    Issue.record("\(name): \(error)")
+                    return
+                }
                 #expect(error.status == 401)
                 #expect(error.challenge() == #"Bearer error="invalid_token""#)
             }
@@ -195,22 +245,39 @@ struct ResourceValidatorTests {
             c.requiredScopes = ["Data.Write"]
             c.requiredAuthenticationContext = "c1"
         }) { issuer, validator in
-            await #expect(throws: ResourceValidationError.insufficientScope(required: ["Data.Write"])) { try await validator.validate(try issuer.token()) }
+            await #expect(throws: ResourceValidationError.insufficientScope(required: ["Data.Write"])) {
+                try await validator.validate(try issuer.token())
+            }
             let e = ResourceValidationError.insufficientScope(required: ["Data.Write"])
             #expect(e.status == 403)
-            #expect(e.challenge(resourceMetadata: "https://api.example/.well-known/oauth-protected-resource")
-                    == #"Bearer error="insufficient_scope", scope="Data.Write", resource_metadata="https://api.example/.well-known/oauth-protected-resource""#)
+            #expect(
+                e.challenge(resourceMetadata: "https://api.example/.well-known/oauth-protected-resource")
+                    == #"Bearer error="insufficient_scope", scope="Data.Write", resource_metadata="https://api.example/.well-known/oauth-protected-resource""#
+            )
             let claims = #"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#
             await #expect(throws: ResourceValidationError.insufficientClaims(claims: claims)) {
                 try await validator.validate(try issuer.token { $0["scp"] = .string("Data.Write") })
             }
-            _ = try await validator.validate(try issuer.token { $0["scp"] = .string("Data.Write"); $0["acrs"] = .array([.string("c1")]) })
-            let challenge = ResourceValidationError.insufficientClaims(claims: claims).challenge(authorizationURI: validator.authorizationEndpoint)
-            #expect(challenge == "Bearer realm=\"\", authorization_uri=\"\(validator.authorizationEndpoint)\", error=\"insufficient_claims\", claims=\"eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlIjoiYzEifX19\"")
+            _ = try await validator.validate(
+                try issuer.token {
+                    $0["scp"] = .string("Data.Write")
+                    $0["acrs"] = .array([.string("c1")])
+                })
+            let challenge = ResourceValidationError.insufficientClaims(claims: claims).challenge(
+                authorizationURI: validator.authorizationEndpoint)
+            #expect(
+                challenge
+                    == "Bearer realm=\"\", authorization_uri=\"\(validator.authorizationEndpoint)\", error=\"insufficient_claims\", claims=\"eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlIjoiYzEifX19\""
+            )
         }
         try await Self.withIssuer({ $0.acceptedKinds = [.delegated] }) { issuer, validator in
             await #expect(throws: ResourceValidationError.invalidToken("App-only tokens are not accepted here.")) {
-                try await validator.validate(try issuer.token { $0["scp"] = nil; $0["roles"] = .array([.string("Data.Read.All")]); $0["idtyp"] = .string("app") })
+                try await validator.validate(
+                    try issuer.token {
+                        $0["scp"] = nil
+                        $0["roles"] = .array([.string("Data.Read.All")])
+                        $0["idtyp"] = .string("app")
+                    })
             }
         }
     }
@@ -221,7 +288,8 @@ struct ResourceValidatorTests {
             await #expect(throws: ResourceValidationError.missingToken) { try await validator.validate(authorizationHeader: nil) }
             await #expect(throws: ResourceValidationError.missingToken) { try await validator.validate(authorizationHeader: "Basic abc") }
             #expect(ResourceValidationError.missingToken.challenge() == "Bearer")
-            #expect(ResourceValidationError.missingToken.challenge(resourceMetadata: "https://m") == #"Bearer resource_metadata="https://m""#)
+            #expect(
+                ResourceValidationError.missingToken.challenge(resourceMetadata: "https://m") == #"Bearer resource_metadata="https://m""#)
         }
     }
 
@@ -229,14 +297,23 @@ struct ResourceValidatorTests {
     func v1Issuer() async throws {
         let issuer = try EntraShapedIssuer()
         let tenant = EntraShapedIssuer.tenant
-        let jwks = String(decoding: JSONValue.object(["keys": .array([.object(try issuer.current.jwk(issuer: "x"))])]).serialized, as: UTF8.self)
+        let jwks = String(
+            decoding: JSONValue.object(["keys": .array([.object(try issuer.current.jwk(issuer: "x"))])]).serialized, as: UTF8.self)
         var config = ResourceConfiguration(authority: "https://login.microsoftonline.com/\(tenant)/v2.0", audiences: ["api://contoso-api"])
         config.keys = .jwks(json: jwks, issuer: "https://login.microsoftonline.com/\(tenant)/v2.0")
         let validator = try ResourceValidator(config)
-        _ = try await validator.validate(try issuer.token { $0["iss"] = .string("https://sts.windows.net/\(tenant)/"); $0["ver"] = .string("1.0") })
+        _ = try await validator.validate(
+            try issuer.token {
+                $0["iss"] = .string("https://sts.windows.net/\(tenant)/")
+                $0["ver"] = .string("1.0")
+            })
         let other = "22222222-2222-2222-2222-222222222222"
         await #expect(throws: ResourceValidationError.self) {
-            try await validator.validate(try issuer.token { $0["iss"] = .string("https://sts.windows.net/\(other)/"); $0["tid"] = .string(other) })
+            try await validator.validate(
+                try issuer.token {
+                    $0["iss"] = .string("https://sts.windows.net/\(other)/")
+                    $0["tid"] = .string(other)
+                })
         }
     }
 
@@ -253,26 +330,39 @@ struct ResourceValidatorTests {
             _ = try await validator.validate(try issuer.token())
             Issue.record("accepted without keys")
         } catch let error as ResourceValidationError {
-            guard case .keysUnavailable = error else { Issue.record("\(error)"); return }
+            guard case .keysUnavailable = error else {
+                Issue.record("\(error)")
+                return
+            }
             #expect(error.status == 503 && error.challenge() == nil)
         }
     }
 
-    @Test("Tokens minted by Deputy's authority validate with its JWKS offline, v2 and v1 issuers alike, and the cache forgets a token at its expiry")
+    @Test(
+        "Tokens minted by Deputy's authority validate with its JWKS offline, v2 and v1 issuers alike, and the cache forgets a token at its expiry"
+    )
     func deputyTokens() async throws {
         var file = try TenantFileLoader.load(yaml: DemoTenant(portBase: 7400, https: false).yaml, fileName: "demo.yaml")
         file.tenants[0].conditionalAccessPolicies = []
         var configuration = AuthorityConfiguration(baseURL: "http://127.0.0.1:7400")
         configuration.passwordHashCost = 4
         let time = ManualTimeSource(Date())
-        let (authority, _) = try await Authority.open(configuration: configuration, store: RecordStore.inMemory(), tenantFile: file, time: time)
+        let (authority, _) = try await Authority.open(
+            configuration: configuration, store: RecordStore.inMemory(), tenantFile: file, time: time)
         let reports = DemoTenant.app("reports")
-        let response = try await authority.token(TokenRequest(tenantSegment: "contoso.com", form: FormParameters([
-            ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
-            ("scope", "https://database.windows.net//.default")]), correlationID: "c")).get()
-        let jwks = String(decoding: JSONValue.object(try await authority.jwks(tenantID: DemoTenant.tenantID, v2: true)).serialized, as: UTF8.self)
-        var config = ResourceConfiguration(authority: "http://127.0.0.1:7400/\(DemoTenant.tenantID)/v2.0",
-                                           audiences: [DemoTenant.app("dataApi").appId, "https://database.windows.net/"])
+        let response = try await authority.token(
+            TokenRequest(
+                tenantSegment: "contoso.com",
+                form: FormParameters([
+                    ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
+                    ("scope", "https://database.windows.net//.default"),
+                ]), correlationID: "c")
+        ).get()
+        let jwks = String(
+            decoding: JSONValue.object(try await authority.jwks(tenantID: DemoTenant.tenantID, v2: true)).serialized, as: UTF8.self)
+        var config = ResourceConfiguration(
+            authority: "http://127.0.0.1:7400/\(DemoTenant.tenantID)/v2.0",
+            audiences: [DemoTenant.app("dataApi").appId, "https://database.windows.net/"])
         config.keys = .jwks(json: jwks, issuer: configuration.issuerV2(tenantID: DemoTenant.tenantID))
         config.requiredRoles = ["Expenses.Read.All"]
         let validator = try ResourceValidator(config, time: time)

@@ -18,14 +18,17 @@ struct TokenValidatorTests {
             key = try SigningKey.load(try SigningKey.generate(now: Date()))
             let jwks = JSONValue.object(["keys": .array([.object(try key.jwk(issuer: TokenValidatorTests.issuer))])])
             time = ManualTimeSource(Date())
-            validator = TokenValidator(keys: try await TokenValidator.keys(jwksJSON: String(decoding: jwks.serialized, as: UTF8.self)), time: time)
+            validator = TokenValidator(
+                keys: try await TokenValidator.keys(jwksJSON: String(decoding: jwks.serialized, as: UTF8.self)), time: time)
         }
 
         func token(_ edit: (inout [String: JSONValue]) -> Void = { _ in }) throws -> String {
             let now = time.now().timeIntervalSince1970
-            var claims: [String: JSONValue] = ["iss": .string(TokenValidatorTests.issuer), "aud": .string(TokenValidatorTests.audience),
-                                               "iat": .number(now), "nbf": .number(now), "exp": .number(now + 3600), "sub": .string("s"),
-                                               "oid": .string("o"), "scp": .string("read write"), "azp": .string("client")]
+            var claims: [String: JSONValue] = [
+                "iss": .string(TokenValidatorTests.issuer), "aud": .string(TokenValidatorTests.audience),
+                "iat": .number(now), "nbf": .number(now), "exp": .number(now + 3600), "sub": .string("s"),
+                "oid": .string("o"), "scp": .string("read write"), "azp": .string("client"),
+            ]
             edit(&claims)
             return try key.sign(claims: claims)
         }
@@ -51,12 +54,24 @@ struct TokenValidatorTests {
         f.time.advance(by: 3600 + 299)
         _ = try await f.validator.validate(token, policy: f.policy)  // inside the 5-minute skew
         f.time.advance(by: 2)
-        do { _ = try await f.validator.validate(token, policy: f.policy); Issue.record("expired token accepted") } catch {
-            guard case .expired = error else { Issue.record("expected expired, got \(error)"); return }
+        do {
+            _ = try await f.validator.validate(token, policy: f.policy)
+            Issue.record("expired token accepted")
+        } catch {
+            guard case .expired = error else {
+                Issue.record("expected expired, got \(error)")
+                return
+            }
         }
         let future = try f.token { $0["nbf"] = .number(f.time.now().timeIntervalSince1970 + 3600) }
-        do { _ = try await f.validator.validate(future, policy: f.policy); Issue.record("future token accepted") } catch {
-            guard case .notYetValid = error else { Issue.record("expected notYetValid, got \(error)"); return }
+        do {
+            _ = try await f.validator.validate(future, policy: f.policy)
+            Issue.record("future token accepted")
+        } catch {
+            guard case .notYetValid = error else {
+                Issue.record("expected notYetValid, got \(error)")
+                return
+            }
         }
     }
 
@@ -69,7 +84,8 @@ struct TokenValidatorTests {
         await #expect(throws: TokenValidationError.algorithmNotAllowed("none")) { try await f.validator.validate(none, policy: f.policy) }
         let hs = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT","kid":"x"}"#.utf8)) + "." + parts[1] + "." + parts[2]
         await #expect(throws: TokenValidationError.algorithmNotAllowed("HS256")) {
-            try await f.validator.validate(hs, policy: ValidationPolicy(issuers: [Self.issuer], audiences: [Self.audience], algorithms: ["RS256", "HS256"]))
+            try await f.validator.validate(
+                hs, policy: ValidationPolicy(issuers: [Self.issuer], audiences: [Self.audience], algorithms: ["RS256", "HS256"]))
         }
         let other = try SigningKey.load(try SigningKey.generate(now: Date()))
         let foreign = try other.sign(claims: try UnverifiedJWT(good).claims)
@@ -82,9 +98,18 @@ struct TokenValidatorTests {
     @Test("App-only and ID tokens are told apart from delegated ones")
     func kinds() async throws {
         let f = try await Fixture()
-        let app = try await f.validator.validate(try f.token { $0["scp"] = nil; $0["idtyp"] = .string("app"); $0["roles"] = .array([.string("R")]) }, policy: f.policy)
+        let app = try await f.validator.validate(
+            try f.token {
+                $0["scp"] = nil
+                $0["idtyp"] = .string("app")
+                $0["roles"] = .array([.string("R")])
+            }, policy: f.policy)
         #expect(app.kind == .appOnlyAccessToken && app.roles == ["R"])
-        let id = try await f.validator.validate(try f.token { $0["scp"] = nil; $0["nonce"] = .string("n") }, policy: f.policy)
+        let id = try await f.validator.validate(
+            try f.token {
+                $0["scp"] = nil
+                $0["nonce"] = .string("n")
+            }, policy: f.policy)
         #expect(id.kind == .idToken)
     }
 }

@@ -43,7 +43,8 @@ enum AgentCredential {
         draft.record.uniqueTokenIdentifier = uti
         draft.record.scopes = [DirectoryIndex.tokenExchangeScope]
         draft.record.conditionalAccessStatus = "notApplied"
-        draft.record.note = kind == .t1
+        draft.record.note =
+            kind == .t1
             ? "Agent identity credential (T1) for \(agent.displayName ?? agent.appId): Conditional Access does not apply to the token exchange step."
             : "User federated identity credential (T2) of \(agent.displayName ?? agent.appId): Conditional Access does not apply to the token exchange step."
         return TokenResponse(expiresIn: lifetime, extExpiresIn: lifetime, accessToken: token)
@@ -66,7 +67,9 @@ enum AgentCredential {
         }
     }
 
-    private static func validateToken(_ token: String, use: Use, authority: Authority, tenant: DirectoryIndex) async throws -> ValidatedToken {
+    private static func validateToken(
+        _ token: String, use: Use, authority: Authority, tenant: DirectoryIndex
+    ) async throws -> ValidatedToken {
         // T1 is reused until it expires (MSAL.NET and Identity.Web cache it): a token verified once
         // is not verified again while it lives and the signing keys are the same (the cache key
         // holds the store generation, which moves when keys rotate).
@@ -82,9 +85,11 @@ enum AgentCredential {
 
     private static func verify(_ token: String, use: Use, authority: Authority, tenant: DirectoryIndex) async throws -> ValidatedToken {
         let config = authority.configuration
-        let policy = ValidationPolicy(issuers: [config.issuerV2(tenantID: tenant.tenantID)],
-                                      audiences: [DirectoryIndex.tokenExchangeAppID, "api://AzureADTokenExchange"], clockSkew: config.clockSkew)
-        let expected = use == .clientAssertion
+        let policy = ValidationPolicy(
+            issuers: [config.issuerV2(tenantID: tenant.tenantID)],
+            audiences: [DirectoryIndex.tokenExchangeAppID, "api://AzureADTokenExchange"], clockSkew: config.clockSkew)
+        let expected =
+            use == .clientAssertion
             ? "an agent identity's credential is a token for api://AzureADTokenExchange that its blueprint got for it"
             : "the user federated identity credential is the agent identity's own token for api://AzureADTokenExchange"
         let validated: ValidatedToken
@@ -98,7 +103,8 @@ enum AgentCredential {
                 // The caller's own certificate assertion (aud = the token endpoint) or a user token.
                 throw OAuthError.agentTokenMisused("The token's audience is '\(aud)'; \(expected).")
             case .wrongIssuer(let iss):
-                throw OAuthError.invalidClientAssertion("The issuer '\(iss)' is not this tenant's; \(expected), from this tenant's token endpoint.")
+                throw OAuthError.invalidClientAssertion(
+                    "The issuer '\(iss)' is not this tenant's; \(expected), from this tenant's token endpoint.")
             default: throw OAuthError.invalidClientAssertion(error.description)
             }
         }

@@ -15,7 +15,9 @@ public enum AgentDescription {
             default: []
             }
         }
-        guard facets("xms_act_fct").contains("11"), let agentID = claims["azp"]?.stringValue ?? claims["appid"]?.stringValue else { return nil }
+        guard facets("xms_act_fct").contains("11"), let agentID = claims["azp"]?.stringValue ?? claims["appid"]?.stringValue else {
+            return nil
+        }
         let blueprintID = claims["xms_par_app_azp"]?.stringValue
         let subject = facets("xms_sub_fct")
         let user = claims["preferred_username"]?.stringValue ?? claims["upn"]?.stringValue ?? claims["oid"]?.stringValue ?? "a user"

@@ -16,7 +16,8 @@ public struct AuthenticatedClient: Sendable {
     /// Whether the client proved its identity with a secret or certificate.
     public var isConfidential: Bool { credential != .none }
 
-    public init(application: Application, servicePrincipal: ServicePrincipal?, credential: ClientCredentialKind, agent: AgentClient? = nil) {
+    public init(application: Application, servicePrincipal: ServicePrincipal?, credential: ClientCredentialKind, agent: AgentClient? = nil)
+    {
         self.application = application
         self.servicePrincipal = servicePrincipal
         self.credential = credential
@@ -76,7 +77,8 @@ struct ClientAuthenticator {
             // client id), for the exchange audience or an issuer the app trusts.
             if let jwt = try? UnverifiedJWT(assertion), jwt.string("iss") != app.appId,
                 ClientAuthenticator.audiences(of: jwt).contains(where: ClientAuthenticator.federatedAudiences.contains)
-                    || (app.federatedIdentityCredentials ?? []).contains(where: { $0.issuer == jwt.string("iss") }) {
+                    || (app.federatedIdentityCredentials ?? []).contains(where: { $0.issuer == jwt.string("iss") })
+            {
                 try await checkFederated(jwt, assertion: assertion, app: app, tenant: tenant)
                 draft?.client(app, credential: .federated)
                 return AuthenticatedClient(application: app, servicePrincipal: sp, credential: .federated)
@@ -92,10 +94,16 @@ struct ClientAuthenticator {
     /// `fmi_path`. T1 is signed by this authority, for the token-exchange audience, with `sub` =
     /// this agent identity and `azp` = its blueprint. T1 is reusable until it expires (MSAL.NET
     /// and Microsoft.Identity.Web cache it), so replay means use outside that purpose.
-    func authenticateAgent(_ agent: ServicePrincipal, request: TokenRequest, basicSecret: String?, tenant: DirectoryIndex,
-                           draft: SignInDraft?) async throws -> AuthenticatedClient {
-        guard let view = tenant.clientView(ofAgent: agent) else { throw OAuthError.unknownClient(agent.appId, tenant: request.tenantSegment) }
-        guard let blueprint = tenant.blueprint(of: agent) else { throw OAuthError.unknownClient(agent.appId, tenant: request.tenantSegment) }
+    func authenticateAgent(
+        _ agent: ServicePrincipal, request: TokenRequest, basicSecret: String?, tenant: DirectoryIndex,
+        draft: SignInDraft?
+    ) async throws -> AuthenticatedClient {
+        guard let view = tenant.clientView(ofAgent: agent) else {
+            throw OAuthError.unknownClient(agent.appId, tenant: request.tenantSegment)
+        }
+        guard let blueprint = tenant.blueprint(of: agent) else {
+            throw OAuthError.unknownClient(agent.appId, tenant: request.tenantSegment)
+        }
         draft?.client(view, credential: .none)
         // What the agent is doing, as far as the request says before the grant runs (a refusal
         // during authentication is logged with it).
@@ -133,7 +141,9 @@ struct ClientAuthenticator {
         let issuedTo = token.clientID ?? ""
         // A T2 (the agent identity's own exchange token, for user_fic) is not a client credential.
         if issuedTo.lowercased() == agent.appId.lowercased() {
-            throw OAuthError.agentTokenMisused("A user federated identity credential (a token the agent identity got for itself) is not a client credential; use the token its blueprint got for it with fmi_path.")
+            throw OAuthError.agentTokenMisused(
+                "A user federated identity credential (a token the agent identity got for itself) is not a client credential; use the token its blueprint got for it with fmi_path."
+            )
         }
         guard subject.lowercased() == agent.appId.lowercased() else {
             throw OAuthError.agentCredentialForOtherAgent(subject: subject, expected: agent.appId)
@@ -142,8 +152,9 @@ struct ClientAuthenticator {
             throw OAuthError.agentCredentialFromOtherBlueprint(issuedTo: issuedTo, expected: blueprint.appId)
         }
         draft?.client(view, credential: .federated)
-        return AuthenticatedClient(application: view, servicePrincipal: agent, credential: .federated,
-                                   agent: AgentClient(identity: agent, blueprint: blueprint))
+        return AuthenticatedClient(
+            application: view, servicePrincipal: agent, credential: .federated,
+            agent: AgentClient(identity: agent, blueprint: blueprint))
     }
 
     /// The client id a request names (body, Basic credentials or assertion), before any check:
@@ -152,7 +163,8 @@ struct ClientAuthenticator {
         if let id = request.form["client_id"] { return id }
         if let header = request.authorizationHeader, header.lowercased().hasPrefix("basic "),
             let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
-            let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") {
+            let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        {
             return FormParameters.decode(text[..<colon])
         }
         return request.form["client_assertion"].flatMap { try? UnverifiedJWT($0).string("sub") }
@@ -170,22 +182,29 @@ struct ClientAuthenticator {
     /// (AADSTS70021 otherwise), signed by that issuer's keys (inline `jwks`), or — for this
     /// authority's own issuer — by this authority, and then app-only (AADSTS700229).
     func checkFederated(_ jwt: UnverifiedJWT, assertion: String, app: Application, tenant: DirectoryIndex) async throws {
-        let iss = jwt.string("iss") ?? "", sub = jwt.string("sub") ?? ""
+        let iss = jwt.string("iss") ?? ""
+        let sub = jwt.string("sub") ?? ""
         let audiences = ClientAuthenticator.audiences(of: jwt)
-        guard let fic = (app.federatedIdentityCredentials ?? []).first(where: { fic in
-            fic.issuer == iss && fic.subject == sub && audiences.contains(where: fic.acceptedAudiences.contains)
-        }) else {
+        guard
+            let fic = (app.federatedIdentityCredentials ?? []).first(where: { fic in
+                fic.issuer == iss && fic.subject == sub && audiences.contains(where: fic.acceptedAudiences.contains)
+            })
+        else {
             throw OAuthError.noMatchingFederatedCredential(issuer: iss, subject: sub)
         }
-        let policy = ValidationPolicy(issuers: [fic.issuer], audiences: Set(fic.acceptedAudiences), algorithms: ["RS256", "PS256", "ES256"],
-                                      clockSkew: authority.configuration.clockSkew)
-        let ownIssuers = [authority.configuration.issuerV2(tenantID: tenant.tenantID), authority.configuration.issuerV1(tenantID: tenant.tenantID)]
+        let policy = ValidationPolicy(
+            issuers: [fic.issuer], audiences: Set(fic.acceptedAudiences), algorithms: ["RS256", "PS256", "ES256"],
+            clockSkew: authority.configuration.clockSkew)
+        let ownIssuers = [
+            authority.configuration.issuerV2(tenantID: tenant.tenantID), authority.configuration.issuerV1(tenantID: tenant.tenantID),
+        ]
         let token: ValidatedToken
         do {
             if let jwks = fic.jwks {
                 let keys: KeySet
                 do { keys = try await TokenValidator.keys(jwksJSON: String(decoding: jwks.serialized, as: UTF8.self)) } catch {
-                    throw OAuthError.invalidClientAssertion("The federated credential '\(fic.name)' has keys that cannot be imported: \(error)")
+                    throw OAuthError.invalidClientAssertion(
+                        "The federated credential '\(fic.name)' has keys that cannot be imported: \(error)")
                 }
                 token = try await TokenValidator(keys: keys, time: authority.time).validate(assertion, policy: policy)
             } else if let uri = fic.jwksUri {
@@ -193,7 +212,8 @@ struct ClientAuthenticator {
             } else if ownIssuers.contains(fic.issuer) {
                 token = try await authority.currentKeys().validator.validate(assertion, policy: policy)
             } else {
-                throw OAuthError.invalidClientAssertion("The federated credential '\(fic.name)' has no keys for issuer '\(fic.issuer)' (give jwks or jwksUri).")
+                throw OAuthError.invalidClientAssertion(
+                    "The federated credential '\(fic.name)' has no keys for issuer '\(fic.issuer)' (give jwks or jwksUri).")
             }
         } catch let error as TokenValidationError {
             switch error {
@@ -212,7 +232,10 @@ struct ClientAuthenticator {
         var matchedExpired = false
         for cred in app.passwordCredentials ?? [] {
             guard let hash = cred.hashedSecret, ClientSecret.matches(secret, hash: hash) else { continue }
-            if let end = cred.endDateTime, end < now { matchedExpired = true; continue }
+            if let end = cred.endDateTime, end < now {
+                matchedExpired = true
+                continue
+            }
             return
         }
         if matchedExpired { throw .expiredClientSecret(appID: app.appId) }
@@ -232,9 +255,12 @@ struct ClientAuthenticator {
             throw OAuthError.invalidClientAssertion("The assertion's iss and sub must both be the client id '\(app.appId)'.")
         }
         let audiences: [String] = jwt.string("aud").map { [$0] } ?? jwt.claims["aud"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let accepted = Set([request.tenantSegment, tenant.tenantID] + tenant.tenant.verifiedDomains).map { config.tokenEndpoint(tenant: $0).lowercased() }
+        let accepted = Set([request.tenantSegment, tenant.tenantID] + tenant.tenant.verifiedDomains).map {
+            config.tokenEndpoint(tenant: $0).lowercased()
+        }
         guard audiences.contains(where: { accepted.contains($0.lowercased()) }) else {
-            throw OAuthError.clientAssertionAudience(expected: config.tokenEndpoint(tenant: tenant.tenantID), got: audiences.joined(separator: " "))
+            throw OAuthError.clientAssertionAudience(
+                expected: config.tokenEndpoint(tenant: tenant.tenantID), got: audiences.joined(separator: " "))
         }
         let exp = jwt.date("exp")
         let nbf = jwt.date("nbf")
@@ -248,7 +274,9 @@ struct ClientAuthenticator {
             throw OAuthError.invalidClientAssertion("The algorithm must be RS256 or PS256.")
         }
         // RFC 7515 §4.1.11: extensions named in `crit` must be understood; Deputy understands none.
-        if jwt.header["crit"] != nil { throw OAuthError.invalidClientAssertion("The header's crit names extensions this service does not understand.") }
+        if jwt.header["crit"] != nil {
+            throw OAuthError.invalidClientAssertion("The header's crit names extensions this service does not understand.")
+        }
         let sha1 = jwt.header["x5t"]?.stringValue.flatMap(Base64URL.decode)
         let sha256 = jwt.header["x5t#S256"]?.stringValue.flatMap(Base64URL.decode)
         guard sha1 != nil || sha256 != nil else { throw OAuthError.invalidClientAssertion("The header must carry x5t or x5t#S256.") }
@@ -256,10 +284,14 @@ struct ClientAuthenticator {
             if let end = k.endDateTime, end < now { return nil }
             return try? ClientCertificate(encoded: k.key)
         }
-        guard let cert = certs.first(where: { ($0.sha1Thumbprint == sha1 && sha1 != nil) || ($0.sha256Thumbprint == sha256 && sha256 != nil) }),
+        guard
+            let cert = certs.first(where: { ($0.sha1Thumbprint == sha1 && sha1 != nil) || ($0.sha256Thumbprint == sha256 && sha256 != nil) }
+            ),
             let key = cert.rsaPublicKey
         else {
-            throw OAuthError.invalidClientAssertion("The key was not found. No certificate with thumbprint '\(jwt.header["x5t"]?.stringValue ?? jwt.header["x5t#S256"]?.stringValue ?? "")' is registered for app '\(app.appId)'.")
+            throw OAuthError.invalidClientAssertion(
+                "The key was not found. No certificate with thumbprint '\(jwt.header["x5t"]?.stringValue ?? jwt.header["x5t#S256"]?.stringValue ?? "")' is registered for app '\(app.appId)'."
+            )
         }
         let padding: _RSA.Signing.Padding = alg == "PS256" ? .PSS : .insecurePKCS1v1_5
         guard key.isValidSignature(.init(rawRepresentation: jwt.signature), for: Data(jwt.signingInput.utf8), padding: padding) else {

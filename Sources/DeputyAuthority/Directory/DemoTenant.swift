@@ -37,41 +37,57 @@ public struct DemoTenant: Sendable {
     }
 
     public static let users: [DemoUser] = [
-        .init(key: "alice", id: "6b1f0a52-3c8e-4d7a-b9e2-1f4c7a8d2e01", upn: "alice@contoso.com", displayName: "Alice Adams",
-              password: "Alice!Deputy1", totpSecret: "JBSWY3DPEHPK3PXPJBSWY3DP"),
-        .init(key: "bob", id: "8d3e2c14-5a7b-4f9e-a1c6-2b8d9e0f3a12", upn: "bob@contoso.com", displayName: "Bob Brown",
-              password: "Bob!Deputy1", totpSecret: "KRSXG5CTMVRXEZLUKRSXG5CT"),
-        .init(key: "eve", id: "9e4f3d25-6b8c-4a0f-b2d7-3c9e0f1a4b23", upn: "eve_fabrikam.com#EXT#@contoso.onmicrosoft.com",
-              displayName: "Eve Evans (Fabrikam)", password: "Eve!Deputy1", totpSecret: nil),
+        .init(
+            key: "alice", id: "6b1f0a52-3c8e-4d7a-b9e2-1f4c7a8d2e01", upn: "alice@contoso.com", displayName: "Alice Adams",
+            password: "Alice!Deputy1", totpSecret: "JBSWY3DPEHPK3PXPJBSWY3DP"),
+        .init(
+            key: "bob", id: "8d3e2c14-5a7b-4f9e-a1c6-2b8d9e0f3a12", upn: "bob@contoso.com", displayName: "Bob Brown",
+            password: "Bob!Deputy1", totpSecret: "KRSXG5CTMVRXEZLUKRSXG5CT"),
+        .init(
+            key: "eve", id: "9e4f3d25-6b8c-4a0f-b2d7-3c9e0f1a4b23", upn: "eve_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+            displayName: "Eve Evans (Fabrikam)", password: "Eve!Deputy1", totpSecret: nil),
     ]
 
     public static let apps: [DemoApp] = [
-        .init(key: "spa", appId: "5c7e9a1b-2d4f-4e6a-8b0c-1d3e5f7a9b01", displayName: "Contoso Expenses (SPA)", identifierUri: nil, secret: nil),
-        .init(key: "webApi", appId: "7e9a1b3c-4d5e-4f6a-9b0c-2d4e6f8a0b12", displayName: "Contoso Expenses Web API",
-              identifierUri: "api://contoso-expenses-api", secret: "webapi-demo-secret-7c2f91e4b8d3"),
-        .init(key: "dataApi", appId: "9a1b3c5d-6e7f-4a8b-9c1d-3e5f7a9b1c23", displayName: "Contoso SQL",
-              identifierUri: "https://database.windows.net/", secret: "dataapi-demo-secret-1e8a5c7b90f2"),
-        .init(key: "mcpServer", appId: "b1c3d5e7-8f9a-4b0c-9d2e-4f6a8b0c2d34", displayName: "Contoso Expenses MCP Server",
-              identifierUri: "api://contoso-expenses-mcp", secret: "mcp-demo-secret-4b9d2e7f1a6c"),
+        .init(
+            key: "spa", appId: "5c7e9a1b-2d4f-4e6a-8b0c-1d3e5f7a9b01", displayName: "Contoso Expenses (SPA)", identifierUri: nil,
+            secret: nil),
+        .init(
+            key: "webApi", appId: "7e9a1b3c-4d5e-4f6a-9b0c-2d4e6f8a0b12", displayName: "Contoso Expenses Web API",
+            identifierUri: "api://contoso-expenses-api", secret: "webapi-demo-secret-7c2f91e4b8d3"),
+        .init(
+            key: "dataApi", appId: "9a1b3c5d-6e7f-4a8b-9c1d-3e5f7a9b1c23", displayName: "Contoso SQL",
+            identifierUri: "https://database.windows.net/", secret: "dataapi-demo-secret-1e8a5c7b90f2"),
+        .init(
+            key: "mcpServer", appId: "b1c3d5e7-8f9a-4b0c-9d2e-4f6a8b0c2d34", displayName: "Contoso Expenses MCP Server",
+            identifierUri: "api://contoso-expenses-mcp", secret: "mcp-demo-secret-4b9d2e7f1a6c"),
         // The assistive agent is a Microsoft Entra Agent ID agent identity: the blueprint holds the
         // credential and exposes the API the SPA signs users in for; the agent identity has none.
-        .init(key: "agentBlueprint", appId: "c3d5e7f9-0a1b-4c2d-8e4f-5a7b9c1d3e45", displayName: "Contoso Expense Agent Blueprint",
-              identifierUri: "api://contoso-expense-agent", secret: "agent-demo-secret-8f3c6a1d9e2b"),
-        .init(key: "agent", appId: "4a6c8e0f-1b3d-4f5a-9c7e-2d4f6a8c0e57", displayName: "Contoso Expense Agent",
-              identifierUri: nil, secret: nil, blueprint: "agentBlueprint"),
-        .init(key: "cli", appId: "d5e7f9a1-2b3c-4d4e-9f6a-6b8c0d2e4f56", displayName: "Contoso Expenses CLI", identifierUri: nil, secret: nil),
-        .init(key: "reports", appId: "e7f9a1b3-4c5d-4e6f-8a8b-7c9d1e3f5a67", displayName: "Contoso Nightly Reports",
-              identifierUri: nil, secret: "reports-demo-secret-2d7e9b4c6a1f"),
-        .init(key: "admin", appId: "f9a1b3c5-6d7e-4f8a-9b0c-8d0e2f4a6b78", displayName: "Contoso Directory Admin",
-              identifierUri: nil, secret: "admin-demo-secret-5c8e1a3f7b2d"),
-        .init(key: "reportsApi", appId: "a3c5e7f9-1b2d-4e3f-8a5b-9c7d1e3f5b89", displayName: "Contoso Reports API",
-              identifierUri: "api://contoso-reports-api", secret: "reportsapi-demo-secret-6e2b8d4f1a7c"),
+        .init(
+            key: "agentBlueprint", appId: "c3d5e7f9-0a1b-4c2d-8e4f-5a7b9c1d3e45", displayName: "Contoso Expense Agent Blueprint",
+            identifierUri: "api://contoso-expense-agent", secret: "agent-demo-secret-8f3c6a1d9e2b"),
+        .init(
+            key: "agent", appId: "4a6c8e0f-1b3d-4f5a-9c7e-2d4f6a8c0e57", displayName: "Contoso Expense Agent",
+            identifierUri: nil, secret: nil, blueprint: "agentBlueprint"),
+        .init(
+            key: "cli", appId: "d5e7f9a1-2b3c-4d4e-9f6a-6b8c0d2e4f56", displayName: "Contoso Expenses CLI", identifierUri: nil, secret: nil),
+        .init(
+            key: "reports", appId: "e7f9a1b3-4c5d-4e6f-8a8b-7c9d1e3f5a67", displayName: "Contoso Nightly Reports",
+            identifierUri: nil, secret: "reports-demo-secret-2d7e9b4c6a1f"),
+        .init(
+            key: "admin", appId: "f9a1b3c5-6d7e-4f8a-9b0c-8d0e2f4a6b78", displayName: "Contoso Directory Admin",
+            identifierUri: nil, secret: "admin-demo-secret-5c8e1a3f7b2d"),
+        .init(
+            key: "reportsApi", appId: "a3c5e7f9-1b2d-4e3f-8a5b-9c7d1e3f5b89", displayName: "Contoso Reports API",
+            identifierUri: "api://contoso-reports-api", secret: "reportsapi-demo-secret-6e2b8d4f1a7c"),
     ]
 
     /// The agent's user account (Graph `agentUser`), linked to the agent identity: it files
     /// expenses in its own name.
-    public static let agentUser = (id: "5b7d9f1a-2c4e-4a6b-8d0f-3e5a7c9b1d68", upn: "expense-agent@contoso.com",
-                                   displayName: "Contoso Expense Agent (agent user)")
+    public static let agentUser = (
+        id: "5b7d9f1a-2c4e-4a6b-8d0f-3e5a7c9b1d68", upn: "expense-agent@contoso.com",
+        displayName: "Contoso Expense Agent (agent user)"
+    )
     /// The disabled policy that blocks the agent when it acts on its own (`deputy policy enable` turns it on).
     public static let agentBlockPolicyID = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e05"
 
@@ -352,16 +368,19 @@ public struct DemoTenant: Sendable {
         let s = { (v: String) in JSONValue.string(v) }
         var apps: [String: JSONValue] = [:]
         for app in DemoTenant.apps {
-            var o: [String: JSONValue] = ["appId": s(app.appId), "displayName": s(app.displayName),
-                                          "identifierUri": app.identifierUri.map(s) ?? .null,
-                                          "redirectUris": .array(redirectURIs(app.key).map(s)),
-                                          "clientSecret": app.secret.map(s) ?? .null]
-            let scopes: [String] = switch app.key {
-            case "webApi", "agentBlueprint", "reportsApi": ["\(app.identifierUri!)/access_as_user"]
-            case "dataApi": ["https://database.windows.net//Data.Read", "https://database.windows.net//Data.Write"]
-            case "mcpServer": ["\(app.identifierUri!)/Expenses.ReadWrite"]
-            default: []
-            }
+            var o: [String: JSONValue] = [
+                "appId": s(app.appId), "displayName": s(app.displayName),
+                "identifierUri": app.identifierUri.map(s) ?? .null,
+                "redirectUris": .array(redirectURIs(app.key).map(s)),
+                "clientSecret": app.secret.map(s) ?? .null,
+            ]
+            let scopes: [String] =
+                switch app.key {
+                case "webApi", "agentBlueprint", "reportsApi": ["\(app.identifierUri!)/access_as_user"]
+                case "dataApi": ["https://database.windows.net//Data.Read", "https://database.windows.net//Data.Write"]
+                case "mcpServer": ["\(app.identifierUri!)/Expenses.ReadWrite"]
+                default: []
+                }
             o["scopes"] = .array(scopes.map(s))
             if app.blueprint != nil {
                 o["agentIdentityId"] = s(app.appId)
@@ -372,8 +391,10 @@ public struct DemoTenant: Sendable {
         }
         var users: [String: JSONValue] = [:]
         for u in DemoTenant.users {
-            users[u.key] = .object(["objectId": s(u.id), "userPrincipalName": s(u.upn), "displayName": s(u.displayName),
-                                    "password": s(u.password), "totpSecret": u.totpSecret.map(s) ?? .null])
+            users[u.key] = .object([
+                "objectId": s(u.id), "userPrincipalName": s(u.upn), "displayName": s(u.displayName),
+                "password": s(u.password), "totpSecret": u.totpSecret.map(s) ?? .null,
+            ])
         }
         return [
             "tenantId": s(DemoTenant.tenantID), "tenantDomain": s(DemoTenant.domain),

@@ -43,15 +43,17 @@ public final class DirectoryIndex: Sendable {
             for uri in app.identifierUris ?? [] { resources[DirectoryIndex.normalize(uri)] = app }
         }
         resourcesByIdentifier = resources
-        var agents: [String: ServicePrincipal] = [:], views: [String: Application] = [:]
+        var agents: [String: ServicePrincipal] = [:]
+        var views: [String: Application] = [:]
         for sp in directory.servicePrincipals where sp.isAgentIdentity {
             agents[sp.appId.lowercased()] = sp
             views[sp.appId.lowercased()] = Application(appId: sp.appId, id: sp.id, displayName: sp.displayName ?? sp.appId)
         }
         agentsByAppID = agents
         agentClientViews = views
-        agentUsersByParent = Dictionary(directory.users.filter(\.isAgentUser).compactMap { u in u.identityParentId.map { ($0, u) } },
-                                        uniquingKeysWith: { a, _ in a })
+        agentUsersByParent = Dictionary(
+            directory.users.filter(\.isAgentUser).compactMap { u in u.identityParentId.map { ($0, u) } },
+            uniquingKeysWith: { a, _ in a })
         var problems: [PolicyError] = []
         var read: [ConditionalAccessPolicy] = []
         for (i, json) in directory.conditionalAccessPolicies.enumerated() {
@@ -133,7 +135,9 @@ public final class DirectoryIndex: Sendable {
     /// Whether the user holds a role that may grant admin consent (directly or through a group).
     public func isConsentAdministrator(_ userID: String) -> Bool {
         let principals = groups(of: userID).union([userID])
-        return directory.directoryRoleAssignments.contains { principals.contains($0.principalId) && Self.consentAdminRoles.contains($0.roleTemplateId) }
+        return directory.directoryRoleAssignments.contains {
+            principals.contains($0.principalId) && Self.consentAdminRoles.contains($0.roleTemplateId)
+        }
     }
 
     /// Directory roles that may read the sign-in log and Conditional Access policies: Global
@@ -147,7 +151,9 @@ public final class DirectoryIndex: Sendable {
     /// Whether the user holds a role that may read the sign-in log and policies.
     public func isAuditReader(_ userID: String) -> Bool {
         let principals = groups(of: userID).union([userID])
-        return directory.directoryRoleAssignments.contains { principals.contains($0.principalId) && Self.auditReaderRoles.contains($0.roleTemplateId) }
+        return directory.directoryRoleAssignments.contains {
+            principals.contains($0.principalId) && Self.auditReaderRoles.contains($0.roleTemplateId)
+        }
     }
 
     /// The groups a user belongs to, transitively.
@@ -196,7 +202,10 @@ public final class DirectoryIndex: Sendable {
         // blueprint's inheritablePermissions allow (Microsoft Learn, "Inheritable permissions and
         // required resource access"); the blueprint is in the same tenant by construction.
         if let agent = agentIdentity(appID: client.appId), let blueprint = blueprint(of: agent),
-            let inheritable = blueprint.inheritablePermissions?.first(where: { $0.resourceAppId.lowercased() == resource.appId.lowercased() }) {
+            let inheritable = blueprint.inheritablePermissions?.first(where: {
+                $0.resourceAppId.lowercased() == resource.appId.lowercased()
+            })
+        {
             scopes.formUnion(grantedScopes(client: blueprint, resource: resource, userID: userID).filter(inheritable.inherits))
         }
         return scopes

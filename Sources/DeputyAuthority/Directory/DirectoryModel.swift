@@ -104,8 +104,9 @@ public struct AgentIdentity: Codable, Sendable, Equatable {
 
     /// The service principal the directory keeps for it.
     var servicePrincipal: ServicePrincipal {
-        var sp = ServicePrincipal(id: id, appId: appId ?? id, displayName: displayName, accountEnabled: accountEnabled ?? true,
-                                  appRoleAssignmentRequired: false)
+        var sp = ServicePrincipal(
+            id: id, appId: appId ?? id, displayName: displayName, accountEnabled: accountEnabled ?? true,
+            appRoleAssignmentRequired: false)
         sp.odataType = AgentODataType.agentIdentity
         sp.agentIdentityBlueprintId = agentIdentityBlueprintId
         sp.agentRiskLevel = agentRiskLevel
@@ -402,8 +403,10 @@ public struct Application: Codable, Sendable, Equatable {
 
         public var acceptedAudiences: [String] { audiences ?? ["api://AzureADTokenExchange"] }
 
-        public init(name: String, issuer: String, subject: String, audiences: [String]? = nil, description: String? = nil,
-                    jwks: JSONValue? = nil, jwksUri: String? = nil) {
+        public init(
+            name: String, issuer: String, subject: String, audiences: [String]? = nil, description: String? = nil,
+            jwks: JSONValue? = nil, jwksUri: String? = nil
+        ) {
             self.name = name
             self.issuer = issuer
             self.subject = subject

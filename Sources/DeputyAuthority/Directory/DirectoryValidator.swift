@@ -38,15 +38,19 @@ struct DirectoryValidator {
         guid(d.tenant.id, p("tenant.id"))
         if d.tenant.verifiedDomains.isEmpty { problem(p("tenant.verifiedDomains"), "expected at least one verified domain") }
         if let style = d.tenant.claimsChallengeStyle, !["entra", "documented"].contains(style) {
-            problem(p("tenant.claimsChallengeStyle"), "expected entra (what the service sends) or documented (interaction_required with polids), found '\(style)'")
+            problem(
+                p("tenant.claimsChallengeStyle"),
+                "expected entra (what the service sends) or documented (interaction_required with polids), found '\(style)'")
         }
         let domains = Set(d.tenant.verifiedDomains.map { $0.lowercased() })
 
         let userIDs = Set((d.users + d.agentUsers).map(\.id))
         let groupIDs = Set(d.groups.map(\.id))
-        let users = d.users.enumerated().map { (p("users[\($0.offset)]"), $0.element, $0.element.isAgentUser) }
+        let users =
+            d.users.enumerated().map { (p("users[\($0.offset)]"), $0.element, $0.element.isAgentUser) }
             + d.agentUsers.enumerated().map { (p("agentUsers[\($0.offset)]"), $0.element, true) }
-        var userPaths: [String: String] = [:], upnPaths: [String: String] = [:]
+        var userPaths: [String: String] = [:]
+        var upnPaths: [String: String] = [:]
         for (up, u, isAgentUser) in users {
             if let first = userPaths[u.id] { problem("\(up).id", "duplicate id '\(u.id)' (also at \(first))") }
             if let first = upnPaths[u.userPrincipalName.lowercased()] {
@@ -62,7 +66,10 @@ struct DirectoryValidator {
             if parts.count != 2 {
                 problem("\(up).userPrincipalName", "expected name@domain, found '\(u.userPrincipalName)'")
             } else if !domains.contains(parts[1].lowercased()) {
-                problem("\(up).userPrincipalName", "the domain '\(parts[1])' is not one of the tenant's verifiedDomains (\(d.tenant.verifiedDomains.joined(separator: ", ")))")
+                problem(
+                    "\(up).userPrincipalName",
+                    "the domain '\(parts[1])' is not one of the tenant's verifiedDomains (\(d.tenant.verifiedDomains.joined(separator: ", ")))"
+                )
             }
             if isAgentUser {
                 if u.password != nil || u.passwordHash != nil {
@@ -73,10 +80,14 @@ struct DirectoryValidator {
             }
             let risks: Set<String> = ["none", "low", "medium", "high", "hidden"]
             for (field, value) in [("userRiskLevel", u.userRiskLevel), ("signInRiskLevel", u.signInRiskLevel)] {
-                if let v = value, !risks.contains(v) { problem("\(up).\(field)", "expected none, low, medium, high or hidden, found '\(v)'") }
+                if let v = value, !risks.contains(v) {
+                    problem("\(up).\(field)", "expected none, low, medium, high or hidden, found '\(v)'")
+                }
             }
             if let t = u.device?.trustType, !["AzureAD", "ServerAD", "Workplace"].contains(t) {
-                problem("\(up).device.trustType", "expected AzureAD (Entra joined), ServerAD (hybrid joined) or Workplace (registered), found '\(t)'")
+                problem(
+                    "\(up).device.trustType",
+                    "expected AzureAD (Entra joined), ServerAD (hybrid joined) or Workplace (registered), found '\(t)'")
             }
             if let h = u.passwordHash, !(h.hasPrefix("$2a$") || h.hasPrefix("$2b$") || h.hasPrefix("$2y$")) {
                 problem("\(up).passwordHash", "expected a bcrypt hash starting with $2b$")
@@ -88,7 +99,9 @@ struct DirectoryValidator {
                 problem("\(up).userType", "expected Member or Guest, found '\(t)'")
             }
             if let t = u.guestOrExternalUserType, ExternalUserType(rawValue: t) == nil {
-                problem("\(up).guestOrExternalUserType", "expected one of \(ExternalUserType.allCases.map(\.rawValue).joined(separator: ", ")), found '\(t)'")
+                problem(
+                    "\(up).guestOrExternalUserType",
+                    "expected one of \(ExternalUserType.allCases.map(\.rawValue).joined(separator: ", ")), found '\(t)'")
             }
             if let t = u.externalTenantId, UUID(uuidString: t) == nil {
                 problem("\(up).externalTenantId", "expected a tenant id (a GUID), found '\(t)'")
@@ -112,7 +125,8 @@ struct DirectoryValidator {
         }
 
         // Blueprints are applications: listed apart in the file, or inline with their @odata.type.
-        let applications = d.applications.enumerated().map { (p("applications[\($0.offset)]"), $0.element) }
+        let applications =
+            d.applications.enumerated().map { (p("applications[\($0.offset)]"), $0.element) }
             + d.agentIdentityBlueprints.enumerated().map { (p("agentIdentityBlueprints[\($0.offset)]"), $0.element) }
         var appPaths: [String: String] = [:]
         var uriOwners: [String: String] = [:]
@@ -126,8 +140,12 @@ struct DirectoryValidator {
         }
         var blueprints = d.agentIdentityBlueprints
         for (i, a) in d.applications.enumerated() where a.odataType != nil {
-            if a.isAgentIdentityBlueprint { blueprints.append(a) } else {
-                problem(p("applications[\(i)].@odata.type"), "expected \(AgentODataType.blueprint) (or no @odata.type), found '\(a.odataType!)'")
+            if a.isAgentIdentityBlueprint {
+                blueprints.append(a)
+            } else {
+                problem(
+                    p("applications[\(i)].@odata.type"), "expected \(AgentODataType.blueprint) (or no @odata.type), found '\(a.odataType!)'"
+                )
             }
         }
         for (ap, a) in applications where a.isAgentIdentityBlueprint || d.agentIdentityBlueprints.contains(a) {
@@ -136,17 +154,24 @@ struct DirectoryValidator {
 
         let allApps = applications.map(\.1)
         let appIDs = Set(allApps.map(\.appId))
-        let servicePrincipals = d.servicePrincipals.enumerated().map { (p("servicePrincipals[\($0.offset)]"), $0.element) }
+        let servicePrincipals =
+            d.servicePrincipals.enumerated().map { (p("servicePrincipals[\($0.offset)]"), $0.element) }
             + d.agentIdentities.enumerated().map { (p("agentIdentities[\($0.offset)]"), $0.element.servicePrincipal) }
-        var spPaths: [String: String] = [:], spAppPaths: [String: String] = [:]
+        var spPaths: [String: String] = [:]
+        var spAppPaths: [String: String] = [:]
         for (sp, principal) in servicePrincipals {
             if let first = spPaths[principal.id] { problem("\(sp).id", "duplicate id '\(principal.id)' (also at \(first))") }
-            if let first = spAppPaths[principal.appId.lowercased()] { problem("\(sp).appId", "duplicate appId '\(principal.appId)' (also at \(first))") }
+            if let first = spAppPaths[principal.appId.lowercased()] {
+                problem("\(sp).appId", "duplicate appId '\(principal.appId)' (also at \(first))")
+            }
             spPaths[principal.id] = sp
             spAppPaths[principal.appId.lowercased()] = sp
             guid(principal.id, "\(sp).id")
             if principal.isAgentIdentity {
-                if appIDs.contains(principal.appId) { problem("\(sp).appId", "an agent identity has no application of its own; '\(principal.appId)' is an application's appId") }
+                if appIDs.contains(principal.appId) {
+                    problem(
+                        "\(sp).appId", "an agent identity has no application of its own; '\(principal.appId)' is an application's appId")
+                }
             } else if let t = principal.odataType {
                 problem("\(sp).@odata.type", "expected \(AgentODataType.agentIdentity) (or no @odata.type), found '\(t)'")
             } else if !appIDs.contains(principal.appId) {
@@ -163,7 +188,9 @@ struct DirectoryValidator {
         }
         for (i, g) in d.oauth2PermissionGrants.enumerated() {
             let gp = p("oauth2PermissionGrants[\(i)]")
-            if appFor(g.clientId) == nil && !spIDs.contains(g.clientId) { problem("\(gp).clientId", "no service principal (or appId) '\(g.clientId)'") }
+            if appFor(g.clientId) == nil && !spIDs.contains(g.clientId) {
+                problem("\(gp).clientId", "no service principal (or appId) '\(g.clientId)'")
+            }
             guard let resource = appFor(g.resourceId) else {
                 problem("\(gp).resourceId", "no service principal (or appId) '\(g.resourceId)'")
                 continue
@@ -172,17 +199,24 @@ struct DirectoryValidator {
                 problem("\(gp).consentType", "expected AllPrincipals or Principal, found '\(g.consentType)'")
             }
             if g.consentType == "Principal" {
-                if let pid = g.principalId { if !userIDs.contains(pid) { problem("\(gp).principalId", "no user with id '\(pid)'") } }
-                else { problem(gp, "consentType Principal needs 'principalId'") }
+                if let pid = g.principalId {
+                    if !userIDs.contains(pid) { problem("\(gp).principalId", "no user with id '\(pid)'") }
+                } else {
+                    problem(gp, "consentType Principal needs 'principalId'")
+                }
             }
             let known = Set(resource.scopes.map(\.value))
             for value in g.scopeValues where !known.contains(value) && !Scopes.openIDScopes.contains(value) {
-                problem("\(gp).scope", "the scope '\(value)' is not defined by \(resource.displayName) (defined: \(known.sorted().joined(separator: ", ")))")
+                problem(
+                    "\(gp).scope",
+                    "the scope '\(value)' is not defined by \(resource.displayName) (defined: \(known.sorted().joined(separator: ", ")))")
             }
         }
         for (i, a) in d.appRoleAssignments.enumerated() {
             let ap = p("appRoleAssignments[\(i)]")
-            if !userIDs.contains(a.principalId) && !groupIDs.contains(a.principalId) && appFor(a.principalId) == nil && !spIDs.contains(a.principalId) {
+            if !userIDs.contains(a.principalId) && !groupIDs.contains(a.principalId) && appFor(a.principalId) == nil
+                && !spIDs.contains(a.principalId)
+            {
                 problem("\(ap).principalId", "no user, group or service principal '\(a.principalId)'")
             }
             guard let resource = appFor(a.resourceId) else {
@@ -206,29 +240,34 @@ struct DirectoryValidator {
                 problem(pp + (error.field.isEmpty ? "" : ".\(error.field)"), error.description)
                 continue
             }
-            if let first = policyIDs[policy.id] { problem("\(pp).id", "duplicate policy id '\(policy.id)' (also at conditionalAccessPolicies[\(first)])") }
+            if let first = policyIDs[policy.id] {
+                problem("\(pp).id", "duplicate policy id '\(policy.id)' (also at conditionalAccessPolicies[\(first)])")
+            }
             policyIDs[policy.id] = i
             // Ids of users, groups and locations that are not in the tenant are kept, as Entra
             // keeps the ids of deleted objects in policies; they simply match nothing.
         }
     }
 
-
     /// A blueprint (Microsoft Learn, "Agent identity blueprints"): a confidential client that
     /// exposes an API and gets tokens for its agent identities; it has no redirect URIs and no
     /// public-client flows, so nobody signs in to it interactively.
     mutating func validateBlueprint(_ a: Application, path ap: String, tenant d: TenantDirectory) {
-        for (kind, uris) in [("web", a.webRedirectURIs), ("spa", a.spaRedirectURIs), ("publicClient", a.publicClientRedirectURIs)] where !uris.isEmpty {
+        for (kind, uris) in [("web", a.webRedirectURIs), ("spa", a.spaRedirectURIs), ("publicClient", a.publicClientRedirectURIs)]
+        where !uris.isEmpty {
             problem("\(ap).\(kind).redirectUris", "an agent identity blueprint has no redirect URIs (it never signs users in)")
         }
         if a.isFallbackPublicClient == true {
-            problem("\(ap).isFallbackPublicClient", "an agent identity blueprint is a confidential client; public-client flows are not allowed")
+            problem(
+                "\(ap).isFallbackPublicClient", "an agent identity blueprint is a confidential client; public-client flows are not allowed")
         }
         for (j, p) in (a.inheritablePermissions ?? []).enumerated() {
             guid(p.resourceAppId, "\(ap).inheritablePermissions[\(j)].resourceAppId")
             let kind = p.inheritableScopes.kind
             if !["allAllowed", "enumerated", "noScopes"].contains(kind) {
-                problem("\(ap).inheritablePermissions[\(j)].inheritableScopes.kind", "expected allAllowed, enumerated or noScopes, found '\(kind)'")
+                problem(
+                    "\(ap).inheritablePermissions[\(j)].inheritableScopes.kind",
+                    "expected allAllowed, enumerated or noScopes, found '\(kind)'")
             }
             if kind == "enumerated" && (p.inheritableScopes.scopes ?? []).isEmpty {
                 problem("\(ap).inheritablePermissions[\(j)].inheritableScopes.scopes", "enumerated inheritance needs the scope values")
@@ -237,23 +276,38 @@ struct DirectoryValidator {
     }
 
     /// Agent identities and agent users: every link resolves and nothing carries a credential of its own.
-    mutating func validateAgents(_ d: TenantDirectory, path p: (String) -> String, blueprints: [Application],
-                                 servicePrincipals: [(String, ServicePrincipal)]) {
+    mutating func validateAgents(
+        _ d: TenantDirectory, path p: (String) -> String, blueprints: [Application],
+        servicePrincipals: [(String, ServicePrincipal)]
+    ) {
         let blueprintIDs = Set(blueprints.map { $0.appId.lowercased() })
-        let plainApps = Set((d.applications + d.agentIdentityBlueprints).filter { !blueprintIDs.contains($0.appId.lowercased()) }.map { $0.appId.lowercased() })
+        let plainApps = Set(
+            (d.applications + d.agentIdentityBlueprints).filter { !blueprintIDs.contains($0.appId.lowercased()) }.map {
+                $0.appId.lowercased()
+            })
         for (i, agent) in d.agentIdentities.enumerated() {
             let ap = p("agentIdentities[\(i)]")
             if let appId = agent.appId { guid(appId, "\(ap).appId") }
             let parent = agent.agentIdentityBlueprintId.lowercased()
             if plainApps.contains(parent) {
-                problem("\(ap).agentIdentityBlueprintId", "'\(agent.agentIdentityBlueprintId)' is an application, not an agent identity blueprint (list it under agentIdentityBlueprints)")
+                problem(
+                    "\(ap).agentIdentityBlueprintId",
+                    "'\(agent.agentIdentityBlueprintId)' is an application, not an agent identity blueprint (list it under agentIdentityBlueprints)"
+                )
             } else if !blueprintIDs.contains(parent) {
-                problem("\(ap).agentIdentityBlueprintId", "no agent identity blueprint with appId '\(agent.agentIdentityBlueprintId)' in this tenant")
+                problem(
+                    "\(ap).agentIdentityBlueprintId",
+                    "no agent identity blueprint with appId '\(agent.agentIdentityBlueprintId)' in this tenant")
             }
-            for (field, present) in [("passwordCredentials", !(agent.passwordCredentials ?? []).isEmpty),
-                                     ("keyCredentials", !(agent.keyCredentials ?? []).isEmpty),
-                                     ("federatedIdentityCredentials", !(agent.federatedIdentityCredentials ?? []).isEmpty)] where present {
-                problem("\(ap).\(field)", "an agent identity has no credentials of its own: its blueprint authenticates and gets a token for it (fmi_path); put the credential on the blueprint")
+            for (field, present) in [
+                ("passwordCredentials", !(agent.passwordCredentials ?? []).isEmpty),
+                ("keyCredentials", !(agent.keyCredentials ?? []).isEmpty),
+                ("federatedIdentityCredentials", !(agent.federatedIdentityCredentials ?? []).isEmpty),
+            ] where present {
+                problem(
+                    "\(ap).\(field)",
+                    "an agent identity has no credentials of its own: its blueprint authenticates and gets a token for it (fmi_path); put the credential on the blueprint"
+                )
             }
             if let t = agent.odataType, t != AgentODataType.agentIdentity {
                 problem("\(ap).@odata.type", "expected \(AgentODataType.agentIdentity) (or no @odata.type), found '\(t)'")
@@ -261,7 +315,9 @@ struct DirectoryValidator {
         }
         for (sp, principal) in servicePrincipals where principal.isAgentIdentity {
             if !sp.contains("agentIdentities["), !blueprintIDs.contains((principal.agentIdentityBlueprintId ?? "").lowercased()) {
-                problem("\(sp).agentIdentityBlueprintId", "no agent identity blueprint with appId '\(principal.agentIdentityBlueprintId ?? "")' in this tenant")
+                problem(
+                    "\(sp).agentIdentityBlueprintId",
+                    "no agent identity blueprint with appId '\(principal.agentIdentityBlueprintId ?? "")' in this tenant")
             }
             if let r = principal.agentRiskLevel, !["none", "low", "medium", "high"].contains(r) {
                 problem("\(sp).agentRiskLevel", "expected none, low, medium or high, found '\(r)'")
@@ -269,11 +325,14 @@ struct DirectoryValidator {
         }
         for (i, b) in d.agentIdentityBlueprints.enumerated() {
             if let t = b.odataType, t != AgentODataType.blueprint {
-                problem(p("agentIdentityBlueprints[\(i)].@odata.type"), "expected \(AgentODataType.blueprint) (or no @odata.type), found '\(t)'")
+                problem(
+                    p("agentIdentityBlueprints[\(i)].@odata.type"), "expected \(AgentODataType.blueprint) (or no @odata.type), found '\(t)'"
+                )
             }
         }
         let agentIDs = Set(servicePrincipals.filter { $0.1.isAgentIdentity }.map(\.1.id))
-        let agentUsers = d.users.enumerated().filter { $0.element.isAgentUser }.map { (p("users[\($0.offset)]"), $0.element) }
+        let agentUsers =
+            d.users.enumerated().filter { $0.element.isAgentUser }.map { (p("users[\($0.offset)]"), $0.element) }
             + d.agentUsers.enumerated().map { (p("agentUsers[\($0.offset)]"), $0.element) }
         var parents: [String: String] = [:]
         for (up, user) in agentUsers {
@@ -284,13 +343,16 @@ struct DirectoryValidator {
             if !agentIDs.contains(parent) {
                 problem("\(up).identityParentId", "no agent identity with id '\(parent)' in this tenant")
             } else if let other = parents[parent] {
-                problem("\(up).identityParentId", "the agent identity '\(parent)' already has an agent user (\(other)); the link is one to one")
+                problem(
+                    "\(up).identityParentId", "the agent identity '\(parent)' already has an agent user (\(other)); the link is one to one")
             }
             parents[parent] = up
             if user.totpSecret != nil { problem("\(up).totpSecret", "an agent user has no authentication methods of its own") }
         }
         for (i, user) in d.users.enumerated() where !user.isAgentUser && user.identityParentId != nil {
-            problem(p("users[\(i)].identityParentId"), "only an agent user (agentUsers, or @odata.type \(AgentODataType.agentUser)) has an identityParentId")
+            problem(
+                p("users[\(i)].identityParentId"),
+                "only an agent user (agentUsers, or @odata.type \(AgentODataType.agentUser)) has an identityParentId")
         }
     }
 
@@ -299,7 +361,9 @@ struct DirectoryValidator {
         guid(a.appId, "\(ap).appId")
         if let id = a.id { guid(id, "\(ap).id") }
         for (j, uri) in (a.identifierUris ?? []).enumerated() {
-            if URL(string: uri)?.scheme == nil { problem("\(ap).identifierUris[\(j)]", "expected an absolute URI such as api://name, found '\(uri)'") }
+            if URL(string: uri)?.scheme == nil {
+                problem("\(ap).identifierUris[\(j)]", "expected an absolute URI such as api://name, found '\(uri)'")
+            }
             if let other = uriOwners[uri.lowercased()], other != ap {
                 problem("\(ap).identifierUris[\(j)]", "the identifier URI '\(uri)' is also used by \(other)")
             }
@@ -313,7 +377,9 @@ struct DirectoryValidator {
         unique(scopes, key: \.value, path: "\(ap).api.oauth2PermissionScopes", field: "value")
         for (j, s) in scopes.enumerated() {
             guid(s.id, "\(ap).api.oauth2PermissionScopes[\(j)].id")
-            if s.value.contains(" ") || s.value.isEmpty { problem("\(ap).api.oauth2PermissionScopes[\(j)].value", "a scope value is one word without spaces") }
+            if s.value.contains(" ") || s.value.isEmpty {
+                problem("\(ap).api.oauth2PermissionScopes[\(j)].value", "a scope value is one word without spaces")
+            }
         }
         unique(a.appRoles ?? [], key: \.id, path: "\(ap).appRoles", field: "id")
         for (j, r) in (a.appRoles ?? []).enumerated() {
@@ -362,7 +428,9 @@ struct DirectoryValidator {
         for (j, pre) in (a.api?.preAuthorizedApplications ?? []).enumerated() {
             guid(pre.appId, "\(ap).api.preAuthorizedApplications[\(j)].appId")
             for (k, sid) in pre.scopeIds.enumerated() where !scopes.contains(where: { $0.id == sid }) {
-                problem("\(ap).api.preAuthorizedApplications[\(j)].delegatedPermissionIds[\(k)]", "no scope with id '\(sid)' in this application's api.oauth2PermissionScopes")
+                problem(
+                    "\(ap).api.preAuthorizedApplications[\(j)].delegatedPermissionIds[\(k)]",
+                    "no scope with id '\(sid)' in this application's api.oauth2PermissionScopes")
             }
         }
         for (j, rra) in (a.requiredResourceAccess ?? []).enumerated() {

@@ -58,20 +58,28 @@ public enum TenantFileLoader {
         let node: Node
         do {
             guard let n = try Yams.compose(yaml: yaml) else {
-                throw TenantFileError(file: fileName, problems: [.init(line: nil, path: "", message: "the file is empty; expected a mapping with 'tenants:' (or 'tenant:')")])
+                throw TenantFileError(
+                    file: fileName,
+                    problems: [.init(line: nil, path: "", message: "the file is empty; expected a mapping with 'tenants:' (or 'tenant:')")])
             }
             node = n
         } catch let e as TenantFileError {
             throw e
         } catch {
-            throw TenantFileError(file: fileName, problems: [.init(line: yamlErrorLine(error), path: "", message: "not valid YAML: \(error)")])
+            throw TenantFileError(
+                file: fileName, problems: [.init(line: yamlErrorLine(error), path: "", message: "not valid YAML: \(error)")])
         }
         var marks: [String: Int] = [:]
         var budget = maximumNodes
         guard collectMarks(node, path: "", into: &marks, budget: &budget) else {
             // YAML aliases (§3.2.2.2) let a few hundred bytes stand for millions of nodes.
-            throw TenantFileError(file: fileName, problems: [.init(line: nil, path: "",
-                message: "the file expands to more than \(maximumNodes) values (aliases of aliases?); a tenant file is far smaller")])
+            throw TenantFileError(
+                file: fileName,
+                problems: [
+                    .init(
+                        line: nil, path: "",
+                        message: "the file expands to more than \(maximumNodes) values (aliases of aliases?); a tenant file is far smaller")
+                ])
         }
 
         // The file holds either `tenants: [...]` or one tenant's mapping at the top.
@@ -91,8 +99,10 @@ public enum TenantFileLoader {
                 let path = pathString(ctx.codingPath)
                 for (k, _) in m {
                     guard let name = k.string, name != key.stringValue,
-                          editDistance(name.lowercased(), key.stringValue.lowercased()) <= min(3, max(1, key.stringValue.count / 3)) else { continue }
-                    problems.append(.init(line: k.mark?.line, path: path, message: "unknown field '\(name)' (did you mean '\(key.stringValue)'?)"))
+                        editDistance(name.lowercased(), key.stringValue.lowercased()) <= min(3, max(1, key.stringValue.count / 3))
+                    else { continue }
+                    problems.append(
+                        .init(line: k.mark?.line, path: path, message: "unknown field '\(name)' (did you mean '\(key.stringValue)'?)"))
                 }
             }
             throw TenantFileError(file: fileName, problems: problems)
@@ -102,7 +112,9 @@ public enum TenantFileLoader {
 
         var problems: [TenantFileError.Problem] = []
         // Unknown fields: compare the input's keys with what the model re-encodes.
-        if let encoded = try? JSONValue.fromEncodable(isList ? AnyEncodable(TenantFileDocument(tenants: documents)) : AnyEncodable(documents[0])) {
+        if let encoded = try? JSONValue.fromEncodable(
+            isList ? AnyEncodable(TenantFileDocument(tenants: documents)) : AnyEncodable(documents[0]))
+        {
             findUnknownKeys(node, encoded, path: "", marks: marks, problems: &problems)
         }
         let prefix = isList ? "tenants" : nil
@@ -175,10 +187,15 @@ public enum TenantFileLoader {
         }
         // A policy without an id (a Graph POST body) is stored with the id it is evaluated under.
         for i in d.conditionalAccessPolicies.indices {
-            if let policy = try? ConditionalAccessPolicy.parse(d.conditionalAccessPolicies[i]) { d.conditionalAccessPolicies[i] = policy.json }
+            if let policy = try? ConditionalAccessPolicy.parse(d.conditionalAccessPolicies[i]) {
+                d.conditionalAccessPolicies[i] = policy.json
+            }
         }
         for app in d.applications where !d.servicePrincipals.contains(where: { $0.appId == app.appId }) {
-            d.servicePrincipals.append(ServicePrincipal(id: derivedID("servicePrincipal", d.tenant.id, app.appId), appId: app.appId, displayName: app.displayName, accountEnabled: true, appRoleAssignmentRequired: false))
+            d.servicePrincipals.append(
+                ServicePrincipal(
+                    id: derivedID("servicePrincipal", d.tenant.id, app.appId), appId: app.appId, displayName: app.displayName,
+                    accountEnabled: true, appRoleAssignmentRequired: false))
         }
         let spByAppID = Dictionary(d.servicePrincipals.map { ($0.appId, $0.id) }, uniquingKeysWith: { a, _ in a })
         func resolve(_ id: String) -> String { spByAppID[id] ?? id }
@@ -229,7 +246,9 @@ public enum TenantFileLoader {
                 guard collectMarks(v, path: p, into: &marks, budget: &budget) else { return false }
             }
         case .sequence(let s):
-            for (i, v) in s.enumerated() { guard collectMarks(v, path: "\(path)[\(i)]", into: &marks, budget: &budget) else { return false } }
+            for (i, v) in s.enumerated() {
+                guard collectMarks(v, path: "\(path)[\(i)]", into: &marks, budget: &budget) else { return false }
+            }
         default: break
         }
         return true
@@ -275,16 +294,21 @@ public enum TenantFileLoader {
     static func node(_ root: Node, at codingPath: [any CodingKey]) -> Node? {
         var current: Node? = root
         for key in codingPath {
-            if let i = key.intValue, case .sequence(let seq)? = current { current = i < seq.count ? seq[i] : nil }
-            else if case .mapping(let m)? = current { current = m[key.stringValue] }
-            else { return nil }
+            if let i = key.intValue, case .sequence(let seq)? = current {
+                current = i < seq.count ? seq[i] : nil
+            } else if case .mapping(let m)? = current {
+                current = m[key.stringValue]
+            } else {
+                return nil
+            }
         }
         return current
     }
 
     /// Levenshtein distance, for "did you mean" hints.
     static func editDistance(_ a: String, _ b: String) -> Int {
-        let x = Array(a), y = Array(b)
+        let x = Array(a)
+        let y = Array(b)
         var row = Array(0...y.count)
         for i in 1...max(x.count, 1) where !x.isEmpty {
             var previous = row[0]
@@ -320,7 +344,9 @@ public enum TenantFileLoader {
         return nil
     }
 
-    static func findUnknownKeys(_ node: Node, _ encoded: JSONValue, path: String, marks: [String: Int], problems: inout [TenantFileError.Problem]) {
+    static func findUnknownKeys(
+        _ node: Node, _ encoded: JSONValue, path: String, marks: [String: Int], problems: inout [TenantFileError.Problem]
+    ) {
         switch (node, encoded) {
         case (.mapping(let m), .object(let o)):
             for (k, v) in m {
@@ -332,7 +358,10 @@ public enum TenantFileLoader {
                     findUnknownKeys(v, child, path: p, marks: marks, problems: &problems)
                 } else if v.null == nil && !(key == "password" || key == "secretText") {
                     let known = o.keys.sorted().joined(separator: ", ")
-                    problems.append(.init(line: k.mark?.line, path: path, message: "unknown field '\(key)' (fields in use here: \(known); see docs/tenant-file.md)"))
+                    problems.append(
+                        .init(
+                            line: k.mark?.line, path: path,
+                            message: "unknown field '\(key)' (fields in use here: \(known); see docs/tenant-file.md)"))
                 }
             }
         case (.sequence(let s), .array(let a)):

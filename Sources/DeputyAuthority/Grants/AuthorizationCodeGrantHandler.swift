@@ -17,7 +17,8 @@ struct AuthorizationCodeGrantHandler: GrantHandler {
         // The bindings that need no secret are checked before the code is spent, so whoever
         // merely saw a code (history, Referer) cannot burn it by presenting it as another client.
         if let peek = try await context.authority.store.code(hash: hash), peek.consumedAt == nil {
-            guard peek.tenantID == context.tenant.tenantID, peek.clientID.lowercased() == context.client.application.appId.lowercased() else {
+            guard peek.tenantID == context.tenant.tenantID, peek.clientID.lowercased() == context.client.application.appId.lowercased()
+            else {
                 throw OAuthError.grantBoundToOtherClient("authorization code")
             }
             guard peek.redirectURI == redirectURI else { throw OAuthError.redirectURIMismatchAtRedemption() }
@@ -36,7 +37,8 @@ struct AuthorizationCodeGrantHandler: GrantHandler {
         } catch StorageError.notFound {
             throw OAuthError.invalidGrantValue("code")
         }
-        guard record.tenantID == context.tenant.tenantID, record.clientID.lowercased() == context.client.application.appId.lowercased() else {
+        guard record.tenantID == context.tenant.tenantID, record.clientID.lowercased() == context.client.application.appId.lowercased()
+        else {
             throw OAuthError.grantBoundToOtherClient("authorization code")
         }
         guard record.expiresAt > context.now else { throw OAuthError.grantExpired() }
@@ -44,7 +46,10 @@ struct AuthorizationCodeGrantHandler: GrantHandler {
         try PlatformRules.check(platform: record.platform, origin: request.origin, client: context.client, grantType: grantType)
         if let challenge = record.codeChallenge {
             let verifier = try form.require("code_verifier")
-            guard PKCE.isWellFormed(verifier) else { throw OAuthError.invalidCodeChallenge("The code_verifier must be 43 to 128 characters of [A-Z a-z 0-9 - . _ ~] (RFC 7636 §4.1).") }
+            guard PKCE.isWellFormed(verifier) else {
+                throw OAuthError.invalidCodeChallenge(
+                    "The code_verifier must be 43 to 128 characters of [A-Z a-z 0-9 - . _ ~] (RFC 7636 §4.1).")
+            }
             guard PKCE.verify(verifier: verifier, challenge: challenge, method: record.codeChallengeMethod ?? "plain") else {
                 throw OAuthError.pkceMismatch()
             }
@@ -57,13 +62,15 @@ struct AuthorizationCodeGrantHandler: GrantHandler {
         context.draft.user(user)
         let resolved = try ResolvedScopes.resolve(record.scopes, tenant: context.tenant, tenantName: request.tenantSegment)
         try checkResourceIndicators(form, resolved: resolved, tenant: context.tenant)
-        let granted = try Consent.grantedScopes(client: context.client.application, resolved: resolved, userID: user.id,
-                                                tenant: context.tenant, draft: context.draft)
+        let granted = try Consent.grantedScopes(
+            client: context.client.application, resolved: resolved, userID: user.id,
+            tenant: context.tenant, draft: context.draft)
         let claims = try record.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
-        return try await TokenIssuer(context: context).issueForUser(.init(
-            user: user, authentication: record.authentication, resolved: resolved, grantedScopes: granted, nonce: record.nonce,
-            platform: record.platform, familyID: record.familyID, familyStartedAt: context.now, claims: claims,
-            isInteractive: false, clientInfo: form["client_info"] == "1"))
+        return try await TokenIssuer(context: context).issueForUser(
+            .init(
+                user: user, authentication: record.authentication, resolved: resolved, grantedScopes: granted, nonce: record.nonce,
+                platform: record.platform, familyID: record.familyID, familyStartedAt: context.now, claims: claims,
+                isInteractive: false, clientInfo: form["client_info"] == "1"))
     }
 }
 
@@ -86,7 +93,8 @@ enum PlatformRules {
 enum PKCE {
     /// RFC 7636 §4.1: 43–128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
     static func isWellFormed(_ s: String) -> Bool {
-        (43...128).contains(s.count) && s.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-._~".unicodeScalars.contains($0) }
+        (43...128).contains(s.count)
+            && s.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-._~".unicodeScalars.contains($0) }
     }
 
     /// RFC 7636 §4.6: S256 compares BASE64URL(SHA256(verifier)); plain compares equal.

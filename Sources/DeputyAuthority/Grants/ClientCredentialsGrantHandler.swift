@@ -30,7 +30,9 @@ struct ClientCredentialsGrantHandler: GrantHandler {
         }
         let resolved = ResolvedScopes(resource: resource, resourceIdentifier: identifier, isDefault: true, values: [], openID: [])
         try checkResourceIndicators(request.form, resolved: resolved, tenant: context.tenant)
-        guard let sp = client.servicePrincipal else { throw OAuthError.unknownClient(client.application.appId, tenant: request.tenantSegment) }
+        guard let sp = client.servicePrincipal else {
+            throw OAuthError.unknownClient(client.application.appId, tenant: request.tenantSegment)
+        }
         context.draft.resource(resource)
         context.draft.record.signInEventTypes = ["servicePrincipal"]
         let roles = context.tenant.appRoles(principalID: sp.id, resource: resource, includeGroups: false)
@@ -43,11 +45,12 @@ struct ClientCredentialsGrantHandler: GrantHandler {
         _ = try context.conditionalAccess(ca)
         let claims = try request.form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
         let keys = try await context.authority.currentKeys()
-        let minted = try TokenMinter(configuration: context.configuration).accessToken(.init(
-            tenant: context.tenant, subject: .application(sp), client: client.application,
-            clientAuthenticationLevel: client.credential.authenticationLevel, resource: resource, resourceIdentifier: identifier,
-            scopes: [], roles: roles, acrs: [], clientCapabilities: claims.clientCapabilities, ipAddress: request.ipAddress,
-            agent: client.agent),
+        let minted = try TokenMinter(configuration: context.configuration).accessToken(
+            .init(
+                tenant: context.tenant, subject: .application(sp), client: client.application,
+                clientAuthenticationLevel: client.credential.authenticationLevel, resource: resource, resourceIdentifier: identifier,
+                scopes: [], roles: roles, acrs: [], clientCapabilities: claims.clientCapabilities, ipAddress: request.ipAddress,
+                agent: client.agent),
             key: keys.current, now: context.now)
         context.draft.record.uniqueTokenIdentifier = minted.uti
         context.draft.record.scopes = roles

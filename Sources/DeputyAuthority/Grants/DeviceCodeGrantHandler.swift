@@ -9,7 +9,8 @@ struct DeviceCodeGrantHandler: GrantHandler {
         let deviceCode = try request.form["device_code"] ?? request.form["code"] ?? request.form.require("device_code")
         // Checked before polling, so another client cannot spend an approved authorization.
         if let peek = try await context.authority.store.deviceCode(hash: TokenIssuer.hash(deviceCode)),
-            peek.tenantID != context.tenant.tenantID || peek.clientID.lowercased() != context.client.application.appId.lowercased() {
+            peek.tenantID != context.tenant.tenantID || peek.clientID.lowercased() != context.client.application.appId.lowercased()
+        {
             throw OAuthError.grantBoundToOtherClient("device code")
         }
         let record: DeviceCodeRecord
@@ -18,7 +19,8 @@ struct DeviceCodeGrantHandler: GrantHandler {
         } catch StorageError.notFound {
             throw OAuthError.invalidGrantValue("device_code")
         }
-        guard record.tenantID == context.tenant.tenantID, record.clientID.lowercased() == context.client.application.appId.lowercased() else {
+        guard record.tenantID == context.tenant.tenantID, record.clientID.lowercased() == context.client.application.appId.lowercased()
+        else {
             throw OAuthError.grantBoundToOtherClient("device code")
         }
         guard record.expiresAt > context.now else { throw OAuthError.deviceCodeExpired() }
@@ -37,13 +39,15 @@ struct DeviceCodeGrantHandler: GrantHandler {
             guard let user = context.tenant.user(id: authentication.userID), user.isEnabled else { throw OAuthError.userDisabled() }
             context.draft.user(user)
             let resolved = try ResolvedScopes.resolve(record.scopes, tenant: context.tenant, tenantName: request.tenantSegment)
-            let granted = try Consent.grantedScopes(client: context.client.application, resolved: resolved, userID: user.id,
-                                                    tenant: context.tenant, draft: context.draft)
+            let granted = try Consent.grantedScopes(
+                client: context.client.application, resolved: resolved, userID: user.id,
+                tenant: context.tenant, draft: context.draft)
             let claims = try record.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
-            return try await TokenIssuer(context: context).issueForUser(.init(
-                user: user, authentication: authentication, resolved: resolved, grantedScopes: granted, nonce: nil,
-                platform: context.client.isConfidential ? .web : .publicClient, familyID: nil, familyStartedAt: nil,
-                claims: claims, isInteractive: false, clientInfo: request.form["client_info"] == "1"))
+            return try await TokenIssuer(context: context).issueForUser(
+                .init(
+                    user: user, authentication: authentication, resolved: resolved, grantedScopes: granted, nonce: nil,
+                    platform: context.client.isConfidential ? .web : .publicClient, familyID: nil, familyStartedAt: nil,
+                    claims: claims, isInteractive: false, clientInfo: request.form["client_info"] == "1"))
         }
     }
 }

@@ -16,8 +16,10 @@ public struct TokenRequest: Sendable {
     /// `x-client-OS` header or the User-Agent), when known.
     public var devicePlatform: String?
 
-    public init(tenantSegment: String, form: FormParameters, authorizationHeader: String? = nil, origin: String? = nil,
-                correlationID: String, ipAddress: String? = nil, devicePlatform: String? = nil) {
+    public init(
+        tenantSegment: String, form: FormParameters, authorizationHeader: String? = nil, origin: String? = nil,
+        correlationID: String, ipAddress: String? = nil, devicePlatform: String? = nil
+    ) {
         self.devicePlatform = devicePlatform
         self.tenantSegment = tenantSegment
         self.form = form
@@ -110,5 +112,7 @@ func checkResourceIndicators(_ form: FormParameters, resolved: ResolvedScopes, t
 
 /// An MCP server's RFC 8707 resource is its URL; it matches an app whose identifier URI it equals.
 private func resourceByURL(_ url: String, tenant: DirectoryIndex) -> Application? {
-    tenant.directory.applications.first { app in (app.identifierUris ?? []).contains { DirectoryIndex.normalize($0) == DirectoryIndex.normalize(url) } }
+    tenant.directory.applications.first { app in
+        (app.identifierUris ?? []).contains { DirectoryIndex.normalize($0) == DirectoryIndex.normalize(url) }
+    }
 }

@@ -22,7 +22,8 @@ struct OnBehalfOfGrantHandler: GrantHandler {
         if let agent = client.agent, form["username"] != nil || form["user_id"] != nil {
             // The agent-user flow's older form (Microsoft Learn, "Agent user flow", an earlier
             // revision): jwt-bearer with assertion = T2 and the agent user's name.
-            return try await UserFederatedCredentialGrantHandler.issue(credential: assertion, request: request, agent: agent, context: context)
+            return try await UserFederatedCredentialGrantHandler.issue(
+                credential: assertion, request: request, agent: agent, context: context)
         }
         // An agent identity's OBO: the user's token is for the blueprint, not for the agent
         // identity (Microsoft Learn, "Agent OBO flow").
@@ -33,12 +34,16 @@ struct OnBehalfOfGrantHandler: GrantHandler {
         }
         context.draft.user(user)
         guard user.isEnabled else { throw OAuthError.userDisabled() }
-        let resolved = try ResolvedScopes.resolve(Scopes.parse(try form.require("scope")), tenant: context.tenant, tenantName: request.tenantSegment)
-        guard let resource = resolved.resource else { throw OAuthError.resourceNotFound(RequestedScope.microsoftGraph, tenant: request.tenantSegment) }
+        let resolved = try ResolvedScopes.resolve(
+            Scopes.parse(try form.require("scope")), tenant: context.tenant, tenantName: request.tenantSegment)
+        guard let resource = resolved.resource else {
+            throw OAuthError.resourceNotFound(RequestedScope.microsoftGraph, tenant: request.tenantSegment)
+        }
         context.draft.resource(resource)
         try checkResourceIndicators(form, resolved: resolved, tenant: context.tenant)
-        let granted = try Consent.grantedScopes(client: client.application, resolved: resolved, userID: user.id, tenant: context.tenant,
-                                                draft: context.draft)
+        let granted = try Consent.grantedScopes(
+            client: client.application, resolved: resolved, userID: user.id, tenant: context.tenant,
+            draft: context.draft)
         let claims = try form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
         let authentication = OnBehalfOfGrantHandler.authentication(of: validated, userID: user.id)
         var issuance = TokenIssuer.UserIssuance(
@@ -69,9 +74,11 @@ struct OnBehalfOfGrantHandler: GrantHandler {
             case .notYetValid(let now, _): throw OAuthError.assertionOutsideLifetime(now: now, expiry: nil)
             case .wrongAudience(let aud) where aud == DirectoryIndex.tokenExchangeAppID:
                 // T1 or T2 where the user's token belongs.
-                throw OAuthError.agentTokenMisused("An agent identity's credential is not a user's token; the OBO assertion is the user's token for the blueprint.",
-                                                   asClientCredential: false)
-            case .wrongAudience(let aud): throw OAuthError.assertionAudienceMismatch(audience: aud, clientID: caller.appId, clientName: caller.displayName)
+                throw OAuthError.agentTokenMisused(
+                    "An agent identity's credential is not a user's token; the OBO assertion is the user's token for the blueprint.",
+                    asClientCredential: false)
+            case .wrongAudience(let aud):
+                throw OAuthError.assertionAudienceMismatch(audience: aud, clientID: caller.appId, clientName: caller.displayName)
             default: throw OAuthError.invalidAssertion(error.description)
             }
         }
@@ -91,9 +98,10 @@ struct OnBehalfOfGrantHandler: GrantHandler {
         let aio = token.string("aio").flatMap(TokenMinter.readAIO)
         let methods = token.authenticationMethods.isEmpty ? (aio?.methods ?? []) : token.authenticationMethods
         let authTime = aio?.authTime ?? token.claims["auth_time"]?.numberValue.map { Date(timeIntervalSince1970: $0) } ?? token.issuedAt
-        return Authentication(userID: userID, authTime: authTime ?? Date(timeIntervalSince1970: 0),
-                              methods: methods.isEmpty ? ["pwd"] : methods, acrs: token.authenticationContexts,
-                              mfaTime: aio?.mfaTime ?? (methods.contains("mfa") ? aio?.authTime ?? token.issuedAt : nil),
-                              ipAddress: aio?.ipAddress ?? token.string("ipaddr"))
+        return Authentication(
+            userID: userID, authTime: authTime ?? Date(timeIntervalSince1970: 0),
+            methods: methods.isEmpty ? ["pwd"] : methods, acrs: token.authenticationContexts,
+            mfaTime: aio?.mfaTime ?? (methods.contains("mfa") ? aio?.authTime ?? token.issuedAt : nil),
+            ipAddress: aio?.ipAddress ?? token.string("ipaddr"))
     }
 }

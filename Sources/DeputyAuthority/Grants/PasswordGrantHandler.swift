@@ -13,12 +13,14 @@ struct PasswordGrantHandler: GrantHandler {
         }
         let username = try request.form.require("username")
         let password = try request.form.require("password")
-        let resolved = try ResolvedScopes.resolve(Scopes.parse(try request.form.require("scope")), tenant: context.tenant, tenantName: request.tenantSegment)
+        let resolved = try ResolvedScopes.resolve(
+            Scopes.parse(try request.form.require("scope")), tenant: context.tenant, tenantName: request.tenantSegment)
         try checkResourceIndicators(request.form, resolved: resolved, tenant: context.tenant)
         let found = context.tenant.user(login: username)
         // Smart lockout and the same bcrypt work whether or not the account exists.
-        let matched = try await context.authority.checkPassword(password, login: username, user: found, tenant: context.tenant,
-                                                                ipAddress: request.ipAddress)
+        let matched = try await context.authority.checkPassword(
+            password, login: username, user: found, tenant: context.tenant,
+            ipAddress: request.ipAddress)
         guard let user = found else {
             context.draft.record.userPrincipalName = username
             throw OAuthError.userNotFound(username, tenant: context.tenant.tenant.displayName)
@@ -29,11 +31,14 @@ struct PasswordGrantHandler: GrantHandler {
         guard resolved.resource != nil else {
             throw OAuthError.resourceNotFound(RequestedScope.microsoftGraph, tenant: request.tenantSegment)
         }
-        let granted = try Consent.grantedScopes(client: app, resolved: resolved, userID: user.id, tenant: context.tenant, draft: context.draft)
+        let granted = try Consent.grantedScopes(
+            client: app, resolved: resolved, userID: user.id, tenant: context.tenant, draft: context.draft)
         let claims = try request.form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
-        return try await TokenIssuer(context: context).issueForUser(.init(
-            user: user, authentication: Authentication(userID: user.id, authTime: context.now, methods: ["pwd"], ipAddress: request.ipAddress),
-            resolved: resolved, grantedScopes: granted, nonce: nil, platform: context.client.isConfidential ? .web : .publicClient,
-            familyID: nil, familyStartedAt: nil, claims: claims, isInteractive: false, clientInfo: request.form["client_info"] == "1"))
+        return try await TokenIssuer(context: context).issueForUser(
+            .init(
+                user: user,
+                authentication: Authentication(userID: user.id, authTime: context.now, methods: ["pwd"], ipAddress: request.ipAddress),
+                resolved: resolved, grantedScopes: granted, nonce: nil, platform: context.client.isConfidential ? .web : .publicClient,
+                familyID: nil, familyStartedAt: nil, claims: claims, isInteractive: false, clientInfo: request.form["client_info"] == "1"))
     }
 }

@@ -20,7 +20,8 @@ struct RefreshTokenGrantHandler: GrantHandler {
         } catch StorageError.revoked {
             throw OAuthError.refreshTokenRevoked()
         }
-        guard record.tenantID == context.tenant.tenantID, record.clientID.lowercased() == context.client.application.appId.lowercased() else {
+        guard record.tenantID == context.tenant.tenantID, record.clientID.lowercased() == context.client.application.appId.lowercased()
+        else {
             throw OAuthError.grantBoundToOtherClient("refresh token")
         }
         try PlatformRules.check(platform: record.platform, origin: request.origin, client: context.client, grantType: grantType)
@@ -32,8 +33,9 @@ struct RefreshTokenGrantHandler: GrantHandler {
         let requested = request.form["scope"].map { Scopes.parse($0) } ?? record.scopes
         let resolved = try ResolvedScopes.resolve(requested, tenant: context.tenant, tenantName: request.tenantSegment)
         try checkResourceIndicators(request.form, resolved: resolved, tenant: context.tenant)
-        let granted = try Consent.grantedScopes(client: context.client.application, resolved: resolved, userID: user.id,
-                                                tenant: context.tenant, draft: context.draft)
+        let granted = try Consent.grantedScopes(
+            client: context.client.application, resolved: resolved, userID: user.id,
+            tenant: context.tenant, draft: context.draft)
         let claims = try request.form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
         let issuer = TokenIssuer(context: context)
         var issuance = TokenIssuer.UserIssuance(
@@ -44,7 +46,8 @@ struct RefreshTokenGrantHandler: GrantHandler {
         issuance.resolved.openID.insert("offline_access")
         var response = try await withoutRefreshToken(issuer, issuance)
         let qualified = resolved.qualified(granted)
-        var (newToken, successor) = issuer.newRefreshToken(issuance, scopes: qualified + issuance.resolved.openID.sorted(), now: context.now)
+        var (newToken, successor) = issuer.newRefreshToken(
+            issuance, scopes: qualified + issuance.resolved.openID.sorted(), now: context.now)
         if record.platform == .spa { successor.expiresAt = record.expiresAt }
         do {
             try await store.rotateRefreshToken(hash: hash, successor: successor, at: context.now, singleUse: context.tenant.isStrict)

@@ -54,7 +54,8 @@ struct ResolvedScopes: Sendable {
     /// The full scope strings for a response's `scope` field (resource-qualified, as Entra returns them).
     func qualified(_ values: [String]) -> [String] {
         guard let resource else { return [] }
-        let base = resourceIdentifier.flatMap { $0.lowercased() == resource.appId.lowercased() ? nil : $0 }
+        let base =
+            resourceIdentifier.flatMap { $0.lowercased() == resource.appId.lowercased() ? nil : $0 }
             ?? resource.identifierUris?.first ?? resource.appId
         let prefix = base.hasSuffix("/") ? base : base + "/"
         return values.map { prefix + $0 }
@@ -71,8 +72,10 @@ enum Consent {
     /// that lists the client in `knownClientApplications` and the client asks for its `.default`,
     /// the middle tier's own required downstream permissions join the same prompt. Scopes marked
     /// adminConsentRequired cannot be granted by a user (AADSTS90094).
-    static func pending(client: Application, resolved: ResolvedScopes, userID: String, tenant: DirectoryIndex,
-                        forcePrompt: Bool) throws(OAuthError) -> [ConsentItem] {
+    static func pending(
+        client: Application, resolved: ResolvedScopes, userID: String, tenant: DirectoryIndex,
+        forcePrompt: Bool
+    ) throws(OAuthError) -> [ConsentItem] {
         guard let resource = resolved.resource else { return [] }
         var items: [ConsentItem] = []
         func ask(_ c: Application, _ r: Application, wanted: [String]) {
@@ -101,7 +104,9 @@ enum Consent {
         // Admin-only scopes block the prompt unless an administrator already granted them.
         var adminOnly: [String] = []
         for item in items {
-            guard let r = tenant.application(appID: item.resourceAppID), let c = tenant.application(appID: item.clientAppID) else { continue }
+            guard let r = tenant.application(appID: item.resourceAppID), let c = tenant.application(appID: item.clientAppID) else {
+                continue
+            }
             let granted = tenant.grantedScopes(client: c, resource: r, userID: userID)
             adminOnly += r.scopes.filter { item.scopes.contains($0.value) && $0.requiresAdmin && !granted.contains($0.value) }.map(\.value)
         }
@@ -122,29 +127,35 @@ enum Consent {
                 let merged = Scopes.parse(directory.oauth2PermissionGrants[i].scope + " " + item.scopes.joined(separator: " "))
                 directory.oauth2PermissionGrants[i].scope = Scopes.format(merged)
             } else {
-                directory.oauth2PermissionGrants.append(OAuth2PermissionGrant(
-                    id: TenantFileLoader.derivedID("grant", clientSP, resourceSP, userID ?? "all"), clientId: clientSP, resourceId: resourceSP,
-                    consentType: type, principalId: userID, scope: Scopes.format(item.scopes)))
+                directory.oauth2PermissionGrants.append(
+                    OAuth2PermissionGrant(
+                        id: TenantFileLoader.derivedID("grant", clientSP, resourceSP, userID ?? "all"), clientId: clientSP,
+                        resourceId: resourceSP,
+                        consentType: type, principalId: userID, scope: Scopes.format(item.scopes)))
             }
         }
     }
 
     /// The granted subset: named scopes must all be granted; `.default` means all granted.
     /// - Throws: AADSTS65001 (`consent_required`) when something asked for is not granted.
-    static func grantedScopes(client: Application, resolved: ResolvedScopes, userID: String, tenant: DirectoryIndex,
-                              draft: SignInDraft?) throws(OAuthError) -> [String] {
+    static func grantedScopes(
+        client: Application, resolved: ResolvedScopes, userID: String, tenant: DirectoryIndex,
+        draft: SignInDraft?
+    ) throws(OAuthError) -> [String] {
         guard let resource = resolved.resource else { return [] }
         let granted = tenant.grantedScopes(client: client, resource: resource, userID: userID)
         if resolved.isDefault {
             guard !granted.isEmpty else {
-                draft?.record.note = "No oauth2PermissionGrant lets \(client.displayName) (\(client.appId)) call \(resource.displayName) for this user."
+                draft?.record.note =
+                    "No oauth2PermissionGrant lets \(client.displayName) (\(client.appId)) call \(resource.displayName) for this user."
                 throw .consentRequired(clientAppID: client.appId, clientName: client.displayName)
             }
             return resource.scopes.map(\.value).filter(granted.contains)
         }
         let missing = resolved.values.filter { !granted.contains($0) }
         if !missing.isEmpty {
-            draft?.record.note = "Missing delegated grant for \(missing.joined(separator: " ")) from \(client.displayName) (\(client.appId)) to \(resource.displayName)."
+            draft?.record.note =
+                "Missing delegated grant for \(missing.joined(separator: " ")) from \(client.displayName) (\(client.appId)) to \(resource.displayName)."
             throw .consentRequired(clientAppID: client.appId, clientName: client.displayName)
         }
         return resolved.values

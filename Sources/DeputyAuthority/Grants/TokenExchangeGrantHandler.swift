@@ -35,7 +35,8 @@ struct TokenExchangeGrantHandler: GrantHandler {
         let subjectToken = try form.require("subject_token")
         let subjectType = try form.require("subject_token_type")
         guard [Self.accessTokenType, Self.jwtType].contains(subjectType) else {
-            throw OAuthError.tokenExchange(.invalidRequest, "Unsupported subject_token_type '\(subjectType)'; expected \(Self.accessTokenType) or \(Self.jwtType).")
+            throw OAuthError.tokenExchange(
+                .invalidRequest, "Unsupported subject_token_type '\(subjectType)'; expected \(Self.accessTokenType) or \(Self.jwtType).")
         }
         if let requested = form["requested_token_type"], ![Self.accessTokenType, Self.jwtType].contains(requested) {
             throw OAuthError.tokenExchange(.invalidRequest, "Unsupported requested_token_type '\(requested)'.")
@@ -55,11 +56,16 @@ struct TokenExchangeGrantHandler: GrantHandler {
         // The actor: the actor_token's subject when given, else the calling client.
         var actor: [String: JSONValue] = ["sub": .string(caller.application.appId), "client_id": .string(caller.application.appId)]
         if let actorToken = form["actor_token"] {
-            guard form["actor_token_type"] != nil else { throw OAuthError.tokenExchange(.invalidRequest, "actor_token_type is required with actor_token.") }
-            let policy = ValidationPolicy(issuers: [context.configuration.issuerV2(tenantID: context.tenant.tenantID),
-                                                    context.configuration.issuerV1(tenantID: context.tenant.tenantID)],
-                                          // An actor token may be for any application of the tenant (it identifies the actor).
-                                          audiences: Set(context.tenant.directory.applications.flatMap(context.tenant.audiences(of:))))
+            guard form["actor_token_type"] != nil else {
+                throw OAuthError.tokenExchange(.invalidRequest, "actor_token_type is required with actor_token.")
+            }
+            let policy = ValidationPolicy(
+                issuers: [
+                    context.configuration.issuerV2(tenantID: context.tenant.tenantID),
+                    context.configuration.issuerV1(tenantID: context.tenant.tenantID),
+                ],
+                // An actor token may be for any application of the tenant (it identifies the actor).
+                audiences: Set(context.tenant.directory.applications.flatMap(context.tenant.audiences(of:))))
             let validator = try await context.authority.currentKeys().validator
             let validated: ValidatedToken
             do { validated = try await validator.validate(actorToken, policy: policy) } catch {
@@ -71,14 +77,18 @@ struct TokenExchangeGrantHandler: GrantHandler {
             let caller = caller.application.appId
             let mayActClient = subject.claims["may_act"]?.objectValue.flatMap { $0["client_id"]?.stringValue ?? $0["sub"]?.stringValue }
             guard validated.clientID?.lowercased() == caller.lowercased() || mayActClient?.lowercased() == caller.lowercased() else {
-                throw OAuthError.tokenExchange(.invalidGrant,
+                throw OAuthError.tokenExchange(
+                    .invalidGrant,
                     "The actor_token was issued to '\(validated.clientID ?? "(no client)")', not to the calling client '\(caller)'.")
             }
             actor = ["sub": .string(validated.subject ?? ""), "client_id": .string(validated.clientID ?? caller)]
         }
         // RFC 8693 §4.4: may_act names who may act for the subject.
-        if case .object(let mayAct)? = subject.claims["may_act"], let allowed = mayAct["sub"]?.stringValue, allowed != actor["sub"]?.stringValue {
-            throw OAuthError.tokenExchange(.invalidGrant, "The subject_token's may_act does not allow '\(actor["sub"]?.stringValue ?? "")' to act for its subject.")
+        if case .object(let mayAct)? = subject.claims["may_act"], let allowed = mayAct["sub"]?.stringValue,
+            allowed != actor["sub"]?.stringValue
+        {
+            throw OAuthError.tokenExchange(
+                .invalidGrant, "The subject_token's may_act does not allow '\(actor["sub"]?.stringValue ?? "")' to act for its subject.")
         }
         // The target: audience/resource parameters and scope must name one resource.
         var names = form.values("audience") + form.values("resource")
@@ -99,15 +109,19 @@ struct TokenExchangeGrantHandler: GrantHandler {
         }
         if let scoped = resolved.resource { resources.insert(scoped.appId) }
         guard resources.count == 1, let target = context.tenant.application(appID: resources.first!) else {
-            throw OAuthError.tokenExchange(.invalidTarget, resources.isEmpty
-                ? "Name the target with audience, resource or a resource-qualified scope."
-                : "The request names more than one target; a token is issued for one audience.")
+            throw OAuthError.tokenExchange(
+                .invalidTarget,
+                resources.isEmpty
+                    ? "Name the target with audience, resource or a resource-qualified scope."
+                    : "The request names more than one target; a token is issued for one audience.")
         }
         if resolved.resource == nil {
-            resolved = ResolvedScopes(resource: target, resourceIdentifier: names.first, isDefault: true, values: [], openID: resolved.openID)
+            resolved = ResolvedScopes(
+                resource: target, resourceIdentifier: names.first, isDefault: true, values: [], openID: resolved.openID)
         }
         context.draft.resource(target)
-        let granted = try Consent.grantedScopes(client: caller.application, resolved: resolved, userID: user.id, tenant: context.tenant, draft: context.draft)
+        let granted = try Consent.grantedScopes(
+            client: caller.application, resolved: resolved, userID: user.id, tenant: context.tenant, draft: context.draft)
         let authentication = OnBehalfOfGrantHandler.authentication(of: subject, userID: user.id)
         context.draft.record.authenticationMethodsUsed = authentication.methods
         context.draft.record.signInEventTypes = ["nonInteractiveUser"]
@@ -115,7 +129,8 @@ struct TokenExchangeGrantHandler: GrantHandler {
         // Conditional Access as for OBO: the user is the subject, with the original sign-in's
         // time, methods and location (carried in the subject token), never the caller's address.
         var ca = SignInContext(
-            tenant: context.tenant, user: user, client: caller.application, resource: target, isInteractive: false, authentication: authentication,
+            tenant: context.tenant, user: user, client: caller.application, resource: target, isInteractive: false,
+            authentication: authentication,
             requestedAuthenticationContexts: claimsRequest.requestedAuthenticationContexts,
             ipAddress: authentication.ipAddress ?? request.ipAddress, authenticationProtocol: grantType)
         ca.requiredPolicyIDs = claimsRequest.policyIDs
@@ -139,7 +154,8 @@ struct TokenExchangeGrantHandler: GrantHandler {
             // the user's real sign-in, not this exchange.
             "auth_time": .number(authentication.authTime.timeIntervalSince1970.rounded(.down)),
             "amr": .array(authentication.methods.map(JSONValue.string)),
-            "aio": .string(TokenMinter.aio(authentication: authentication, issuedAt: now, ipAddress: authentication.ipAddress ?? request.ipAddress)),
+            "aio": .string(
+                TokenMinter.aio(authentication: authentication, issuedAt: now, ipAddress: authentication.ipAddress ?? request.ipAddress)),
         ]
         if !acrs.isEmpty { claims["acrs"] = .array(acrs.map(JSONValue.string)) }
         let roles = context.tenant.appRoles(principalID: user.id, resource: target, includeGroups: true)

@@ -45,14 +45,18 @@ struct TokenIssuer {
             tenant: tenant, user: i.user, client: context.client.application, resource: resource, isInteractive: i.isInteractive,
             authentication: i.authentication, requestedAuthenticationContexts: i.claims.requestedAuthenticationContexts,
             ipAddress: i.conditionalAccessIPAddress ?? draft.record.ipAddress, authenticationProtocol: draft.record.authenticationProtocol)
-        ca.agent = context.client.agent.map { SignInContext.AgentFacts(identity: $0.identity, blueprint: $0.blueprint, isAutonomous: false) }
+        ca.agent = context.client.agent.map {
+            SignInContext.AgentFacts(identity: $0.identity, blueprint: $0.blueprint, isAutonomous: false)
+        }
         if let agent = context.client.agent {
             draft.agent(i.user.isAgentUser ? .asAgentUser : .forUser, identity: agent.identity, blueprint: agent.blueprint)
         }
         ca.requiredPolicyIDs = i.claims.policyIDs
         // Sign-ins that began in a browser (web apps and SPAs redeeming codes and refresh tokens)
         // are `browser`; native apps and middle tiers are `mobileAppsAndDesktopClients`.
-        if (i.platform == .spa || i.platform == .web) && ["authorization_code", "refresh_token"].contains(draft.record.authenticationProtocol) {
+        if (i.platform == .spa || i.platform == .web)
+            && ["authorization_code", "refresh_token"].contains(draft.record.authenticationProtocol)
+        {
             ca.clientAppType = "browser"
         }
         let outcome = try context.conditionalAccess(ca)
@@ -60,21 +64,25 @@ struct TokenIssuer {
         // one when the resource opted in to the `acrs` optional claim (reference §6.3).
         // Carried contexts are evaluated again, with the original authentication time.
         let satisfied = context.authenticationContexts(carried: i.authentication.acrs, outcome: outcome, in: ca)
-        let acrs = satisfied.filter { resource.wantsOptionalAccessTokenClaim("acrs") || i.claims.requestedAuthenticationContexts.contains($0) }
+        let acrs = satisfied.filter {
+            resource.wantsOptionalAccessTokenClaim("acrs") || i.claims.requestedAuthenticationContexts.contains($0)
+        }
         if !acrs.isEmpty { draft.record.authenticationContextClassReferences = acrs }
         let keys = try await authority.currentKeys()
         let now = context.now
         let qualified = i.resolved.qualified(i.grantedScopes)
-        let minted = try TokenMinter(configuration: context.configuration).accessToken(.init(
-            tenant: tenant, subject: .user(i.user, i.authentication), client: context.client.application,
-            clientAuthenticationLevel: context.client.credential.authenticationLevel, resource: resource,
-            resourceIdentifier: i.resolved.resourceIdentifier ?? resource.appId, scopes: i.grantedScopes, roles: roles,
-            acrs: acrs,
-            clientCapabilities: i.claims.clientCapabilities, ipAddress: i.conditionalAccessIPAddress ?? draft.record.ipAddress,
-            agent: context.client.agent),
+        let minted = try TokenMinter(configuration: context.configuration).accessToken(
+            .init(
+                tenant: tenant, subject: .user(i.user, i.authentication), client: context.client.application,
+                clientAuthenticationLevel: context.client.credential.authenticationLevel, resource: resource,
+                resourceIdentifier: i.resolved.resourceIdentifier ?? resource.appId, scopes: i.grantedScopes, roles: roles,
+                acrs: acrs,
+                clientCapabilities: i.claims.clientCapabilities, ipAddress: i.conditionalAccessIPAddress ?? draft.record.ipAddress,
+                agent: context.client.agent),
             key: keys.current, now: now)
-        var response = TokenResponse(scope: Scopes.format(qualified), expiresIn: minted.expiresIn, extExpiresIn: minted.expiresIn,
-                                     accessToken: minted.token)
+        var response = TokenResponse(
+            scope: Scopes.format(qualified), expiresIn: minted.expiresIn, extExpiresIn: minted.expiresIn,
+            accessToken: minted.token)
         if i.resolved.wantsIDToken {
             response.idToken = try TokenMinter(configuration: context.configuration).idToken(
                 tenant: tenant, user: i.user, authentication: i.authentication, client: context.client.application,
@@ -93,7 +101,8 @@ struct TokenIssuer {
 
     func newRefreshToken(_ i: UserIssuance, scopes: [String], now: Date) -> (String, RefreshTokenRecord) {
         let token = "1.D" + TokenMinter.randomID(bytes: 48)
-        let expires: Date = i.platform == .spa
+        let expires: Date =
+            i.platform == .spa
             ? (i.familyStartedAt ?? now) + context.configuration.spaRefreshTokenLifetime
             : now + context.configuration.refreshTokenInactivity
         let record = RefreshTokenRecord(

@@ -26,8 +26,9 @@ struct UserFederatedCredentialGrantHandler: GrantHandler {
         let subject = t2.subject ?? ""
         if issuedTo.lowercased() != subject.lowercased() {
             // A T1 (issued to the blueprint) where the agent's own T2 belongs.
-            throw OAuthError.agentTokenMisused("The user federated identity credential must be the agent identity's own token for api://AzureADTokenExchange (client_credentials as the agent identity), not its blueprint's.",
-                                               asClientCredential: false)
+            throw OAuthError.agentTokenMisused(
+                "The user federated identity credential must be the agent identity's own token for api://AzureADTokenExchange (client_credentials as the agent identity), not its blueprint's.",
+                asClientCredential: false)
         }
         guard subject.lowercased() == agent.identity.appId.lowercased() else {
             throw OAuthError.userCredentialForOtherAgent(subject: subject, expected: agent.identity.appId)
@@ -50,16 +51,21 @@ struct UserFederatedCredentialGrantHandler: GrantHandler {
             throw OAuthError.agentUserOfOtherAgent(user: named, agentAppID: agent.identity.appId)
         }
         guard user.isEnabled else { throw OAuthError.userDisabled() }
-        let resolved = try ResolvedScopes.resolve(Scopes.parse(try form.require("scope")), tenant: context.tenant, tenantName: request.tenantSegment)
-        guard resolved.resource != nil else { throw OAuthError.resourceNotFound(RequestedScope.microsoftGraph, tenant: request.tenantSegment) }
+        let resolved = try ResolvedScopes.resolve(
+            Scopes.parse(try form.require("scope")), tenant: context.tenant, tenantName: request.tenantSegment)
+        guard resolved.resource != nil else {
+            throw OAuthError.resourceNotFound(RequestedScope.microsoftGraph, tenant: request.tenantSegment)
+        }
         try checkResourceIndicators(form, resolved: resolved, tenant: context.tenant)
-        let granted = try Consent.grantedScopes(client: context.client.application, resolved: resolved, userID: user.id, tenant: context.tenant,
-                                                draft: context.draft)
+        let granted = try Consent.grantedScopes(
+            client: context.client.application, resolved: resolved, userID: user.id, tenant: context.tenant,
+            draft: context.draft)
         let claims = try form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
         // The agent user authenticates through its agent identity's federated credential.
         let authentication = Authentication(userID: user.id, authTime: context.now, methods: ["fed"])
-        return try await TokenIssuer(context: context).issueForUser(.init(
-            user: user, authentication: authentication, resolved: resolved, grantedScopes: granted, nonce: nil, platform: .web,
-            familyID: nil, familyStartedAt: nil, claims: claims, isInteractive: false, clientInfo: form["client_info"] == "1"))
+        return try await TokenIssuer(context: context).issueForUser(
+            .init(
+                user: user, authentication: authentication, resolved: resolved, grantedScopes: granted, nonce: nil, platform: .web,
+                familyID: nil, familyStartedAt: nil, claims: claims, isInteractive: false, clientInfo: form["client_info"] == "1"))
     }
 }

@@ -10,11 +10,14 @@ extension InteractiveSignIn {
     public static let lockoutWindow: TimeInterval = 600
 
     /// The Conditional Access context of an interactive sign-in.
-    func interactiveContext(client: Application, resource: Application?, claims: ClaimsRequest, user: User,
-                            authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest) -> SignInContext {
-        var c = SignInContext(tenant: tenant, user: user, client: client, resource: resource, isInteractive: true,
-                              authentication: authentication, requestedAuthenticationContexts: claims.requestedAuthenticationContexts,
-                              ipAddress: request.ipAddress, authenticationProtocol: "authorize")
+    func interactiveContext(
+        client: Application, resource: Application?, claims: ClaimsRequest, user: User,
+        authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest
+    ) -> SignInContext {
+        var c = SignInContext(
+            tenant: tenant, user: user, client: client, resource: resource, isInteractive: true,
+            authentication: authentication, requestedAuthenticationContexts: claims.requestedAuthenticationContexts,
+            ipAddress: request.ipAddress, authenticationProtocol: "authorize")
         c.requiredPolicyIDs = claims.policyIDs
         c.clientAppType = "browser"
         c.devicePlatform = request.devicePlatform
@@ -32,16 +35,20 @@ extension InteractiveSignIn {
     /// Evaluates Conditional Access once, before the user goes on. `then` is where the sign-in
     /// continues once a step is done; `silent` answers a request that cannot show a page
     /// (`prompt=none`) with the error it is given.
-    func conditionalAccessStep(client: Application, resource: Application?, claims: ClaimsRequest, user: User, authentication: Authentication,
-                               tenant: DirectoryIndex, request: BrowserRequest, cookies: [Cookie], then: InteractiveFlowRecord.Purpose,
-                               silent: ((OAuthError) -> InteractiveResult)? = nil) async throws -> InteractiveDecision {
-        let context = interactiveContext(client: client, resource: resource, claims: claims, user: user, authentication: authentication,
-                                         tenant: tenant, request: request)
+    func conditionalAccessStep(
+        client: Application, resource: Application?, claims: ClaimsRequest, user: User, authentication: Authentication,
+        tenant: DirectoryIndex, request: BrowserRequest, cookies: [Cookie], then: InteractiveFlowRecord.Purpose,
+        silent: ((OAuthError) -> InteractiveResult)? = nil
+    ) async throws -> InteractiveDecision {
+        let context = interactiveContext(
+            client: client, resource: resource, claims: claims, user: user, authentication: authentication,
+            tenant: tenant, request: request)
         let outcome = authority.evaluator.evaluate(context)
         guard outcome.decision != .grant, let error = outcome.error(resource: resource, style: nil) else { return .proceed(outcome) }
         // Every interrupted or blocked attempt is in the sign-in log, with each policy's result.
-        let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize", correlationID: request.correlationID,
-                                ipAddress: request.ipAddress, now: authority.time.now())
+        let draft = SignInDraft(
+            tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize", correlationID: request.correlationID,
+            ipAddress: request.ipAddress, now: authority.time.now())
         draft.client(client, credential: .none)
         draft.user(user)
         if let resource { draft.resource(resource) }
@@ -59,21 +66,29 @@ extension InteractiveSignIn {
         if outcome.decision == .block { return .stop(.error(error)) }
         switch outcome.requirements.first ?? .mfa {
         case .mfa:
-            return .stop(try await startStep(user.totpSecret == nil ? .mfaRegistration : .mfa, authentication: authentication, user: user,
-                                             tenant: tenant, cookies: cookies, then: then))
+            return .stop(
+                try await startStep(
+                    user.totpSecret == nil ? .mfaRegistration : .mfa, authentication: authentication, user: user,
+                    tenant: tenant, cookies: cookies, then: then))
         case .passwordChange:
-            return .stop(try await startStep(.passwordChange, authentication: authentication, user: user, tenant: tenant, cookies: cookies, then: then))
+            return .stop(
+                try await startStep(
+                    .passwordChange, authentication: authentication, user: user, tenant: tenant, cookies: cookies, then: then))
         case .reauthentication:
-            return .stop(try await startFlow(then, tenant: tenant, app: client, loginHint: user.userPrincipalName, request: request,
-                                             notice: "Your organization requires you to sign in again (sign-in frequency).", extraCookies: cookies))
+            return .stop(
+                try await startFlow(
+                    then, tenant: tenant, app: client, loginHint: user.userPrincipalName, request: request,
+                    notice: "Your organization requires you to sign in again (sign-in frequency).", extraCookies: cookies))
         case .compliantDevice, .domainJoinedDevice:
             return .stop(.error(error))
         }
     }
 
     /// Saves a step's flow and shows its page.
-    func startStep(_ step: InteractiveStep, authentication: Authentication, user: User, tenant: DirectoryIndex, cookies: [Cookie],
-                   then: InteractiveFlowRecord.Purpose, error: String? = nil) async throws -> InteractiveResult {
+    func startStep(
+        _ step: InteractiveStep, authentication: Authentication, user: User, tenant: DirectoryIndex, cookies: [Cookie],
+        then: InteractiveFlowRecord.Purpose, error: String? = nil
+    ) async throws -> InteractiveResult {
         let now = authority.time.now()
         let binding = TokenMinter.randomID(bytes: 24)
         let secret = step == .mfaRegistration ? TOTP.newSecret() : nil
@@ -83,18 +98,23 @@ extension InteractiveSignIn {
             browserBindingHash: TokenIssuer.hash(binding), loginHint: user.userPrincipalName, createdAt: now,
             expiresAt: now + authority.configuration.interactiveFlowLifetime)
         try await authority.store.saveFlow(flow)
-        let cookie = Cookie(name: Self.bindingCookiePrefix + flow.id, value: binding,
-                            maxAge: Int(authority.configuration.interactiveFlowLifetime), secure: secure)
+        let cookie = Cookie(
+            name: Self.bindingCookiePrefix + flow.id, value: binding,
+            maxAge: Int(authority.configuration.interactiveFlowLifetime), secure: secure)
         return stepPage(flow, step: step, secret: secret, user: user, tenant: tenant, error: error, cookies: cookies + [cookie])
     }
 
-    func stepPage(_ flow: InteractiveFlowRecord, step: InteractiveStep, secret: String?, user: User, tenant: DirectoryIndex, error: String?,
-                  cookies: [Cookie]) -> InteractiveResult {
-        var page = StepPage(step: step, flowID: flow.id, csrfToken: flow.csrfToken, tenantDisplayName: tenant.tenant.displayName,
-                            userPrincipalName: user.userPrincipalName, errorMessage: error, action: "/\(tenant.tenantID)/\(step.path)")
+    func stepPage(
+        _ flow: InteractiveFlowRecord, step: InteractiveStep, secret: String?, user: User, tenant: DirectoryIndex, error: String?,
+        cookies: [Cookie]
+    ) -> InteractiveResult {
+        var page = StepPage(
+            step: step, flowID: flow.id, csrfToken: flow.csrfToken, tenantDisplayName: tenant.tenant.displayName,
+            userPrincipalName: user.userPrincipalName, errorMessage: error, action: "/\(tenant.tenantID)/\(step.path)")
         if let secret {
             page.secret = secret
-            page.provisioningURI = TOTP.provisioningURI(secret: secret, account: user.userPrincipalName, issuer: "Deputy (\(tenant.tenant.displayName))")
+            page.provisioningURI = TOTP.provisioningURI(
+                secret: secret, account: user.userPrincipalName, issuer: "Deputy (\(tenant.tenant.displayName))")
         }
         return .step(page, cookies: cookies)
     }
@@ -104,7 +124,8 @@ extension InteractiveSignIn {
     public func submitVerificationCode(_ request: BrowserRequest) async -> InteractiveResult {
         do {
             let (tenant, flow) = try await postedFlow(request)
-            guard case .step(let step, var authentication, let pendingSecret, let then) = flow.purpose, step == .mfa || step == .mfaRegistration,
+            guard case .step(let step, var authentication, let pendingSecret, let then) = flow.purpose,
+                step == .mfa || step == .mfaRegistration,
                 let user = tenant.user(id: authentication.userID), let secret = pendingSecret ?? user.totpSecret
             else { return .error(.signInFlowExpired()) }
             let now = authority.time.now()
@@ -117,12 +138,14 @@ extension InteractiveSignIn {
             // a check that read the count before any of them was recorded.
             let count = try await authority.store.recordFailure(key, at: now, window: Self.lockoutWindow)
             if count > Self.maxCodeFailures {
-                await recordInteractiveFailure(.multifactorLockedOut(), tenant: tenant, app: nil, login: user.userPrincipalName, request: request)
+                await recordInteractiveFailure(
+                    .multifactorLockedOut(), tenant: tenant, app: nil, login: user.userPrincipalName, request: request)
                 return .error(.multifactorLockedOut())
             }
             guard let matched = TOTP.match(request.parameters["otc"] ?? "", base32Secret: secret, at: now) else {
                 if count >= Self.maxCodeFailures {
-                    await recordInteractiveFailure(.multifactorLockedOut(), tenant: tenant, app: nil, login: user.userPrincipalName, request: request)
+                    await recordInteractiveFailure(
+                        .multifactorLockedOut(), tenant: tenant, app: nil, login: user.userPrincipalName, request: request)
                     return .error(.multifactorLockedOut())
                 }
                 return again("You didn't enter the expected verification code. Please try again.")
@@ -152,7 +175,9 @@ extension InteractiveSignIn {
     public func submitPasswordChange(_ request: BrowserRequest) async -> InteractiveResult {
         do {
             let (tenant, flow) = try await postedFlow(request)
-            guard case .step(.passwordChange, let authentication, _, let then) = flow.purpose, let user = tenant.user(id: authentication.userID) else {
+            guard case .step(.passwordChange, let authentication, _, let then) = flow.purpose,
+                let user = tenant.user(id: authentication.userID)
+            else {
                 return .error(.signInFlowExpired())
             }
             let new = request.parameters["new_password"] ?? ""
@@ -178,11 +203,14 @@ extension InteractiveSignIn {
     }
 
     /// Ends a step: the SSO session remembers what was satisfied and when, then the sign-in goes on.
-    func finishStep(_ flow: InteractiveFlowRecord, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
-                    then: InteractiveFlowRecord.Purpose) async throws -> InteractiveResult {
+    func finishStep(
+        _ flow: InteractiveFlowRecord, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
+        then: InteractiveFlowRecord.Purpose
+    ) async throws -> InteractiveResult {
         try await authority.store.deleteFlow(id: flow.id)
         if let id = request.cookies[Self.sessionCookie], var session = try await authority.store.session(hash: TokenIssuer.hash(id)),
-            session.authentication.userID == authentication.userID {
+            session.authentication.userID == authentication.userID
+        {
             session.authentication = authentication
             try await authority.store.saveSession(session)
         }
@@ -191,17 +219,21 @@ extension InteractiveSignIn {
     }
 
     /// Continues a sign-in once the user is authenticated (after the password or a step).
-    func proceed(_ purpose: InteractiveFlowRecord.Purpose, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
-                 cookies: [Cookie]) async throws -> InteractiveResult {
+    func proceed(
+        _ purpose: InteractiveFlowRecord.Purpose, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
+        cookies: [Cookie]
+    ) async throws -> InteractiveResult {
         switch purpose {
         case .authorize(let p):
             return try await complete(p, authentication: authentication, tenant: tenant, request: request, cookies: cookies)
         case .deviceCode(let userCode):
-            return try await approveDevice(userCode: userCode, authentication: authentication, tenant: tenant, request: request, cookies: cookies)
+            return try await approveDevice(
+                userCode: userCode, authentication: authentication, tenant: tenant, request: request, cookies: cookies)
         case .portal(let path):
             // The administrator's own sign-in to the authority's pages is in the log too.
-            let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize", correlationID: request.correlationID,
-                                    ipAddress: request.ipAddress, now: authority.time.now())
+            let draft = SignInDraft(
+                tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize", correlationID: request.correlationID,
+                ipAddress: request.ipAddress, now: authority.time.now())
             if let user = tenant.user(id: authentication.userID) { draft.user(user) }
             draft.record.appDisplayName = "Deputy sign-in log"
             draft.record.signInEventTypes = ["interactiveUser"]
@@ -224,19 +256,25 @@ extension InteractiveSignIn {
     }
 
     /// The device-code sign-in: Conditional Access for the device's app and resource, then approval.
-    func approveDevice(userCode: String, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
-                       cookies: [Cookie]) async throws -> InteractiveResult {
+    func approveDevice(
+        userCode: String, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
+        cookies: [Cookie]
+    ) async throws -> InteractiveResult {
         let now = authority.time.now()
         guard let device = try await authority.store.deviceCode(userCode: userCode), device.expiresAt > now,
             let app = tenant.application(appID: device.clientID), let user = tenant.user(id: authentication.userID)
         else {
-            return .message(title: "Code expired", text: "The code expired while you were signing in. Start again on your device. (AADSTS70019)", cookies: cookies)
+            return .message(
+                title: "Code expired", text: "The code expired while you were signing in. Start again on your device. (AADSTS70019)",
+                cookies: cookies)
         }
         let resource = try? ResolvedScopes.resolve(device.scopes, tenant: tenant, tenantName: tenant.tenantID).resource
         let claims = (try? device.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) }) ?? nil
-        if case .stop(let step) = try await conditionalAccessStep(client: app, resource: resource, claims: claims ?? ClaimsRequest(), user: user,
-                                                                  authentication: authentication, tenant: tenant, request: request, cookies: cookies,
-                                                                  then: .deviceCode(userCode: userCode)) {
+        if case .stop(let step) = try await conditionalAccessStep(
+            client: app, resource: resource, claims: claims ?? ClaimsRequest(), user: user,
+            authentication: authentication, tenant: tenant, request: request, cookies: cookies,
+            then: .deviceCode(userCode: userCode))
+        {
             return step
         }
         do {
@@ -244,8 +282,9 @@ extension InteractiveSignIn {
         } catch StorageError.conflict {
             return .message(title: "Code already used", text: "This code was already used. Start again on your device.", cookies: cookies)
         }
-        return .message(title: "Device sign-in complete",
-                        text: "You have signed in to the \(app.displayName) application on your device. You may now close this window.",
-                        cookies: cookies)
+        return .message(
+            title: "Device sign-in complete",
+            text: "You have signed in to the \(app.displayName) application on your device. You may now close this window.",
+            cookies: cookies)
     }
 }

@@ -33,7 +33,9 @@ public struct InteractiveSignIn: Sendable {
             if tenant.agentIdentity(appID: clientID) != nil || tenant.application(appID: clientID)?.isAgentIdentityBlueprint == true {
                 return .error(.noInteractiveSignInForAgents(appID: clientID))
             }
-            guard let app = tenant.application(appID: clientID) else { return .error(.unknownClient(clientID, tenant: request.tenantSegment)) }
+            guard let app = tenant.application(appID: clientID) else {
+                return .error(.unknownClient(clientID, tenant: request.tenantSegment))
+            }
             let redirectURI = try q.require("redirect_uri")
             guard let platform = Self.platform(of: redirectURI, in: app) else {
                 return .error(.redirectURINotRegistered(redirectURI, appID: app.appId))
@@ -44,7 +46,10 @@ public struct InteractiveSignIn: Sendable {
             let modeDefault = types.contains("id_token") ? "fragment" : "query"
             let mode = q["response_mode"] ?? modeDefault
             func fail(_ e: OAuthError) -> InteractiveResult {
-                .respond(errorResponse(e, redirectURI: redirectURI, mode: ["query", "fragment", "form_post"].contains(mode) ? mode : modeDefault, state: state), cookies: [])
+                .respond(
+                    errorResponse(
+                        e, redirectURI: redirectURI, mode: ["query", "fragment", "form_post"].contains(mode) ? mode : modeDefault,
+                        state: state), cookies: [])
             }
             guard !types.isEmpty else { return fail(.missingQueryParameter("response_type")) }
             guard types.isSubset(of: ["code", "id_token"]) else { return fail(.unsupportedResponseType(responseType)) }
@@ -54,7 +59,9 @@ public struct InteractiveSignIn: Sendable {
             let scopes = Scopes.parse(q["scope"])
             guard !scopes.isEmpty else { return fail(.missingQueryParameter("scope")) }
             let resolved: ResolvedScopes
-            do { resolved = try ResolvedScopes.resolve(scopes, tenant: tenant, tenantName: request.tenantSegment) } catch { return fail(error) }
+            do { resolved = try ResolvedScopes.resolve(scopes, tenant: tenant, tenantName: request.tenantSegment) } catch {
+                return fail(error)
+            }
             if types.contains("id_token") && q["nonce"] == nil { return fail(.nonceRequired()) }
             if types.contains("id_token") && !resolved.wantsIDToken {
                 return fail(.invalidScope(Scopes.format(scopes), "An id_token response needs the openid scope."))
@@ -62,20 +69,33 @@ public struct InteractiveSignIn: Sendable {
             // Entra answers an OpenID-only code flow with a Microsoft Graph token; Deputy does not
             // emulate Graph, so it says so here rather than failing at redemption.
             if types.contains("code") && resolved.resource == nil {
-                return fail(.invalidScope(Scopes.format(scopes), "Deputy issues access tokens for the tenant's own applications only (Microsoft Graph is not emulated): add a scope of one of them, such as api://…/.default."))
+                return fail(
+                    .invalidScope(
+                        Scopes.format(scopes),
+                        "Deputy issues access tokens for the tenant's own applications only (Microsoft Graph is not emulated): add a scope of one of them, such as api://…/.default."
+                    ))
             }
             var method = q["code_challenge_method"]
             let challenge = q["code_challenge"]
             if let challenge {
                 method = method ?? "plain"
-                guard method == "S256" || method == "plain" else { return fail(.invalidCodeChallenge("The code_challenge_method must be S256 or plain.")) }
+                guard method == "S256" || method == "plain" else {
+                    return fail(.invalidCodeChallenge("The code_challenge_method must be S256 or plain."))
+                }
                 // RFC 7636 §4.2: an S256 challenge is BASE64URL(SHA256(verifier)), exactly 43 characters;
                 // a plain one is a verifier (43–128 unreserved characters).
-                let wellFormed = method == "S256" ? (challenge.count == 43 && Base64URL.decode(challenge) != nil) : PKCE.isWellFormed(challenge)
+                let wellFormed =
+                    method == "S256" ? (challenge.count == 43 && Base64URL.decode(challenge) != nil) : PKCE.isWellFormed(challenge)
                 guard wellFormed else {
-                    return fail(.invalidCodeChallenge(method == "S256" ? "An S256 code_challenge is 43 base64url characters." : "The code_challenge must be 43 to 128 characters."))
+                    return fail(
+                        .invalidCodeChallenge(
+                            method == "S256"
+                                ? "An S256 code_challenge is 43 base64url characters." : "The code_challenge must be 43 to 128 characters.")
+                    )
                 }
-                if tenant.isStrict && method != "S256" { return fail(.invalidCodeChallenge("This tenant requires code_challenge_method S256 (strict mode, RFC 9700).")) }
+                if tenant.isStrict && method != "S256" {
+                    return fail(.invalidCodeChallenge("This tenant requires code_challenge_method S256 (strict mode, RFC 9700)."))
+                }
             } else if platform == .spa || (tenant.isStrict && types.contains("code")) {
                 return fail(.pkceRequired())
             }
@@ -87,7 +107,8 @@ public struct InteractiveSignIn: Sendable {
             }
             let params = AuthorizeParameters(
                 clientID: app.appId, redirectURI: redirectURI, platform: platform, responseType: responseType, responseMode: mode,
-                scopes: scopes, state: state, nonce: q["nonce"], codeChallenge: challenge, codeChallengeMethod: challenge == nil ? nil : method,
+                scopes: scopes, state: state, nonce: q["nonce"], codeChallenge: challenge,
+                codeChallengeMethod: challenge == nil ? nil : method,
                 prompt: prompt, loginHint: q["login_hint"], claims: q["claims"])
 
             var session = try await currentSession(request, tenant: tenant)
@@ -115,7 +136,9 @@ public struct InteractiveSignIn: Sendable {
         if app.webRedirectURIs.contains(uri) { return .web }
         if app.publicClientRedirectURIs.contains(uri) { return .publicClient }
         // Only the port may differ: RFC 6749 §3.1.2 forbids a fragment, and a query is not the registered URI.
-        if let u = URLComponents(string: uri), u.scheme == "http", u.host == "localhost" || u.host == "127.0.0.1", u.fragment == nil, u.query == nil {
+        if let u = URLComponents(string: uri), u.scheme == "http", u.host == "localhost" || u.host == "127.0.0.1", u.fragment == nil,
+            u.query == nil
+        {
             for registered in app.publicClientRedirectURIs {
                 guard let r = URLComponents(string: registered), r.scheme == "http", r.host == u.host, r.port == nil else { continue }
                 if (r.path.isEmpty ? "/" : r.path) == (u.path.isEmpty ? "/" : u.path) { return .publicClient }
@@ -141,15 +164,21 @@ public struct InteractiveSignIn: Sendable {
         return s
     }
 
-    func startFlow(_ purpose: InteractiveFlowRecord.Purpose, tenant: DirectoryIndex, app: Application?, loginHint: String?,
-                   request: BrowserRequest, notice: String? = nil, extraCookies: [Cookie] = []) async throws -> InteractiveResult {
+    func startFlow(
+        _ purpose: InteractiveFlowRecord.Purpose, tenant: DirectoryIndex, app: Application?, loginHint: String?,
+        request: BrowserRequest, notice: String? = nil, extraCookies: [Cookie] = []
+    ) async throws -> InteractiveResult {
         let now = authority.time.now()
         // The binding cookie is always minted here, one per flow, so no page can plant a value
         // it knows in the browser beforehand (login CSRF).
         let binding = TokenMinter.randomID(bytes: 24)
         let flowID = TokenMinter.randomID(bytes: 18)
-        let cookies = extraCookies + [Cookie(name: Self.bindingCookiePrefix + flowID, value: binding,
-                                             maxAge: Int(authority.configuration.interactiveFlowLifetime), secure: secure)]
+        let cookies =
+            extraCookies + [
+                Cookie(
+                    name: Self.bindingCookiePrefix + flowID, value: binding,
+                    maxAge: Int(authority.configuration.interactiveFlowLifetime), secure: secure)
+            ]
         let flow = InteractiveFlowRecord(
             id: flowID, tenantID: tenant.tenantID, purpose: purpose, csrfToken: TokenMinter.randomID(bytes: 24),
             browserBindingHash: TokenIssuer.hash(binding), loginHint: loginHint, createdAt: now,
@@ -158,15 +187,20 @@ public struct InteractiveSignIn: Sendable {
         return .signIn(page(for: flow, tenant: tenant, app: app, error: notice), cookies: cookies)
     }
 
-    func page(for flow: InteractiveFlowRecord, tenant: DirectoryIndex, app: Application?, error: String?, username: String? = nil) -> SignInPage {
-        SignInPage(flowID: flow.id, csrfToken: flow.csrfToken, tenantDisplayName: tenant.tenant.displayName,
-                   applicationName: app?.displayName ?? "your device", username: username ?? flow.loginHint, errorMessage: error,
-                   action: "/\(tenant.tenantID)/login")
+    func page(
+        for flow: InteractiveFlowRecord, tenant: DirectoryIndex, app: Application?, error: String?, username: String? = nil
+    ) -> SignInPage {
+        SignInPage(
+            flowID: flow.id, csrfToken: flow.csrfToken, tenantDisplayName: tenant.tenant.displayName,
+            applicationName: app?.displayName ?? "your device", username: username ?? flow.loginHint, errorMessage: error,
+            action: "/\(tenant.tenantID)/login")
     }
 
     /// Issues the code (and id_token) for an authenticated user and sends them to the client.
-    func complete(_ p: AuthorizeParameters, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
-                  cookies: [Cookie], askConsent: Bool = true) async throws -> InteractiveResult {
+    func complete(
+        _ p: AuthorizeParameters, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
+        cookies: [Cookie], askConsent: Bool = true
+    ) async throws -> InteractiveResult {
         guard let app = tenant.application(appID: p.clientID), let user = tenant.user(id: authentication.userID) else {
             return .error(.signInFlowExpired())
         }
@@ -177,12 +211,17 @@ public struct InteractiveSignIn: Sendable {
         }
         let resource = try? ResolvedScopes.resolve(p.scopes, tenant: tenant, tenantName: request.tenantSegment).resource
         // A silent request cannot show a step: the client gets the error and must go interactive.
-        let silent: ((OAuthError) -> InteractiveResult)? = p.prompt != "none" ? nil : { [self] e in
-            .respond(errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
-        }
+        let silent: ((OAuthError) -> InteractiveResult)? =
+            p.prompt != "none"
+            ? nil
+            : { [self] e in
+                .respond(errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
+            }
         let outcome: ConditionalAccessOutcome
-        switch try await conditionalAccessStep(client: app, resource: resource, claims: claims, user: user, authentication: authentication,
-                                               tenant: tenant, request: request, cookies: cookies, then: .authorize(p), silent: silent) {
+        switch try await conditionalAccessStep(
+            client: app, resource: resource, claims: claims, user: user, authentication: authentication,
+            tenant: tenant, request: request, cookies: cookies, then: .authorize(p), silent: silent)
+        {
         case .stop(let step): return step
         case .proceed(let granted): outcome = granted
         }
@@ -190,25 +229,31 @@ public struct InteractiveSignIn: Sendable {
         if askConsent {
             do {
                 let resolved = try ResolvedScopes.resolve(p.scopes, tenant: tenant, tenantName: request.tenantSegment)
-                let items = try Consent.pending(client: app, resolved: resolved, userID: user.id, tenant: tenant, forcePrompt: p.prompt == "consent")
+                let items = try Consent.pending(
+                    client: app, resolved: resolved, userID: user.id, tenant: tenant, forcePrompt: p.prompt == "consent")
                 if !items.isEmpty {
                     // prompt=none cannot show a page: Entra answers consent_required (AADSTS65001).
-                    if p.prompt == "none" { throw OAuthError.consentRequiredInteractive(clientAppID: app.appId, clientName: app.displayName) }
-                    return try await startConsent(p, authentication: authentication, items: items, tenant: tenant, app: app, user: user, cookies: cookies)
+                    if p.prompt == "none" {
+                        throw OAuthError.consentRequiredInteractive(clientAppID: app.appId, clientName: app.displayName)
+                    }
+                    return try await startConsent(
+                        p, authentication: authentication, items: items, tenant: tenant, app: app, user: user, cookies: cookies)
                 }
             } catch let e as OAuthError {
                 return .respond(errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
             }
         }
         let now = authority.time.now()
-        let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize",
-                                correlationID: request.correlationID, ipAddress: request.ipAddress, now: now)
+        let draft = SignInDraft(
+            tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize",
+            correlationID: request.correlationID, ipAddress: request.ipAddress, now: now)
         draft.client(app, credential: .none)
         draft.user(user)
         draft.record.signInEventTypes = ["interactiveUser"]
         draft.record.authenticationMethodsUsed = authentication.methods
-        let result = await issueCode(p, app: app, user: user, authentication: authentication, outcome: outcome, tenant: tenant, request: request,
-                                     cookies: cookies, draft: draft, now: now)
+        let result = await issueCode(
+            p, app: app, user: user, authentication: authentication, outcome: outcome, tenant: tenant, request: request,
+            cookies: cookies, draft: draft, now: now)
         do { try await authority.store.appendSignIn(draft.record) } catch {
             return .error(authority.normalize(error, draft: draft))
         }
@@ -216,8 +261,10 @@ public struct InteractiveSignIn: Sendable {
     }
 
     /// Issues the code (and id_token) once Conditional Access granted the sign-in (`outcome`).
-    func issueCode(_ p: AuthorizeParameters, app: Application, user: User, authentication: Authentication, outcome: ConditionalAccessOutcome,
-                   tenant: DirectoryIndex, request: BrowserRequest, cookies: [Cookie], draft: SignInDraft, now: Date) async -> InteractiveResult {
+    func issueCode(
+        _ p: AuthorizeParameters, app: Application, user: User, authentication: Authentication, outcome: ConditionalAccessOutcome,
+        tenant: DirectoryIndex, request: BrowserRequest, cookies: [Cookie], draft: SignInDraft, now: Date
+    ) async -> InteractiveResult {
         do {
             let resolved = try ResolvedScopes.resolve(p.scopes, tenant: tenant, tenantName: request.tenantSegment)
             if let resource = resolved.resource {
@@ -235,18 +282,24 @@ public struct InteractiveSignIn: Sendable {
             if types.contains("code") {
                 let code = "1.A" + TokenMinter.randomID(bytes: 48)
                 issuedCode = code
-                try await authority.store.saveCode(AuthorizationCodeRecord(
-                    codeHash: TokenIssuer.hash(code), tenantID: tenant.tenantID, clientID: app.appId, redirectURI: p.redirectURI,
-                    platform: p.platform, authentication: authentication, scopes: p.scopes, nonce: p.nonce, codeChallenge: p.codeChallenge,
-                    codeChallengeMethod: p.codeChallengeMethod, claims: p.claims, createdAt: now,
-                    expiresAt: now + config.authorizationCodeLifetime, familyID: TokenMinter.randomID()))
+                try await authority.store.saveCode(
+                    AuthorizationCodeRecord(
+                        codeHash: TokenIssuer.hash(code), tenantID: tenant.tenantID, clientID: app.appId, redirectURI: p.redirectURI,
+                        platform: p.platform, authentication: authentication, scopes: p.scopes, nonce: p.nonce,
+                        codeChallenge: p.codeChallenge,
+                        codeChallengeMethod: p.codeChallengeMethod, claims: p.claims, createdAt: now,
+                        expiresAt: now + config.authorizationCodeLifetime, familyID: TokenMinter.randomID()))
                 out.append(("code", code))
             }
             if types.contains("id_token") {
                 let keys = try await authority.currentKeys()
-                out.append(("id_token", try TokenMinter(configuration: config).idToken(
-                    tenant: tenant, user: user, authentication: authentication, client: app, nonce: p.nonce, code: issuedCode,
-                    key: keys.current, now: now)))
+                out.append(
+                    (
+                        "id_token",
+                        try TokenMinter(configuration: config).idToken(
+                            tenant: tenant, user: user, authentication: authentication, client: app, nonce: p.nonce, code: issuedCode,
+                            key: keys.current, now: now)
+                    ))
             }
             if let state = p.state { out.append(("state", state)) }
             out.append(("session_state", TokenIssuer.hash(request.cookies[Self.sessionCookie] ?? user.id)))
@@ -256,14 +309,17 @@ public struct InteractiveSignIn: Sendable {
             draft.fail(e)
             var interactiveError = e
             if e.aadsts == 65001 { interactiveError = .consentRequiredInteractive(clientAppID: app.appId, clientName: app.displayName) }
-            return .respond(errorResponse(interactiveError, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
+            return .respond(
+                errorResponse(interactiveError, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
         }
     }
 
     // MARK: - Consent
 
-    func startConsent(_ p: AuthorizeParameters, authentication: Authentication, items: [ConsentItem], tenant: DirectoryIndex,
-                      app: Application, user: User, cookies: [Cookie], purpose: InteractiveFlowRecord.Purpose? = nil) async throws -> InteractiveResult {
+    func startConsent(
+        _ p: AuthorizeParameters, authentication: Authentication, items: [ConsentItem], tenant: DirectoryIndex,
+        app: Application, user: User, cookies: [Cookie], purpose: InteractiveFlowRecord.Purpose? = nil
+    ) async throws -> InteractiveResult {
         let now = authority.time.now()
         let binding = TokenMinter.randomID(bytes: 24)
         let flow = InteractiveFlowRecord(
@@ -276,16 +332,22 @@ public struct InteractiveSignIn: Sendable {
             guard let resource = tenant.application(appID: item.resourceAppID) else { continue }
             for value in item.scopes {
                 let scope = resource.scopes.first { $0.value == value }
-                let via = item.clientAppID == app.appId ? "" : " (through \(tenant.application(appID: item.clientAppID)?.displayName ?? item.clientAppID))"
-                permissions.append(.init(resourceName: resource.displayName + via, scope: value,
-                                         description: scope?.userConsentDisplayName ?? scope?.adminConsentDisplayName ?? value))
+                let via =
+                    item.clientAppID == app.appId
+                    ? "" : " (through \(tenant.application(appID: item.clientAppID)?.displayName ?? item.clientAppID))"
+                permissions.append(
+                    .init(
+                        resourceName: resource.displayName + via, scope: value,
+                        description: scope?.userConsentDisplayName ?? scope?.adminConsentDisplayName ?? value))
             }
         }
-        let page = ConsentPage(flowID: flow.id, csrfToken: flow.csrfToken, tenantDisplayName: tenant.tenant.displayName,
-                               applicationName: app.displayName, userPrincipalName: user.userPrincipalName, permissions: permissions,
-                               action: "/\(tenant.tenantID)/consent")
-        let cookie = Cookie(name: Self.bindingCookiePrefix + flow.id, value: binding,
-                            maxAge: Int(authority.configuration.interactiveFlowLifetime), secure: secure)
+        let page = ConsentPage(
+            flowID: flow.id, csrfToken: flow.csrfToken, tenantDisplayName: tenant.tenant.displayName,
+            applicationName: app.displayName, userPrincipalName: user.userPrincipalName, permissions: permissions,
+            action: "/\(tenant.tenantID)/consent")
+        let cookie = Cookie(
+            name: Self.bindingCookiePrefix + flow.id, value: binding,
+            maxAge: Int(authority.configuration.interactiveFlowLifetime), secure: secure)
         return .consent(page, cookies: cookies + [cookie])
     }
 
@@ -313,11 +375,15 @@ public struct InteractiveSignIn: Sendable {
             }
             guard case .consent(let p, let authentication, let items) = flow.purpose else { return .error(.signInFlowExpired()) }
             guard form["decision"] == "accept" else {
-                return .respond(errorResponse(.userDeclined(), redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
+                return .respond(
+                    errorResponse(.userDeclined(), redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
             }
-            try await authority.store.updateDirectory(tenantID: tenant.tenantID) { Consent.record(items, userID: authentication.userID, in: &$0) }
+            try await authority.store.updateDirectory(tenantID: tenant.tenantID) {
+                Consent.record(items, userID: authentication.userID, in: &$0)
+            }
             guard let updated = try await authority.tenant(tenant.tenantID) else { return .error(.tenantNotFound(request.tenantSegment)) }
-            return try await complete(p, authentication: authentication, tenant: updated, request: request, cookies: cookies, askConsent: false)
+            return try await complete(
+                p, authentication: authentication, tenant: updated, request: request, cookies: cookies, askConsent: false)
         } catch {
             return .error(authority.normalize(error, draft: nil))
         }
@@ -336,9 +402,13 @@ public struct InteractiveSignIn: Sendable {
                 return .error(.tenantNotFound(request.tenantSegment))
             }
             let clientID = try q.require("client_id")
-            guard let app = tenant.application(appID: clientID) else { return .error(.unknownClient(clientID, tenant: request.tenantSegment)) }
+            guard let app = tenant.application(appID: clientID) else {
+                return .error(.unknownClient(clientID, tenant: request.tenantSegment))
+            }
             let redirectURI = try q.require("redirect_uri")
-            guard Self.platform(of: redirectURI, in: app) != nil else { return .error(.redirectURINotRegistered(redirectURI, appID: app.appId)) }
+            guard Self.platform(of: redirectURI, in: app) != nil else {
+                return .error(.redirectURINotRegistered(redirectURI, appID: app.appId))
+            }
             let ap = AdminConsentParameters(clientID: app.appId, redirectURI: redirectURI, scope: q["scope"], state: q["state"])
             var items: [ConsentItem] = []
             if let scope = ap.scope {
@@ -358,10 +428,13 @@ public struct InteractiveSignIn: Sendable {
                 }
             }
             guard !items.isEmpty else {
-                return .respond(adminConsentError(.resourceNotInRequiredAccess(clientAppID: app.appId, resource: ap.scope ?? "(none)"), ap), cookies: [])
+                return .respond(
+                    adminConsentError(.resourceNotInRequiredAccess(clientAppID: app.appId, resource: ap.scope ?? "(none)"), ap), cookies: []
+                )
             }
             if let session = try await currentSession(request, tenant: tenant), let user = tenant.user(id: session.authentication.userID),
-                tenant.isConsentAdministrator(user.id) {
+                tenant.isConsentAdministrator(user.id)
+            {
                 return try await startAdminConsentPage(ap, items: items, tenant: tenant, user: user, cookies: [])
             }
             return try await startFlow(.adminConsent(ap, items), tenant: tenant, app: app, loginHint: nil, request: request)
@@ -376,14 +449,18 @@ public struct InteractiveSignIn: Sendable {
         return response
     }
 
-    func startAdminConsentPage(_ ap: AdminConsentParameters, items: [ConsentItem], tenant: DirectoryIndex, user: User,
-                               cookies: [Cookie]) async throws -> InteractiveResult {
+    func startAdminConsentPage(
+        _ ap: AdminConsentParameters, items: [ConsentItem], tenant: DirectoryIndex, user: User,
+        cookies: [Cookie]
+    ) async throws -> InteractiveResult {
         guard let app = tenant.application(appID: ap.clientID) else { return .error(.signInFlowExpired()) }
-        let fake = AuthorizeParameters(clientID: app.appId, redirectURI: ap.redirectURI, platform: .web, responseType: "code", responseMode: "query",
-                                       scopes: [], state: ap.state, nonce: nil, codeChallenge: nil, codeChallengeMethod: nil, prompt: nil,
-                                       loginHint: nil, claims: nil)
-        let result = try await startConsent(fake, authentication: Authentication(userID: user.id, authTime: authority.time.now(), methods: ["pwd"]),
-                                            items: items, tenant: tenant, app: app, user: user, cookies: cookies, purpose: .adminConsent(ap, items))
+        let fake = AuthorizeParameters(
+            clientID: app.appId, redirectURI: ap.redirectURI, platform: .web, responseType: "code", responseMode: "query",
+            scopes: [], state: ap.state, nonce: nil, codeChallenge: nil, codeChallengeMethod: nil, prompt: nil,
+            loginHint: nil, claims: nil)
+        let result = try await startConsent(
+            fake, authentication: Authentication(userID: user.id, authTime: authority.time.now(), methods: ["pwd"]),
+            items: items, tenant: tenant, app: app, user: user, cookies: cookies, purpose: .adminConsent(ap, items))
         guard case .consent(var page, let c) = result else { return result }
         page.forOrganization = true
         return .consent(page, cookies: c)
@@ -422,14 +499,16 @@ public struct InteractiveSignIn: Sendable {
             let password = form["password"] ?? ""
             let wrong = "Your account or password is incorrect. If you don't remember your password, reset it now. (AADSTS50126)"
             if username.isEmpty {
-                return .signIn(page(for: flow, tenant: tenant, app: app, error: "Enter your email, phone, or Skype.", username: username), cookies: [])
+                return .signIn(
+                    page(for: flow, tenant: tenant, app: app, error: "Enter your email, phone, or Skype.", username: username), cookies: [])
             }
             let found = tenant.user(login: username)
             // Smart lockout, and the same bcrypt work whether or not the account exists (the page
             // says the same words for both).
             let matched: Bool
             do {
-                matched = try await authority.checkPassword(password, login: username, user: found, tenant: tenant, ipAddress: request.ipAddress)
+                matched = try await authority.checkPassword(
+                    password, login: username, user: found, tenant: tenant, ipAddress: request.ipAddress)
             } catch let locked as OAuthError where locked.aadsts == 50053 {
                 await recordInteractiveFailure(locked, tenant: tenant, app: app, login: username, request: request)
                 let message = "Your account is temporarily locked to prevent unauthorized use. Try again later. (AADSTS50053)"
@@ -441,7 +520,11 @@ public struct InteractiveSignIn: Sendable {
             }
             guard user.isEnabled else {
                 await recordInteractiveFailure(.userDisabled(), tenant: tenant, app: app, login: username, request: request)
-                return .signIn(page(for: flow, tenant: tenant, app: app, error: "Your account has been locked. Contact your support person to unlock it. (AADSTS50057)", username: username), cookies: [])
+                return .signIn(
+                    page(
+                        for: flow, tenant: tenant, app: app,
+                        error: "Your account has been locked. Contact your support person to unlock it. (AADSTS50057)", username: username),
+                    cookies: [])
             }
             guard matched else {
                 await recordInteractiveFailure(.invalidCredentials(), tenant: tenant, app: app, login: username, request: request)
@@ -453,8 +536,10 @@ public struct InteractiveSignIn: Sendable {
             let authentication = Authentication(userID: user.id, authTime: now, methods: ["pwd"], ipAddress: request.ipAddress)
             let sessionID = TokenMinter.randomID(bytes: 32)
             let config = authority.configuration(for: tenant)
-            try await authority.store.saveSession(SessionRecord(idHash: TokenIssuer.hash(sessionID), tenantID: tenant.tenantID,
-                                                                authentication: authentication, createdAt: now, expiresAt: now + config.sessionLifetime))
+            try await authority.store.saveSession(
+                SessionRecord(
+                    idHash: TokenIssuer.hash(sessionID), tenantID: tenant.tenantID,
+                    authentication: authentication, createdAt: now, expiresAt: now + config.sessionLifetime))
             try await authority.store.deleteFlow(id: flow.id)
             let cookie = Cookie(name: Self.sessionCookie, value: sessionID, maxAge: nil, secure: secure)
             let cookies = [cookie, clearBinding]
@@ -462,9 +547,11 @@ public struct InteractiveSignIn: Sendable {
             withSession.cookies[Self.sessionCookie] = sessionID
             switch flow.purpose {
             case .authorize, .deviceCode:
-                return try await proceed(flow.purpose, authentication: authentication, tenant: tenant, request: withSession, cookies: cookies)
+                return try await proceed(
+                    flow.purpose, authentication: authentication, tenant: tenant, request: withSession, cookies: cookies)
             case .portal:
-                return try await proceed(flow.purpose, authentication: authentication, tenant: tenant, request: withSession, cookies: cookies)
+                return try await proceed(
+                    flow.purpose, authentication: authentication, tenant: tenant, request: withSession, cookies: cookies)
             case .consent, .step:
                 // Consent and steps are answered on their own pages, never with a password.
                 return .error(.signInFlowExpired())
@@ -479,9 +566,11 @@ public struct InteractiveSignIn: Sendable {
         }
     }
 
-    func recordInteractiveFailure(_ e: OAuthError, tenant: DirectoryIndex, app: Application?, login: String, request: BrowserRequest) async {
-        let draft = SignInDraft(tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize", correlationID: request.correlationID,
-                                ipAddress: request.ipAddress, now: authority.time.now())
+    func recordInteractiveFailure(_ e: OAuthError, tenant: DirectoryIndex, app: Application?, login: String, request: BrowserRequest) async
+    {
+        let draft = SignInDraft(
+            tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize", correlationID: request.correlationID,
+            ipAddress: request.ipAddress, now: authority.time.now())
         if let app { draft.client(app, credential: .none) }
         if let user = tenant.user(login: login) { draft.user(user) } else { draft.record.userPrincipalName = login }
         draft.record.signInEventTypes = ["interactiveUser"]
@@ -494,7 +583,8 @@ public struct InteractiveSignIn: Sendable {
     /// GET /devicelogin: the page where the user enters the code shown on the device.
     public func deviceLoginPage(_ request: BrowserRequest) -> InteractiveResult {
         let token = TokenMinter.randomID(bytes: 24)
-        return .deviceCodeEntry(csrfToken: token, errorMessage: nil, cookies: [Cookie(name: Self.deviceCookie, value: token, maxAge: 1800, secure: secure)])
+        return .deviceCodeEntry(
+            csrfToken: token, errorMessage: nil, cookies: [Cookie(name: Self.deviceCookie, value: token, maxAge: 1800, secure: secure)])
     }
 
     /// POST /devicelogin: checks the code and starts the sign-in for it.
@@ -509,10 +599,12 @@ public struct InteractiveSignIn: Sendable {
             guard let record = try await authority.store.deviceCode(userCode: code), record.state == .pending,
                 record.expiresAt > authority.time.now(), let tenant = try await authority.tenant(record.tenantID)
             else {
-                return .deviceCodeEntry(csrfToken: csrf, errorMessage: "That code didn't work. Check the code and try again. (AADSTS70018)", cookies: [])
+                return .deviceCodeEntry(
+                    csrfToken: csrf, errorMessage: "That code didn't work. Check the code and try again. (AADSTS70018)", cookies: [])
             }
-            return try await startFlow(.deviceCode(userCode: code), tenant: tenant, app: tenant.application(appID: record.clientID),
-                                       loginHint: nil, request: request)
+            return try await startFlow(
+                .deviceCode(userCode: code), tenant: tenant, app: tenant.application(appID: record.clientID),
+                loginHint: nil, request: request)
         } catch {
             return .error(authority.normalize(error, draft: nil))
         }
@@ -573,15 +665,17 @@ public struct InteractiveSignIn: Sendable {
     /// ID token (expiry is not checked: RP-Initiated Logout §2 allows an expired hint).
     func idTokenHintAudience(_ hint: String, tenant: DirectoryIndex) async -> String? {
         guard let keys = try? await authority.currentKeys() else { return nil }
-        let policy = ValidationPolicy(issuers: [authority.configuration.issuerV2(tenantID: tenant.tenantID)],
-                                      audiences: Set(tenant.directory.applications.map(\.appId)), clockSkew: 365 * 86_400)
+        let policy = ValidationPolicy(
+            issuers: [authority.configuration.issuerV2(tenantID: tenant.tenantID)],
+            audiences: Set(tenant.directory.applications.map(\.appId)), clockSkew: 365 * 86_400)
         guard let token = try? await keys.validator.validate(hint, policy: policy), token.kind == .idToken else { return nil }
         return token.audience
     }
 }
 
 func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-    let x = Array(a.utf8), y = Array(b.utf8)
+    let x = Array(a.utf8)
+    let y = Array(b.utf8)
     guard x.count == y.count else { return false }
     var d: UInt8 = 0
     for i in x.indices { d |= x[i] ^ y[i] }

@@ -12,8 +12,10 @@ public struct BrowserRequest: Sendable {
     /// The browser's operating system as Conditional Access names platforms (from the User-Agent).
     public var devicePlatform: String?
 
-    public init(tenantSegment: String, parameters: FormParameters, cookies: [String: String], correlationID: String, ipAddress: String?,
-                devicePlatform: String? = nil) {
+    public init(
+        tenantSegment: String, parameters: FormParameters, cookies: [String: String], correlationID: String, ipAddress: String?,
+        devicePlatform: String? = nil
+    ) {
         self.devicePlatform = devicePlatform
         self.tenantSegment = tenantSegment
         self.parameters = parameters

@@ -44,7 +44,8 @@ public struct SigningKey: Sendable {
         try serializer.serialize(cert)
         let der = serializer.serializedBytes
         let kid = Base64URL.encode(Insecure.SHA1.hash(data: der))
-        return SigningKeyRecord(kid: kid, privateKeyPEM: key.pkcs8PEMRepresentation, certificateDER: Data(der).base64EncodedString(), createdAt: now)
+        return SigningKeyRecord(
+            kid: kid, privateKeyPEM: key.pkcs8PEMRepresentation, certificateDER: Data(der).base64EncodedString(), createdAt: now)
     }
 
     /// Signs claims as a compact JWS with RS256.
@@ -52,8 +53,10 @@ public struct SigningKey: Sendable {
     /// - Parameter type: the header's `typ` (`JWT` as Entra's tokens; `at+jwt` for RFC 9068 tokens).
     /// - Parameter extraHeader: further header parameters, replacing the defaults of the same name
     ///   (tests forge `crit`, `jku` or a `kid` this way).
-    public func sign(claims: [String: JSONValue], includeX5t: Bool = false, type: String = "JWT",
-                     extraHeader: [String: JSONValue] = [:]) throws -> String {
+    public func sign(
+        claims: [String: JSONValue], includeX5t: Bool = false, type: String = "JWT",
+        extraHeader: [String: JSONValue] = [:]
+    ) throws -> String {
         var header: [String: JSONValue] = ["typ": .string(type), "alg": .string("RS256"), "kid": .string(kid)]
         if includeX5t { header["x5t"] = .string(kid) }
         header.merge(extraHeader) { _, new in new }

@@ -8,7 +8,8 @@ extension Authority {
     public func openIDConfiguration(tenantSegment: String, tenantID: String?, v2: Bool) -> [String: JSONValue] {
         let base = configuration.baseURL
         let t = tenantID ?? tenantSegment
-        let issuer = v2 ? configuration.issuerV2(tenantID: tenantID ?? "{tenantid}") : configuration.issuerV1(tenantID: tenantID ?? "{tenantid}")
+        let issuer =
+            v2 ? configuration.issuerV2(tenantID: tenantID ?? "{tenantid}") : configuration.issuerV1(tenantID: tenantID ?? "{tenantid}")
         let s = { (v: String) in JSONValue.string(v) }
         let arr = { (v: [String]) in JSONValue.array(v.map(JSONValue.string)) }
         var doc: [String: JSONValue] = [
@@ -28,37 +29,47 @@ extension Authority {
             "grant_types_supported": arr(grants.grantTypes),
             // Deputy extension for MCP clients (RFC 8414 §2): Entra supports S256 but does not advertise it.
             "code_challenge_methods_supported": arr(["S256"]),
-            "claims_supported": arr(["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "preferred_username", "name", "tid", "ver", "oid"]),
+            "claims_supported": arr([
+                "sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "preferred_username", "name", "tid", "ver", "oid",
+            ]),
             "request_uri_parameter_supported": .bool(false),
             "http_logout_supported": .bool(true),
             "tenant_region_scope": s("WW"),
             "cloud_instance_name": s("deputy.local"),
         ]
-        if !v2 { doc["claims_supported"] = arr(["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "upn", "unique_name", "name", "tid", "ver", "oid"]) }
+        if !v2 {
+            doc["claims_supported"] = arr([
+                "sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "upn", "unique_name", "name", "tid", "ver", "oid",
+            ])
+        }
         return doc
     }
 
     /// The JWKS: the current key and retired keys in their grace period, each with `issuer`.
     public func jwks(tenantID: String?, v2: Bool) async throws -> [String: JSONValue] {
         let keys = try await currentKeys()
-        let issuer = v2 ? configuration.issuerV2(tenantID: tenantID ?? "{tenantid}") : configuration.issuerV1(tenantID: tenantID ?? "{tenantid}")
+        let issuer =
+            v2 ? configuration.issuerV2(tenantID: tenantID ?? "{tenantid}") : configuration.issuerV1(tenantID: tenantID ?? "{tenantid}")
         return ["keys": .array(try keys.published.map { .object(try $0.jwk(issuer: issuer)) })]
     }
 
     /// `/common/discovery/instance` (what MSAL calls before anything else).
     public func instanceDiscovery(authorizationEndpoint: String?) throws(OAuthError) -> [String: JSONValue] {
         let host = URL(string: configuration.baseURL)?.host ?? "localhost"
-        let hostPort = URLComponents(string: configuration.baseURL).map { c in c.port.map { "\(c.host ?? host):\($0)" } ?? (c.host ?? host) } ?? host
+        let hostPort =
+            URLComponents(string: configuration.baseURL).map { c in c.port.map { "\(c.host ?? host):\($0)" } ?? (c.host ?? host) } ?? host
         if let ep = authorizationEndpoint, let epHost = URLComponents(string: ep)?.host, epHost != host {
             throw .unknownInstance(ep)
         }
         return [
             "tenant_discovery_endpoint": .string("\(configuration.baseURL)/{tenant}/v2.0/.well-known/openid-configuration"),
             "api-version": .string("1.1"),
-            "metadata": .array([.object([
-                "preferred_network": .string(hostPort), "preferred_cache": .string(hostPort),
-                "aliases": .array([.string(hostPort)]),
-            ])]),
+            "metadata": .array([
+                .object([
+                    "preferred_network": .string(hostPort), "preferred_cache": .string(hostPort),
+                    "aliases": .array([.string(hostPort)]),
+                ])
+            ]),
         ]
     }
 
@@ -67,11 +78,15 @@ extension Authority {
         let domain = login.split(separator: "@").last.map(String.init) ?? ""
         let tenant = try? await tenant(domain)
         guard let tenant else {
-            return ["ver": .string("1.0"), "account_type": .string("Unknown"), "domain_name": .string(domain),
-                    "cloud_instance_name": .string("deputy.local"), "cloud_audience_urn": .string("urn:federation:deputy")]
+            return [
+                "ver": .string("1.0"), "account_type": .string("Unknown"), "domain_name": .string(domain),
+                "cloud_instance_name": .string("deputy.local"), "cloud_audience_urn": .string("urn:federation:deputy"),
+            ]
         }
-        return ["ver": .string("1.0"), "account_type": .string("Managed"), "domain_name": .string(domain),
-                "federation_brand_name": .string(tenant.tenant.displayName), "cloud_instance_name": .string("deputy.local"),
-                "cloud_audience_urn": .string("urn:federation:deputy")]
+        return [
+            "ver": .string("1.0"), "account_type": .string("Managed"), "domain_name": .string(domain),
+            "federation_brand_name": .string(tenant.tenant.displayName), "cloud_instance_name": .string("deputy.local"),
+            "cloud_audience_urn": .string("urn:federation:deputy"),
+        ]
     }
 }

@@ -24,7 +24,10 @@ public final class PasswordVault: Sendable {
     static func onQueue<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             queue.async {
-                running.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+                running.withLock {
+                    $0.now += 1
+                    $0.peak = max($0.peak, $0.now)
+                }
                 let result = work()
                 running.withLock { $0.now -= 1 }
                 continuation.resume(returning: result)

@@ -60,9 +60,11 @@ public struct SignInContext: Sendable {
         var risk: String { (riskLevel ?? identity.agentRiskLevel ?? "none").lowercased() }
     }
 
-    public init(tenant: DirectoryIndex, user: User?, client: Application, resource: Application?, isInteractive: Bool,
-                authentication: Authentication?, requestedAuthenticationContexts: [String], ipAddress: String?,
-                authenticationProtocol: String) {
+    public init(
+        tenant: DirectoryIndex, user: User?, client: Application, resource: Application?, isInteractive: Bool,
+        authentication: Authentication?, requestedAuthenticationContexts: [String], ipAddress: String?,
+        authenticationProtocol: String
+    ) {
         self.tenant = tenant
         self.user = user
         self.client = client
@@ -143,7 +145,8 @@ public struct AnalysisReasons: OptionSet, Sendable, Hashable {
     static let all: [(AnalysisReasons, String)] = [
         (.users, "users"), (.workloadIdentities, "workloadIdentities"), (.application, "application"),
         (.authenticationContext, "authenticationContext"), (.clientApps, "clientApps"), (.devicePlatform, "devicePlatform"),
-        (.location, "location"), (.devices, "devices"), (.signInRisk, "signInRisk"), (.userRisk, "userRisk"), (.policyNotEnabled, "policyNotEnabled"),
+        (.location, "location"), (.devices, "devices"), (.signInRisk, "signInRisk"), (.userRisk, "userRisk"),
+        (.policyNotEnabled, "policyNotEnabled"),
         (.agentIdRisk, "agentIdRisk"),
     ]
 
@@ -190,9 +193,10 @@ public struct ConditionalAccessOutcome: Sendable {
     /// The sign-in log's `appliedConditionalAccessPolicies`.
     public var applied: [SignInRecord.AppliedPolicy] {
         evaluations.map {
-            SignInRecord.AppliedPolicy(id: $0.policy.id, displayName: $0.policy.displayName, result: $0.result,
-                                       enforcedGrantControls: $0.applies ? $0.enforcedGrantControls : [],
-                                       conditionsNotSatisfied: $0.reasons, explanation: $0.explanation)
+            SignInRecord.AppliedPolicy(
+                id: $0.policy.id, displayName: $0.policy.displayName, result: $0.result,
+                enforcedGrantControls: $0.applies ? $0.enforcedGrantControls : [],
+                conditionsNotSatisfied: $0.reasons, explanation: $0.explanation)
         }
     }
 
@@ -203,9 +207,14 @@ public struct ConditionalAccessOutcome: Sendable {
     public func error(resource: Application?, style: String?) -> OAuthError? {
         let documented = style == "documented"
         let key = documented ? "polids" : "capolids"
-        let claims = String(decoding: JSONValue.object(["access_token": .object([key: .object([
-            "essential": .bool(true), "values": .array(failedPolicyIDs.map(JSONValue.string)),
-        ])])]).serialized, as: UTF8.self)
+        let claims = String(
+            decoding: JSONValue.object([
+                "access_token": .object([
+                    key: .object([
+                        "essential": .bool(true), "values": .array(failedPolicyIDs.map(JSONValue.string)),
+                    ])
+                ])
+            ]).serialized, as: UTF8.self)
         var e: OAuthError
         if !unreadablePolicies.isEmpty { return .conditionalAccessUnreadable(unreadablePolicies.map(\.description)) }
         switch decision {

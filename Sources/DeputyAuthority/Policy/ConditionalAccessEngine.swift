@@ -37,7 +37,8 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
         // (also when no policy targets it) — reference §6.3.
         let satisfied = context.requestedAuthenticationContexts.filter { acr in
             enforced.allSatisfy { e in
-                !(e.policy.applications?.includeAuthenticationContextClassReferences.contains(acr) ?? false) || (!e.blocks && e.unmet.isEmpty)
+                !(e.policy.applications?.includeAuthenticationContextClassReferences.contains(acr) ?? false)
+                    || (!e.blocks && e.unmet.isEmpty)
             }
         }
         return ConditionalAccessOutcome(
@@ -72,7 +73,8 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
                 let groups = c.tenant.groups(of: user.id)
                 self.groups = groups
                 let principals = groups.union([user.id])
-                roles = Set(c.tenant.directory.directoryRoleAssignments.filter { principals.contains($0.principalId) }.map(\.roleTemplateId))
+                roles = Set(
+                    c.tenant.directory.directoryRoleAssignments.filter { principals.contains($0.principalId) }.map(\.roleTemplateId))
             } else {
                 groups = []
                 roles = []
@@ -115,40 +117,54 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
                 let name = agent.identity.displayName ?? agent.identity.appId
                 let excluded = Self.agentListed(ca.excludeAgentIdServicePrincipals, agent)
                 let included = Self.agentListed(ca.includeAgentIdServicePrincipals, agent)
-                condition(.workloadIdentities, included && !excluded,
-                          excluded ? "agent identity \(name) is excluded" : included ? "agent identity \(name) is included" : "agent identity \(name) is not included")
+                condition(
+                    .workloadIdentities, included && !excluded,
+                    excluded
+                        ? "agent identity \(name) is excluded"
+                        : included ? "agent identity \(name) is included" : "agent identity \(name) is not included")
             } else {
-                condition(.workloadIdentities, false, policy.users != nil ? "targets users; this is an agent acting on its own" : "targets workload identities, not agent identities")
+                condition(
+                    .workloadIdentities, false,
+                    policy.users != nil
+                        ? "targets users; this is an agent acting on its own" : "targets workload identities, not agent identities")
             }
         } else if let ca = policy.clientApplications {
             let sp = f.servicePrincipalID ?? ""
             let excluded = ca.excludeServicePrincipals.contains(sp)
-            let included = ca.includeServicePrincipals.contains(sp) || ca.includeServicePrincipals.contains("ServicePrincipalsInMyTenant")
+            let included =
+                ca.includeServicePrincipals.contains(sp) || ca.includeServicePrincipals.contains("ServicePrincipalsInMyTenant")
                 || ca.includeServicePrincipals.contains("All")
-            condition(.workloadIdentities, included && !excluded,
-                      excluded ? "\(c.client.displayName) is excluded" : included ? "\(c.client.displayName) is included" : "\(c.client.displayName) is not included")
+            condition(
+                .workloadIdentities, included && !excluded,
+                excluded
+                    ? "\(c.client.displayName) is excluded"
+                    : included ? "\(c.client.displayName) is included" : "\(c.client.displayName) is not included")
         } else {
             condition(.workloadIdentities, false, "targets users; this is an app-only sign-in")
         }
 
         // Target resources: apps, or an authentication context asked for in `claims`.
         if let apps = policy.applications {
-            let asked = !c.requestedAuthenticationContexts.isEmpty
+            let asked =
+                !c.requestedAuthenticationContexts.isEmpty
                 && apps.includeAuthenticationContextClassReferences.contains(where: c.requestedAuthenticationContexts.contains)
             if asked {
                 let contexts = apps.includeAuthenticationContextClassReferences.filter(c.requestedAuthenticationContexts.contains)
                 condition(.authenticationContext, true, "authentication context \(contexts.joined(separator: ", ")) was requested")
             } else if apps.includeApplications.isEmpty && !apps.includeAuthenticationContextClassReferences.isEmpty {
-                condition(.authenticationContext, false,
-                          "authentication context \(apps.includeAuthenticationContextClassReferences.joined(separator: ", ")) was not requested")
+                condition(
+                    .authenticationContext, false,
+                    "authentication context \(apps.includeAuthenticationContextClassReferences.joined(separator: ", ")) was not requested")
             } else {
                 let id = f.targetID
                 let excluded = apps.excluded.contains(id)
                 let included = apps.included.contains("all") || apps.included.contains(id)
-                condition(.application, included && !excluded, {
-                    let name = (c.resource ?? c.client).displayName
-                    return excluded ? "\(name) is excluded" : included ? "\(name) is included" : "\(name) is not a target"
-                }())
+                condition(
+                    .application, included && !excluded,
+                    {
+                        let name = (c.resource ?? c.client).displayName
+                        return excluded ? "\(name) is excluded" : included ? "\(name) is included" : "\(name) is not a target"
+                    }())
             }
         }
         if !policy.clientAppTypes.isEmpty && !policy.clientAppTypes.contains("all") {
@@ -166,7 +182,8 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
             }
             func place() -> String {
                 let names = f.locations.map(\.displayName)
-                return "\(c.ipAddress ?? "an unknown address")" + (names.isEmpty ? " (in no named location)" : " (in \(names.joined(separator: ", ")))")
+                return "\(c.ipAddress ?? "an unknown address")"
+                    + (names.isEmpty ? " (in no named location)" : " (in \(names.joined(separator: ", ")))")
             }
             condition(.location, inAny(policy.includeLocations) && !inAny(policy.excludeLocations), "sign-in from \(place())")
         }
@@ -176,7 +193,8 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
             if f.device?.trustType?.caseInsensitiveCompare("ServerAD") == .orderedSame { states.insert("DomainJoined") }
             let included = policy.includeDeviceStates.contains("All") || policy.includeDeviceStates.contains(where: states.contains)
             let excluded = policy.excludeDeviceStates.contains(where: states.contains)
-            condition(.devices, included && !excluded, "device state \(states.isEmpty ? "unmanaged" : states.sorted().joined(separator: ", "))")
+            condition(
+                .devices, included && !excluded, "device state \(states.isEmpty ? "unmanaged" : states.sorted().joined(separator: ", "))")
         }
         if !policy.signInRiskLevels.isEmpty {
             condition(.signInRisk, policy.signInRiskLevels.contains(f.signInRisk), "sign-in risk \(f.signInRisk)")
@@ -194,15 +212,18 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
         // types are set aside, never the user assignment, and a block is never asked for.
         let forcible: AnalysisReasons = [.application, .authenticationContext, .clientApps]
         if !applies && policy.state == .enabled && forcible.isSuperset(of: reasons) && !policy.controls.contains(.block)
-            && c.requiredPolicyIDs.contains(policy.id) {
+            && c.requiredPolicyIDs.contains(policy.id)
+        {
             // A client answering a claims challenge must meet exactly what the named policies need.
             applies = true
             reasons = []
             if explain { why.append("named in the claims challenge (capolids)") }
         }
         if policy.state == .disabled {
-            return PolicyEvaluation(policy: policy, applies: false, conditionsNotMet: .policyNotEnabled, explanation: explain ? ["the policy is off"] + why : [],
-                                    unmet: [], blocks: false, result: "notEnabled")
+            return PolicyEvaluation(
+                policy: policy, applies: false, conditionsNotMet: .policyNotEnabled,
+                explanation: explain ? ["the policy is off"] + why : [],
+                unmet: [], blocks: false, result: "notEnabled")
         }
         let blocks = applies && policy.controls.contains(.block)
         let unmet = applies && !blocks ? Self.unmet(policy, f) : []
@@ -216,17 +237,25 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
             result = !applies ? "notApplied" : (blocks || !unmet.isEmpty) ? "failure" : "success"
         } else {
             let userCanAct: Set<ConditionalAccessRequirement> = [.mfa, .reauthentication, .passwordChange]
-            result = !applies ? "reportOnlyNotApplied" : blocks ? "reportOnlyFailure" : unmet.isEmpty ? "reportOnlySuccess"
-                : Set(unmet).isSubset(of: userCanAct) ? "reportOnlyInterrupted" : "reportOnlyFailure"
+            result =
+                !applies
+                ? "reportOnlyNotApplied"
+                : blocks
+                    ? "reportOnlyFailure"
+                    : unmet.isEmpty
+                        ? "reportOnlySuccess"
+                        : Set(unmet).isSubset(of: userCanAct) ? "reportOnlyInterrupted" : "reportOnlyFailure"
         }
-        return PolicyEvaluation(policy: policy, applies: applies, conditionsNotMet: reasons, explanation: why, unmet: unmet, blocks: blocks, result: result)
+        return PolicyEvaluation(
+            policy: policy, applies: applies, conditionsNotMet: reasons, explanation: why, unmet: unmet, blocks: blocks, result: result)
     }
 
     /// Whether an agent identity is in an `include/excludeAgentIdServicePrincipals` list: `All`, its
     /// own id or appId, or its blueprint's appId.
     static func agentListed(_ list: [String], _ agent: SignInContext.AgentFacts) -> Bool {
         list.contains { v in
-            v == "All" || v.caseInsensitiveCompare(agent.identity.id) == .orderedSame || v.caseInsensitiveCompare(agent.identity.appId) == .orderedSame
+            v == "All" || v.caseInsensitiveCompare(agent.identity.id) == .orderedSame
+                || v.caseInsensitiveCompare(agent.identity.appId) == .orderedSame
                 || v.caseInsensitiveCompare(agent.blueprint.appId) == .orderedSame
         }
     }
@@ -240,9 +269,11 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
 
     /// The user assignment, without words (the per-request path).
     static func matches(_ u: ConditionalAccessPolicy.Users, user: User, facts f: Facts) -> Bool {
-        let external = f.externalUserType, agentUser = f.userIsAgentUser
+        let external = f.externalUserType
+        let agentUser = f.userIsAgentUser
         func hit(users: [String], groups: [String], roles: [String], guests: ConditionalAccessPolicy.GuestsOrExternalUsers?) -> Bool {
-            for v in users where allUsersValue(v, agentUser: agentUser) || v == user.id || (v == "GuestsOrExternalUsers" && external != nil) {
+            for v in users where allUsersValue(v, agentUser: agentUser) || v == user.id || (v == "GuestsOrExternalUsers" && external != nil)
+            {
                 return true
             }
             if let guests, guests.matches(external, tenant: user.externalTenantId) { return true }
@@ -250,7 +281,9 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
             for r in roles where f.roles.contains(r) { return true }
             return false
         }
-        if hit(users: u.excludeUsers, groups: u.excludeGroups, roles: u.excludeRoles, guests: u.excludeGuestsOrExternalUsers) { return false }
+        if hit(users: u.excludeUsers, groups: u.excludeGroups, roles: u.excludeRoles, guests: u.excludeGuestsOrExternalUsers) {
+            return false
+        }
         return hit(users: u.includeUsers, groups: u.includeGroups, roles: u.includeRoles, guests: u.includeGuestsOrExternalUsers)
     }
 

@@ -234,7 +234,9 @@ private struct PolicyReader {
 
     /// Read-only metadata Graph returns and a POST ignores.
     /// (`policyApplies` and `analysisReasons` are What-If's additions to a policy it returns.)
-    static let metadata: Set<String> = ["id", "templateId", "createdDateTime", "modifiedDateTime", "deletedDateTime", "policyApplies", "analysisReasons"]
+    static let metadata: Set<String> = [
+        "id", "templateId", "createdDateTime", "modifiedDateTime", "deletedDateTime", "policyApplies", "analysisReasons",
+    ]
 
     func object(_ v: JSONValue?, _ path: String) throws(PolicyError) -> [String: JSONValue]? {
         switch v {
@@ -289,7 +291,10 @@ private struct PolicyReader {
             if key.contains("@") || (path.isEmpty && Self.metadata.contains(key)) || known.contains(key) { continue }
             if unenforced.contains(key) {
                 if Self.isUnset(value) { continue }
-                throw fail(field, "Deputy does not enforce this condition or control; it must be null or empty here (a policy must not mean less than it says)")
+                throw fail(
+                    field,
+                    "Deputy does not enforce this condition or control; it must be null or empty here (a policy must not mean less than it says)"
+                )
             }
             let candidates = known.union(unenforced)
             let hint = closest(key, among: candidates).map { " (did you mean '\($0)'?)" } ?? ""
@@ -312,14 +317,17 @@ private struct PolicyReader {
             withID["id"] = .string(policyID)
             json = .object(withID)
         }
-        try checkKeys(o, "", known: ["displayName", "description", "state", "conditions", "grantControls", "sessionControls"],
-                      unenforced: ["partialEnablementStrategy"])
+        try checkKeys(
+            o, "", known: ["displayName", "description", "state", "conditions", "grantControls", "sessionControls"],
+            unenforced: ["partialEnablementStrategy"])
         let stateText = try string(o["state"], "state") ?? ""
         guard let state = ConditionalAccessPolicy.State(rawValue: stateText) else {
             throw fail("state", "expected enabled, disabled or enabledForReportingButNotEnforced, found '\(stateText)'")
         }
         var p = ConditionalAccessPolicy.Draft(id: policyID, displayName: displayName, state: state, json: json)
-        guard let conditions = try object(o["conditions"], "conditions") else { throw fail("conditions", "expected the policy's conditions") }
+        guard let conditions = try object(o["conditions"], "conditions") else {
+            throw fail("conditions", "expected the policy's conditions")
+        }
         try readConditions(conditions, into: &p)
         try readGrantControls(try object(o["grantControls"], "grantControls"), into: &p)
         try readSessionControls(try object(o["sessionControls"], "sessionControls"), into: &p)
@@ -331,10 +339,15 @@ private struct PolicyReader {
             // Microsoft Learn, "Conditional Access for agent identities": policies assigned to agent
             // identities have one condition (agent risk) and one control, block.
             if p.grantControls != [.block] || p.signInFrequency != nil {
-                throw fail("grantControls.builtInControls", "a policy assigned to agent identities can only block (Entra offers no other control for agents)")
+                throw fail(
+                    "grantControls.builtInControls",
+                    "a policy assigned to agent identities can only block (Entra offers no other control for agents)")
             }
             if p.clientApplications?.targetsAgents != true {
-                throw fail("conditions.agentIdRiskLevels", "agent risk applies to policies assigned to agent identities (conditions.clientApplications.includeAgentIdServicePrincipals)")
+                throw fail(
+                    "conditions.agentIdRiskLevels",
+                    "agent risk applies to policies assigned to agent identities (conditions.clientApplications.includeAgentIdServicePrincipals)"
+                )
             }
         }
         if p.clientApplications != nil && (p.users?.includeUsers ?? ["None"]) == ["None"] && p.grantControls != [.block] {
@@ -348,13 +361,19 @@ private struct PolicyReader {
     }
 
     static let riskLevels: Set<String> = ["low", "medium", "high", "hidden", "none", "unknownFutureValue"]
-    static let clientAppTypes: Set<String> = ["all", "browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "easSupported", "other"]
+    static let clientAppTypes: Set<String> = [
+        "all", "browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "easSupported", "other",
+    ]
     static let platforms: Set<String> = ["android", "iOS", "windows", "windowsPhone", "macOS", "linux", "all"]
 
     func readConditions(_ c: [String: JSONValue], into p: inout ConditionalAccessPolicy.Draft) throws(PolicyError) {
-        try checkKeys(c, "conditions", known: ["users", "applications", "clientApplications", "clientAppTypes", "platforms", "locations",
-                                                "signInRiskLevels", "userRiskLevels", "devices", "deviceStates", "agentIdRiskLevels"],
-                      unenforced: ["servicePrincipalRiskLevels", "insiderRiskLevels", "authenticationFlows", "times", "clients"])
+        try checkKeys(
+            c, "conditions",
+            known: [
+                "users", "applications", "clientApplications", "clientAppTypes", "platforms", "locations",
+                "signInRiskLevels", "userRiskLevels", "devices", "deviceStates", "agentIdRiskLevels",
+            ],
+            unenforced: ["servicePrincipalRiskLevels", "insiderRiskLevels", "authenticationFlows", "times", "clients"])
         // Device states (the older `deviceStates` and `devices.include/excludeDeviceStates`/`Devices`
         // forms): All, Compliant, DomainJoined — from the user's documented device state.
         if let d = try object(c["deviceStates"], "conditions.deviceStates") {
@@ -364,16 +383,24 @@ private struct PolicyReader {
         }
         if let d = try object(c["devices"], "conditions.devices") {
             let path = "conditions.devices"
-            try checkKeys(d, path, known: ["includeDeviceStates", "excludeDeviceStates", "includeDevices", "excludeDevices"], unenforced: ["deviceFilter"])
-            p.includeDeviceStates += try deviceStates(d["includeDeviceStates"], "\(path).includeDeviceStates")
+            try checkKeys(
+                d, path, known: ["includeDeviceStates", "excludeDeviceStates", "includeDevices", "excludeDevices"],
+                unenforced: ["deviceFilter"])
+            p.includeDeviceStates +=
+                try deviceStates(d["includeDeviceStates"], "\(path).includeDeviceStates")
                 + deviceStates(d["includeDevices"], "\(path).includeDevices")
-            p.excludeDeviceStates += try deviceStates(d["excludeDeviceStates"], "\(path).excludeDeviceStates")
+            p.excludeDeviceStates +=
+                try deviceStates(d["excludeDeviceStates"], "\(path).excludeDeviceStates")
                 + deviceStates(d["excludeDevices"], "\(path).excludeDevices")
         }
         if let u = try object(c["users"], "conditions.users") {
             let path = "conditions.users"
-            try checkKeys(u, path, known: ["includeUsers", "excludeUsers", "includeGroups", "excludeGroups", "includeRoles", "excludeRoles",
-                                           "includeGuestsOrExternalUsers", "excludeGuestsOrExternalUsers"], unenforced: [])
+            try checkKeys(
+                u, path,
+                known: [
+                    "includeUsers", "excludeUsers", "includeGroups", "excludeGroups", "includeRoles", "excludeRoles",
+                    "includeGuestsOrExternalUsers", "excludeGuestsOrExternalUsers",
+                ], unenforced: [])
             var users = ConditionalAccessPolicy.Users()
             users.includeUsers = try strings(u["includeUsers"], "\(path).includeUsers")
             users.excludeUsers = try strings(u["excludeUsers"], "\(path).excludeUsers")
@@ -387,31 +414,43 @@ private struct PolicyReader {
         }
         if let a = try object(c["applications"], "conditions.applications") {
             let path = "conditions.applications"
-            try checkKeys(a, path, known: ["includeApplications", "excludeApplications", "includeAuthenticationContextClassReferences"],
-                          unenforced: ["includeUserActions", "applicationFilter", "networkAccess", "globalSecureAccess", "includeProtectionLevels"])
+            try checkKeys(
+                a, path, known: ["includeApplications", "excludeApplications", "includeAuthenticationContextClassReferences"],
+                unenforced: ["includeUserActions", "applicationFilter", "networkAccess", "globalSecureAccess", "includeProtectionLevels"])
             var apps = ConditionalAccessPolicy.Applications()
             apps.includeApplications = try strings(a["includeApplications"], "\(path).includeApplications")
             apps.excludeApplications = try strings(a["excludeApplications"], "\(path).excludeApplications")
-            apps.includeAuthenticationContextClassReferences = try strings(a["includeAuthenticationContextClassReferences"],
-                                                                          "\(path).includeAuthenticationContextClassReferences")
+            apps.includeAuthenticationContextClassReferences = try strings(
+                a["includeAuthenticationContextClassReferences"],
+                "\(path).includeAuthenticationContextClassReferences")
             for (i, acr) in apps.includeAuthenticationContextClassReferences.enumerated() where !Self.isContextID(acr) {
-                throw fail("\(path).includeAuthenticationContextClassReferences[\(i)]", "expected an authentication context id c1…c99, found '\(acr)'")
+                throw fail(
+                    "\(path).includeAuthenticationContextClassReferences[\(i)]",
+                    "expected an authentication context id c1…c99, found '\(acr)'")
             }
             for (i, app) in apps.includeApplications.enumerated() where app == "Office365" || app == "MicrosoftAdminPortals" {
-                throw fail("\(path).includeApplications[\(i)]", "'\(app)' names Microsoft's own apps, which Deputy does not host; use All or app ids")
+                throw fail(
+                    "\(path).includeApplications[\(i)]",
+                    "'\(app)' names Microsoft's own apps, which Deputy does not host; use All or app ids")
             }
             p.applications = apps
         }
         if let ca = try object(c["clientApplications"], "conditions.clientApplications") {
             let path = "conditions.clientApplications"
-            try checkKeys(ca, path, known: ["includeServicePrincipals", "excludeServicePrincipals", "includeAgentIdServicePrincipals",
-                                            "excludeAgentIdServicePrincipals"],
-                          unenforced: ["servicePrincipalFilter", "agentIdServicePrincipalFilter"])
+            try checkKeys(
+                ca, path,
+                known: [
+                    "includeServicePrincipals", "excludeServicePrincipals", "includeAgentIdServicePrincipals",
+                    "excludeAgentIdServicePrincipals",
+                ],
+                unenforced: ["servicePrincipalFilter", "agentIdServicePrincipalFilter"])
             p.clientApplications = .init(
                 includeServicePrincipals: try strings(ca["includeServicePrincipals"], "\(path).includeServicePrincipals"),
                 excludeServicePrincipals: try strings(ca["excludeServicePrincipals"], "\(path).excludeServicePrincipals"),
-                includeAgentIdServicePrincipals: try strings(ca["includeAgentIdServicePrincipals"], "\(path).includeAgentIdServicePrincipals"),
-                excludeAgentIdServicePrincipals: try strings(ca["excludeAgentIdServicePrincipals"], "\(path).excludeAgentIdServicePrincipals"))
+                includeAgentIdServicePrincipals: try strings(
+                    ca["includeAgentIdServicePrincipals"], "\(path).includeAgentIdServicePrincipals"),
+                excludeAgentIdServicePrincipals: try strings(
+                    ca["excludeAgentIdServicePrincipals"], "\(path).excludeAgentIdServicePrincipals"))
         }
         // Graph's conditionalAccessAgentIdRiskLevels is a flags enum: "high" or "medium,high"; a list is accepted too.
         switch c["agentIdRiskLevels"] {
@@ -429,7 +468,8 @@ private struct PolicyReader {
         if p.applications == nil { throw fail("conditions.applications", "a policy needs conditions.applications") }
         p.clientAppTypes = try strings(c["clientAppTypes"], "conditions.clientAppTypes")
         for (i, t) in p.clientAppTypes.enumerated() where !Self.clientAppTypes.contains(t) {
-            throw fail("conditions.clientAppTypes[\(i)]", "expected one of \(Self.clientAppTypes.sorted().joined(separator: ", ")), found '\(t)'")
+            throw fail(
+                "conditions.clientAppTypes[\(i)]", "expected one of \(Self.clientAppTypes.sorted().joined(separator: ", ")), found '\(t)'")
         }
         if let pl = try object(c["platforms"], "conditions.platforms") {
             try checkKeys(pl, "conditions.platforms", known: ["includePlatforms", "excludePlatforms"], unenforced: [])
@@ -437,7 +477,9 @@ private struct PolicyReader {
             p.excludePlatforms = try strings(pl["excludePlatforms"], "conditions.platforms.excludePlatforms")
             for (key, list) in [("includePlatforms", p.includePlatforms), ("excludePlatforms", p.excludePlatforms)] {
                 for (i, v) in list.enumerated() where !Self.platforms.contains(v) {
-                    throw fail("conditions.platforms.\(key)[\(i)]", "expected one of \(Self.platforms.sorted().joined(separator: ", ")), found '\(v)'")
+                    throw fail(
+                        "conditions.platforms.\(key)[\(i)]",
+                        "expected one of \(Self.platforms.sorted().joined(separator: ", ")), found '\(v)'")
                 }
             }
         }
@@ -513,8 +555,9 @@ private struct PolicyReader {
     func readGrantControls(_ g: [String: JSONValue]?, into p: inout ConditionalAccessPolicy.Draft) throws(PolicyError) {
         guard let g else { return }
         let path = "grantControls"
-        try checkKeys(g, path, known: ["operator", "builtInControls", "authenticationStrength"],
-                      unenforced: ["customAuthenticationFactors", "termsOfUse"])
+        try checkKeys(
+            g, path, known: ["operator", "builtInControls", "authenticationStrength"],
+            unenforced: ["customAuthenticationFactors", "termsOfUse"])
         let op = try string(g["operator"], "\(path).operator") ?? "OR"
         guard op == "AND" || op == "OR" else { throw fail("\(path).operator", "expected AND or OR, found '\(op)'") }
         p.requireAllControls = op == "AND"
@@ -522,7 +565,9 @@ private struct PolicyReader {
             guard let c = ConditionalAccessPolicy.Control(rawValue: name) else {
                 let enforced = ConditionalAccessPolicy.Control.allCases.map(\.rawValue).joined(separator: ", ")
                 if ["approvedApplication", "compliantApplication"].contains(name) {
-                    throw fail("\(path).builtInControls[\(i)]", "'\(name)' needs Intune app protection, which Deputy does not emulate; controls it enforces: \(enforced)")
+                    throw fail(
+                        "\(path).builtInControls[\(i)]",
+                        "'\(name)' needs Intune app protection, which Deputy does not emulate; controls it enforces: \(enforced)")
                 }
                 throw fail("\(path).builtInControls[\(i)]", "unknown control '\(name)'; expected one of \(enforced)")
             }
@@ -534,7 +579,10 @@ private struct PolicyReader {
         if let s = try object(g["authenticationStrength"], "\(path).authenticationStrength") {
             let sid = try string(s["id"], "\(path).authenticationStrength.id")
             guard sid == ConditionalAccessPolicy.multifactorStrengthID else {
-                throw fail("\(path).authenticationStrength.id", "Deputy supports the built-in 'Multifactor authentication' strength (\(ConditionalAccessPolicy.multifactorStrengthID)); found '\(sid ?? "none")'")
+                throw fail(
+                    "\(path).authenticationStrength.id",
+                    "Deputy supports the built-in 'Multifactor authentication' strength (\(ConditionalAccessPolicy.multifactorStrengthID)); found '\(sid ?? "none")'"
+                )
             }
             p.authenticationStrength = sid
         }
@@ -543,9 +591,12 @@ private struct PolicyReader {
     func readSessionControls(_ s: [String: JSONValue]?, into p: inout ConditionalAccessPolicy.Draft) throws(PolicyError) {
         guard let s else { return }
         let path = "sessionControls"
-        try checkKeys(s, path, known: ["signInFrequency"],
-                      unenforced: ["applicationEnforcedRestrictions", "cloudAppSecurity", "persistentBrowser", "continuousAccessEvaluation",
-                                   "disableResilienceDefaults", "secureSignInSession", "globalSecureAccessFilteringProfile", "networkAccessSecurity"])
+        try checkKeys(
+            s, path, known: ["signInFrequency"],
+            unenforced: [
+                "applicationEnforcedRestrictions", "cloudAppSecurity", "persistentBrowser", "continuousAccessEvaluation",
+                "disableResilienceDefaults", "secureSignInSession", "globalSecureAccessFilteringProfile", "networkAccessSecurity",
+            ])
         guard let f = try object(s["signInFrequency"], "\(path).signInFrequency") else { return }
         let fp = "\(path).signInFrequency"
         try checkKeys(f, fp, known: ["isEnabled", "type", "value", "authenticationType", "frequencyInterval"], unenforced: [])

@@ -2,9 +2,9 @@ import DeputyCore
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A named location (Graph `ipNamedLocation` or `countryNamedLocation`), read strictly like a
@@ -33,8 +33,10 @@ public struct NamedLocation: Sendable, Equatable {
         func fail(_ field: String, _ message: String) -> PolicyError { PolicyError(policy: "'\(name)'", field: field, message: message) }
         guard let id = o["id"]?.stringValue, UUID(uuidString: id) != nil else { throw fail("id", "expected the location's id, a GUID") }
         guard let displayName = o["displayName"]?.stringValue else { throw fail("displayName", "expected a display name") }
-        let known: Set<String> = ["id", "displayName", "isTrusted", "ipRanges", "countriesAndRegions", "includeUnknownCountriesAndRegions",
-                                  "countryLookupMethod", "createdDateTime", "modifiedDateTime"]
+        let known: Set<String> = [
+            "id", "displayName", "isTrusted", "ipRanges", "countriesAndRegions", "includeUnknownCountriesAndRegions",
+            "countryLookupMethod", "createdDateTime", "modifiedDateTime",
+        ]
         for key in o.keys.sorted() where !key.hasPrefix("@odata.") && !known.contains(key) {
             throw fail(key, "unknown field" + (closest(key, among: known).map { " (did you mean '\($0)'?)" } ?? ""))
         }

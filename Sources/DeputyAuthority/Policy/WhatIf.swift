@@ -80,14 +80,17 @@ public struct WhatIf: Sendable {
     public func context(for q: Question, tenant: DirectoryIndex) throws -> SignInContext {
         var user: User?
         if let id = q.userID {
-            guard let u = tenant.user(id: id) ?? tenant.user(login: id) else { throw InvalidQuestion(description: "No user '\(id)' in this tenant.") }
+            guard let u = tenant.user(id: id) ?? tenant.user(login: id) else {
+                throw InvalidQuestion(description: "No user '\(id)' in this tenant.")
+            }
             user = u
         }
         var client: Application?
         // An agent identity may be the client: acting on its own (no user) or for the user named.
         var agent: ServicePrincipal?
         if let sp = q.servicePrincipalID {
-            guard let s = tenant.servicePrincipal(id: sp) ?? tenant.servicePrincipal(appID: sp), let app = tenant.client(appID: s.appId) else {
+            guard let s = tenant.servicePrincipal(id: sp) ?? tenant.servicePrincipal(appID: sp), let app = tenant.client(appID: s.appId)
+            else {
                 throw InvalidQuestion(description: "No service principal '\(sp)' in this tenant.")
             }
             client = app
@@ -95,7 +98,9 @@ public struct WhatIf: Sendable {
         }
         var resource: Application?
         if let r = q.resourceAppID {
-            guard let app = tenant.application(appID: r) ?? tenant.resource(named: r) else { throw InvalidQuestion(description: "No application '\(r)' in this tenant.") }
+            guard let app = tenant.application(appID: r) ?? tenant.resource(named: r) else {
+                throw InvalidQuestion(description: "No application '\(r)' in this tenant.")
+            }
             resource = app
         }
         if let c = q.clientAppID {
@@ -103,19 +108,26 @@ public struct WhatIf: Sendable {
             client = app
             if let a = tenant.agentIdentity(appID: c) { agent = a }
         }
-        guard user != nil || client != nil else { throw InvalidQuestion(description: "Name a user (signInIdentity.userId) or a service principal.") }
-        guard let clientApp = client ?? resource else { throw InvalidQuestion(description: "Name the application signed in to (signInContext.includeApplications).") }
-        var c = SignInContext(tenant: tenant, user: user, client: clientApp, resource: resource ?? clientApp, isInteractive: user != nil,
-                              authentication: user.map { Authentication(userID: $0.id, authTime: engine.time.now(), methods: ["pwd"]) },
-                              requestedAuthenticationContexts: q.authenticationContext.map { [$0] } ?? [], ipAddress: q.ipAddress,
-                              authenticationProtocol: "whatIf")
+        guard user != nil || client != nil else {
+            throw InvalidQuestion(description: "Name a user (signInIdentity.userId) or a service principal.")
+        }
+        guard let clientApp = client ?? resource else {
+            throw InvalidQuestion(description: "Name the application signed in to (signInContext.includeApplications).")
+        }
+        var c = SignInContext(
+            tenant: tenant, user: user, client: clientApp, resource: resource ?? clientApp, isInteractive: user != nil,
+            authentication: user.map { Authentication(userID: $0.id, authTime: engine.time.now(), methods: ["pwd"]) },
+            requestedAuthenticationContexts: q.authenticationContext.map { [$0] } ?? [], ipAddress: q.ipAddress,
+            authenticationProtocol: "whatIf")
         c.devicePlatform = q.devicePlatform
         c.clientAppType = q.clientAppType ?? (user != nil ? "browser" : "mobileAppsAndDesktopClients")
         c.signInRiskLevel = q.signInRiskLevel
         c.userRiskLevel = q.userRiskLevel
         c.device = q.device
         if let agent {
-            guard let blueprint = tenant.blueprint(of: agent) else { throw InvalidQuestion(description: "The agent identity '\(agent.appId)' has no blueprint.") }
+            guard let blueprint = tenant.blueprint(of: agent) else {
+                throw InvalidQuestion(description: "The agent identity '\(agent.appId)' has no blueprint.")
+            }
             c.agent = .init(identity: agent, blueprint: blueprint, isAutonomous: user == nil, riskLevel: q.agentIdRiskLevel)
             c.clientAppType = q.clientAppType ?? "mobileAppsAndDesktopClients"
             c.isInteractive = false

@@ -7,8 +7,9 @@ public final class SignInDraft: @unchecked Sendable {
     public var record: SignInRecord
 
     init(tenantID: String, isInteractive: Bool, protocol proto: String, correlationID: String, ipAddress: String?, now: Date) {
-        record = SignInRecord(id: UUID().uuidString.lowercased(), createdDateTime: now, tenantId: tenantID,
-                              isInteractive: isInteractive, authenticationProtocol: proto, correlationId: correlationID)
+        record = SignInRecord(
+            id: UUID().uuidString.lowercased(), createdDateTime: now, tenantId: tenantID,
+            isInteractive: isInteractive, authenticationProtocol: proto, correlationId: correlationID)
         record.ipAddress = ipAddress
     }
 
@@ -57,8 +58,9 @@ public final class SignInDraft: @unchecked Sendable {
         case .asAgentUser: (subject, parent) = (.agentIDuser, identity.id)
         case .credential, .ownCredential, .autonomous: (subject, parent) = (.agenticAppInstance, blueprint.appId)
         }
-        record.agent = .init(agentType: type, agentSubjectType: subject, agentSubjectParentId: parent, agentIdentityId: identity.appId,
-                             agentDisplayName: identity.displayName, parentAppId: blueprint.appId, parentDisplayName: blueprint.displayName)
+        record.agent = .init(
+            agentType: type, agentSubjectType: subject, agentSubjectParentId: parent, agentIdentityId: identity.appId,
+            agentDisplayName: identity.displayName, parentAppId: blueprint.appId, parentDisplayName: blueprint.displayName)
     }
 
     /// Records Conditional Access's decision: every policy's result and the overall status.

@@ -27,8 +27,10 @@ public struct SignInRecord: Codable, Sendable, Equatable {
         /// Each condition in words (Deputy's addition, shown on the sign-in log page).
         public var explanation: [String]
 
-        public init(id: String, displayName: String, result: String, enforcedGrantControls: [String],
-                    conditionsNotSatisfied: [String] = [], explanation: [String] = []) {
+        public init(
+            id: String, displayName: String, result: String, enforcedGrantControls: [String],
+            conditionsNotSatisfied: [String] = [], explanation: [String] = []
+        ) {
             self.id = id
             self.displayName = displayName
             self.result = result
@@ -119,8 +121,10 @@ public struct SignInRecord: Codable, Sendable, Equatable {
     /// Set when an agent identity (or its blueprint, for the agent's credential) was the client.
     public var agent: AgentSignIn?
 
-    public init(id: String, createdDateTime: Date, tenantId: String, isInteractive: Bool, authenticationProtocol: String,
-                correlationId: String) {
+    public init(
+        id: String, createdDateTime: Date, tenantId: String, isInteractive: Bool, authenticationProtocol: String,
+        correlationId: String
+    ) {
         self.id = id
         self.createdDateTime = createdDateTime
         self.tenantId = tenantId
@@ -165,16 +169,18 @@ extension SignInRecord {
         st.string("additionalDetails", status.additionalDetails)
         o.object("status", st)
         o.string("conditionalAccessStatus", conditionalAccessStatus)
-        o.objects("appliedConditionalAccessPolicies", appliedConditionalAccessPolicies.map { p in
-            var w = JSONObjectWriter(capacity: 160)
-            w.string("id", p.id)
-            w.string("displayName", p.displayName)
-            w.string("result", p.result)
-            w.strings("enforcedGrantControls", p.enforcedGrantControls)
-            if !p.conditionsNotSatisfied.isEmpty { w.strings("conditionsNotSatisfied", p.conditionsNotSatisfied) }
-            if !p.explanation.isEmpty { w.strings("explanation", p.explanation) }
-            return w
-        })
+        o.objects(
+            "appliedConditionalAccessPolicies",
+            appliedConditionalAccessPolicies.map { p in
+                var w = JSONObjectWriter(capacity: 160)
+                w.string("id", p.id)
+                w.string("displayName", p.displayName)
+                w.string("result", p.result)
+                w.strings("enforcedGrantControls", p.enforcedGrantControls)
+                if !p.conditionsNotSatisfied.isEmpty { w.strings("conditionsNotSatisfied", p.conditionsNotSatisfied) }
+                if !p.explanation.isEmpty { w.strings("explanation", p.explanation) }
+                return w
+            })
         o.string("authenticationRequirement", authenticationRequirement)
         o.strings("authenticationContextClassReferences", authenticationContextClassReferences)
         o.strings("authenticationMethodsUsed", authenticationMethodsUsed)

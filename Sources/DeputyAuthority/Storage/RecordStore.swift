@@ -35,7 +35,6 @@ public final class RecordStore: AuthorityStore {
 
     static func encode(_ value: some Encodable) throws -> Data { try encoder.encode(value) }
 
-
     static func decode<T: Decodable>(_ type: T.Type, _ data: Data?) throws -> T? {
         guard let data else { return nil }
         return try decoder.decode(type, from: data)
@@ -65,7 +64,9 @@ public final class RecordStore: AuthorityStore {
     // MARK: DirectoryStore
 
     public func directories() async throws -> [TenantDirectory] {
-        try await backend.read { tx in try await tx.all(.directories).map { try RecordStore.decoder.decode(TenantDirectory.self, from: $0.value) } }
+        try await backend.read { tx in
+            try await tx.all(.directories).map { try RecordStore.decoder.decode(TenantDirectory.self, from: $0.value) }
+        }
     }
 
     public func seedFingerprint() async throws -> String? {
@@ -90,7 +91,9 @@ public final class RecordStore: AuthorityStore {
 
     public func updateDirectory(tenantID: String, _ change: @escaping @Sendable (inout TenantDirectory) -> Void) async throws {
         try await backend.write { tx in
-            guard var d = try await RecordStore.decode(TenantDirectory.self, tx.get(.directories, tenantID)) else { throw StorageError.notFound }
+            guard var d = try await RecordStore.decode(TenantDirectory.self, tx.get(.directories, tenantID)) else {
+                throw StorageError.notFound
+            }
             change(&d)
             try await tx.put(.directories, tenantID, RecordStore.encode(d), expiresAt: nil)
             try await RecordStore.bumpGeneration(tx)
@@ -124,7 +127,9 @@ public final class RecordStore: AuthorityStore {
 
     public func consumeCode(hash: String, at: Date) async throws -> AuthorizationCodeRecord {
         try await backend.write { tx in
-            guard var record = try await RecordStore.decode(AuthorizationCodeRecord.self, tx.get(.codes, hash)) else { throw StorageError.notFound }
+            guard var record = try await RecordStore.decode(AuthorizationCodeRecord.self, tx.get(.codes, hash)) else {
+                throw StorageError.notFound
+            }
             if record.consumedAt != nil { throw StorageError.alreadyConsumed }
             record.consumedAt = at
             try await tx.put(.codes, hash, RecordStore.encode(record), expiresAt: record.expiresAt + 86_400)
@@ -155,7 +160,9 @@ public final class RecordStore: AuthorityStore {
 
     public func rotateRefreshToken(hash: String, successor: RefreshTokenRecord, at: Date, singleUse: Bool) async throws {
         try await backend.write { tx in
-            guard var record = try await RecordStore.decode(RefreshTokenRecord.self, tx.get(.refreshTokens, hash)) else { throw StorageError.notFound }
+            guard var record = try await RecordStore.decode(RefreshTokenRecord.self, tx.get(.refreshTokens, hash)) else {
+                throw StorageError.notFound
+            }
             if try await tx.get(.families, record.familyID) != nil { throw StorageError.revoked }
             if singleUse && record.redeemedAt != nil { throw StorageError.alreadyConsumed }
             record.redeemedAt = record.redeemedAt ?? at
@@ -207,7 +214,9 @@ public final class RecordStore: AuthorityStore {
 
     public func pollDeviceCode(hash: String, at: Date) async throws -> DeviceCodeRecord {
         try await backend.write { tx in
-            guard var record = try await RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash)) else { throw StorageError.notFound }
+            guard var record = try await RecordStore.decode(DeviceCodeRecord.self, tx.get(.deviceCodes, hash)) else {
+                throw StorageError.notFound
+            }
             let before = record
             record.lastPolledAt = at
             if case .approved = record.state { record.state = .consumed }
@@ -253,7 +262,9 @@ public final class RecordStore: AuthorityStore {
     // MARK: SigningKeyStore
 
     public func signingKeys() async throws -> [SigningKeyRecord] {
-        try await backend.read { tx in try await tx.all(.signingKeys).map { try RecordStore.decoder.decode(SigningKeyRecord.self, from: $0.value) } }
+        try await backend.read { tx in
+            try await tx.all(.signingKeys).map { try RecordStore.decoder.decode(SigningKeyRecord.self, from: $0.value) }
+        }
     }
 
     public func addSigningKey(_ record: SigningKeyRecord, retiringCurrentAt at: Date) async throws {
@@ -278,13 +289,19 @@ public final class RecordStore: AuthorityStore {
     private let sequence = LockedBox<UInt64>(0)
 
     public func appendSignIn(_ record: SignInRecord) async throws {
-        let n = sequence.withLock { v -> UInt64 in v += 1; return v }
+        let n = sequence.withLock { v -> UInt64 in
+            v += 1
+            return v
+        }
         let key = String(format: "%015.0f-%012llu-", record.createdDateTime.timeIntervalSince1970 * 1000, n) + record.id
-        try await signIns.append(key: key, value: Data(record.storedJSON()), expiresAt: record.createdDateTime + RecordStore.signInRetention)
+        try await signIns.append(
+            key: key, value: Data(record.storedJSON()), expiresAt: record.createdDateTime + RecordStore.signInRetention)
     }
 
     public func recentSignIns(limit: Int) async throws -> [SignInRecord] {
-        try await backend.read { tx in try await tx.last(.signIns, limit: limit).map { try RecordStore.decoder.decode(SignInRecord.self, from: $0) } }
+        try await backend.read { tx in
+            try await tx.last(.signIns, limit: limit).map { try RecordStore.decoder.decode(SignInRecord.self, from: $0) }
+        }
     }
 
     // MARK: ReplayCache
@@ -361,7 +378,8 @@ actor SignInBatcher {
             pending = []
             waiters = []
             // Records past their retention are dropped at most once an hour, with a batch.
-            let purgeBefore: Date? = Date().timeIntervalSince(lastPurge) > 3600 ? batch.map { $0.expiresAt - RecordStore.signInRetention }.min() : nil
+            let purgeBefore: Date? =
+                Date().timeIntervalSince(lastPurge) > 3600 ? batch.map { $0.expiresAt - RecordStore.signInRetention }.min() : nil
             if purgeBefore != nil { lastPurge = Date() }
             do {
                 try await backend.write { tx in

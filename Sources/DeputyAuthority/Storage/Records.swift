@@ -50,9 +50,11 @@ public struct AuthorizationCodeRecord: Codable, Sendable, Equatable {
     /// The refresh-token family the redemption created (revoked on reuse).
     public var familyID: String
 
-    public init(codeHash: String, tenantID: String, clientID: String, redirectURI: String, platform: ClientPlatform,
-                authentication: Authentication, scopes: [String], nonce: String?, codeChallenge: String?,
-                codeChallengeMethod: String?, claims: String?, createdAt: Date, expiresAt: Date, familyID: String) {
+    public init(
+        codeHash: String, tenantID: String, clientID: String, redirectURI: String, platform: ClientPlatform,
+        authentication: Authentication, scopes: [String], nonce: String?, codeChallenge: String?,
+        codeChallengeMethod: String?, claims: String?, createdAt: Date, expiresAt: Date, familyID: String
+    ) {
         self.codeHash = codeHash
         self.tenantID = tenantID
         self.clientID = clientID
@@ -86,8 +88,10 @@ public struct RefreshTokenRecord: Codable, Sendable, Equatable {
     /// Set when the token was redeemed for a successor.
     public var redeemedAt: Date?
 
-    public init(tokenHash: String, familyID: String, tenantID: String, clientID: String, platform: ClientPlatform,
-                authentication: Authentication, scopes: [String], createdAt: Date, expiresAt: Date) {
+    public init(
+        tokenHash: String, familyID: String, tenantID: String, clientID: String, platform: ClientPlatform,
+        authentication: Authentication, scopes: [String], createdAt: Date, expiresAt: Date
+    ) {
         self.tokenHash = tokenHash
         self.familyID = familyID
         self.tenantID = tenantID
@@ -120,8 +124,10 @@ public struct DeviceCodeRecord: Codable, Sendable, Equatable {
     public var state: State
     public var lastPolledAt: Date?
 
-    public init(deviceCodeHash: String, userCode: String, tenantID: String, clientID: String, scopes: [String],
-                claims: String?, createdAt: Date, expiresAt: Date, interval: Int) {
+    public init(
+        deviceCodeHash: String, userCode: String, tenantID: String, clientID: String, scopes: [String],
+        claims: String?, createdAt: Date, expiresAt: Date, interval: Int
+    ) {
         self.deviceCodeHash = deviceCodeHash
         self.userCode = userCode
         self.tenantID = tenantID
@@ -178,8 +184,10 @@ public struct InteractiveFlowRecord: Codable, Sendable, Equatable {
     public var createdAt: Date
     public var expiresAt: Date
 
-    public init(id: String, tenantID: String, purpose: Purpose, csrfToken: String, browserBindingHash: String,
-                loginHint: String?, createdAt: Date, expiresAt: Date) {
+    public init(
+        id: String, tenantID: String, purpose: Purpose, csrfToken: String, browserBindingHash: String,
+        loginHint: String?, createdAt: Date, expiresAt: Date
+    ) {
         self.id = id
         self.tenantID = tenantID
         self.purpose = purpose

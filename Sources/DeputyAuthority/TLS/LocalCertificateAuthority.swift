@@ -19,12 +19,16 @@ public struct LocalCertificateAuthority: Sendable {
     /// Creates the CA and server certificate unless both exist.
     public func ensure(now: Date = Date()) throws {
         let fm = FileManager.default
-        if fm.fileExists(atPath: caCertificatePath) && fm.fileExists(atPath: serverCertificatePath) && fm.fileExists(atPath: serverKeyPath) {
+        if fm.fileExists(atPath: caCertificatePath) && fm.fileExists(atPath: serverCertificatePath) && fm.fileExists(atPath: serverKeyPath)
+        {
             return
         }
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let caKey = P256.Signing.PrivateKey()
-        let caName = try DistinguishedName { CommonName("Deputy local CA"); OrganizationName("Deputy") }
+        let caName = try DistinguishedName {
+            CommonName("Deputy local CA")
+            OrganizationName("Deputy")
+        }
         let ca = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey), notValidBefore: now - 3600,
             notValidAfter: now + 5 * 365 * 86_400, issuer: caName, subject: caName, signatureAlgorithm: .ecdsaWithSHA256,
@@ -41,8 +45,10 @@ public struct LocalCertificateAuthority: Sendable {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
                 try ExtendedKeyUsage([.serverAuth])
-                SubjectAlternativeNames([.dnsName("localhost"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
-                                         .ipAddress(ASN1OctetString(contentBytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]))])
+                SubjectAlternativeNames([
+                    .dnsName("localhost"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
+                    .ipAddress(ASN1OctetString(contentBytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])),
+                ])
             }, issuerPrivateKey: .init(caKey))
         try write(try ca.serializeAsPEM().pemString, to: caCertificatePath, mode: 0o644)
         try write(caKey.pemRepresentation, to: caKeyPath, mode: 0o600)

@@ -51,8 +51,10 @@ struct TokenMinter: Sendable {
         guard aio.hasPrefix("E2"), let data = Base64URL.decode(aio.dropFirst(2)),
             case .object(let o)? = try? aioDecoder.decode(JSONValue.self, from: Data(data))
         else { return nil }
-        return (o["at"]?.numberValue.map { Date(timeIntervalSince1970: $0) }, o["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                o["mt"]?.numberValue.map { Date(timeIntervalSince1970: $0) }, o["ip"]?.stringValue)
+        return (
+            o["at"]?.numberValue.map { Date(timeIntervalSince1970: $0) }, o["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+            o["mt"]?.numberValue.map { Date(timeIntervalSince1970: $0) }, o["ip"]?.stringValue
+        )
     }
 
     struct AccessTokenRequest {
@@ -163,8 +165,10 @@ struct TokenMinter: Sendable {
         }
     }
 
-    func idToken(tenant: DirectoryIndex, user: User, authentication: Authentication, client: Application, nonce: String?,
-                 code: String? = nil, key: SigningKey, now: Date) throws -> String {
+    func idToken(
+        tenant: DirectoryIndex, user: User, authentication: Authentication, client: Application, nonce: String?,
+        code: String? = nil, key: SigningKey, now: Date
+    ) throws -> String {
         let iat = now.timeIntervalSince1970.rounded(.down)
         let tid = tenant.tenantID
         var c: [String: JSONValue] = [

@@ -91,7 +91,8 @@ public final class LRUCache<Key: Hashable & Sendable, Value: Sendable>: Sendable
     }
 
     private static func unlink(_ i: Int, in s: inout State) {
-        let p = s.slots[i].previous, n = s.slots[i].next
+        let p = s.slots[i].previous
+        let n = s.slots[i].next
         if p >= 0 { s.slots[p].next = n } else if s.head == i { s.head = n }
         if n >= 0 { s.slots[n].previous = p } else if s.tail == i { s.tail = p }
         s.slots[i].previous = -1

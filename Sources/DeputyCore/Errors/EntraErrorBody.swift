@@ -61,7 +61,8 @@ public struct EntraErrorBody: Codable, Sendable, Equatable {
         let stamp = EntraErrorBody.timestampFormat(date)
         self.init(
             error: error.error.rawValue,
-            errorDescription: "\(error.shortDescription)\r\nTrace ID: \(traceId)\r\nCorrelation ID: \(correlationId)\r\nTimestamp: \(stamp)",
+            errorDescription:
+                "\(error.shortDescription)\r\nTrace ID: \(traceId)\r\nCorrelation ID: \(correlationId)\r\nTimestamp: \(stamp)",
             errorCodes: error.aadsts.map { [$0] }, timestamp: stamp, traceId: traceId, correlationId: correlationId,
             errorUri: error.aadsts.map { "\(errorURIBase)/error?code=\($0)" }, suberror: error.suberror, claims: error.claims)
     }

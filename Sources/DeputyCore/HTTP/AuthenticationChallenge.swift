@@ -54,10 +54,16 @@ public struct AuthenticationChallenge: Sendable, Equatable {
         }
         while true {
             skipSpaces()
-            while s.first == "," { s = s.dropFirst(); skipSpaces() }
+            while s.first == "," {
+                s = s.dropFirst()
+                skipSpaces()
+            }
             guard !s.isEmpty else { break }
             let scheme = token()
-            guard !scheme.isEmpty else { s = s.dropFirst(); continue }
+            guard !scheme.isEmpty else {
+                s = s.dropFirst()
+                continue
+            }
             var challenge = AuthenticationChallenge(scheme: scheme)
             skipSpaces()
             // Parameters until the next scheme (a token not followed by `=`).
@@ -70,7 +76,10 @@ public struct AuthenticationChallenge: Sendable, Equatable {
                     if !name.isEmpty, challenge.parameters.isEmpty, challenge.token68 == nil, s.first != "," {
                         // token68 (possibly with trailing '=' padding)
                         var t = name
-                        while s.first == "=" { t.append("="); s = s.dropFirst() }
+                        while s.first == "=" {
+                            t.append("=")
+                            s = s.dropFirst()
+                        }
                         challenge.token68 = t
                         continue
                     }
@@ -80,9 +89,13 @@ public struct AuthenticationChallenge: Sendable, Equatable {
                 // `abc==` or `abc=` at the end: a token68 with padding, not a parameter.
                 let afterEquals = s.dropFirst()
                 if challenge.parameters.isEmpty, challenge.token68 == nil,
-                    afterEquals.first == "=" || afterEquals.trimmingCharacters(in: .whitespaces).isEmpty || afterEquals.first == "," {
+                    afterEquals.first == "=" || afterEquals.trimmingCharacters(in: .whitespaces).isEmpty || afterEquals.first == ","
+                {
                     var t = name
-                    while s.first == "=" { t.append("="); s = s.dropFirst() }
+                    while s.first == "=" {
+                        t.append("=")
+                        s = s.dropFirst()
+                    }
                     challenge.token68 = t
                     continue
                 }
@@ -146,7 +159,8 @@ public struct ClaimsChallenge: Sendable, Equatable {
     static func decode(_ raw: String) -> String {
         let trimmed = raw.trimmingCharacters(in: .whitespaces)
         if trimmed.count % 4 == 0, !trimmed.contains(where: \.isWhitespace), let data = Data(base64Encoded: trimmed),
-            let text = String(data: data, encoding: .utf8), text.trimmingCharacters(in: .whitespaces).hasPrefix("{") {
+            let text = String(data: data, encoding: .utf8), text.trimmingCharacters(in: .whitespaces).hasPrefix("{")
+        {
             return text
         }
         return trimmed

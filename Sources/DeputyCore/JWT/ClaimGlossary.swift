@@ -25,7 +25,9 @@ public enum ClaimGlossary {
         "xms_cc": "client capabilities the client declared (cp1 = can handle claims challenges)",
         "nonce": "the client's nonce, echoed (ID tokens)", "auth_time": "when the user authenticated (Unix time)",
         "wids": "directory role template ids", "groups": "group object ids",
-        "xms_act_fct": "actor facets (agents)", "xms_sub_fct": "subject facets (agents)", "xms_par_app_azp": "parent (blueprint) app of the agent", "xms_idrel": "how the subject relates to the tenant: 1 member, 5 guest, 7 service principal",
+        "xms_act_fct": "actor facets (agents)", "xms_sub_fct": "subject facets (agents)",
+        "xms_par_app_azp": "parent (blueprint) app of the agent",
+        "xms_idrel": "how the subject relates to the tenant: 1 member, 5 guest, 7 service principal",
         "typ": "header: token type", "alg": "header: signature algorithm", "kid": "header: id of the signing key in the JWKS",
         "x5t": "header: SHA-1 thumbprint of the signing certificate",
     ]

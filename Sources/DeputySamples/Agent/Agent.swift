@@ -48,10 +48,12 @@ public struct Agent: Sendable {
     /// The role a user needs for `GET /report` (an app role of the blueprint).
     public static let reportRole = "Reports.Run"
 
-    public init(validator: ResourceValidator, obo: ConfidentialClient, mcpEndpoint: String,
-                mcpScopes: [String] = ["api://contoso-expenses-mcp/.default"],
-                callerScopes: [String] = ["api://contoso-expense-agent/.default"], planner: any AgentPlanner = BuiltInPlanner(),
-                reports: (dataAPI: String, scopes: [String])? = nil, httpClient: HTTPClient = .shared) {
+    public init(
+        validator: ResourceValidator, obo: ConfidentialClient, mcpEndpoint: String,
+        mcpScopes: [String] = ["api://contoso-expenses-mcp/.default"],
+        callerScopes: [String] = ["api://contoso-expense-agent/.default"], planner: any AgentPlanner = BuiltInPlanner(),
+        reports: (dataAPI: String, scopes: [String])? = nil, httpClient: HTTPClient = .shared
+    ) {
         self.reports = reports
         self.validator = validator
         self.obo = obo
@@ -93,13 +95,15 @@ public struct Agent: Sendable {
         let correlation = request.headers[HTTPField.Name("client-request-id")!]
         let answer: (status: Int, body: JSONValue?)
         do {
-            answer = try await Self.monthlyReport(client: obo, dataAPI: reports.dataAPI, scopes: reports.scopes, correlationID: correlation, httpClient: http)
+            answer = try await Self.monthlyReport(
+                client: obo, dataAPI: reports.dataAPI, scopes: reports.scopes, correlationID: correlation, httpClient: http)
         } catch let error as AcquisitionError {
             // A block on the agent is the agent's: the user cannot remedy it, so it is not relayed as a challenge.
             TokenChainRecorder.current?.failed(DataAPIClient.describe(error))
             if error.serviceError?.isBlock == true {
-                return problemResponse(.forbidden, "access_blocked",
-                                       "AADSTS53003: Conditional Access blocks this agent when it acts on its own; acting for you still works.")
+                return problemResponse(
+                    .forbidden, "access_blocked",
+                    "AADSTS53003: Conditional Access blocks this agent when it acts on its own; acting for you still works.")
             }
             // The code only: the token service's text and the request stay out of the answer.
             let code = error.serviceError?.errorCodes.first.map { " (AADSTS\($0))" } ?? ""
@@ -112,8 +116,10 @@ public struct Agent: Sendable {
     }
 
     /// The monthly summary, fetched as the agent identity itself (client credentials with T1).
-    public static func monthlyReport(client: ConfidentialClient, dataAPI: String, scopes: [String], correlationID: String?,
-                                     httpClient: HTTPClient) async throws -> (status: Int, body: JSONValue?) {
+    public static func monthlyReport(
+        client: ConfidentialClient, dataAPI: String, scopes: [String], correlationID: String?,
+        httpClient: HTTPClient
+    ) async throws -> (status: Int, body: JSONValue?) {
         // An on-demand job: each run gets a new token (MSAL's WithForceRefresh), so Conditional
         // Access for the agent is evaluated at every report, not once an hour.
         let token = try await client.acquireTokenForClient(scopes: scopes, forceRefresh: true, correlationID: correlationID)
@@ -131,7 +137,8 @@ public struct Agent: Sendable {
         var r = request
         let body = try await r.collectBody(upTo: 16 * 1024)
         guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView)),
-              let message = o["message"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !message.isEmpty, message.count <= 2_000
+            let message = o["message"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !message.isEmpty,
+            message.count <= 2_000
         else {
             return problemResponse(.badRequest, "invalid_request", "Send {\"message\": \"…\"} (at most 2,000 characters).")
         }
@@ -143,9 +150,10 @@ public struct Agent: Sendable {
         }
         var headers = correlation.map { [("client-request-id", $0)] } ?? []
         if let confirmation { headers.append((ToolConfirmation.headerName, confirmation.headerValue)) }
-        let session = MCPSession(endpoint: mcpEndpoint, httpClient: http, headers: headers,
-                                 authorizer: OnBehalfOfAuthorizer(client: obo, assertion: principal.token, scopes: mcpScopes, correlationID: correlation),
-                                 confirmation: confirmation, destructiveTools: destructiveTools)
+        let session = MCPSession(
+            endpoint: mcpEndpoint, httpClient: http, headers: headers,
+            authorizer: OnBehalfOfAuthorizer(client: obo, assertion: principal.token, scopes: mcpScopes, correlationID: correlation),
+            confirmation: confirmation, destructiveTools: destructiveTools)
         let reply: String
         do {
             reply = try await planner.respond(to: message, tools: session)
@@ -155,14 +163,18 @@ public struct Agent: Sendable {
             throw relay(error)
         }
         let calls: [JSONValue] = await session.calls.map { call in
-            .object(["tool": .string(call.tool), "arguments": ChatCompletionsPlanner.json(.object(call.arguments)),
-                     "result": ChatCompletionsPlanner.json(call.result), "isError": .bool(call.isError)])
+            .object([
+                "tool": .string(call.tool), "arguments": ChatCompletionsPlanner.json(.object(call.arguments)),
+                "result": ChatCompletionsPlanner.json(call.result), "isError": .bool(call.isError),
+            ])
         }
         var answer: [String: JSONValue] = ["reply": .string(reply), "toolCalls": .array(calls)]
         if let pending = await session.pendingConfirmation {
             answer["confirmation"] = .object([
                 "tool": .string(pending.tool), "arguments": ChatCompletionsPlanner.json(.object(pending.arguments)),
-                "prompt": .string("The agent wants to call \(pending.tool)(\(BuiltInPlanner.describe(pending.arguments))), which cannot be undone. Confirm?"),
+                "prompt": .string(
+                    "The agent wants to call \(pending.tool)(\(BuiltInPlanner.describe(pending.arguments))), which cannot be undone. Confirm?"
+                ),
             ])
         }
         return try jsonResponse(.object(answer))
@@ -175,18 +187,22 @@ public struct Agent: Sendable {
             TokenChainRecorder.current?.failed(DataAPIClient.describe(error))
             return ChallengeRelay(error, authorizationURI: validator.authorizationEndpoint, scopes: callerScopes)
         case MCPHTTPClientError.challenge(let status, let header, let body):
-            if let relay = ChallengeRelay(downstreamStatus: status, wwwAuthenticate: header, authorizationURI: validator.authorizationEndpoint,
-                                          body: body) {
+            if let relay = ChallengeRelay(
+                downstreamStatus: status, wwwAuthenticate: header, authorizationURI: validator.authorizationEndpoint,
+                body: body)
+            {
                 return relay
             }
-            return ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The MCP server refused this agent's token.", retryAfter: nil))
+            return ChallengeRelay(
+                outcome: .downstreamFailure(status: 502, message: "The MCP server refused this agent's token.", retryAfter: nil))
         // Fixed sentences: a downstream error's text (a body, a URL with a query) stays out of the answer.
         case is MCPHTTPClientError:
             return ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The MCP server failed.", retryAfter: nil))
         case is ChatCompletionsPlanner.ModelError:
             return ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The agent's model failed.", retryAfter: nil))
         default:
-            return ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The agent could not complete the request.", retryAfter: nil))
+            return ChallengeRelay(
+                outcome: .downstreamFailure(status: 502, message: "The agent could not complete the request.", retryAfter: nil))
         }
     }
 }
@@ -205,12 +221,15 @@ actor MCPSession: AgentTools {
     private(set) var pendingConfirmation: ToolConfirmation?
     let destructiveTools: LockedBox<[String: Bool]>
 
-    init(endpoint: String, httpClient: HTTPClient, headers: [(String, String)], authorizer: any MCPAuthorizer,
-         confirmation: ToolConfirmation? = nil, destructiveTools: LockedBox<[String: Bool]> = LockedBox([:])) {
+    init(
+        endpoint: String, httpClient: HTTPClient, headers: [(String, String)], authorizer: any MCPAuthorizer,
+        confirmation: ToolConfirmation? = nil, destructiveTools: LockedBox<[String: Bool]> = LockedBox([:])
+    ) {
         self.confirmation = confirmation
         self.destructiveTools = destructiveTools
         let lastChain = self.lastChain
-        transport = MCPHTTPClientTransport(endpoint: endpoint, httpClient: httpClient, authorizer: authorizer, headers: headers) { _, headers in
+        transport = MCPHTTPClientTransport(endpoint: endpoint, httpClient: httpClient, authorizer: authorizer, headers: headers) {
+            _, headers in
             if let chain = headers.first(name: TokenChainReport.headerName.rawName) { lastChain.withLock { $0 = chain } }
         }
     }
@@ -273,7 +292,8 @@ actor MCPSession: AgentTools {
             if case .array(let rows) = value { return ["expenses": .array(rows)] }
             return value
         }
-        let call = AgentToolCall(tool: name, arguments: arguments, result: structured ?? .string(text), text: text, isError: result.isError ?? false)
+        let call = AgentToolCall(
+            tool: name, arguments: arguments, result: structured ?? .string(text), text: text, isError: result.isError ?? false)
         calls.append(call)
         return call
     }
@@ -287,7 +307,10 @@ actor MCPSession: AgentTools {
 
     /// Hands the MCP server's token-chain report of the last answer to this request's recorder.
     func takeChain() {
-        let chain = lastChain.withLock { value in defer { value = nil }; return value }
+        let chain = lastChain.withLock { value in
+            defer { value = nil }
+            return value
+        }
         recorder?.downstream(headerValue: chain)
     }
 

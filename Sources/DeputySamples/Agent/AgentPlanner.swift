@@ -50,7 +50,8 @@ public struct BuiltInPlanner: AgentPlanner {
         case help
     }
 
-    public static let help = "I can list your expenses (\"list my expenses\"), show one (\"show expense 2\"), "
+    public static let help =
+        "I can list your expenses (\"list my expenses\"), show one (\"show expense 2\"), "
         + "submit one (\"submit an expense of 42.50 for a taxi\"), approve one of your reports' (\"approve expense 3\") "
         + "or delete one of yours (\"delete expense 4\", after you confirm)."
 
@@ -67,19 +68,28 @@ public struct BuiltInPlanner: AgentPlanner {
         let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
         let lower = text.lowercased()
         if let m = lower.firstMatch(of: /approve\s+(?:the\s+)?expense\s*#?\s*(\d+)/), let id = Int(m.1) { return .approve(id) }
-        if let m = lower.firstMatch(of: /(?:delete|remove|withdraw)\s+(?:the\s+)?expense\s*#?\s*(\d+)/), let id = Int(m.1) { return .delete(id) }
+        if let m = lower.firstMatch(of: /(?:delete|remove|withdraw)\s+(?:the\s+)?expense\s*#?\s*(\d+)/), let id = Int(m.1) {
+            return .delete(id)
+        }
         if lower.firstMatch(of: /(?:delete|remove|withdraw)\s+(?:all|every)\b.*\bexpenses?\b/) != nil { return .deleteAll }
-        if let m = lower.firstMatch(of: /(?:show|get|open|display)\s+(?:me\s+)?(?:the\s+)?expense\s*#?\s*(\d+)/), let id = Int(m.1) { return .show(id) }
-        if let m = text.firstMatch(of: /(?i)submit\s+(?:an?\s+)?expense\s+(?:of\s+)?(?:([A-Za-z]{3}|€|\$)\s*)?(\d+(?:[.,]\d{1,2})?)\s*([A-Za-z]{3}|€|\$)?\s+for\s+(.+)/),
-           let amount = Double(m.2.replacingOccurrences(of: ",", with: ".")) {
+        if let m = lower.firstMatch(of: /(?:show|get|open|display)\s+(?:me\s+)?(?:the\s+)?expense\s*#?\s*(\d+)/), let id = Int(m.1) {
+            return .show(id)
+        }
+        if let m = text.firstMatch(
+            of:
+                /(?i)submit\s+(?:an?\s+)?expense\s+(?:of\s+)?(?:([A-Za-z]{3}|€|\$)\s*)?(\d+(?:[.,]\d{1,2})?)\s*([A-Za-z]{3}|€|\$)?\s+for\s+(.+)/
+        ),
+            let amount = Double(m.2.replacingOccurrences(of: ",", with: "."))
+        {
             let description = String(m.4).trimmingCharacters(in: CharacterSet(charactersIn: " .!\"'"))
             let symbol = (m.1 ?? m.3).map(String.init)
-            let currency: String? = switch symbol {
-            case "€"?: "EUR"
-            case "$"?: "USD"
-            case let code?: code.uppercased()
-            case nil: nil
-            }
+            let currency: String? =
+                switch symbol {
+                case "€"?: "EUR"
+                case "$"?: "USD"
+                case let code?: code.uppercased()
+                case nil: nil
+                }
             if !description.isEmpty { return .submit(amount: amount, currency: currency, description: description) }
         }
         if lower.firstMatch(of: /(list|show|what are|see)\b.*\bexpenses\b/) != nil || lower == "expenses" { return .list }
@@ -115,7 +125,7 @@ public struct BuiltInPlanner: AgentPlanner {
             // first one stops here and asks.
             let list = try await tools.call("list_expenses", arguments: [:])
             guard !list.isError, let first = list.result.objectValue?["expenses"]?.arrayValue?.first,
-                  let id = first.objectValue?["id"]?.intValue ?? first.objectValue?["id"]?.doubleValue.map({ Int($0) })
+                let id = first.objectValue?["id"]?.intValue ?? first.objectValue?["id"]?.doubleValue.map({ Int($0) })
             else { return list.isError ? "The expense tools said: \(list.text)" : "You have no expenses to delete." }
             let call = try await tools.call("delete_expense", arguments: ["id": .int(id)])
             return call.isError ? "I did not delete anything: \(call.text)" : "Deleted: " + Self.line(call.result)

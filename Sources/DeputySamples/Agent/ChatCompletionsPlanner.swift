@@ -29,14 +29,18 @@ public struct ChatCompletionsPlanner: AgentPlanner {
         public var description: String
     }
 
-    static let system = "You are Contoso's expense assistant. You act for the signed-in user through the expense tools only. "
+    static let system =
+        "You are Contoso's expense assistant. You act for the signed-in user through the expense tools only. "
         + "Call a tool when the user asks about expenses; answer briefly with what the tool returned."
 
     public func respond(to message: String, tools: any AgentTools) async throws -> String {
         let functions: [JSONValue] = try await tools.listTools().map { tool in
-            .object(["type": .string("function"), "function": .object([
-                "name": .string(tool.name), "description": .string(tool.description ?? ""), "parameters": Self.json(tool.inputSchema),
-            ])])
+            .object([
+                "type": .string("function"),
+                "function": .object([
+                    "name": .string(tool.name), "description": .string(tool.description ?? ""), "parameters": Self.json(tool.inputSchema),
+                ]),
+            ])
         }
         var messages: [JSONValue] = [
             .object(["role": .string("system"), "content": .string(Self.system)]),
@@ -59,7 +63,8 @@ public struct ChatCompletionsPlanner: AgentPlanner {
                     arguments = (try? JSONDecoder().decode([String: Value].self, from: Data(object.serialized))) ?? [:]
                 }
                 let result = try await tools.call(name, arguments: arguments)
-                messages.append(.object(["role": .string("tool"), "tool_call_id": o["id"] ?? .string(name), "content": .string(result.text)]))
+                messages.append(
+                    .object(["role": .string("tool"), "tool_call_id": o["id"] ?? .string(name), "content": .string(result.text)]))
             }
         }
         throw ModelError(description: "the model did not finish within \(maxTurns) turns")
@@ -71,7 +76,9 @@ public struct ChatCompletionsPlanner: AgentPlanner {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
-        let body: JSONValue = .object(["model": .string(model), "messages": .array(messages), "tools": .array(tools), "stream": .bool(false)])
+        let body: JSONValue = .object([
+            "model": .string(model), "messages": .array(messages), "tools": .array(tools), "stream": .bool(false),
+        ])
         request.body = .bytes(ByteBuffer(bytes: body.serialized))
         let response: HTTPClientResponse
         let data: ByteBuffer
@@ -82,7 +89,7 @@ public struct ChatCompletionsPlanner: AgentPlanner {
             throw ModelError(description: "the model at \(endpoint) could not be reached: \(error)")
         }
         guard response.status == .ok, case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView)),
-              let message = o["choices"]?.arrayValue?.first?.objectValue?["message"]?.objectValue
+            let message = o["choices"]?.arrayValue?.first?.objectValue?["message"]?.objectValue
         else {
             throw ModelError(description: "the model at \(endpoint) answered \(response.status.code) without a message")
         }

@@ -45,7 +45,7 @@ public struct ToolConfirmation: Sendable, Equatable {
     /// Reads a header value; nil when it is not one.
     public init?(headerValue: String) {
         guard let data = Base64URL.decode(headerValue), let value = try? JSONDecoder().decode(Value.self, from: Data(data)),
-              let tool = value.objectValue?["tool"]?.stringValue, let arguments = value.objectValue?["arguments"]?.objectValue
+            let tool = value.objectValue?["tool"]?.stringValue, let arguments = value.objectValue?["arguments"]?.objectValue
         else { return nil }
         self.init(tool: tool, arguments: arguments)
     }
@@ -53,8 +53,8 @@ public struct ToolConfirmation: Sendable, Equatable {
     /// Reads the chat request's `confirm` object.
     init?(json: JSONValue?) {
         guard case .object(let o)? = json, let tool = o["tool"]?.stringValue,
-              let data = try? JSONEncoder().encode(o["arguments"] ?? .object([:])),
-              let arguments = try? JSONDecoder().decode([String: Value].self, from: data)
+            let data = try? JSONEncoder().encode(o["arguments"] ?? .object([:])),
+            let arguments = try? JSONDecoder().decode([String: Value].self, from: data)
         else { return nil }
         self.init(tool: tool, arguments: arguments)
     }

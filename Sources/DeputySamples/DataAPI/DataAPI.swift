@@ -30,8 +30,10 @@ public struct DataAPI: Sendable {
     public static let readScopes: Set<String> = ["Data.Read", "Data.Write"]
     public static let writeScopes: Set<String> = ["Data.Write"]
 
-    public init(validator: ResourceValidator, reportValidator: ResourceValidator? = nil, store: ExpenseStore, managers: [String: String],
-                resourceMetadata: String? = nil, time: any TimeSource = SystemTimeSource()) {
+    public init(
+        validator: ResourceValidator, reportValidator: ResourceValidator? = nil, store: ExpenseStore, managers: [String: String],
+        resourceMetadata: String? = nil, time: any TimeSource = SystemTimeSource()
+    ) {
         self.validator = validator
         self.reportValidator = reportValidator
         self.store = store
@@ -65,10 +67,12 @@ public struct DataAPI: Sendable {
 
     /// The demo rows: alice's expenses (approved by her manager, bob) and bob's own.
     public static func demoExpenses(now: Date) -> [Expense] {
-        let alice = DemoTenant.user("alice"), bob = DemoTenant.user("bob")
+        let alice = DemoTenant.user("alice")
+        let bob = DemoTenant.user("bob")
         func row(_ owner: DemoTenant.DemoUser, approver: String?, cents: Int, _ text: String, daysAgo: Double) -> Expense {
-            Expense(id: nil, ownerOid: owner.id, ownerName: owner.displayName, approverOid: approver, amountCents: cents, currency: "EUR",
-                    description: text, status: "submitted", createdAt: now - daysAgo * 86_400, approvedAt: nil)
+            Expense(
+                id: nil, ownerOid: owner.id, ownerName: owner.displayName, approverOid: approver, amountCents: cents, currency: "EUR",
+                description: text, status: "submitted", createdAt: now - daysAgo * 86_400, approvedAt: nil)
         }
         return [
             row(alice, approver: bob.id, cents: 4_250, "Train to the customer workshop", daysAgo: 6),
@@ -100,19 +104,25 @@ public struct DataAPI: Sendable {
                 let amount = o["amount"]?.numberValue, amount > 0, amount < 1_000_000,
                 let text = o["description"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty, text.count <= 500
             else {
-                return problemResponse(.badRequest, "invalid_request", "Send {\"amount\": a positive number, \"description\": \"…\", \"currency\": \"EUR\"}.")
+                return problemResponse(
+                    .badRequest, "invalid_request", "Send {\"amount\": a positive number, \"description\": \"…\", \"currency\": \"EUR\"}.")
             }
             let oid = p.objectID ?? ""
             // An agent's own user account files drafts, not submissions (Agent ID, xms_sub_fct 13).
             let status = p.agent?.subjectIsAgentUser == true ? "draft" : "submitted"
-            let row = try store.add(Expense(
-                id: nil, ownerOid: oid, ownerName: p.name ?? p.username ?? oid, approverOid: managers[oid], amountCents: Int((amount * 100).rounded()),
-                currency: (o["currency"]?.stringValue ?? "EUR").uppercased(), description: text, status: status, createdAt: time.now(), approvedAt: nil))
+            let row = try store.add(
+                Expense(
+                    id: nil, ownerOid: oid, ownerName: p.name ?? p.username ?? oid, approverOid: managers[oid],
+                    amountCents: Int((amount * 100).rounded()),
+                    currency: (o["currency"]?.stringValue ?? "EUR").uppercased(), description: text, status: status, createdAt: time.now(),
+                    approvedAt: nil))
             return try jsonResponse(Self.representation(row), status: .created)
         }
         api.post(":id/approve") { _, context -> Response in
             let p = try context.principal(requiring: Self.writeScopes, resourceMetadata: resourceMetadata)
-            guard let id = context.parameters.get("id", as: Int64.self) else { return problemResponse(.notFound, "not_found", "No such expense.") }
+            guard let id = context.parameters.get("id", as: Int64.self) else {
+                return problemResponse(.notFound, "not_found", "No such expense.")
+            }
             do {
                 return try jsonResponse(Self.representation(try store.approve(id, by: p.objectID ?? "", at: time.now())))
             } catch ExpenseStore.ApprovalError.notFound {
@@ -125,7 +135,9 @@ public struct DataAPI: Sendable {
         }
         api.delete(":id") { _, context -> Response in
             let p = try context.principal(requiring: Self.writeScopes, resourceMetadata: resourceMetadata)
-            guard let id = context.parameters.get("id", as: Int64.self) else { return problemResponse(.notFound, "not_found", "No such expense.") }
+            guard let id = context.parameters.get("id", as: Int64.self) else {
+                return problemResponse(.notFound, "not_found", "No such expense.")
+            }
             do {
                 return try jsonResponse(Self.representation(try store.delete(id, by: p.objectID ?? "")))
             } catch ExpenseStore.DeletionError.notFound {
@@ -142,9 +154,11 @@ public struct DataAPI: Sendable {
                     // The middleware admitted an app-only token with the role (reportConfiguration).
                     guard context.principal?.kind == .application else { throw HTTPError(.unauthorized) }
                     let rows = try store.monthlyTotals().map { t -> JSONValue in
-                        .object(["month": .string(t.month), "ownerName": .string(t.ownerName), "currency": .string(t.currency),
-                                 "count": .number(Double(t.count)),
-                                 "amount": .string(String(format: "%d.%02d", t.amountCents / 100, t.amountCents % 100))])
+                        .object([
+                            "month": .string(t.month), "ownerName": .string(t.ownerName), "currency": .string(t.currency),
+                            "count": .number(Double(t.count)),
+                            "amount": .string(String(format: "%d.%02d", t.amountCents / 100, t.amountCents % 100)),
+                        ])
                     }
                     return try jsonResponse(.object(["months": .array(rows)]))
                 }
@@ -165,12 +179,14 @@ public struct DataAPI: Sendable {
 }
 
 func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) throws -> Response {
-    Response(status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
-             body: .init(byteBuffer: ByteBuffer(bytes: value.serialized)))
+    Response(
+        status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+        body: .init(byteBuffer: ByteBuffer(bytes: value.serialized)))
 }
 
 func problemResponse(_ status: HTTPResponse.Status, _ error: String, _ description: String) -> Response {
     let body: JSONValue = .object(["error": .string(error), "error_description": .string(description)])
-    return Response(status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: body.serialized)))
+    return Response(
+        status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+        body: .init(byteBuffer: ByteBuffer(bytes: body.serialized)))
 }

@@ -22,8 +22,10 @@ public struct DataAPIClient: Sendable {
     public let callerScopes: [String]
     let http: HTTPClient
 
-    public init(obo: ConfidentialClient, baseURL: String, scopes: [String] = ["https://database.windows.net//.default"],
-                authorizationURI: String, callerScopes: [String], httpClient: HTTPClient = .shared) {
+    public init(
+        obo: ConfidentialClient, baseURL: String, scopes: [String] = ["https://database.windows.net//.default"],
+        authorizationURI: String, callerScopes: [String], httpClient: HTTPClient = .shared
+    ) {
         self.obo = obo
         self.baseURL = baseURL
         self.scopes = scopes
@@ -40,7 +42,9 @@ public struct DataAPIClient: Sendable {
     }
 
     /// One call on behalf of the user whose token is `assertion`.
-    public func call(_ method: HTTPMethod, _ path: String, body: ByteBuffer? = nil, assertion: String, correlationID: String?) async throws -> Answer {
+    public func call(
+        _ method: HTTPMethod, _ path: String, body: ByteBuffer? = nil, assertion: String, correlationID: String?
+    ) async throws -> Answer {
         let token: AccessToken
         do {
             token = try await obo.acquireTokenOnBehalfOf(assertion: assertion, scopes: scopes, correlationID: correlationID)
@@ -68,13 +72,16 @@ public struct DataAPIClient: Sendable {
         TokenChainRecorder.current?.downstream(headerValue: response.headers.first(name: TokenChainReport.headerName.rawName))
         let status = Int(response.status.code)
         // The Data API's own challenge travels on to the caller unchanged.
-        if let relay = ChallengeRelay(downstreamStatus: status, wwwAuthenticate: response.headers.first(name: "WWW-Authenticate"),
-                                      authorizationURI: authorizationURI, body: Array(buffer: answer)) {
+        if let relay = ChallengeRelay(
+            downstreamStatus: status, wwwAuthenticate: response.headers.first(name: "WWW-Authenticate"),
+            authorizationURI: authorizationURI, body: Array(buffer: answer))
+        {
             throw relay
         }
         if status == 401 {
             // The Data API refused this middle tier's own token: this service's problem, not the caller's sign-in.
-            throw ChallengeRelay(outcome: .downstreamFailure(status: 502, message: "The Data API refused this service's token.", retryAfter: nil))
+            throw ChallengeRelay(
+                outcome: .downstreamFailure(status: 502, message: "The Data API refused this service's token.", retryAfter: nil))
         }
         return Answer(status: status, contentType: response.headers.first(name: "Content-Type") ?? "application/json", body: answer)
     }
@@ -86,7 +93,8 @@ public struct DataAPIClient: Sendable {
             let code = e.errorCodes.first.map { "AADSTS\($0) " } ?? ""
             return "token request failed: \(code)\(e.error)"
         case .throttled: return "token request throttled"
-        case .unavailable(_, let timedOut, _): return timedOut ? "the authority did not answer in time" : "the authority could not be reached"
+        case .unavailable(_, let timedOut, _):
+            return timedOut ? "the authority did not answer in time" : "the authority could not be reached"
         case .transport: return "the authority answered something that is not OAuth"
         case .credential: return "this service's credential could not be used"
         }

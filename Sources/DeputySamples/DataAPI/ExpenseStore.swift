@@ -90,7 +90,9 @@ public final class ExpenseStore: Sendable {
     /// Approves an expense as `oid`, atomically.
     public func approve(_ id: Int64, by oid: String, at now: Date) throws -> Expense {
         try db.write { db in
-            guard var row = try Expense.filter(Column("id") == id && (Column("ownerOid") == oid || Column("approverOid") == oid)).fetchOne(db) else {
+            guard
+                var row = try Expense.filter(Column("id") == id && (Column("ownerOid") == oid || Column("approverOid") == oid)).fetchOne(db)
+            else {
                 throw ApprovalError.notFound
             }
             guard row.approverOid == oid, row.ownerOid != oid else { throw ApprovalError.notTheApprover }
@@ -113,7 +115,9 @@ public final class ExpenseStore: Sendable {
     /// Deletes one of `oid`'s own expenses that is not approved, atomically.
     public func delete(_ id: Int64, by oid: String) throws -> Expense {
         try db.write { db in
-            guard let row = try Expense.filter(Column("id") == id && (Column("ownerOid") == oid || Column("approverOid") == oid)).fetchOne(db) else {
+            guard
+                let row = try Expense.filter(Column("id") == id && (Column("ownerOid") == oid || Column("approverOid") == oid)).fetchOne(db)
+            else {
                 throw DeletionError.notFound
             }
             guard row.ownerOid == oid else { throw DeletionError.notTheOwner }

@@ -134,7 +134,8 @@ public struct TokenChainMiddleware<Context: RequestContext>: RouterMiddleware {
             let error = AuthenticationChallenge.parse(header).first?.parameters.first { $0.name.lowercased() == "error" }?.value
             hop.error = "answered \(response.status.code) " + (error ?? "with a challenge")
         }
-        let report = TokenChainReport(correlationId: request.headers[HTTPField.Name("client-request-id")!], hops: [hop] + recorded.downstream)
+        let report = TokenChainReport(
+            correlationId: request.headers[HTTPField.Name("client-request-id")!], hops: [hop] + recorded.downstream)
         response.headers[TokenChainReport.headerName] = report.headerValue
         return response
     }
@@ -159,7 +160,8 @@ public struct ExposeHeadersMiddleware<Context: RequestContext>: RouterMiddleware
 
 /// The answer of `next`, with an error Hummingbird knows how to render rendered here, so a
 /// middleware can add headers to error answers too.
-func rendered<Context: RequestContext>(_ request: Request, _ context: Context, _ next: () async throws -> Response) async throws -> Response {
+func rendered<Context: RequestContext>(_ request: Request, _ context: Context, _ next: () async throws -> Response) async throws -> Response
+{
     do {
         return try await next()
     } catch let error as any HTTPResponseError {

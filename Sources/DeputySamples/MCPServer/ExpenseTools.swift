@@ -41,36 +41,56 @@ public struct ExpenseTools: MCPToolbox {
     /// Serves the expense tools at `/mcp` on `router`, with their RFC 9728 metadata: tokens for
     /// `appID` or one of `appIDURIs` (the `/mcp` URL is added), and the Data API reached by OBO
     /// with `obo`, the MCP server's own client.
-    public static func addEndpoint(to router: Router<BearerRequestContext>, issuer: String, appID: String, appIDURIs: [String], resourceURL: String,
-                                   obo: ConfidentialClient, dataAPI: String, dataScopes: [String] = ["https://database.windows.net//.default"],
-                                   httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()) throws {
-        let validator = try ResourceValidator(configuration(authority: issuer, appID: appID, appIDURIs: appIDURIs + [resourceURL]),
-                                          client: httpClient, time: time)
-        let tools = ExpenseTools(dataAPI: DataAPIClient(obo: obo, baseURL: dataAPI, scopes: dataScopes, authorizationURI: validator.authorizationEndpoint,
-                                                        callerScopes: appIDURIs.first.map { ["\($0)/.default"] } ?? [], httpClient: httpClient))
-        router.addMCPEndpoint(tools, validator: validator, configuration: MCPEndpointConfiguration(
-            resourceURL: resourceURL, authorizationServers: [issuer], scopesSupported: appIDURIs.first.map { ["\($0)/Expenses.ReadWrite"] } ?? []))
+    public static func addEndpoint(
+        to router: Router<BearerRequestContext>, issuer: String, appID: String, appIDURIs: [String], resourceURL: String,
+        obo: ConfidentialClient, dataAPI: String, dataScopes: [String] = ["https://database.windows.net//.default"],
+        httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()
+    ) throws {
+        let validator = try ResourceValidator(
+            configuration(authority: issuer, appID: appID, appIDURIs: appIDURIs + [resourceURL]),
+            client: httpClient, time: time)
+        let tools = ExpenseTools(
+            dataAPI: DataAPIClient(
+                obo: obo, baseURL: dataAPI, scopes: dataScopes, authorizationURI: validator.authorizationEndpoint,
+                callerScopes: appIDURIs.first.map { ["\($0)/.default"] } ?? [], httpClient: httpClient))
+        router.addMCPEndpoint(
+            tools, validator: validator,
+            configuration: MCPEndpointConfiguration(
+                resourceURL: resourceURL, authorizationServers: [issuer],
+                scopesSupported: appIDURIs.first.map { ["\($0)/Expenses.ReadWrite"] } ?? []))
     }
 
     public var serverInfo: (name: String, version: String) { ("contoso-expenses", "1.0.0") }
 
     public var tools: [Tool] {
-        let id: Value = ["type": "object", "properties": ["id": ["type": "integer", "description": "The expense's id."]], "required": ["id"]]
+        let id: Value = [
+            "type": "object", "properties": ["id": ["type": "integer", "description": "The expense's id."]], "required": ["id"],
+        ]
         return [
-            Tool(name: "list_expenses", description: "List the expenses the signed-in user may see: their own and, for a manager, their reports'.",
-                 inputSchema: ["type": "object", "properties": [:]], annotations: .init(readOnlyHint: true)),
+            Tool(
+                name: "list_expenses",
+                description: "List the expenses the signed-in user may see: their own and, for a manager, their reports'.",
+                inputSchema: ["type": "object", "properties": [:]], annotations: .init(readOnlyHint: true)),
             Tool(name: "get_expense", description: "Show one expense by id.", inputSchema: id, annotations: .init(readOnlyHint: true)),
-            Tool(name: "submit_expense", description: "Submit an expense for the signed-in user; their manager approves it.",
-                 inputSchema: ["type": "object", "properties": [
-                    "amount": ["type": "number", "description": "The amount, e.g. 42.5."],
-                    "description": ["type": "string", "description": "What it was for."],
-                    "currency": ["type": "string", "description": "ISO 4217 code, EUR by default."],
-                 ], "required": ["amount", "description"]]),
-            Tool(name: "approve_expense", description: "Approve a report's submitted expense (managers only; requires step-up authentication).",
-                 inputSchema: id, annotations: .init(destructiveHint: false, idempotentHint: true)),
-            Tool(name: "delete_expense",
-                 description: "Delete one of the signed-in user's expenses that is not approved yet. Cannot be undone; an agent needs the user's confirmation.",
-                 inputSchema: id, annotations: .init(destructiveHint: true, idempotentHint: false)),
+            Tool(
+                name: "submit_expense", description: "Submit an expense for the signed-in user; their manager approves it.",
+                inputSchema: [
+                    "type": "object",
+                    "properties": [
+                        "amount": ["type": "number", "description": "The amount, e.g. 42.5."],
+                        "description": ["type": "string", "description": "What it was for."],
+                        "currency": ["type": "string", "description": "ISO 4217 code, EUR by default."],
+                    ], "required": ["amount", "description"],
+                ]),
+            Tool(
+                name: "approve_expense",
+                description: "Approve a report's submitted expense (managers only; requires step-up authentication).",
+                inputSchema: id, annotations: .init(destructiveHint: false, idempotentHint: true)),
+            Tool(
+                name: "delete_expense",
+                description:
+                    "Delete one of the signed-in user's expenses that is not approved yet. Cannot be undone; an agent needs the user's confirmation.",
+                inputSchema: id, annotations: .init(destructiveHint: true, idempotentHint: false)),
         ]
     }
 
@@ -85,13 +105,18 @@ public struct ExpenseTools: MCPToolbox {
             return try await result(dataAPI.call(.GET, "/expenses/\(id)", assertion: token, correlationID: correlation))
         case "submit_expense":
             guard let amount = arguments["amount"]?.doubleValue ?? arguments["amount"]?.intValue.map(Double.init),
-                  let text = arguments["description"]?.stringValue else {
-                return CallTool.Result(content: [.text(text: "submit_expense needs amount (a number) and description (text).", annotations: nil, _meta: nil)], isError: true)
+                let text = arguments["description"]?.stringValue
+            else {
+                return CallTool.Result(
+                    content: [.text(text: "submit_expense needs amount (a number) and description (text).", annotations: nil, _meta: nil)],
+                    isError: true)
             }
             var body: [String: JSONValue] = ["amount": .number(amount), "description": .string(text)]
             if let currency = arguments["currency"]?.stringValue { body["currency"] = .string(currency) }
-            return try await result(dataAPI.call(.POST, "/expenses", body: ByteBuffer(bytes: JSONValue.object(body).serialized),
-                                                 assertion: token, correlationID: correlation))
+            return try await result(
+                dataAPI.call(
+                    .POST, "/expenses", body: ByteBuffer(bytes: JSONValue.object(body).serialized),
+                    assertion: token, correlationID: correlation))
         case "approve_expense":
             // A sensitive action: the caller's token must show the authentication context, else
             // the whole HTTP request is answered 401 insufficient_claims (reference §6.1).
@@ -118,7 +143,8 @@ public struct ExpenseTools: MCPToolbox {
         let confirmation = context.headers[HTTPField.Name(ToolConfirmation.headerName)!].flatMap(ToolConfirmation.init(headerValue:))
         if confirmation?.confirms(name, arguments) == true { return nil }
         TokenChainRecorder.current?.failed("\(name) refused: an agent needs the user's confirmation")
-        let text = "\(name) is destructive: an agent may call it only with the user's confirmation of this call (\(ToolConfirmation.headerName))."
+        let text =
+            "\(name) is destructive: an agent may call it only with the user's confirmation of this call (\(ToolConfirmation.headerName))."
         return CallTool.Result(content: [.text(text: text, annotations: nil, _meta: nil)], isError: true)
     }
 
@@ -155,11 +181,12 @@ public struct ExpenseTools: MCPToolbox {
             return CallTool.Result(content: [.text(text: message, annotations: nil, _meta: nil)], isError: true)
         }
         // structuredContent must be an object (MCP 2025-06-18 §tools): lists are wrapped.
-        let structured: Value? = switch value {
-        case .array(let rows)?: ["expenses": .array(rows)]
-        case .object?: value
-        default: nil
-        }
+        let structured: Value? =
+            switch value {
+            case .array(let rows)?: ["expenses": .array(rows)]
+            case .object?: value
+            default: nil
+            }
         return CallTool.Result(content: [.text(text: text, annotations: nil, _meta: nil)], structuredContent: structured, isError: false)
     }
 }

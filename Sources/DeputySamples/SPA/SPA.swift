@@ -19,8 +19,11 @@ public enum SPA {
         /// Demo mode: show the token-chain panel.
         public var demo: Bool
 
-        public init(authority: String, clientID: String, redirectURI: String, services: [(role: String, name: String, url: String, scopes: [String])],
-                    signInLog: String, demo: Bool) {
+        public init(
+            authority: String, clientID: String, redirectURI: String,
+            services: [(role: String, name: String, url: String, scopes: [String])],
+            signInLog: String, demo: Bool
+        ) {
             self.authority = authority
             self.clientID = clientID
             self.redirectURI = redirectURI
@@ -32,10 +35,14 @@ public enum SPA {
         var json: JSONValue {
             var services: [String: JSONValue] = [:]
             for s in self.services {
-                services[s.role] = .object(["name": .string(s.name), "url": .string(s.url), "scopes": .array(s.scopes.map(JSONValue.string))])
+                services[s.role] = .object([
+                    "name": .string(s.name), "url": .string(s.url), "scopes": .array(s.scopes.map(JSONValue.string)),
+                ])
             }
-            return .object(["authority": .string(authority), "clientId": .string(clientID), "redirectUri": .string(redirectURI),
-                            "services": .object(services), "signInLog": .string(signInLog), "demo": .bool(demo)])
+            return .object([
+                "authority": .string(authority), "clientId": .string(clientID), "redirectUri": .string(redirectURI),
+                "services": .object(services), "signInLog": .string(signInLog), "demo": .bool(demo),
+            ])
         }
     }
 
@@ -50,8 +57,9 @@ public enum SPA {
         router.get("/style.css") { _, _ in asset(PackageResources.style_css, type: "text/css; charset=utf-8") }
         let config = configuration.json.serialized
         router.get("/config.json") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: config)))
+            Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(bytes: config)))
         }
         router.get("/health") { _, _ in "ok" }
     }
@@ -63,7 +71,8 @@ public enum SPA {
             guard let u = URLComponents(string: url), let scheme = u.scheme, let host = u.host else { return nil }
             return "\(scheme)://\(host)" + (u.port.map { ":\($0)" } ?? "")
         }
-        let connect = (["'self'"] + ([configuration.authority] + configuration.services.map(\.url)).compactMap(origin)).joined(separator: " ")
+        let connect = (["'self'"] + ([configuration.authority] + configuration.services.map(\.url)).compactMap(origin)).joined(
+            separator: " ")
         return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src \(connect); "
             + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     }

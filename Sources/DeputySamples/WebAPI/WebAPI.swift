@@ -23,12 +23,15 @@ public struct WebAPI: Sendable {
     ///   - dataAPI: the Data API's origin, e.g. `http://127.0.0.1:7405`.
     ///   - dataScopes: what the Web API asks for by OBO (`https://database.windows.net//.default`).
     ///   - callerScopes: what the caller's token for this API should carry (named in a relayed consent challenge).
-    public init(validator: ResourceValidator, obo: ConfidentialClient, dataAPI: String,
-                dataScopes: [String] = ["https://database.windows.net//.default"],
-                callerScopes: [String] = ["api://contoso-expenses-api/.default"], httpClient: HTTPClient = .shared) {
+    public init(
+        validator: ResourceValidator, obo: ConfidentialClient, dataAPI: String,
+        dataScopes: [String] = ["https://database.windows.net//.default"],
+        callerScopes: [String] = ["api://contoso-expenses-api/.default"], httpClient: HTTPClient = .shared
+    ) {
         self.validator = validator
-        self.dataAPI = DataAPIClient(obo: obo, baseURL: dataAPI, scopes: dataScopes, authorizationURI: validator.authorizationEndpoint,
-                                     callerScopes: callerScopes, httpClient: httpClient)
+        self.dataAPI = DataAPIClient(
+            obo: obo, baseURL: dataAPI, scopes: dataScopes, authorizationURI: validator.authorizationEndpoint,
+            callerScopes: callerScopes, httpClient: httpClient)
     }
 
     /// The validator configuration for the Web API: its appId and App ID URI, `access_as_user`, delegated tokens.
@@ -50,15 +53,18 @@ public struct WebAPI: Sendable {
     }
 
     /// One downstream call: OBO for the Data API, then the request with the Web API's own token.
-    func forward(_ method: NIOHTTP1.HTTPMethod, _ path: String, _ request: Request, _ context: BearerRequestContext) async throws -> Response {
+    func forward(
+        _ method: NIOHTTP1.HTTPMethod, _ path: String, _ request: Request, _ context: BearerRequestContext
+    ) async throws -> Response {
         guard let principal = context.principal else { throw HTTPError(.unauthorized) }
         var body: ByteBuffer?
         if method == .POST {
             var r = request
             body = try await r.collectBody(upTo: 64 * 1024)
         }
-        let answer = try await dataAPI.call(method, path, body: body, assertion: principal.token,
-                                            correlationID: request.headers[HTTPField.Name("client-request-id")!])
+        let answer = try await dataAPI.call(
+            method, path, body: body, assertion: principal.token,
+            correlationID: request.headers[HTTPField.Name("client-request-id")!])
         var headers = HTTPFields()
         headers[.contentType] = answer.contentType
         headers[.cacheControl] = "no-store"
