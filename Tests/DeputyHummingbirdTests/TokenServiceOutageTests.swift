@@ -144,13 +144,23 @@ struct TokenServiceOutageTests {
             down.withLock { $0 = true }
             time.advance(by: 120)  // the key set has expired
             for _ in 0..<10 { _ = try await keys.validate(try token(), policy: policy) }
-            try await Task.sleep(for: .milliseconds(200))
+            // The refresh runs in the background: wait for it (a loaded CI machine can take seconds), then make sure
+            // no second attempt follows before the pause is over.
+            try await Self.waitUntil { fetches.withLock { $0 } >= 2 }
+            for _ in 0..<10 { _ = try await keys.validate(try token(), policy: policy) }
+            try await Task.sleep(for: .milliseconds(100))
             #expect(fetches.withLock { $0 } == 2, "one refresh attempt, then a pause before the next")
             time.advance(by: 31)
             _ = try await keys.validate(try token(), policy: policy)
-            try await Task.sleep(for: .milliseconds(200))
+            try await Self.waitUntil { fetches.withLock { $0 } >= 3 }
             #expect(fetches.withLock { $0 } == 3)
         }
+    }
+
+    /// Polls `condition` every 10 ms for up to 20 s (background work on a loaded machine is slow, never lost).
+    static func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !condition() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
     }
 
     /// The HTTP answer of a route that throws `relay`.
