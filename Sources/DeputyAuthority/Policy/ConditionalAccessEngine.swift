@@ -167,44 +167,9 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
                     }())
             }
         }
-        if !policy.clientAppTypes.isEmpty && !policy.clientAppTypes.contains("all") {
-            condition(.clientApps, policy.clientAppTypes.contains(c.clientAppType), "client app type \(c.clientAppType)")
-        }
-        if !policy.includePlatforms.isEmpty || !policy.excludePlatforms.isEmpty {
-            let p = c.devicePlatform
-            let included = policy.includePlatforms.contains("all") || (p.map(policy.includePlatforms.contains) ?? false)
-            let excluded = p.map(policy.excludePlatforms.contains) ?? false
-            condition(.devicePlatform, included && !excluded, "device platform \(p ?? "unknown")")
-        }
-        if !policy.includeLocations.isEmpty || !policy.excludeLocations.isEmpty {
-            func inAny(_ list: [String]) -> Bool {
-                list.contains { $0 == "All" || ($0 == "AllTrusted" && f.inTrustedLocation) || f.locationIDs.contains($0) }
-            }
-            func place() -> String {
-                let names = f.locations.map(\.displayName)
-                return "\(c.ipAddress ?? "an unknown address")"
-                    + (names.isEmpty ? " (in no named location)" : " (in \(names.joined(separator: ", ")))")
-            }
-            condition(.location, inAny(policy.includeLocations) && !inAny(policy.excludeLocations), "sign-in from \(place())")
-        }
-        if !policy.includeDeviceStates.isEmpty || !policy.excludeDeviceStates.isEmpty {
-            var states: Set<String> = []
-            if f.device?.isCompliant == true { states.insert("Compliant") }
-            if f.device?.trustType?.caseInsensitiveCompare("ServerAD") == .orderedSame { states.insert("DomainJoined") }
-            let included = policy.includeDeviceStates.contains("All") || policy.includeDeviceStates.contains(where: states.contains)
-            let excluded = policy.excludeDeviceStates.contains(where: states.contains)
-            condition(
-                .devices, included && !excluded, "device state \(states.isEmpty ? "unmanaged" : states.sorted().joined(separator: ", "))")
-        }
-        if !policy.signInRiskLevels.isEmpty {
-            condition(.signInRisk, policy.signInRiskLevels.contains(f.signInRisk), "sign-in risk \(f.signInRisk)")
-        }
-        if !policy.userRiskLevels.isEmpty {
-            condition(.userRisk, policy.userRiskLevels.contains(f.userRisk), "user risk \(f.userRisk)")
-        }
-        if !policy.agentIdRiskLevels.isEmpty {
-            let risk = c.agent?.risk ?? "none"
-            condition(.agentIdRisk, policy.agentIdRiskLevels.contains(risk), "agent risk \(risk)")
+        // The other conditions, each one type (Policy/Conditions).
+        for each in policy.conditions {
+            condition(type(of: each).reason, each.matches(f), each.describe(f))
         }
 
         var applies = reasons.isEmpty

@@ -22,18 +22,7 @@ public final class ConditionalAccessPolicy: Sendable, Equatable {
         var users: Users?
         var applications: Applications?
         var clientApplications: ClientApplications?
-        /// `all`, `browser`, `mobileAppsAndDesktopClients`, `exchangeActiveSync`, `easSupported`, `other`.
-        var clientAppTypes: [String] = []
-        var includePlatforms: [String] = []
-        var excludePlatforms: [String] = []
-        var includeLocations: [String] = []
-        var excludeLocations: [String] = []
-        var signInRiskLevels: [String] = []
-        var userRiskLevels: [String] = []
-        var agentIdRiskLevels: [String] = []
-        /// Device states (`All`, `Compliant`, `DomainJoined`) included and excluded.
-        var includeDeviceStates: [String] = []
-        var excludeDeviceStates: [String] = []
+        var conditions: [any ConditionalAccessCondition] = []
         /// `AND` or `OR`.
         var requireAllControls = false
         var controls: [Control] = []
@@ -65,16 +54,7 @@ public final class ConditionalAccessPolicy: Sendable, Equatable {
         users = d.users
         applications = d.applications
         clientApplications = d.clientApplications
-        clientAppTypes = d.clientAppTypes
-        includePlatforms = d.includePlatforms
-        excludePlatforms = d.excludePlatforms
-        includeLocations = d.includeLocations
-        excludeLocations = d.excludeLocations
-        signInRiskLevels = d.signInRiskLevels
-        userRiskLevels = d.userRiskLevels
-        agentIdRiskLevels = d.agentIdRiskLevels
-        includeDeviceStates = d.includeDeviceStates
-        excludeDeviceStates = d.excludeDeviceStates
+        conditions = d.conditions
         requireAllControls = d.requireAllControls
         controls = d.controls
         authenticationStrength = d.authenticationStrength
@@ -166,19 +146,9 @@ public final class ConditionalAccessPolicy: Sendable, Equatable {
     public let users: Users?
     public let applications: Applications?
     public let clientApplications: ClientApplications?
-    /// `all`, `browser`, `mobileAppsAndDesktopClients`, `exchangeActiveSync`, `easSupported`, `other`.
-    public let clientAppTypes: [String]
-    public let includePlatforms: [String]
-    public let excludePlatforms: [String]
-    public let includeLocations: [String]
-    public let excludeLocations: [String]
-    public let signInRiskLevels: [String]
-    public let userRiskLevels: [String]
-    /// `conditions.agentIdRiskLevels`: the agent identity's risk (autonomous agents only).
-    public let agentIdRiskLevels: [String]
-    /// Device states (`All`, `Compliant`, `DomainJoined`) included and excluded.
-    public let includeDeviceStates: [String]
-    public let excludeDeviceStates: [String]
+    /// The conditions beyond the assignments (client apps, platforms, locations, device state, risk)
+    /// the policy configures, in ``ConditionalAccessConditions/all``'s order.
+    let conditions: [any ConditionalAccessCondition]
     /// `AND` or `OR`.
     public let requireAllControls: Bool
     public let controls: [Control]
@@ -227,7 +197,7 @@ extension ConditionalAccessPolicy {
 
 /// Reads one policy object field by field; every key of every object is either read, ignored as
 /// metadata, or accepted as an unenforced empty value — anything else is an error.
-private struct PolicyReader {
+struct PolicyReader {
     var name: String
 
     func fail(_ field: String, _ message: String) -> PolicyError { PolicyError(policy: name, field: field, message: message) }
@@ -331,11 +301,12 @@ private struct PolicyReader {
         try readConditions(conditions, into: &p)
         try readGrantControls(try object(o["grantControls"], "grantControls"), into: &p)
         try readSessionControls(try object(o["sessionControls"], "sessionControls"), into: &p)
-        if p.controls.contains(.passwordChange) && (p.userRiskLevels.isEmpty || !p.requireAllControls || !p.controls.contains(.mfa)) {
+        let has = { (kind: any ConditionalAccessCondition.Type) in p.conditions.contains { type(of: $0) == kind } }
+        if p.controls.contains(.passwordChange) && (!has(UserRiskCondition.self) || !p.requireAllControls || !p.controls.contains(.mfa)) {
             // Graph's rule: a password change remediates user risk, so it needs that condition, and MFA with AND.
             throw fail("grantControls.builtInControls", "passwordChange needs conditions.userRiskLevels and operator AND with mfa")
         }
-        if p.clientApplications?.targetsAgents == true || !p.agentIdRiskLevels.isEmpty {
+        if p.clientApplications?.targetsAgents == true || has(AgentIdRiskCondition.self) {
             // Microsoft Learn, "Conditional Access for agent identities": policies assigned to agent
             // identities have one condition (agent risk) and one control, block.
             if p.grantControls != [.block] || p.signInFrequency != nil {
@@ -360,39 +331,10 @@ private struct PolicyReader {
         return ConditionalAccessPolicy(p)
     }
 
-    static let riskLevels: Set<String> = ["low", "medium", "high", "hidden", "none", "unknownFutureValue"]
-    static let clientAppTypes: Set<String> = [
-        "all", "browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "easSupported", "other",
-    ]
-    static let platforms: Set<String> = ["android", "iOS", "windows", "windowsPhone", "macOS", "linux", "all"]
-
     func readConditions(_ c: [String: JSONValue], into p: inout ConditionalAccessPolicy.Draft) throws(PolicyError) {
         try checkKeys(
-            c, "conditions",
-            known: [
-                "users", "applications", "clientApplications", "clientAppTypes", "platforms", "locations",
-                "signInRiskLevels", "userRiskLevels", "devices", "deviceStates", "agentIdRiskLevels",
-            ],
+            c, "conditions", known: ConditionalAccessConditions.graphKeys.union(["users", "applications", "clientApplications"]),
             unenforced: ["servicePrincipalRiskLevels", "insiderRiskLevels", "authenticationFlows", "times", "clients"])
-        // Device states (the older `deviceStates` and `devices.include/excludeDeviceStates`/`Devices`
-        // forms): All, Compliant, DomainJoined — from the user's documented device state.
-        if let d = try object(c["deviceStates"], "conditions.deviceStates") {
-            try checkKeys(d, "conditions.deviceStates", known: ["includeStates", "excludeStates"], unenforced: [])
-            p.includeDeviceStates = try deviceStates(d["includeStates"], "conditions.deviceStates.includeStates")
-            p.excludeDeviceStates = try deviceStates(d["excludeStates"], "conditions.deviceStates.excludeStates")
-        }
-        if let d = try object(c["devices"], "conditions.devices") {
-            let path = "conditions.devices"
-            try checkKeys(
-                d, path, known: ["includeDeviceStates", "excludeDeviceStates", "includeDevices", "excludeDevices"],
-                unenforced: ["deviceFilter"])
-            p.includeDeviceStates +=
-                try deviceStates(d["includeDeviceStates"], "\(path).includeDeviceStates")
-                + deviceStates(d["includeDevices"], "\(path).includeDevices")
-            p.excludeDeviceStates +=
-                try deviceStates(d["excludeDeviceStates"], "\(path).excludeDeviceStates")
-                + deviceStates(d["excludeDevices"], "\(path).excludeDevices")
-        }
         if let u = try object(c["users"], "conditions.users") {
             let path = "conditions.users"
             try checkKeys(
@@ -452,57 +394,13 @@ private struct PolicyReader {
                 excludeAgentIdServicePrincipals: try strings(
                     ca["excludeAgentIdServicePrincipals"], "\(path).excludeAgentIdServicePrincipals"))
         }
-        // Graph's conditionalAccessAgentIdRiskLevels is a flags enum: "high" or "medium,high"; a list is accepted too.
-        switch c["agentIdRiskLevels"] {
-        case .string(let text)?:
-            p.agentIdRiskLevels = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        case .array?: p.agentIdRiskLevels = try strings(c["agentIdRiskLevels"], "conditions.agentIdRiskLevels")
-        default: break
-        }
-        for (i, v) in p.agentIdRiskLevels.enumerated() where !["low", "medium", "high"].contains(v) {
-            throw fail("conditions.agentIdRiskLevels[\(i)]", "expected low, medium or high, found '\(v)'")
-        }
         if p.users == nil && p.clientApplications == nil {
             throw fail("conditions.users", "a policy needs conditions.users or conditions.clientApplications")
         }
         if p.applications == nil { throw fail("conditions.applications", "a policy needs conditions.applications") }
-        p.clientAppTypes = try strings(c["clientAppTypes"], "conditions.clientAppTypes")
-        for (i, t) in p.clientAppTypes.enumerated() where !Self.clientAppTypes.contains(t) {
-            throw fail(
-                "conditions.clientAppTypes[\(i)]", "expected one of \(Self.clientAppTypes.sorted().joined(separator: ", ")), found '\(t)'")
+        for kind in ConditionalAccessConditions.all {
+            if let condition = try kind.read(c, self) { p.conditions.append(condition) }
         }
-        if let pl = try object(c["platforms"], "conditions.platforms") {
-            try checkKeys(pl, "conditions.platforms", known: ["includePlatforms", "excludePlatforms"], unenforced: [])
-            p.includePlatforms = try strings(pl["includePlatforms"], "conditions.platforms.includePlatforms")
-            p.excludePlatforms = try strings(pl["excludePlatforms"], "conditions.platforms.excludePlatforms")
-            for (key, list) in [("includePlatforms", p.includePlatforms), ("excludePlatforms", p.excludePlatforms)] {
-                for (i, v) in list.enumerated() where !Self.platforms.contains(v) {
-                    throw fail(
-                        "conditions.platforms.\(key)[\(i)]",
-                        "expected one of \(Self.platforms.sorted().joined(separator: ", ")), found '\(v)'")
-                }
-            }
-        }
-        if let l = try object(c["locations"], "conditions.locations") {
-            try checkKeys(l, "conditions.locations", known: ["includeLocations", "excludeLocations"], unenforced: [])
-            p.includeLocations = try strings(l["includeLocations"], "conditions.locations.includeLocations")
-            p.excludeLocations = try strings(l["excludeLocations"], "conditions.locations.excludeLocations")
-        }
-        p.signInRiskLevels = try strings(c["signInRiskLevels"], "conditions.signInRiskLevels")
-        p.userRiskLevels = try strings(c["userRiskLevels"], "conditions.userRiskLevels")
-        for (key, list) in [("signInRiskLevels", p.signInRiskLevels), ("userRiskLevels", p.userRiskLevels)] {
-            for (i, v) in list.enumerated() where !Self.riskLevels.contains(v) {
-                throw fail("conditions.\(key)[\(i)]", "expected low, medium, high, hidden or none, found '\(v)'")
-            }
-        }
-    }
-
-    func deviceStates(_ v: JSONValue?, _ path: String) throws(PolicyError) -> [String] {
-        let values = try strings(v, path)
-        for (i, s) in values.enumerated() where !["All", "Compliant", "DomainJoined"].contains(s) {
-            throw fail("\(path)[\(i)]", "expected All, Compliant or DomainJoined, found '\(s)'")
-        }
-        return values
     }
 
     /// `includeGuestsOrExternalUsers`: a `conditionalAccessGuestsOrExternalUsers` object (Graph):
