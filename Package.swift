@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "DeputyHummingbird", targets: ["DeputyHummingbird"]),
         .library(name: "DeputyMCP", targets: ["DeputyMCP"]),
         .library(name: "DeputySamples", targets: ["DeputySamples"]),
+        // The embedded Contoso demo tenant (ports, secrets, manifest); the engine does not know it.
+        .library(name: "DeputyDemo", targets: ["DeputyDemo"]),
         .library(name: "DeputyAuthority", targets: ["DeputyAuthority"]),
         // Each store backend is its own product, so nobody links GRDB or postgres-nio by accident.
         .library(name: "DeputyAuthoritySQLite", targets: ["DeputyAuthoritySQLite"]),
@@ -171,9 +173,15 @@ let package = Package(
             swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
         ),
         .target(
+            name: "DeputyDemo",
+            dependencies: ["DeputyCore"],
+            swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
+        ),
+        .target(
             name: "DeputySamples",
             dependencies: [
-                "DeputyCore", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyHummingbird", "DeputyAuthority", "DeputyMCP",
+                "DeputyDemo", "DeputyCore", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyHummingbird", "DeputyAuthority",
+                "DeputyMCP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MCP", package: "swift-sdk"),
@@ -205,7 +213,7 @@ let package = Package(
                 "DeputyCore",
                 "DeputyAuthority", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres", "DeputyPostgres",
                 "DeputyAuthorityServer",
-                "DeputySamples", "DeputyMCP", "DeputyHummingbird", "DeputyTokenAcquisition", "DeputyTokenValidation",
+                "DeputySamples", "DeputyDemo", "DeputyMCP", "DeputyHummingbird", "DeputyTokenAcquisition", "DeputyTokenValidation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -220,7 +228,7 @@ let package = Package(
         .executableTarget(
             name: "DeputyBenchmarks",
             dependencies: [
-                "DeputyAuthority", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyHummingbird", "DeputySamples",
+                "DeputyAuthority", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyHummingbird", "DeputySamples", "DeputyDemo",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -233,7 +241,7 @@ let package = Package(
         .target(
             name: "DeputyTestSupport",
             dependencies: [
-                "DeputyCore", "DeputyAuthority", "DeputyAuthorityServer", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres",
+                "DeputyDemo", "DeputyCore", "DeputyAuthority", "DeputyAuthorityServer", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres",
                 "DeputyPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -250,6 +258,7 @@ let package = Package(
         .testTarget(
             name: "DeputyTokenValidationTests",
             dependencies: [
+                "DeputyDemo",
                 "DeputyCore", "DeputyTokenValidation", "DeputyAuthority", .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -259,6 +268,7 @@ let package = Package(
         .testTarget(
             name: "DeputyAuthorityTests",
             dependencies: [
+                "DeputyDemo",
                 "DeputyTestSupport",
                 "DeputyCore", "DeputyAuthority", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres", "DeputyAuthorityStoreTesting",
                 "DeputyPostgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "JWTKit", package: "jwt-kit"),
@@ -270,6 +280,7 @@ let package = Package(
         .testTarget(
             name: "DeputyTokenAcquisitionTests",
             dependencies: [
+                "DeputyDemo",
                 "DeputyTestSupport",
                 "DeputyCore", "DeputyTokenAcquisition", "DeputyAuthority", "DeputyAuthorityServer",
                 "DeputyTokenAcquisitionPostgres", "DeputyPostgres",
@@ -289,6 +300,7 @@ let package = Package(
         .testTarget(
             name: "DeputySamplesTests",
             dependencies: [
+                "DeputyDemo",
                 "DeputyTestSupport",
                 "DeputyCore", "DeputySamples", "DeputyHummingbird", "DeputyTokenValidation", "DeputyAuthority", "DeputyMCP",
                 "DeputyTokenAcquisition", .product(name: "MCP", package: "swift-sdk"),
@@ -301,6 +313,7 @@ let package = Package(
         .testTarget(
             name: "DeputyMCPTests",
             dependencies: [
+                "DeputyDemo",
                 "DeputyTestSupport", "DeputyCore", "DeputyMCP", "DeputyHummingbird", "DeputyTokenValidation", "DeputyAuthority",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -312,6 +325,7 @@ let package = Package(
         .testTarget(
             name: "DeputyAuthorityServerTests",
             dependencies: [
+                "DeputyDemo",
                 "DeputyCore", "DeputyAuthority", "DeputyAuthorityServer", "DeputyTokenValidation",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

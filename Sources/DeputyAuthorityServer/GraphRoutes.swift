@@ -9,7 +9,8 @@ import NIOCore
 
 /// The part of Microsoft Graph the authority serves on its own origin: the sign-in log
 /// (`GET /v1.0/auditLogs/signIns`) and What-If (`POST /beta/identity/conditionalAccess/evaluate`),
-/// for administrators only, in Graph's shapes (reference/entra-wire.md §5.4–5.5).
+/// for administrators only, in Graph's shapes (Graph v1.0 "signIn resource type", Graph beta
+/// "conditionalAccessRoot: evaluate").
 extension AuthorityRoutes {
     func addGraphRoutes(_ router: Router<AuthorityRequestContext>) {
         router.get("/v1.0/auditLogs/signIns") { req, _ in try await signIns(req) }
@@ -34,7 +35,7 @@ extension AuthorityRoutes {
         let config = authority.configuration
         let policy = ValidationPolicy(
             issuers: [config.issuerV2(tenantID: tenant.tenantID), config.issuerV1(tenantID: tenant.tenantID)],
-            audiences: [DemoTenant.graphAppID, "https://graph.microsoft.com", "https://graph.microsoft.com/"])
+            audiences: [WellKnownApplications.microsoftGraph, "https://graph.microsoft.com", "https://graph.microsoft.com/"])
         let validated: ValidatedToken
         do { validated = try await authority.currentKeys().validator.validate(token, policy: policy) } catch {
             return .denied(
@@ -62,7 +63,7 @@ extension AuthorityRoutes {
         if challenge {
             // RFC 6750 §3, as Graph sends it.
             h[.wwwAuthenticate] =
-                "Bearer realm=\"\", authorization_uri=\"\(authority.configuration.baseURL)/common/oauth2/authorize\", client_id=\"\(DemoTenant.graphAppID)\""
+                "Bearer realm=\"\", authorization_uri=\"\(authority.configuration.baseURL)/common/oauth2/authorize\", client_id=\"\(WellKnownApplications.microsoftGraph)\""
         }
         let body: JSONValue = .object([
             "error": .object([

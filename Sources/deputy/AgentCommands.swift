@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import DeputyAuthority
 import DeputyCore
+import DeputyDemo
 import DeputyMCP
 import DeputySamples
 import DeputyTokenAcquisition

@@ -5,6 +5,7 @@ import DeputyAuthorityPostgres
 import DeputyAuthoritySQLite
 import DeputyAuthorityServer
 import DeputyCore
+import DeputyDemo
 import DeputyPostgres
 import DeputySamples
 import Foundation

@@ -1,6 +1,7 @@
 import DeputyAuthority
 import DeputyAuthorityServer
 import DeputyCore
+import DeputyDemo
 import Foundation
 import HTTPTypes
 import Hummingbird

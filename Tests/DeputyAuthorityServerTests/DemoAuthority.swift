@@ -1,5 +1,6 @@
 import DeputyAuthority
 import DeputyAuthorityServer
+import DeputyDemo
 import Foundation
 import Hummingbird
 import HummingbirdTesting

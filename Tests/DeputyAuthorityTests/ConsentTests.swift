@@ -1,4 +1,5 @@
 import DeputyCore
+import DeputyDemo
 import Foundation
 import Testing
 

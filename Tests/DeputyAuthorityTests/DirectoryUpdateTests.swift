@@ -1,5 +1,6 @@
 import DeputyAuthoritySQLite
 import DeputyCore
+import DeputyDemo
 import DeputyTestSupport
 import Foundation
 import Testing

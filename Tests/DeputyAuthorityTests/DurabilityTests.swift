@@ -1,5 +1,6 @@
 import DeputyAuthoritySQLite
 import DeputyCore
+import DeputyDemo
 import Foundation
 import Testing
 

@@ -1,6 +1,7 @@
 import Crypto
 import CryptoExtras
 import DeputyCore
+import DeputyDemo
 import Foundation
 import Testing
 

@@ -1,6 +1,7 @@
 import Crypto
 import CryptoExtras
 import DeputyCore
+import DeputyDemo
 import DeputyTestSupport
 import Foundation
 import JWTKit

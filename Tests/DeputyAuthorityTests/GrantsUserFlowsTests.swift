@@ -1,5 +1,6 @@
 import Crypto
 import DeputyCore
+import DeputyDemo
 import Foundation
 import Testing
 

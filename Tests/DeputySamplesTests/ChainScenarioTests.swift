@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import DeputyAuthority
 import DeputyCore
+import DeputyDemo
 import DeputyHummingbird
 import DeputySamples
 import DeputyTestSupport

@@ -1,5 +1,6 @@
 import DeputyAuthority
 import DeputyCore
+import DeputyDemo
 import DeputyHummingbird
 import DeputySamples
 import DeputyTokenValidation

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Crypto
 import DeputyCore
+import DeputyDemo
 import DeputyHummingbird
 import DeputyMCP
 import DeputySamples

@@ -1,5 +1,6 @@
 import DeputyAuthority
 import DeputyCore
+import DeputyDemo
 import Foundation
 
 /// Drives the authority's interactive pages in-process, as a browser would, for tests.

@@ -1,5 +1,6 @@
 import DeputyAuthorityServer
 import DeputyCore
+import DeputyDemo
 import DeputyTestSupport
 import Foundation
 import Hummingbird

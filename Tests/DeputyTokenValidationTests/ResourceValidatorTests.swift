@@ -1,6 +1,7 @@
 import Crypto
 import DeputyAuthority
 import DeputyCore
+import DeputyDemo
 import DeputyTokenValidation
 import Foundation
 import Hummingbird

@@ -1,4 +1,4 @@
-import DeputyCore
+public import DeputyCore
 import Foundation
 
 /// The embedded demo tenant, Contoso (DESIGN.md "The demo tenant and `deputy up`"), as tenant-file
@@ -92,7 +92,7 @@ public struct DemoTenant: Sendable {
     public static let agentBlockPolicyID = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e05"
 
     /// Microsoft Graph's well-known appId: its sign-in log and What-If APIs are served by the authority.
-    public static let graphAppID = "00000003-0000-0000-c000-000000000000"
+    public static let graphAppID = WellKnownApplications.microsoftGraph
 
     public var portBase: Int
     public var scheme: String
