@@ -161,7 +161,7 @@ public struct AuthorityRoutes: Sendable {
     }
 
     /// A v1 request names its resource with `resource`; the engine reads it as `{resource}/.default`
-    /// (what `.default` means: the v1 resource parameter, reference §4).
+    /// (what `.default` means: the v1 resource parameter; Microsoft Learn, "Scopes and permissions in the Microsoft identity platform").
     static func v1Scope(_ form: FormParameters) -> FormParameters {
         guard form["scope"] == nil || form["scope"].map({ Scopes.parse($0).allSatisfy { Scopes.openIDScopes.contains($0) } }) == true,
             let resource = form["resource"]

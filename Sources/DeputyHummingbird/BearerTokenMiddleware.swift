@@ -27,7 +27,7 @@ public struct BearerRequestContext: AuthenticatedRequestContext {
 /// - a bad token: 401 `error="invalid_token"`;
 /// - a missing scope or role: 403 `error="insufficient_scope", scope="…"`;
 /// - a missing authentication context: 401 `error="insufficient_claims"` with base64 `claims` and
-///   `authorization_uri` (Entra's claims challenge, reference §6.1);
+///   `authorization_uri` (Entra's claims challenge, Microsoft Learn, "Claims challenges, claims requests and client capabilities");
 /// each with `resource_metadata` (RFC 9728) when configured. The principal goes into the context.
 public struct BearerTokenMiddleware<Context: AuthenticatedRequestContext>: RouterMiddleware {
     let validator: ResourceValidator

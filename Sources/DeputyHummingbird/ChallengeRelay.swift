@@ -6,7 +6,8 @@ import Hummingbird
 import NIOCore
 
 /// What a middle tier tells its caller when it could not get a downstream token, or when its
-/// downstream resource answered with a challenge (reference §7). Throw it from a route: Hummingbird
+/// downstream resource answered with a challenge (Microsoft Learn, "Microsoft identity platform and OAuth 2.0 On-Behalf-Of flow").
+/// Throw it from a route: Hummingbird
 /// renders it.
 ///
 /// - A claims challenge (MFA, an authentication context, sign-in frequency) becomes 401

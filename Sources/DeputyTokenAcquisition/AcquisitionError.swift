@@ -1,7 +1,8 @@
 import DeputyCore
 import Foundation
 
-/// An error body from the token endpoint, Entra's (reference §1.4) or RFC 6749 §5.2's.
+/// An error body from the token endpoint, Entra's (Microsoft Learn, "Microsoft identity platform authentication and
+/// authorization error codes") or RFC 6749 §5.2's.
 public struct ServiceError: Sendable, Equatable, CustomStringConvertible {
     public var status: Int
     /// The OAuth `error` (`invalid_grant`, `interaction_required`, …).
@@ -101,7 +102,8 @@ public enum AcquisitionError: Error, Sendable, Equatable, CustomStringConvertibl
         }
     }
 
-    /// Classifies an error body (reference §1.4–1.5, MSAL's rules: a `claims` value or
+    /// Classifies an error body (Microsoft Learn, "Microsoft identity platform authentication and authorization
+    /// error codes"; MSAL's rules: a `claims` value or
     /// `interaction_required` means the user must act; 65001 or `consent_required` is consent).
     static func classify(_ e: ServiceError) -> AcquisitionError {
         if e.errorCodes.contains(65001) || e.suberror == "consent_required" || e.error == "consent_required" { return .consentRequired(e) }

@@ -91,7 +91,8 @@ public final class ConfidentialClient: Sendable {
 
     // MARK: - Flows
 
-    /// On-Behalf-Of (reference §1): trades the user's token (`assertion`) for a token to one
+    /// On-Behalf-Of (Microsoft Learn, "Microsoft identity platform and OAuth 2.0 On-Behalf-Of flow"): trades the
+    /// user's token (`assertion`) for a token to one
     /// downstream resource. The middle tier authenticates as itself; it never forwards the user's token.
     public func acquireTokenOnBehalfOf(
         assertion: String, scopes: [String], claims: String? = nil,
@@ -172,7 +173,7 @@ public final class ConfidentialClient: Sendable {
     func cacheKey(_ key: String) -> String { clientID.lowercased() + "|" + key }
 
     /// The cache partition of an OBO token: the SHA-256 of the user's assertion (as MSAL's
-    /// `user_assertion_hash`, reference §8) and the scopes.
+    /// `user_assertion_hash`, MSAL.NET's `UserAssertion.AssertionHash`) and the scopes.
     static func oboKey(assertion: String, scopes: [String]) -> String {
         var a = assertion
         return "obo|" + a.withUTF8 { Base64URL.encode(SHA256.hash(data: $0)) } + "|" + Scopes.format(scopes.sorted())
@@ -186,7 +187,8 @@ public final class ConfidentialClient: Sendable {
         async throws(AcquisitionError) -> AccessToken
     {
         let now = time.now()
-        // A claims challenge must reach the token endpoint: MSAL skips its cache too (reference §6.1).
+        // A claims challenge must reach the token endpoint: MSAL skips its cache too (MSAL.NET's
+        // `OnBehalfOfRequest`, msal-node's `OnBehalfOfClient`).
         let bypass = claims != nil || forceRefresh
         let cacheKey = cacheKey(key)
         // A cache that fails is a miss (the token endpoint still answers).

@@ -39,7 +39,7 @@ actor AuthorityMetadataSource {
         var out: Set<String> = [v2]
         guard configuration.acceptV1Tokens else { return out }
         if let url = URLComponents(string: v2), url.host == "login.microsoftonline.com" {
-            // Entra's v1.0 tokens are issued by sts.windows.net (reference §3.3), for the tenant of
+            // Entra's v1.0 tokens are issued by sts.windows.net (Microsoft Learn, "Access token claims reference"), for the tenant of
             // the configured issuer — the token's own `tid` only when the authority is multi-tenant.
             let tenant = template.contains("{tenantid}") ? tid : url.path.split(separator: "/").first.map(String.init)
             if let tenant { out.insert("https://sts.windows.net/\(tenant)/") }

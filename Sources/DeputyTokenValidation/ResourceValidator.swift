@@ -224,7 +224,8 @@ public enum ResourceValidationError: Error, Sendable, Equatable, CustomStringCon
     }
 
     /// The `WWW-Authenticate` value (RFC 6750 §3; Entra's claims-challenge form for
-    /// `insufficient_claims`, reference §6.1: `claims` is base64 of the JSON, with `authorization_uri`).
+    /// `insufficient_claims` (Microsoft Learn, "Claims challenges, claims requests and client capabilities"):
+    /// `claims` is base64 of the JSON, with `authorization_uri`).
     /// - Parameters:
     ///   - resourceMetadata: the RFC 9728 metadata URL, added as `resource_metadata`.
     ///   - authorizationURI: the authority's authorize endpoint, for claims challenges.
@@ -246,7 +247,8 @@ public enum ResourceValidationError: Error, Sendable, Equatable, CustomStringCon
 }
 
 /// Validates access tokens for a resource: the issuer's metadata and keys (discovered and
-/// cached), the checks of reference §3.4, the resource's scope, role and authentication-context
+/// cached), the checks of Microsoft Learn's "Access tokens in the Microsoft identity platform", the resource's
+/// scope, role and authentication-context
 /// requirements, and a bounded cache of verified tokens so a repeated token costs a lookup.
 public final class ResourceValidator: Sendable {
     public let configuration: ResourceConfiguration
@@ -392,7 +394,8 @@ public final class ResourceValidator: Sendable {
         }
     }
 
-    /// `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}` (reference §6.1).
+    /// `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}` (Microsoft Learn,
+    /// "Claims challenges, claims requests and client capabilities").
     public static func authenticationContextClaims(_ acr: String) -> String {
         String(
             decoding: JSONValue.object(["access_token": .object(["acrs": .object(["essential": .bool(true), "value": .string(acr)])])])

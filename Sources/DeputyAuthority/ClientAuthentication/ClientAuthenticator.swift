@@ -177,7 +177,8 @@ struct ClientAuthenticator {
         jwt.string("aud").map { [$0] } ?? jwt.claims["aud"]?.arrayValue?.compactMap(\.stringValue) ?? []
     }
 
-    /// Workload identity federation (reference §1.2): the assertion is a token of a trusted issuer
+    /// Workload identity federation (Graph "federatedIdentityCredential resource type"): the assertion is a
+    /// token of a trusted issuer
     /// whose `iss`, `sub` and `aud` match one of the app's federatedIdentityCredentials
     /// (AADSTS70021 otherwise), signed by that issuer's keys (inline `jwks`), or — for this
     /// authority's own issuer — by this authority, and then app-only (AADSTS700229).
@@ -242,7 +243,8 @@ struct ClientAuthenticator {
         throw .invalidClientSecret(appID: app.appId)
     }
 
-    /// private_key_jwt (reference/entra-wire.md §1.2): header `alg` RS256 with `x5t` (SHA-1) or
+    /// private_key_jwt (RFC 7523; Microsoft Learn, "Microsoft identity platform application authentication
+    /// certificate credentials"): header `alg` RS256 with `x5t` (SHA-1) or
     /// PS256 with `x5t#S256`; `iss` = `sub` = client id; `aud` = this tenant's token endpoint;
     /// lifetime checked with skew; `jti` single use. MSAL Python sends float `iat`/`exp` and
     /// padded base64url thumbprints; both are accepted.

@@ -3,7 +3,8 @@ import DeputyTokenValidation
 import Foundation
 
 /// Entra's On-Behalf-Of grant (RFC 7523 jwt-bearer with `requested_token_use=on_behalf_of`;
-/// reference/entra-wire.md §1–2). The middle tier authenticates as itself (secret, certificate or
+/// Microsoft Learn, "Microsoft identity platform and OAuth 2.0 On-Behalf-Of flow"). The middle tier authenticates
+/// as itself (secret, certificate or
 /// federated credential) and presents the user's access token as `assertion`; it gets a token for
 /// one downstream resource with exactly the delegated scopes the tenant granted it — never its
 /// own app roles.
@@ -55,7 +56,8 @@ struct OnBehalfOfGrantHandler: GrantHandler {
         return try await TokenIssuer(context: context).issueForUser(issuance)
     }
 
-    /// Checks the assertion as Entra does (reference §1.3), with the resources' validator:
+    /// Checks the assertion as Entra does (Microsoft Learn, "Microsoft identity platform and OAuth 2.0 On-Behalf-Of flow"),
+    /// with the resources' validator:
     /// signature by this authority's keys and issuer of this tenant (v1 or v2) — AADSTS50013;
     /// lifetime — AADSTS500133; audience = the caller's appId or an identifier URI, exactly —
     /// AADSTS500131; a user token — AADSTS7000114 for app-only; not an ID token — AADSTS240002.

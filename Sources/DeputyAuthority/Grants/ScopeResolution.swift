@@ -2,7 +2,7 @@ import DeputyCore
 import Foundation
 
 /// A `scope` parameter read against the directory: the one resource it names, the scope values
-/// asked of it, and the OpenID scopes (reference/entra-wire.md §4).
+/// asked of it, and the OpenID scopes (Microsoft Learn, "Scopes and permissions in the Microsoft identity platform").
 struct ResolvedScopes: Sendable {
     var resource: Application?
     /// How the request named the resource (v1 tokens echo it in `aud`).

@@ -61,7 +61,8 @@ struct TokenIssuer {
         }
         let outcome = try context.conditionalAccess(ca)
         // The token's `acrs`: contexts asked for and satisfied now or earlier, or every satisfied
-        // one when the resource opted in to the `acrs` optional claim (reference §6.3).
+        // one when the resource opted in to the `acrs` optional claim (Microsoft Learn, "Developer
+        // guide to Conditional Access authentication context").
         // Carried contexts are evaluated again, with the original authentication time.
         let satisfied = context.authenticationContexts(carried: i.authentication.acrs, outcome: outcome, in: ca)
         let acrs = satisfied.filter {

@@ -391,7 +391,8 @@ public struct InteractiveSignIn: Sendable {
 
     // MARK: - Admin consent
 
-    /// GET /{tenant}/v2.0/adminconsent (reference §4): an administrator signs in and grants the
+    /// GET /{tenant}/v2.0/adminconsent (Microsoft Learn, "Admin consent on the Microsoft identity platform"): an
+    /// administrator signs in and grants the
     /// client's permissions for every user (AllPrincipals grants); the redirect carries
     /// `admin_consent=True&tenant=…&scope=…&state=…`, or `error=…` as Entra sends it.
     public func adminConsent(_ request: BrowserRequest) async -> InteractiveResult {

@@ -1,7 +1,8 @@
 import DeputyCore
 import Foundation
 
-/// The documents of the discovery endpoints, shaped like Entra's (reference/entra-wire.md §10).
+/// The documents of the discovery endpoints, shaped like Entra's (Microsoft Learn, "OpenID Connect on the
+/// Microsoft identity platform"; OpenID Connect Discovery 1.0).
 extension Authority {
     /// `/{tenant}/v2.0/.well-known/openid-configuration` (`v2`) or `/{tenant}/.well-known/openid-configuration`.
     /// For `common` and `organizations`, `issuer` is templated with a literal `{tenantid}`, as in Entra.

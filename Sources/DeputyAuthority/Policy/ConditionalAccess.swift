@@ -200,7 +200,8 @@ public struct ConditionalAccessOutcome: Sendable {
         }
     }
 
-    /// The token endpoint's error for an interrupt or a block (reference §1.4–1.5): by default
+    /// The token endpoint's error for an interrupt or a block (Microsoft Learn, "Microsoft identity platform
+    /// authentication and authorization error codes"): by default
     /// what Entra really sends — `invalid_grant`, AADSTS50076 `basic_action` for MFA, AADSTS53003
     /// `message_only` for block, `claims` listing `capolids`; with the `documented` style the
     /// documentation's `interaction_required` and `polids`.

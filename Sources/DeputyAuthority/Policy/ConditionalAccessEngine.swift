@@ -1,7 +1,8 @@
 import DeputyCore
 import Foundation
 
-/// Conditional Access as Entra evaluates it (reference/entra-wire.md §5.2): every policy's
+/// Conditional Access as Entra evaluates it (Microsoft Learn, "Building a Conditional Access policy",
+/// "Conditional Access: Grant"): every policy's
 /// assignments and conditions are ANDed; exclusion beats inclusion; every applicable enabled
 /// policy must be satisfied; block wins; report-only policies are evaluated and logged, never
 /// enforced. The same function serves interactive sign-in, every token grant and What-If.
@@ -34,7 +35,7 @@ public struct ConditionalAccessEngine: ConditionalAccessEvaluating {
         let decision: ConditionalAccessOutcome.Decision = !blockers.isEmpty ? .block : failing.isEmpty ? .grant : .interrupt
         let requirements = Set(failing.flatMap(\.unmet)).sorted()
         // Entra adds an explicitly requested context when every policy for it is satisfied
-        // (also when no policy targets it) — reference §6.3.
+        // (also when no policy targets it) — Microsoft Learn, "Developer guide to Conditional Access authentication context".
         let satisfied = context.requestedAuthenticationContexts.filter { acr in
             enforced.allSatisfy { e in
                 !(e.policy.applications?.includeAuthenticationContextClassReferences.contains(acr) ?? false)

@@ -1,7 +1,7 @@
 import DeputyCore
 import Foundation
 
-// Microsoft Graph's `conditionalAccessPolicy` (reference/entra-wire.md §5.1), read from the JSON
+// Microsoft Graph's `conditionalAccessPolicy` (Graph v1.0 "conditionalAccessPolicy resource type"), read from the JSON
 // the tenant file and `deputy policy apply` carry. The policy is kept verbatim in the directory;
 // this is its checked, evaluable form. Reading is strict in the way an operator needs: an unknown
 // field is an error naming the policy and the field; a field Graph has but Deputy does not enforce
@@ -124,7 +124,7 @@ public final class ConditionalAccessPolicy: Sendable, Equatable {
 
     /// The built-in grant controls.
     public enum Control: String, Sendable, CaseIterable, Comparable {
-        // Declared in Entra's prompting order (reference §5.2).
+        // Declared in Entra's prompting order (Microsoft Learn, "Building a Conditional Access policy").
         case block, mfa, compliantDevice, domainJoinedDevice, passwordChange
 
         public static func < (a: Control, b: Control) -> Bool {
@@ -322,7 +322,7 @@ struct PolicyReader {
             }
         }
         if p.clientApplications != nil && (p.users?.includeUsers ?? ["None"]) == ["None"] && p.grantControls != [.block] {
-            // Workload identities support block only (reference §5.3).
+            // Workload identities support block only (Microsoft Learn, "Conditional Access for workload identities").
             throw fail("grantControls.builtInControls", "a policy for workload identities can only block")
         }
         if p.grantControls.isEmpty && p.signInFrequency == nil {

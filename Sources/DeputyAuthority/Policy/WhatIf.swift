@@ -1,7 +1,7 @@
 import DeputyCore
 import Foundation
 
-/// What-If (Graph beta `POST /identity/conditionalAccess/evaluate`, reference/entra-wire.md §5.4):
+/// What-If (Graph beta `POST /identity/conditionalAccess/evaluate`, "conditionalAccessRoot: evaluate"):
 /// which policies would apply to a sign-in, and why — computed by the same evaluator as live
 /// issuance, for a sign-in that has not yet satisfied any control.
 public struct WhatIf: Sendable {

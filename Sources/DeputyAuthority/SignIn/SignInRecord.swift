@@ -1,8 +1,8 @@
 import DeputyCore
 import Foundation
 
-/// One sign-in event, shaped like Microsoft Graph's `signIn` resource (reference/entra-wire.md
-/// §5.5). One record is written for every issuance attempt, successful or not.
+/// One sign-in event, shaped like Microsoft Graph's `signIn` resource (Graph v1.0 "signIn resource
+/// type"). One record is written for every issuance attempt, successful or not.
 public struct SignInRecord: Codable, Sendable, Equatable {
     public struct Status: Codable, Sendable, Equatable {
         /// 0 on success, else the AADSTS number.

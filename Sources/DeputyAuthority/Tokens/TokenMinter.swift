@@ -10,7 +10,7 @@ public enum TokenSubject: Sendable {
     case application(ServicePrincipal)
 }
 
-/// Builds Entra-shaped claims (reference/entra-wire.md §3) and signs them.
+/// Builds Entra-shaped claims (Microsoft Learn, "Access token claims reference", "ID token claims reference") and signs them.
 struct TokenMinter: Sendable {
     let configuration: AuthorityConfiguration
 

@@ -2,7 +2,8 @@ import Foundation
 
 /// An OpenID Connect claims request (OIDC Core §5.5) as Entra uses it: the `claims` parameter at
 /// authorize and token, and the claims challenge of Conditional Access and resources
-/// (`{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`; reference/entra-wire.md §6.1).
+/// (`{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`; Microsoft Learn,
+/// "Claims challenges, claims requests and client capabilities").
 ///
 /// The JSON is kept as a tree so unknown members survive a round trip; helpers read the members
 /// Deputy acts on (`xms_cc`, `acrs`, `capolids`/`polids`).

@@ -7,7 +7,8 @@ import Foundation
 ///  "error_codes":[50126],"timestamp":"2024-01-01 10:00:00Z","trace_id":"…","correlation_id":"…",
 ///  "error_uri":"https://login.microsoftonline.com/error?code=50126"}
 /// ```
-/// (reference/entra-wire.md §1.4). `error_codes` are integers; `claims` is a JSON *string*.
+/// (Microsoft Learn, "Microsoft identity platform authentication and authorization error codes"). `error_codes` are
+/// integers; `claims` is a JSON *string*.
 public struct EntraErrorBody: Codable, Sendable, Equatable {
     public var error: String
     public var errorDescription: String

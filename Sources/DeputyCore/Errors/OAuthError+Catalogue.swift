@@ -1,7 +1,7 @@
 import Foundation
 
 /// The catalogue: every error the authority sends, named after what went wrong, with Entra's code
-/// and wording (reference/entra-wire.md §1.4–1.5 and Entra's error-code reference). A code Entra
+/// and wording (Microsoft Learn, "Microsoft identity platform authentication and authorization error codes"). A code Entra
 /// does not document for a case Deputy checks is marked "Deputy's choice" at the factory.
 extension OAuthError {
     // MARK: - Request shape
@@ -249,7 +249,7 @@ extension OAuthError {
                 "Application '\(appID)' is not an agent identity; the user_fic grant is for an agent identity acting as its agent user.")
     }
 
-    // MARK: - On-behalf-of assertions (reference/entra-wire.md §1.3)
+    // MARK: - On-behalf-of assertions (Microsoft Learn: "Microsoft identity platform and OAuth 2.0 On-Behalf-Of flow")
 
     /// AADSTS50013: the assertion is malformed, badly signed, or from another issuer.
     public static func invalidAssertion(_ reason: String) -> OAuthError {
@@ -561,7 +561,7 @@ extension OAuthError {
             logDetail: logDetail)
     }
 
-    // MARK: - Conditional Access (reference/entra-wire.md §1.5, §5)
+    // MARK: - Conditional Access (Microsoft Learn: "Microsoft identity platform authentication and authorization error codes")
 
     /// AADSTS50076: a policy requires multi-factor authentication the user has not done
     /// (real responses: `invalid_grant` with suberror `basic_action`).

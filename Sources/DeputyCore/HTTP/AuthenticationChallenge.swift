@@ -130,7 +130,8 @@ public struct AuthenticationChallenge: Sendable, Equatable {
     }
 }
 
-/// A claims challenge (reference §6.1): Conditional Access or a resource wants a token with more
+/// A claims challenge (Microsoft Learn, "Claims challenges, claims requests and client capabilities"):
+/// Conditional Access or a resource wants a token with more
 /// (`acrs`, MFA through `capolids`, a fresh `nbf`). The client sends `claims` to authorize.
 public struct ClaimsChallenge: Sendable, Equatable {
     /// The claims request as JSON (decoded when the header carried base64).
@@ -166,7 +167,8 @@ public struct ClaimsChallenge: Sendable, Equatable {
         return trimmed
     }
 
-    /// The `WWW-Authenticate` value a resource or middle tier sends (reference §7's recommendation).
+    /// The `WWW-Authenticate` value a resource or middle tier sends (the form of Microsoft Learn's
+    /// "Claims challenges, claims requests and client capabilities").
     public func headerValue(clientID: String? = nil) -> String { challenge(clientID: clientID).headerValue }
 
     /// The challenge, for callers that add parameters (e.g. `resource_metadata`).
@@ -180,7 +182,7 @@ public struct ClaimsChallenge: Sendable, Equatable {
     }
 }
 
-/// The 403 consent form Microsoft.Identity.Web sends (reference §7):
+/// The 403 consent form Microsoft.Identity.Web sends (its `ReplyForbiddenWithWwwAuthenticateHeader`):
 /// `Bearer consentUri="…", claims="…", scopes="s1,s2", proposedAction="consent"`.
 public struct ConsentChallenge: Sendable, Equatable {
     public var consentURI: String?

@@ -1,4 +1,4 @@
-/// What each Entra token claim means (reference/entra-wire.md §3), for `deputy decode`.
+/// What each Entra token claim means (Microsoft Learn, "Access token claims reference", "ID token claims reference"), for `deputy decode`.
 public enum ClaimGlossary {
     public static let claims: [String: String] = [
         "aud": "audience: the resource this token is for (v2: its appId; v1: the identifier it was requested with)",

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A successful token response (RFC 6749 §5.1) with Entra's additions
-/// (`ext_expires_in`, `refresh_in`, `id_token`, `client_info`; reference/entra-wire.md §2).
+/// (`ext_expires_in`, `refresh_in`, `id_token`, `client_info`; Microsoft Learn,
+/// "Microsoft identity platform and OAuth 2.0 authorization code flow", successful response).
 public struct TokenResponse: Codable, Sendable, Equatable {
     public var tokenType: String
     public var scope: String?

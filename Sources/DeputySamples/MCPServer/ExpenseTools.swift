@@ -119,7 +119,8 @@ public struct ExpenseTools: MCPToolbox {
                     assertion: token, correlationID: correlation))
         case "approve_expense":
             // A sensitive action: the caller's token must show the authentication context, else
-            // the whole HTTP request is answered 401 insufficient_claims (reference §6.1).
+            // the whole HTTP request is answered 401 insufficient_claims (Microsoft Learn, "Claims
+            // challenges, claims requests and client capabilities").
             guard context.principal.authenticationContexts.contains(approvalContext) else {
                 TokenChainRecorder.current?.failed("approve_expense requires authentication context \(approvalContext)")
                 throw ResourceValidationError.insufficientClaims(claims: ResourceValidator.authenticationContextClaims(approvalContext))
