@@ -75,6 +75,27 @@ struct GrantsUserFlowsTests {
         #expect(throws: OAuthError.refreshTokenRevoked()) { try refresh.get() }
     }
 
+    @Test(
+        "A redemption that fails validation spends nothing: after a wrong verifier, a wrong redirect URI and another client, the code still redeems"
+    )
+    func failedValidationDoesNotSpendTheCode() async throws {
+        let f = try await GrantsFixture.make()
+        var browser = GrantsFixture.Browser()
+        let code = try #require(
+            try await f.signIn(
+                clientID: cli.appId, redirectURI: "http://localhost", scope: apiScope, user: alice, extra: pkce(), browser: &browser)[
+                    "code"])
+        #expect(await redeem(f, code: code, verifier: String(repeating: "a", count: 43)).failure == .pkceMismatch())
+        #expect(await redeem(f, code: code, redirect: "http://localhost/other").failure == .redirectURIMismatchAtRedemption())
+        let reports = GrantsFixture.app("reports")
+        let other = await redeem(f, code: code, client: reports.appId, extra: [("client_secret", reports.secret!)])
+        #expect(other.failure == .grantBoundToOtherClient("authorization code"))
+        // Validation happens before the code is spent (two phases): the rightful redemption still works, once.
+        let token = try await redeem(f, code: code).get()
+        #expect(try await f.verifiedClaims(token.accessToken)["oid"]?.string == alice.id)
+        #expect(await redeem(f, code: code).failure == .codeAlreadyRedeemed())
+    }
+
     @Test("Redemption checks PKCE, the redirect URI, the client and the expiry")
     func codeBindings() async throws {
         let f = try await GrantsFixture.make()

@@ -129,7 +129,7 @@ struct ClientAuthenticator {
         }
         let token: ValidatedToken
         do {
-            token = try await AgentCredential.validate(assertion, use: .clientAssertion, authority: authority, tenant: tenant)
+            token = try await AssertionValidator(authority: authority, tenant: tenant).agentCredential(assertion, use: .clientAssertion)
         } catch let error as OAuthError {
             // The agent's own certificate assertion (iss = sub = its id) or a federated token of another issuer.
             if let jwt = try? UnverifiedJWT(assertion), jwt.string("iss") != authority.configuration.issuerV2(tenantID: tenant.tenantID) {

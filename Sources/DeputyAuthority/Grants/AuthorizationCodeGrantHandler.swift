@@ -9,40 +9,25 @@ struct AuthorizationCodeGrantHandler: GrantHandler {
     let grantType = "authorization_code"
     let repeatableParameters: Set<String> = ["resource"]
 
-    func handle(_ request: TokenRequest, context: GrantContext) async throws -> TokenResponse {
+    struct Validated: Sendable {
+        var codeHash: String
+        /// Nil when the code was already spent: `issue` then answers as RFC 6749 §4.1.2 asks.
+        var redemption: TokenIssuer.UserIssuance?
+    }
+
+    func validate(_ request: TokenRequest, context: GrantContext) async throws -> Validated {
         let form = request.form
         let code = try form.require("code")
         let redirectURI = try form.require("redirect_uri")
         let hash = TokenIssuer.hash(code)
-        // The bindings that need no secret are checked before the code is spent, so whoever
-        // merely saw a code (history, Referer) cannot burn it by presenting it as another client.
-        if let peek = try await context.authority.store.code(hash: hash), peek.consumedAt == nil {
-            guard peek.tenantID == context.tenant.tenantID, peek.clientID.lowercased() == context.client.application.appId.lowercased()
-            else {
-                throw OAuthError.grantBoundToOtherClient("authorization code")
-            }
-            guard peek.redirectURI == redirectURI else { throw OAuthError.redirectURIMismatchAtRedemption() }
-        }
-        let record: AuthorizationCodeRecord
-        do {
-            record = try await context.authority.store.consumeCode(hash: hash, at: context.now)
-        } catch StorageError.alreadyConsumed {
-            // RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization
-            // server MUST deny the request and SHOULD revoke (when possible) all tokens previously
-            // issued based on that authorization code."
-            if let used = try await context.authority.store.code(hash: hash) {
-                try await context.authority.store.revokeFamily(used.familyID)
-            }
-            throw OAuthError.codeAlreadyRedeemed()
-        } catch StorageError.notFound {
-            throw OAuthError.invalidGrantValue("code")
-        }
-        guard record.tenantID == context.tenant.tenantID, record.clientID.lowercased() == context.client.application.appId.lowercased()
-        else {
-            throw OAuthError.grantBoundToOtherClient("authorization code")
-        }
-        guard record.expiresAt > context.now else { throw OAuthError.grantExpired() }
+        guard let record = try await context.authority.store.code(hash: hash) else { throw OAuthError.invalidGrantValue("code") }
+        // A spent code is answered by `issue` (reuse revokes what it produced), whoever presents it.
+        guard record.consumedAt == nil else { return Validated(codeHash: hash, redemption: nil) }
+        // The bindings are checked before the code is spent, so whoever merely saw a code (history,
+        // Referer) cannot burn it by presenting it as another client or with the wrong verifier.
+        try context.requireBound(tenantID: record.tenantID, clientID: record.clientID, "authorization code")
         guard record.redirectURI == redirectURI else { throw OAuthError.redirectURIMismatchAtRedemption() }
+        guard record.expiresAt > context.now else { throw OAuthError.grantExpired() }
         try PlatformRules.check(platform: record.platform, origin: request.origin, client: context.client, grantType: grantType)
         if let challenge = record.codeChallenge {
             let verifier = try form.require("code_verifier")
@@ -60,17 +45,34 @@ struct AuthorizationCodeGrantHandler: GrantHandler {
         }
         guard let user = context.tenant.user(id: record.authentication.userID), user.isEnabled else { throw OAuthError.userDisabled() }
         context.draft.user(user)
-        let resolved = try ResolvedScopes.resolve(record.scopes, tenant: context.tenant, tenantName: request.tenantSegment)
-        try checkResourceIndicators(form, resolved: resolved, tenant: context.tenant)
+        let resolved = try context.resolveUserScopes(record.scopes, request: request)
         let granted = try Consent.grantedScopes(
             client: context.client.application, resolved: resolved, userID: user.id,
             tenant: context.tenant, draft: context.draft)
-        let claims = try record.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
-        return try await TokenIssuer(context: context).issueForUser(
-            .init(
+        return Validated(
+            codeHash: hash,
+            redemption: .init(
                 user: user, authentication: record.authentication, resolved: resolved, grantedScopes: granted, nonce: record.nonce,
-                platform: record.platform, familyID: record.familyID, familyStartedAt: context.now, claims: claims,
-                isInteractive: false, clientInfo: form["client_info"] == "1"))
+                platform: record.platform, familyID: record.familyID, familyStartedAt: context.now,
+                claims: try ClaimsRequest.parse(record.claims), isInteractive: false, clientInfo: request.wantsClientInfo))
+    }
+
+    func issue(_ validated: Validated, context: GrantContext) async throws -> TokenResponse {
+        let store = context.authority.store
+        do {
+            // Spent once, atomically: of two redemptions racing, one gets here second and fails.
+            _ = try await store.consumeCode(hash: validated.codeHash, at: context.now)
+        } catch StorageError.alreadyConsumed {
+            // RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization
+            // server MUST deny the request and SHOULD revoke (when possible) all tokens previously
+            // issued based on that authorization code."
+            if let used = try await store.code(hash: validated.codeHash) { try await store.revokeFamily(used.familyID) }
+            throw OAuthError.codeAlreadyRedeemed()
+        } catch StorageError.notFound {
+            throw OAuthError.invalidGrantValue("code")
+        }
+        guard let redemption = validated.redemption else { throw OAuthError.codeAlreadyRedeemed() }
+        return try await TokenIssuer(context: context).issueForUser(redemption)
     }
 }
 

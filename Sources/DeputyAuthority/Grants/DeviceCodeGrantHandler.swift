@@ -5,23 +5,31 @@ import Foundation
 struct DeviceCodeGrantHandler: GrantHandler {
     let grantType = "urn:ietf:params:oauth:grant-type:device_code"
 
-    func handle(_ request: TokenRequest, context: GrantContext) async throws -> TokenResponse {
+    /// The device code, bound to this client. Whether the user has approved is known only when
+    /// `issue` polls (the approval arrives between polls), so the user's checks follow the poll.
+    struct Validated: Sendable {
+        var codeHash: String
+        var clientInfo: Bool
+        var tenantSegment: String
+    }
+
+    func validate(_ request: TokenRequest, context: GrantContext) async throws -> Validated {
         let deviceCode = try request.form["device_code"] ?? request.form["code"] ?? request.form.require("device_code")
-        // Checked before polling, so another client cannot spend an approved authorization.
-        if let peek = try await context.authority.store.deviceCode(hash: TokenIssuer.hash(deviceCode)),
-            peek.tenantID != context.tenant.tenantID || peek.clientID.lowercased() != context.client.application.appId.lowercased()
-        {
-            throw OAuthError.grantBoundToOtherClient("device code")
-        }
-        let record: DeviceCodeRecord
-        do {
-            record = try await context.authority.store.pollDeviceCode(hash: TokenIssuer.hash(deviceCode), at: context.now)
-        } catch StorageError.notFound {
+        let hash = TokenIssuer.hash(deviceCode)
+        guard let record = try await context.authority.store.deviceCode(hash: hash) else {
             throw OAuthError.invalidGrantValue("device_code")
         }
-        guard record.tenantID == context.tenant.tenantID, record.clientID.lowercased() == context.client.application.appId.lowercased()
-        else {
-            throw OAuthError.grantBoundToOtherClient("device code")
+        // Checked before polling, so another client cannot spend an approved authorization.
+        try context.requireBound(tenantID: record.tenantID, clientID: record.clientID, "device code")
+        return Validated(codeHash: hash, clientInfo: request.wantsClientInfo, tenantSegment: request.tenantSegment)
+    }
+
+    func issue(_ validated: Validated, context: GrantContext) async throws -> TokenResponse {
+        let record: DeviceCodeRecord
+        do {
+            record = try await context.authority.store.pollDeviceCode(hash: validated.codeHash, at: context.now)
+        } catch StorageError.notFound {
+            throw OAuthError.invalidGrantValue("device_code")
         }
         guard record.expiresAt > context.now else { throw OAuthError.deviceCodeExpired() }
         switch record.state {
@@ -38,16 +46,15 @@ struct DeviceCodeGrantHandler: GrantHandler {
         case .approved(let authentication):
             guard let user = context.tenant.user(id: authentication.userID), user.isEnabled else { throw OAuthError.userDisabled() }
             context.draft.user(user)
-            let resolved = try ResolvedScopes.resolve(record.scopes, tenant: context.tenant, tenantName: request.tenantSegment)
+            let resolved = try ResolvedScopes.resolve(record.scopes, tenant: context.tenant, tenantName: validated.tenantSegment)
             let granted = try Consent.grantedScopes(
                 client: context.client.application, resolved: resolved, userID: user.id,
                 tenant: context.tenant, draft: context.draft)
-            let claims = try record.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
             return try await TokenIssuer(context: context).issueForUser(
                 .init(
                     user: user, authentication: authentication, resolved: resolved, grantedScopes: granted, nonce: nil,
                     platform: context.client.isConfidential ? .web : .publicClient, familyID: nil, familyStartedAt: nil,
-                    claims: claims, isInteractive: false, clientInfo: request.form["client_info"] == "1"))
+                    claims: try ClaimsRequest.parse(record.claims), isInteractive: false, clientInfo: validated.clientInfo))
         }
     }
 }

@@ -70,19 +70,81 @@ struct GrantContext: Sendable {
     }
 }
 
-/// One handler per `grant_type` (RFC 6749 §4, RFC 8628, Entra's extensions). Handlers validate
-/// their inputs, then issue through ``TokenIssuer`` so every grant passes the same consent,
-/// Conditional Access and sign-in-log steps.
+/// One handler per `grant_type` (RFC 6749 §4, RFC 8628, Entra's extensions), in two phases as
+/// ory/fosite's handlers are:
+///
+/// 1. ``validate(_:context:)`` makes the checks: the request's shape, the grant's binding to this
+///    client, the presented tokens (through ``AssertionValidator``), the user, the scopes and the
+///    tenant's consent. It produces a typed, authorised request (`Validated`) and changes no grant
+///    state: no code, refresh token or device code is spent and no token is minted. (Password
+///    checks count failures for smart lockout: that is authentication, not grant state.)
+/// 2. ``issue(_:context:)`` spends the grant where it is single use and mints, through
+///    ``TokenIssuer`` for user tokens, so every grant passes the same Conditional Access, token
+///    profile and sign-in-log steps.
+///
+/// Adding a grant is one handler file and one line in ``Authority``'s registry.
 protocol GrantHandler: Sendable {
+    /// The authorised request `validate` produces and `issue` consumes.
+    associatedtype Validated: Sendable
     /// The `grant_type` value this handler serves.
     var grantType: String { get }
     /// Parameters that may appear more than once (RFC 8707 `resource`, RFC 8693 `audience`).
     var repeatableParameters: Set<String> { get }
-    func handle(_ request: TokenRequest, context: GrantContext) async throws -> TokenResponse
+    func validate(_ request: TokenRequest, context: GrantContext) async throws -> Validated
+    func issue(_ validated: Validated, context: GrantContext) async throws -> TokenResponse
 }
 
 extension GrantHandler {
     var repeatableParameters: Set<String> { [] }
+
+    /// Both phases, in order.
+    func handle(_ request: TokenRequest, context: GrantContext) async throws -> TokenResponse {
+        try await issue(try await validate(request, context: context), context: context)
+    }
+}
+
+extension TokenRequest {
+    /// The `claims` request parameter (OpenID Connect Core §5.5; Microsoft Learn, "Claims challenges,
+    /// claims requests and client capabilities"), empty when absent.
+    func claimsRequest() throws(OAuthError) -> ClaimsRequest { try ClaimsRequest.parse(form["claims"]) }
+
+    /// MSAL asks for `client_info` with `client_info=1`.
+    var wantsClientInfo: Bool { form["client_info"] == "1" }
+}
+
+extension ClaimsRequest {
+    /// A stored or sent `claims` value, parsed; empty when absent.
+    static func parse(_ text: String?) throws(OAuthError) -> ClaimsRequest {
+        guard let text else { return ClaimsRequest() }
+        return try ClaimsRequest(parsing: text)
+    }
+}
+
+extension GrantContext {
+    /// A code, refresh token or device code is bound to the tenant and the client it was issued to
+    /// (RFC 6749 §4.1.3, §6; AADSTS70000 otherwise).
+    func requireBound(tenantID: String, clientID: String, _ kind: String) throws(OAuthError) {
+        guard tenantID == tenant.tenantID, clientID.lowercased() == client.application.appId.lowercased() else {
+            throw .grantBoundToOtherClient(kind)
+        }
+    }
+
+    /// The `scope` of a user grant, resolved, with the RFC 8707 `resource` indicators of the
+    /// request agreeing (AADSTS9010010 otherwise).
+    func resolveUserScopes(_ scopes: [String], request: TokenRequest) throws(OAuthError) -> ResolvedScopes {
+        let resolved = try ResolvedScopes.resolve(scopes, tenant: tenant, tenantName: request.tenantSegment)
+        try checkResourceIndicators(request.form, resolved: resolved, tenant: tenant)
+        return resolved
+    }
+
+    /// The resource of a grant that mints for one: a request naming none would be for Microsoft
+    /// Graph, which this authority does not host (AADSTS500011, as Entra answers for an unknown resource).
+    func requireResource(_ resolved: ResolvedScopes, request: TokenRequest) throws(OAuthError) -> Application {
+        guard let resource = resolved.resource else {
+            throw .resourceNotFound(RequestedScope.microsoftGraph, tenant: request.tenantSegment)
+        }
+        return resource
+    }
 }
 
 /// Exact lookup of the one handler for a grant type. Registering a grant twice is a programming error.

@@ -6,16 +6,14 @@ import Foundation
 struct PasswordGrantHandler: GrantHandler {
     let grantType = "password"
 
-    func handle(_ request: TokenRequest, context: GrantContext) async throws -> TokenResponse {
+    func validate(_ request: TokenRequest, context: GrantContext) async throws -> TokenIssuer.UserIssuance {
         let app = context.client.application
         if !context.client.isConfidential && !(app.isFallbackPublicClient ?? false) {
             throw OAuthError.publicClientFlowsDisabled(appID: app.appId)
         }
         let username = try request.form.require("username")
         let password = try request.form.require("password")
-        let resolved = try ResolvedScopes.resolve(
-            Scopes.parse(try request.form.require("scope")), tenant: context.tenant, tenantName: request.tenantSegment)
-        try checkResourceIndicators(request.form, resolved: resolved, tenant: context.tenant)
+        let resolved = try context.resolveUserScopes(Scopes.parse(try request.form.require("scope")), request: request)
         let found = context.tenant.user(login: username)
         // Smart lockout and the same bcrypt work whether or not the account exists.
         let matched = try await context.authority.checkPassword(
@@ -28,17 +26,18 @@ struct PasswordGrantHandler: GrantHandler {
         context.draft.user(user)
         guard user.isEnabled else { throw OAuthError.userDisabled() }
         guard matched else { throw OAuthError.invalidCredentials() }
-        guard resolved.resource != nil else {
-            throw OAuthError.resourceNotFound(RequestedScope.microsoftGraph, tenant: request.tenantSegment)
-        }
+        _ = try context.requireResource(resolved, request: request)
         let granted = try Consent.grantedScopes(
             client: app, resolved: resolved, userID: user.id, tenant: context.tenant, draft: context.draft)
-        let claims = try request.form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
-        return try await TokenIssuer(context: context).issueForUser(
-            .init(
-                user: user,
-                authentication: Authentication(userID: user.id, authTime: context.now, methods: ["pwd"], ipAddress: request.ipAddress),
-                resolved: resolved, grantedScopes: granted, nonce: nil, platform: context.client.isConfidential ? .web : .publicClient,
-                familyID: nil, familyStartedAt: nil, claims: claims, isInteractive: false, clientInfo: request.form["client_info"] == "1"))
+        return .init(
+            user: user,
+            authentication: Authentication(userID: user.id, authTime: context.now, methods: ["pwd"], ipAddress: request.ipAddress),
+            resolved: resolved, grantedScopes: granted, nonce: nil, platform: context.client.isConfidential ? .web : .publicClient,
+            familyID: nil, familyStartedAt: nil, claims: try request.claimsRequest(), isInteractive: false,
+            clientInfo: request.wantsClientInfo)
+    }
+
+    func issue(_ issuance: TokenIssuer.UserIssuance, context: GrantContext) async throws -> TokenResponse {
+        try await TokenIssuer(context: context).issueForUser(issuance)
     }
 }

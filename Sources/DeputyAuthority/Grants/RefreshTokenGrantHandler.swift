@@ -9,21 +9,25 @@ struct RefreshTokenGrantHandler: GrantHandler {
     let grantType = "refresh_token"
     let repeatableParameters: Set<String> = ["resource"]
 
-    func handle(_ request: TokenRequest, context: GrantContext) async throws -> TokenResponse {
+    struct Validated: Sendable {
+        var tokenHash: String
+        var record: RefreshTokenRecord
+        var issuance: TokenIssuer.UserIssuance
+    }
+
+    func validate(_ request: TokenRequest, context: GrantContext) async throws -> Validated {
         let token = try request.form.require("refresh_token")
         let hash = TokenIssuer.hash(token)
-        let store = context.authority.store
         let record: RefreshTokenRecord
         do {
-            guard let r = try await store.refreshToken(hash: hash) else { throw OAuthError.invalidGrantValue("refresh_token") }
+            guard let r = try await context.authority.store.refreshToken(hash: hash) else {
+                throw OAuthError.invalidGrantValue("refresh_token")
+            }
             record = r
         } catch StorageError.revoked {
             throw OAuthError.refreshTokenRevoked()
         }
-        guard record.tenantID == context.tenant.tenantID, record.clientID.lowercased() == context.client.application.appId.lowercased()
-        else {
-            throw OAuthError.grantBoundToOtherClient("refresh token")
-        }
+        try context.requireBound(tenantID: record.tenantID, clientID: record.clientID, "refresh token")
         try PlatformRules.check(platform: record.platform, origin: request.origin, client: context.client, grantType: grantType)
         if record.expiresAt <= context.now {
             throw record.platform == .spa ? OAuthError.spaRefreshTokenExpired() : OAuthError.grantExpired()
@@ -31,26 +35,35 @@ struct RefreshTokenGrantHandler: GrantHandler {
         guard let user = context.tenant.user(id: record.authentication.userID), user.isEnabled else { throw OAuthError.userDisabled() }
         context.draft.user(user)
         let requested = request.form["scope"].map { Scopes.parse($0) } ?? record.scopes
-        let resolved = try ResolvedScopes.resolve(requested, tenant: context.tenant, tenantName: request.tenantSegment)
-        try checkResourceIndicators(request.form, resolved: resolved, tenant: context.tenant)
+        let resolved = try context.resolveUserScopes(requested, request: request)
         let granted = try Consent.grantedScopes(
             client: context.client.application, resolved: resolved, userID: user.id,
             tenant: context.tenant, draft: context.draft)
-        let claims = try request.form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
-        let issuer = TokenIssuer(context: context)
-        var issuance = TokenIssuer.UserIssuance(
+        // The access (and id) token; the refresh token is rotated by `issue` itself, in the same family.
+        let issuance = TokenIssuer.UserIssuance(
             user: user, authentication: record.authentication, resolved: resolved, grantedScopes: granted, nonce: nil,
-            platform: record.platform, familyID: record.familyID, familyStartedAt: nil, claims: claims, isInteractive: false,
-            clientInfo: request.form["client_info"] == "1")
+            platform: record.platform, familyID: record.familyID, familyStartedAt: nil, claims: try request.claimsRequest(),
+            isInteractive: false, clientInfo: request.wantsClientInfo)
+        return Validated(tokenHash: hash, record: record, issuance: issuance)
+    }
+
+    func issue(_ validated: Validated, context: GrantContext) async throws -> TokenResponse {
+        let store = context.authority.store
+        let record = validated.record
+        let issuer = TokenIssuer(context: context)
+        var withoutRefresh = validated.issuance
+        withoutRefresh.resolved.openID.remove("offline_access")
+        var response = try await issuer.issueForUser(withoutRefresh)
         // A refresh always answers with a refresh token (Entra), bound to the same family.
+        var issuance = validated.issuance
         issuance.resolved.openID.insert("offline_access")
-        var response = try await withoutRefreshToken(issuer, issuance)
-        let qualified = resolved.qualified(granted)
+        let qualified = issuance.resolved.qualified(issuance.grantedScopes)
         var (newToken, successor) = issuer.newRefreshToken(
             issuance, scopes: qualified + issuance.resolved.openID.sorted(), now: context.now)
         if record.platform == .spa { successor.expiresAt = record.expiresAt }
         do {
-            try await store.rotateRefreshToken(hash: hash, successor: successor, at: context.now, singleUse: context.tenant.isStrict)
+            try await store.rotateRefreshToken(
+                hash: validated.tokenHash, successor: successor, at: context.now, singleUse: context.tenant.isStrict)
         } catch StorageError.alreadyConsumed {
             try await store.revokeFamily(record.familyID)
             context.draft.record.note = "Refresh token reuse detected (strict mode): the token family was revoked."
@@ -60,12 +73,5 @@ struct RefreshTokenGrantHandler: GrantHandler {
         }
         response.refreshToken = newToken
         return response
-    }
-
-    /// Issues the access (and id) token; the refresh token is rotated by the handler itself.
-    private func withoutRefreshToken(_ issuer: TokenIssuer, _ issuance: TokenIssuer.UserIssuance) async throws -> TokenResponse {
-        var i = issuance
-        i.resolved.openID.remove("offline_access")
-        return try await issuer.issueForUser(i)
     }
 }

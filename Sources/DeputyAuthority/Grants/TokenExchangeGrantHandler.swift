@@ -16,19 +16,40 @@ struct TokenExchangeGrantHandler: GrantHandler {
     static let accessTokenType = "urn:ietf:params:oauth:token-type:access_token"
     static let jwtType = "urn:ietf:params:oauth:token-type:jwt"
 
-    func handle(_ request: TokenRequest, context: GrantContext) async throws -> TokenResponse {
+    struct Validated: Sendable {
+        var user: User
+        var subject: ValidatedToken
+        var act: [String: JSONValue]
+        var target: Application
+        var resolved: ResolvedScopes
+        var granted: [String]
+        var authentication: Authentication
+        var claims: ClaimsRequest
+        var ipAddress: String?
+    }
+
+    func validate(_ request: TokenRequest, context: GrantContext) async throws -> Validated {
+        try await rfc6749Errors { try await check(request, context: context) }
+    }
+
+    func issue(_ validated: Validated, context: GrantContext) async throws -> TokenResponse {
+        try await rfc6749Errors { try await exchange(validated, context: context) }
+    }
+
+    /// Failures inside the exchange (including consent and Conditional Access) answer in RFC 6749's
+    /// body (RFC 8693 §2.2.2); client authentication and request-shape errors, checked before this
+    /// handler runs, keep Entra's body (a superset of RFC 6749's). `claims` and `suberror` stay, so
+    /// a Conditional Access step-up can be relayed as through OBO.
+    private func rfc6749Errors<T>(_ body: () async throws -> T) async throws -> T {
         do {
-            return try await exchange(request, context: context)
+            return try await body()
         } catch var e as OAuthError {
-            // Failures inside the exchange (including consent) answer in RFC 6749's body; client
-            // authentication and request-shape errors, checked before this handler runs, keep Entra's
-            // body (a superset of RFC 6749's).
             e.rfc6749Only = true
             throw e
         }
     }
 
-    func exchange(_ request: TokenRequest, context: GrantContext) async throws -> TokenResponse {
+    private func check(_ request: TokenRequest, context: GrantContext) async throws -> Validated {
         let form = request.form
         let caller = context.client
         guard caller.isConfidential else { throw OAuthError.missingClientCredential() }
@@ -43,9 +64,10 @@ struct TokenExchangeGrantHandler: GrantHandler {
         }
         // The subject token: the same checks as an OBO assertion (issuer, signature, lifetime,
         // audience = the caller, a user token).
+        let validator = AssertionValidator(context)
         let subject: ValidatedToken
         do {
-            subject = try await OnBehalfOfGrantHandler.validateAssertion(subjectToken, caller: caller.application, context: context)
+            subject = try await validator.userAssertion(subjectToken, caller: caller.application)
         } catch let e as OAuthError {
             throw OAuthError.tokenExchange(.invalidGrant, "The subject_token is not valid here: \(e.message)")
         }
@@ -59,29 +81,8 @@ struct TokenExchangeGrantHandler: GrantHandler {
             guard form["actor_token_type"] != nil else {
                 throw OAuthError.tokenExchange(.invalidRequest, "actor_token_type is required with actor_token.")
             }
-            let policy = ValidationPolicy(
-                issuers: [
-                    context.configuration.issuerV2(tenantID: context.tenant.tenantID),
-                    context.configuration.issuerV1(tenantID: context.tenant.tenantID),
-                ],
-                // An actor token may be for any application of the tenant (it identifies the actor).
-                audiences: Set(context.tenant.directory.applications.flatMap(context.tenant.audiences(of:))))
-            let validator = try await context.authority.currentKeys().validator
-            let validated: ValidatedToken
-            do { validated = try await validator.validate(actorToken, policy: policy) } catch {
-                throw OAuthError.tokenExchange(.invalidGrant, "The actor_token is not valid here: \(error.description)")
-            }
-            // The actor token must be the caller's own (RFC 8693 §1.1: the actor is the party
-            // acting; a client presenting another client's token would act under its name) —
-            // unless the subject token's `may_act` names the caller as allowed to act.
-            let caller = caller.application.appId
-            let mayActClient = subject.claims["may_act"]?.objectValue.flatMap { $0["client_id"]?.stringValue ?? $0["sub"]?.stringValue }
-            guard validated.clientID?.lowercased() == caller.lowercased() || mayActClient?.lowercased() == caller.lowercased() else {
-                throw OAuthError.tokenExchange(
-                    .invalidGrant,
-                    "The actor_token was issued to '\(validated.clientID ?? "(no client)")', not to the calling client '\(caller)'.")
-            }
-            actor = ["sub": .string(validated.subject ?? ""), "client_id": .string(validated.clientID ?? caller)]
+            let validated = try await validator.actorToken(actorToken, caller: caller.application, subject: subject)
+            actor = ["sub": .string(validated.subject ?? ""), "client_id": .string(validated.clientID ?? caller.application.appId)]
         }
         // RFC 8693 §4.4: may_act names who may act for the subject.
         if case .object(let mayAct)? = subject.claims["may_act"], let allowed = mayAct["sub"]?.stringValue,
@@ -100,10 +101,9 @@ struct TokenExchangeGrantHandler: GrantHandler {
             }
             resources.insert(app.appId)
         }
-        let scopeTokens = Scopes.parse(form["scope"])
         var resolved: ResolvedScopes
         do {
-            resolved = try ResolvedScopes.resolve(scopeTokens, tenant: context.tenant, tenantName: request.tenantSegment)
+            resolved = try ResolvedScopes.resolve(Scopes.parse(form["scope"]), tenant: context.tenant, tenantName: request.tenantSegment)
         } catch {
             throw OAuthError.tokenExchange(error.error == .invalidResource ? .invalidTarget : .invalidScope, error.message)
         }
@@ -122,49 +122,38 @@ struct TokenExchangeGrantHandler: GrantHandler {
         context.draft.resource(target)
         let granted = try Consent.grantedScopes(
             client: caller.application, resolved: resolved, userID: user.id, tenant: context.tenant, draft: context.draft)
-        let authentication = OnBehalfOfGrantHandler.authentication(of: subject, userID: user.id)
-        context.draft.record.authenticationMethodsUsed = authentication.methods
+        var act = actor
+        if let previous = subject.claims["act"] { act["act"] = previous }
+        return Validated(
+            user: user, subject: subject, act: act, target: target, resolved: resolved, granted: granted,
+            authentication: AssertionValidator.authentication(of: subject, userID: user.id), claims: try request.claimsRequest(),
+            ipAddress: request.ipAddress)
+    }
+
+    private func exchange(_ v: Validated, context: GrantContext) async throws -> TokenResponse {
+        context.draft.record.authenticationMethodsUsed = v.authentication.methods
         context.draft.record.signInEventTypes = ["nonInteractiveUser"]
-        let claimsRequest = try form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
         // Conditional Access as for OBO: the user is the subject, with the original sign-in's
         // time, methods and location (carried in the subject token), never the caller's address.
         var ca = SignInContext(
-            tenant: context.tenant, user: user, client: caller.application, resource: target, isInteractive: false,
-            authentication: authentication,
-            requestedAuthenticationContexts: claimsRequest.requestedAuthenticationContexts,
-            ipAddress: authentication.ipAddress ?? request.ipAddress, authenticationProtocol: grantType)
-        ca.requiredPolicyIDs = claimsRequest.policyIDs
+            tenant: context.tenant, user: v.user, client: context.client.application, resource: v.target, isInteractive: false,
+            authentication: v.authentication,
+            requestedAuthenticationContexts: v.claims.requestedAuthenticationContexts,
+            ipAddress: v.authentication.ipAddress ?? v.ipAddress, authenticationProtocol: grantType)
+        ca.requiredPolicyIDs = v.claims.policyIDs
         let outcome = try context.conditionalAccess(ca)
-        let acrs = context.authenticationContexts(carried: authentication.acrs, outcome: outcome, in: ca)
-
-        // RFC 9068 §2.2 claims, plus tid and oid; act nests the subject token's own act (§4.1).
-        let now = context.now
-        let lifetime = Int.random(in: context.configuration.accessTokenLifetime)
-        let iat = now.timeIntervalSince1970.rounded(.down)
-        let jti = TokenMinter.randomID()
-        var act = actor
-        if let previous = subject.claims["act"] { act["act"] = previous }
-        var claims: [String: JSONValue] = [
-            "iss": .string(context.configuration.issuerV2(tenantID: context.tenant.tenantID)), "aud": .string(target.appId),
-            "sub": .string(subject.subject ?? user.id), "client_id": .string(caller.application.appId), "iat": .number(iat),
-            "nbf": .number(iat), "exp": .number(iat + Double(lifetime)), "jti": .string(jti), "scope": .string(Scopes.format(granted)),
-            "tid": .string(context.tenant.tenantID), "oid": .string(user.id), "act": .object(act),
-            // RFC 9068 §2.2.1's authentication facts, carried from the subject token so the next
-            // exchange (or OBO) evaluates sign-in frequency and authentication contexts against
-            // the user's real sign-in, not this exchange.
-            "auth_time": .number(authentication.authTime.timeIntervalSince1970.rounded(.down)),
-            "amr": .array(authentication.methods.map(JSONValue.string)),
-            "aio": .string(
-                TokenMinter.aio(authentication: authentication, issuedAt: now, ipAddress: authentication.ipAddress ?? request.ipAddress)),
-        ]
-        if !acrs.isEmpty { claims["acrs"] = .array(acrs.map(JSONValue.string)) }
-        let roles = context.tenant.appRoles(principalID: user.id, resource: target, includeGroups: true)
-        if !roles.isEmpty { claims["roles"] = .array(roles.map(JSONValue.string)) }
         let keys = try await context.authority.currentKeys()
-        let token = try keys.current.sign(claims: claims, type: "at+jwt")
-        context.draft.record.uniqueTokenIdentifier = jti
-        context.draft.record.scopes = granted
-        var response = TokenResponse(scope: Scopes.format(granted), expiresIn: lifetime, accessToken: token)
+        let minted = try TokenMinter(configuration: context.configuration).jwtProfileAccessToken(
+            .init(
+                tenant: context.tenant, user: v.user, subject: v.subject.subject ?? v.user.id, client: context.client.application,
+                audience: v.target, scopes: v.granted,
+                roles: context.tenant.appRoles(principalID: v.user.id, resource: v.target, includeGroups: true),
+                acrs: context.authenticationContexts(carried: v.authentication.acrs, outcome: outcome, in: ca), act: v.act,
+                authentication: v.authentication, ipAddress: v.authentication.ipAddress ?? v.ipAddress),
+            key: keys.current, now: context.now)
+        context.draft.record.uniqueTokenIdentifier = minted.uti
+        context.draft.record.scopes = v.granted
+        var response = TokenResponse(scope: Scopes.format(v.granted), expiresIn: minted.expiresIn, accessToken: minted.token)
         response.issuedTokenType = Self.accessTokenType
         return response
     }

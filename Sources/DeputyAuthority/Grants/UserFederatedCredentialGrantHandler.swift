@@ -11,17 +11,23 @@ import Foundation
 struct UserFederatedCredentialGrantHandler: GrantHandler {
     let grantType = "user_fic"
 
-    func handle(_ request: TokenRequest, context: GrantContext) async throws -> TokenResponse {
+    func validate(_ request: TokenRequest, context: GrantContext) async throws -> TokenIssuer.UserIssuance {
         guard let agent = context.client.agent else { throw OAuthError.userFICNeedsAgentIdentity(appID: context.client.application.appId) }
         let credential = try request.form.require("user_federated_identity_credential")
-        return try await Self.issue(credential: credential, request: request, agent: agent, context: context)
+        return try await Self.validate(credential: credential, request: request, agent: agent, context: context)
+    }
+
+    func issue(_ issuance: TokenIssuer.UserIssuance, context: GrantContext) async throws -> TokenResponse {
+        try await TokenIssuer(context: context).issueForUser(issuance)
     }
 
     /// Shared with the older jwt-bearer form (`assertion` = T2 with `username`).
-    static func issue(credential: String, request: TokenRequest, agent: AgentClient, context: GrantContext) async throws -> TokenResponse {
+    static func validate(
+        credential: String, request: TokenRequest, agent: AgentClient, context: GrantContext
+    ) async throws -> TokenIssuer.UserIssuance {
         let form = request.form
         // The credential is this grant's input, not the client's authentication: invalid_grant.
-        let t2 = try await AgentCredential.validate(credential, use: .userCredential, authority: context.authority, tenant: context.tenant)
+        let t2 = try await AssertionValidator(context).agentCredential(credential, use: .userCredential)
         let issuedTo = t2.clientID ?? ""
         let subject = t2.subject ?? ""
         if issuedTo.lowercased() != subject.lowercased() {
@@ -53,19 +59,16 @@ struct UserFederatedCredentialGrantHandler: GrantHandler {
         guard user.isEnabled else { throw OAuthError.userDisabled() }
         let resolved = try ResolvedScopes.resolve(
             Scopes.parse(try form.require("scope")), tenant: context.tenant, tenantName: request.tenantSegment)
-        guard resolved.resource != nil else {
-            throw OAuthError.resourceNotFound(RequestedScope.microsoftGraph, tenant: request.tenantSegment)
-        }
+        _ = try context.requireResource(resolved, request: request)
         try checkResourceIndicators(form, resolved: resolved, tenant: context.tenant)
         let granted = try Consent.grantedScopes(
             client: context.client.application, resolved: resolved, userID: user.id, tenant: context.tenant,
             draft: context.draft)
-        let claims = try form["claims"].map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest()
         // The agent user authenticates through its agent identity's federated credential.
         let authentication = Authentication(userID: user.id, authTime: context.now, methods: ["fed"])
-        return try await TokenIssuer(context: context).issueForUser(
-            .init(
-                user: user, authentication: authentication, resolved: resolved, grantedScopes: granted, nonce: nil, platform: .web,
-                familyID: nil, familyStartedAt: nil, claims: claims, isInteractive: false, clientInfo: form["client_info"] == "1"))
+        return .init(
+            user: user, authentication: authentication, resolved: resolved, grantedScopes: granted, nonce: nil, platform: .web,
+            familyID: nil, familyStartedAt: nil, claims: try request.claimsRequest(), isInteractive: false,
+            clientInfo: request.wantsClientInfo)
     }
 }

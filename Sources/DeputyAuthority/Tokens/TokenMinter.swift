@@ -145,6 +145,45 @@ struct TokenMinter: Sendable {
         return Minted(token: try key.sign(claims: c, includeX5t: !v2), expiresIn: lifetime, uti: uti)
     }
 
+    /// The RFC 9068 profile, for token exchange (RFC 8693): what a standards resource expects.
+    struct JWTProfileRequest {
+        var tenant: DirectoryIndex
+        var user: User
+        /// The subject token's `sub` (kept, so the subject is the same party across the exchange).
+        var subject: String
+        var client: Application
+        var audience: Application
+        var scopes: [String]
+        var roles: [String]
+        var acrs: [String]
+        /// RFC 8693 §4.1 `act`, with the subject token's own `act` nested.
+        var act: [String: JSONValue]
+        var authentication: Authentication
+        var ipAddress: String?
+    }
+
+    /// An RFC 9068 JWT access token (`typ: at+jwt`): §2.2's claims (`iss`, `exp`, `aud`, `sub`,
+    /// `client_id`, `iat`, `jti`, `scope`), `tid` and `oid`, `act`, and §2.2.1's authentication facts
+    /// (`auth_time`, `amr`, `acrs`) carried from the subject token, so the next exchange (or OBO)
+    /// evaluates sign-in frequency and authentication contexts against the user's real sign-in.
+    func jwtProfileAccessToken(_ r: JWTProfileRequest, key: SigningKey, now: Date) throws -> Minted {
+        let lifetime = Int.random(in: configuration.accessTokenLifetime)
+        let iat = now.timeIntervalSince1970.rounded(.down)
+        let jti = TokenMinter.randomID()
+        var c: [String: JSONValue] = [
+            "iss": .string(configuration.issuerV2(tenantID: r.tenant.tenantID)), "aud": .string(r.audience.appId),
+            "sub": .string(r.subject), "client_id": .string(r.client.appId), "iat": .number(iat), "nbf": .number(iat),
+            "exp": .number(iat + Double(lifetime)), "jti": .string(jti), "scope": .string(Scopes.format(r.scopes)),
+            "tid": .string(r.tenant.tenantID), "oid": .string(r.user.id), "act": .object(r.act),
+            "auth_time": .number(r.authentication.authTime.timeIntervalSince1970.rounded(.down)),
+            "amr": .array(r.authentication.methods.map(JSONValue.string)),
+            "aio": .string(TokenMinter.aio(authentication: r.authentication, issuedAt: now, ipAddress: r.ipAddress)),
+        ]
+        if !r.acrs.isEmpty { c["acrs"] = .array(r.acrs.map(JSONValue.string)) }
+        if !r.roles.isEmpty { c["roles"] = .array(r.roles.map(JSONValue.string)) }
+        return Minted(token: try key.sign(claims: c, type: "at+jwt"), expiresIn: lifetime, uti: jti)
+    }
+
     /// The Agent ID claims (Microsoft Learn, "Agent token claims"): facets are space-separated odd
     /// integers — `xms_act_fct` 11 (the actor is an agent identity); `xms_sub_fct` 11 for an
     /// autonomous agent, 13 for an agent user; `xms_idrel` how the subject relates to the tenant
