@@ -3,14 +3,16 @@ import Foundation
 
 /// The steps Conditional Access adds to an interactive sign-in: TOTP verification (RFC 6238),
 /// MFA registration, password change, signing in again for sign-in frequency, and the block page.
-/// They run after the password and before consent, as in Entra.
-extension InteractiveSignIn {
-    /// Wrong codes allowed within ``lockoutWindow`` before the user's TOTP is locked.
-    public static let maxCodeFailures = 5
-    public static let lockoutWindow: TimeInterval = 600
+/// They run after the password and before consent, as in Entra. ``evaluate(client:resource:claims:user:authentication:tenant:request:cookies:then:silent:)``
+/// decides; each step has its page and its form post; ``finish(_:authentication:tenant:request:then:)``
+/// records what was satisfied in the SSO session and continues the flow the step interrupted.
+struct StepUpFlow: Sendable {
+    let signIn: InteractiveSignIn
+    var authority: Authority { signIn.authority }
+    var secure: Bool { signIn.secure }
 
     /// The Conditional Access context of an interactive sign-in.
-    func interactiveContext(
+    func context(
         client: Application, resource: Application?, claims: ClaimsRequest, user: User,
         authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest
     ) -> SignInContext {
@@ -25,7 +27,7 @@ extension InteractiveSignIn {
     }
 
     /// What Conditional Access lets an interactive sign-in do next.
-    enum InteractiveDecision {
+    enum Decision {
         /// Go on (to consent and the code); the outcome goes into the sign-in record.
         case proceed(ConditionalAccessOutcome)
         /// Show this step or page instead.
@@ -35,12 +37,12 @@ extension InteractiveSignIn {
     /// Evaluates Conditional Access once, before the user goes on. `then` is where the sign-in
     /// continues once a step is done; `silent` answers a request that cannot show a page
     /// (`prompt=none`) with the error it is given.
-    func conditionalAccessStep(
+    func evaluate(
         client: Application, resource: Application?, claims: ClaimsRequest, user: User, authentication: Authentication,
         tenant: DirectoryIndex, request: BrowserRequest, cookies: [Cookie], then: InteractiveFlowRecord.Purpose,
         silent: ((OAuthError) -> InteractiveResult)? = nil
-    ) async throws -> InteractiveDecision {
-        let context = interactiveContext(
+    ) async throws -> Decision {
+        let context = context(
             client: client, resource: resource, claims: claims, user: user, authentication: authentication,
             tenant: tenant, request: request)
         let outcome = authority.evaluator.evaluate(context)
@@ -67,16 +69,16 @@ extension InteractiveSignIn {
         switch outcome.requirements.first ?? .mfa {
         case .mfa:
             return .stop(
-                try await startStep(
+                try await start(
                     user.totpSecret == nil ? .mfaRegistration : .mfa, authentication: authentication, user: user,
                     tenant: tenant, cookies: cookies, then: then))
         case .passwordChange:
             return .stop(
-                try await startStep(
+                try await start(
                     .passwordChange, authentication: authentication, user: user, tenant: tenant, cookies: cookies, then: then))
         case .reauthentication:
             return .stop(
-                try await startFlow(
+                try await signIn.startFlow(
                     then, tenant: tenant, app: client, loginHint: user.userPrincipalName, request: request,
                     notice: "Your organization requires you to sign in again (sign-in frequency).", extraCookies: cookies))
         case .compliantDevice, .domainJoinedDevice:
@@ -85,7 +87,7 @@ extension InteractiveSignIn {
     }
 
     /// Saves a step's flow and shows its page.
-    func startStep(
+    func start(
         _ step: InteractiveStep, authentication: Authentication, user: User, tenant: DirectoryIndex, cookies: [Cookie],
         then: InteractiveFlowRecord.Purpose, error: String? = nil
     ) async throws -> InteractiveResult {
@@ -99,12 +101,12 @@ extension InteractiveSignIn {
             expiresAt: now + authority.configuration.interactiveFlowLifetime)
         try await authority.store.saveFlow(flow)
         let cookie = Cookie(
-            name: Self.bindingCookiePrefix + flow.id, value: binding,
+            name: InteractiveSignIn.bindingCookiePrefix + flow.id, value: binding,
             maxAge: Int(authority.configuration.interactiveFlowLifetime), secure: secure)
-        return stepPage(flow, step: step, secret: secret, user: user, tenant: tenant, error: error, cookies: cookies + [cookie])
+        return page(flow, step: step, secret: secret, user: user, tenant: tenant, error: error, cookies: cookies + [cookie])
     }
 
-    func stepPage(
+    func page(
         _ flow: InteractiveFlowRecord, step: InteractiveStep, secret: String?, user: User, tenant: DirectoryIndex, error: String?,
         cookies: [Cookie]
     ) -> InteractiveResult {
@@ -121,9 +123,9 @@ extension InteractiveSignIn {
 
     /// POST /{tenant}/mfa: checks the verification code (or, at registration, confirms the new
     /// secret with one code), then continues the sign-in with `mfa` and `otp` satisfied.
-    public func submitVerificationCode(_ request: BrowserRequest) async -> InteractiveResult {
+    func submitVerificationCode(_ request: BrowserRequest) async -> InteractiveResult {
         do {
-            let (tenant, flow) = try await postedFlow(request)
+            let (tenant, flow) = try await signIn.postedFlow(request)
             guard case .step(let step, var authentication, let pendingSecret, let then) = flow.purpose,
                 step == .mfa || step == .mfaRegistration,
                 let user = tenant.user(id: authentication.userID), let secret = pendingSecret ?? user.totpSecret
@@ -131,20 +133,20 @@ extension InteractiveSignIn {
             let now = authority.time.now()
             let key = "totp:\(tenant.tenantID):\(user.id)"
             func again(_ message: String) -> InteractiveResult {
-                stepPage(flow, step: step, secret: pendingSecret, user: user, tenant: tenant, error: message, cookies: [])
+                page(flow, step: step, secret: pendingSecret, user: user, tenant: tenant, error: message, cookies: [])
             }
             // The attempt is counted before the code is checked (and the count cleared on success):
             // counting only failures, after the check, let a burst of concurrent guesses all pass
             // a check that read the count before any of them was recorded.
-            let count = try await authority.store.recordFailure(key, at: now, window: Self.lockoutWindow)
-            if count > Self.maxCodeFailures {
-                await recordInteractiveFailure(
+            let count = try await authority.store.recordFailure(key, at: now, window: InteractiveSignIn.lockoutWindow)
+            if count > InteractiveSignIn.maxCodeFailures {
+                await signIn.recordInteractiveFailure(
                     .multifactorLockedOut(), tenant: tenant, app: nil, login: user.userPrincipalName, request: request)
                 return .error(.multifactorLockedOut())
             }
             guard let matched = TOTP.match(request.parameters["otc"] ?? "", base32Secret: secret, at: now) else {
-                if count >= Self.maxCodeFailures {
-                    await recordInteractiveFailure(
+                if count >= InteractiveSignIn.maxCodeFailures {
+                    await signIn.recordInteractiveFailure(
                         .multifactorLockedOut(), tenant: tenant, app: nil, login: user.userPrincipalName, request: request)
                     return .error(.multifactorLockedOut())
                 }
@@ -164,7 +166,7 @@ extension InteractiveSignIn {
             }
             for method in ["mfa", "otp"] where !authentication.methods.contains(method) { authentication.methods.append(method) }
             authentication.mfaTime = now
-            return try await finishStep(flow, authentication: authentication, tenant: current, request: request, then: then)
+            return try await finish(flow, authentication: authentication, tenant: current, request: request, then: then)
         } catch {
             return .error(authority.normalize(error, draft: nil))
         }
@@ -172,9 +174,9 @@ extension InteractiveSignIn {
 
     /// POST /{tenant}/passwordchange: sets a new password, which remediates the user's risk (as
     /// Identity Protection does), then continues the sign-in.
-    public func submitPasswordChange(_ request: BrowserRequest) async -> InteractiveResult {
+    func submitPasswordChange(_ request: BrowserRequest) async -> InteractiveResult {
         do {
-            let (tenant, flow) = try await postedFlow(request)
+            let (tenant, flow) = try await signIn.postedFlow(request)
             guard case .step(.passwordChange, let authentication, _, let then) = flow.purpose,
                 let user = tenant.user(id: authentication.userID)
             else {
@@ -182,7 +184,7 @@ extension InteractiveSignIn {
             }
             let new = request.parameters["new_password"] ?? ""
             func again(_ message: String) -> InteractiveResult {
-                stepPage(flow, step: .passwordChange, secret: nil, user: user, tenant: tenant, error: message, cookies: [])
+                page(flow, step: .passwordChange, secret: nil, user: user, tenant: tenant, error: message, cookies: [])
             }
             guard new.count >= 8 else { return again("Your new password must have at least 8 characters.") }
             guard new == request.parameters["confirm_password"] else { return again("The passwords don't match.") }
@@ -196,95 +198,26 @@ extension InteractiveSignIn {
                 if d.users[i].userRiskLevel != nil { d.users[i].userRiskLevel = "none" }
             }
             let current = try await authority.tenant(tenant.tenantID) ?? tenant
-            return try await finishStep(flow, authentication: authentication, tenant: current, request: request, then: then)
+            return try await finish(flow, authentication: authentication, tenant: current, request: request, then: then)
         } catch {
             return .error(authority.normalize(error, draft: nil))
         }
     }
 
     /// Ends a step: the SSO session remembers what was satisfied and when, then the sign-in goes on.
-    func finishStep(
+    func finish(
         _ flow: InteractiveFlowRecord, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
         then: InteractiveFlowRecord.Purpose
     ) async throws -> InteractiveResult {
         try await authority.store.deleteFlow(id: flow.id)
-        if let id = request.cookies[Self.sessionCookie], var session = try await authority.store.session(hash: TokenIssuer.hash(id)),
+        if let id = request.cookies[InteractiveSignIn.sessionCookie],
+            var session = try await authority.store.session(hash: TokenIssuer.hash(id)),
             session.authentication.userID == authentication.userID
         {
             session.authentication = authentication
             try await authority.store.saveSession(session)
         }
-        let cookies = [Cookie(name: Self.bindingCookiePrefix + flow.id, value: "", maxAge: 0, secure: secure)]
-        return try await proceed(then, authentication: authentication, tenant: tenant, request: request, cookies: cookies)
-    }
-
-    /// Continues a sign-in once the user is authenticated (after the password or a step).
-    func proceed(
-        _ purpose: InteractiveFlowRecord.Purpose, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
-        cookies: [Cookie]
-    ) async throws -> InteractiveResult {
-        switch purpose {
-        case .authorize(let p):
-            return try await complete(p, authentication: authentication, tenant: tenant, request: request, cookies: cookies)
-        case .deviceCode(let userCode):
-            return try await approveDevice(
-                userCode: userCode, authentication: authentication, tenant: tenant, request: request, cookies: cookies)
-        case .portal(let path):
-            // The administrator's own sign-in to the authority's pages is in the log too.
-            let draft = SignInDraft(
-                tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize", correlationID: request.correlationID,
-                ipAddress: request.ipAddress, now: authority.time.now())
-            if let user = tenant.user(id: authentication.userID) { draft.user(user) }
-            draft.record.appDisplayName = "Deputy sign-in log"
-            draft.record.signInEventTypes = ["interactiveUser"]
-            draft.record.authenticationMethodsUsed = authentication.methods
-            try await authority.store.appendSignIn(draft.record)
-            return .redirect(path, cookies: cookies)
-        case .consent, .adminConsent, .step:
-            return .error(.signInFlowExpired())
-        }
-    }
-
-    /// Who may see the authority's administrator pages: the signed-in user when they hold an
-    /// administrator role; otherwise the sign-in page (coming back to `path`) or nil (signed in, not an administrator).
-    public func portalAccess(_ request: BrowserRequest, path: String) async throws -> (DirectoryIndex, User?, InteractiveResult?) {
-        guard let tenant = try await authority.tenant(request.tenantSegment) else { throw OAuthError.tenantNotFound(request.tenantSegment) }
-        if let session = try await currentSession(request, tenant: tenant), let user = tenant.user(id: session.authentication.userID) {
-            return (tenant, tenant.isAuditReader(user.id) ? user : nil, nil)
-        }
-        return (tenant, nil, try await startFlow(.portal(path: path), tenant: tenant, app: nil, loginHint: nil, request: request))
-    }
-
-    /// The device-code sign-in: Conditional Access for the device's app and resource, then approval.
-    func approveDevice(
-        userCode: String, authentication: Authentication, tenant: DirectoryIndex, request: BrowserRequest,
-        cookies: [Cookie]
-    ) async throws -> InteractiveResult {
-        let now = authority.time.now()
-        guard let device = try await authority.store.deviceCode(userCode: userCode), device.expiresAt > now,
-            let app = tenant.application(appID: device.clientID), let user = tenant.user(id: authentication.userID)
-        else {
-            return .message(
-                title: "Code expired", text: "The code expired while you were signing in. Start again on your device. (AADSTS70019)",
-                cookies: cookies)
-        }
-        let resource = try? ResolvedScopes.resolve(device.scopes, tenant: tenant, tenantName: tenant.tenantID).resource
-        let claims = (try? device.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) }) ?? nil
-        if case .stop(let step) = try await conditionalAccessStep(
-            client: app, resource: resource, claims: claims ?? ClaimsRequest(), user: user,
-            authentication: authentication, tenant: tenant, request: request, cookies: cookies,
-            then: .deviceCode(userCode: userCode))
-        {
-            return step
-        }
-        do {
-            try await authority.store.resolveDeviceCode(userCode: userCode, state: .approved(authentication))
-        } catch StorageError.conflict {
-            return .message(title: "Code already used", text: "This code was already used. Start again on your device.", cookies: cookies)
-        }
-        return .message(
-            title: "Device sign-in complete",
-            text: "You have signed in to the \(app.displayName) application on your device. You may now close this window.",
-            cookies: cookies)
+        let cookies = [Cookie(name: InteractiveSignIn.bindingCookiePrefix + flow.id, value: "", maxAge: 0, secure: secure)]
+        return try await signIn.proceed(then, authentication: authentication, tenant: tenant, request: request, cookies: cookies)
     }
 }
