@@ -73,6 +73,8 @@ let package = Package(
             dependencies: [
                 "DeputyCore",
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -214,6 +216,7 @@ let package = Package(
                 "DeputyAuthority", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres", "DeputyPostgres",
                 "DeputyAuthorityServer",
                 "DeputySamples", "DeputyDemo", "DeputyMCP", "DeputyHummingbird", "DeputyTokenAcquisition", "DeputyTokenValidation",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

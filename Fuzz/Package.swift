@@ -19,6 +19,7 @@ let fuzzTargets: [(name: String, modules: [String])] = [
     ("FuzzClaims", ["DeputyCore"]),
     ("FuzzChallenge", ["DeputyCore"]),
     ("FuzzJWT", ["DeputyCore"]),
+    ("FuzzJSON", ["DeputyCore"]),
     ("FuzzTenantFile", ["DeputyCore", "DeputyAuthority"]),
     ("FuzzPolicy", ["DeputyCore", "DeputyAuthority"]),
 ]

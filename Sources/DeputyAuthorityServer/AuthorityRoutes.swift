@@ -108,7 +108,7 @@ public struct AuthorityRoutes: Sendable {
                 if case .denied(let refusal) = try await graphCaller(req, permission: "AuditLog.Read.All") { return refusal }
                 var r = req
                 let body = try await r.collectBody(upTo: 4096)
-                guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: body).utf8)),
+                guard case .object(let o)? = try? JSONParser.parse(Data(String(buffer: body).utf8)),
                     let seconds = o["advanceSeconds"]?.numberValue, seconds.isFinite, seconds >= 0
                 else {
                     // Forward only: moving back would reopen TOTP steps and lifetimes already used.

@@ -135,7 +135,7 @@ extension AuthorityRoutes {
         }
         var r = req
         let body = try await r.collectBody(upTo: 1 << 20)
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: body).utf8)) else {
+        guard let json = try? JSONParser.parse(Data(String(buffer: body).utf8)) else {
             return graphError(.badRequest, "BadRequest", "The request body must be JSON (signInIdentity, signInContext, signInConditions).")
         }
         do {

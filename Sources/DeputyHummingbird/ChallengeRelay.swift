@@ -78,7 +78,7 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
     /// a block) is relayed as the same block, with its AADSTS codes.
     public init?(downstreamStatus status: Int, wwwAuthenticate: String?, authorizationURI: String? = nil, body: [UInt8]? = nil) {
         guard let header = wwwAuthenticate else {
-            guard status == 403, let body, case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body)),
+            guard status == 403, let body, case .object(let o)? = try? JSONParser.parse(Data(body)),
                 o["error"]?.stringValue == "access_blocked"
             else { return nil }
             let codes = (o["error_codes"]?.arrayValue ?? []).compactMap { $0.numberValue.map { Int($0) } }

@@ -178,8 +178,8 @@ public actor MCPHTTPClientTransport: Transport {
     /// After `initialize`, later requests carry the negotiated `MCP-Protocol-Version`.
     func noteProtocolVersion(request: Data, response: Data) {
         guard protocolVersion == nil,
-            case .object(let sent)? = try? JSONDecoder().decode(JSONValue.self, from: request), sent["method"]?.stringValue == "initialize",
-            case .object(let got)? = try? JSONDecoder().decode(JSONValue.self, from: response),
+            case .object(let sent)? = try? JSONParser.parse(request), sent["method"]?.stringValue == "initialize",
+            case .object(let got)? = try? JSONParser.parse(response),
             case .object(let result)? = got["result"], let version = result["protocolVersion"]?.stringValue
         else { return }
         protocolVersion = version

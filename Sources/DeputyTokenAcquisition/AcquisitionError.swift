@@ -27,7 +27,7 @@ public struct ServiceError: Sendable, Equatable, CustomStringConvertible {
 
     /// Reads a token-endpoint error body; nil when it is not one.
     public init?(status: Int, body: [UInt8]) {
-        guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), let error = o["error"]?.stringValue else {
+        guard case .object(let o)? = try? JSONParser.parse(Data(body)), let error = o["error"]?.stringValue else {
             return nil
         }
         self.status = status

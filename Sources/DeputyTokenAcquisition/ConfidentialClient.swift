@@ -309,7 +309,7 @@ public final class ConfidentialClient: Sendable {
     }
 
     func parse(_ bytes: [UInt8]) throws(AcquisitionError) -> AccessToken {
-        guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
+        guard case .object(let o)? = try? JSONParser.parse(Data(bytes)),
             let token = o["access_token"]?.stringValue
         else {
             throw .transport("the token endpoint's answer has no access_token")

@@ -126,7 +126,7 @@ actor AuthorityMetadataSource {
         }
         guard response.status == .ok else { throw FetchError(description: "GET \(url) answered \(response.status.code)") }
         let body = try await response.body.collect(upTo: 1 << 20)
-        guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: body).utf8)),
+        guard case .object(let o)? = try? JSONParser.parse(Data(String(buffer: body).utf8)),
             let issuer = o["issuer"]?.stringValue, let jwks = o["jwks_uri"]?.stringValue
         else { throw FetchError(description: "\(url) is not an OpenID configuration with issuer and jwks_uri") }
         return (issuer, jwks, RemoteKeySet.maxAge(response.headers.first(name: "Cache-Control"), default: 86_400))

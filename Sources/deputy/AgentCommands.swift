@@ -31,7 +31,7 @@ struct AgentCommand: AsyncParsableCommand {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw fail("cannot read the manifest \(path) (start deputy up, or give --manifest)")
             }
-            guard case .object(let m)? = try? JSONDecoder().decode(JSONValue.self, from: data),
+            guard case .object(let m)? = try? JSONParser.parse(data),
                 let authority = m["authority"]?.stringValue, case .object(let services)? = m["services"],
                 case .object(let apps)? = m["applications"],
                 let dataAPI = services["dataApi"]?.stringValue, let mcp = services["mcpServer"]?.stringValue,

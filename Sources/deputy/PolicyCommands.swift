@@ -277,7 +277,10 @@ struct PolicyCommand: AsyncParsableCommand {
             let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
             guard let data = FileManager.default.contents(atPath: file) else { throw fail("cannot read \(file)") }
             let json: JSONValue
-            do { json = try JSONDecoder().decode(JSONValue.self, from: data) } catch { throw fail("\(file): not JSON (\(error))") }
+            do { json = try JSONParser.parse(data) } catch {
+                let line = data.prefix(error.offset).count { $0 == UInt8(ascii: "\n") } + 1
+                throw fail("\(file):\(line): not JSON: \(error.reason)")
+            }
             let items: [JSONValue]
             switch json {
             case .array(let a): items = a

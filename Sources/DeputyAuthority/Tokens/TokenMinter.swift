@@ -44,12 +44,10 @@ struct TokenMinter: Sendable {
         return "E2" + Base64URL.encode(JSONValue.object(o).serialized)
     }
 
-    private static let aioDecoder = JSONDecoder()
-
     /// Reads the authentication time, methods and MFA time back from an `aio` value Deputy issued.
     static func readAIO(_ aio: String) -> (authTime: Date?, methods: [String], mfaTime: Date?, ipAddress: String?)? {
         guard aio.hasPrefix("E2"), let data = Base64URL.decode(aio.dropFirst(2)),
-            case .object(let o)? = try? aioDecoder.decode(JSONValue.self, from: Data(data))
+            case .object(let o)? = try? JSONParser.parse(data)
         else { return nil }
         return (
             o["at"]?.numberValue.map { Date(timeIntervalSince1970: $0) }, o["amr"]?.arrayValue?.compactMap(\.stringValue) ?? [],

@@ -21,7 +21,7 @@ public struct ClaimsRequest: Sendable, Equatable {
         if !trimmed.hasPrefix("{"), let decoded = Data(base64Encoded: trimmed) ?? Base64URL.decode(trimmed) {
             data = decoded
         }
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: data), case .object(let obj) = value else {
+        guard let value = try? JSONParser.parse(data), case .object(let obj) = value else {
             throw .invalidClaimsParameter("Expected a JSON object such as {\"access_token\":{…}}.")
         }
         for (key, member) in obj {

@@ -15,18 +15,29 @@ public struct UnverifiedJWT: Sendable {
     public init(_ token: String) throws(Malformed) {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw Malformed(reason: "A JWT has three dot-separated parts; this has \(parts.count).") }
-        guard let h = Base64URL.decode(parts[0]), case .object(let header)? = try? JSONDecoder().decode(JSONValue.self, from: h)
-        else { throw Malformed(reason: "The header is not base64url-encoded JSON.") }
-        guard let p = Base64URL.decode(parts[1]), case .object(let claims)? = try? JSONDecoder().decode(JSONValue.self, from: p)
-        else { throw Malformed(reason: "The payload is not base64url-encoded JSON.") }
+        guard let h = Base64URL.decode(parts[0]) else { throw Malformed(reason: "The header is not base64url-encoded JSON.") }
+        guard let p = Base64URL.decode(parts[1]) else { throw Malformed(reason: "The payload is not base64url-encoded JSON.") }
         guard let sig = Base64URL.decode(parts[2]) else { throw Malformed(reason: "The signature is not base64url.") }
-        // RFC 7519 §4 (claims) and RFC 7515 §4 (header parameters): names must be unique.
-        if let name = DuplicateMembers.first(in: h) { throw Malformed(reason: "The header has '\(name)' more than once.") }
-        if let name = DuplicateMembers.first(in: p) { throw Malformed(reason: "The payload has the claim '\(name)' more than once.") }
+        // RFC 7519 §4 (claims) and RFC 7515 §4 (header parameters): names must be unique. Deputy
+        // rejects duplicates: two parsers of one token (this one and jwt-kit's, or a resource's and
+        // its gateway's) must never disagree on which `aud` counts.
+        let header = try Self.object(h, part: "header") { "The header has '\($0)' more than once." }
+        let claims = try Self.object(p, part: "payload") { "The payload has the claim '\($0)' more than once." }
         self.header = header
         self.claims = claims
         self.signingInput = token[parts[0].startIndex..<parts[1].endIndex]
         self.signature = sig
+    }
+
+    private static func object(
+        _ bytes: Data, part: String, duplicate: (String) -> String
+    ) throws(Malformed) -> [String: JSONValue] {
+        let value: JSONValue
+        do { value = try JSONParser.parse(bytes, rejectingDuplicateMembers: true) } catch {
+            throw Malformed(reason: error.duplicateMember.map(duplicate) ?? "The \(part) is not base64url-encoded JSON.")
+        }
+        guard case .object(let members) = value else { throw Malformed(reason: "The \(part) is not base64url-encoded JSON.") }
+        return members
     }
 
     /// Why a token could not be split.

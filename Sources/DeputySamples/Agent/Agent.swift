@@ -129,14 +129,14 @@ public struct Agent: Sendable {
         let response = try await httpClient.execute(request, timeout: .seconds(30))
         TokenChainRecorder.current?.downstream(headerValue: response.headers.first(name: TokenChainReport.headerName.rawName))
         let body = try await response.body.collect(upTo: 1 << 20)
-        return (Int(response.status.code), try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView)))
+        return (Int(response.status.code), try? JSONParser.parse(Data(body.readableBytesView)))
     }
 
     func chat<Context: AuthenticatedRequestContext>(_ request: Request, context: Context) async throws -> Response {
         guard let principal = context.principal else { throw HTTPError(.unauthorized) }
         var r = request
         let body = try await r.collectBody(upTo: 16 * 1024)
-        guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView)),
+        guard case .object(let o)? = try? JSONParser.parse(Data(body.readableBytesView)),
             let message = o["message"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !message.isEmpty,
             message.count <= 2_000
         else {

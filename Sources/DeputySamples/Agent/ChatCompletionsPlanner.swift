@@ -88,7 +88,7 @@ public struct ChatCompletionsPlanner: AgentPlanner {
         } catch {
             throw ModelError(description: "the model at \(endpoint) could not be reached: \(error)")
         }
-        guard response.status == .ok, case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView)),
+        guard response.status == .ok, case .object(let o)? = try? JSONParser.parse(Data(data.readableBytesView)),
             let message = o["choices"]?.arrayValue?.first?.objectValue?["message"]?.objectValue
         else {
             throw ModelError(description: "the model at \(endpoint) answered \(response.status.code) without a message")
@@ -97,6 +97,6 @@ public struct ChatCompletionsPlanner: AgentPlanner {
     }
 
     static func json(_ value: Value) -> JSONValue {
-        (try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))) ?? .object([:])
+        (try? JSONParser.parse(JSONEncoder().encode(value))) ?? .object([:])
     }
 }

@@ -101,7 +101,7 @@ public struct DataAPI: Sendable {
             let p = try context.principal(requiring: Self.writeScopes, resourceMetadata: resourceMetadata)
             var r = request
             let body = try await r.collectBody(upTo: 64 * 1024)
-            guard case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: body).utf8)),
+            guard case .object(let o)? = try? JSONParser.parse(Data(String(buffer: body).utf8)),
                 let amount = o["amount"]?.numberValue, amount > 0, amount < 1_000_000,
                 let text = o["description"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty, text.count <= 500
             else {
