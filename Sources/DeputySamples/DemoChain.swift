@@ -185,3 +185,84 @@ public enum DemoChain {
     /// The demo tenant's v2.0 issuer: the authority the services trust.
     static func issuer(_ demo: DemoTenant) -> String { "\(demo.url(.authority))/\(DemoTenant.tenantID)/v2.0" }
 }
+
+extension DemoChain {
+    /// What the chain's services are built from.
+    public struct Environment: Sendable {
+        public var demo: DemoTenant
+        /// The demo tenant's directory (the Data API reads managers from it).
+        public var directory: TenantDirectory
+        /// Where services keep their own data (the Data API's expense database); nil keeps it in memory.
+        public var dataDirectory: String?
+        public var httpClient: HTTPClient
+        public var planner: any AgentPlanner
+        public var time: any TimeSource
+
+        public init(
+            demo: DemoTenant, directory: TenantDirectory, dataDirectory: String?, httpClient: HTTPClient,
+            planner: any AgentPlanner = BuiltInPlanner(), time: any TimeSource = SystemTimeSource()
+        ) {
+            self.demo = demo
+            self.directory = directory
+            self.dataDirectory = dataDirectory
+            self.httpClient = httpClient
+            self.planner = planner
+            self.time = time
+        }
+    }
+
+    /// A service's routes, by the request context they need: pages for the browser, or an API
+    /// whose requests carry a validated bearer token.
+    public enum Routes {
+        case pages(Router<BasicRequestContext>)
+        case api(Router<BearerRequestContext>)
+    }
+
+    /// One service of the chain, described once: its role (which gives its port, `portBase` +
+    /// ``DemoTenant/Role/portOffset``, and its app registration in the demo tenant), the line
+    /// `deputy up` prints for it, and its routes. `deputy up` starts every entry of
+    /// ``DemoChain/services``; adding a service is one entry there (and its role and registration
+    /// in `DemoTenant`).
+    public struct ServiceDescription: Sendable {
+        public let role: DemoTenant.Role
+        /// What `deputy up` prints for the service: its name, URL and what to try.
+        public let summary: @Sendable (DemoTenant) -> String
+        /// Builds the service's routes.
+        public let routes: @Sendable (Environment) throws -> Routes
+    }
+
+    /// The chain's services in start order: each starts after the services it calls, and stops
+    /// before them.
+    public static let services: [ServiceDescription] = [
+        ServiceDescription(
+            role: .dataApi, summary: { "Data API       \($0.url(.dataApi))/expenses   (Contoso SQL, https://database.windows.net/)" }
+        ) { env in
+            .api(
+                try dataAPI(
+                    demo: env.demo, directory: env.directory, storePath: env.dataDirectory.map { $0 + "/expenses.sqlite" },
+                    httpClient: env.httpClient, time: env.time))
+        },
+        ServiceDescription(
+            role: .mcpServer,
+            summary: {
+                "MCP server     \($0.url(.mcpServer))/mcp   (metadata: \($0.url(.mcpServer))/.well-known/oauth-protected-resource/mcp)"
+            }
+        ) { env in .api(try mcpServer(demo: env.demo, httpClient: env.httpClient, time: env.time)) },
+        ServiceDescription(
+            role: .reportsApi,
+            summary: { "Reports API    \($0.url(.reportsApi))/api/expenses   (no grant to the Data API: consent required, relayed)" }
+        ) { env in .api(try reportsAPI(demo: env.demo, httpClient: env.httpClient, time: env.time)) },
+        ServiceDescription(role: .agent, summary: { "agent          \($0.url(.agent))/chat   (POST {\"message\": \"list my expenses\"})" })
+        { env in
+            .api(try agent(demo: env.demo, httpClient: env.httpClient, planner: env.planner, time: env.time))
+        },
+        ServiceDescription(role: .webApi, summary: { "Web API        \($0.url(.webApi))/api/expenses" }) { env in
+            .api(try webAPI(demo: env.demo, httpClient: env.httpClient, time: env.time))
+        },
+        ServiceDescription(
+            role: .spa, summary: { "SPA            \($0.url(.spa))/   (sign in here: Web API, agent chat, token-chain panel)" }
+        ) { env in
+            .pages(spa(demo: env.demo))
+        },
+    ]
+}

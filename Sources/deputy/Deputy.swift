@@ -184,21 +184,16 @@ struct Up: AsyncParsableCommand {
         // The chain's services reach the authority (and each other) over HTTP(S), trusting the local CA.
         try await withDeputyHTTPClient(trusting: caPath) { httpClient in
             let services: [DemoTenant.Role] = DemoTenant.Role.allCases
-            func serve<Context: RequestContext>(_ router: Router<Context>, _ role: DemoTenant.Role) throws -> some Service
-            where Context.Source == ApplicationRequestContextSource {
-                try ServiceServer.application(router: router, port: portBase + role.portOffset, tls: ca, logger: logger)
+            let environment = DemoChain.Environment(
+                demo: demo, directory: file.tenants[0], dataDirectory: dataDir, httpClient: httpClient,
+                planner: planner(httpClient), time: clock)
+            let chain: [any Service] = try DemoChain.services.map { service in
+                let port = portBase + service.role.portOffset
+                switch try service.routes(environment) {
+                case .pages(let router): return try ServiceServer.application(router: router, port: port, tls: ca, logger: logger)
+                case .api(let router): return try ServiceServer.application(router: router, port: port, tls: ca, logger: logger)
+                }
             }
-            let chain: [any Service] = [
-                try serve(
-                    try DemoChain.dataAPI(
-                        demo: demo, directory: file.tenants[0], storePath: dataDir + "/expenses.sqlite", httpClient: httpClient,
-                        time: clock), .dataApi),
-                try serve(DemoChain.mcpServer(demo: demo, httpClient: httpClient, time: clock), .mcpServer),
-                try serve(DemoChain.webAPI(demo: demo, httpClient: httpClient, time: clock), .webApi),
-                try serve(DemoChain.agent(demo: demo, httpClient: httpClient, planner: planner(httpClient), time: clock), .agent),
-                try serve(DemoChain.reportsAPI(demo: demo, httpClient: httpClient, time: clock), .reportsApi),
-                try serve(DemoChain.spa(demo: demo), .spa),
-            ]
             let app = try AuthorityServer.application(
                 authority: authority, port: portBase + DemoTenant.Role.authority.portOffset, tls: ca,
                 testClock: testControls ? clock : nil, logger: logger
@@ -244,13 +239,7 @@ enum UpBanner {
         var lines = ["", "Deputy is running (tenant Contoso, \(DemoTenant.tenantID))", ""]
         lines.append("  authority      \(demo.url(.authority))/\(DemoTenant.tenantID)")
         lines.append("  discovery      \(demo.url(.authority))/\(DemoTenant.tenantID)/v2.0/.well-known/openid-configuration")
-        lines.append("  SPA            \(demo.url(.spa))/   (sign in here: Web API, agent chat, token-chain panel)")
-        lines.append("  Web API        \(demo.url(.webApi))/api/expenses")
-        lines.append("  agent          \(demo.url(.agent))/chat   (POST {\"message\": \"list my expenses\"})")
-        lines.append(
-            "  MCP server     \(demo.url(.mcpServer))/mcp   (metadata: \(demo.url(.mcpServer))/.well-known/oauth-protected-resource/mcp)")
-        lines.append("  Data API       \(demo.url(.dataApi))/expenses   (Contoso SQL, https://database.windows.net/)")
-        lines.append("  Reports API    \(demo.url(.reportsApi))/api/expenses   (no grant to the Data API: consent required, relayed)")
+        for service in DemoChain.services.reversed() { lines.append("  " + service.summary(demo)) }
         lines.append("")
         lines.append("  user                                           password        TOTP secret")
         for u in DemoTenant.users {
