@@ -89,10 +89,17 @@ public final class PostgresBackend: StorageBackend {
             for try await (key, value) in rows.decode((String, Data).self) { result.append((key, value)) }
             return result
         }
-        func last(_ table: StoreTable, limit: Int) async throws -> [Data] {
-            let rows = try await run("SELECT value FROM \(unescaped: PostgresBackend.tableName(table)) ORDER BY key DESC LIMIT \(limit)")
-            var result: [Data] = []
-            for try await value in rows.decode(Data.self) { result.append(value) }
+        func last(_ table: StoreTable, limit: Int, in range: KeyRange) async throws -> [(key: String, value: Data)] {
+            // `key` is COLLATE "C": bytes, as KeyRange asks. A null bound compares as no bound.
+            let rows = try await run(
+                """
+                SELECT key, value FROM \(unescaped: PostgresBackend.tableName(table))
+                WHERE (\(range.lowerBound)::text IS NULL OR key >= \(range.lowerBound))
+                  AND (\(range.upperBound)::text IS NULL OR key < \(range.upperBound))
+                ORDER BY key DESC LIMIT \(limit)
+                """)
+            var result: [(key: String, value: Data)] = []
+            for try await (key, value) in rows.decode((String, Data).self) { result.append((key, value)) }
             return result
         }
         func purge(_ table: StoreTable, before: Date) async throws {

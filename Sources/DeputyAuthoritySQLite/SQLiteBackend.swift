@@ -113,9 +113,25 @@ public final class SQLiteBackend: StorageBackend {
                 }
             }
         }
-        func last(_ table: StoreTable, limit: Int) async throws -> [Data] {
-            try run { db in
-                try Data.fetchAll(db, sql: "SELECT value FROM \(table.rawValue) ORDER BY key DESC LIMIT ?", arguments: [limit])
+        func last(_ table: StoreTable, limit: Int, in range: KeyRange) async throws -> [(key: String, value: Data)] {
+            // `key` compares with SQLite's BINARY collation: bytes, as KeyRange asks.
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let lower = range.lowerBound {
+                conditions.append("key >= ?")
+                arguments += [lower]
+            }
+            if let upper = range.upperBound {
+                conditions.append("key < ?")
+                arguments += [upper]
+            }
+            arguments += [limit]
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            return try run { db in
+                try Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT key, value FROM \(table.rawValue) \(filter) ORDER BY key DESC LIMIT ?"),
+                    arguments: arguments
+                ).map { (key: $0["key"], value: $0["value"]) }
             }
         }
         func purge(_ table: StoreTable, before: Date) async throws {

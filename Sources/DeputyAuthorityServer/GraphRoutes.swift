@@ -86,18 +86,22 @@ extension AuthorityRoutes {
         return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: try enc.encode(value))))
     }
 
-    struct SignInPage: Encodable {
+    struct GraphSignInPage: Encodable {
         let context: String
+        let nextLink: String?
         let value: [SignInRecord]
         enum CodingKeys: String, CodingKey {
             case context = "@odata.context"
+            case nextLink = "@odata.nextLink"
             case value
         }
     }
 
-    /// GET /v1.0/auditLogs/signIns: newest first; `$top` (1–1000, default 1000) and `$filter`
-    /// with `eq` on userPrincipalName, userId, appId, resourceId, correlationId and `ge`/`le` on
-    /// createdDateTime, joined with `and`.
+    /// GET /v1.0/auditLogs/signIns: newest first; `$top` (1–1000, default 1000), `$filter` with
+    /// `eq` on userPrincipalName, userId, appId, resourceId, correlationId and id and `ge`, `gt`,
+    /// `le`, `lt` on createdDateTime, joined with `and`; and `@odata.nextLink` with a `$skiptoken`
+    /// while there is more (Graph "List signIns", "Paging Microsoft Graph data in your app"). The
+    /// store reads only the time range the filter names, one page at a time.
     func signIns(_ req: Request) async throws -> Response {
         let tenant: DirectoryIndex
         switch try await graphCaller(req, permission: "AuditLog.Read.All") {
@@ -121,9 +125,24 @@ extension AuthorityRoutes {
         do { filter = try SignInFilter(q["$filter"] ?? "") } catch {
             return graphError(.badRequest, "BadRequest", "\(error)")
         }
-        let records = try await authority.store.recentSignIns(limit: 50_000)
-            .filter { $0.tenantId == tenant.tenantID && filter.matches($0) }.prefix(top)
-        return try graphJSON(SignInPage(context: "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns", value: Array(records)))
+        var cursor: String?
+        if let token = q["$skiptoken"] {
+            guard let bytes = Base64URL.decode(token), let key = String(bytes: bytes, encoding: .utf8) else {
+                return graphError(.badRequest, "BadRequest", "Invalid $skiptoken: pass the one from @odata.nextLink unchanged.")
+            }
+            cursor = key
+        }
+        let (from, through) = filter.timeRange
+        let page = try await authority.store.signIns(
+            SignInQuery(tenantID: tenant.tenantID, from: from, through: through, limit: top, cursor: cursor) { filter.matches($0) })
+        let nextLink = page.nextCursor.map { key in
+            let kept = q.pairs.filter { $0.name != "$skiptoken" }.map { ($0.name, $0.value) }
+            let query = FormParameters(kept + [("$skiptoken", Base64URL.encode(Array(key.utf8)))]).encoded
+            return authority.configuration.baseURL + req.uri.path + "?" + query
+        }
+        return try graphJSON(
+            GraphSignInPage(
+                context: "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns", nextLink: nextLink, value: page.records))
     }
 
     /// POST /beta/identity/conditionalAccess/evaluate: What-If.
@@ -193,9 +212,9 @@ extension AuthorityRoutes {
         }
         // `?correlationId=…`: one request's sign-ins across every hop of a chain (the SPA links here).
         let correlation = parameters["correlationId"].flatMap { $0.isEmpty ? nil : $0 }
-        let records = try await authority.store.recentSignIns(limit: correlation == nil ? 500 : 5_000)
-            .filter { $0.tenantId == tenant.tenantID && (correlation == nil || $0.correlationId == correlation) }.prefix(200)
-        return html(Pages.signInLog(Array(records), tenant: tenant.tenant.displayName, user: admin.userPrincipalName))
+        let page = try await authority.store.signIns(
+            SignInQuery(tenantID: tenant.tenantID, limit: 200) { correlation == nil || $0.correlationId == correlation })
+        return html(Pages.signInLog(page.records, tenant: tenant.tenant.displayName, user: admin.userPrincipalName))
     }
 }
 
@@ -244,6 +263,20 @@ struct SignInFilter: Sendable {
             }
             clauses.append(clause)
         }
+    }
+
+    /// The time range the `createdDateTime` clauses allow (the store reads only that range).
+    var timeRange: (from: Date?, through: Date?) {
+        var from: Date?
+        var through: Date?
+        for clause in clauses where clause.field == "createdDateTime" {
+            guard let d = SignInFilter.date(clause.value) else { continue }
+            switch clause.op {
+            case "ge", "gt": from = max(from ?? d, d)
+            default: through = min(through ?? d, d)
+            }
+        }
+        return (from, through)
     }
 
     static func date(_ s: String) -> Date? {

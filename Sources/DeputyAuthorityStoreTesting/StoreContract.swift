@@ -79,6 +79,7 @@ public enum StoreContract {
         Check("Adding a signing key retires the current one and bumps the generation", signingKeys),
         Check("The sign-in log returns the most recent records, newest first, up to the limit", signInLog),
         Check("A sign-in with every field set (and text that needs escaping) comes back equal", signInRoundTrip),
+        Check("A sign-in query reads its time range and tenant, page by page, with nothing missed or repeated", signInQueryPages),
         Check(
             "Sign-ins recorded in the same millisecond come back newest first, in the order they were appended", signInLogSameMillisecond),
         Check("An identifier is used once until it expires", replayCache),
@@ -518,6 +519,42 @@ public enum StoreContract {
         r.note = "no grant"
         try await store.appendSignIn(r)
         #expect(try await store.recentSignIns(limit: 1) == [r])
+    }
+
+    /// A sign-in query reads its time range and tenant, page by page, with nothing missed or repeated.
+    static func signInQueryPages(_ store: any AuthorityStore) async throws {
+        // 60 records a second apart, every third in another tenant, plus three in one millisecond.
+        for i in 0..<60 {
+            var r = Self.signIn("s\(i)", at: Self.now + Double(i))
+            if i % 3 == 0 { r.tenantId = "other-tenant" }
+            try await store.appendSignIn(r)
+        }
+        for id in ["m1", "m2", "m3"] { try await store.appendSignIn(Self.signIn(id, at: Self.now + 30.0005)) }
+        // Between seconds 10 and 40 inclusive, this tenant only, in pages of 7.
+        let from = Self.now + 10
+        let through = Self.now + 40
+        var pages: [[String]] = []
+        var cursor: String?
+        repeat {
+            let page = try await store.signIns(
+                SignInQuery(tenantID: Self.tenantID, from: from, through: through, limit: 7, cursor: cursor))
+            pages.append(page.records.map(\.id))
+            cursor = page.nextCursor
+        } while cursor != nil && pages.count < 20
+        let expected = (10...40).reversed().flatMap { i -> [String] in
+            (i % 3 == 0 ? [] : ["s\(i)"]) + (i == 30 ? ["m3", "m2", "m1"] : [])
+        }
+        #expect(pages.flatMap { $0 } == expected)
+        #expect(pages.dropLast().allSatisfy { $0.count == 7 }, "every page but the last is full: \(pages)")
+        // The exact bounds: a record at `through` is in, one a second later is not.
+        let edge = try await store.signIns(SignInQuery(from: through, through: through, limit: 10))
+        #expect(edge.records.map(\.id) == ["s40"])
+        #expect(edge.nextCursor == nil)
+        // Other conditions apply within the range; an empty range is an empty last page.
+        let corr = try await store.signIns(SignInQuery(limit: 5) { $0.correlationId == "corr-s59" })
+        #expect(corr.records.map(\.id) == ["s59"])
+        let none = try await store.signIns(SignInQuery(from: Self.now + 1000, limit: 5))
+        #expect(none.records.isEmpty && none.nextCursor == nil)
     }
 
     /// Sign-ins recorded in the same millisecond come back newest first, in the order they were appended.

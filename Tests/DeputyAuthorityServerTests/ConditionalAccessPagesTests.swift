@@ -230,6 +230,52 @@ struct ConditionalAccessPagesTests {
         }
     }
 
+    @Test("The Graph sign-in log pages with @odata.nextLink: following it gives every record once, newest first, then no link")
+    func graphSignInPaging() async throws {
+        try await ConsentPagesTests.withApp { client, _ in
+            let admin = DemoTenant.app("admin")
+            let form = [
+                ("grant_type", "client_credentials"), ("client_id", admin.appId), ("client_secret", admin.secret!),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ]
+            var appToken = ""
+            for _ in 0..<5 { appToken = try await Self.token(client, form) }
+            let filter = "appId eq '\(admin.appId)'".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            func page(_ uri: String) async throws -> (ids: [String], times: [String], next: String?) {
+                let r = try await client.execute(uri: uri, method: .get, headers: [.authorization: "Bearer \(appToken)"]) { $0 }
+                #expect(r.status == .ok, "\(String(buffer: r.body))")
+                let body = try JSONDecoder().decode([String: JSONValue].self, from: Data(String(buffer: r.body).utf8))
+                let records = body["value"]?.arrayValue?.compactMap(\.objectValue) ?? []
+                return (
+                    records.compactMap { $0["id"]?.stringValue }, records.compactMap { $0["createdDateTime"]?.stringValue },
+                    body["@odata.nextLink"]?.stringValue
+                )
+            }
+            let all = try await page("/v1.0/auditLogs/signIns?$filter=\(filter)")
+            #expect(all.ids.count == 5 && all.next == nil)
+            var ids: [String] = []
+            var uri: String? = "/v1.0/auditLogs/signIns?$top=2&$filter=\(filter)"
+            var links: [String] = []
+            while let current = uri, links.count < 10 {
+                let p = try await page(current)
+                ids += p.ids
+                uri = p.next.map { link in
+                    links.append(link)
+                    // The link is absolute, on the authority's origin; the test client takes the path and query.
+                    return String(link.dropFirst(link.range(of: "/v1.0/")!.lowerBound.utf16Offset(in: link)))
+                }
+            }
+            #expect(ids == all.ids)
+            #expect(links.count == 2, "pages of 2, 2 and 1, the last without a link: \(links)")
+            #expect(links.allSatisfy { $0.hasPrefix("http://127.0.0.1:7400/v1.0/auditLogs/signIns?") && $0.contains("skiptoken") })
+            #expect(links.allSatisfy { $0.contains("filter") }, "the filter is kept in the link")
+            let bad = try await client.execute(
+                uri: "/v1.0/auditLogs/signIns?$skiptoken=%21%21", method: .get, headers: [.authorization: "Bearer \(appToken)"]
+            ) { $0 }
+            #expect(bad.status == .badRequest)
+        }
+    }
+
     @Test("What-If over Graph gives every policy with policyApplies and analysisReasons")
     func whatIf() async throws {
         try await ConsentPagesTests.withApp { client, _ in

@@ -304,6 +304,40 @@ public final class RecordStore: AuthorityStore {
         }
     }
 
+    /// The most rows one query reads before it answers (a page may then hold fewer than its limit,
+    /// with a cursor to go on from, as Graph's pages may).
+    static let signInScanLimit = 20_000
+
+    /// Reads the query's time range only (the keys start with the creation time in milliseconds),
+    /// newest first, in batches, until the page is full; the cursor is the key it stopped at.
+    public func signIns(_ query: SignInQuery) async throws -> SignInLogPage {
+        // The key range is the time range widened by a millisecond each side (keys round to the
+        // millisecond); `selects` then checks each record's time exactly.
+        var range = KeyRange(
+            from: query.from.map { Self.signInKeyPrefix($0.timeIntervalSince1970 * 1000 - 1) },
+            below: query.through.map { Self.signInKeyPrefix($0.timeIntervalSince1970 * 1000 + 2) })
+        if let cursor = query.cursor, range.upperBound.map({ KeyRange.less(cursor, $0) }) ?? true { range.upperBound = cursor }
+        let batch = min(max(query.limit * 4, 256), 4096)
+        var records: [SignInRecord] = []
+        var scanned = 0
+        while true {
+            let rows = try await backend.read { tx in try await tx.last(.signIns, limit: batch, in: range) }
+            for row in rows {
+                scanned += 1
+                let record = try RecordStore.decoder.decode(SignInRecord.self, from: row.value)
+                if query.selects(record) { records.append(record) }
+                if records.count == query.limit || scanned == Self.signInScanLimit {
+                    return SignInLogPage(records: records, nextCursor: row.key)
+                }
+            }
+            guard rows.count == batch, let last = rows.last else { return SignInLogPage(records: records, nextCursor: nil) }
+            range.upperBound = last.key
+        }
+    }
+
+    /// The start of the keys of records created in a millisecond (see ``appendSignIn(_:)``).
+    static func signInKeyPrefix(_ milliseconds: Double) -> String { String(format: "%015.0f-", max(0, milliseconds.rounded(.down))) }
+
     // MARK: ReplayCache
 
     public func useOnce(_ id: String, until: Date, now: Date) async throws -> Bool {

@@ -32,10 +32,39 @@ public protocol StorageTransaction {
     func delete(_ table: StoreTable, _ key: String) async throws
     /// Every row of a small table, in key order.
     func all(_ table: StoreTable) async throws -> [(key: String, value: Data)]
-    /// The last `limit` rows in key order, greatest key first.
-    func last(_ table: StoreTable, limit: Int) async throws -> [Data]
+    /// The last `limit` rows whose key is in `range`, in key order, greatest key first: a page of
+    /// the sign-in log, newest first (its keys start with the time).
+    func last(_ table: StoreTable, limit: Int, in range: KeyRange) async throws -> [(key: String, value: Data)]
     /// Deletes the rows whose expiry is before `before`.
     func purge(_ table: StoreTable, before: Date) async throws
+}
+
+/// Keys from `lowerBound` (included) to `upperBound` (excluded), compared as bytes; nil is unbounded.
+public struct KeyRange: Sendable, Equatable {
+    public var lowerBound: String?
+    public var upperBound: String?
+
+    public init(from lowerBound: String? = nil, below upperBound: String? = nil) {
+        self.lowerBound = lowerBound
+        self.upperBound = upperBound
+    }
+
+    /// Every key.
+    public static let all = KeyRange()
+
+    public func contains(_ key: String) -> Bool {
+        (lowerBound.map { !Self.less(key, $0) } ?? true) && (upperBound.map { Self.less(key, $0) } ?? true)
+    }
+
+    /// Byte order of the UTF-8 forms, as SQL's `COLLATE "C"` and SQLite's `BINARY` compare.
+    static func less(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+}
+
+extension StorageTransaction {
+    /// The last `limit` rows of a table, greatest key first.
+    public func last(_ table: StoreTable, limit: Int) async throws -> [Data] {
+        try await last(table, limit: limit, in: .all).map(\.value)
+    }
 }
 
 /// Where the authority's tables live: the one thing a new database needs to implement.
@@ -99,8 +128,11 @@ public final class InMemoryBackend: StorageBackend, Sendable {
         func all(_ table: StoreTable) async throws -> [(key: String, value: Data)] {
             tables.withLock { ($0[table] ?? [:]).sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value.value) } }
         }
-        func last(_ table: StoreTable, limit: Int) async throws -> [Data] {
-            tables.withLock { ($0[table] ?? [:]).sorted { $0.key > $1.key }.prefix(limit).map(\.value.value) }
+        func last(_ table: StoreTable, limit: Int, in range: KeyRange) async throws -> [(key: String, value: Data)] {
+            tables.withLock { tables in
+                (tables[table] ?? [:]).filter { range.contains($0.key) }.sorted { KeyRange.less($1.key, $0.key) }.prefix(limit)
+                    .map { (key: $0.key, value: $0.value.value) }
+            }
         }
         func purge(_ table: StoreTable, before: Date) async throws { throw StorageError.readOnly }
     }
@@ -138,8 +170,9 @@ public final class InMemoryBackend: StorageBackend, Sendable {
         func all(_ table: StoreTable) async throws -> [(key: String, value: Data)] {
             view(table).sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value.value) }
         }
-        func last(_ table: StoreTable, limit: Int) async throws -> [Data] {
-            view(table).sorted { $0.key > $1.key }.prefix(limit).map(\.value.value)
+        func last(_ table: StoreTable, limit: Int, in range: KeyRange) async throws -> [(key: String, value: Data)] {
+            view(table).filter { range.contains($0.key) }.sorted { KeyRange.less($1.key, $0.key) }.prefix(limit)
+                .map { (key: $0.key, value: $0.value.value) }
         }
         func purge(_ table: StoreTable, before: Date) async throws {
             purges[table] = max(purges[table] ?? .distantPast, before)

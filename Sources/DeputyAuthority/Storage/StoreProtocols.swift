@@ -84,6 +84,56 @@ public protocol SignInLogStore: Sendable {
     func appendSignIn(_ record: SignInRecord) async throws
     /// The most recent records, newest first.
     func recentSignIns(limit: Int) async throws -> [SignInRecord]
+    /// One page of the records a query selects, newest first, and where the next page starts.
+    func signIns(_ query: SignInQuery) async throws -> SignInLogPage
+}
+
+/// A query over the sign-in log (Microsoft Graph's `auditLogs/signIns` with `$filter`, `$top` and
+/// `$skiptoken`): the store reads only the time range asked for, a page at a time.
+public struct SignInQuery: Sendable {
+    /// Only this tenant's records.
+    public var tenantID: String?
+    /// Records created at or after this time.
+    public var from: Date?
+    /// Records created at or before this time.
+    public var through: Date?
+    /// Any other condition (user, application, correlation id …).
+    public var matching: @Sendable (SignInRecord) -> Bool
+    /// The most records in the page.
+    public var limit: Int
+    /// Where the previous page stopped (its ``SignInLogPage/nextCursor``), or nil for the first page.
+    public var cursor: String?
+
+    public init(
+        tenantID: String? = nil, from: Date? = nil, through: Date? = nil, limit: Int, cursor: String? = nil,
+        matching: @escaping @Sendable (SignInRecord) -> Bool = { _ in true }
+    ) {
+        self.tenantID = tenantID
+        self.from = from
+        self.through = through
+        self.limit = limit
+        self.cursor = cursor
+        self.matching = matching
+    }
+
+    /// Whether a record is selected (the time range exactly, as the store's key range is coarser).
+    public func selects(_ record: SignInRecord) -> Bool {
+        (tenantID.map { record.tenantId == $0 } ?? true) && (from.map { record.createdDateTime >= $0 } ?? true)
+            && (through.map { record.createdDateTime <= $0 } ?? true) && matching(record)
+    }
+}
+
+/// A page of the sign-in log.
+public struct SignInLogPage: Sendable {
+    /// Newest first.
+    public var records: [SignInRecord]
+    /// Pass as ``SignInQuery/cursor`` for the next page; nil when the log has no more.
+    public var nextCursor: String?
+
+    public init(records: [SignInRecord], nextCursor: String?) {
+        self.records = records
+        self.nextCursor = nextCursor
+    }
 }
 
 /// One-time identifiers (client assertion `jti`s).
