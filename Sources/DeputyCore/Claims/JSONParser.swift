@@ -6,8 +6,9 @@
 /// and it cannot report duplicate member names, which RFC 7519 §4 asks JWT parsers to reject. No
 /// package available to Deputy parses JSON into a dynamic value. The grammar is RFC 8259's; what it
 /// accepts and refuses matches `JSONDecoder` (a differential test and a fuzz target check it),
-/// except that it refuses trailing commas (`[1,]`, which `JSONDecoder` tolerates and RFC 8259 §4–5
-/// do not allow), a byte-order mark and UTF-16 (RFC 8259 §8.1), and, when asked, duplicate names.
+/// except where `JSONDecoder` departs from RFC 8259 or RFC 7519 (``differsInFoundation(_:)``:
+/// trailing commas, `0e3`, which of two repeated names counts) and for a byte-order mark and UTF-16
+/// (refused: RFC 8259 §8.1). Repeated names are refused when asked.
 public struct JSONParser {
     /// Why a document was refused, with the byte offset where parsing stopped.
     public struct Invalid: Error, Sendable, CustomStringConvertible, Equatable {
@@ -22,8 +23,9 @@ public struct JSONParser {
     public static let maximumDepth = 512
 
     /// Parses one JSON text (RFC 8259 §2: a value with optional whitespace around it).
+    /// - Parameter bytes: the text, UTF-8 without a byte-order mark (RFC 8259 §8.1).
     /// - Parameter rejectingDuplicateMembers: refuse an object that names a member twice
-    ///   (RFC 7519 §4, RFC 7515 §4); otherwise the last one wins, as in `JSONDecoder`.
+    ///   (RFC 7519 §4, RFC 7515 §4); otherwise the last one wins (RFC 7519 §4's alternative).
     public static func parse(_ bytes: some Collection<UInt8>, rejectingDuplicateMembers: Bool = false) throws(Invalid) -> JSONValue {
         let buffer = Array(bytes)
         return try buffer.withUnsafeBufferPointer { (pointer) throws(Invalid) -> JSONValue in
@@ -100,14 +102,15 @@ public struct JSONParser {
             guard current == UInt8(ascii: "\"") else { throw invalid("Expected a member name in quotes.") }
             let nameStart = position
             let name = try string()
+            // Checked before the value is read, so a repeated name is reported as such whatever follows.
+            if rejectDuplicates, members[name] != nil {
+                throw Invalid(reason: "The member '\(name)' appears more than once.", offset: nameStart, duplicateMember: name)
+            }
             skipWhitespace()
             guard current == UInt8(ascii: ":") else { throw invalid("Expected ':' after a member name.") }
             position += 1
             skipWhitespace()
-            let member = try value(depth: depth)
-            if members.updateValue(member, forKey: name) != nil, rejectDuplicates {
-                throw Invalid(reason: "The member '\(name)' appears more than once.", offset: nameStart, duplicateMember: name)
-            }
+            members[name] = try value(depth: depth)
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): position += 1
@@ -273,13 +276,19 @@ public struct JSONParser {
 }
 
 extension JSONParser {
-    /// Whether a text has a comma right before a closing bracket or brace, outside strings: what
-    /// `JSONDecoder` tolerates and this parser refuses. For differential checks against Foundation.
-    public static func hasTrailingComma(_ bytes: some Sequence<UInt8>) -> Bool {
+    /// Whether `JSONDecoder` reads a text differently from this parser: a comma right before a
+    /// closing bracket or brace (which it tolerates; RFC 8259 §4–5 do not allow it), a zero written
+    /// with an exponent (it refuses some, `0e3`, `-0.0e3`, and reads others, `0e12`, `0.0e3`,
+    /// `-0e3`; RFC 8259 §6 allows them all), or a member name repeated in an object (it keeps
+    /// the first; this parser keeps the last, as RFC 7519 §4 and ECMAScript's `JSON.parse` do).
+    /// For differential checks.
+    public static func differsInFoundation(_ bytes: some Sequence<UInt8>) -> Bool {
+        let text = Array(bytes)
+        do { _ = try parse(text, rejectingDuplicateMembers: true) } catch { if error.duplicateMember != nil { return true } }
         var inString = false
         var escaped = false
         var afterComma = false
-        for byte in bytes {
+        for (i, byte) in text.enumerated() {
             if inString {
                 if escaped {
                     escaped = false
@@ -297,9 +306,25 @@ extension JSONParser {
             case UInt8(ascii: ","): afterComma = true
             case UInt8(ascii: "]"), UInt8(ascii: "}"): if afterComma { return true }
             case 0x20, 0x09, 0x0A, 0x0D: break
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                afterComma = false
+                let numberBytes = "0123456789.-+eE".utf8
+                guard i == 0 || !numberBytes.contains(text[i - 1]) else { continue }
+                var end = i
+                while end < text.count, numberBytes.contains(text[end]) { end += 1 }
+                if isZeroWithExponent(text[i..<end]) { return true }
             default: afterComma = false
             }
         }
         return false
+    }
+
+    /// `-?0(.0+)?[eE]…`: zero with an exponent.
+    private static func isZeroWithExponent(_ token: ArraySlice<UInt8>) -> Bool {
+        var rest = token.drop { $0 == UInt8(ascii: "-") }
+        guard rest.first == UInt8(ascii: "0") else { return false }
+        rest = rest.dropFirst()
+        if rest.first == UInt8(ascii: ".") { rest = rest.dropFirst().drop { $0 == UInt8(ascii: "0") } }
+        return rest.first.map { $0 | 0x20 == UInt8(ascii: "e") } ?? false
     }
 }
