@@ -8,6 +8,10 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// Library modules import internally unless a file says `public import` (SE-0409): what a
+/// module re-exposes of its dependencies is a decision, written where the public API needs it.
+let libraryModuleSettings = swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
+
 let package = Package(
     name: "deputy",
     platforms: [.macOS(.v15)],
@@ -66,7 +70,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto")
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: libraryModuleSettings
         ),
         .target(
             name: "DeputyTokenValidation",
@@ -79,7 +83,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: libraryModuleSettings
         ),
         .target(
             name: "DeputyTokenAcquisition",
@@ -91,7 +95,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: libraryModuleSettings
         ),
         .target(
             name: "DeputyHummingbird",
@@ -100,7 +104,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: libraryModuleSettings
         ),
         .target(
             name: "DeputyMCP",
@@ -113,7 +117,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: libraryModuleSettings
         ),
         .target(
             name: "DeputyAuthority",
@@ -133,12 +137,12 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: libraryModuleSettings
         ),
         .target(
             name: "DeputyAuthoritySQLite",
             dependencies: ["DeputyAuthority", "DeputyCore", .product(name: "GRDB", package: "GRDB.swift")],
-            swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
+            swiftSettings: libraryModuleSettings
         ),
         .target(
             name: "DeputyPostgres",
@@ -148,7 +152,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
+            swiftSettings: libraryModuleSettings
         ),
         .target(
             name: "DeputyAuthorityPostgres",
@@ -157,7 +161,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
+            swiftSettings: libraryModuleSettings
         ),
         .target(
             name: "DeputyTokenAcquisitionPostgres",
@@ -167,17 +171,17 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
+            swiftSettings: libraryModuleSettings
         ),
         .target(
             name: "DeputyAuthorityStoreTesting",
             dependencies: ["DeputyAuthority"],
-            swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
+            swiftSettings: libraryModuleSettings
         ),
         .target(
             name: "DeputyDemo",
             dependencies: ["DeputyCore"],
-            swiftSettings: swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
+            swiftSettings: libraryModuleSettings
         ),
         .target(
             name: "DeputySamples",

@@ -1,7 +1,7 @@
-import DeputyCore
+public import DeputyCore
 import DeputyTokenValidation
 import Foundation
-import Logging
+public import Logging
 
 /// The token-service engine: directory, grants, client authentication, keys, sign-in log.
 /// Framework-neutral: the Hummingbird routes in DeputyAuthorityServer call it.
@@ -210,7 +210,7 @@ public final class Authority: Sendable {
         return result
     }
 
-    /// Any error that is not an ``OAuthError`` is logged with detail and answered as a generic
+    /// Any error that is not an `OAuthError` is logged with detail and answered as a generic
     /// server error (never exception text).
     public func normalize(_ error: any Error, draft: SignInDraft?) -> OAuthError {
         if let e = error as? OAuthError {

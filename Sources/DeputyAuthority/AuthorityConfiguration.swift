@@ -1,5 +1,5 @@
 import DeputyCore
-import Foundation
+public import Foundation
 
 /// How an authority is reached and how long what it issues lives.
 public struct AuthorityConfiguration: Sendable {

@@ -1,8 +1,8 @@
 import DeputyCore
-import DeputyTokenValidation
+public import DeputyTokenValidation
 import Foundation
-import HTTPTypes
-import Hummingbird
+public import HTTPTypes
+public import Hummingbird
 import NIOCore
 
 /// A request context that carries the caller a validated token describes.

@@ -1,8 +1,8 @@
-import DeputyCore
-import DeputyTokenAcquisition
-import Foundation
-import HTTPTypes
-import Hummingbird
+public import DeputyCore
+public import DeputyTokenAcquisition
+public import Foundation
+public import HTTPTypes
+public import Hummingbird
 import NIOCore
 
 /// What a middle tier tells its caller when it could not get a downstream token, or when its

@@ -1,7 +1,7 @@
-import DeputyCore
+public import DeputyCore
 import Foundation
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 import NIOCore
 
 /// OAuth 2.0 Protected Resource Metadata (RFC 9728): tells a client (an MCP client, say) which

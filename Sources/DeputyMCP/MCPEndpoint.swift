@@ -1,11 +1,11 @@
 import DeputyCore
-import DeputyHummingbird
-import DeputyTokenValidation
+public import DeputyHummingbird
+public import DeputyTokenValidation
 import Foundation
-import HTTPTypes
-import Hummingbird
-import Logging
-import MCP
+public import HTTPTypes
+public import Hummingbird
+public import Logging
+public import MCP
 import NIOCore
 
 /// What a tool handler gets besides its arguments: the caller a validated token describes and

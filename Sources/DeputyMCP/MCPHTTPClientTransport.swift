@@ -1,11 +1,11 @@
-import AsyncHTTPClient
+public import AsyncHTTPClient
 import DeputyCore
-import DeputyTokenAcquisition
-import Foundation
-import Logging
-import MCP
-import NIOCore
-import NIOHTTP1
+public import DeputyTokenAcquisition
+public import Foundation
+public import Logging
+public import MCP
+public import NIOCore
+public import NIOHTTP1
 
 /// Supplies the `Authorization` header of each MCP request (a fresh or cached token).
 public protocol MCPAuthorizer: Sendable {

@@ -1,5 +1,5 @@
 import DeputyCore
-import Foundation
+public import Foundation
 
 /// An error body from the token endpoint, Entra's (Microsoft Learn, "Microsoft identity platform authentication and
 /// authorization error codes") or RFC 6749 §5.2's.

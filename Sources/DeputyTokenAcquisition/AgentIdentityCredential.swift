@@ -1,5 +1,5 @@
-import AsyncHTTPClient
-import DeputyCore
+public import AsyncHTTPClient
+public import DeputyCore
 import Foundation
 
 /// The credential of a Microsoft Entra Agent ID agent identity, which has none of its own

@@ -1,7 +1,7 @@
-import AsyncHTTPClient
+public import AsyncHTTPClient
 import Crypto
-import DeputyCore
-import Foundation
+public import DeputyCore
+public import Foundation
 import NIOCore
 import NIOHTTP1
 

@@ -1,5 +1,5 @@
 import DeputyCore
-import Foundation
+public import Foundation
 
 /// Where a ``ConfidentialClient`` keeps the tokens it acquired, between requests and — with a
 /// shared implementation — between the instances of a middle tier.

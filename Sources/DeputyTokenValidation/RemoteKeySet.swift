@@ -1,6 +1,6 @@
-import AsyncHTTPClient
-import DeputyCore
-import Foundation
+public import AsyncHTTPClient
+public import DeputyCore
+public import Foundation
 import JWTKit
 import NIOCore
 import NIOHTTP1

@@ -1,7 +1,7 @@
-import AsyncHTTPClient
+public import AsyncHTTPClient
 import Crypto
-import DeputyCore
-import Foundation
+public import DeputyCore
+public import Foundation
 
 /// What a resource (a web API, an MCP server) accepts: whose tokens, for whom, with what.
 /// Works against Microsoft Entra ID and Deputy's authority alike.

@@ -1,6 +1,6 @@
 import Crypto
 import CryptoExtras
-import DeputyCore
+public import DeputyCore
 import Foundation
 import JWTKit
 

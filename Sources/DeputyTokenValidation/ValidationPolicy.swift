@@ -1,5 +1,5 @@
-import DeputyCore
-import Foundation
+public import DeputyCore
+public import Foundation
 
 /// What a resource accepts. Issuer and audience are required: there is no way to validate a
 /// token without saying whose tokens and for whom (jwt-kit's lesson: make the safe path the only

@@ -1,4 +1,4 @@
-import DeputyCore
+public import DeputyCore
 import Foundation
 
 /// Agent ID facts in words, for `deputy decode`, What-If and the sign-in log page: "agent identity

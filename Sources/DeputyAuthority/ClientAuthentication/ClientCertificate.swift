@@ -1,9 +1,9 @@
 import Crypto
-import CryptoExtras
+public import CryptoExtras
 import DeputyCore
-import Foundation
+public import Foundation
 import SwiftASN1
-import X509
+public import X509
 
 /// A certificate registered as an application's key credential, with the thumbprints clients put
 /// in `x5t` (SHA-1) and `x5t#S256` (SHA-256).

@@ -1,5 +1,5 @@
-import DeputyCore
-import Foundation
+public import DeputyCore
+public import Foundation
 
 // The tenant directory, in Microsoft Graph's shapes and names (users, groups, applications,
 // servicePrincipals, oauth2PermissionGrants, appRoleAssignments). The same types describe the

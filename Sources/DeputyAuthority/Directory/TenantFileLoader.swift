@@ -25,7 +25,7 @@ public struct TenantFileError: Error, Sendable, CustomStringConvertible {
 
 /// The result of loading a tenant file: directories ready for the store (secrets hashed, service
 /// principals created, appId references resolved) plus the plain-text demo passwords, which are
-/// hashed off the start-up path by ``PasswordHasher``.
+/// hashed off the start-up path by `PasswordHasher`.
 public struct LoadedTenantFile: Sendable {
     public var tenants: [TenantDirectory]
     /// (tenant id, user id) → plain-text password from the file.

@@ -1,4 +1,4 @@
-import DeputyCore
+public import DeputyCore
 import Foundation
 
 /// A token request as the engine sees it: no HTTP framework types.

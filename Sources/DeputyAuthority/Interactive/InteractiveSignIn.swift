@@ -1,10 +1,10 @@
 import DeputyCore
-import Foundation
+public import Foundation
 
 /// The interactive endpoints (authorize, the sign-in form, consent, admin consent, the Conditional
 /// Access steps, device verification, logout), each one flow type with its steps:
-/// ``AuthorizeFlow``, ``SignInFormFlow``, ``ConsentFlow``, ``AdminConsentFlow``, ``StepUpFlow``,
-/// ``DeviceVerificationFlow``, ``LogoutFlow``. This type is their entry point for the HTTP adapter
+/// `AuthorizeFlow`, `SignInFormFlow`, `ConsentFlow`, `AdminConsentFlow`, `StepUpFlow`,
+/// `DeviceVerificationFlow`, `LogoutFlow`. This type is their entry point for the HTTP adapter
 /// and holds what they share: the cookies, the SSO session, the flow records that carry a sign-in
 /// across pages, and where a sign-in continues once the user is authenticated.
 public struct InteractiveSignIn: Sendable {

@@ -1,4 +1,4 @@
-import DeputyCore
+public import DeputyCore
 import Foundation
 
 /// A browser request to an interactive endpoint, framework-neutral.

@@ -1,7 +1,7 @@
 import Crypto
 import CryptoExtras
-import DeputyCore
-import Foundation
+public import DeputyCore
+public import Foundation
 import SwiftASN1
 import X509
 
@@ -10,7 +10,7 @@ import X509
 /// Tokens are serialized here rather than through jwt-kit's `JWTKeyCollection`: that type is an
 /// actor, so every token of the server would be signed on one executor (one core). A compact JWS
 /// is three base64url parts; the few lines below are all it takes, and jwt-kit still parses and
-/// verifies these tokens in the tests. The signature itself comes from ``OpenSSLSigner``.
+/// verifies these tokens in the tests. The signature itself comes from `OpenSSLSigner`.
 public struct SigningKey: Sendable {
     public let record: SigningKeyRecord
     let privateKey: _RSA.Signing.PrivateKey
@@ -49,6 +49,7 @@ public struct SigningKey: Sendable {
     }
 
     /// Signs claims as a compact JWS with RS256.
+    /// - Parameter claims: the payload, serialized as it is.
     /// - Parameter includeX5t: v1 tokens carry `x5t` next to `kid`, as Entra's do.
     /// - Parameter type: the header's `typ` (`JWT` as Entra's tokens; `at+jwt` for RFC 9068 tokens).
     /// - Parameter extraHeader: further header parameters, replacing the defaults of the same name

@@ -1,6 +1,6 @@
-import DeputyCore
-import DeputyTokenValidation
-import Foundation
+public import DeputyCore
+public import DeputyTokenValidation
+public import Foundation
 import JWTKit
 import Logging
 

@@ -1,4 +1,4 @@
-import DeputyCore
+public import DeputyCore
 import Foundation
 
 /// The documents of the discovery endpoints, shaped like Entra's (Microsoft Learn, "OpenID Connect on the

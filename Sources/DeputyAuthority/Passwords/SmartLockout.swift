@@ -1,5 +1,5 @@
 import DeputyCore
-import Foundation
+public import Foundation
 
 /// Entra's smart lockout for passwords (Microsoft Learn, "Protect user accounts from attacks with
 /// Microsoft Entra smart lockout"): after ``Settings/threshold`` wrong passwords for one account

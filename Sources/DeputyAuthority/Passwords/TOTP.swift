@@ -1,6 +1,6 @@
 import Crypto
 import ExtrasBase64
-import Foundation
+public import Foundation
 
 /// Time-based one-time passwords (RFC 6238 over RFC 4226 HOTP): HMAC-SHA1, 30-second steps,
 /// six digits — what authenticator apps use for otpauth:// secrets. Hand-written on swift-crypto's

@@ -1,4 +1,4 @@
-import DeputyCore
+public import DeputyCore
 import Foundation
 
 /// Everything Conditional Access may look at for one sign-in (DESIGN.md "The authority, inside").

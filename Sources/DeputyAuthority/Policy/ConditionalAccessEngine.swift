@@ -1,5 +1,5 @@
-import DeputyCore
-import Foundation
+public import DeputyCore
+public import Foundation
 
 /// Conditional Access as Entra evaluates it (Microsoft Learn, "Building a Conditional Access policy",
 /// "Conditional Access: Grant"): every policy's

@@ -1,5 +1,5 @@
-import DeputyCore
-import Foundation
+public import DeputyCore
+public import Foundation
 
 // Microsoft Graph's `conditionalAccessPolicy` (Graph v1.0 "conditionalAccessPolicy resource type"), read from the JSON
 // the tenant file and `deputy policy apply` carry. The policy is kept verbatim in the directory;
@@ -188,6 +188,7 @@ public struct PolicyError: Error, Sendable, Equatable, CustomStringConvertible {
 
 extension ConditionalAccessPolicy {
     /// Reads a policy from Graph JSON.
+    /// - Parameter json: one `conditionalAccessPolicy` object, as Graph returns it.
     /// - Parameter position: names the policy in errors when it has no displayName.
     public static func parse(_ json: JSONValue, position: String = "") throws(PolicyError) -> ConditionalAccessPolicy {
         var reader = PolicyReader(name: position)

@@ -1,4 +1,4 @@
-import DeputyCore
+public import DeputyCore
 import Foundation
 
 #if canImport(Glibc)

@@ -1,4 +1,4 @@
-import DeputyCore
+public import DeputyCore
 import Foundation
 
 /// What-If (Graph beta `POST /identity/conditionalAccess/evaluate`, "conditionalAccessRoot: evaluate"):

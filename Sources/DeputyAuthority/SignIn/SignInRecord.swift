@@ -1,5 +1,5 @@
 import DeputyCore
-import Foundation
+public import Foundation
 
 /// One sign-in event, shaped like Microsoft Graph's `signIn` resource (Graph v1.0 "signIn resource
 /// type"). One record is written for every issuance attempt, successful or not.

@@ -1,5 +1,5 @@
 import DeputyCore
-import Foundation
+public import Foundation
 
 /// The authority's store: every storage protocol, written once over a ``StorageBackend``.
 ///

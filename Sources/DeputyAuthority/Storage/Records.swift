@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Where an authorization code or refresh token was sent: decides client authentication,
 /// cross-origin rules and refresh-token lifetime (Entra treats SPA redirect URIs specially).

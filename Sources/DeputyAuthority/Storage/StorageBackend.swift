@@ -1,5 +1,5 @@
 import DeputyCore
-import Foundation
+public import Foundation
 
 /// The tables of the authority's store. Each holds JSON documents by key, with an optional expiry.
 ///
@@ -107,7 +107,7 @@ public struct StorageSchemaError: Error, CustomStringConvertible, Sendable {
 
 // MARK: - In memory
 
-/// Tables in memory, for tests and throw-away runs. One write runs at a time (an ``AsyncLock``);
+/// Tables in memory, for tests and throw-away runs. One write runs at a time (an `AsyncLock`);
 /// its changes collect in an overlay that is applied at once when the body returns, so readers
 /// never see part of a transaction and a body that throws changes nothing.
 public final class InMemoryBackend: StorageBackend, Sendable {

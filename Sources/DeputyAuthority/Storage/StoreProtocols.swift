@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 // Small storage protocols, one per record, that name no database type. Every implementation must
 // make the one-time operations atomic: `consumeCode`, `rotateRefreshToken`, `pollDeviceCode`

@@ -1,6 +1,6 @@
 import Crypto
 import DeputyCore
-import Foundation
+public import Foundation
 import SwiftASN1
 import X509
 

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A bounded least-recently-used cache with per-entry expiry, safe to share between tasks.
 /// Memory stays flat at `capacity` entries: inserting beyond it evicts the least recently used

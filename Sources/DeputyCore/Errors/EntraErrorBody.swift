@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Entra's JSON error body, as the token endpoint returns it.
 ///
@@ -49,6 +49,10 @@ public struct EntraErrorBody: Codable, Sendable, Equatable {
 
     /// Renders an ``OAuthError`` exactly as Entra does.
     /// - Parameters:
+    ///   - error: the error from the catalogue.
+    ///   - traceId: the request's trace id (`trace_id`).
+    ///   - correlationId: the caller's `client-request-id`, or one made for the request.
+    ///   - date: when the error happened (`timestamp`).
     ///   - errorURIBase: the authority's base URL; `error_uri` becomes `{base}/error?code=N`.
     public init(_ error: OAuthError, traceId: String, correlationId: String, at date: Date, errorURIBase: String) {
         if error.rfc6749Only {

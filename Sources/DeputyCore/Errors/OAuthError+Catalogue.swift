@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The catalogue: every error the authority sends, named after what went wrong, with Entra's code
 /// and wording (Microsoft Learn, "Microsoft identity platform authentication and authorization error codes"). A code Entra

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The three parts of a compact JWS, decoded but NOT verified.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Where "now" comes from. Injected everywhere a lifetime is checked, so tests can freeze and
 /// move time instead of sleeping.
