@@ -102,10 +102,13 @@ struct Logs: AsyncParsableCommand {
         var seen = Set<String>()
         var first = true
         repeat {
-            let records = try await store.recentSignIns(limit: 5000).filter { r in
-                r.tenantId == d.tenant.id && (user.map { r.userPrincipalName?.lowercased() == $0.lowercased() } ?? true)
-                    && (app.map { r.appId?.lowercased() == $0.lowercased() } ?? true) && !seen.contains(r.id)
-            }.prefix(first ? top : 5000).reversed()
+            let (userFilter, appFilter) = (user?.lowercased(), app?.lowercased())
+            let page = try await store.signIns(
+                SignInQuery(tenantID: d.tenant.id, limit: first ? top : 5000) { r in
+                    (userFilter.map { r.userPrincipalName?.lowercased() == $0 } ?? true)
+                        && (appFilter.map { r.appId?.lowercased() == $0 } ?? true)
+                })
+            let records = page.records.filter { !seen.contains($0.id) }.reversed()
             for r in records {
                 seen.insert(r.id)
                 let status = r.status.errorCode == 0 ? "success" : "AADSTS\(r.status.errorCode)"
