@@ -5,6 +5,7 @@ import DeputyTokenAcquisition
 import DeputyTokenValidation
 import Foundation
 import Hummingbird
+import NIOCore
 
 // Library benchmarks for Benchmarks/run (issue 5): a resource served with and without token
 // validation (wrk drives it), and the OBO cache's hit cost and memory.
@@ -114,4 +115,35 @@ func oboCache(seconds: Double, memorySize: Int? = nil) async throws {
         }
         group.cancelAll()
     }
+}
+
+/// The floor under the token endpoint's throughput: a Hummingbird server on the same executor as
+/// `deputy` that answers every `POST /token` with a freshly signed token of a client-credentials
+/// token's size and shape, and does nothing else (no form, no client, no policy, no log). Its
+/// tokens/s next to OpenSSL's signatures/s says how much of the signing limit HTTP on loopback
+/// and the load generator on the same cores leave to any token endpoint.
+func serveSigningFloor(port: Int) async throws {
+    let key = try SigningKey.load(try SigningKey.generate(now: Date()))
+    let tenant = "3f9a2c4e-7b1d-4e8a-9c6f-0d5e8b2a1c47"
+    let router = Router()
+    router.post("token") { _, _ -> Response in
+        let now = Date().timeIntervalSince1970.rounded(.down)
+        let claims: [String: JSONValue] = [
+            "aud": .string("https://database.windows.net/"), "iss": .string("https://sts.windows.net/\(tenant)/"),
+            "iat": .number(now), "nbf": .number(now), "exp": .number(now + 3599),
+            "aio": .string(Base64URL.encode(Array(UUID().uuidString.utf8))), "appid": .string("e7f9a1b3-4c5d-4e6f-8a8b-7c9d1e3f5a67"),
+            "appidacr": .string("1"), "idp": .string("https://sts.windows.net/\(tenant)/"), "idtyp": .string("app"),
+            "oid": .string("5b7d9f1a-3c4e-4a6b-8d0f-2e4a6c8e0b13"), "roles": .array([.string("Data.Read")]),
+            "sub": .string("5b7d9f1a-3c4e-4a6b-8d0f-2e4a6c8e0b13"), "tid": .string(tenant), "uti": .string(UUID().uuidString),
+            "ver": .string("1.0"), "xms_ftd": .string("deputy"), "xms_idrel": .string("7 12"), "rh": .string("0.deputy"),
+        ]
+        let token = try key.sign(claims: claims, includeX5t: true)
+        let body = JSONValue.object([
+            "token_type": .string("Bearer"), "expires_in": .number(3599), "ext_expires_in": .number(3599), "access_token": .string(token),
+        ]).serialized
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+    try await Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port))).runService()
 }

@@ -5,6 +5,8 @@ import DeputyDemo
 import DeputyTokenValidation
 import Foundation
 import JWTKit
+import NIOCore
+import NIOPosix
 
 /// Signing-rate baselines for Benchmarks/run, measured in the same run as the server's
 /// throughput: jwt-kit's RS256 signing on every core (one key collection per task, since
@@ -71,6 +73,14 @@ func generatedPolicies() -> [String] {
     }
 }
 
+if args.count > 1 && args[1] == "serve-signing-floor" {
+    // As `deputy` does (Sources/deputy/Deputy.swift), so the floor runs on the same executor.
+    if ProcessInfo.processInfo.environment["DEPUTY_NIO_EXECUTOR"] != "0" {
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+    }
+    try await serveSigningFloor(port: Int(args[2]) ?? 8080)
+    exit(0)
+}
 if args.count > 1 && args[1] == "serve-resource" {
     try await serveResource(port: Int(args[2]) ?? 8080)
     exit(0)
