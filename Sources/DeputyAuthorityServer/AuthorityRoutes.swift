@@ -39,6 +39,13 @@ public struct AuthorityRoutes: Sendable {
         // Discovery
         router.get("/:tenant/v2.0/.well-known/openid-configuration") { req, ctx in try await discovery(req, ctx, v2: true) }
         router.get("/:tenant/.well-known/openid-configuration") { req, ctx in try await discovery(req, ctx, v2: false) }
+        // RFC 8414 §3.1 inserts the well-known path between the host and the issuer's path, and the
+        // MCP authorization specification has clients try that form first, then OpenID Connect's
+        // inserted and appended forms. Entra serves only the appended OpenID form; the others
+        // answer the same document so MCP clients find it.
+        router.get("/.well-known/oauth-authorization-server/:tenant/v2.0") { req, ctx in try await discovery(req, ctx, v2: true) }
+        router.get("/.well-known/openid-configuration/:tenant/v2.0") { req, ctx in try await discovery(req, ctx, v2: true) }
+        router.get("/:tenant/v2.0/.well-known/oauth-authorization-server") { req, ctx in try await discovery(req, ctx, v2: true) }
         router.get("/:tenant/discovery/v2.0/keys") { req, ctx in try await keys(req, ctx, v2: true) }
         router.get("/:tenant/discovery/keys") { req, ctx in try await keys(req, ctx, v2: false) }
         // `common` is also a tenant segment (/common/v2.0/…), so these live under :tenant too.
@@ -147,7 +154,8 @@ public struct AuthorityRoutes: Sendable {
         }
         guard let tenant = try await authority.tenant(segment) else { return entraError(.tenantNotFound(segment), req) }
         return json(
-            authority.openIDConfiguration(tenantSegment: segment, tenantID: tenant.tenantID, v2: v2), cache: "max-age=86400, private")
+            authority.openIDConfiguration(tenantSegment: segment, tenantID: tenant.tenantID, v2: v2, mcpSpec: tenant.isMCPSpec),
+            cache: "max-age=86400, private")
     }
 
     func keys(_ req: Request, _ ctx: AuthorityRequestContext, v2: Bool) async throws -> Response {

@@ -71,6 +71,11 @@ public struct DemoTenant: Sendable {
             identifierUri: nil, secret: nil, blueprint: "agentBlueprint"),
         .init(
             key: "cli", appId: "d5e7f9a1-2b3c-4d4e-9f6a-6b8c0d2e4f56", displayName: "Contoso Expenses CLI", identifierUri: nil, secret: nil),
+        // A pre-registered MCP client (what an IDE or a desktop assistant registers in Entra):
+        // public, loopback redirect URIs, consented to the MCP server.
+        .init(
+            key: "mcpClient", appId: "f1a3c5e7-9b2d-4f6a-8c0e-3d5f7a9b1c68", displayName: "Contoso MCP Client", identifierUri: nil,
+            secret: nil),
         .init(
             key: "reports", appId: "e7f9a1b3-4c5d-4e6f-8a8b-7c9d1e3f5a67", displayName: "Contoso Nightly Reports",
             identifierUri: nil, secret: "reports-demo-secret-2d7e9b4c6a1f"),
@@ -99,6 +104,9 @@ public struct DemoTenant: Sendable {
     public var host = "127.0.0.1"
     /// Adds `strict: true` to the tenant (RFC 9700 where it is stricter than Entra).
     public var strict = false
+    /// Adds `mcpSpec: true` to the tenant (the MCP authorization specification where it asks
+    /// more of an authorization server than Entra does).
+    public var mcpSpec = false
 
     public init(portBase: Int = DemoTenant.defaultPortBase, https: Bool) {
         self.portBase = portBase
@@ -118,6 +126,8 @@ public struct DemoTenant: Sendable {
         case "spa": ["\(url(.spa))/", "\(url(.spa))/callback"]
         case "webApi": ["\(url(.webApi))/signin-oidc"]
         case "cli": ["http://localhost", "https://login.microsoftonline.com/common/oauth2/nativeclient"]
+        // Loopback: any port (RFC 8252 §7.3), as an MCP client's local callback listens on.
+        case "mcpClient": ["http://localhost/callback", "http://127.0.0.1/callback"]
         default: []
         }
     }
@@ -156,6 +166,7 @@ public struct DemoTenant: Sendable {
                   id: \(DemoTenant.tenantID)
                   displayName: Contoso
                   strict: \(strict)
+                  mcpSpec: \(mcpSpec)
                   verifiedDomains: [\(DemoTenant.domain), contoso.com]
                 users:
             \(user(u("alice"), type: "Member", manager: u("bob").id, mail: "alice@contoso.com"))\
@@ -214,6 +225,8 @@ public struct DemoTenant: Sendable {
                       knownClientApplications: [\(a("spa"))]
                       oauth2PermissionScopes:
                         - {id: 11111111-aaaa-4bbb-8ccc-000000000004, value: Expenses.ReadWrite, adminConsentRequired: false, userConsentDisplayName: "Use the expense tools as you"}
+                        # Asked for only when a tool needs it (the MCP server's 403 insufficient_scope step-up).
+                        - {id: 11111111-aaaa-4bbb-8ccc-00000000000a, value: Expenses.Approve, adminConsentRequired: false, userConsentDisplayName: "Approve expenses as you"}
                     optionalClaims:
                       accessToken: [{name: xms_cc}, {name: acrs}]
                     requiredResourceAccess:
@@ -230,6 +243,14 @@ public struct DemoTenant: Sendable {
                         resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000001, type: Scope}]
                       - resourceAppId: \(a("agentBlueprint"))
                         resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000005, type: Scope}]
+                  - appId: \(a("mcpClient"))
+                    displayName: \(DemoTenant.app("mcpClient").displayName)
+                    isFallbackPublicClient: true
+                    publicClient:
+                      redirectUris: [\(redirects("mcpClient"))]
+                    requiredResourceAccess:
+                      - resourceAppId: \(a("mcpServer"))
+                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000004, type: Scope}, {id: 11111111-aaaa-4bbb-8ccc-00000000000a, type: Scope}]
                   - appId: \(a("reports"))
                     displayName: \(DemoTenant.app("reports").displayName)
             \(secret("reports"))\
@@ -281,11 +302,11 @@ public struct DemoTenant: Sendable {
                       - {id: 11111111-aaaa-4bbb-8ccc-000000000009, value: Reports.Run, displayName: Run the monthly expense report, allowedMemberTypes: [User]}
                     requiredResourceAccess:
                       - resourceAppId: \(a("mcpServer"))
-                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000004, type: Scope}]
+                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000004, type: Scope}, {id: 11111111-aaaa-4bbb-8ccc-00000000000a, type: Scope}]
                     # What the blueprint is granted on the MCP server, its agent identities inherit.
                     inheritablePermissions:
                       - resourceAppId: \(a("mcpServer"))
-                        inheritableScopes: {kind: enumerated, scopes: [Expenses.ReadWrite]}
+                        inheritableScopes: {kind: enumerated, scopes: [Expenses.ReadWrite, Expenses.Approve]}
             \(secret("agentBlueprint"))\
                 agentIdentities:
                   - id: \(a("agent"))
@@ -300,14 +321,15 @@ public struct DemoTenant: Sendable {
                 oauth2PermissionGrants:
                   - {clientId: \(a("spa")), resourceId: \(a("webApi")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("spa")), resourceId: \(a("agentBlueprint")), consentType: AllPrincipals, scope: access_as_user}
-                  - {clientId: \(a("spa")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: Expenses.ReadWrite}
+                  - {clientId: \(a("spa")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: "Expenses.ReadWrite Expenses.Approve"}
+                  - {clientId: \(a("mcpClient")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: "Expenses.ReadWrite Expenses.Approve"}
                   - {clientId: \(a("cli")), resourceId: \(a("webApi")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("cli")), resourceId: \(a("reportsApi")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("cli")), resourceId: \(a("agentBlueprint")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("spa")), resourceId: \(a("reportsApi")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("webApi")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
                   - {clientId: \(a("mcpServer")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
-                  - {clientId: \(a("agent")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: Expenses.ReadWrite}
+                  - {clientId: \(a("agent")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: "Expenses.ReadWrite Expenses.Approve"}
                   - {clientId: \(a("cli")), resourceId: \(DemoTenant.graphAppID), consentType: AllPrincipals, scope: "User.Read AuditLog.Read.All Policy.Read.All"}
                 appRoleAssignments:
                   - {principalId: \(a("reports")), resourceId: \(a("dataApi")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000006}
@@ -378,7 +400,7 @@ public struct DemoTenant: Sendable {
                 switch app.key {
                 case "webApi", "agentBlueprint", "reportsApi": ["\(app.identifierUri!)/access_as_user"]
                 case "dataApi": ["https://database.windows.net//Data.Read", "https://database.windows.net//Data.Write"]
-                case "mcpServer": ["\(app.identifierUri!)/Expenses.ReadWrite"]
+                case "mcpServer": ["\(app.identifierUri!)/Expenses.ReadWrite", "\(app.identifierUri!)/Expenses.Approve"]
                 default: []
                 }
             o["scopes"] = .array(scopes.map(s))

@@ -32,13 +32,18 @@ public struct BearerRequestContext: AuthenticatedRequestContext {
 public struct BearerTokenMiddleware<Context: AuthenticatedRequestContext>: RouterMiddleware {
     let validator: ResourceValidator
     let resourceMetadata: String?
+    let challengeScope: [String]
 
     /// - Parameters:
     ///   - validator: the resource's validator (share one per resource: it caches keys and tokens).
     ///   - resourceMetadata: this resource's RFC 9728 metadata URL, for the challenges.
-    public init(validator: ResourceValidator, resourceMetadata: String? = nil) {
+    ///   - challengeScope: the scopes to name in 401 challenges (RFC 6750 §3 `scope`): what a
+    ///     client should ask for to call this resource (the MCP authorization specification's
+    ///     "Scope Selection Strategy" has clients use it first).
+    public init(validator: ResourceValidator, resourceMetadata: String? = nil, challengeScope: [String] = []) {
         self.validator = validator
         self.resourceMetadata = resourceMetadata
+        self.challengeScope = challengeScope
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -47,16 +52,21 @@ public struct BearerTokenMiddleware<Context: AuthenticatedRequestContext>: Route
             context.principal = try await validator.validate(authorizationHeader: request.headers[.authorization])
             return try await next(request, context)
         } catch let error as ResourceValidationError {
-            return Self.response(error, validator: validator, resourceMetadata: resourceMetadata)
+            return Self.response(error, validator: validator, resourceMetadata: resourceMetadata, challengeScope: challengeScope)
         }
     }
 
     /// The response for a refused token: status, challenge, and a small RFC 6749-style JSON body.
-    public static func response(_ error: ResourceValidationError, validator: ResourceValidator, resourceMetadata: String?) -> Response {
+    /// - Parameter challengeScope: scopes named in a 401's challenge (`missingToken`, `invalidToken`).
+    public static func response(
+        _ error: ResourceValidationError, validator: ResourceValidator, resourceMetadata: String?, challengeScope: [String] = []
+    ) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         headers[.cacheControl] = "no-store"
-        if let challenge = error.challenge(resourceMetadata: resourceMetadata, authorizationURI: validator.authorizationEndpoint) {
+        if let challenge = error.challenge(
+            resourceMetadata: resourceMetadata, authorizationURI: validator.authorizationEndpoint, scope: challengeScope)
+        {
             headers[.wwwAuthenticate] = challenge
         }
         var body: [String: JSONValue] = [:]

@@ -48,9 +48,11 @@ public struct ProtectedResourceMetadata: Sendable, Equatable {
 
 extension Router {
     /// Serves the metadata at its well-known path, to anyone (it is public), cacheable for an hour.
-    public func addProtectedResourceMetadata(_ metadata: ProtectedResourceMetadata) {
+    /// - Parameter path: another path to serve it at (the root `/.well-known/oauth-protected-resource`
+    ///   when this resource is its host's only one); the RFC 9728 §3.1 path by default.
+    public func addProtectedResourceMetadata(_ metadata: ProtectedResourceMetadata, path: String? = nil) {
         let body = metadata.json.serialized
-        get(RouterPath(metadata.wellKnownPath)) { _, _ -> Response in
+        get(RouterPath(path ?? metadata.wellKnownPath)) { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
             headers[.cacheControl] = "max-age=3600"

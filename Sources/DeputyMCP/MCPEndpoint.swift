@@ -37,6 +37,15 @@ public protocol MCPToolbox: Sendable {
     var tools: [Tool] { get }
     /// Runs one tool.
     func call(_ name: String, arguments: [String: Value], context: MCPToolContext) async throws -> CallTool.Result
+    /// The delegated scopes (`scp` values) a tool needs beyond the endpoint's baseline. A token
+    /// without all of them gets 403 `insufficient_scope` naming every scope the tool needs (the
+    /// MCP authorization specification's "Step-Up Authorization Flow"), before the tool runs.
+    func requiredScopes(for tool: String) -> [String]
+}
+
+extension MCPToolbox {
+    /// No tool needs more than the baseline.
+    public func requiredScopes(for tool: String) -> [String] { [] }
 }
 
 /// The MCP endpoint's configuration.
@@ -47,18 +56,33 @@ public struct MCPEndpointConfiguration: Sendable {
     public var resourceURL: String
     /// The v2.0 issuer of the authority the server trusts (RFC 9728 `authorization_servers`).
     public var authorizationServers: [String]
-    /// Scopes advertised in the metadata (`api://…/Expenses.ReadWrite`).
+    /// Scopes advertised in the metadata (`api://…/Expenses.ReadWrite`): the baseline a client
+    /// asks for first. Also named in 401 challenges (RFC 6750 §3 `scope`).
     public var scopesSupported: [String]
+    /// How challenges name a tool's scopes: `{scopePrefix}/{value}` (the App ID URI, since Entra
+    /// needs resource-qualified scopes); bare values when `nil`.
+    public var scopePrefix: String?
+    /// How many times in a row one caller may be told to step up for the same tool before the
+    /// answer says the step-up is not working (the MCP authorization specification asks clients
+    /// to limit retries; this tells a client that does not, instead of looping it).
+    public var maxStepUps = 2
     /// Host headers and origins allowed, besides loopback (DNS-rebinding protection).
     public var allowedHosts: [String] = []
     public var allowedOrigins: [String] = []
 
-    public init(path: String = "mcp", resourceURL: String, authorizationServers: [String], scopesSupported: [String] = []) {
+    public init(
+        path: String = "mcp", resourceURL: String, authorizationServers: [String], scopesSupported: [String] = [],
+        scopePrefix: String? = nil
+    ) {
         self.path = path
         self.resourceURL = resourceURL
         self.authorizationServers = authorizationServers
         self.scopesSupported = scopesSupported
+        self.scopePrefix = scopePrefix
     }
+
+    /// A scope value as challenges name it.
+    func qualified(_ value: String) -> String { scopePrefix.map { "\($0)/\(value)" } ?? value }
 
     /// The RFC 9728 document for this endpoint.
     public var metadata: ProtectedResourceMetadata {
@@ -69,7 +93,9 @@ public struct MCPEndpointConfiguration: Sendable {
 extension Router where Context: AuthenticatedRequestContext {
     /// Serves an MCP server over Streamable HTTP at `configuration.path` with JSON responses,
     /// behind bearer-token validation, plus its RFC 9728 metadata at
-    /// `/.well-known/oauth-protected-resource/<path>`.
+    /// `/.well-known/oauth-protected-resource/<path>` and at the root
+    /// `/.well-known/oauth-protected-resource` (the MCP authorization specification has clients
+    /// try the path form, then the root).
     ///
     /// Each POST gets its own `Server` and `StatelessHTTPServerTransport`: that transport matches
     /// responses to waiters by JSON-RPC id only, so one shared instance would hand one user's
@@ -80,13 +106,48 @@ extension Router where Context: AuthenticatedRequestContext {
     ) {
         let metadata = configuration.metadata
         addProtectedResourceMetadata(metadata)
-        let endpoint = MCPEndpoint(toolbox: toolbox, validator: validator, configuration: configuration, logger: logger)
+        addProtectedResourceMetadata(metadata, path: "/.well-known/oauth-protected-resource")
+        let endpoint = MCPEndpoint(
+            toolbox: toolbox, validator: validator, configuration: configuration, logger: logger, stepUps: StepUpTracker())
         let group = self.group(RouterPath(configuration.path))
-            .add(middleware: BearerTokenMiddleware(validator: validator, resourceMetadata: metadata.wellKnownURL))
+            .add(
+                middleware: BearerTokenMiddleware(
+                    validator: validator, resourceMetadata: metadata.wellKnownURL, challengeScope: configuration.scopesSupported))
         group.post { request, context in try await endpoint.handle(request, context: context) }
         // Stateless: no SSE stream to open and no session to delete (Streamable HTTP allows 405).
         group.get { _, _ in Response(status: .methodNotAllowed, headers: [.allow: "POST"]) }
         group.delete { _, _ in Response(status: .methodNotAllowed, headers: [.allow: "POST"]) }
+    }
+}
+
+/// A tool call refused for scopes the token lacks (RFC 6750 §3.1 `insufficient_scope`).
+struct ScopeStepUp: Error {
+    /// Every scope the tool needs, qualified as challenges name them.
+    var scopes: [String]
+    /// What is missing (bare values), for the description.
+    var missing: [String]
+    /// The caller was told to step up `maxStepUps` times already and still lacks them.
+    var exhausted: Bool
+}
+
+/// Counts, per caller and tool, the 403 step-up answers in a row (reset by a call that has the
+/// scopes), so a client that keeps coming back without them is told so. Bounded: the oldest
+/// entries go first.
+final class StepUpTracker: Sendable {
+    /// Refusals in a row are counted within this window (an hour).
+    static let window: TimeInterval = 3600
+    private let counts = LRUCache<String, Int>(capacity: 10_000)
+
+    /// Records a refusal and returns how many there have been in a row.
+    func refused(_ key: String, now: Date = Date()) -> Int {
+        // Two concurrent refusals may both read the same count: the count only paces a message.
+        let n = (counts.value(for: key, now: now) ?? 0) + 1
+        counts.set(n, for: key, expiresAt: now + Self.window)
+        return n
+    }
+
+    func succeeded(_ key: String) {
+        counts.remove(key)
     }
 }
 
@@ -102,6 +163,7 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
     let validator: ResourceValidator
     let configuration: MCPEndpointConfiguration
     let logger: Logger
+    let stepUps: StepUpTracker
 
     func handle<Context: AuthenticatedRequestContext>(_ request: Request, context: Context) async throws -> Response {
         guard let principal = context.principal else { throw HTTPError(.unauthorized) }
@@ -118,8 +180,21 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
             name: toolbox.serverInfo.name, version: toolbox.serverInfo.version,
             capabilities: .init(tools: .init(listChanged: false)))
         let toolbox = self.toolbox
+        let configuration = self.configuration
+        let stepUps = self.stepUps
         await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: toolbox.tools) }
         await server.withMethodHandler(CallTool.self) { params in
+            let needed = toolbox.requiredScopes(for: params.name)
+            let key = "\(principal.tenantID ?? "")|\(principal.objectID ?? "")|\(principal.clientID ?? "")|\(params.name)"
+            let missing = needed.filter { !principal.scopes.contains($0) }
+            if !missing.isEmpty {
+                let refusals = stepUps.refused(key)
+                slot.set(
+                    ScopeStepUp(
+                        scopes: needed.map(configuration.qualified), missing: missing, exhausted: refusals > configuration.maxStepUps))
+                throw MCPError.internalError("insufficient scope")
+            }
+            if !needed.isEmpty { stepUps.succeeded(key) }
             do {
                 return try await toolbox.call(params.name, arguments: params.arguments ?? [:], context: toolContext)
             } catch let error as ChallengeRelay {
@@ -163,6 +238,8 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
         case let error as ResourceValidationError:
             return BearerTokenMiddleware<Context>.response(
                 error, validator: validator, resourceMetadata: configuration.metadata.wellKnownURL)
+        case let stepUp as ScopeStepUp:
+            return scopeStepUpResponse(stepUp)
         default:
             break
         }
@@ -171,6 +248,32 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
         fields[.cacheControl] = "no-store"
         let data = answer.bodyData ?? Data()
         return Response(status: .init(code: answer.statusCode), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// 403 `insufficient_scope` with every scope the tool needs and the metadata URL (the MCP
+    /// authorization specification's "Runtime Insufficient Scope Errors"). After `maxStepUps`
+    /// refusals in a row the description says the step-up is not granting the scope, so a person
+    /// reading the client's error learns why, rather than seeing the client loop.
+    func scopeStepUpResponse(_ s: ScopeStepUp) -> Response {
+        let missing = s.missing.joined(separator: " ")
+        let description =
+            s.exhausted
+            ? "Step-up was asked \(configuration.maxStepUps) times for this tool and the new tokens still lack \(missing): the user or the tenant does not grant it (consent or policy). Stop retrying; ask an administrator."
+            : "This tool needs \(missing) as well: sign in again for the scopes named in scope."
+        var challenge = AuthenticationChallenge(scheme: "Bearer")
+        challenge.parameters = [
+            .init("error", "insufficient_scope"), .init("scope", s.scopes.joined(separator: " ")),
+            .init("resource_metadata", configuration.metadata.wellKnownURL), .init("error_description", description),
+        ]
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        headers[.wwwAuthenticate] = challenge.headerValue
+        let body: JSONValue = .object([
+            "error": .string("insufficient_scope"), "error_description": .string(description),
+            "scope": .string(s.scopes.joined(separator: " ")),
+        ])
+        return Response(status: .forbidden, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.serialized)))
     }
 
     func validationPipeline() -> any HTTPRequestValidationPipeline {

@@ -230,11 +230,16 @@ public enum ResourceValidationError: Error, Sendable, Equatable, CustomStringCon
     ///   - resourceMetadata: the RFC 9728 metadata URL, added as `resource_metadata`.
     ///   - authorizationURI: the authority's authorize endpoint, for claims challenges.
     ///   - clientID: the resource's client id, added to claims challenges (as Graph does).
-    public func challenge(resourceMetadata: String? = nil, authorizationURI: String? = nil, clientID: String? = nil) -> String? {
+    ///   - scope: for a missing or invalid token, the scopes the request needs (RFC 6750 §3 `scope`).
+    public func challenge(
+        resourceMetadata: String? = nil, authorizationURI: String? = nil, clientID: String? = nil, scope: [String] = []
+    ) -> String? {
         var challenge = AuthenticationChallenge(scheme: "Bearer")
         switch self {
-        case .missingToken: break
-        case .invalidToken: challenge.parameters = [.init("error", "invalid_token")]
+        case .missingToken: if !scope.isEmpty { challenge.parameters = [.init("scope", scope.joined(separator: " "))] }
+        case .invalidToken:
+            challenge.parameters = [.init("error", "invalid_token")]
+            if !scope.isEmpty { challenge.parameters.append(.init("scope", scope.joined(separator: " "))) }
         case .insufficientScope(let required):
             challenge.parameters = [.init("error", "insufficient_scope"), .init("scope", required.joined(separator: " "))]
         case .insufficientClaims(let claims):

@@ -147,6 +147,11 @@ struct Up: AsyncParsableCommand {
     @Flag(help: "Serve over HTTPS with a generated local CA (MSAL and azure-identity require https).") var tls = false
     @Flag(help: "Apply RFC 9700 where it is stricter than Entra (PKCE S256 for all, refresh-token reuse revokes the family).") var strict =
         false
+    @Flag(
+        help:
+            "Authorize as the MCP authorization specification (2026-07-28) asks, beyond Entra: RFC 8707 resource binds the audience, PKCE S256 required, RFC 9207 iss in authorization responses, Client ID Metadata Documents."
+    )
+    var mcpSpec = false
     @Flag(help: "Rebuild the directory from the demo tenant even if the store has one.") var reseed = false
     @Flag(
         help:
@@ -162,6 +167,7 @@ struct Up: AsyncParsableCommand {
         try llm.validate()
         var demo = DemoTenant(portBase: portBase, https: tls)
         demo.strict = strict
+        demo.mcpSpec = mcpSpec
         let file: LoadedTenantFile
         do { file = try TenantFileLoader.load(yaml: demo.yaml, fileName: "<embedded demo tenant>") } catch { throw fail(error.description) }
         let store = try await openStore(dataDir: dataDir, database: database)

@@ -270,6 +270,34 @@ struct AuthorityRoutesTests {
     }
 }
 
+@Suite("Authorization server metadata for MCP clients")
+struct AuthorizationServerMetadataTests {
+    @Test("RFC 8414's inserted path and OpenID's inserted and appended forms answer the same document as Entra's path")
+    func everyWellKnownFormAnswers() async throws {
+        try await AuthorityRoutesTests.withApp { client in
+            let entra = try await client.execute(uri: "/\(DemoTenant.tenantID)/v2.0/.well-known/openid-configuration", method: .get) {
+                try AuthorityRoutesTests.json($0.body)
+            }
+            let issuer = try #require(entra["issuer"]?.stringValue)
+            let path = try #require(URL(string: issuer)?.path)  // /{tenant id}/v2.0
+            for uri in [
+                "/.well-known/oauth-authorization-server\(path)", "/.well-known/openid-configuration\(path)",
+                "\(path)/.well-known/oauth-authorization-server",
+            ] {
+                try await client.execute(uri: uri, method: .get) { r in
+                    #expect(r.status == .ok, "\(uri)")
+                    let document = try AuthorityRoutesTests.json(r.body)
+                    #expect(document == entra, "\(uri)")
+                }
+            }
+            try await client.execute(uri: "/.well-known/oauth-authorization-server/no-such-tenant.example/v2.0", method: .get) { r in
+                #expect(r.status == .badRequest)
+                #expect(String(buffer: r.body).contains("AADSTS90002"))
+            }
+        }
+    }
+}
+
 @Suite("v1 endpoints")
 struct V1EndpointsTests {
     @Test("The v1 token endpoint takes resource= as Entra's v1 does, and v1 discovery names endpoints that answer")

@@ -17,12 +17,13 @@ struct GrantsFixture {
     let demo = DemoTenant(portBase: 7400, https: false)
 
     static func make(
-        strict: Bool = false, store: RecordStore = .inMemory(), time: ManualTimeSource? = nil,
+        strict: Bool = false, mcpSpec: Bool = false, store: RecordStore = .inMemory(), time: ManualTimeSource? = nil,
         edit: ((inout TenantDirectory) -> Void)? = nil,
         configure: ((inout AuthorityConfiguration) -> Void)? = nil
     ) async throws -> GrantsFixture {
         var demo = DemoTenant(portBase: 7400, https: false)
         demo.strict = strict
+        demo.mcpSpec = mcpSpec
         var file = try TenantFileLoader.load(yaml: demo.yaml, fileName: "demo.yaml")
         if let edit { edit(&file.tenants[0]) }
         let time = time ?? ManualTimeSource(Date())

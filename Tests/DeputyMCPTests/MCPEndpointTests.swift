@@ -27,8 +27,11 @@ struct ProbeTools: MCPToolbox {
             Tool(name: "relayed", description: "always a relayed MFA challenge", inputSchema: ["type": "object"]),
             Tool(name: "unavailable", description: "the downstream is down", inputSchema: ["type": "object"]),
             Tool(name: "fail", description: "always fails", inputSchema: ["type": "object"]),
+            Tool(name: "approve", description: "needs a scope the tokens lack", inputSchema: ["type": "object"]),
         ]
     }
+
+    func requiredScopes(for tool: String) -> [String] { tool == "approve" ? ["access_as_user", "Approve.All"] : [] }
 
     struct Boom: Error, CustomStringConvertible { var description: String { "the tool broke" } }
 
@@ -75,7 +78,7 @@ struct MCPEndpointTests {
                 ProbeTools(), validator: try ResourceValidator(config),
                 configuration: MCPEndpointConfiguration(
                     resourceURL: url, authorizationServers: [live.tenantAuthority + "/v2.0"],
-                    scopesSupported: ["api://contoso-expenses-api/access_as_user"]))
+                    scopesSupported: ["api://contoso-expenses-api/access_as_user"], scopePrefix: "api://contoso-expenses-api"))
             try await serving(router, port: port) { try await body(live, url) }
         }
     }
@@ -150,7 +153,9 @@ struct MCPEndpointTests {
             let (status, headers, _) = try await Self.post(url, token: nil, Self.call("whoami"))
             #expect(status == 401)
             let metadataURL = url.replacingOccurrences(of: "/mcp", with: "/.well-known/oauth-protected-resource/mcp")
-            #expect(headers["www-authenticate"] == #"Bearer resource_metadata="\#(metadataURL)""#)
+            #expect(
+                headers["www-authenticate"]
+                    == #"Bearer scope="api://contoso-expenses-api/access_as_user", resource_metadata="\#(metadataURL)""#)
             let token = try await live.userToken("bob")
             #expect(try await Self.post(url, token: token, "", method: .GET).0 == 405)
             #expect(try await Self.post(url, token: token, "", method: .DELETE).0 == 405)
@@ -159,6 +164,35 @@ struct MCPEndpointTests {
             let o = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(document.utf8)).objectValue)
             #expect(o["resource"] == .string(url))
             #expect(o["authorization_servers"] == .array([.string(live.tenantAuthority + "/v2.0")]))
+            #expect(o["scopes_supported"] == .array([.string("api://contoso-expenses-api/access_as_user")]))
+            // The root well-known URL answers the same document (clients fall back to it).
+            let root = url.replacingOccurrences(of: "/mcp", with: "/.well-known/oauth-protected-resource")
+            let (rootStatus, _, rootDocument) = try await Self.post(root, token: nil, "", method: .GET)
+            #expect(rootStatus == 200 && rootDocument == document)
+        }
+    }
+
+    @Test("A tool that needs more scope answers 403 insufficient_scope with every scope it needs, and says so when step-up keeps failing")
+    func scopeStepUp() async throws {
+        try await Self.withEndpoint { live, url in
+            let token = try await live.userToken("bob")
+            let metadataURL = url.replacingOccurrences(of: "/mcp", with: "/.well-known/oauth-protected-resource/mcp")
+            let union = "api://contoso-expenses-api/access_as_user api://contoso-expenses-api/Approve.All"
+            var descriptions: [String] = []
+            for _ in 0..<3 {
+                let (status, headers, body) = try await Self.post(url, token: token, Self.call("approve"))
+                #expect(status == 403)
+                let header = try #require(headers["www-authenticate"])
+                #expect(header.hasPrefix(#"Bearer error="insufficient_scope", scope="\#(union)", resource_metadata="\#(metadataURL)""#))
+                #expect(!body.contains("jsonrpc"))
+                descriptions.append(header)
+            }
+            #expect(descriptions[0].contains("needs Approve.All as well") && descriptions[1].contains("needs Approve.All as well"))
+            #expect(descriptions[2].contains("Stop retrying"))
+            // Other callers and other tools are not affected.
+            let alice = try await live.userToken("alice")
+            #expect(try await Self.post(url, token: alice, Self.call("approve")).1["www-authenticate"]?.contains("as well") == true)
+            #expect(try await Self.post(url, token: token, Self.call("whoami")).0 == 200)
         }
     }
 
@@ -169,7 +203,7 @@ struct MCPEndpointTests {
             let transport = MCPHTTPClientTransport(endpoint: url, authorizer: StaticAuthorizer(token: token))
             let client = Client(name: "test", version: "1")
             try await client.connect(transport: transport)
-            #expect(try await client.listTools().tools.map(\.name) == ["whoami", "step_up", "blocked", "relayed", "unavailable", "fail"])
+            #expect(try await client.listTools().tools.map(\.name) == ["whoami", "step_up", "blocked", "relayed", "unavailable", "fail", "approve"])
             let result = try await client.callTool(name: "whoami", arguments: [:])
             #expect(result.content == [.text(text: "alice@contoso.com", annotations: nil, _meta: nil)])
             do {

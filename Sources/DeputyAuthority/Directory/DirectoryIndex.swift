@@ -79,6 +79,8 @@ public final class DirectoryIndex: Sendable {
     public var tenantID: String { directory.tenant.id }
     public var tenant: TenantInfo { directory.tenant }
     public var isStrict: Bool { directory.tenant.strict ?? false }
+    /// The tenant follows the MCP authorization specification where it asks more than Entra does.
+    public var isMCPSpec: Bool { directory.tenant.mcpSpec ?? false }
 
     public func application(appID: String) -> Application? { appsByAppID[appID.lowercased()] }
     public func servicePrincipal(appID: String) -> ServicePrincipal? { spsByAppID[appID.lowercased()] }

@@ -124,6 +124,11 @@ public struct TenantInfo: Codable, Sendable, Equatable {
     /// Apply RFC 9700 where it is stricter than Entra: PKCE S256 for every client, refresh-token
     /// reuse revokes the family.
     public var strict: Bool?
+    /// Authorize as the MCP authorization specification (2026-07-28) asks of an authorization
+    /// server, beyond what Entra does: RFC 8707 `resource` binds the token's audience, PKCE S256
+    /// on every code request, RFC 9207 `iss` in every authorization response, and Client ID
+    /// Metadata Documents. The default (`false`) behaves as Entra does.
+    public var mcpSpec: Bool?
     /// Token lifetimes; Entra's defaults when absent.
     public var tokenLifetimes: TokenLifetimes?
     /// The shape of Conditional Access errors at the token endpoint: `entra` (default — what

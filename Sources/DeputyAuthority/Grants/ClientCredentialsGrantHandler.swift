@@ -19,6 +19,8 @@ struct ClientCredentialsGrantHandler: GrantHandler {
         var servicePrincipal: ServicePrincipal
         var resource: Application
         var resourceIdentifier: String
+        /// The RFC 8707 indicator the audience is bound to (MCP spec mode).
+        var audience: String? = nil
         var roles: [String]
         var claims: ClaimsRequest
         var ipAddress: String?
@@ -45,7 +47,7 @@ struct ClientCredentialsGrantHandler: GrantHandler {
             throw OAuthError.resourceNotFound(identifier, tenant: request.tenantSegment)
         }
         let resolved = ResolvedScopes(resource: resource, resourceIdentifier: identifier, isDefault: true, values: [], openID: [])
-        try checkResourceIndicators(request.form, resolved: resolved, tenant: context.tenant)
+        let audience = try checkResourceIndicators(request.form, resolved: resolved, tenant: context.tenant)
         guard let sp = client.servicePrincipal else {
             throw OAuthError.unknownClient(client.application.appId, tenant: request.tenantSegment)
         }
@@ -53,7 +55,7 @@ struct ClientCredentialsGrantHandler: GrantHandler {
         context.draft.record.signInEventTypes = ["servicePrincipal"]
         return .appOnly(
             .init(
-                servicePrincipal: sp, resource: resource, resourceIdentifier: identifier,
+                servicePrincipal: sp, resource: resource, resourceIdentifier: identifier, audience: audience,
                 roles: context.tenant.appRoles(principalID: sp.id, resource: resource, includeGroups: false),
                 claims: try request.claimsRequest(), ipAddress: request.ipAddress))
     }
@@ -76,7 +78,7 @@ struct ClientCredentialsGrantHandler: GrantHandler {
                 .init(
                     tenant: context.tenant, subject: .application(i.servicePrincipal), client: client.application,
                     clientAuthenticationLevel: client.credential.authenticationLevel, resource: i.resource,
-                    resourceIdentifier: i.resourceIdentifier, scopes: [], roles: i.roles, acrs: [],
+                    resourceIdentifier: i.resourceIdentifier, scopes: [], roles: i.roles, acrs: [], audience: i.audience,
                     clientCapabilities: i.claims.clientCapabilities, ipAddress: i.ipAddress, agent: client.agent),
                 key: keys.current, now: context.now)
             context.draft.record.uniqueTokenIdentifier = minted.uti

@@ -132,8 +132,8 @@ extension GrantContext {
     /// The `scope` of a user grant, resolved, with the RFC 8707 `resource` indicators of the
     /// request agreeing (AADSTS9010010 otherwise).
     func resolveUserScopes(_ scopes: [String], request: TokenRequest) throws(OAuthError) -> ResolvedScopes {
-        let resolved = try ResolvedScopes.resolve(scopes, tenant: tenant, tenantName: request.tenantSegment)
-        try checkResourceIndicators(request.form, resolved: resolved, tenant: tenant)
+        var resolved = try ResolvedScopes.resolve(scopes, tenant: tenant, tenantName: request.tenantSegment)
+        resolved.audience = try checkResourceIndicators(request.form, resolved: resolved, tenant: tenant)
         return resolved
     }
 
@@ -164,12 +164,23 @@ struct GrantHandlerRegistry: Sendable {
 
 /// RFC 8707: a `resource` parameter is accepted when it names the same resource as the scope
 /// (Entra refuses it otherwise with AADSTS9010010). Documented extension for MCP clients.
-func checkResourceIndicators(_ form: FormParameters, resolved: ResolvedScopes, tenant: DirectoryIndex) throws(OAuthError) {
-    for value in form.values("resource") where !value.isEmpty {
+/// - Returns: in a tenant in MCP spec mode, the first indicator: the token's audience (RFC 8707
+///   §2, "audience-restrict"; the MCP authorization specification's "Token Audience Binding").
+///   In Entra mode `nil`: the audience is the resource's application, as Entra issues it.
+@discardableResult
+func checkResourceIndicators(_ form: FormParameters, resolved: ResolvedScopes, tenant: DirectoryIndex) throws(OAuthError) -> String? {
+    let indicators = form.values("resource").filter { !$0.isEmpty }
+    for value in indicators {
         guard let app = tenant.resource(named: value) ?? resourceByURL(value, tenant: tenant),
             app.appId == resolved.resource?.appId
-        else { throw .resourceMismatch() }
+        else {
+            throw .resourceMismatch(
+                resource: value, scopeResource: resolved.resourceIdentifier ?? resolved.resource?.appId, mcpSpec: tenant.isMCPSpec)
+        }
+        // RFC 8707 §2: an absolute URI without a fragment.
+        guard !value.contains("#") else { throw .invalidParameter("resource", "RFC 8707 §2: a resource indicator has no fragment.") }
     }
+    return tenant.isMCPSpec ? indicators.first : nil
 }
 
 /// An MCP server's RFC 8707 resource is its URL; it matches an app whose identifier URI it equals.

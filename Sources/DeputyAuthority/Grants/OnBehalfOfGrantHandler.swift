@@ -35,10 +35,10 @@ struct OnBehalfOfGrantHandler: GrantHandler {
         }
         context.draft.user(user)
         guard user.isEnabled else { throw OAuthError.userDisabled() }
-        let resolved = try ResolvedScopes.resolve(
+        var resolved = try ResolvedScopes.resolve(
             Scopes.parse(try form.require("scope")), tenant: context.tenant, tenantName: request.tenantSegment)
         context.draft.resource(try context.requireResource(resolved, request: request))
-        try checkResourceIndicators(form, resolved: resolved, tenant: context.tenant)
+        resolved.audience = try checkResourceIndicators(form, resolved: resolved, tenant: context.tenant)
         let granted = try Consent.grantedScopes(
             client: client.application, resolved: resolved, userID: user.id, tenant: context.tenant,
             draft: context.draft)

@@ -11,6 +11,8 @@ struct ResolvedScopes: Sendable {
     /// Scope values on the resource (not qualified).
     var values: [String]
     var openID: Set<String>
+    /// The RFC 8707 resource indicator the token's `aud` is bound to (MCP spec mode only).
+    var audience: String? = nil
 
     var wantsRefreshToken: Bool { openID.contains("offline_access") }
     var wantsIDToken: Bool { openID.contains("openid") }

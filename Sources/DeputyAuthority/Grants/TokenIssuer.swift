@@ -77,7 +77,7 @@ struct TokenIssuer {
                 tenant: tenant, subject: .user(i.user, i.authentication), client: context.client.application,
                 clientAuthenticationLevel: context.client.credential.authenticationLevel, resource: resource,
                 resourceIdentifier: i.resolved.resourceIdentifier ?? resource.appId, scopes: i.grantedScopes, roles: roles,
-                acrs: acrs,
+                acrs: acrs, audience: i.resolved.audience,
                 clientCapabilities: i.claims.clientCapabilities, ipAddress: i.conditionalAccessIPAddress ?? draft.record.ipAddress,
                 agent: context.client.agent),
             key: keys.current, now: now)

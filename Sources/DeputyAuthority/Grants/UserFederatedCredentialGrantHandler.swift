@@ -57,10 +57,10 @@ struct UserFederatedCredentialGrantHandler: GrantHandler {
             throw OAuthError.agentUserOfOtherAgent(user: named, agentAppID: agent.identity.appId)
         }
         guard user.isEnabled else { throw OAuthError.userDisabled() }
-        let resolved = try ResolvedScopes.resolve(
+        var resolved = try ResolvedScopes.resolve(
             Scopes.parse(try form.require("scope")), tenant: context.tenant, tenantName: request.tenantSegment)
         _ = try context.requireResource(resolved, request: request)
-        try checkResourceIndicators(form, resolved: resolved, tenant: context.tenant)
+        resolved.audience = try checkResourceIndicators(form, resolved: resolved, tenant: context.tenant)
         let granted = try Consent.grantedScopes(
             client: context.client.application, resolved: resolved, userID: user.id, tenant: context.tenant,
             draft: context.draft)

@@ -65,7 +65,7 @@ struct AdminConsentFlow: Sendable {
     }
 
     func failure(_ e: OAuthError, _ ap: AdminConsentParameters) -> ClientResponse {
-        var response = signIn.errorResponse(e, redirectURI: ap.redirectURI, mode: "query", state: ap.state)
+        var response = signIn.errorResponse(e, redirectURI: ap.redirectURI, mode: "query", state: ap.state, tenant: nil)
         response.parameters.insert(("admin_consent", "False"), at: 0)
         return response
     }

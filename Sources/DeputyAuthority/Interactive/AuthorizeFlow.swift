@@ -46,7 +46,7 @@ struct AuthorizeFlow: Sendable {
         let response = responseShape(q)
         func fail(_ e: OAuthError) -> InteractiveResult {
             .respond(
-                signIn.errorResponse(e, redirectURI: client.redirectURI, mode: response.errorMode, state: response.state), cookies: [])
+                signIn.errorResponse(e, redirectURI: client.redirectURI, mode: response.errorMode, state: response.state, tenant: client.tenant), cookies: [])
         }
         do {
             try checkResponse(response)
@@ -133,10 +133,12 @@ struct AuthorizeFlow: Sendable {
     }
 
     /// Step 4: PKCE (RFC 7636), required for SPAs (Entra) and for every code in a strict tenant
-    /// (RFC 9700 §2.1.1), S256 only in a strict tenant.
+    /// (RFC 9700 §2.1.1) or one in MCP spec mode (MCP authorization, "Authorization Code
+    /// Protection"), S256 only in both.
     func proofKey(_ q: FormParameters, response: Response, client: Client) throws(OAuthError) -> (challenge: String, method: String)? {
+        let s256Only = client.tenant.isStrict || client.tenant.isMCPSpec
         guard let challenge = q["code_challenge"] else {
-            if client.platform == .spa || (client.tenant.isStrict && response.types.contains("code")) { throw .pkceRequired() }
+            if client.platform == .spa || (s256Only && response.types.contains("code")) { throw .pkceRequired() }
             return nil
         }
         let method = q["code_challenge_method"] ?? "plain"
@@ -151,8 +153,11 @@ struct AuthorizeFlow: Sendable {
                 method == "S256" ? "An S256 code_challenge is 43 base64url characters." : "The code_challenge must be 43 to 128 characters."
             )
         }
-        if client.tenant.isStrict && method != "S256" {
-            throw .invalidCodeChallenge("This tenant requires code_challenge_method S256 (strict mode, RFC 9700).")
+        if s256Only && method != "S256" {
+            throw .invalidCodeChallenge(
+                client.tenant.isStrict
+                    ? "This tenant requires code_challenge_method S256 (strict mode, RFC 9700)."
+                    : "This tenant requires code_challenge_method S256 (MCP spec mode: the MCP authorization specification requires S256).")
         }
         return (challenge, method)
     }
@@ -200,7 +205,7 @@ struct AuthorizeFlow: Sendable {
         // Conditional Access comes first (MFA, then consent, as in Entra), then consent, then the code.
         let claims: ClaimsRequest
         do { claims = try p.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest() } catch {
-            return .respond(signIn.errorResponse(error, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
+            return .respond(signIn.errorResponse(error, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state, tenant: tenant), cookies: cookies)
         }
         let resource = try? ResolvedScopes.resolve(p.scopes, tenant: tenant, tenantName: request.tenantSegment).resource
         // A silent request cannot show a step: the client gets the error and must go interactive.
@@ -208,7 +213,7 @@ struct AuthorizeFlow: Sendable {
             p.prompt != "none"
             ? nil
             : { [self] e in
-                .respond(signIn.errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
+                .respond(signIn.errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state, tenant: tenant), cookies: cookies)
             }
         let outcome: ConditionalAccessOutcome
         switch try await signIn.stepUp.evaluate(
@@ -233,7 +238,7 @@ struct AuthorizeFlow: Sendable {
                         p, authentication: authentication, items: items, tenant: tenant, app: app, user: user, cookies: cookies)
                 }
             } catch let e as OAuthError {
-                return .respond(signIn.errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
+                return .respond(signIn.errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state, tenant: tenant), cookies: cookies)
             }
         }
         let now = authority.time.now()
@@ -296,6 +301,7 @@ struct AuthorizeFlow: Sendable {
             }
             if let state = p.state { out.append(("state", state)) }
             out.append(("session_state", TokenIssuer.hash(request.cookies[InteractiveSignIn.sessionCookie] ?? user.id)))
+            out += signIn.issuerParameter(tenant)
             return .respond(ClientResponse(redirectURI: p.redirectURI, responseMode: p.responseMode, parameters: out), cookies: cookies)
         } catch {
             let e = authority.normalize(error, draft: draft)
@@ -303,7 +309,7 @@ struct AuthorizeFlow: Sendable {
             var interactiveError = e
             if e.aadsts == 65001 { interactiveError = .consentRequiredInteractive(clientAppID: app.appId, clientName: app.displayName) }
             return .respond(
-                signIn.errorResponse(interactiveError, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state), cookies: cookies)
+                signIn.errorResponse(interactiveError, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state, tenant: tenant), cookies: cookies)
         }
     }
 

@@ -72,7 +72,7 @@ struct ConsentFlow: Sendable {
             guard case .consent(let p, let authentication, let items) = flow.purpose else { return .error(.signInFlowExpired()) }
             guard form["decision"] == "accept" else {
                 return .respond(
-                    signIn.errorResponse(.userDeclined(), redirectURI: p.redirectURI, mode: p.responseMode, state: p.state),
+                    signIn.errorResponse(.userDeclined(), redirectURI: p.redirectURI, mode: p.responseMode, state: p.state, tenant: tenant),
                     cookies: cookies)
             }
             try await authority.store.updateDirectory(tenantID: tenant.tenantID) {

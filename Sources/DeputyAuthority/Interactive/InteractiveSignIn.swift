@@ -76,12 +76,23 @@ public struct InteractiveSignIn: Sendable {
         return nil
     }
 
-    func errorResponse(_ e: OAuthError, redirectURI: String, mode: String, state: String?) -> ClientResponse {
+    /// An error sent to the client's redirect URI.
+    /// - Parameter tenant: the tenant the request is for, when known: a tenant in MCP spec mode
+    ///   adds `iss` (RFC 9207 §2: error responses carry it too).
+    func errorResponse(_ e: OAuthError, redirectURI: String, mode: String, state: String?, tenant: DirectoryIndex?) -> ClientResponse {
         var p: [(String, String)] = [("error", e.error.rawValue), ("error_description", e.shortDescription)]
         if let aadsts = e.aadsts { p.append(("error_uri", "\(authority.configuration.baseURL)/error?code=\(aadsts)")) }
         if let suberror = e.suberror { p.append(("suberror", suberror)) }
         if let state { p.append(("state", state)) }
+        p += issuerParameter(tenant)
         return ClientResponse(redirectURI: redirectURI, responseMode: mode, parameters: p)
+    }
+
+    /// RFC 9207 §2: `iss` in every authorization response, in a tenant in MCP spec mode (the MCP
+    /// authorization specification 2026-07-28 asks for it; Entra does not send it).
+    func issuerParameter(_ tenant: DirectoryIndex?) -> [(String, String)] {
+        guard let tenant, tenant.isMCPSpec else { return [] }
+        return [("iss", authority.configuration.issuerV2(tenantID: tenant.tenantID))]
     }
 
     func currentSession(_ request: BrowserRequest, tenant: DirectoryIndex) async throws -> SessionRecord? {

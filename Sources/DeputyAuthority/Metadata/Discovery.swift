@@ -6,7 +6,10 @@ import Foundation
 extension Authority {
     /// `/{tenant}/v2.0/.well-known/openid-configuration` (`v2`) or `/{tenant}/.well-known/openid-configuration`.
     /// For `common` and `organizations`, `issuer` is templated with a literal `{tenantid}`, as in Entra.
-    public func openIDConfiguration(tenantSegment: String, tenantID: String?, v2: Bool) -> [String: JSONValue] {
+    /// The same document answers RFC 8414 (`/.well-known/oauth-authorization-server/{tenant}/v2.0`).
+    /// - Parameter mcpSpec: the tenant follows the MCP authorization specification (2026-07-28):
+    ///   the document then also says so with RFC 9207's and the Client ID Metadata Document's fields.
+    public func openIDConfiguration(tenantSegment: String, tenantID: String?, v2: Bool, mcpSpec: Bool = false) -> [String: JSONValue] {
         let base = configuration.baseURL
         let t = tenantID ?? tenantSegment
         let issuer =
@@ -38,6 +41,12 @@ extension Authority {
             "tenant_region_scope": s("WW"),
             "cloud_instance_name": s("deputy.local"),
         ]
+        if mcpSpec && v2 {
+            // RFC 9207 §3 and the MCP authorization specification's Client ID Metadata Documents.
+            doc["authorization_response_iss_parameter_supported"] = .bool(true)
+            doc["client_id_metadata_document_supported"] = .bool(true)
+            doc["token_endpoint_auth_methods_supported"] = arr(["client_secret_post", "private_key_jwt", "client_secret_basic", "none"])
+        }
         if !v2 {
             doc["claims_supported"] = arr([
                 "sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "upn", "unique_name", "name", "tid", "ver", "oid",

@@ -67,6 +67,8 @@ struct TokenMinter: Sendable {
         var scopes: [String]
         var roles: [String]
         var acrs: [String]
+        /// An RFC 8707 indicator the audience is bound to (MCP spec mode), replacing Entra's `aud`.
+        var audience: String? = nil
         var clientCapabilities: [String]
         var ipAddress: String?
         /// Set when the client is an agent identity: the token carries the Agent ID facets.
@@ -92,12 +94,12 @@ struct TokenMinter: Sendable {
         ]
         if v2 {
             c["iss"] = .string(configuration.issuerV2(tenantID: tid))
-            c["aud"] = .string(r.resource.appId)
+            c["aud"] = .string(r.audience ?? r.resource.appId)
             c["azp"] = .string(r.client.appId)
             c["azpacr"] = .string(String(r.clientAuthenticationLevel))
         } else {
             c["iss"] = .string(configuration.issuerV1(tenantID: tid))
-            c["aud"] = .string(r.resourceIdentifier)
+            c["aud"] = .string(r.audience ?? r.resourceIdentifier)
             c["appid"] = .string(r.client.appId)
             c["appidacr"] = .string(String(r.clientAuthenticationLevel))
             c["app_displayname"] = .string(r.client.displayName)

@@ -448,11 +448,21 @@ extension OAuthError {
                 "The resource principal named \(resource) was not found in the tenant named \(tenant). This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
         )
     }
-    /// AADSTS9010010: RFC 8707 `resource` that names something else than the scope.
-    public static func resourceMismatch() -> OAuthError {
-        OAuthError(
+    /// AADSTS9010010: RFC 8707 `resource` that names something else than the scope. Entra's
+    /// sentence, then what Deputy saw and what to change (Entra's v2 endpoint takes the resource
+    /// from the scopes; an MCP client sending its server's URL needs that URL among the
+    /// application's identifier URIs, or the tenant in MCP spec mode to bind the audience to it).
+    public static func resourceMismatch(resource: String, scopeResource: String?, mcpSpec: Bool) -> OAuthError {
+        let scopes = scopeResource.map { "the scopes name \($0)" } ?? "the scopes name no resource"
+        let hint =
+            mcpSpec
+            ? "Ask for a scope of the application whose identifier URI is the resource (e.g. {resource}/.default)."
+            : "Entra takes the resource from the scopes: send a scope of that application, or add the resource URL to its identifierUris."
+        return OAuthError(
             .invalidTarget, aadsts: 9_010_010,
-            message: "The resource parameter provided in the request doesn't match with the requested scopes.")
+            message:
+                "The resource parameter provided in the request doesn't match with the requested scopes. Deputy: resource '\(resource)', \(scopes). \(hint)"
+        )
     }
     /// AADSTS65001: no consent.
     public static func consentRequired(clientAppID: String, clientName: String) -> OAuthError {

@@ -57,10 +57,16 @@ public struct ExpenseTools: MCPToolbox {
             tools, validator: validator,
             configuration: MCPEndpointConfiguration(
                 resourceURL: resourceURL, authorizationServers: [issuer],
-                scopesSupported: appIDURIs.first.map { ["\($0)/Expenses.ReadWrite"] } ?? []))
+                scopesSupported: appIDURIs.first.map { ["\($0)/Expenses.ReadWrite"] } ?? [], scopePrefix: appIDURIs.first))
     }
 
     public var serverInfo: (name: String, version: String) { ("contoso-expenses", "1.0.0") }
+
+    /// Approving needs `Expenses.Approve` besides the baseline: clients ask for it only when they
+    /// approve (the 403 `insufficient_scope` step-up names both).
+    public func requiredScopes(for tool: String) -> [String] {
+        tool == "approve_expense" ? ["Expenses.ReadWrite", "Expenses.Approve"] : []
+    }
 
     public var tools: [Tool] {
         let id: Value = [
