@@ -165,6 +165,11 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
     let logger: Logger
     let stepUps: StepUpTracker
 
+    /// One POST: the protocol era is chosen by the `MCP-Protocol-Version` header (the MCP
+    /// specification 2026-07-28, "Transports": a request of that version carries it; the older
+    /// handshake sends `initialize` without it). Stateless 2026-07-28 requests are answered here
+    /// (``handleStateless(_:body:principal:toolContext:slot:context:)``), the handshake versions
+    /// by the SDK's `Server`.
     func handle<Context: AuthenticatedRequestContext>(_ request: Request, context: Context) async throws -> Response {
         guard let principal = context.principal else { throw HTTPError(.unauthorized) }
         var r = request
@@ -175,56 +180,86 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
         var toolHeaders = request.headers
         toolHeaders[.authorization] = nil
         let toolContext = MCPToolContext(principal: principal, headers: toolHeaders)
+        if let version = request.headers[MCPHeader.protocolVersion], !StatelessMCP.handshakeVersions.contains(version) {
+            let answer = await handleStateless(request, body: body, principal: principal, toolContext: toolContext, slot: slot)
+            return try challengeResponse(slot, request: request, context: context) ?? answer
+        }
 
         let server = Server(
             name: toolbox.serverInfo.name, version: toolbox.serverInfo.version,
             capabilities: .init(tools: .init(listChanged: false)))
         let toolbox = self.toolbox
-        let configuration = self.configuration
-        let stepUps = self.stepUps
+        let endpoint = self
         await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: toolbox.tools) }
         await server.withMethodHandler(CallTool.self) { params in
-            let needed = toolbox.requiredScopes(for: params.name)
-            let key = "\(principal.tenantID ?? "")|\(principal.objectID ?? "")|\(principal.clientID ?? "")|\(params.name)"
-            let missing = needed.filter { !principal.scopes.contains($0) }
-            if !missing.isEmpty {
-                let refusals = stepUps.refused(key)
-                slot.set(
-                    ScopeStepUp(
-                        scopes: needed.map(configuration.qualified), missing: missing, exhausted: refusals > configuration.maxStepUps))
-                throw MCPError.internalError("insufficient scope")
-            }
-            if !needed.isEmpty { stepUps.succeeded(key) }
-            do {
-                return try await toolbox.call(params.name, arguments: params.arguments ?? [:], context: toolContext)
-            } catch let error as ChallengeRelay {
-                guard case .downstreamFailure(_, let message, _) = error.outcome else {
-                    slot.set(error)
-                    throw MCPError.internalError("authorization required")
-                }
-                // Not the user's to fix: a tool error the model can read.
-                return CallTool.Result(content: [.text(text: message, annotations: nil, _meta: nil)], isError: true)
-            } catch let error as ResourceValidationError {
-                slot.set(error)
-                throw MCPError.internalError("authorization required")
-            } catch let error as MCPError {
-                throw error
-            } catch {
-                return CallTool.Result(content: [.text(text: "\(error)", annotations: nil, _meta: nil)], isError: true)
-            }
+            try await endpoint.callTool(
+                params.name, arguments: params.arguments ?? [:], principal: principal, toolContext: toolContext, slot: slot)
         }
         let transport = StatelessHTTPServerTransport(validationPipeline: validationPipeline())
         try await server.start(transport: transport)
+        let answer = await transport.handleRequest(sdkRequest(request, body: body))
+        await server.stop()
+        if let challenge = try challengeResponse(slot, request: request, context: context) { return challenge }
+        return response(answer)
+    }
+
+    /// The request as the SDK's transports and validators see it.
+    func sdkRequest(_ request: Request, body: ByteBuffer) -> MCP.HTTPRequest {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         // HTTP/1's Host travels as the request's authority: the DNS-rebinding check needs it back.
         if let authority = request.head.authority { headers["Host"] = authority }
-        let answer = await transport.handleRequest(
-            MCP.HTTPRequest(
-                method: "POST", headers: headers, body: Data(body.readableBytesView),
-                path: request.uri.path))
-        await server.stop()
+        return MCP.HTTPRequest(method: "POST", headers: headers, body: Data(body.readableBytesView), path: request.uri.path)
+    }
 
+    /// An SDK answer as a Hummingbird response (never cached).
+    func response(_ answer: MCP.HTTPResponse) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in answer.headers { if let n = HTTPField.Name(name) { fields[n] = value } }
+        fields[.cacheControl] = "no-store"
+        let data = answer.bodyData ?? Data()
+        return Response(status: .init(code: answer.statusCode), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Runs one tool for either protocol era: the scope check first (403 step-up), then the tool.
+    /// A challenge the user must answer goes into `slot` (the HTTP request is answered with it);
+    /// the middle tier's own trouble and ordinary failures become tool errors the model can read.
+    func callTool(
+        _ name: String, arguments: [String: Value], principal: Principal, toolContext: MCPToolContext, slot: ChallengeSlot
+    ) async throws -> CallTool.Result {
+        let needed = toolbox.requiredScopes(for: name)
+        let key = "\(principal.tenantID ?? "")|\(principal.objectID ?? "")|\(principal.clientID ?? "")|\(name)"
+        let missing = needed.filter { !principal.scopes.contains($0) }
+        if !missing.isEmpty {
+            let refusals = stepUps.refused(key)
+            slot.set(
+                ScopeStepUp(scopes: needed.map(configuration.qualified), missing: missing, exhausted: refusals > configuration.maxStepUps))
+            throw MCPError.internalError("insufficient scope")
+        }
+        if !needed.isEmpty { stepUps.succeeded(key) }
+        do {
+            return try await toolbox.call(name, arguments: arguments, context: toolContext)
+        } catch let error as ChallengeRelay {
+            guard case .downstreamFailure(_, let message, _) = error.outcome else {
+                slot.set(error)
+                throw MCPError.internalError("authorization required")
+            }
+            // Not the user's to fix: a tool error the model can read.
+            return CallTool.Result(content: [.text(text: message, annotations: nil, _meta: nil)], isError: true)
+        } catch let error as ResourceValidationError {
+            slot.set(error)
+            throw MCPError.internalError("authorization required")
+        } catch let error as MCPError {
+            throw error
+        } catch {
+            return CallTool.Result(content: [.text(text: "\(error)", annotations: nil, _meta: nil)], isError: true)
+        }
+    }
+
+    /// The HTTP answer for a challenge a tool raised, if any: 401/403 with `WWW-Authenticate`.
+    func challengeResponse<Context: AuthenticatedRequestContext>(
+        _ slot: ChallengeSlot, request: Request, context: Context
+    ) throws -> Response? {
         switch slot.value {
         case let relay as ChallengeRelay:
             var response = try relay.response(from: request, context: context)
@@ -241,13 +276,8 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
         case let stepUp as ScopeStepUp:
             return scopeStepUpResponse(stepUp)
         default:
-            break
+            return nil
         }
-        var fields = HTTPFields()
-        for (name, value) in answer.headers { if let n = HTTPField.Name(name) { fields[n] = value } }
-        fields[.cacheControl] = "no-store"
-        let data = answer.bodyData ?? Data()
-        return Response(status: .init(code: answer.statusCode), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// 403 `insufficient_scope` with every scope the tool needs and the metadata URL (the MCP
@@ -276,7 +306,15 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
         return Response(status: .forbidden, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.serialized)))
     }
 
+    /// The SDK's checks for the handshake era: DNS rebinding, `Accept`, `Content-Type` and the
+    /// protocol version.
     func validationPipeline() -> any HTTPRequestValidationPipeline {
+        StandardValidationPipeline(validators: transportValidators + [ProtocolVersionValidator()])
+    }
+
+    /// The checks both eras share: DNS rebinding (`Host` and `Origin`, the MCP specification's
+    /// "Transports" security warning), `Accept` and `Content-Type`.
+    var transportValidators: [any HTTPRequestValidator] {
         var hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
         var origins: [String] = []
         for scheme in ["http", "https"] { origins += hosts.map { "\(scheme)://\($0)" } }
@@ -285,11 +323,10 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
             hosts.append(authority)
             origins.append("\(url.scheme ?? "https")://\(authority)")
         }
-        return StandardValidationPipeline(validators: [
+        return [
             OriginValidator(allowedHosts: hosts + configuration.allowedHosts, allowedOrigins: origins + configuration.allowedOrigins),
             AcceptHeaderValidator(mode: .jsonOnly),
             ContentTypeValidator(),
-            ProtocolVersionValidator(),
-        ])
+        ]
     }
 }

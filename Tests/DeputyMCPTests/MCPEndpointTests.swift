@@ -203,7 +203,10 @@ struct MCPEndpointTests {
             let transport = MCPHTTPClientTransport(endpoint: url, authorizer: StaticAuthorizer(token: token))
             let client = Client(name: "test", version: "1")
             try await client.connect(transport: transport)
-            #expect(try await client.listTools().tools.map(\.name) == ["whoami", "step_up", "blocked", "relayed", "unavailable", "fail", "approve"])
+            #expect(
+                try await client.listTools().tools.map(\.name) == [
+                    "whoami", "step_up", "blocked", "relayed", "unavailable", "fail", "approve",
+                ])
             let result = try await client.callTool(name: "whoami", arguments: [:])
             #expect(result.content == [.text(text: "alice@contoso.com", annotations: nil, _meta: nil)])
             do {
@@ -213,6 +216,104 @@ struct MCPEndpointTests {
                 #expect(status == 401 && header?.contains("insufficient_claims") == true)
             }
             await client.disconnect()
+        }
+    }
+
+    /// A 2026-07-28 request: the envelope in `_meta` and the routing headers.
+    static func stateless(
+        _ url: String, token: String, method: String, params: String = "{}", id: String = "1", version: String = "2026-07-28",
+        headers: [String: String]? = nil, name: String? = nil
+    ) async throws -> (Int, [String: String], JSONValue?) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.headers.add(name: "Accept", value: "application/json, text/event-stream")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        for (k, v) in headers ?? ["MCP-Protocol-Version": version, "Mcp-Method": method] { request.headers.add(name: k, value: v) }
+        if let name { request.headers.add(name: "Mcp-Name", value: name) }
+        let meta = #""_meta":{"io.modelcontextprotocol/protocolVersion":"\#(version)","io.modelcontextprotocol/clientCapabilities":{}}"#
+        let inner = params == "{}" ? "{\(meta)}" : String(params.dropLast()) + ",\(meta)}"
+        let idPart = id.isEmpty ? "" : #""id":\#(id),"#
+        request.body = .bytes(ByteBuffer(string: #"{"jsonrpc":"2.0",\#(idPart)"method":"\#(method)","params":\#(inner)}"#))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        var fields: [String: String] = [:]
+        for h in response.headers { fields[h.name.lowercased()] = h.value }
+        return (Int(response.status.code), fields, try? JSONParser.parse(body.readableBytesView))
+    }
+
+    @Test("2026-07-28: server/discover, tools/list and tools/call answer without a handshake, with the envelope's fields")
+    func statelessRevision() async throws {
+        try await Self.withEndpoint { live, url in
+            let token = try await live.userToken("alice")
+            let (status, _, discover) = try await Self.stateless(url, token: token, method: "server/discover")
+            #expect(status == 200)
+            let d = try #require(discover?.objectValue?["result"]?.objectValue)
+            #expect(d["supportedVersions"] == .array([.string("2026-07-28")]))
+            #expect(d["capabilities"]?.objectValue?["tools"] != nil)
+            #expect(d["resultType"] == .string("complete"))
+            #expect(d["_meta"]?.objectValue?["io.modelcontextprotocol/serverInfo"]?.objectValue?["name"] == .string("probe"))
+            let (_, _, list) = try await Self.stateless(url, token: token, method: "tools/list")
+            let tools = try #require(list?.objectValue?["result"]?.objectValue)
+            #expect(tools["tools"]?.arrayValue?.count == 7 && tools["ttlMs"] != nil && tools["cacheScope"] == .string("public"))
+            let (callStatus, callHeaders, call) = try await Self.stateless(
+                url, token: token, method: "tools/call", params: #"{"name":"whoami","arguments":{}}"#, id: "\"x\"", name: "whoami")
+            #expect(callStatus == 200 && callHeaders["mcp-session-id"] == nil)
+            let result = try #require(call?.objectValue)
+            #expect(result["id"] == .string("x"))
+            #expect(result["result"]?.objectValue?["content"]?.arrayValue?.first?.objectValue?["text"] == .string("alice@contoso.com"))
+            #expect(result["result"]?.objectValue?["resultType"] == .string("complete"))
+            // A challenge is still the HTTP answer, in this revision too.
+            let (challenged, challengeHeaders, _) = try await Self.stateless(
+                url, token: token, method: "tools/call", params: #"{"name":"step_up"}"#, name: "step_up")
+            #expect(challenged == 401 && challengeHeaders["www-authenticate"]?.contains("insufficient_claims") == true)
+            let (scoped, scopeHeaders, _) = try await Self.stateless(
+                url, token: token, method: "tools/call", params: #"{"name":"approve"}"#, name: "approve")
+            #expect(scoped == 403 && scopeHeaders["www-authenticate"]?.contains(#"error="insufficient_scope""#) == true)
+        }
+    }
+
+    @Test("2026-07-28: a bad envelope gets the revision's error codes and HTTP statuses; a notification is accepted")
+    func statelessRefusals() async throws {
+        try await Self.withEndpoint { live, url in
+            let token = try await live.userToken("bob")
+            func code(_ answer: (Int, [String: String], JSONValue?)) -> (Int, Double?) {
+                (answer.0, answer.2?.objectValue?["error"]?.objectValue?["code"]?.numberValue)
+            }
+            // Mcp-Method that is not the body's method; Mcp-Name that is not the tool.
+            #expect(
+                code(
+                    try await Self.stateless(
+                        url, token: token, method: "tools/list",
+                        headers: ["MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call"]))
+                    == (400, -32020))
+            #expect(
+                code(try await Self.stateless(url, token: token, method: "tools/call", params: #"{"name":"whoami"}"#, name: "fail"))
+                    == (400, -32020))
+            // A version this server does not speak, in header and body alike: -32022 naming what it speaks.
+            let unsupported = try await Self.stateless(url, token: token, method: "tools/list", version: "2099-01-01")
+            #expect(code(unsupported) == (400, -32022))
+            #expect(
+                unsupported.2?.objectValue?["error"]?.objectValue?["data"]?.objectValue?["supported"] == .array([.string("2026-07-28")]))
+            #expect(code(try await Self.stateless(url, token: token, method: "resources/list")) == (404, -32601))
+            #expect(try await Self.stateless(url, token: token, method: "notifications/cancelled", id: "").0 == 202)
+            // Without _meta's envelope keys: -32602.
+            var request = HTTPClientRequest(url: url)
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            request.headers.add(name: "Accept", value: "application/json")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "MCP-Protocol-Version", value: "2026-07-28")
+            request.headers.add(name: "Mcp-Method", value: "tools/list")
+            request.body = .bytes(ByteBuffer(string: #"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let body = try await response.body.collect(upTo: 1 << 16)
+            #expect(response.status.code == 400 && String(buffer: body).contains("-32602"))
+            // The DNS-rebinding check applies to this revision too.
+            let rebound = try await Self.stateless(
+                url, token: token, method: "tools/list",
+                headers: ["MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list", "Origin": "https://attacker.example"])
+            #expect(rebound.0 == 403)
         }
     }
 

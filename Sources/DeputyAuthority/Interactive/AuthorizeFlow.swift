@@ -46,7 +46,9 @@ struct AuthorizeFlow: Sendable {
         let response = responseShape(q)
         func fail(_ e: OAuthError) -> InteractiveResult {
             .respond(
-                signIn.errorResponse(e, redirectURI: client.redirectURI, mode: response.errorMode, state: response.state, tenant: client.tenant), cookies: [])
+                signIn.errorResponse(
+                    e, redirectURI: client.redirectURI, mode: response.errorMode, state: response.state, tenant: client.tenant), cookies: []
+            )
         }
         do {
             try checkResponse(response)
@@ -205,7 +207,9 @@ struct AuthorizeFlow: Sendable {
         // Conditional Access comes first (MFA, then consent, as in Entra), then consent, then the code.
         let claims: ClaimsRequest
         do { claims = try p.claims.map { c throws(OAuthError) in try ClaimsRequest(parsing: c) } ?? ClaimsRequest() } catch {
-            return .respond(signIn.errorResponse(error, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state, tenant: tenant), cookies: cookies)
+            return .respond(
+                signIn.errorResponse(error, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state, tenant: tenant),
+                cookies: cookies)
         }
         let resource = try? ResolvedScopes.resolve(p.scopes, tenant: tenant, tenantName: request.tenantSegment).resource
         // A silent request cannot show a step: the client gets the error and must go interactive.
@@ -213,7 +217,9 @@ struct AuthorizeFlow: Sendable {
             p.prompt != "none"
             ? nil
             : { [self] e in
-                .respond(signIn.errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state, tenant: tenant), cookies: cookies)
+                .respond(
+                    signIn.errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state, tenant: tenant),
+                    cookies: cookies)
             }
         let outcome: ConditionalAccessOutcome
         switch try await signIn.stepUp.evaluate(
@@ -238,7 +244,9 @@ struct AuthorizeFlow: Sendable {
                         p, authentication: authentication, items: items, tenant: tenant, app: app, user: user, cookies: cookies)
                 }
             } catch let e as OAuthError {
-                return .respond(signIn.errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state, tenant: tenant), cookies: cookies)
+                return .respond(
+                    signIn.errorResponse(e, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state, tenant: tenant),
+                    cookies: cookies)
             }
         }
         let now = authority.time.now()
@@ -309,7 +317,8 @@ struct AuthorizeFlow: Sendable {
             var interactiveError = e
             if e.aadsts == 65001 { interactiveError = .consentRequiredInteractive(clientAppID: app.appId, clientName: app.displayName) }
             return .respond(
-                signIn.errorResponse(interactiveError, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state, tenant: tenant), cookies: cookies)
+                signIn.errorResponse(interactiveError, redirectURI: p.redirectURI, mode: p.responseMode, state: p.state, tenant: tenant),
+                cookies: cookies)
         }
     }
 
