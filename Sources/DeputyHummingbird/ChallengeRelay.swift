@@ -113,7 +113,10 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
         }
     }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    public func response(from request: Request, context: some RequestContext) throws -> Response { response(adding: [:]) }
+
+    /// The answer, with more members in its JSON body (an agent's `resume` id, say).
+    public func response(adding extra: [String: JSONValue]) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         headers[.cacheControl] = "no-store"
@@ -149,6 +152,7 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
             body = ["error": .string("downstream_unavailable"), "error_description": .string(message)]
             if let after { headers[.retryAfter] = String(Int(after.rounded(.up))) }
         }
+        body.merge(extra) { _, new in new }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).serialized)))
     }
 }

@@ -130,7 +130,7 @@ struct AgentIdentityTests {
         let token = try await agentOBO(f, assertion: user, credential: try await f.agentCredential()).get().accessToken
         let c = try await f.verifiedClaims(token)
         #expect(c["aud"]?.string == mcp.appId && c["azp"]?.string == agent.appId)
-        #expect(c["oid"]?.string == alice.id && c["idtyp"]?.string == "user" && c["scp"]?.string == "Expenses.ReadWrite")
+        #expect(c["oid"]?.string == alice.id && c["idtyp"]?.string == "user" && c["scp"]?.string == "Expenses.ReadWrite Expenses.Approve")
         #expect(c["xms_act_fct"]?.string == "11" && c["xms_sub_fct"] == nil && c["xms_idrel"]?.string == "1")
         #expect(c["xms_par_app_azp"]?.string == blueprint.appId)
         #expect(c["azpacr"]?.string == "2")

@@ -132,7 +132,7 @@ struct ConsentTests {
             return
         }
         browser.absorb(cookies)
-        #expect(Set(page.permissions.map(\.scope)) == ["access_as_user", "Expenses.ReadWrite"])
+        #expect(Set(page.permissions.map(\.scope)) == ["access_as_user", "Expenses.ReadWrite", "Expenses.Approve"])
         guard case .respond(let response, _) = await answer(f, page, accept: true, browser: browser) else {
             Issue.record("expected a code")
             return
@@ -145,13 +145,13 @@ struct ConsentTests {
             ],
             origin: "http://127.0.0.1:7401"
         ).get().accessToken
-        // The agent identity inherits the blueprint's consented Expenses.ReadWrite (inheritablePermissions).
+        // The agent identity inherits the blueprint's consented scopes on the MCP server (inheritablePermissions).
         let obo = await f.token(
             [
                 ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("requested_token_use", "on_behalf_of"),
                 ("assertion", userToken), ("scope", "api://contoso-expenses-mcp/.default"),
             ]
                 + GrantsFixture.agentAuthentication(try await f.agentCredential()))
-        #expect(try UnverifiedJWT(try obo.get().accessToken).string("scp") == "Expenses.ReadWrite")
+        #expect(try UnverifiedJWT(try obo.get().accessToken).string("scp") == "Expenses.ReadWrite Expenses.Approve")
     }
 }

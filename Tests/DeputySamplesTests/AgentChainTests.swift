@@ -288,4 +288,101 @@ struct AgentChainTests {
             #expect(bad.status == 400 && bad.body.contains("invalid_request"))
         }
     }
+
+    /// A model for the chat-completions planner that plans from the conversation alone (so a
+    /// retried message is planned again from scratch): submit, then approve `approve`, then reply.
+    static func withScriptedModel(approve: Int64, _ body: @escaping @Sendable (ChatCompletionsPlanner) async throws -> Void) async throws {
+        let router = Router()
+        router.post("v1/chat/completions") { request, _ -> Response in
+            var r = request
+            let json = try JSONParser.parse(try await r.collectBody(upTo: 1 << 20).readableBytesView)
+            let toolResults = json.objectValue?["messages"]?.arrayValue?.filter { $0.objectValue?["role"] == .string("tool") }.count ?? 0
+            func call(_ name: String, _ arguments: String) -> JSONValue {
+                .object([
+                    "role": .string("assistant"), "content": .null,
+                    "tool_calls": .array([
+                        .object([
+                            "id": .string("call_\(toolResults)"), "type": .string("function"),
+                            "function": .object(["name": .string(name), "arguments": .string(arguments)]),
+                        ])
+                    ]),
+                ])
+            }
+            let message: JSONValue =
+                switch toolResults {
+                case 0: call("submit_expense", #"{"amount": 12.5, "description": "Taxi to the station"}"#)
+                case 1: call("approve_expense", #"{"id": \#(approve)}"#)
+                default: .object(["role": .string("assistant"), "content": .string("Submitted and approved.")])
+                }
+            let answer: JSONValue = .object(["choices": .array([.object(["index": .number(0), "message": message])])])
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: answer.serialized)))
+        }
+        let port = try freeLoopbackPort()
+        try await serving(router, port: port) {
+            try await body(ChatCompletionsPlanner(endpoint: "http://127.0.0.1:\(port)/v1", model: "scripted"))
+        }
+    }
+
+    @Test(
+        "After a step-up the agent resumes the interrupted call: the expense submitted before the challenge is not submitted twice",
+        arguments: ["built-in", "chat-completions"])
+    func resumeAfterStepUp(_ plannerKind: String) async throws {
+        let bob = DemoTenant.user("bob")
+        let alice = DemoTenant.user("alice")
+        // Alice's submitted expense that bob approves; the demo seed has one (the same in every store).
+        let seeded = DataAPI.demoExpenses(now: Date())
+        let approveIndex = try #require(seeded.firstIndex { $0.ownerOid == alice.id && $0.status == "submitted" })
+        let approve = Int64(approveIndex + 1)
+        @Sendable func run(_ planner: any AgentPlanner) async throws {
+            try await Self.withChain(planner: planner) { chain in
+                #expect(try chain.store.expense(approve, visibleTo: bob.id)?.status == "submitted")
+                let before = try chain.store.visible(to: bob.id).filter { $0.ownerOid == bob.id }.count
+                let message = "submit an expense of 12.50 for Taxi to the station, then approve expense \(approve)"
+                // bob has MFA (the Data API's policy) but not the c1 context approving needs.
+                let signedIn = try await SignInDriver.response(authority: chain.live.authority, user: bob, scope: Self.agentScope)
+                let mfa = signedIn.accessToken
+                let refused = try await Self.chat(chain, message, token: mfa, correlation: "resume-a")
+                #expect(refused.status == 401)
+                let resume = try #require(refused.json?.objectValue?["resume"]?.stringValue)
+                let challenge = try #require(refused.headers["www-authenticate"].flatMap(ClaimsChallenge.init(wwwAuthenticate:)))
+                #expect(try chain.store.visible(to: bob.id).filter { $0.ownerOid == bob.id }.count == before + 1)
+
+                // The session's MFA satisfies c1's policy: the refresh token with the claims request gets c1
+                // (a second TOTP in the same 30-second step would be refused as a replay).
+                let stepped = try await chain.live.authority.token(
+                    TokenRequest(
+                        tenantSegment: "contoso.com",
+                        form: FormParameters([
+                            ("grant_type", "refresh_token"), ("client_id", DemoTenant.app("cli").appId),
+                            ("refresh_token", try #require(signedIn.refreshToken)), ("scope", Self.agentScope),
+                            ("claims", challenge.claims),
+                        ]), correlationID: "resume-step-up")
+                ).get().accessToken
+                #expect(try UnverifiedJWT(stepped).claims["acrs"] == .array([.string("c1")]))
+                @Sendable func retry(_ resume: String?) async throws -> Answer {
+                    var body: [String: JSONValue] = ["message": .string(message)]
+                    if let resume { body["resume"] = .string(resume) }
+                    return try await Self.send(
+                        chain.agent + "/chat", token: stepped, body: String(decoding: JSONValue.object(body).serialized, as: UTF8.self),
+                        correlation: "resume-b")
+                }
+                let answer = try await retry(resume)
+                #expect(answer.status == 200)
+                let calls = answer.json?.objectValue?["toolCalls"]?.arrayValue?.compactMap { $0.objectValue?["tool"]?.stringValue }
+                #expect(calls == ["submit_expense", "approve_expense"])
+                #expect(try chain.store.visible(to: bob.id).filter { $0.ownerOid == bob.id }.count == before + 1, "submitted once")
+                #expect(try chain.store.expense(approve, visibleTo: bob.id)?.status == "approved")
+                // The record is used once: the same id again resumes nothing (the message runs anew).
+                let again = try await retry(resume)
+                #expect(again.status == 200)
+                #expect(try chain.store.visible(to: bob.id).filter { $0.ownerOid == bob.id }.count == before + 2)
+            }
+        }
+        if plannerKind == "built-in" {
+            try await run(BuiltInPlanner())
+        } else {
+            try await Self.withScriptedModel(approve: approve) { try await run($0) }
+        }
+    }
 }

@@ -44,6 +44,10 @@ public struct Agent: Sendable {
     let reports: (dataAPI: String, scopes: [String])?
     /// Which MCP tools are destructive (`destructiveHint`), learned from `tools/list` and shared by sessions.
     let destructiveTools = LockedBox<[String: Bool]>([:])
+    /// The MCP server's protocol revision, learned once (`server/discover`) and shared by sessions.
+    let mcpProfiles = MCPServerProfiles()
+    /// Tool calls of messages a step-up interrupted, for the retried message to resume from.
+    let resumptions = ResumeLedger()
 
     /// The role a user needs for `GET /report` (an app role of the blueprint).
     public static let reportRole = "Reports.Run"
@@ -150,17 +154,27 @@ public struct Agent: Sendable {
         }
         var headers = correlation.map { [("client-request-id", $0)] } ?? []
         if let confirmation { headers.append((ToolConfirmation.headerName, confirmation.headerValue)) }
+        // A message retried after a step-up names what it resumes: the calls it completed before
+        // the challenge are not made again (the user's and message's own record, used once).
+        let user = "\(principal.tenantID ?? "")|\(principal.objectID ?? "")"
+        let replay = o["resume"]?.stringValue.flatMap { resumptions.take($0, user: user, message: message) } ?? []
         let session = MCPSession(
             endpoint: mcpEndpoint, httpClient: http, headers: headers,
             authorizer: OnBehalfOfAuthorizer(client: obo, assertion: principal.token, scopes: mcpScopes, correlationID: correlation),
-            confirmation: confirmation, destructiveTools: destructiveTools)
+            profiles: mcpProfiles, confirmation: confirmation, destructiveTools: destructiveTools, replay: replay)
         let reply: String
         do {
             reply = try await planner.respond(to: message, tools: session)
             await session.close()
         } catch {
+            let executed = await session.executed
             await session.close()
-            throw relay(error)
+            let relayed = relay(error)
+            guard let challenge = relayed as? ChallengeRelay, case .stepUp = challenge.outcome, !executed.isEmpty else { throw relayed }
+            // The SPA retries the message after the step-up: it sends `resume` back so the calls
+            // already made (an expense submitted, say) are not made twice.
+            let id = resumptions.save(.init(user: user, message: message, calls: executed))
+            return challenge.response(adding: ["resume": .string(id)])
         }
         let calls: [JSONValue] = await session.calls.map { call in
             .object([
@@ -207,12 +221,13 @@ public struct Agent: Sendable {
     }
 }
 
-/// One chat message's MCP session: connected on the first tool use (a message the planner does
-/// not understand costs no token), one MCP client and transport for this user only.
+/// One chat message's MCP session: one MCP client for this user only, reused by every tool call
+/// of the message. Nothing is sent before the first tool use (a message the planner does not
+/// understand costs no token). When the MCP server speaks MCP 2026-07-28 (learned once per
+/// process), a tool call is one HTTP request; otherwise the client opens a handshake session.
 actor MCPSession: AgentTools {
-    let transport: MCPHTTPClientTransport
+    let client: MCPToolClient
     let lastChain = LockedBox<String?>(nil)
-    var client: Client?
     private(set) var calls: [AgentToolCall] = []
     let recorder = TokenChainRecorder.current
     /// The user's confirmation this request carries (at most one call).
@@ -220,38 +235,34 @@ actor MCPSession: AgentTools {
     /// A destructive call the planner asked for without the user's confirmation.
     private(set) var pendingConfirmation: ToolConfirmation?
     let destructiveTools: LockedBox<[String: Bool]>
+    /// Calls an interrupted attempt of this message completed: answered from here, not made again.
+    var replay: [AgentToolCall]
+    /// Calls that reached the MCP server (or were answered from `replay`), in order.
+    private(set) var executed: [AgentToolCall] = []
 
     init(
         endpoint: String, httpClient: HTTPClient, headers: [(String, String)], authorizer: any MCPAuthorizer,
-        confirmation: ToolConfirmation? = nil, destructiveTools: LockedBox<[String: Bool]> = LockedBox([:])
+        profiles: MCPServerProfiles = MCPServerProfiles(), confirmation: ToolConfirmation? = nil,
+        destructiveTools: LockedBox<[String: Bool]> = LockedBox([:]), replay: [AgentToolCall] = []
     ) {
+        self.replay = replay
         self.confirmation = confirmation
         self.destructiveTools = destructiveTools
         let lastChain = self.lastChain
-        transport = MCPHTTPClientTransport(endpoint: endpoint, httpClient: httpClient, authorizer: authorizer, headers: headers) {
-            _, headers in
+        client = MCPToolClient(
+            endpoint: endpoint, httpClient: httpClient, authorizer: authorizer, headers: headers, profiles: profiles,
+            clientInfo: ("contoso-expense-agent", "1.0.0")
+        ) { _, headers in
             if let chain = headers.first(name: TokenChainReport.headerName.rawName) { lastChain.withLock { $0 = chain } }
         }
     }
 
-    func connected() async throws -> Client {
-        if let client { return client }
-        let client = Client(name: "contoso-expense-agent", version: "1.0.0")
-        do {
-            try await client.connect(transport: transport)
-        } catch {
-            // connect() starts the client's message loop before initialize: end it, or it waits forever.
-            await client.disconnect()
+    func listTools() async throws -> [Tool] {
+        let tools: [Tool]
+        do { tools = try await client.listTools() } catch {
             takeChain()
             throw error
         }
-        lastChain.withLock { $0 = nil }
-        self.client = client
-        return client
-    }
-
-    func listTools() async throws -> [Tool] {
-        let tools = try await connected().listTools().tools
         destructiveTools.withLock { known in for t in tools { known[t.name] = t.annotations.destructiveHint ?? false } }
         return tools
     }
@@ -264,6 +275,12 @@ actor MCPSession: AgentTools {
     }
 
     func call(_ name: String, arguments: [String: Value]) async throws -> AgentToolCall {
+        if let i = replay.firstIndex(where: { $0.tool == name && $0.arguments == arguments }) {
+            let done = replay.remove(at: i)
+            calls.append(done)
+            executed.append(done)
+            return done
+        }
         if try await isDestructive(name), confirmation?.confirms(name, arguments) != true {
             // Not without the user: the SPA shows the confirmation, and only its button confirms.
             pendingConfirmation = ToolConfirmation(tool: name, arguments: arguments)
@@ -272,7 +289,6 @@ actor MCPSession: AgentTools {
             calls.append(call)
             return call
         }
-        let client = try await connected()
         let result: (content: [Tool.Content], isError: Bool?)
         do {
             result = try await client.callTool(name: name, arguments: arguments)
@@ -281,6 +297,7 @@ actor MCPSession: AgentTools {
             let text = Self.modelText(error)
             let call = AgentToolCall(tool: name, arguments: arguments, result: .string(text), text: text, isError: true)
             calls.append(call)
+            executed.append(call)
             return call
         } catch {
             takeChain()
@@ -295,6 +312,7 @@ actor MCPSession: AgentTools {
         let call = AgentToolCall(
             tool: name, arguments: arguments, result: structured ?? .string(text), text: text, isError: result.isError ?? false)
         calls.append(call)
+        executed.append(call)
         return call
     }
 
@@ -314,8 +332,31 @@ actor MCPSession: AgentTools {
         recorder?.downstream(headerValue: chain)
     }
 
-    func close() async {
-        if let client { await client.disconnect() }
-        client = nil
+    func close() async { await client.close() }
+}
+
+/// The tool calls a chat message completed before a step-up interrupted it, kept for ten minutes
+/// for the retried message (the SPA sends the id back as `resume`). A record is bound to the user
+/// and the message and is used once.
+final class ResumeLedger: Sendable {
+    struct Record: Sendable {
+        var user: String
+        var message: String
+        var calls: [AgentToolCall]
+    }
+
+    static let lifetime: TimeInterval = 600
+    private let records = LRUCache<String, Record>(capacity: 10_000)
+
+    func save(_ record: Record, now: Date = Date()) -> String {
+        let id = UUID().uuidString
+        records.set(record, for: id, expiresAt: now + Self.lifetime)
+        return id
+    }
+
+    func take(_ id: String, user: String, message: String, now: Date = Date()) -> [AgentToolCall]? {
+        guard let record = records.value(for: id, now: now), record.user == user, record.message == message else { return nil }
+        records.remove(id)
+        return record.calls
     }
 }

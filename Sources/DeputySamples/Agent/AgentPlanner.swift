@@ -34,7 +34,8 @@ public protocol AgentPlanner: Sendable {
 
 /// The built-in planner: deterministic, offline, and small on purpose. It understands
 /// "list my expenses", "show expense N", "submit an expense of AMOUNT for TEXT" and
-/// "approve expense N", and says what it can do otherwise.
+/// "approve expense N", several of them in order ("…, then approve expense 3"), and says what it
+/// can do otherwise.
 public struct BuiltInPlanner: AgentPlanner {
     public init() {}
 
@@ -63,7 +64,16 @@ public struct BuiltInPlanner: AgentPlanner {
         }.joined(separator: ", ")
     }
 
-    /// Reads a message (case-insensitive; "#" before numbers and a currency around the amount are fine).
+    /// A message's steps, in order: clauses joined by "then" (", then", "and then", ";").
+    public static func intents(of message: String) -> [Intent] {
+        let clauses = message.split(separator: /(?i)\s*;\s*|\s*,?\s+(?:and\s+)?then\s+/).map(String.init).filter {
+            !$0.trimmingCharacters(in: .whitespaces).isEmpty
+        }
+        let steps = clauses.map(intent(of:))
+        return steps.contains(.help) || steps.isEmpty ? [.help] : steps
+    }
+
+    /// Reads one clause (case-insensitive; "#" before numbers and a currency around the amount are fine).
     public static func intent(of message: String) -> Intent {
         let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
         let lower = text.lowercased()
@@ -97,7 +107,13 @@ public struct BuiltInPlanner: AgentPlanner {
     }
 
     public func respond(to message: String, tools: any AgentTools) async throws -> String {
-        switch Self.intent(of: message) {
+        var replies: [String] = []
+        for step in Self.intents(of: message) { replies.append(try await respond(to: step, tools: tools)) }
+        return replies.joined(separator: "\n")
+    }
+
+    func respond(to intent: Intent, tools: any AgentTools) async throws -> String {
+        switch intent {
         case .help:
             return Self.help
         case .list:

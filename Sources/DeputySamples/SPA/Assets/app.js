@@ -454,7 +454,11 @@ async function handleFailure(action, svc, res, body) {
     }
     if (challenge) {
       if (action.stepUp) throw new AppError(oauthErrorMessage(`${svc.name} still requires additional claims after step-up; not retrying`, body));
-      return redirectForAction({ ...action, stepUp: true }, challenge.claims, 'Additional sign-in required…');
+      // The agent names the calls it already made for this message (`resume`): the replay sends it
+      // back so they are not made twice.
+      const retry = { ...action, stepUp: true };
+      if (typeof body.resume === 'string' && action.body && typeof action.body === 'object') retry.body = { ...action.body, resume: body.resume };
+      return redirectForAction(retry, challenge.claims, 'Additional sign-in required…');
     }
     // invalid_token (expired, revoked, wrong audience) or no token: one silent retry with a new token.
     dropToken(action.service);
