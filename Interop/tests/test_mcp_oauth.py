@@ -212,7 +212,7 @@ def run_signed_in(deputy, mcp_url, tls, user, http_session, otc, body, mode="aut
 
     try:
         value = asyncio.run(main())
-    except BaseException as e:
+    except Exception as e:
         raise AssertionError(f"the MCP client failed: {e!r}\n--- requests ---\n{recorder.summary()}\n"
                              f"--- authorize URLs ---\n" + "\n".join(browser.authorize_urls)) from e
     return Run(value, browser, recorder, storage)
@@ -342,7 +342,9 @@ def test_in_entra_mode_the_sdk_signs_alice_in_with_the_pre_registered_public_cli
     assert [e.status for e in fetched] == [200], run.recorder.summary()
     assert urlsplit(fetched[0].url).netloc == urlsplit(deputy["services"]["authority"]).netloc, fetched[0].url
 
-    # Entra puts no iss in the authorization response.
+    # The sign-in asked for the password, then (the claims request) the verification code, then consent
+    # (prompt=consent, which the SDK adds with offline_access); Entra puts no iss in the authorization response.
+    assert run.browser.pages == [["password", "code", "consent"]], run.browser.pages
     [redirect] = run.browser.redirects
     assert "iss" not in redirect, redirect
 
@@ -421,6 +423,7 @@ def test_approving_steps_bob_up_from_the_baseline_scope_to_expenses_approve_with
     # The provider's step-up asks for the union, and the second token carries both scopes and the context c1.
     assert {READ_WRITE, APPROVE} <= set(params(second)["scope"].split()), second
     assert params(second)["resource"] == mcp_url, second
+    assert [pages[:2] for pages in run.browser.pages] == [["password", "code"]] * 2, run.browser.pages
     claims = verify_jwt(run.storage.tokens.access_token, deputy["applications"]["mcpServer"]["appId"])
     assert {"Expenses.ReadWrite", "Expenses.Approve"} <= set(claims["scp"].split()), claims
     assert APPROVAL_CONTEXT in claims.get("acrs", []), claims
@@ -497,6 +500,8 @@ def test_in_mcp_spec_mode_the_sdk_signs_in_with_iss_in_the_redirect_and_a_token_
     assert params(authorize)["resource"] == mcp_url, authorize
     [redirect] = run.browser.redirects
     assert redirect.get("iss") == issuer, redirect
+    [token_request] = run.recorder.to(urlsplit(metadata["token_endpoint"]).path, "POST")
+    assert parse_qs(token_request.body.decode())["resource"] == [mcp_url], token_request.body
 
     # aud is exactly the resource the client named, verified against this instance's keys.
     token = run.storage.tokens.access_token

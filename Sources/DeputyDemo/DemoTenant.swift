@@ -85,6 +85,11 @@ public struct DemoTenant: Sendable {
         .init(
             key: "reportsApi", appId: "a3c5e7f9-1b2d-4e3f-8a5b-9c7d1e3f5b89", displayName: "Contoso Reports API",
             identifierUri: "api://contoso-reports-api", secret: "reportsapi-demo-secret-6e2b8d4f1a7c"),
+        // The registration for a middle tier `deputy audit` checks (anyone's, in any language):
+        // it exposes an API users sign in for and may call the Data API on their behalf.
+        .init(
+            key: "auditTarget", appId: "ad17a2b3-c4d5-4e6f-8a9b-0c1d2e3f4a5b", displayName: "Audited Middle Tier",
+            identifierUri: "api://deputy-audit-target", secret: "audit-target-demo-secret-3e8c1f5a9d2b"),
     ]
 
     /// The agent's user account (Graph `agentUser`), linked to the agent identity: it files
@@ -266,6 +271,18 @@ public struct DemoTenant: Sendable {
                       - resourceAppId: \(a("dataApi"))
                         resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000002, type: Scope}]
             \(secret("reportsApi"))\
+                  # The middle tier under audit (`deputy audit`): its API, and delegated access to the Data API.
+                  - appId: \(a("auditTarget"))
+                    displayName: \(DemoTenant.app("auditTarget").displayName)
+                    identifierUris: ["api://deputy-audit-target"]
+                    api:
+                      requestedAccessTokenVersion: 2
+                      oauth2PermissionScopes:
+                        - {id: 11111111-aaaa-4bbb-8ccc-00000000000b, value: access_as_user, adminConsentRequired: false, userConsentDisplayName: "Use the audited middle tier as you"}
+                    requiredResourceAccess:
+                      - resourceAppId: \(a("dataApi"))
+                        resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000002, type: Scope}]
+            \(secret("auditTarget"))\
                   # Microsoft Graph, as far as Deputy serves it: the sign-in log and What-If
                   # (well-known ids of Graph's permissions).
                   - appId: \(DemoTenant.graphAppID)
@@ -331,6 +348,8 @@ public struct DemoTenant: Sendable {
                   - {clientId: \(a("mcpServer")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
                   - {clientId: \(a("agent")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: "Expenses.ReadWrite Expenses.Approve"}
                   - {clientId: \(a("cli")), resourceId: \(DemoTenant.graphAppID), consentType: AllPrincipals, scope: "User.Read AuditLog.Read.All Policy.Read.All"}
+                  - {clientId: \(a("cli")), resourceId: \(a("auditTarget")), consentType: AllPrincipals, scope: access_as_user}
+                  - {clientId: \(a("auditTarget")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: Data.Read}
                 appRoleAssignments:
                   - {principalId: \(a("reports")), resourceId: \(a("dataApi")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000006}
                   # Expense Approvers (bob) may ask the agent for the monthly report.
@@ -398,7 +417,7 @@ public struct DemoTenant: Sendable {
             ]
             let scopes: [String] =
                 switch app.key {
-                case "webApi", "agentBlueprint", "reportsApi": ["\(app.identifierUri!)/access_as_user"]
+                case "webApi", "agentBlueprint", "reportsApi", "auditTarget": ["\(app.identifierUri!)/access_as_user"]
                 case "dataApi": ["https://database.windows.net//Data.Read", "https://database.windows.net//Data.Write"]
                 case "mcpServer": ["\(app.identifierUri!)/Expenses.ReadWrite", "\(app.identifierUri!)/Expenses.Approve"]
                 default: []

@@ -28,7 +28,7 @@ struct TenantFileLoaderTests {
         // the agent identity is a service principal without an application.
         let registered = DemoTenant.apps.filter { $0.blueprint == nil }.map(\.appId)
         #expect(Set(tenant.applications.map(\.appId)) == Set(registered + [DemoTenant.graphAppID]))
-        #expect(tenant.applications.count == 11)
+        #expect(tenant.applications.count == 12)
         #expect(tenant.applications.filter(\.isAgentIdentityBlueprint).map(\.appId) == [DemoTenant.app("agentBlueprint").appId])
         #expect(
             tenant.servicePrincipals.filter(\.isAgentIdentity).map(\.agentIdentityBlueprintId) == [DemoTenant.app("agentBlueprint").appId])
@@ -96,7 +96,7 @@ struct TenantFileLoaderTests {
         let spIDs = Set(tenant.servicePrincipals.map(\.id))
         func sp(_ key: String) -> String? { tenant.servicePrincipals.first { $0.appId == DemoTenant.app(key).appId }?.id }
 
-        #expect(tenant.oauth2PermissionGrants.count == 12)
+        #expect(tenant.oauth2PermissionGrants.count == 14)
         for grant in tenant.oauth2PermissionGrants {
             #expect(spIDs.contains(grant.clientId), "clientId \(grant.clientId)")
             #expect(spIDs.contains(grant.resourceId), "resourceId \(grant.resourceId)")
