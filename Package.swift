@@ -192,12 +192,25 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             // The SPA's files, compiled into the binary (no bundle to find at run time).
             resources: [
                 .embedInCode("SPA/Assets/index.html"), .embedInCode("SPA/Assets/app.js"), .embedInCode("SPA/Assets/style.css"),
             ],
             swiftSettings: swiftSettings
+        ),
+        // `deputy audit`: the delegation rules as checks of anyone's middle tier against `deputy up`.
+        .target(
+            name: "DeputyAudit",
+            dependencies: [
+                "DeputyCore", "DeputyAuthority", "DeputyMCP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: libraryModuleSettings
         ),
         .target(
             name: "DeputyAuthorityServer",
@@ -220,6 +233,7 @@ let package = Package(
                 "DeputyAuthority", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres", "DeputyPostgres",
                 "DeputyAuthorityServer",
                 "DeputySamples", "DeputyDemo", "DeputyMCP", "DeputyHummingbird", "DeputyTokenAcquisition", "DeputyTokenValidation",
+                "DeputyAudit",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

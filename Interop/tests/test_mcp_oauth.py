@@ -4,8 +4,8 @@ in against the authority and calls the MCP server's tools, in both of Deputy's a
 The client is the demo tenant's pre-registered public client (`applications.mcpClient`: no secret, loopback redirect
 URIs on any port). The provider discovers everything itself: the MCP server's 401 names its RFC 9728 metadata, which
 names the tenant's v2.0 issuer, whose RFC 8414 metadata it reads at the inserted path. A person's part (the browser)
-is played by a headless redirect/callback handler: it walks the sign-in pages (forms.sign_in) and reads the code from
-the 302 to the redirect URI, which is never contacted.
+is played by a headless redirect/callback handler: it walks the sign-in pages (password, verification code,
+consent) with the forms helpers and reads the code from the 302 to the redirect URI, which is never contacted.
 
 The tools reach the Data API by On-Behalf-Of, which the tenant's Conditional Access policy "Require MFA for Contoso
 SQL" refuses without MFA; the SDK cannot answer an Entra claims challenge, so the handler asks for that policy
@@ -17,7 +17,6 @@ SQL" refuses without MFA; the SDK cannot answer an Entra claims challenge, so th
 """
 
 import asyncio
-import base64
 import json
 import signal
 import ssl
@@ -108,26 +107,27 @@ def sign_in_accepting_consent(http, authorize_url, user, otc):
     form helpers do not send). Returns (the redirect's query, the kinds of pages filled in)."""
     redirect_uri = params(authorize_url)["redirect_uri"]
     fields = {"username": user["userPrincipalName"], "password": user["password"], "otc": lambda page: otc(user)}
-    response = http.get(authorize_url, allow_redirects=False)
-    pages = []
-    for _ in range(forms.MAX_STEPS):
-        if response.is_redirect:
-            location = urljoin(response.url, response.headers["Location"])
-            if location.startswith(redirect_uri):
-                return params(location), pages
-            response = http.get(location, allow_redirects=False)
-            continue
-        form = forms.first_form(response)
-        action = urljoin(response.url, form.action or response.url)
-        if urlsplit(action).path.endswith("/consent"):
-            kind = "consent"
-            response = http.post(action, data=form.values() | {"decision": "accept"}, allow_redirects=False)
-        else:
-            asked = form.visible_names() & fields.keys()
-            kind = "code" if "otc" in asked else "password" if "password" in asked else "other"
-            assert asked and kind not in pages, f"asked again for {sorted(asked)} after {pages}:\n{forms.describe(response)}"
-            response = forms.submit_form(http, response, fields)
-        pages.append(kind)
+    with http:  # a browser closed afterwards: no connection is left open to the authority
+        response = http.get(authorize_url, allow_redirects=False)
+        pages = []
+        for _ in range(forms.MAX_STEPS):
+            if response.is_redirect:
+                location = urljoin(response.url, response.headers["Location"])
+                if location.startswith(redirect_uri):
+                    return params(location), pages
+                response = http.get(location, allow_redirects=False)
+                continue
+            form = forms.first_form(response)
+            action = urljoin(response.url, form.action or response.url)
+            if urlsplit(action).path.endswith("/consent"):
+                kind = "consent"
+                response = http.post(action, data=form.values() | {"decision": "accept"}, allow_redirects=False)
+            else:
+                asked = form.visible_names() & fields.keys()
+                kind = "code" if "otc" in asked else "password" if "password" in asked else "other"
+                assert asked and kind not in pages, f"asked again for {sorted(asked)} after {pages}:\n{forms.describe(response)}"
+                response = forms.submit_form(http, response, fields)
+            pages.append(kind)
     raise AssertionError(f"no redirect to {redirect_uri} after {forms.MAX_STEPS} pages; last one:\n{forms.describe(response)}")
 
 
@@ -242,10 +242,6 @@ def bearer_params(header):
     return out
 
 
-def unverified(token):
-    return jwt.decode(token, options={"verify_signature": False})
-
-
 # --- fixtures --------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -284,6 +280,7 @@ def spec_mode(tmp_path_factory):
            "--port-base", str(conftest._free_port_base()), "--data-dir", str(data_dir), "--manifest", str(manifest_path)]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=data_dir)
+    closing = []  # sessions to close before the instance is stopped (an open connection delays its shutdown)
     try:
         manifest, problem = conftest._wait_until_ready(proc, manifest_path)
         if problem:
@@ -298,17 +295,21 @@ def spec_mode(tmp_path_factory):
 
         def admin_token():
             admin = manifest["applications"]["admin"]
-            app = msal.ConfidentialClientApplication(admin["appId"], client_credential=admin["clientSecret"],
-                                                     authority=manifest["authority"], instance_discovery=False,
-                                                     http_client=http())
-            token = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
+            with http() as s:
+                app = msal.ConfidentialClientApplication(admin["appId"], client_credential=admin["clientSecret"],
+                                                         authority=manifest["authority"], instance_discovery=False,
+                                                         http_client=s)
+                token = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
             assert "access_token" in token, token
             return token["access_token"]
 
         clock = conftest.AuthorityClock(manifest["services"]["authority"].rstrip("/"), http(), admin_token)
+        closing.append(clock.http)
         yield Instance(manifest, ca, ssl.create_default_context(cafile=ca),
                        manifest["services"]["mcpServer"].rstrip("/") + "/mcp", conftest.Authenticator(clock))
     finally:
+        for s in closing:
+            s.close()
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -519,7 +520,8 @@ def test_in_mcp_spec_mode_an_authorize_request_without_pkce_is_sent_back_with_in
     query = urlencode({"client_id": manifest["applications"]["mcpClient"]["appId"], "response_type": "code",
                        "redirect_uri": REDIRECT_URI, "scope": READ_WRITE, "state": "no-pkce",
                        "resource": spec_mode.mcp_url})
-    r = spec_mode.session().get(f"{manifest['authority']}/oauth2/v2.0/authorize?{query}", allow_redirects=False)
+    with spec_mode.session() as http:
+        r = http.get(f"{manifest['authority']}/oauth2/v2.0/authorize?{query}", allow_redirects=False)
     assert r.status_code in (302, 303), f"HTTP {r.status_code}: {r.text[:500]}"
     location = r.headers["Location"]
     assert location.startswith(REDIRECT_URI + "?"), location

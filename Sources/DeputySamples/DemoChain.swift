@@ -166,7 +166,15 @@ public enum DemoChain {
             // Access-Control-Expose-Headers on the actual answer.
             router.add(middleware: ExposeHeadersMiddleware(headers: Self.exposedHeaders))
         }
-        if demoMode { router.add(middleware: TokenChainMiddleware(service: role, name: name)) }
+        if demoMode {
+            let received = ReceivedTokenLog()
+            router.add(middleware: TokenChainMiddleware(service: role, name: name, received: received))
+            // For `deputy audit`: hashes and claims of the tokens this service received (never the tokens).
+            router.get("_deputy/received-tokens") { request, _ -> Response in
+                let since = request.uri.queryParameters.get("since").flatMap(Double.init).map(Date.init(timeIntervalSince1970:))
+                return try jsonResponse(received.json(since: since ?? .distantPast))
+            }
+        }
         router.get("health") { _, _ in "ok" }
         return router
     }

@@ -1,3 +1,4 @@
+import Crypto
 import DeputyCore
 import DeputyTokenValidation
 import Foundation
@@ -88,13 +89,16 @@ public final class TokenChainRecorder: Sendable {
 public struct TokenChainMiddleware<Context: RequestContext>: RouterMiddleware {
     let service: String
     let name: String
+    /// What tokens this service received, for `deputy audit` (nil: not kept).
+    let received: ReceivedTokenLog?
     /// Decoded hops by token: a chain sees the same tokens again and again (they are cached
     /// upstream), and decoding one costs far more than the rest of the report.
     let decoded = LRUCache<String, TokenChainHop>(capacity: 1_024)
 
-    public init(service: String, name: String) {
+    public init(service: String, name: String, received: ReceivedTokenLog? = nil) {
         self.service = service
         self.name = name
+        self.received = received
     }
 
     /// The hop for a bearer token: its claims, decoded for display only.
@@ -128,6 +132,9 @@ public struct TokenChainMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         var hop = hop(forAuthorization: request.headers[.authorization])
         hop.status = response.status.code
+        if let received, let header = request.headers[.authorization], let token = ResourceValidator.bearerToken(header) {
+            received.record(token: token, hop: hop, path: request.uri.path)
+        }
         let recorded = recorder.snapshot
         hop.error = recorded.error
         if hop.error == nil, response.status.code >= 400, let header = response.headers[.wwwAuthenticate] {
@@ -166,5 +173,47 @@ func rendered<Context: RequestContext>(_ request: Request, _ context: Context, _
         return try await next()
     } catch let error as any HTTPResponseError {
         return try error.response(from: request, context: context)
+    }
+}
+
+/// Demo mode: the bearer tokens a service received (the last 1,000), as `deputy audit` reads them
+/// to tell whether a middle tier passed its caller's token through or got a token of its own by
+/// On-Behalf-Of. Only a SHA-256 of each token is kept, never the token, with the decoded claims
+/// the chain report shows (`GET /_deputy/received-tokens?since=<unix seconds>`).
+public final class ReceivedTokenLog: Sendable {
+    struct Entry: Sendable {
+        var at: Date
+        var sha256: String
+        var hop: TokenChainHop
+        var path: String
+    }
+
+    private let entries = LockedBox<[Entry]>([])
+    static let capacity = 1_000
+
+    public init() {}
+
+    func record(token: String, hop: TokenChainHop, path: String, now: Date = Date()) {
+        let digest = Base64URL.encode(SHA256.hash(data: Data(token.utf8)))
+        entries.withLock { e in
+            e.append(Entry(at: now, sha256: digest, hop: hop, path: path))
+            if e.count > Self.capacity { e.removeFirst(e.count - Self.capacity) }
+        }
+    }
+
+    /// The entries received at or after `since`, oldest first.
+    public func json(since: Date) -> JSONValue {
+        let list = entries.withLock { $0.filter { $0.at >= since } }
+        return .array(
+            list.map { e in
+                var o: [String: JSONValue] = [
+                    "receivedAt": .number(e.at.timeIntervalSince1970), "sha256": .string(e.sha256), "path": .string(e.path),
+                    "status": .number(Double(e.hop.status ?? 0)),
+                ]
+                for (key, value) in [("aud", e.hop.aud), ("azp", e.hop.azp), ("oid", e.hop.oid), ("scp", e.hop.scp)] {
+                    if let value { o[key] = .string(value) }
+                }
+                return .object(o)
+            })
     }
 }
