@@ -272,6 +272,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DeputyAuditTests",
+            dependencies: [
+                "DeputyAudit", "DeputyDemo", "DeputyCore", "DeputyAuthority", .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "DeputyCoreTests",
             dependencies: ["DeputyCore"],
             swiftSettings: swiftSettings
