@@ -18,6 +18,8 @@ public final class Authority: Sendable {
     let remoteKeySets = RemoteKeySetRegistry()
     /// Agent identities' credentials (T1, T2) already verified, until they expire (bounded).
     let verifiedAgentCredentials = LRUCache<String, ValidatedToken>(capacity: 10_000)
+    /// Client ID Metadata Documents fetched and registered, until their cache lifetime ends.
+    let clientMetadataDocuments = LRUCache<String, Bool>(capacity: 1_024)
     private let directoryCache = LockedBox<(generation: Int, byName: [String: DirectoryIndex])>((-1, [:]))
 
     /// Creates an authority over a store that is already seeded (see ``Authority/open(configuration:store:tenantFile:reseed:time:logger:)``).

@@ -6,6 +6,9 @@ public struct AuthorityConfiguration: Sendable {
     /// The base URL clients use, e.g. `https://127.0.0.1:7400` (no trailing slash). Issuers are
     /// derived from it: v2 `{base}/{tenant id}/v2.0`, v1 `{base}/{tenant id}/`.
     public var baseURL: String
+    /// Fetches Client ID Metadata Documents for tenants in MCP spec mode (the server adapter
+    /// supplies one); without it, URL client ids are unknown clients.
+    public var clientMetadataFetcher: (any ClientMetadataFetching)? = nil
     /// Range of access-token lifetimes; a random value is picked per token (Entra: 60–90 minutes).
     public var accessTokenLifetime: ClosedRange<Int> = 3600...5400
     public var idTokenLifetime = 3600

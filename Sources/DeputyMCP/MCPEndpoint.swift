@@ -107,6 +107,19 @@ extension Router where Context: AuthenticatedRequestContext {
         let metadata = configuration.metadata
         addProtectedResourceMetadata(metadata)
         addProtectedResourceMetadata(metadata, path: "/.well-known/oauth-protected-resource")
+        // An MCP client without a registration endpoint in the authorization server's metadata
+        // tries dynamic registration (RFC 7591) at the server's origin: say why there is none.
+        post("register") { _, _ -> Response in
+            let body: JSONValue = .object([
+                "error": .string("registration_not_supported"),
+                "error_description": .string(
+                    "Dynamic client registration (RFC 7591) is not offered: Microsoft Entra ID has none, and the MCP authorization specification (2026-07-28) deprecates it. Use a client registered with the authorization server, or a Client ID Metadata Document where its metadata says client_id_metadata_document_supported."
+                ),
+            ])
+            return Response(
+                status: .notFound, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(bytes: body.serialized)))
+        }
         let endpoint = MCPEndpoint(
             toolbox: toolbox, validator: validator, configuration: configuration, logger: logger, stepUps: StepUpTracker())
         let group = self.group(RouterPath(configuration.path))

@@ -176,12 +176,6 @@ struct Up: AsyncParsableCommand {
         // without, it is the system clock and any earlier move is forgotten.
         let clock = OffsetTimeSource(offset: testControls ? try await store.clockOffset() : 0)
         if !testControls { try await store.setClockOffset(0) }
-        let (authority, seeded) = try await Authority.open(
-            configuration: AuthorityConfiguration(baseURL: demo.url(.authority)),
-            store: store, tenantFile: file, reseed: reseed, time: clock, logger: logger)
-        if let message = seedMessage(seeded, dataDir: database.location(dataDir: dataDir), file: "the demo tenant") {
-            logger.notice("\(message)")
-        }
         let manifestPath = manifest ?? dataDir + "/manifest.json"
         let demoTenant = demo
         let dataDirectory = dataDir
@@ -189,6 +183,13 @@ struct Up: AsyncParsableCommand {
         let caPath = ca.map { URL(fileURLWithPath: $0.caCertificatePath).standardizedFileURL.path }
         // The chain's services reach the authority (and each other) over HTTP(S), trusting the local CA.
         try await withDeputyHTTPClient(trusting: caPath) { httpClient in
+            var configuration = AuthorityConfiguration(baseURL: demo.url(.authority))
+            configuration.clientMetadataFetcher = HTTPClientMetadataFetcher(httpClient: httpClient)
+            let (authority, seeded) = try await Authority.open(
+                configuration: configuration, store: store, tenantFile: file, reseed: reseed, time: clock, logger: logger)
+            if let message = seedMessage(seeded, dataDir: database.location(dataDir: dataDir), file: "the demo tenant") {
+                logger.notice("\(message)")
+            }
             let services: [DemoTenant.Role] = DemoTenant.Role.allCases
             let environment = DemoChain.Environment(
                 demo: demo, directory: file.tenants[0], dataDirectory: dataDir, httpClient: httpClient,
@@ -300,17 +301,23 @@ struct AuthorityCommand: AsyncParsableCommand {
             guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
                 throw fail("--issuer-base must be an http(s) URL such as https://127.0.0.1:\(port), found '\(base)'")
             }
-            let (authority, seeded) = try await Authority.open(
-                configuration: AuthorityConfiguration(baseURL: base), store: store,
-                tenantFile: file, reseed: reseed, logger: logger)
-            if let message = seedMessage(seeded, dataDir: database.location(dataDir: dataDir), file: tenant) { logger.notice("\(message)") }
-            let tenants = try await authority.tenants()
-            let caFile = ca?.caCertificatePath
-            let app = try AuthorityServer.application(authority: authority, port: port, tls: ca, logger: logger) { _ in
-                for t in tenants { print("tenant \(t.tenant.displayName): \(authority.configuration.issuerV2(tenantID: t.tenantID))") }
-                if let caFile { print("CA certificate: \(caFile)") }
+            // An HTTP client for Client ID Metadata Documents (tenants in MCP spec mode).
+            try await withDeputyHTTPClient(trusting: nil) { httpClient in
+                var configuration = AuthorityConfiguration(baseURL: base)
+                configuration.clientMetadataFetcher = HTTPClientMetadataFetcher(httpClient: httpClient)
+                let (authority, seeded) = try await Authority.open(
+                    configuration: configuration, store: store, tenantFile: file, reseed: reseed, logger: logger)
+                if let message = seedMessage(seeded, dataDir: database.location(dataDir: dataDir), file: tenant) {
+                    logger.notice("\(message)")
+                }
+                let tenants = try await authority.tenants()
+                let caFile = ca?.caCertificatePath
+                let app = try AuthorityServer.application(authority: authority, port: port, tls: ca, logger: logger) { _ in
+                    for t in tenants { print("tenant \(t.tenant.displayName): \(authority.configuration.issuerV2(tenantID: t.tenantID))") }
+                    if let caFile { print("CA certificate: \(caFile)") }
+                }
+                do { try await app.runService() } catch { throw stopped(error, port: port, option: "--port") }
             }
-            do { try await app.runService() } catch { throw stopped(error, port: port, option: "--port") }
         }
     }
 

@@ -77,6 +77,9 @@ struct ServiceOptions: ParsableArguments {
 /// system's roots, when given), and shuts the client down however `body` ends.
 func withDeputyHTTPClient(trusting caPath: String?, _ body: (HTTPClient) async throws -> Void) async throws {
     var configuration = HTTPClient.Configuration()
+    // No service here expects a redirect, and following one could carry a bearer token or a
+    // client metadata fetch somewhere else.
+    configuration.redirectConfiguration = .disallow
     if let caPath {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.additionalTrustRoots = [.file(caPath)]

@@ -95,9 +95,10 @@ struct GrantsFixture {
     }
 
     /// Runs authorize + sign-in and returns the redirect's parameters.
+    /// - Parameter consent: accept the consent page if the authority shows one.
     func signIn(
         clientID: String, redirectURI: String, scope: String, user: DemoTenant.DemoUser, extra: [(String, String)] = [],
-        browser: inout Browser, sourceLocation: SourceLocation = #_sourceLocation
+        browser: inout Browser, consent: Bool = false, sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> [String: String] {
         let interactive = InteractiveSignIn(authority: authority)
         var q: [(String, String)] = [
@@ -118,6 +119,14 @@ struct GrantsFixture {
                     parameters: FormParameters([
                         ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", user.upn), ("password", user.password),
                     ]),
+                    cookies: browser.cookies, correlationID: "c", ipAddress: nil))
+        }
+        if consent, case .consent(let page, let cookies) = result {
+            browser.absorb(cookies)
+            result = await interactive.submitConsent(
+                BrowserRequest(
+                    tenantSegment: DemoTenant.tenantID,
+                    parameters: FormParameters([("flow", page.flowID), ("csrf_token", page.csrfToken), ("decision", "accept")]),
                     cookies: browser.cookies, correlationID: "c", ipAddress: nil))
         }
         guard case .respond(let response, let cookies) = result else {

@@ -131,3 +131,124 @@ struct MCPAuthorizationModesTests {
         #expect(try await f.verifiedClaims(token.accessToken)["aud"] == .string("https://database.windows.net/"))
     }
 }
+
+/// A document server for the tests: the body and max-age per URL, and how often each was fetched.
+final class StubMetadataFetcher: ClientMetadataFetching, Sendable {
+    let documents: [String: (String, TimeInterval?)]
+    let fetches = LockedBox<[String: Int]>([:])
+
+    init(_ documents: [String: (String, TimeInterval?)]) { self.documents = documents }
+
+    struct NotFound: Error {}
+
+    func fetch(_ url: String, limit: Int, timeout: TimeInterval) async throws -> (body: [UInt8], maxAge: TimeInterval?) {
+        fetches.withLock { $0[url, default: 0] += 1 }
+        guard let (body, age) = documents[url] else { throw NotFound() }
+        return (Array(body.utf8), age)
+    }
+}
+
+@Suite("Client ID Metadata Documents (MCP spec mode)")
+struct ClientMetadataDocumentTests {
+    static let url = "https://client.example/oauth/metadata.json"
+    static let redirect = "http://127.0.0.1:53682/callback"
+    static func document(clientID: String = url, redirects: [String] = ["http://127.0.0.1/callback"], extra: String = "") -> String {
+        let uris = redirects.map { "\"\($0)\"" }.joined(separator: ",")
+        return
+            #"{"client_id":"\#(clientID)","client_name":"Example MCP client","redirect_uris":[\#(uris)],"token_endpoint_auth_method":"none"\#(extra)}"#
+    }
+
+    static func fixture(mcpSpec: Bool = true, _ fetcher: StubMetadataFetcher) async throws -> GrantsFixture {
+        try await GrantsFixture.make(mcpSpec: mcpSpec, configure: { $0.clientMetadataFetcher = fetcher })
+    }
+
+    func authorize(_ f: GrantsFixture, clientID: String = url, redirect: String = redirect) async -> InteractiveResult {
+        await InteractiveSignIn(authority: f.authority).authorize(
+            BrowserRequest(
+                tenantSegment: "contoso.com",
+                parameters: FormParameters([
+                    ("client_id", clientID), ("redirect_uri", redirect), ("response_type", "code"),
+                    ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"), ("code_challenge", MCPAuthorizationModesTests.challenge),
+                    ("code_challenge_method", "S256"),
+                ]), cookies: [:], correlationID: "c", ipAddress: nil))
+    }
+
+    @Test("A document's client signs a user in: its redirect URIs bind the request, and the token's azp is the document's URL")
+    func signsIn() async throws {
+        let fetcher = StubMetadataFetcher([Self.url: (Self.document(), 600)])
+        let f = try await Self.fixture(fetcher)
+        var browser = GrantsFixture.Browser()
+        let answer = try await f.signIn(
+            clientID: Self.url, redirectURI: Self.redirect, scope: "api://contoso-expenses-mcp/Expenses.ReadWrite",
+            user: DemoTenant.user("alice"),
+            extra: [("code_challenge", MCPAuthorizationModesTests.challenge), ("code_challenge_method", "S256")], browser: &browser,
+            consent: true)
+        let code = try #require(answer["code"])
+        #expect(answer["iss"] != nil)
+        let token = try await f.success([
+            ("grant_type", "authorization_code"), ("client_id", Self.url), ("code", code), ("redirect_uri", Self.redirect),
+            ("code_verifier", MCPAuthorizationModesTests.verifier),
+        ])
+        let claims = try await f.verifiedClaims(token.accessToken)
+        #expect(claims["azp"] == .string(Self.url))
+        #expect(claims["aud"] == .string(DemoTenant.app("mcpServer").appId))
+        // The sign-in log names the client by its document's client_name.
+        let log = try await f.authority.store.recentSignIns(limit: 10)
+        #expect(log.contains { $0.appId == Self.url && $0.appDisplayName == "Example MCP client" })
+        // Cached for its max-age: the second request does not fetch again.
+        _ = await authorize(f)
+        #expect(fetcher.fetches.withLock { $0[Self.url] } == 1)
+    }
+
+    @Test("A redirect URI the document does not list is refused on an error page, never redirected to")
+    func redirectBinds() async throws {
+        let f = try await Self.fixture(StubMetadataFetcher([Self.url: (Self.document(), nil)]))
+        guard case .error(let e) = await authorize(f, redirect: "https://attacker.example/callback") else {
+            Issue.record("expected an error page")
+            return
+        }
+        #expect(e.aadsts == 50011)
+    }
+
+    @Test(
+        "A document is refused with the reason when its client_id is not its URL, it lacks a name or redirect URIs, or it is a confidential client",
+        arguments: [
+            (#"{"client_id":"https://other.example/m.json","client_name":"x","redirect_uris":["http://127.0.0.1/callback"]}"#, "client_id"),
+            (#"{"client_id":"https://client.example/oauth/metadata.json","redirect_uris":["http://127.0.0.1/callback"]}"#, "client_name"),
+            (#"{"client_id":"https://client.example/oauth/metadata.json","client_name":"x","redirect_uris":[]}"#, "redirect_uris"),
+            (
+                #"{"client_id":"https://client.example/oauth/metadata.json","client_name":"x","redirect_uris":["http://127.0.0.1/callback"],"token_endpoint_auth_method":"private_key_jwt"}"#,
+                "public clients"
+            ),
+            (
+                #"{"client_id":"https://client.example/oauth/metadata.json","client_name":"x","redirect_uris":["javascript:alert(1)"]}"#,
+                "redirect URI"
+            ),
+            ("not json", "JSON object"),
+        ])
+    func invalidDocuments(_ body: String, _ reason: String) async throws {
+        let f = try await Self.fixture(StubMetadataFetcher([Self.url: (body, nil)]))
+        guard case .error(let e) = await authorize(f) else {
+            Issue.record("expected an error page")
+            return
+        }
+        #expect(e.aadsts == 700016 && e.shortDescription.contains(reason), "\(e.shortDescription)")
+    }
+
+    @Test("In Entra mode, and for plain http that is not loopback, a URL client id is an unknown client and nothing is fetched")
+    func notFetched() async throws {
+        let entra = StubMetadataFetcher([Self.url: (Self.document(), nil)])
+        let f = try await Self.fixture(mcpSpec: false, entra)
+        guard case .error(let e) = await authorize(f) else {
+            Issue.record("expected an error page")
+            return
+        }
+        #expect(e.aadsts == 700016 && !e.shortDescription.contains("metadata document"))
+        #expect(entra.fetches.withLock { $0.isEmpty })
+        let plain = "http://client.example/oauth/metadata.json"
+        let spec = StubMetadataFetcher([plain: (Self.document(clientID: plain), nil)])
+        let g = try await Self.fixture(spec)
+        _ = await authorize(g, clientID: plain)
+        #expect(spec.fetches.withLock { $0.isEmpty })
+    }
+}

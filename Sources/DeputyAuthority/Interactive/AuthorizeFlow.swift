@@ -72,11 +72,15 @@ struct AuthorizeFlow: Sendable {
     /// known to be registered, errors go to an error page, never to a redirect.
     func registeredClient(_ request: BrowserRequest) async throws -> Result<Client, OAuthError> {
         let q = request.parameters
-        guard let tenant = try await authority.tenant(request.tenantSegment, clientID: q["client_id"]) else {
+        guard var tenant = try await authority.tenant(request.tenantSegment, clientID: q["client_id"]) else {
             return .failure(.tenantNotFound(request.tenantSegment))
         }
         do { try q.rejectDuplicates() } catch { return .failure(error) }
         guard let clientID = q["client_id"] else { return .failure(.missingParameter("client_id")) }
+        // MCP spec mode: a client id that is a URL names the client's metadata document.
+        do { tenant = try await authority.registerClientMetadataDocument(clientID, in: tenant) } catch let e as OAuthError {
+            return .failure(e)
+        }
         // Agent ID: a blueprint and an agent identity have no interactive sign-in (Microsoft
         // Learn, "Agent identity blueprints": no redirect URIs, no /authorize).
         if tenant.agentIdentity(appID: clientID) != nil || tenant.application(appID: clientID)?.isAgentIdentityBlueprint == true {
@@ -140,7 +144,10 @@ struct AuthorizeFlow: Sendable {
     func proofKey(_ q: FormParameters, response: Response, client: Client) throws(OAuthError) -> (challenge: String, method: String)? {
         let s256Only = client.tenant.isStrict || client.tenant.isMCPSpec
         guard let challenge = q["code_challenge"] else {
-            if client.platform == .spa || (s256Only && response.types.contains("code")) { throw .pkceRequired() }
+            if client.platform == .spa { throw .pkceRequired() }
+            if s256Only && response.types.contains("code") {
+                throw .pkceRequired(mode: client.tenant.isStrict ? "strict mode, RFC 9700 §2.1.1" : "MCP spec mode")
+            }
             return nil
         }
         let method = q["code_challenge_method"] ?? "plain"

@@ -59,6 +59,14 @@ extension OAuthError {
                 "Application with identifier '\(clientID)' was not found in the directory '\(tenant)'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
         )
     }
+    /// A client id that is a Client ID Metadata Document URL (MCP authorization, spec mode) whose
+    /// document could not be fetched or is not valid. Entra has no such documents: the code is
+    /// AADSTS700016 (the client is not known), with the reason.
+    public static func invalidClientMetadataDocument(_ url: String, reason: String) -> OAuthError {
+        OAuthError(
+            .unauthorizedClient, aadsts: 700016,
+            message: "The client metadata document at '\(url)' cannot be used: \(reason)")
+    }
     /// AADSTS7000215: wrong client secret (HTTP 401).
     public static func invalidClientSecret(appID: String) -> OAuthError {
         OAuthError(
@@ -496,6 +504,15 @@ extension OAuthError {
         OAuthError(
             .invalidRequest, aadsts: 9_002_325,
             message: "Proof Key for Code Exchange is required for cross-origin authorization code redemption.")
+    }
+    /// AADSTS9002325 with Deputy's reason (Deputy's choice of code): a tenant in strict or MCP spec
+    /// mode asks every authorization-code request for PKCE, not only SPAs'.
+    public static func pkceRequired(mode: String) -> OAuthError {
+        OAuthError(
+            .invalidRequest, aadsts: 9_002_325,
+            message:
+                "Proof Key for Code Exchange (RFC 7636) with code_challenge_method S256 is required for every authorization code request in this tenant (\(mode))."
+        )
     }
     /// AADSTS501491-family: bad `code_challenge` / method.
     public static func invalidCodeChallenge(_ detail: String) -> OAuthError {
