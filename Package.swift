@@ -112,6 +112,7 @@ let package = Package(
                 "DeputyCore", "DeputyHummingbird", "DeputyTokenValidation", "DeputyTokenAcquisition",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -13,7 +13,8 @@ SQL" refuses without MFA; the SDK cannot answer an Entra claims challenge, so th
 
 - Entra mode (the session's `deputy up`): no `iss` in the redirect, the token's `aud` is the MCP server's appId.
 - MCP spec mode (a second `deputy up --mcp-spec` for this module): `iss` in every authorization response, PKCE S256
-  required, the token's `aud` is exactly the `resource` the client named (the MCP URL).
+  required, the token's `aud` is exactly the `resource` the client named (the MCP URL). There the SDK can also sign
+  in as a client named by its Client ID Metadata Document (an https URL this module serves), registered nowhere.
 """
 
 import asyncio
@@ -21,7 +22,10 @@ import json
 import signal
 import ssl
 import subprocess
+import threading
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
 import httpx2
@@ -193,15 +197,20 @@ def mcp_client_registration(deputy):
                                       redirect_uris=[REDIRECT_URI])
 
 
-def run_signed_in(deputy, mcp_url, tls, user, http_session, otc, body, mode="auto"):
-    """Runs `await body(client)` in an MCP Client whose httpx2 client carries the SDK's OAuthClientProvider."""
+def run_signed_in(deputy, mcp_url, tls, user, http_session, otc, body, mode="auto", client_metadata_url=None):
+    """Runs `await body(client)` in an MCP Client whose httpx2 client carries the SDK's OAuthClientProvider.
+
+    The client is the pre-registered public client; with `client_metadata_url` it is instead the client that URL's
+    Client ID Metadata Document describes: the storage starts empty and the provider sends the URL as client_id.
+    """
     browser = HeadlessBrowser(user, http_session, otc)
-    storage = MemoryStorage(mcp_client_registration(deputy))
+    storage = MemoryStorage(None if client_metadata_url else mcp_client_registration(deputy))
     provider = OAuthClientProvider(
         server_url=mcp_url,
         client_metadata=OAuthClientMetadata(redirect_uris=[REDIRECT_URI], token_endpoint_auth_method="none",
                                             client_name="Deputy interop (Python MCP SDK)"),
-        storage=storage, redirect_handler=browser.redirect_handler, callback_handler=browser.callback_handler)
+        storage=storage, redirect_handler=browser.redirect_handler, callback_handler=browser.callback_handler,
+        client_metadata_url=client_metadata_url)
     recorder = Recorder()
 
     async def main():
@@ -317,6 +326,79 @@ def spec_mode(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+class ClientMetadataDocuments:
+    """A small HTTPS server on 127.0.0.1 that publishes JSON documents at paths, with the spec-mode instance's
+    server certificate (issued by its CA, which its authority trusts). It keeps the path of every GET it answered.
+
+    url(path)           the https URL of a path
+    publish(path, doc)  serve `doc` (JSON) at `path`
+    fetches(path)       how many times `path` was fetched
+    """
+
+    def __init__(self, certfile, keyfile):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile, keyfile)
+        self.documents, self.requests, self.lock = {}, [], threading.Lock()
+        documents = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                with documents.lock:
+                    documents.requests.append((self.path, dict(self.headers)))
+                    doc = documents.documents.get(self.path)
+                body = json.dumps(doc).encode() if doc is not None else b'{"error":"not found"}'
+                self.send_response(200 if doc is not None else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")  # every sign-in fetches it again
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def finish_request(self, request, client_address):
+                # The TLS handshake happens in the request's thread, not in the accept loop.
+                request.settimeout(10)
+                with context.wrap_socket(request, server_side=True) as tls:
+                    Handler(tls, client_address, self)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.origin = f"https://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, name="client-metadata-documents", daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return self.origin + path
+
+    def publish(self, path, doc):
+        with self.lock:
+            self.documents[path] = doc
+
+    def fetches(self, path):
+        with self.lock:
+            return sum(1 for p, _ in self.requests if p == path)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def client_metadata_documents(spec_mode):
+    """ClientMetadataDocuments served with tls/server.pem and tls/server-key.pem of the spec-mode instance."""
+    tls_dir = Path(spec_mode.ca).parent
+    documents = ClientMetadataDocuments(str(tls_dir / "server.pem"), str(tls_dir / "server-key.pem"))
+    try:
+        yield documents
+    finally:
+        documents.stop()
 
 
 # --- Entra mode ------------------------------------------------------------------------------------
@@ -530,3 +612,79 @@ def test_in_mcp_spec_mode_an_authorize_request_without_pkce_is_sent_back_with_in
     assert answer.get("iss") == manifest["issuer"], answer
     assert answer.get("state") == "no-pkce", answer
     assert "code" not in answer, answer
+
+
+def test_in_mcp_spec_mode_the_sdk_signs_in_with_a_client_id_metadata_document_and_calls_the_tools(
+        spec_mode, client_metadata_documents):
+    manifest, mcp_url, documents = spec_mode.manifest, spec_mode.mcp_url, client_metadata_documents
+    alice, issuer = manifest["users"]["alice"], manifest["issuer"]
+    document_url = documents.url("/oauth/client-metadata.json")
+    documents.publish("/oauth/client-metadata.json", {
+        "client_id": document_url, "client_name": "Interop CIMD client",
+        "redirect_uris": ["http://127.0.0.1/callback"],  # loopback without a port: the SDK's :9 matches
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "token_endpoint_auth_method": "none"})
+    with httpx2.Client(verify=spec_mode.tls, trust_env=False, timeout=10) as http:
+        metadata = http.get(f"{manifest['services']['authority'].rstrip('/')}"
+                            f"/.well-known/oauth-authorization-server{urlsplit(issuer).path}").json()
+    assert metadata.get("client_id_metadata_document_supported") is True, metadata
+
+    run = run_signed_in(manifest, mcp_url, spec_mode.tls, alice, spec_mode.session, spec_mode.totp.code, list_and_call,
+                        client_metadata_url=document_url)
+    listed, result = run.value
+    assert [tool.name for tool in listed.tools] == TOOLS
+    alices_rows(result, alice)
+
+    # The provider registered nothing: the document URL is the client id, in the authorize and the token request.
+    assert run.storage.client_info.client_id == document_url, run.storage.client_info
+    assert not run.recorder.to("/register"), run.recorder.summary()
+    [authorize] = run.browser.authorize_urls
+    assert params(authorize)["client_id"] == document_url, authorize
+    assert params(authorize)["resource"] == mcp_url, authorize
+    [token_request] = run.recorder.to(urlsplit(metadata["token_endpoint"]).path, "POST")
+    form = parse_qs(token_request.body.decode())
+    assert form["client_id"] == [document_url] and form.get("code_verifier"), form
+    assert "client_secret" not in form and "authorization" not in token_request.headers, token_request
+
+    # A client nobody consented to yet: password, verification code (the claims request), then consent.
+    assert run.browser.pages == [["password", "code", "consent"]], run.browser.pages
+    [redirect] = run.browser.redirects
+    assert redirect.get("iss") == issuer, redirect
+
+    # The token was issued to the document's client for exactly the resource the provider named.
+    token = run.storage.tokens.access_token
+    jwks = jwt.PyJWKClient(metadata["jwks_uri"], ssl_context=spec_mode.tls, timeout=5)
+    claims = jwt.decode(token, jwks.get_signing_key_from_jwt(token), algorithms=["RS256"], audience=mcp_url,
+                        issuer=issuer, options={"require": ["exp", "iat", "iss", "aud"]},
+                        leeway=30 + max(0, int(spec_mode.totp.clock.offset) + 1))
+    assert claims["azp"] == document_url and claims["aud"] == mcp_url, claims
+    assert claims["oid"] == alice["objectId"], claims
+
+    # The authority fetched the document itself (the SDK never does).
+    assert documents.fetches("/oauth/client-metadata.json") >= 1, documents.requests
+
+    authorize_endpoint = metadata["authorization_endpoint"]
+
+    def authorize_directly(client_id, redirect_uri, state):
+        query = urlencode({"client_id": client_id, "response_type": "code", "redirect_uri": redirect_uri,
+                           "scope": READ_WRITE, "state": state, "resource": mcp_url,
+                           "code_challenge": "E9Melhoe2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                           "code_challenge_method": "S256"})
+        with spec_mode.session() as http:
+            return http.get(f"{authorize_endpoint}?{query}", allow_redirects=False)
+
+    # A redirect URI the document does not list is never redirected to: an error page, AADSTS50011.
+    attacker = "https://attacker.example/callback"
+    r = authorize_directly(document_url, attacker, "foreign-redirect")
+    assert not r.headers.get("Location", "").startswith(attacker), f"HTTP {r.status_code} Location {r.headers.get('Location')}"
+    assert r.status_code == 400 and "AADSTS50011" in r.text, f"HTTP {r.status_code}: {r.text[:1000]}"
+
+    # A document whose client_id is not its own URL is refused, on an error page that says so.
+    impostor_url = documents.url("/oauth/impostor.json")
+    documents.publish("/oauth/impostor.json", {
+        "client_id": document_url, "client_name": "Impostor", "redirect_uris": ["http://127.0.0.1/callback"],
+        "token_endpoint_auth_method": "none"})
+    r = authorize_directly(impostor_url, REDIRECT_URI, "impostor")
+    assert documents.fetches("/oauth/impostor.json") == 1, documents.requests
+    assert "Location" not in r.headers, f"HTTP {r.status_code} Location {r.headers.get('Location')}"
+    assert r.status_code == 400 and "AADSTS700016" in r.text and "client_id" in r.text, f"HTTP {r.status_code}: {r.text[:1000]}"

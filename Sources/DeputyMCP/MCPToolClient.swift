@@ -91,8 +91,26 @@ public actor MCPToolClient {
         }
     }
 
+    /// Runs `operation`; when the server answers 401/403 and the authorizer can act on it
+    /// (``MCPChallengeHandling``: sign in, step up), once more with the new token.
+    func retryingChallenge<T: Sendable>(_ operation: () async throws -> T) async throws -> T {
+        do {
+            return try await operation()
+        } catch MCPHTTPClientError.challenge(let status, let header, let body) {
+            guard let handler = authorizer as? any MCPChallengeHandling,
+                try await handler.handleChallenge(status: status, wwwAuthenticate: header, endpoint: endpoint)
+            else { throw MCPHTTPClientError.challenge(status: status, wwwAuthenticate: header, body: body) }
+            // A handshake session opened with the old token stays; its next request carries the new one.
+            return try await operation()
+        }
+    }
+
     /// `tools/list`.
     public func listTools() async throws -> [Tool] {
+        try await retryingChallenge { try await listToolsOnce() }
+    }
+
+    func listToolsOnce() async throws -> [Tool] {
         switch try await era() {
         case .stateless(let version):
             let result = try await statelessRequest("tools/list", params: [:], version: version)
@@ -104,6 +122,10 @@ public actor MCPToolClient {
 
     /// `tools/call`: the content and whether the tool reported an error.
     public func callTool(name: String, arguments: [String: Value]) async throws -> (content: [Tool.Content], isError: Bool?) {
+        try await retryingChallenge { try await callToolOnce(name: name, arguments: arguments) }
+    }
+
+    func callToolOnce(name: String, arguments: [String: Value]) async throws -> (content: [Tool.Content], isError: Bool?) {
         switch try await era() {
         case .stateless(let version):
             let args = try StatelessMCP.json(arguments)
