@@ -41,9 +41,9 @@ func chainLatency(agent: String, token: String, count: Int, warmup: Int = 50) as
 struct Failure: Error, CustomStringConvertible { var description: String }
 
 /// The token work of one chat message, each piece measured on one core with realistic tokens:
-/// validating a token already in the verified-token cache (agent 1, MCP server 3 — initialize,
-/// initialized, tools/call — and Data API 1), an OBO cache hit (the agent's authorizer 3, the MCP
-/// server 1; `obo-cache` measures it), and demo mode's decoding of each hop's token for the report (5).
+/// validating a token already in the verified-token cache (agent 1, MCP server 1 — one 2026-07-28
+/// `tools/call`, no handshake — and Data API 1), an OBO cache hit (the agent's authorizer 1, the
+/// MCP server 1; `obo-cache` measures it), and demo mode's decoding of each hop's token (3).
 func tokenWork(seconds: Double) async throws {
     let key = try SigningKey.load(try SigningKey.generate(now: Date()))
     let tenant = DemoTenant.tenantID

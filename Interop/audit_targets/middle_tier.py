@@ -50,8 +50,11 @@ class Refusal(Exception):
 
 
 class MiddleTier:
-    def __init__(self, manifest, app, flaw):
+    def __init__(self, manifest, app, flaw, clock_offset=0.0):
         self.flaw = flaw
+        # How far the authority's clock is ahead of this machine's: deputy up --test-controls can move it
+        # (POST /_deputy/test/clock), and its tokens' iat/nbf/exp are in its time, not this machine's.
+        self.clock_offset = clock_offset
         self.authority = manifest["authority"].rstrip("/")
         self.issuer = manifest["issuer"]
         self.data_api = manifest["services"]["dataApi"].rstrip("/")
@@ -93,10 +96,13 @@ class MiddleTier:
             if key is None:
                 raise jwt.InvalidTokenError("unknown signing key")
             check_audience = self.flaw != "no-audience-check"  # FLAW no-audience-check: any aud is accepted
+            # The times are checked below, against the authority's time (PyJWT only knows this machine's).
             claims = jwt.decode(
                 token, key, algorithms=["RS256"], issuer=self.issuer,
-                audience=self.audiences if check_audience else None, leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iss", "aud"], "verify_aud": check_audience})
+                audience=self.audiences if check_audience else None,
+                options={"require": ["exp", "iss", "aud"], "verify_aud": check_audience,
+                         "verify_exp": False, "verify_nbf": False, "verify_iat": False})
+            self.check_times(claims)
         except jwt.InvalidTokenError as e:
             log.info("refused the caller's token: %s", type(e).__name__)
             raise invalid
@@ -108,6 +114,19 @@ class MiddleTier:
             raise Refusal(403, {"error": "insufficient_scope", "error_description": f"the token needs {scope}"},
                           {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'})
         return claims
+
+    def check_times(self, claims):
+        """exp (required), nbf and iat against the authority's time, as PyJWT checks them against this
+        machine's (RFC 7519 §4.1.4-4.1.6, with LEEWAY_SECONDS): this machine's time plus --clock-offset."""
+        now = time.time() + self.clock_offset
+        for name in ("exp", "nbf", "iat"):
+            value = claims.get(name)
+            if (value is not None or name == "exp") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise jwt.InvalidTokenError(f"{name} is not a number")
+        if claims["exp"] <= now - LEEWAY_SECONDS:
+            raise jwt.ExpiredSignatureError("the token has expired")
+        if claims.get("nbf", now) > now + LEEWAY_SECONDS or claims.get("iat", now) > now + LEEWAY_SECONDS:
+            raise jwt.ImmatureSignatureError("the token is not yet valid")
 
     # --- On-Behalf-Of -------------------------------------------------------------------------
 
@@ -250,6 +269,9 @@ def main():
     parser.add_argument("--port", type=int, required=True, help="port to listen on (127.0.0.1 only)")
     parser.add_argument("--flaw", choices=FLAWS, default="none", help="a deliberate defect (default: none)")
     parser.add_argument("--app", default="auditTarget", help="the manifest application this tier is (default: auditTarget)")
+    parser.add_argument("--clock-offset", type=float, default=0.0, metavar="SECONDS",
+                        help="how far the authority's clock is ahead of this machine's, when deputy up --test-controls "
+                             "moved it; token times are checked against this machine's time plus it (default: 0)")
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s middle_tier: %(message)s")
 
@@ -257,7 +279,7 @@ def main():
         manifest = json.load(f)
     if args.app not in manifest.get("applications", {}):
         parser.error(f"the manifest has no applications.{args.app} (is deputy up new enough?)")
-    tier = MiddleTier(manifest, args.app, args.flaw)
+    tier = MiddleTier(manifest, args.app, args.flaw, args.clock_offset)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(tier))
     log.info("listening on http://127.0.0.1:%d/expenses as %s (flaw: %s)", args.port, args.app, args.flaw)
     try:
