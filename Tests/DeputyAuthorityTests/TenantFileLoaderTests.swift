@@ -58,7 +58,7 @@ struct TenantFileLoaderTests {
     func demoSecretsAreHashed() throws {
         let tenant = try Self.loadDemo()
         let appsWithSecrets = DemoTenant.apps.filter { $0.secret != nil }
-        #expect(appsWithSecrets.count == 7)
+        #expect(appsWithSecrets.count == 8)
         for demoApp in appsWithSecrets {
             let secret = try #require(demoApp.secret)
             let app = try #require(tenant.applications.first { $0.appId == demoApp.appId })
