@@ -10,6 +10,7 @@ The Python tiers are started after that move with --clock-offset, the offset of 
 the tokens' iat/nbf/exp against the authority's time, in which the tokens were issued.
 """
 
+import difflib
 import json
 import math
 import signal
@@ -133,7 +134,9 @@ def instance(tmp_path_factory):
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout=10)
+                # deputy up's graceful stop waits ~10 s for its services' idle keep-alive connections to each other
+                # once the agent and the MCP server have called downstream; this instance's data is thrown away.
+                proc.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -242,10 +245,16 @@ def assert_tenant_is(instance, before, what):
     after = instance.tenant()
     for kind in ("policies", "grants"):
         if after[kind] != before[kind]:
-            same_lines = sorted(after[kind].splitlines()) == sorted(before[kind].splitlines())
-            problem = "the same lines in another order" if same_lines else "other lines"
-            pytest.fail(f"after {what}, `deputy {'policy list' if kind == 'policies' else 'grants'}` prints {problem}"
-                        f"\n--- before ---\n{before[kind]}\n--- after ---\n{after[kind]}", pytrace=False)
+            rows = {when: [" ".join(line.split()) for line in text[kind].splitlines()] for when, text in
+                    (("before", before), ("after", after))}  # the columns' widths may change with the rows
+            added = [row for row in rows["after"] if row not in rows["before"]]
+            removed = [row for row in rows["before"] if row not in rows["after"]]
+            problem = (f"other rows (added: {added}, removed: {removed})" if added or removed
+                       else "the same rows in another order")
+            diff = "\n".join(difflib.unified_diff(before[kind].splitlines(), after[kind].splitlines(),
+                                                  "before", "after", lineterm=""))
+            pytest.fail(f"after {what}, `deputy {'policy list' if kind == 'policies' else 'grants'}` prints {problem}:"
+                        f"\n{diff}", pytrace=False)
     assert not instance.journal.exists(), f"after {what}, {instance.journal} is left: {instance.journal.read_text()}"
 
 

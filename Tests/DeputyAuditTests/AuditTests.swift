@@ -125,4 +125,31 @@ struct AuditTests {
                 == Set(before.oauth2PermissionGrants.map { "\($0.clientId)|\($0.resourceId)|\($0.scope)" }))
         #expect(!FileManager.default.fileExists(atPath: journal.path))
     }
+
+    @Test("A consent the audit's own sign-in gave, or widened, is journaled and taken back")
+    func consentGivenBySignInIsUndone() async throws {
+        let store = RecordStore.inMemory()
+        let file = try TenantFileLoader.load(yaml: DemoTenant(portBase: 7400, https: false).yaml, fileName: "demo.yaml")
+        try await store.replaceDirectories(file.tenants, fingerprint: file.fingerprint)
+        let tenantID = DemoTenant.tenantID
+        let journal = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("journal-\(UUID().uuidString).json")
+        let changes = TemporaryChanges(store: store, journal: journal)
+        let before = try await changes.grants(tenantID: tenantID)
+        let widened = before[0]
+        // What a consent page does: a new Principal grant, and an existing grant with one more scope.
+        var added = before[1]
+        added.clientId = "client-sp"
+        added.consentType = "Principal"
+        added.principalId = "user"
+        let newGrant = added
+        try await store.updateDirectory(tenantID: tenantID) { dir in
+            dir.oauth2PermissionGrants.append(newGrant)
+            dir.oauth2PermissionGrants[0].scope += " extra"
+        }
+        try await changes.recordGrantsChanged(since: before, tenantID: tenantID)
+        #expect(try await changes.grants(tenantID: tenantID) != before)
+        try await changes.restore()
+        #expect(try await changes.grants(tenantID: tenantID) == before)
+        #expect(try await changes.grants(tenantID: tenantID)[0] == widened)
+    }
 }
