@@ -21,6 +21,7 @@ Fixtures:
 """
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -261,6 +262,58 @@ def clock(base, session, deputy):
 
 
 TOTP_PERIOD = 30
+
+
+@contextlib.contextmanager
+def own_instance(tmp_path_factory, name, *extra_args, stop_timeout=10):
+    """`deputy up --tls --test-controls extra_args...` on its own port block and data directory, for one module.
+
+    Yields (manifest, manifest_path, data_dir, clock, closing): `clock` is that instance's AuthorityClock; put
+    sessions in `closing` to have them closed before the instance is stopped (an open connection delays its stop).
+    The instance gets SIGTERM and, after `stop_timeout` seconds, SIGKILL.
+    """
+    data_dir = tmp_path_factory.mktemp(name)
+    manifest_path = data_dir / "manifest.json"
+    log_path = data_dir / "deputy.log"
+    cmd = [_deputy_bin(), "up", "--tls", "--test-controls", *extra_args, "--port-base", str(_free_port_base()),
+           "--data-dir", str(data_dir), "--manifest", str(manifest_path)]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=data_dir)
+    closing = []
+    try:
+        manifest, problem = _wait_until_ready(proc, manifest_path)
+        if problem:
+            pytest.fail(f"{' '.join(cmd)}\n{problem}\n--- deputy output ---\n{_tail(log_path)}", pytrace=False)
+
+        def http():
+            s = requests.Session()
+            s.trust_env = False
+            s.verify = manifest["caCertificate"]
+            return s
+
+        def admin_token():
+            admin = manifest["applications"]["admin"]
+            with http() as s:
+                app = msal.ConfidentialClientApplication(admin["appId"], client_credential=admin["clientSecret"],
+                                                         authority=manifest["authority"], instance_discovery=False,
+                                                         http_client=s)
+                token = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
+            assert "access_token" in token, token
+            return token["access_token"]
+
+        clock = AuthorityClock(manifest["services"]["authority"].rstrip("/"), http(), admin_token)
+        closing.append(clock.http)
+        yield manifest, manifest_path, data_dir, clock, closing
+    finally:
+        for s in closing:
+            s.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=stop_timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def totp_at(base32_secret, when):

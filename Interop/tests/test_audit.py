@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msal
 import pytest
 import requests
 
@@ -92,54 +91,15 @@ class Instance:
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory):
     """`deputy up --tls --test-controls` on its own port block and data directory, for this module only."""
-    data_dir = tmp_path_factory.mktemp("deputy-audit")
-    manifest_path = data_dir / "manifest.json"
-    log_path = data_dir / "deputy.log"
-    cmd = [conftest._deputy_bin(), "up", "--tls", "--test-controls", "--port-base", str(conftest._free_port_base()),
-           "--data-dir", str(data_dir), "--manifest", str(manifest_path)]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=data_dir)
-    closing = []  # sessions to close before the instance is stopped (an open connection delays its shutdown)
-    try:
-        manifest, problem = conftest._wait_until_ready(proc, manifest_path)
-        if problem:
-            pytest.fail(f"{' '.join(cmd)}\n{problem}\n--- deputy output ---\n{conftest._tail(log_path)}", pytrace=False)
-
-        def http():
-            s = requests.Session()
-            s.trust_env = False
-            s.verify = manifest["caCertificate"]
-            return s
-
-        def admin_token():
-            admin = manifest["applications"]["admin"]
-            with http() as s:
-                app = msal.ConfidentialClientApplication(admin["appId"], client_credential=admin["clientSecret"],
-                                                         authority=manifest["authority"], instance_discovery=False,
-                                                         http_client=s)
-                token = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
-            assert "access_token" in token, token
-            return token["access_token"]
-
-        clock = conftest.AuthorityClock(manifest["services"]["authority"].rstrip("/"), http(), admin_token)
-        closing.append(clock.http)
+    # deputy up's graceful stop may wait for its services' idle keep-alive connections; this instance's data is
+    # thrown away, so it is not waited for long.
+    with conftest.own_instance(tmp_path_factory, "deputy-audit", stop_timeout=3) as (manifest, manifest_path, data_dir,
+                                                                                     clock, closing):
         instance = Instance(manifest, manifest_path, data_dir, clock)
         instance.baseline = instance.tenant()
         assert "Require MFA for Contoso SQL" in instance.baseline["policies"], instance.baseline["policies"]
         assert "Audited Middle Tier" in instance.baseline["grants"], instance.baseline["grants"]
         yield instance
-    finally:
-        for s in closing:
-            s.close()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                # deputy up's graceful stop waits ~10 s for its services' idle keep-alive connections to each other
-                # once the agent and the MCP server have called downstream; this instance's data is thrown away.
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 # --- running audits --------------------------------------------------------------------------------

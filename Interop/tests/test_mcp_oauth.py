@@ -19,9 +19,7 @@ SQL" refuses without MFA; the SDK cannot answer an Entra claims challenge, so th
 
 import asyncio
 import json
-import signal
 import ssl
-import subprocess
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +28,6 @@ from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
 import httpx2
 import jwt
-import msal
 import pytest
 import requests
 from mcp import Client
@@ -282,50 +279,10 @@ class Instance:
 @pytest.fixture(scope="module")
 def spec_mode(tmp_path_factory):
     """`deputy up --tls --test-controls --mcp-spec` on its own port block and data directory, for this module."""
-    data_dir = tmp_path_factory.mktemp("deputy-mcp-spec")
-    manifest_path = data_dir / "manifest.json"
-    log_path = data_dir / "deputy.log"
-    cmd = [conftest._deputy_bin(), "up", "--tls", "--test-controls", "--mcp-spec",
-           "--port-base", str(conftest._free_port_base()), "--data-dir", str(data_dir), "--manifest", str(manifest_path)]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=data_dir)
-    closing = []  # sessions to close before the instance is stopped (an open connection delays its shutdown)
-    try:
-        manifest, problem = conftest._wait_until_ready(proc, manifest_path)
-        if problem:
-            pytest.fail(f"{' '.join(cmd)}\n{problem}\n--- deputy output ---\n{conftest._tail(log_path)}", pytrace=False)
+    with conftest.own_instance(tmp_path_factory, "deputy-mcp-spec", "--mcp-spec") as (manifest, _, _, clock, _):
         ca = manifest["caCertificate"]
-
-        def http():
-            s = requests.Session()
-            s.trust_env = False
-            s.verify = ca
-            return s
-
-        def admin_token():
-            admin = manifest["applications"]["admin"]
-            with http() as s:
-                app = msal.ConfidentialClientApplication(admin["appId"], client_credential=admin["clientSecret"],
-                                                         authority=manifest["authority"], instance_discovery=False,
-                                                         http_client=s)
-                token = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
-            assert "access_token" in token, token
-            return token["access_token"]
-
-        clock = conftest.AuthorityClock(manifest["services"]["authority"].rstrip("/"), http(), admin_token)
-        closing.append(clock.http)
         yield Instance(manifest, ca, ssl.create_default_context(cafile=ca),
                        manifest["services"]["mcpServer"].rstrip("/") + "/mcp", conftest.Authenticator(clock))
-    finally:
-        for s in closing:
-            s.close()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 class ClientMetadataDocuments:

@@ -233,7 +233,10 @@ public struct Auditor: Sendable {
         // Consent: the target's grant to the downstream API taken away for one call (a new token,
         // so no cache in the target answers for it).
         let fresh = try await tokens.refreshed(refresh, scope: scope)
-        let index = DirectoryIndex(try await store.directories().first { $0.tenant.id == tenantID }!)
+        guard let directory = try await store.directories().first(where: { $0.tenant.id == tenantID }) else {
+            throw Failure(description: "the store holds no tenant \(tenantID)")
+        }
+        let index = DirectoryIndex(directory)
         let removed = try await changes.removeGrants(
             clientID: index.servicePrincipal(appID: clientID)?.id ?? "", resourceID: index.servicePrincipal(appID: downstreamID)?.id ?? "",
             tenantID: tenantID)

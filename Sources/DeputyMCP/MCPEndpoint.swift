@@ -106,7 +106,9 @@ extension Router where Context: AuthenticatedRequestContext {
     ) {
         let metadata = configuration.metadata
         addProtectedResourceMetadata(metadata)
-        addProtectedResourceMetadata(metadata, path: "/.well-known/oauth-protected-resource")
+        if metadata.wellKnownPath != "/.well-known/oauth-protected-resource" {
+            addProtectedResourceMetadata(metadata, path: "/.well-known/oauth-protected-resource")
+        }
         // An MCP client without a registration endpoint in the authorization server's metadata
         // tries dynamic registration (RFC 7591) at the server's origin: say why there is none.
         post("register") { _, _ -> Response in

@@ -68,6 +68,9 @@ public actor RemoteKeySet {
         return task
     }
 
+    /// A fetch is running (its result not yet recorded).
+    var isFetching: Bool { inFlight != nil }
+
     private func finish(_ task: Task<(KeySet, TimeInterval), any Error>) async {
         do {
             let (keys, maxAge) = try await task.value

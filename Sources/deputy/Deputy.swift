@@ -166,11 +166,15 @@ struct Up: AsyncParsableCommand {
         let logger = makeLogger("deputy")
         try llm.validate()
         var demo = DemoTenant(portBase: portBase, https: tls)
-        demo.strict = strict
-        demo.mcpSpec = mcpSpec
+        let store = try await openStore(dataDir: dataDir, database: database)
+        // --strict and --mcp-spec are switches of this run: the store is seeded (or compared) with
+        // the modes it already has, and the flags are applied afterwards, so a flag alone neither
+        // needs --reseed nor makes the tenant file look changed.
+        let stored = reseed ? nil : try await store.directories().first { $0.tenant.id == DemoTenant.tenantID }?.tenant
+        demo.strict = stored.map { $0.strict ?? false } ?? strict
+        demo.mcpSpec = stored.map { $0.mcpSpec ?? false } ?? mcpSpec
         let file: LoadedTenantFile
         do { file = try TenantFileLoader.load(yaml: demo.yaml, fileName: "<embedded demo tenant>") } catch { throw fail(error.description) }
-        let store = try await openStore(dataDir: dataDir, database: database)
         let ca = tls ? try localCA(dataDir: dataDir) : nil
         // With test controls the clock can be moved (and the move is kept for `deputy totp`);
         // without, it is the system clock and any earlier move is forgotten.
@@ -189,6 +193,16 @@ struct Up: AsyncParsableCommand {
                 configuration: configuration, store: store, tenantFile: file, reseed: reseed, time: clock, logger: logger)
             if let message = seedMessage(seeded, dataDir: database.location(dataDir: dataDir), file: "the demo tenant") {
                 logger.notice("\(message)")
+            }
+            if demo.strict != strict || demo.mcpSpec != mcpSpec {
+                let (strict, mcpSpec) = (strict, mcpSpec)
+                try await store.updateDirectory(tenantID: DemoTenant.tenantID) { dir in
+                    dir.tenant.strict = strict
+                    dir.tenant.mcpSpec = mcpSpec
+                }
+                logger.notice(
+                    "the demo tenant now runs \(strict ? "strict" : "not strict") and in \(mcpSpec ? "MCP spec mode" : "Entra mode") (--strict, --mcp-spec)"
+                )
             }
             let services: [DemoTenant.Role] = DemoTenant.Role.allCases
             let environment = DemoChain.Environment(

@@ -2,13 +2,14 @@ import DeputyAuthority
 import DeputyCore
 import DeputyHummingbird
 import DeputyTokenAcquisition
-import DeputyTokenValidation
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+
+@testable import DeputyTokenValidation
 
 /// The token service unreachable or slow while a middle tier needs an OBO token, and the JWKS
 /// endpoint down while a resource validates: clear answers, recovery, no stampede, cached keys.
@@ -147,6 +148,9 @@ struct TokenServiceOutageTests {
             // The refresh runs in the background: wait for it (a loaded CI machine can take seconds), then make sure
             // no second attempt follows before the pause is over.
             try await Self.waitUntil { fetches.withLock { $0 } >= 2 }
+            // …and for the key set to record the failure (it times the pause from then, on its clock).
+            let deadline = ContinuousClock.now + .seconds(20)
+            while await keys.isFetching, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
             for _ in 0..<10 { _ = try await keys.validate(try token(), policy: policy) }
             try await Task.sleep(for: .milliseconds(100))
             #expect(fetches.withLock { $0 } == 2, "one refresh attempt, then a pause before the next")
