@@ -60,6 +60,8 @@ public struct Auditor: Sendable {
     /// - Parameters:
     ///   - manifest: `deputy up`'s manifest (JSON).
     ///   - store: the authority's store.
+    ///   - httpClient: the client that calls the target and the downstream service.
+    ///   - options: what to audit.
     ///   - journal: where changes are journaled until undone.
     public init(manifest: JSONValue, store: RecordStore, httpClient: HTTPClient, options: AuditOptions, journal: URL) throws {
         guard let m = manifest.objectValue else { throw Failure(description: "the manifest is not a JSON object") }

@@ -30,8 +30,12 @@ public enum ServiceServer {
         if let tls {
             let certs = try NIOSSLCertificate.fromPEMFile(tls.serverCertificatePath).map { NIOSSLCertificateSource.certificate($0) }
             let key = try NIOSSLPrivateKey(file: tls.serverKeyPath, format: .pem)
-            server = try .tls(
-                .http1(), tlsConfiguration: TLSConfiguration.makeServerConfiguration(certificateChain: certs, privateKey: .privateKey(key)))
+            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: certs, privateKey: .privateKey(key))
+            // A graceful stop closes idle keep-alive connections; TLS then waits for the peer's
+            // close_notify (RFC 8446 §6.1), 5 s by default, which a client holding an idle
+            // connection sends only when it next reads it. Half a second serves a peer that answers.
+            configuration.shutdownTimeout = .milliseconds(500)
+            server = try .tls(.http1(), tlsConfiguration: configuration)
         } else {
             server = .http1()
         }

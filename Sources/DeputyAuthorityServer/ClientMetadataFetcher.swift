@@ -5,7 +5,7 @@ import NIOCore
 import NIOHTTP1
 
 /// Fetches Client ID Metadata Documents with AsyncHTTPClient for the engine
-/// (``DeputyAuthority/ClientMetadataFetching``): one GET, no redirects followed (a redirect is an
+/// (`ClientMetadataFetching` of DeputyAuthority): one GET, no redirects followed (a redirect is an
 /// error), the body cut off at the limit, the whole exchange within the timeout.
 public struct HTTPClientMetadataFetcher: ClientMetadataFetching {
     let client: HTTPClient

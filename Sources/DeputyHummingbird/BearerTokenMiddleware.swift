@@ -57,7 +57,11 @@ public struct BearerTokenMiddleware<Context: AuthenticatedRequestContext>: Route
     }
 
     /// The response for a refused token: status, challenge, and a small RFC 6749-style JSON body.
-    /// - Parameter challengeScope: scopes named in a 401's challenge (`missingToken`, `invalidToken`).
+    /// - Parameters:
+    ///   - error: why the token was refused.
+    ///   - validator: the resource's validator (its authorize endpoint goes into claims challenges).
+    ///   - resourceMetadata: the RFC 9728 metadata URL, named in the challenge.
+    ///   - challengeScope: scopes named in a 401's challenge (`missingToken`, `invalidToken`).
     public static func response(
         _ error: ResourceValidationError, validator: ResourceValidator, resourceMetadata: String?, challengeScope: [String] = []
     ) -> Response {

@@ -48,8 +48,10 @@ public struct ProtectedResourceMetadata: Sendable, Equatable {
 
 extension Router {
     /// Serves the metadata at its well-known path, to anyone (it is public), cacheable for an hour.
-    /// - Parameter path: another path to serve it at (the root `/.well-known/oauth-protected-resource`
-    ///   when this resource is its host's only one); the RFC 9728 §3.1 path by default.
+    /// - Parameters:
+    ///   - metadata: the document.
+    ///   - path: another path to serve it at (the root `/.well-known/oauth-protected-resource`
+    ///     when this resource is its host's only one); the RFC 9728 §3.1 path by default.
     public func addProtectedResourceMetadata(_ metadata: ProtectedResourceMetadata, path: String? = nil) {
         let body = metadata.json.serialized
         get(RouterPath(path ?? metadata.wellKnownPath)) { _, _ -> Response in

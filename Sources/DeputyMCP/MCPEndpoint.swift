@@ -183,7 +183,7 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
     /// One POST: the protocol era is chosen by the `MCP-Protocol-Version` header (the MCP
     /// specification 2026-07-28, "Transports": a request of that version carries it; the older
     /// handshake sends `initialize` without it). Stateless 2026-07-28 requests are answered here
-    /// (``handleStateless(_:body:principal:toolContext:slot:context:)``), the handshake versions
+    /// (`handleStateless(_:body:principal:toolContext:slot:)`), the handshake versions
     /// by the SDK's `Server`.
     func handle<Context: AuthenticatedRequestContext>(_ request: Request, context: Context) async throws -> Response {
         guard let principal = context.principal else { throw HTTPError(.unauthorized) }

@@ -51,6 +51,7 @@ public actor MCPOAuthAuthorizer: MCPAuthorizer, MCPChallengeHandling {
 
     /// - Parameters:
     ///   - clientID: the client's id at the authorization server.
+    ///   - httpClient: the client for metadata and token requests.
     ///   - redirectPath: the loopback redirect URI's path (register `http://127.0.0.1<path>`; any port).
     ///   - timeout: how long the person has to sign in.
     ///   - present: shows the authorization URL.

@@ -47,9 +47,11 @@ public actor MCPToolClient {
 
     /// - Parameters:
     ///   - endpoint: the MCP endpoint (`https://host:port/mcp`).
+    ///   - httpClient: the client that sends the requests.
     ///   - authorizer: supplies the bearer token of each request.
     ///   - headers: sent on every request (`client-request-id`, say).
     ///   - profiles: what is known of servers' revisions, shared between clients (one per process).
+    ///   - clientInfo: the client's name and version, sent to the server.
     ///   - observer: sees each answer's status and headers.
     public init(
         endpoint: String, httpClient: HTTPClient = .shared, authorizer: (any MCPAuthorizer)? = nil, headers: [(String, String)] = [],

@@ -96,15 +96,19 @@ actor PageBrowser {
 
 @Suite("MCP client sign-in (authorization code, PKCE, loopback redirect)")
 struct MCPOAuthAuthorizerTests {
-    @Test("A Swift MCP client signs a person in on the server's 401 and steps up on 403 insufficient_scope with the union of scopes")
-    func signInAndStepUp() async throws {
+    @Test(
+        "A Swift MCP client signs a person in on the server's 401 and steps up on 403 insufficient_scope with the union of scopes",
+        arguments: ["Entra mode", "spec mode"])
+    func signInAndStepUp(_ mode: String) async throws {
         let port = try freeLoopbackPort()
         let url = "http://127.0.0.1:\(port)/mcp"
         // The MCP server's URL is one of its identifier URIs (RFC 8707 resource = the MCP URL).
+        // In spec mode the authority also sends iss (checked by the client) and binds aud to the URL.
         try await LiveAuthority.run(edit: { dir in
             if let i = dir.applications.firstIndex(where: { $0.appId == DemoTenant.app("mcpServer").appId }) {
                 dir.applications[i].identifierUris = (dir.applications[i].identifierUris ?? []) + [url]
             }
+            dir.tenant.mcpSpec = mode == "spec mode"
         }) { live in
             let mcpApp = DemoTenant.app("mcpServer")
             var config = ResourceConfiguration(
@@ -117,7 +121,8 @@ struct MCPOAuthAuthorizerTests {
                     resourceURL: url, authorizationServers: [live.tenantAuthority + "/v2.0"],
                     scopesSupported: ["api://contoso-expenses-mcp/Expenses.ReadWrite"], scopePrefix: "api://contoso-expenses-mcp"))
             let browser = PageBrowser(user: DemoTenant.user("bob"))
-            do { try await run(router, port: port, url: url, browser: browser) } catch {
+            let audience = mode == "spec mode" ? url : mcpApp.appId
+            do { try await run(router, port: port, url: url, browser: browser, audience: audience) } catch {
                 await browser.shutdown()
                 throw error
             }
@@ -125,7 +130,7 @@ struct MCPOAuthAuthorizerTests {
         }
     }
 
-    func run(_ router: Router<BearerRequestContext>, port: Int, url: String, browser: PageBrowser) async throws {
+    func run(_ router: Router<BearerRequestContext>, port: Int, url: String, browser: PageBrowser, audience: String) async throws {
         do {
             try await serving(router, port: port) {
                 let authorizer = MCPOAuthAuthorizer(clientID: DemoTenant.app("mcpClient").appId) { try await browser.signIn($0) }
@@ -140,6 +145,8 @@ struct MCPOAuthAuthorizerTests {
                 #expect(value("scope") == "api://contoso-expenses-mcp/Expenses.ReadWrite offline_access")
                 #expect(value("redirect_uri")?.hasPrefix("http://127.0.0.1:") == true)
                 #expect(await authorizer.grantedScopes == ["api://contoso-expenses-mcp/Expenses.ReadWrite"])
+                let bearer = try #require(try await authorizer.authorizationHeader(for: url))
+                #expect(try UnverifiedJWT(String(bearer.dropFirst("Bearer ".count))).string("aud") == audience)
 
                 let approved = try await client.callTool(name: "approve", arguments: [:])
                 #expect(approved.content == [.text(text: "approve by bob@contoso.com", annotations: nil, _meta: nil)])

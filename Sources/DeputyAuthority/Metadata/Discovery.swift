@@ -7,8 +7,12 @@ extension Authority {
     /// `/{tenant}/v2.0/.well-known/openid-configuration` (`v2`) or `/{tenant}/.well-known/openid-configuration`.
     /// For `common` and `organizations`, `issuer` is templated with a literal `{tenantid}`, as in Entra.
     /// The same document answers RFC 8414 (`/.well-known/oauth-authorization-server/{tenant}/v2.0`).
-    /// - Parameter mcpSpec: the tenant follows the MCP authorization specification (2026-07-28):
-    ///   the document then also says so with RFC 9207's and the Client ID Metadata Document's fields.
+    /// - Parameters:
+    ///   - tenantSegment: the tenant as the request's path names it (`common` and `organizations` too).
+    ///   - tenantID: the tenant's id, nil for `common`, `organizations` and `consumers`.
+    ///   - v2: the v2.0 document (else the v1 one).
+    ///   - mcpSpec: the tenant follows the MCP authorization specification (2026-07-28): the
+    ///     document then also says so with RFC 9207's and the Client ID Metadata Document's fields.
     public func openIDConfiguration(tenantSegment: String, tenantID: String?, v2: Bool, mcpSpec: Bool = false) -> [String: JSONValue] {
         let base = configuration.baseURL
         let t = tenantID ?? tenantSegment
