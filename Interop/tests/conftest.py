@@ -264,6 +264,16 @@ def clock(base, session, deputy):
 TOTP_PERIOD = 30
 
 
+def own_store_env():
+    """The environment for an instance of its own (and the CLI commands run on its data directory): without
+    DEPUTY_DATABASE_URL, so it keeps its store in its data directory. Under `Interop/run` on PostgreSQL every
+    `deputy up` would otherwise share the session instance's database — one tenant, whose mode (`--mcp-spec`),
+    policies and grants these modules change."""
+    env = dict(os.environ)
+    env.pop("DEPUTY_DATABASE_URL", None)
+    return env
+
+
 @contextlib.contextmanager
 def own_instance(tmp_path_factory, name, *extra_args, stop_timeout=10):
     """`deputy up --tls --test-controls extra_args...` on its own port block and data directory, for one module.
@@ -278,7 +288,8 @@ def own_instance(tmp_path_factory, name, *extra_args, stop_timeout=10):
     cmd = [_deputy_bin(), "up", "--tls", "--test-controls", *extra_args, "--port-base", str(_free_port_base()),
            "--data-dir", str(data_dir), "--manifest", str(manifest_path)]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=data_dir)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=data_dir,
+                                env=own_store_env())
     closing = []
     try:
         manifest, problem = _wait_until_ready(proc, manifest_path)

@@ -66,7 +66,8 @@ class Instance:
     def cli(self, *args):
         """The stdout of `deputy args... --data-dir <data_dir>`, which must exit 0."""
         cmd = [conftest._deputy_bin(), *args, "--data-dir", str(self.data_dir)]
-        done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+        done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30,
+                              env=conftest.own_store_env())
         assert done.returncode == 0, f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
@@ -132,7 +133,8 @@ def audit(instance, args, json_report=True, next_step=True):
     if next_step:
         instance.next_step()
     cmd = instance.audit_command(args, json_report)
-    done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=AUDIT_TIMEOUT)
+    done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=AUDIT_TIMEOUT,
+                          env=conftest.own_store_env())
     report = None
     if json_report and done.returncode in (0, 1):
         try:
@@ -227,7 +229,7 @@ def start_waiting_audit(instance, tmp_path):
     assert first.returncode == 0, first.describe()
     stderr_path = tmp_path / "waiting-audit.stderr"
     with open(stderr_path, "wb") as err:
-        proc = subprocess.Popen(instance.audit_command(args), stdout=subprocess.DEVNULL, stderr=err,
+        proc = subprocess.Popen(instance.audit_command(args), stdout=subprocess.DEVNULL, stderr=err, env=conftest.own_store_env(),
                                 stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while "waiting" not in stderr_path.read_text(errors="replace"):
