@@ -12,6 +12,10 @@ public struct AuthorityConfiguration: Sendable {
     /// Range of access-token lifetimes; a random value is picked per token (Entra: 60–90 minutes).
     public var accessTokenLifetime: ClosedRange<Int> = 3600...5400
     public var idTokenLifetime = 3600
+    /// Lifetimes of continuous access evaluation tokens: user tokens for a client that declared
+    /// the `cp1` capability (Microsoft Learn, "Continuous access evaluation": 20 to 28 hours). At
+    /// most ``CriticalEvent/retention``, so a resource always learns the events that concern them.
+    public var caeAccessTokenLifetime: ClosedRange<Int> = 72_000...100_800
     /// Refresh tokens expire after this much inactivity (Entra: 90 days).
     public var refreshTokenInactivity: TimeInterval = 90 * 86_400
     /// SPA refresh tokens live a fixed 24 hours (Entra).
@@ -50,6 +54,11 @@ public struct AuthorityConfiguration: Sendable {
         let hi = l.accessTokenMaxSeconds ?? max(lo, c.accessTokenLifetime.upperBound)
         if lo > 0, lo <= hi { c.accessTokenLifetime = lo...hi }
         if let v = l.idTokenSeconds { c.idTokenLifetime = v }
+        if let lo = l.caeAccessTokenMinSeconds ?? l.caeAccessTokenMaxSeconds,
+            let hi = l.caeAccessTokenMaxSeconds ?? l.caeAccessTokenMinSeconds, lo > 0, lo <= hi
+        {
+            c.caeAccessTokenLifetime = lo...min(hi, Int(CriticalEvent.retention))
+        }
         if let v = l.refreshTokenInactivitySeconds { c.refreshTokenInactivity = TimeInterval(v) }
         if let v = l.spaRefreshTokenSeconds { c.spaRefreshTokenLifetime = TimeInterval(v) }
         if let v = l.authorizationCodeSeconds { c.authorizationCodeLifetime = TimeInterval(v) }

@@ -57,7 +57,15 @@ public final class PostgresBackend: StorageBackend {
                 """,
                 "CREATE INDEX IF NOT EXISTS \(tableName(table))_expires_at ON \(tableName(table)) (expires_at)",
             ]
-        }
+        },
+        // Version 2: the critical events of continuous access evaluation (already made by version 1 on a new database).
+        [
+            """
+            CREATE TABLE IF NOT EXISTS \(tableName(.criticalEvents)) (
+                key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL, expires_at DOUBLE PRECISION)
+            """,
+            "CREATE INDEX IF NOT EXISTS \(tableName(.criticalEvents))_expires_at ON \(tableName(.criticalEvents)) (expires_at)",
+        ],
     ]
 
     // MARK: Access

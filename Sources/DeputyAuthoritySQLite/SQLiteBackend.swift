@@ -79,6 +79,13 @@ public final class SQLiteBackend: StorageBackend {
                     CREATE INDEX IF NOT EXISTS attempts_expires_at ON attempts (expires_at)
                     """)
         }
+        migrator.registerMigration("v4 critical events table") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS critical_events (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, expires_at DOUBLE);
+                    CREATE INDEX IF NOT EXISTS critical_events_expires_at ON critical_events (expires_at)
+                    """)
+        }
         return migrator
     }()
 

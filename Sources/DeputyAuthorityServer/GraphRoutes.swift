@@ -22,6 +22,13 @@ extension AuthorityRoutes {
     /// Who is calling Graph: an app-only token with the app role, or a delegated token with the
     /// scope for a user in an administrator role (Graph needs both for delegated calls).
     func graphCaller(_ req: Request, permission: String) async throws -> GraphAccess {
+        try await graphCaller(req, anyOf: [permission], roles: DirectoryIndex.auditReaderRoles)
+    }
+
+    /// Who is calling Graph: an app-only token with one of `permissions` as an app role, or a
+    /// delegated token with one of them as a scope for a user holding one of the directory `roles`
+    /// (role template ids; Microsoft Graph, "Microsoft Graph permissions reference").
+    func graphCaller(_ req: Request, anyOf permissions: Set<String>, roles: Set<String>) async throws -> GraphAccess {
         guard let header = req.headers[.authorization], header.lowercased().hasPrefix("bearer "), header.count > 7 else {
             return .denied(graphError(.unauthorized, "InvalidAuthenticationToken", "Access token is empty.", challenge: true))
         }
@@ -43,15 +50,17 @@ extension AuthorityRoutes {
         }
         let allowed: Bool
         switch validated.kind {
-        case .appOnlyAccessToken: allowed = validated.roles.contains(permission)
-        case .userAccessToken: allowed = validated.scopes.contains(permission) && (validated.objectID.map(tenant.isAuditReader) ?? false)
+        case .appOnlyAccessToken: allowed = !permissions.isDisjoint(with: validated.roles)
+        case .userAccessToken:
+            allowed =
+                !permissions.isDisjoint(with: validated.scopes) && (validated.objectID.map { tenant.holdsRole($0, in: roles) } ?? false)
         case .idToken: allowed = false
         }
         guard allowed else {
             return .denied(
                 graphError(
                     .forbidden, "Authorization_RequestDenied",
-                    "Insufficient privileges to complete the operation. This call needs \(permission) (an application permission, or a delegated permission for an administrator)."
+                    "Insufficient privileges to complete the operation. This call needs \(permissions.sorted().joined(separator: " or ")) (an application permission, or a delegated permission for an administrator)."
                 ))
         }
         return .allowed(tenant)

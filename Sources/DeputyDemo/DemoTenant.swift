@@ -294,9 +294,12 @@ public struct DemoTenant: Sendable {
                         - {id: e1fe6dd8-ba31-4d61-89e7-88639da4683d, value: User.Read, adminConsentRequired: false, userConsentDisplayName: "Sign you in and read your profile"}
                         - {id: e4c9e354-4dc5-45b8-9e7c-e1393b0b1a20, value: AuditLog.Read.All, adminConsentRequired: true, adminConsentDisplayName: "Read audit log data"}
                         - {id: 572fea84-0151-49b2-9301-11cb16974376, value: Policy.Read.All, adminConsentRequired: true, adminConsentDisplayName: "Read your organization's policies"}
+                        - {id: 204e0828-b5ca-4ad8-b9f3-f32a958e7cc4, value: User.ReadWrite.All, adminConsentRequired: true, adminConsentDisplayName: "Read and write all users' full profiles"}
                     appRoles:
                       - {id: b0afded3-3588-46d8-8b3d-9842eff778da, value: AuditLog.Read.All, displayName: Read all audit log data, allowedMemberTypes: [Application]}
                       - {id: 246dd0d5-5bd0-4def-940b-0421030a5b68, value: Policy.Read.All, displayName: Read your organization's policies, allowedMemberTypes: [Application]}
+                      - {id: 741f803b-c850-494e-b5df-cde7c675a1ca, value: User.ReadWrite.All, displayName: Read and write all users' full profiles, allowedMemberTypes: [Application]}
+                      - {id: 77f3a031-c388-4f99-b373-dc68676a979e, value: User.RevokeSessions.All, displayName: Revoke all sign in sessions for a user, allowedMemberTypes: [Application]}
                   - appId: \(a("admin"))
                     displayName: \(DemoTenant.app("admin").displayName)
                     requiredResourceAccess:
@@ -347,7 +350,7 @@ public struct DemoTenant: Sendable {
                   - {clientId: \(a("webApi")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
                   - {clientId: \(a("mcpServer")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
                   - {clientId: \(a("agent")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: "Expenses.ReadWrite Expenses.Approve"}
-                  - {clientId: \(a("cli")), resourceId: \(DemoTenant.graphAppID), consentType: AllPrincipals, scope: "User.Read AuditLog.Read.All Policy.Read.All"}
+                  - {clientId: \(a("cli")), resourceId: \(DemoTenant.graphAppID), consentType: AllPrincipals, scope: "User.Read AuditLog.Read.All Policy.Read.All User.ReadWrite.All"}
                   - {clientId: \(a("cli")), resourceId: \(a("auditTarget")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("auditTarget")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: Data.Read}
                 appRoleAssignments:
@@ -359,6 +362,8 @@ public struct DemoTenant: Sendable {
                   - {principalId: 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d, resourceId: \(a("dataApi")), appRoleId: 11111111-aaaa-4bbb-8ccc-000000000007}
                   - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: b0afded3-3588-46d8-8b3d-9842eff778da}
                   - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: 246dd0d5-5bd0-4def-940b-0421030a5b68}
+                  - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: 741f803b-c850-494e-b5df-cde7c675a1ca}
+                  - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: 77f3a031-c388-4f99-b373-dc68676a979e}
                 # Conditional Access, enforced at every issuance (docs/conditional-access.md).
                 conditionalAccessPolicies:
                   - id: 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e01

@@ -22,7 +22,8 @@ public enum DemoChain {
         let app = DemoTenant.app("dataApi")
         let store = try ExpenseStore(path: storePath)
         try store.seedIfEmpty(DataAPI.demoExpenses(now: Date()))
-        let config = DataAPI.configuration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!)
+        var config = DataAPI.configuration(authority: issuer(demo), appID: app.appId, appIDURI: app.identifierUri!)
+        config.continuousAccess = continuousAccess(app, demo: demo)
         var managers: [String: String] = [:]
         for user in directory.users { if let m = user.manager { managers[user.id] = m } }
         let router = serviceRouter(role: "dataApi", name: app.displayName, browserOrigin: nil, demoMode: demoMode)
@@ -80,7 +81,7 @@ public enum DemoChain {
         try ExpenseTools.addEndpoint(
             to: router, issuer: issuer(demo), appID: app.appId, appIDURIs: [app.identifierUri!],
             resourceURL: demo.url(.mcpServer) + "/mcp", obo: confidentialClient(app, demo: demo, httpClient: httpClient, time: time),
-            dataAPI: demo.url(.dataApi), httpClient: httpClient, time: time)
+            dataAPI: demo.url(.dataApi), continuousAccess: continuousAccess(app, demo: demo), httpClient: httpClient, time: time)
         return router
     }
 
@@ -123,7 +124,7 @@ public enum DemoChain {
             authority: authority, blueprintClientID: blueprint.appId,
             blueprintCredential: .secret(blueprint.secret!), agentIdentityID: DemoTenant.app("agent").appId,
             httpClient: httpClient, time: time)
-        return ConfidentialClient(agentIdentity: credential, httpClient: httpClient, time: time)
+        return ConfidentialClient(agentIdentity: credential, clientCapabilities: clientCapabilities, httpClient: httpClient, time: time)
     }
 
     /// The SPA's origin: its pages and `/config.json`.
@@ -187,7 +188,23 @@ public enum DemoChain {
     ) -> ConfidentialClient {
         ConfidentialClient(
             authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", clientID: app.appId, credential: .secret(app.secret!),
-            httpClient: httpClient, time: time)
+            clientCapabilities: clientCapabilities, httpClient: httpClient, time: time)
+    }
+
+    /// Every middle tier of the chain declares `cp1` (Microsoft Learn, "Claims challenges, claims
+    /// requests and client capabilities"): it relays claims challenges, so it gets continuous
+    /// access evaluation tokens and the resources behind it may revoke them at once.
+    static let clientCapabilities = ["cp1"]
+
+    /// How long a resource of the chain may take to act on a critical event: it reads the
+    /// authority's feed at most this often (Entra allows its resources up to 15 minutes).
+    public static let continuousAccessDelay: TimeInterval = 1
+
+    /// Continuous access evaluation for a resource of the chain: the authority's critical-event
+    /// feed, read with the resource's own credentials.
+    static func continuousAccess(_ app: DemoTenant.DemoApp, demo: DemoTenant) -> ContinuousAccessConfiguration {
+        ContinuousAccessConfiguration(
+            authority: issuer(demo), clientID: app.appId, clientSecret: app.secret!, maxDelay: continuousAccessDelay)
     }
 
     /// The demo tenant's v2.0 issuer: the authority the services trust.

@@ -54,6 +54,9 @@ public struct ResourceConfiguration: Sendable {
     public var fetchTimeout: TimeInterval = 10
     /// Accept v1.0 tokens of the same tenant (`https://sts.windows.net/{tid}/` from Entra) as well as v2.0.
     public var acceptV1Tokens = true
+    /// Continuous access evaluation: refuse a user's tokens issued before their latest critical
+    /// event (nil: tokens are good until they expire, as for any resource of Entra's but its own).
+    public var continuousAccess: ContinuousAccessConfiguration?
 
     public init(authority: String, audiences: Set<String>) {
         var a = authority
@@ -262,6 +265,8 @@ public final class ResourceValidator: Sendable {
     private let metadata: AuthorityMetadataSource
     /// nil when ``ResourceConfiguration/cacheSize`` is 0.
     private let verified: LRUCache<String, Principal>?
+    /// nil without ``ResourceConfiguration/continuousAccess``.
+    private let criticalEvents: CriticalEventMonitor?
 
     /// Tokens larger than this are refused before parsing (Entra's tokens are a few KiB).
     public static let maximumTokenSize = TokenValidator.maximumTokenSize
@@ -281,6 +286,9 @@ public final class ResourceValidator: Sendable {
         self.client = client
         self.metadata = AuthorityMetadataSource(configuration: configuration, client: client, time: time)
         self.verified = configuration.cacheSize > 0 ? LRUCache(capacity: configuration.cacheSize) : nil
+        self.criticalEvents = configuration.continuousAccess.map {
+            CriticalEventMonitor(configuration: $0, client: client, time: time, timeout: configuration.fetchTimeout)
+        }
     }
 
     static func check(_ c: ResourceConfiguration) throws(ResourceConfigurationError) {
@@ -341,6 +349,7 @@ public final class ResourceValidator: Sendable {
         if let principal = verified?.value(for: key, now: now) {
             // Requirements are checked again: they are cheap and the cache holds only valid tokens.
             try check(principal)
+            try await checkContinuousAccess(principal)
             return principal
         }
         let jwt: UnverifiedJWT
@@ -383,8 +392,28 @@ public final class ResourceValidator: Sendable {
         let principal = Principal(validated, expiresAt: exp)
         verified?.set(principal, for: key, expiresAt: exp + configuration.clockSkew)
         try check(principal)
+        try await checkContinuousAccess(principal)
         return principal
     }
+
+    /// A user's token issued before their latest critical event is refused: with the `nbf`
+    /// claims challenge when the client declared it can take one (`xms_cc` has `cp1`), otherwise as
+    /// an invalid token (Microsoft Learn, "How to use Continuous Access Evaluation enabled APIs in
+    /// your applications").
+    func checkContinuousAccess(_ p: Principal) async throws(ResourceValidationError) {
+        guard let criticalEvents, p.kind == .user, let oid = p.objectID,
+            let event = await criticalEvents.latestEvent(for: oid)
+        else { return }
+        let issuedAt = p.claims["iat"]?.numberValue ?? 0
+        guard issuedAt < event.timeIntervalSince1970 else { return }
+        let capable = p.claims["xms_cc"]?.arrayValue?.contains { $0.stringValue?.lowercased() == "cp1" } ?? false
+        if capable { throw .insufficientClaims(claims: ClaimsRequest.notBefore(event).jsonString) }
+        throw .invalidToken("The token was issued before a critical event for its user (sessions revoked, password changed, account disabled).")
+    }
+
+    /// Why the critical-event feed could not be read the last time, if it could not (see
+    /// ``ResourceConfiguration/continuousAccess``).
+    public func continuousAccessFeedError() async -> String? { await criticalEvents?.lastError }
 
     /// The resource's requirements: a scope (delegated) or role (app-only), and an authentication context.
     func check(_ p: Principal) throws(ResourceValidationError) {

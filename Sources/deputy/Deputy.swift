@@ -25,7 +25,7 @@ struct Deputy: AsyncParsableCommand {
         abstract: "A local Microsoft Entra ID authority and the delegation chain around it.",
         subcommands: [
             Up.self, Serve.self, AuthorityCommand.self, TenantCommand.self, Grants.self, PolicyCommand.self, WhatIfCommand.self, Logs.self,
-            Totp.self, Decode.self, AgentCommand.self, AuditCommand.self,
+            Totp.self, Decode.self, AgentCommand.self, AuditCommand.self, UserCommand.self,
         ],
         defaultSubcommand: nil)
 

@@ -151,11 +151,19 @@ public final class DirectoryIndex: Sendable {
     ]
 
     /// Whether the user holds a role that may read the sign-in log and policies.
-    public func isAuditReader(_ userID: String) -> Bool {
+    public func isAuditReader(_ userID: String) -> Bool { holdsRole(userID, in: Self.auditReaderRoles) }
+
+    /// Roles that may manage users (revoke sessions, disable, reset passwords): Global
+    /// Administrator, User Administrator, Privileged Authentication Administrator (Microsoft
+    /// Learn, "Microsoft Entra built-in roles").
+    public static let userAdministratorRoles: Set<String> = [
+        "62e90394-69f5-4237-9190-012177145e10", "fe930be7-5e62-47db-91af-98c3a49a38b1", "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
+    ]
+
+    /// Whether the user holds one of the directory roles (template ids), directly or through a group.
+    public func holdsRole(_ userID: String, in roles: Set<String>) -> Bool {
         let principals = groups(of: userID).union([userID])
-        return directory.directoryRoleAssignments.contains {
-            principals.contains($0.principalId) && Self.auditReaderRoles.contains($0.roleTemplateId)
-        }
+        return directory.directoryRoleAssignments.contains { principals.contains($0.principalId) && roles.contains($0.roleTemplateId) }
     }
 
     /// The groups a user belongs to, transitively.

@@ -148,6 +148,10 @@ public struct TokenLifetimes: Codable, Sendable, Equatable {
     public var accessTokenMinSeconds: Int?
     public var accessTokenMaxSeconds: Int?
     public var idTokenSeconds: Int?
+    /// Continuous access evaluation tokens (client capability `cp1`): a random lifetime between
+    /// these (Entra: 20–28 hours).
+    public var caeAccessTokenMinSeconds: Int?
+    public var caeAccessTokenMaxSeconds: Int?
     public var refreshTokenInactivitySeconds: Int?
     public var spaRefreshTokenSeconds: Int?
     public var authorizationCodeSeconds: Int?
@@ -194,6 +198,10 @@ public struct User: Codable, Sendable, Equatable {
     /// ``userType`` and ``externalTenantId`` (`b2bDirectConnectUser`, `otherExternalUser`,
     /// `serviceProvider`); see ``externalUserType``.
     public var guestOrExternalUserType: String?
+    /// Graph's `signInSessionsValidFromDateTime` (ISO 8601): sessions, refresh tokens and grants
+    /// from sign-ins before it are refused; `revokeSignInSessions` and a password change set it to
+    /// now (Microsoft Graph, "user: revokeSignInSessions").
+    public var signInSessionsValidFromDateTime: String?
 
     /// A user with the required properties; set the others as needed.
     public init(id: String, userPrincipalName: String, displayName: String) {
@@ -203,6 +211,17 @@ public struct User: Codable, Sendable, Equatable {
     }
 
     public var isEnabled: Bool { accountEnabled ?? true }
+    /// ``signInSessionsValidFromDateTime`` as a date.
+    public var signInSessionsValidFrom: Date? {
+        get { signInSessionsValidFromDateTime.flatMap { try? Date($0, strategy: .iso8601) } }
+        set { signInSessionsValidFromDateTime = newValue.map { $0.formatted(.iso8601) } }
+    }
+    /// Whether a sign-in at `authTime` still counts: it happened at or after
+    /// ``signInSessionsValidFrom`` (compared in whole seconds, as tokens carry times).
+    public func signInIsCurrent(_ authTime: Date) -> Bool {
+        guard let from = signInSessionsValidFrom else { return true }
+        return authTime.timeIntervalSince1970.rounded(.down) >= from.timeIntervalSince1970.rounded(.down)
+    }
     /// The kind of guest or external user Conditional Access sees (Microsoft Learn, "Assigning
     /// Conditional Access policies to external user types"): ``guestOrExternalUserType`` when set;
     /// otherwise a Guest is a B2B collaboration guest with an ``externalTenantId`` and a local
@@ -221,7 +240,7 @@ public struct User: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, userPrincipalName, displayName, givenName, surname, mail, password, passwordHash, totpSecret, userType
         case accountEnabled, manager, jobTitle, userRiskLevel, signInRiskLevel, device, identityParentId
-        case externalTenantId, guestOrExternalUserType
+        case externalTenantId, guestOrExternalUserType, signInSessionsValidFromDateTime
         case odataType = "@odata.type"
     }
 }

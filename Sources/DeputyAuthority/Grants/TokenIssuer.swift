@@ -40,6 +40,7 @@ struct TokenIssuer {
         draft.resource(resource)
         draft.record.authenticationMethodsUsed = i.authentication.methods
         draft.record.signInEventTypes = [i.isInteractive ? "interactiveUser" : "nonInteractiveUser"]
+        try ContinuousAccess.requireCurrentSignIn(user: i.user, authentication: i.authentication, claims: i.claims)
         let roles = tenant.appRoles(principalID: i.user.id, resource: resource, includeGroups: true)
         var ca = SignInContext(
             tenant: tenant, user: i.user, client: context.client.application, resource: resource, isInteractive: i.isInteractive,

@@ -195,6 +195,13 @@ struct AuthorizeFlow: Sendable {
             session = nil
             hintMismatch = true
         }
+        // A continuous access evaluation challenge (`nbf` in `claims`) asks for a sign-in newer than
+        // the event: an older session does not answer it (Microsoft Learn, "Continuous access evaluation").
+        if let s = session, let nbf = params.claims.flatMap({ try? ClaimsRequest(parsing: $0) })?.notBefore,
+            s.authentication.authTime.timeIntervalSince1970.rounded(.down) < nbf.timeIntervalSince1970.rounded(.down)
+        {
+            session = nil
+        }
         if let session, params.prompt != "login", params.prompt != "select_account" {
             return try await complete(params, authentication: session.authentication, tenant: client.tenant, request: request, cookies: [])
         }

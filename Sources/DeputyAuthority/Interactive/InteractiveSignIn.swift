@@ -99,7 +99,9 @@ public struct InteractiveSignIn: Sendable {
         guard let id = request.cookies[InteractiveSignIn.sessionCookie],
             let s = try await authority.store.session(hash: TokenIssuer.hash(id)),
             s.tenantID == tenant.tenantID, s.expiresAt > authority.time.now(),
-            tenant.user(id: s.authentication.userID)?.isEnabled == true
+            let user = tenant.user(id: s.authentication.userID), user.isEnabled,
+            // Sessions from before `revokeSignInSessions` or a password change are over.
+            user.signInIsCurrent(s.authentication.authTime)
         else { return nil }
         return s
     }

@@ -18,6 +18,8 @@ public enum StoreTable: String, CaseIterable, Sendable {
     case replay
     /// Counters of failed attempts (MFA codes, passwords), for lockout.
     case attempts
+    /// Critical events of continuous access evaluation, by tenant and sequence.
+    case criticalEvents = "critical_events"
 }
 
 /// The operations the record logic (``RecordStore``) performs inside one ``StorageBackend`` access.

@@ -163,3 +163,4 @@ public protocol SettingsStore: Sendable {
 /// Everything the authority persists.
 public typealias AuthorityStore = DirectoryStore & AuthorizationCodeStore & RefreshTokenStore & DeviceCodeStore
     & SessionStore & InteractiveFlowStore & SigningKeyStore & SignInLogStore & ReplayCache & AttemptCounter & SettingsStore
+    & CriticalEventStore

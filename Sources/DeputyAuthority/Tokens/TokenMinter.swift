@@ -73,6 +73,15 @@ struct TokenMinter: Sendable {
         var ipAddress: String?
         /// Set when the client is an agent identity: the token carries the Agent ID facets.
         var agent: AgentClient? = nil
+
+        /// A continuous access evaluation token (Microsoft Learn, "Continuous access evaluation"):
+        /// a user's token for a client that declared `cp1`, for a resource that takes on the duty
+        /// to check critical events, which it says by asking for the `xms_cc` optional claim.
+        /// Such tokens live 20–28 hours instead of about one.
+        var isContinuousAccessEvaluation: Bool {
+            guard case .user = subject else { return false }
+            return clientCapabilities.contains("cp1") && resource.wantsOptionalAccessTokenClaim("xms_cc")
+        }
     }
 
     struct Minted {
@@ -82,7 +91,7 @@ struct TokenMinter: Sendable {
     }
 
     func accessToken(_ r: AccessTokenRequest, key: SigningKey, now: Date) throws -> Minted {
-        let lifetime = Int.random(in: configuration.accessTokenLifetime)
+        let lifetime = Int.random(in: r.isContinuousAccessEvaluation ? configuration.caeAccessTokenLifetime : configuration.accessTokenLifetime)
         let iat = now.timeIntervalSince1970.rounded(.down)
         let uti = TokenMinter.randomID()
         let tid = r.tenant.tenantID

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// An OpenID Connect claims request (OIDC Core §5.5) as Entra uses it: the `claims` parameter at
 /// authorize and token, and the claims challenge of Conditional Access and resources
@@ -53,6 +53,24 @@ public struct ClaimsRequest: Sendable, Equatable {
             out += vs.compactMap { if case .string(let s) = $0 { s } else { nil } }
         }
         return out
+    }
+
+    /// The earliest issuance time a continuous access evaluation challenge asks for
+    /// (`{"access_token":{"nbf":{"essential":true,"value":"1604106651"}}}`; Microsoft Learn, "How to
+    /// use Continuous Access Evaluation enabled APIs in your applications"): the value is Unix
+    /// seconds, as a string or a number.
+    public var notBefore: Date? {
+        guard case .object(let nbf)? = accessToken["nbf"] else { return nil }
+        let seconds = nbf["value"]?.numberValue ?? nbf["value"]?.stringValue.flatMap { Double($0) }
+        return seconds.map { Date(timeIntervalSince1970: $0) }
+    }
+
+    /// The claims request of a continuous access evaluation challenge: a token issued at or after `time`.
+    public static func notBefore(_ time: Date) -> ClaimsRequest {
+        var r = ClaimsRequest()
+        let seconds = String(Int64(time.timeIntervalSince1970.rounded(.down)))
+        r.json = ["access_token": .object(["nbf": .object(["essential": .bool(true), "value": .string(seconds)])])]
+        return r
     }
 
     /// Conditional Access policy ids of a challenge (`capolids`, or the documented `polids`).

@@ -402,6 +402,18 @@ extension OAuthError {
                 "The refresh token has been revoked or has expired. Send a new interactive authorization request for this user and resource."
         )
     }
+    /// AADSTS50173 as an `interaction_required` claims challenge: a critical event (sessions
+    /// revoked, password changed, account disabled) happened after the user last signed in, or a
+    /// continuous access evaluation challenge asks for a token newer than that sign-in. The
+    /// `claims` value (`{"access_token":{"nbf":…}}`) goes back to the interactive client, which
+    /// signs the user in again (Microsoft Learn, "Continuous access evaluation").
+    public static func freshSignInRequired(since: Date, claims: String) -> OAuthError {
+        OAuthError(
+            .interactionRequired, aadsts: 50173,
+            message:
+                "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password, or an administrator revoked their sessions at \(EntraErrorBody.timestampFormat(since)).",
+            suberror: "bad_token", claims: claims)
+    }
     /// AADSTS70016: the device flow is still pending.
     public static func authorizationPending() -> OAuthError {
         OAuthError(

@@ -40,15 +40,17 @@ public struct ExpenseTools: MCPToolbox {
 
     /// Serves the expense tools at `/mcp` on `router`, with their RFC 9728 metadata: tokens for
     /// `appID` or one of `appIDURIs` (the `/mcp` URL is added), and the Data API reached by OBO
-    /// with `obo`, the MCP server's own client.
+    /// with `obo`, the MCP server's own client. With `continuousAccess`, tokens issued before a
+    /// user's critical event are refused with the `nbf` claims challenge.
     public static func addEndpoint(
         to router: Router<BearerRequestContext>, issuer: String, appID: String, appIDURIs: [String], resourceURL: String,
         obo: ConfidentialClient, dataAPI: String, dataScopes: [String] = ["https://database.windows.net//.default"],
+        continuousAccess: ContinuousAccessConfiguration? = nil,
         httpClient: HTTPClient = .shared, time: any TimeSource = SystemTimeSource()
     ) throws {
-        let validator = try ResourceValidator(
-            configuration(authority: issuer, appID: appID, appIDURIs: appIDURIs + [resourceURL]),
-            client: httpClient, time: time)
+        var config = configuration(authority: issuer, appID: appID, appIDURIs: appIDURIs + [resourceURL])
+        config.continuousAccess = continuousAccess
+        let validator = try ResourceValidator(config, client: httpClient, time: time)
         let tools = ExpenseTools(
             dataAPI: DataAPIClient(
                 obo: obo, baseURL: dataAPI, scopes: dataScopes, authorizationURI: validator.authorizationEndpoint,

@@ -163,6 +163,22 @@ function newUuid() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/**
+ * A claims request (JSON text, or null) with the client capability `cp1` merged in, as MSAL.js
+ * does with `clientCapabilities: ["CP1"]`: the app can take claims challenges, so it gets
+ * continuous access evaluation tokens (Microsoft Learn, "Claims challenges, claims requests and
+ * client capabilities").
+ */
+function withClientCapabilities(claims) {
+  let request = {};
+  if (claims) {
+    try { request = JSON.parse(claims); } catch (_) { return claims; }
+    if (!request || typeof request !== 'object' || Array.isArray(request)) return claims;
+  }
+  const accessToken = Object.assign({}, request.access_token || {}, { xms_cc: { values: ['cp1'] } });
+  return JSON.stringify(Object.assign({}, request, { access_token: accessToken }));
+}
+
 /** The authorize URL (Entra v2, auth code + PKCE, response_mode=query). */
 function buildAuthorizeUrl(cfg, { scope, state, nonce, codeChallenge, loginHint, prompt, claims }) {
   const q = new URLSearchParams({
@@ -171,7 +187,7 @@ function buildAuthorizeUrl(cfg, { scope, state, nonce, codeChallenge, loginHint,
   });
   if (loginHint) q.set('login_hint', loginHint);
   if (prompt) q.set('prompt', prompt);
-  if (claims) q.set('claims', claims);
+  q.set('claims', withClientCapabilities(claims));
   return `${cfg.authority}/oauth2/v2.0/authorize?${q.toString()}`;
 }
 
@@ -320,7 +336,7 @@ async function acquireToken(serviceKey, correlationId) {
   try {
     const r = await tokenRequest({
       grant_type: 'refresh_token', client_id: config.clientId, refresh_token: refreshToken,
-      scope: [...serviceScopes(serviceKey), 'offline_access'].join(' '),
+      scope: [...serviceScopes(serviceKey), 'offline_access'].join(' '), claims: withClientCapabilities(null),
     }, correlationId);
     storeTokenResponse(serviceKey, r);
     return r.access_token;
@@ -836,6 +852,6 @@ if (typeof module !== 'undefined' && module.exports) {
   module.exports = {
     bytesToBase64Url, base64ToBytes, base64ToText, decodeBase64UrlJson, decodeJwtPayload, parseWwwAuthenticate,
     decodeClaimsValue, parseClaimsChallenge, bearerError, decodeChainHeader, pkceChallengeS256, randomUrlSafe, newUuid,
-    buildAuthorizeUrl, aadstsCode, blockedMessage, consentMessage, oauthErrorMessage, formatExp,
+    buildAuthorizeUrl, withClientCapabilities, aadstsCode, blockedMessage, consentMessage, oauthErrorMessage, formatExp,
   };
 }

@@ -1,0 +1,71 @@
+import DeputyCore
+public import Foundation
+import Logging
+
+/// Continuous access evaluation at the authority (Microsoft Learn, "Continuous access
+/// evaluation"): critical events change the directory and are recorded for resources, and no
+/// token is issued on a sign-in that an event has overtaken.
+public enum ContinuousAccess {
+    /// A user named in an event is not in the tenant.
+    public struct UnknownUser: Error, CustomStringConvertible {
+        public var userID: String
+        public var description: String { "no user '\(userID)' in the tenant" }
+    }
+
+    /// Records a critical event for a user and, in the same transaction, makes the directory
+    /// say it: sessions end at the event (`signInSessionsValidFromDateTime`) for every kind but
+    /// a risk change; a disabled account is disabled, a deleted one removed with its own consent
+    /// grants, a risky user's risk set to high.
+    /// - Parameter change: a further change to make in the same transaction (a new password hash).
+    @discardableResult
+    public static func raise(
+        _ kind: CriticalEvent.Kind, userID: String, tenantID: String, at: Date, in store: any CriticalEventStore & DirectoryStore,
+        change: (@Sendable (inout User) -> Void)? = nil
+    ) async throws -> CriticalEvent {
+        guard let directory = try await store.directories().first(where: { $0.tenant.id == tenantID }),
+            directory.users.contains(where: { $0.id == userID })
+        else { throw UnknownUser(userID: userID) }
+        let from = Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down))
+        return try await store.recordCriticalEvent(tenantID: tenantID, userID: userID, kind: kind, at: at) { d in
+            guard let i = d.users.firstIndex(where: { $0.id == userID }) else { return }
+            change?(&d.users[i])
+            switch kind {
+            case .userDeleted:
+                d.users.remove(at: i)
+                d.oauth2PermissionGrants.removeAll { $0.principalId == userID }
+                d.appRoleAssignments.removeAll { $0.principalId == userID }
+                return
+            case .userDisabled: d.users[i].accountEnabled = false
+            case .userRiskHigh: d.users[i].userRiskLevel = "high"
+            case .passwordChanged, .sessionsRevoked: break
+            }
+            if kind != .userRiskHigh { d.users[i].signInSessionsValidFrom = from }
+        }
+    }
+
+    /// Refuses issuance on a sign-in older than the user's `signInSessionsValidFromDateTime`, or
+    /// older than a continuous access evaluation challenge's `nbf`: both need the user to sign in
+    /// again, so the error is `interaction_required` with the `nbf` claims request for the
+    /// interactive client (relayed by middle tiers like any claims challenge).
+    static func requireCurrentSignIn(user: User, authentication: Authentication, claims: ClaimsRequest) throws(OAuthError) {
+        let signedIn = authentication.authTime.timeIntervalSince1970.rounded(.down)
+        if let from = user.signInSessionsValidFrom, !user.signInIsCurrent(authentication.authTime) {
+            throw .freshSignInRequired(since: from, claims: ClaimsRequest.notBefore(from).jsonString)
+        }
+        if let nbf = claims.notBefore, signedIn < nbf.timeIntervalSince1970.rounded(.down) {
+            throw .freshSignInRequired(since: nbf, claims: ClaimsRequest.notBefore(nbf).jsonString)
+        }
+    }
+}
+
+extension Authority {
+    /// Records a critical event for a user of a tenant, now (see ``ContinuousAccess/raise(_:userID:tenantID:at:in:change:)``).
+    @discardableResult
+    public func raiseCriticalEvent(
+        _ kind: CriticalEvent.Kind, userID: String, tenantID: String, change: (@Sendable (inout User) -> Void)? = nil
+    ) async throws -> CriticalEvent {
+        let event = try await ContinuousAccess.raise(kind, userID: userID, tenantID: tenantID, at: time.now(), in: store, change: change)
+        logger.info("critical event", metadata: ["event": "\(kind.rawValue)", "user": "\(userID)", "sequence": "\(event.sequence)"])
+        return event
+    }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import DeputyAuthority
+import Foundation
+
+// `deputy user …`: the critical events of continuous access evaluation, raised on a data
+// directory's store directly (as `deputy policy` changes policies); a running authority and the
+// resources reading its feed see them at once.
+
+struct UserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user",
+        abstract: "Raise a user's critical events (continuous access evaluation) and list them.",
+        discussion: """
+            Each change is a critical event: resources that evaluate continuously (the chain's Data API \
+            and MCP server) refuse the user's tokens issued before it with a claims challenge, and the \
+            authority asks the user to sign in again. Graph does the same through \
+            POST /v1.0/users/{id}/revokeSignInSessions, PATCH /v1.0/users/{id} and DELETE /v1.0/users/{id}.
+            """,
+        subcommands: [RevokeSessions.self, Disable.self, Enable.self, Delete.self, Risk.self, Events.self])
+
+    struct Target: ParsableArguments {
+        @Argument(help: "The user (UPN, mail, object id, or a bare name such as alice).") var user: String
+        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @OptionGroup var database: DatabaseOption
+        @Option(help: "Only this tenant (id or domain).") var tenant: String?
+
+        /// The store, the tenant and the user named.
+        func resolve() async throws -> (RecordStore, TenantDirectory, User) {
+            let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
+            let index = DirectoryIndex(d)
+            let byName = d.users.first { u in ["@", "_"].contains { u.userPrincipalName.lowercased().hasPrefix(user.lowercased() + $0) } }
+            guard let u = index.user(login: user) ?? index.user(id: user) ?? byName, !u.isAgentUser else {
+                throw fail("no user '\(user)' in tenant \(d.tenant.displayName)")
+            }
+            return (store, d, u)
+        }
+
+        /// Raises `kind` for the user and prints what happened.
+        func raise(_ kind: CriticalEvent.Kind, _ what: String, change: (@Sendable (inout User) -> Void)? = nil) async throws {
+            let (store, d, u) = try await resolve()
+            let event = try await ContinuousAccess.raise(
+                kind, userID: u.id, tenantID: d.tenant.id, at: try await authorityNow(store), in: store, change: change)
+            print(
+                "\(what) \(u.userPrincipalName): critical event \(event.sequence) (\(kind.rawValue)) at "
+                    + "\(event.occurredAt.formatted(.iso8601)); tokens issued before it are refused by resources that evaluate continuously")
+        }
+    }
+
+    struct RevokeSessions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "revoke-sessions", abstract: "End the user's sessions and refresh tokens (Graph revokeSignInSessions).")
+        @OptionGroup var target: Target
+        func run() async throws { try await target.raise(.sessionsRevoked, "Revoked the sessions of") }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable the account (accountEnabled: false).")
+        @OptionGroup var target: Target
+        func run() async throws { try await target.raise(.userDisabled, "Disabled") }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Enable the account again (not a critical event; earlier sessions stay ended).")
+        @OptionGroup var target: Target
+        func run() async throws {
+            let (store, d, u) = try await target.resolve()
+            try await store.updateDirectory(tenantID: d.tenant.id) { d in
+                if let i = d.users.firstIndex(where: { $0.id == u.id }) { d.users[i].accountEnabled = true }
+            }
+            print("Enabled \(u.userPrincipalName)")
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete the user and their own consent grants and role assignments.")
+        @OptionGroup var target: Target
+        func run() async throws { try await target.raise(.userDeleted, "Deleted") }
+    }
+
+    struct Risk: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set the user's risk level, as Identity Protection would (a test control).",
+            discussion: "Raising it to high is a critical event; Conditional Access policies with userRiskLevels see the new level.")
+        @OptionGroup var target: Target
+        @Argument(help: "none, low, medium or high.") var level: String
+        func run() async throws {
+            let level = level.lowercased()
+            guard ["none", "low", "medium", "high"].contains(level) else {
+                throw fail("the risk level '\(self.level)' is not one of none, low, medium, high")
+            }
+            if level == "high" { return try await target.raise(.userRiskHigh, "Raised to high risk:") }
+            let (store, d, u) = try await target.resolve()
+            try await store.updateDirectory(tenantID: d.tenant.id) { d in
+                if let i = d.users.firstIndex(where: { $0.id == u.id }) { d.users[i].userRiskLevel = level }
+            }
+            print("Set the risk of \(u.userPrincipalName) to \(level)")
+        }
+    }
+
+    struct Events: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the tenant's critical events, oldest first.")
+        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @OptionGroup var database: DatabaseOption
+        @Option(help: "Only this tenant (id or domain).") var tenant: String?
+        func run() async throws {
+            let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
+            let events = try await store.criticalEvents(tenantID: d.tenant.id, after: 0, limit: .max)
+            if events.isEmpty { return print("No critical events in the last \(Int(CriticalEvent.retention / 86_400)) days.") }
+            let names = Dictionary(d.users.map { ($0.id, $0.userPrincipalName) }, uniquingKeysWith: { a, _ in a })
+            table(
+                ["#", "time", "event", "user"],
+                events.map { ["\($0.sequence)", $0.occurredAt.formatted(.iso8601), $0.kind.rawValue, names[$0.userID] ?? $0.userID] })
+        }
+    }
+}
