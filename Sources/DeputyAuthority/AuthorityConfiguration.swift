@@ -54,10 +54,11 @@ public struct AuthorityConfiguration: Sendable {
         let hi = l.accessTokenMaxSeconds ?? max(lo, c.accessTokenLifetime.upperBound)
         if lo > 0, lo <= hi { c.accessTokenLifetime = lo...hi }
         if let v = l.idTokenSeconds { c.idTokenLifetime = v }
-        if let lo = l.caeAccessTokenMinSeconds ?? l.caeAccessTokenMaxSeconds,
-            let hi = l.caeAccessTokenMaxSeconds ?? l.caeAccessTokenMinSeconds, lo > 0, lo <= hi
-        {
-            c.caeAccessTokenLifetime = lo...min(hi, Int(CriticalEvent.retention))
+        if l.caeAccessTokenMinSeconds != nil || l.caeAccessTokenMaxSeconds != nil {
+            let cap = Int(CriticalEvent.retention)
+            let lo = min(l.caeAccessTokenMinSeconds ?? min(c.caeAccessTokenLifetime.lowerBound, l.caeAccessTokenMaxSeconds ?? .max), cap)
+            let hi = min(l.caeAccessTokenMaxSeconds ?? max(lo, c.caeAccessTokenLifetime.upperBound), cap)
+            if lo > 0, lo <= hi { c.caeAccessTokenLifetime = lo...hi }
         }
         if let v = l.refreshTokenInactivitySeconds { c.refreshTokenInactivity = TimeInterval(v) }
         if let v = l.spaRefreshTokenSeconds { c.spaRefreshTokenLifetime = TimeInterval(v) }

@@ -30,9 +30,9 @@ struct AgentChainTests {
     /// The authority, the Data API, the MCP server and the agent, each on its own port.
     static func withChain(
         edit: (@Sendable (inout TenantDirectory) -> Void)? = nil, planner: any AgentPlanner = BuiltInPlanner(),
-        _ body: @escaping @Sendable (Chain) async throws -> Void
+        continuousAccess: Bool = false, time: any TimeSource = SystemTimeSource(), _ body: @escaping @Sendable (Chain) async throws -> Void
     ) async throws {
-        try await LiveAuthority.run(conditionalAccess: true, edit: edit) { live in
+        try await LiveAuthority.run(conditionalAccess: true, edit: edit, time: time) { live in
             let issuer = live.tenantAuthority + "/v2.0"
             let dataApi = DemoTenant.app("dataApi")
             let mcpApp = DemoTenant.app("mcpServer")
@@ -40,9 +40,15 @@ struct AgentChainTests {
             let store = try ExpenseStore()
             try store.seedIfEmpty(DataAPI.demoExpenses(now: Date()))
             let dataRouter = DemoChain.serviceRouter(role: "dataApi", name: "Contoso SQL", browserOrigin: nil, demoMode: true)
+            // With continuous access evaluation, the resources read the authority's event feed before every decision.
+            func cae(_ app: DemoTenant.DemoApp) -> ContinuousAccessConfiguration? {
+                continuousAccess
+                    ? ContinuousAccessConfiguration(authority: issuer, clientID: app.appId, clientSecret: app.secret!, maxDelay: 0) : nil
+            }
+            var dataConfiguration = DataAPI.configuration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)
+            dataConfiguration.continuousAccess = cae(dataApi)
             DataAPI(
-                validator: try ResourceValidator(
-                    DataAPI.configuration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)),
+                validator: try ResourceValidator(dataConfiguration),
                 reportValidator: try ResourceValidator(
                     DataAPI.reportConfiguration(authority: issuer, appID: dataApi.appId, appIDURI: dataApi.identifierUri!)),
                 store: store, managers: [DemoTenant.user("alice").id: DemoTenant.user("bob").id]
@@ -57,8 +63,10 @@ struct AgentChainTests {
             let mcpRouter = DemoChain.serviceRouter(role: "mcpServer", name: mcpApp.displayName, browserOrigin: nil, demoMode: true)
             try ExpenseTools.addEndpoint(
                 to: mcpRouter, issuer: issuer, appID: mcpApp.appId, appIDURIs: [mcpApp.identifierUri!], resourceURL: mcp,
-                obo: ConfidentialClient(authority: live.tenantAuthority, clientID: mcpApp.appId, credential: .secret(mcpApp.secret!)),
-                dataAPI: data)
+                obo: ConfidentialClient(
+                    authority: live.tenantAuthority, clientID: mcpApp.appId, credential: .secret(mcpApp.secret!),
+                    clientCapabilities: continuousAccess ? ["cp1"] : []),
+                dataAPI: data, continuousAccess: cae(mcpApp))
 
             let agentRouter = DemoChain.serviceRouter(role: "agent", name: agentApp.displayName, browserOrigin: nil, demoMode: true)
             // The agent is an agent identity: users sign in for its blueprint; its blueprint's secret gets its credential.

@@ -75,13 +75,13 @@ public struct LiveAuthority: Sendable {
 
     public static func run(
         conditionalAccess: Bool = false, edit: (@Sendable (inout TenantDirectory) -> Void)? = nil,
-        _ body: @escaping @Sendable (LiveAuthority) async throws -> Void
+        time: any TimeSource = SystemTimeSource(), _ body: @escaping @Sendable (LiveAuthority) async throws -> Void
     ) async throws {
-        try await retryingPortClashes { try await runOnce(conditionalAccess: conditionalAccess, edit: edit, body) }
+        try await retryingPortClashes { try await runOnce(conditionalAccess: conditionalAccess, edit: edit, time: time, body) }
     }
 
     static func runOnce(
-        conditionalAccess: Bool, edit: (@Sendable (inout TenantDirectory) -> Void)?,
+        conditionalAccess: Bool, edit: (@Sendable (inout TenantDirectory) -> Void)?, time: any TimeSource,
         _ body: @escaping @Sendable (LiveAuthority) async throws -> Void
     ) async throws {
         let port = try freeLoopbackPort()
@@ -90,7 +90,7 @@ public struct LiveAuthority: Sendable {
         edit?(&file.tenants[0])
         var configuration = AuthorityConfiguration(baseURL: "http://127.0.0.1:\(port)")
         configuration.passwordHashCost = 4
-        let (authority, _) = try await Authority.open(configuration: configuration, store: RecordStore.inMemory(), tenantFile: file)
+        let (authority, _) = try await Authority.open(configuration: configuration, store: RecordStore.inMemory(), tenantFile: file, time: time)
         await authority.passwords.waitForHashing()
         try await serving(AuthorityRoutes(authority: authority).router(), port: port) {
             try await body(LiveAuthority(authority: authority, base: "http://127.0.0.1:\(port)"))

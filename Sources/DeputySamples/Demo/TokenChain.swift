@@ -23,6 +23,11 @@ public struct TokenChainHop: Codable, Sendable, Equatable {
     public var acrs: [String]?
     public var amr: [String]?
     public var exp: Int?
+    /// When the token was issued: a resource that evaluates continuously refuses tokens issued
+    /// before the user's latest critical event.
+    public var iat: Int?
+    /// Client capabilities (`cp1`: a continuous access evaluation token, which lives 20–28 hours).
+    public var xms_cc: [String]?
     public var oid: String?
     public var upn: String?
     /// Microsoft Entra Agent ID facets, when an agent acted: `xms_act_fct`, `xms_sub_fct`, and the
@@ -115,6 +120,8 @@ public struct TokenChainMiddleware<Context: RequestContext>: RouterMiddleware {
         hop.acrs = c["acrs"]?.arrayValue?.compactMap(\.stringValue)
         hop.amr = c["amr"]?.arrayValue?.compactMap(\.stringValue)
         hop.exp = c["exp"]?.numberValue.map { Int($0) }
+        hop.iat = c["iat"]?.numberValue.map { Int($0) }
+        hop.xms_cc = c["xms_cc"]?.arrayValue?.compactMap(\.stringValue)
         hop.oid = c["oid"]?.stringValue
         hop.upn = c["preferred_username"]?.stringValue ?? c["upn"]?.stringValue
         hop.xms_act_fct = c["xms_act_fct"]?.stringValue

@@ -661,6 +661,8 @@ function claimList(c) {
   const items = [['aud', list(c.aud)], ['azp', list(c.azp || c.appid)], ['scp', list(c.scp)]];
   if (Array.isArray(c.roles) && c.roles.length) items.push(['roles', list(c.roles)]);
   items.push(['acrs', list(c.acrs)], ['amr', list(c.amr)], ['exp', exp ? `${exp.local} (${exp.relative})` : '—']);
+  // Continuous access evaluation: a cp1 token lives a day, and is refused after a critical event.
+  if (Array.isArray(c.xms_cc) && c.xms_cc.length) items.push(['xms_cc', `${list(c.xms_cc)} (continuous access evaluation)`]);
   if (c.upn || c.preferred_username) items.push(['user', c.upn || c.preferred_username]);
   // Microsoft Entra Agent ID: the actor is an agent identity (11), the subject an agent user (13);
   // the blueprint is shown for people, never used to authorize.
