@@ -106,7 +106,7 @@ public struct AuthorityRoutes: Sendable {
         }
         router.get("/health") { _, _ in "ok" }
         addGraphRoutes(router)
-        addGraphUserRoutes(router)
+        addGraphDirectoryRoutes(router)
         router.post("/:tenant/deputy/cae/events") { req, ctx in try await criticalEventFeed(req, ctx) }
         router.get("/:tenant/signins") { req, ctx in try await signInLogPage(req, ctx) }
         if let clock = testClock {

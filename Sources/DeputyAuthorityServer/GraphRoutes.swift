@@ -16,7 +16,6 @@ extension AuthorityRoutes {
         router.get("/v1.0/auditLogs/signIns") { req, _ in try await signIns(req) }
         router.get("/beta/auditLogs/signIns") { req, _ in try await signIns(req) }
         router.post("/beta/identity/conditionalAccess/evaluate") { req, _ in try await whatIf(req) }
-        router.get("/v1.0/identity/conditionalAccess/policies") { req, _ in try await policies(req) }
     }
 
     /// Who is calling Graph: an app-only token with the app role, or a delegated token with the
@@ -178,22 +177,6 @@ extension AuthorityRoutes {
         } catch {
             return graphError(.badRequest, "BadRequest", "\(error)")
         }
-    }
-
-    /// GET /v1.0/identity/conditionalAccess/policies: the tenant's policies as stored.
-    func policies(_ req: Request) async throws -> Response {
-        let tenant: DirectoryIndex
-        switch try await graphCaller(req, permission: "Policy.Read.All") {
-        case .denied(let r): return r
-        case .allowed(let t): tenant = t
-        }
-        let out: JSONValue = .object([
-            "@odata.context": .string("https://graph.microsoft.com/v1.0/$metadata#identity/conditionalAccess/policies"),
-            "value": .array(tenant.directory.conditionalAccessPolicies),
-        ])
-        var h = noStoreHeaders()
-        h[.contentType] = "application/json; charset=utf-8"
-        return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: out.serialized)))
     }
 }
 

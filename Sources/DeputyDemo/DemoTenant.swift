@@ -283,8 +283,8 @@ public struct DemoTenant: Sendable {
                       - resourceAppId: \(a("dataApi"))
                         resourceAccess: [{id: 11111111-aaaa-4bbb-8ccc-000000000002, type: Scope}]
             \(secret("auditTarget"))\
-                  # Microsoft Graph, as far as Deputy serves it: the sign-in log and What-If
-                  # (well-known ids of Graph's permissions).
+                  # Microsoft Graph, as far as Deputy serves it: the directory, policies, the sign-in
+                  # log and What-If (well-known ids of Graph's permissions).
                   - appId: \(DemoTenant.graphAppID)
                     displayName: Microsoft Graph
                     identifierUris: ["https://graph.microsoft.com"]
@@ -295,11 +295,19 @@ public struct DemoTenant: Sendable {
                         - {id: e4c9e354-4dc5-45b8-9e7c-e1393b0b1a20, value: AuditLog.Read.All, adminConsentRequired: true, adminConsentDisplayName: "Read audit log data"}
                         - {id: 572fea84-0151-49b2-9301-11cb16974376, value: Policy.Read.All, adminConsentRequired: true, adminConsentDisplayName: "Read your organization's policies"}
                         - {id: 204e0828-b5ca-4ad8-b9f3-f32a958e7cc4, value: User.ReadWrite.All, adminConsentRequired: true, adminConsentDisplayName: "Read and write all users' full profiles"}
+                        - {id: 4e46008b-f24c-477d-8fff-7bb4ec7aafe0, value: Group.ReadWrite.All, adminConsentRequired: true, adminConsentDisplayName: "Read and write all groups"}
+                        - {id: bdfbf15f-ee85-4955-8675-146e8e5296b5, value: Application.ReadWrite.All, adminConsentRequired: true, adminConsentDisplayName: "Read and write all applications"}
+                        - {id: 41ce6ca6-6826-4807-84f1-1c82854f7ee5, value: DelegatedPermissionGrant.ReadWrite.All, adminConsentRequired: true, adminConsentDisplayName: "Manage all delegated permission grants"}
+                        - {id: ad902697-1014-4ef5-81ef-2b4301988e8c, value: Policy.ReadWrite.ConditionalAccess, adminConsentRequired: true, adminConsentDisplayName: "Read and write your organization's conditional access policies"}
                     appRoles:
                       - {id: b0afded3-3588-46d8-8b3d-9842eff778da, value: AuditLog.Read.All, displayName: Read all audit log data, allowedMemberTypes: [Application]}
                       - {id: 246dd0d5-5bd0-4def-940b-0421030a5b68, value: Policy.Read.All, displayName: Read your organization's policies, allowedMemberTypes: [Application]}
                       - {id: 741f803b-c850-494e-b5df-cde7c675a1ca, value: User.ReadWrite.All, displayName: Read and write all users' full profiles, allowedMemberTypes: [Application]}
                       - {id: 77f3a031-c388-4f99-b373-dc68676a979e, value: User.RevokeSessions.All, displayName: Revoke all sign in sessions for a user, allowedMemberTypes: [Application]}
+                      - {id: 62a82d76-70ea-41e2-9197-370581804d09, value: Group.ReadWrite.All, displayName: Read and write all groups, allowedMemberTypes: [Application]}
+                      - {id: 1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9, value: Application.ReadWrite.All, displayName: Read and write all applications, allowedMemberTypes: [Application]}
+                      - {id: 8e8e4742-1d95-4f68-9d56-6ee75648c72a, value: DelegatedPermissionGrant.ReadWrite.All, displayName: Manage all delegated permission grants, allowedMemberTypes: [Application]}
+                      - {id: 01c0a623-fc9b-48e9-b794-0756f8e8f067, value: Policy.ReadWrite.ConditionalAccess, displayName: Read and write your organization's conditional access policies, allowedMemberTypes: [Application]}
                   - appId: \(a("admin"))
                     displayName: \(DemoTenant.app("admin").displayName)
                     requiredResourceAccess:
@@ -350,7 +358,9 @@ public struct DemoTenant: Sendable {
                   - {clientId: \(a("webApi")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
                   - {clientId: \(a("mcpServer")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: "Data.Read Data.Write"}
                   - {clientId: \(a("agent")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: "Expenses.ReadWrite Expenses.Approve"}
-                  - {clientId: \(a("cli")), resourceId: \(DemoTenant.graphAppID), consentType: AllPrincipals, scope: "User.Read AuditLog.Read.All Policy.Read.All User.ReadWrite.All"}
+                  - {clientId: \(a("cli")), resourceId: \(DemoTenant.graphAppID), consentType: AllPrincipals, scope: "User.Read AuditLog.Read.All Policy.Read.All User.ReadWrite.All Group.ReadWrite.All Application.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All Policy.ReadWrite.ConditionalAccess"}
+                  # The SPA's admin page: what an administrator (bob) manages from the browser.
+                  - {clientId: \(a("spa")), resourceId: \(DemoTenant.graphAppID), consentType: AllPrincipals, scope: "User.Read AuditLog.Read.All Policy.Read.All User.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All Policy.ReadWrite.ConditionalAccess"}
                   - {clientId: \(a("cli")), resourceId: \(a("auditTarget")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("auditTarget")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: Data.Read}
                 appRoleAssignments:
@@ -364,6 +374,10 @@ public struct DemoTenant: Sendable {
                   - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: 246dd0d5-5bd0-4def-940b-0421030a5b68}
                   - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: 741f803b-c850-494e-b5df-cde7c675a1ca}
                   - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: 77f3a031-c388-4f99-b373-dc68676a979e}
+                  - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: 62a82d76-70ea-41e2-9197-370581804d09}
+                  - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: 1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9}
+                  - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: 8e8e4742-1d95-4f68-9d56-6ee75648c72a}
+                  - {principalId: \(a("admin")), resourceId: \(DemoTenant.graphAppID), appRoleId: 01c0a623-fc9b-48e9-b794-0756f8e8f067}
                 # Conditional Access, enforced at every issuance (docs/conditional-access.md).
                 conditionalAccessPolicies:
                   - id: 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e01

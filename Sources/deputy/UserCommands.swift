@@ -36,10 +36,10 @@ struct UserCommand: AsyncParsableCommand {
         }
 
         /// Raises `kind` for the user and prints what happened.
-        func raise(_ kind: CriticalEvent.Kind, _ what: String, change: (@Sendable (inout User) -> Void)? = nil) async throws {
+        func raise(_ kind: CriticalEvent.Kind, _ what: String) async throws {
             let (store, d, u) = try await resolve()
             let event = try await ContinuousAccess.raise(
-                kind, userID: u.id, tenantID: d.tenant.id, at: try await authorityNow(store), in: store, change: change)
+                kind, userID: u.id, tenantID: d.tenant.id, at: try await authorityNow(store), in: store)
             print(
                 "\(what) \(u.userPrincipalName): critical event \(event.sequence) (\(kind.rawValue)) at "
                     + "\(event.occurredAt.formatted(.iso8601)); tokens issued before it are refused by resources that evaluate continuously")

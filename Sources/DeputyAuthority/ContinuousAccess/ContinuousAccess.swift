@@ -14,26 +14,26 @@ public enum ContinuousAccess {
 
     /// Records a critical event for a user and, in the same transaction, makes the directory
     /// say it: sessions end at the event (`signInSessionsValidFromDateTime`) for every kind but
-    /// a risk change; a disabled account is disabled, a deleted one removed with its own consent
-    /// grants, a risky user's risk set to high.
-    /// - Parameter change: a further change to make in the same transaction (a new password hash).
+    /// a risk change; a disabled account is disabled, a deleted one removed with its grants, roles
+    /// and memberships, a risky user's risk set to high.
+    /// - Parameter change: a further change to make first, in the same transaction (a Graph PATCH
+    ///   with a new password hash); when it throws, nothing is changed or recorded.
     @discardableResult
     public static func raise(
         _ kind: CriticalEvent.Kind, userID: String, tenantID: String, at: Date, in store: any CriticalEventStore & DirectoryStore,
-        change: (@Sendable (inout User) -> Void)? = nil
+        change: (@Sendable (inout TenantDirectory) throws -> Void)? = nil
     ) async throws -> CriticalEvent {
         guard let directory = try await store.directories().first(where: { $0.tenant.id == tenantID }),
             directory.users.contains(where: { $0.id == userID })
         else { throw UnknownUser(userID: userID) }
         let from = Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down))
         return try await store.recordCriticalEvent(tenantID: tenantID, userID: userID, kind: kind, at: at) { d in
+            try change?(&d)
             guard let i = d.users.firstIndex(where: { $0.id == userID }) else { return }
-            change?(&d.users[i])
             switch kind {
             case .userDeleted:
-                d.users.remove(at: i)
-                d.oauth2PermissionGrants.removeAll { $0.principalId == userID }
-                d.appRoleAssignments.removeAll { $0.principalId == userID }
+                // As Graph's DELETE does: the user's grants, role assignments and memberships go too.
+                try GraphCollection.users.delete(userID, in: &d)
                 return
             case .userDisabled: d.users[i].accountEnabled = false
             case .userRiskHigh: d.users[i].userRiskLevel = "high"
@@ -62,7 +62,7 @@ extension Authority {
     /// Records a critical event for a user of a tenant, now (see ``ContinuousAccess/raise(_:userID:tenantID:at:in:change:)``).
     @discardableResult
     public func raiseCriticalEvent(
-        _ kind: CriticalEvent.Kind, userID: String, tenantID: String, change: (@Sendable (inout User) -> Void)? = nil
+        _ kind: CriticalEvent.Kind, userID: String, tenantID: String, change: (@Sendable (inout TenantDirectory) throws -> Void)? = nil
     ) async throws -> CriticalEvent {
         let event = try await ContinuousAccess.raise(kind, userID: userID, tenantID: tenantID, at: time.now(), in: store, change: change)
         logger.info("critical event", metadata: ["event": "\(kind.rawValue)", "user": "\(userID)", "sequence": "\(event.sequence)"])

@@ -54,7 +54,7 @@ public protocol CriticalEventStore: Sendable {
     /// (so no event is lost and no change goes unannounced). Assigns the sequence number.
     func recordCriticalEvent(
         tenantID: String, userID: String, kind: CriticalEvent.Kind, at: Date,
-        directoryChange: @escaping @Sendable (inout TenantDirectory) -> Void
+        directoryChange: @escaping @Sendable (inout TenantDirectory) throws -> Void
     ) async throws -> CriticalEvent
     /// The tenant's events after sequence number `after` (0: from the start), oldest first, at most `limit`.
     func criticalEvents(tenantID: String, after: Int, limit: Int) async throws -> [CriticalEvent]
@@ -69,13 +69,13 @@ extension RecordStore {
 
     public func recordCriticalEvent(
         tenantID: String, userID: String, kind: CriticalEvent.Kind, at: Date,
-        directoryChange: @escaping @Sendable (inout TenantDirectory) -> Void
+        directoryChange: @escaping @Sendable (inout TenantDirectory) throws -> Void
     ) async throws -> CriticalEvent {
         try await backend.write { tx in
             guard var d = try await RecordStore.decode(TenantDirectory.self, tx.get(.directories, tenantID)) else {
                 throw StorageError.notFound
             }
-            directoryChange(&d)
+            try directoryChange(&d)
             try await tx.put(.directories, tenantID, RecordStore.encode(d), expiresAt: nil)
             try await RecordStore.bumpGeneration(tx)
             let sequence = (try await RecordStore.decode(Int.self, tx.get(.meta, "criticalEventSequence")) ?? 0) + 1

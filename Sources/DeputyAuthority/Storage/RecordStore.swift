@@ -89,12 +89,12 @@ public final class RecordStore: AuthorityStore {
         }
     }
 
-    public func updateDirectory(tenantID: String, _ change: @escaping @Sendable (inout TenantDirectory) -> Void) async throws {
+    public func updateDirectory(tenantID: String, _ change: @escaping @Sendable (inout TenantDirectory) throws -> Void) async throws {
         try await backend.write { tx in
             guard var d = try await RecordStore.decode(TenantDirectory.self, tx.get(.directories, tenantID)) else {
                 throw StorageError.notFound
             }
-            change(&d)
+            try change(&d)
             try await tx.put(.directories, tenantID, RecordStore.encode(d), expiresAt: nil)
             try await RecordStore.bumpGeneration(tx)
         }

@@ -17,7 +17,7 @@ public protocol DirectoryStore: Sendable {
     func saveDirectory(_ directory: TenantDirectory) async throws
     /// Changes one tenant's directory in a single transaction (read, change, write), so
     /// concurrent changes (two consents, a password hash landing) are never lost.
-    func updateDirectory(tenantID: String, _ change: @escaping @Sendable (inout TenantDirectory) -> Void) async throws
+    func updateDirectory(tenantID: String, _ change: @escaping @Sendable (inout TenantDirectory) throws -> Void) async throws
     /// Sets a user's password hash, keeping everything else.
     func setPasswordHash(tenantID: String, userID: String, hash: String) async throws
     /// A number that changes whenever the directory or the signing keys change (so a running
