@@ -28,9 +28,12 @@ extension AuthorityRoutes {
         router.post("/v1.0/groups/:id/members/$ref") { req, ctx in try await addGroupMember(req, ctx) }
         router.delete("/v1.0/groups/:id/members/:member/$ref") { req, ctx in try await removeGroupMember(req, ctx) }
         // The SPA's admin page calls Graph from the browser, as Graph allows (CORS).
-        for path in ["/v1.0/*", "/v1.0/**"] {
-            router.on(RouterPath(path), method: .options) { req, _ in await graphPreflight(req) }
-        }
+        let preflighted: [RouterPath] =
+            GraphCollection.allCases.flatMap { [RouterPath("/v1.0/" + $0.path), RouterPath("/v1.0/" + $0.path + "/:id")] } + [
+                "/v1.0/users/:id/revokeSignInSessions", "/v1.0/groups/:id/members", "/v1.0/groups/:id/members/$ref",
+                "/v1.0/groups/:id/members/:member/$ref", "/v1.0/auditLogs/signIns",
+            ]
+        for path in preflighted { router.on(path, method: .options) { req, _ in await graphPreflight(req) } }
     }
 
     /// Application permissions and delegated scopes for revokeSignInSessions (Graph: User.RevokeSessions.All or broader).
@@ -164,8 +167,7 @@ extension AuthorityRoutes {
             let now = authority.time.now()
             let id = UUID().uuidString.lowercased()
             if let e = try await graphChange(tenant, { [body] d in
-                created.value = try c.create(body, in: &d, newID: id, now: now)
-                if let i = d.users.firstIndex(where: { $0.id == created.value?.objectValue?["id"]?.stringValue }) { d.users[i].passwordHash = hash }
+                created.value = try c.create(body, in: &d, newID: id, now: now, passwordHash: hash)
             }) { return graphCORS(graphError(e), req) }
             return graphCreated(created.value, c, req)
         }

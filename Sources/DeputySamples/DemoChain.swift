@@ -128,22 +128,30 @@ public enum DemoChain {
     }
 
     /// The SPA's origin: its pages and `/config.json`.
-    public static func spa(demo: DemoTenant, demoMode: Bool = true) -> Router<BasicRequestContext> {
+    public static func spa(demo: DemoTenant, demoMode: Bool = true, assetsDirectory: String? = nil) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         let scopes = { (key: String) in ["\(DemoTenant.app(key == "agent" ? "agentBlueprint" : key).identifierUri!)/access_as_user"] }
         SPA.addRoutes(
             to: router,
             configuration: SPA.Configuration(
+                assetsDirectory: assetsDirectory,
                 authority: "\(demo.url(.authority))/\(DemoTenant.tenantID)", clientID: DemoTenant.app("spa").appId,
                 redirectURI: "\(demo.url(.spa))/callback",
                 services: [
                     (role: "webApi", name: "Web API", url: demo.url(.webApi), scopes: scopes("webApi")),
                     (role: "agent", name: "Assistive agent", url: demo.url(.agent), scopes: scopes("agent")),
                     (role: "reportsApi", name: "Reports API", url: demo.url(.reportsApi), scopes: scopes("reportsApi")),
+                    // The admin page: Microsoft Graph on the authority's origin, for an administrator.
+                    (role: "graph", name: "Microsoft Graph", url: demo.url(.authority), scopes: graphAdminScopes),
                 ],
                 signInLog: "\(demo.url(.authority))/\(DemoTenant.tenantID)/signins", demo: demoMode))
         return router
     }
+
+    /// The delegated Graph permissions the SPA's admin page asks for (the demo tenant grants them).
+    public static let graphAdminScopes = [
+        "User.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All", "Policy.ReadWrite.ConditionalAccess", "AuditLog.Read.All",
+    ].map { "https://graph.microsoft.com/" + $0 }
 
     /// A router for a service the SPA calls from the browser: CORS for the SPA's origin exposing
     /// `WWW-Authenticate` (or the browser hides every challenge) and, in demo mode, the chain report.
@@ -222,11 +230,14 @@ extension DemoChain {
         public var httpClient: HTTPClient
         public var planner: any AgentPlanner
         public var time: any TimeSource
+        /// Where the SPA's files are read from, when not the built-in copies (see ``SPA/Configuration/assetsDirectory``).
+        public var spaAssets: String?
 
         public init(
             demo: DemoTenant, directory: TenantDirectory, dataDirectory: String?, httpClient: HTTPClient,
-            planner: any AgentPlanner = BuiltInPlanner(), time: any TimeSource = SystemTimeSource()
+            planner: any AgentPlanner = BuiltInPlanner(), time: any TimeSource = SystemTimeSource(), spaAssets: String? = nil
         ) {
+            self.spaAssets = spaAssets
             self.demo = demo
             self.directory = directory
             self.dataDirectory = dataDirectory
@@ -287,7 +298,7 @@ extension DemoChain {
         ServiceDescription(
             role: .spa, summary: { "SPA            \($0.url(.spa))/   (sign in here: Web API, agent chat, token-chain panel)" }
         ) { env in
-            .pages(spa(demo: env.demo))
+            .pages(spa(demo: env.demo, assetsDirectory: env.spaAssets))
         },
     ]
 }

@@ -158,6 +158,8 @@ struct Up: AsyncParsableCommand {
             "Expose test controls: POST /_deputy/test/clock {\"advanceSeconds\": N} moves the authority's clock (with an administrator's Graph token: AuditLog.Read.All)."
     )
     var testControls = false
+    @Option(help: "Serve the SPA's index.html, app.js and style.css from this folder, read at every request (for editing them without rebuilding).")
+    var spaAssets: String?
     @OptionGroup var llm: LLMOptions
 
     func planner(_ httpClient: HTTPClient) -> any AgentPlanner { llm.planner(httpClient: httpClient) }
@@ -207,7 +209,7 @@ struct Up: AsyncParsableCommand {
             let services: [DemoTenant.Role] = DemoTenant.Role.allCases
             let environment = DemoChain.Environment(
                 demo: demo, directory: file.tenants[0], dataDirectory: dataDir, httpClient: httpClient,
-                planner: planner(httpClient), time: clock)
+                planner: planner(httpClient), time: clock, spaAssets: spaAssets)
             let chain: [any Service] = try DemoChain.services.map { service in
                 let port = portBase + service.role.portOffset
                 switch try service.routes(environment) {

@@ -95,7 +95,8 @@ public enum GraphCollection: String, CaseIterable, Sendable {
     public func list(_ d: TenantDirectory) -> [JSONValue] {
         switch self {
         case .users: return Self.json(d.users.filter { !$0.isAgentUser }).map { Self.without($0, ["passwordHash", "totpSecret", "password"]) }
-        case .groups: return Self.json(d.groups)
+        // Members are read at /groups/{id}/members, not inline (as in Graph).
+        case .groups: return Self.json(d.groups).map { Self.without($0, ["members"]) }
         case .applications:
             return Self.json(d.applications).map { app in
                 guard case .object(var o) = app, case .array(let creds)? = o["passwordCredentials"] else { return app }
@@ -125,9 +126,13 @@ public enum GraphCollection: String, CaseIterable, Sendable {
 
     /// Creates an object from a POST body and returns it as Graph shows it.
     /// - Parameter newID: the id to give it when the body names none.
-    public func create(_ body: [String: JSONValue], in d: inout TenantDirectory, newID: String, now: Date) throws(GraphError) -> JSONValue {
+    /// - Parameter passwordHash: a new user's bcrypt hash (the adapter hashes `passwordProfile.password`).
+    public func create(
+        _ body: [String: JSONValue], in d: inout TenantDirectory, newID: String, now: Date, passwordHash: String? = nil
+    ) throws(GraphError) -> JSONValue {
         try refuseSecrets(body)
         var body = body
+        if let passwordHash { body["passwordHash"] = .string(passwordHash) }
         body.removeValue(forKey: "@odata.type")
         if body["id"] == nil { body["id"] = .string(newID) }
         guard let id = body["id"]?.stringValue, object(id, in: d) == nil else {

@@ -18,12 +18,16 @@ public enum SPA {
         public var signInLog: String
         /// Demo mode: show the token-chain panel.
         public var demo: Bool
+        /// Serve `index.html`, `app.js` and `style.css` from this folder, read at every request,
+        /// instead of the copies compiled in: for editing the SPA without rebuilding `deputy`.
+        public var assetsDirectory: String?
 
         public init(
-            authority: String, clientID: String, redirectURI: String,
+            assetsDirectory: String? = nil, authority: String, clientID: String, redirectURI: String,
             services: [(role: String, name: String, url: String, scopes: [String])],
             signInLog: String, demo: Bool
         ) {
+            self.assetsDirectory = assetsDirectory
             self.authority = authority
             self.clientID = clientID
             self.redirectURI = redirectURI
@@ -49,12 +53,19 @@ public enum SPA {
     /// The routes: `/`, `/callback` (the same page), `/index.html`, `/app.js`, `/style.css`, `/config.json`.
     public static func addRoutes<Context: RequestContext>(to router: Router<Context>, configuration: Configuration) {
         let policy = contentSecurityPolicy(configuration)
-        let page = asset(PackageResources.index_html, type: "text/html; charset=utf-8", policy: policy)
-        router.get("/") { _, _ in page }
-        router.get("/index.html") { _, _ in page }
-        router.get("/callback") { _, _ in page }
-        router.get("/app.js") { _, _ in asset(PackageResources.app_js, type: "text/javascript; charset=utf-8") }
-        router.get("/style.css") { _, _ in asset(PackageResources.style_css, type: "text/css; charset=utf-8") }
+        let folder = configuration.assetsDirectory
+        /// A file's bytes: from the folder when one is set (a missing file there is an error, not a fallback).
+        @Sendable func bytes(_ name: String, _ builtIn: [UInt8]) -> [UInt8] {
+            guard let folder else { return builtIn }
+            return (FileManager.default.contents(atPath: folder + "/" + name)).map { Array($0) }
+                ?? Array("/* \(folder)/\(name) cannot be read */".utf8)
+        }
+        let page = { @Sendable in asset(bytes("index.html", PackageResources.index_html), type: "text/html; charset=utf-8", policy: policy) }
+        router.get("/") { _, _ in page() }
+        router.get("/index.html") { _, _ in page() }
+        router.get("/callback") { _, _ in page() }
+        router.get("/app.js") { _, _ in asset(bytes("app.js", PackageResources.app_js), type: "text/javascript; charset=utf-8") }
+        router.get("/style.css") { _, _ in asset(bytes("style.css", PackageResources.style_css), type: "text/css; charset=utf-8") }
         let config = configuration.json.serialized
         router.get("/config.json") { _, _ in
             Response(
