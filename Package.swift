@@ -34,6 +34,8 @@ let package = Package(
         .library(name: "DeputyPostgres", targets: ["DeputyPostgres"]),
         .library(name: "DeputyTokenAcquisitionPostgres", targets: ["DeputyTokenAcquisitionPostgres"]),
         .library(name: "DeputyAuthorityServer", targets: ["DeputyAuthorityServer"]),
+        // Logs, metrics and traces for Hummingbird services (what `deputy` serves with).
+        .library(name: "DeputyObservability", targets: ["DeputyObservability"]),
         .executable(name: "deputy", targets: ["deputy"]),
     ],
     dependencies: [
@@ -60,6 +62,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         // The official MCP SDK: the MCP server (Server + StatelessHTTPServerTransport) and client.
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
+        // Observability: the metrics and tracing APIs (Hummingbird and AsyncHTTPClient already use
+        // them), Prometheus exposition for `/metrics`, and OTLP over HTTP for traces (gRPC left out).
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // The system's OpenSSL libcrypto (Debian: libssl-dev), used only to sign tokens (RS256):
@@ -76,6 +84,8 @@ let package = Package(
             name: "DeputyTokenValidation",
             dependencies: [
                 "DeputyCore",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
@@ -89,6 +99,8 @@ let package = Package(
             name: "DeputyTokenAcquisition",
             dependencies: [
                 "DeputyCore",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -101,6 +113,7 @@ let package = Package(
             name: "DeputyHummingbird",
             dependencies: [
                 "DeputyCore", "DeputyTokenValidation", "DeputyTokenAcquisition",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -137,6 +150,8 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: libraryModuleSettings
         ),
@@ -188,7 +203,7 @@ let package = Package(
             name: "DeputySamples",
             dependencies: [
                 "DeputyDemo", "DeputyCore", "DeputyTokenValidation", "DeputyTokenAcquisition", "DeputyHummingbird", "DeputyAuthority",
-                "DeputyMCP",
+                "DeputyMCP", "DeputyObservability",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MCP", package: "swift-sdk"),
@@ -214,10 +229,27 @@ let package = Package(
             swiftSettings: libraryModuleSettings
         ),
         .target(
+            name: "DeputyObservability",
+            dependencies: [
+                "DeputyCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "DeputyAuthorityServer",
             dependencies: [
                 "DeputyCore",
                 "DeputyAuthority",
+                "DeputyObservability",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -235,7 +267,7 @@ let package = Package(
                 "DeputyAuthority", "DeputyAuthoritySQLite", "DeputyAuthorityPostgres", "DeputyPostgres",
                 "DeputyAuthorityServer",
                 "DeputySamples", "DeputyDemo", "DeputyMCP", "DeputyHummingbird", "DeputyTokenAcquisition", "DeputyTokenValidation",
-                "DeputyAudit",
+                "DeputyAudit", "DeputyObservability",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -334,7 +366,8 @@ let package = Package(
                 "DeputyDemo",
                 "DeputyTestSupport",
                 "DeputyCore", "DeputySamples", "DeputyHummingbird", "DeputyTokenValidation", "DeputyAuthority", "DeputyMCP",
-                "DeputyTokenAcquisition", .product(name: "MCP", package: "swift-sdk"),
+                "DeputyTokenAcquisition", "DeputyObservability", .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -2,6 +2,8 @@ public import DeputyCore
 import DeputyTokenValidation
 import Foundation
 public import Logging
+import Metrics
+import Tracing
 
 /// The token-service engine: directory, grants, client authentication, keys, sign-in log.
 /// Framework-neutral: the Hummingbird routes in DeputyAuthorityServer call it.
@@ -171,6 +173,26 @@ public final class Authority: Sendable {
     /// The token endpoint's steps (DESIGN.md, "The authority, inside"): resolve the tenant,
     /// authenticate the client, dispatch to the one grant handler, issue, record the sign-in.
     public func token(_ request: TokenRequest) async -> Result<TokenResponse, OAuthError> {
+        let grantType = request.form["grant_type"] ?? ""
+        let result = await withSpan("token " + (grants.handler(for: grantType) != nil ? grantType : "request")) { span in
+            let result = await issue(request)
+            if case .failure(let e) = result { span.attributes["deputy.error"] = e.aadsts.map { "AADSTS\($0)" } ?? e.error.rawValue }
+            return result
+        }
+        // `deputy_token_requests_total{grant_type, result}`: grants the authority knows, AADSTS codes.
+        let outcome: String
+        switch result {
+        case .success: outcome = "success"
+        case .failure(let e): outcome = e.aadsts.map { "AADSTS\($0)" } ?? e.error.rawValue
+        }
+        Counter(
+            label: "deputy_token_requests_total",
+            dimensions: [("grant_type", grants.handler(for: grantType) != nil ? grantType : "other"), ("result", outcome)]
+        ).increment()
+        return result
+    }
+
+    func issue(_ request: TokenRequest) async -> Result<TokenResponse, OAuthError> {
         let now = time.now()
         let grantType = request.form["grant_type"] ?? ""
         let tenant: DirectoryIndex

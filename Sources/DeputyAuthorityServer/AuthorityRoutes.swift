@@ -1,5 +1,6 @@
 import DeputyAuthority
 import DeputyCore
+import DeputyObservability
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -35,6 +36,7 @@ public struct AuthorityRoutes: Sendable {
 
     public func router() -> Router<AuthorityRequestContext> {
         let router = Router(context: AuthorityRequestContext.self)
+        router.addObservability(service: "authority")
         router.middlewares.add(ErrorBoundary(authority: authority))
         // Discovery
         router.get("/:tenant/v2.0/.well-known/openid-configuration") { req, ctx in try await discovery(req, ctx, v2: true) }
@@ -267,7 +269,8 @@ public struct AuthorityRoutes: Sendable {
 
     func correlationID(_ req: Request) -> String {
         if let id = req.headers[HTTPField.Name("client-request-id")!], !id.isEmpty, id.count <= 100 { return id }
-        return UUID().uuidString.lowercased()
+        // The id the request's log lines already carry (see `Router.addObservability(service:)`).
+        return CorrelationID.current ?? UUID().uuidString.lowercased()
     }
 
     func noStoreHeaders() -> HTTPFields {

@@ -78,7 +78,7 @@ extension AuthorityRoutes {
         var h = HTTPFields()
         h[.accessControlAllowOrigin] = req.headers[.origin] ?? "*"
         h[.accessControlAllowMethods] = "GET, POST, PATCH, DELETE, OPTIONS"
-        h[.accessControlAllowHeaders] = "Authorization, Content-Type, client-request-id, ConsistencyLevel"
+        h[.accessControlAllowHeaders] = "Authorization, Content-Type, client-request-id, ConsistencyLevel, traceparent, tracestate"
         h[.accessControlMaxAge] = "600"
         h[.vary] = "Origin"
         return Response(status: .noContent, headers: h)

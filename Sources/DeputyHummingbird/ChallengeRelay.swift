@@ -3,6 +3,7 @@ public import DeputyTokenAcquisition
 public import Foundation
 public import HTTPTypes
 public import Hummingbird
+import Metrics
 import NIOCore
 
 /// What a middle tier tells its caller when it could not get a downstream token, or when its
@@ -35,6 +36,19 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
     public let outcome: Outcome
 
     public init(outcome: Outcome) { self.outcome = outcome }
+
+    /// `deputy_challenge_relays_total{kind}`: how many answers a middle tier relayed to its caller.
+    static func count(_ outcome: Outcome) {
+        let kind: String
+        switch outcome {
+        case .stepUp: kind = "claims_challenge"
+        case .consent: kind = "consent_required"
+        case .blocked: kind = "blocked"
+        case .downstreamFailure: kind = "downstream_failure"
+        case .invalidCallerToken: kind = "invalid_caller_token"
+        }
+        Counter(label: "deputy_challenge_relays_total", dimensions: [("kind", kind)]).increment()
+    }
 
     /// The relay of a failed token acquisition.
     /// - Parameters:
@@ -117,6 +131,7 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
 
     /// The answer, with more members in its JSON body (an agent's `resume` id, say).
     public func response(adding extra: [String: JSONValue]) -> Response {
+        Self.count(outcome)
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         headers[.cacheControl] = "no-store"

@@ -4,6 +4,7 @@ import DeputyCore
 import DeputyDemo
 import DeputyHummingbird
 import DeputyMCP
+import DeputyObservability
 import DeputyTokenAcquisition
 import DeputyTokenValidation
 import Foundation
@@ -130,6 +131,7 @@ public enum DemoChain {
     /// The SPA's origin: its pages and `/config.json`.
     public static func spa(demo: DemoTenant, demoMode: Bool = true, assetsDirectory: String? = nil) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.addObservability(service: "spa")
         let scopes = { (key: String) in ["\(DemoTenant.app(key == "agent" ? "agentBlueprint" : key).identifierUri!)/access_as_user"] }
         SPA.addRoutes(
             to: router,
@@ -164,11 +166,15 @@ public enum DemoChain {
     /// token-chain report under the role's name.
     public static func serviceRouter(role: String, name: String, browserOrigin: String?, demoMode: Bool) -> Router<BearerRequestContext> {
         let router = Router(context: BearerRequestContext.self)
+        router.addObservability(service: role)
         if let browserOrigin {
             router.add(
                 middleware: CORSMiddleware(
                     allowOrigin: .custom(browserOrigin),
-                    allowHeaders: [.accept, .authorization, .contentType, .origin, HTTPField.Name("client-request-id")!],
+                    allowHeaders: [
+                        .accept, .authorization, .contentType, .origin, HTTPField.Name("client-request-id")!,
+                        HTTPField.Name("traceparent")!, HTTPField.Name("tracestate")!,
+                    ],
                     allowMethods: [.get, .post, .options],
                     exposedHeaders: Self.exposedHeaders))
             // Hummingbird's CORSMiddleware names exposed headers on preflights only; browsers read

@@ -2,6 +2,8 @@ public import AsyncHTTPClient
 import Crypto
 public import DeputyCore
 public import Foundation
+import Metrics
+import Tracing
 import NIOCore
 import NIOHTTP1
 
@@ -99,7 +101,23 @@ public final class ConfidentialClient: Sendable {
         correlationID: String? = nil
     ) async throws(AcquisitionError) -> AccessToken {
         let key = Self.oboKey(assertion: assertion, scopes: scopes)
-        return try await acquire(key: key, claims: claims) { [self] in
+        // A span for the OBO step of a trace (the token request itself is AsyncHTTPClient's child span).
+        do {
+            return try await withSpan("on-behalf-of", ofKind: .client) { span in
+                span.attributes["deputy.scopes"] = Scopes.format(scopes)
+                return try await oboAcquire(key: key, assertion: assertion, scopes: scopes, claims: claims, correlationID: correlationID)
+            }
+        } catch let e as AcquisitionError {
+            throw e
+        } catch {
+            throw .transport("\(error)")
+        }
+    }
+
+    func oboAcquire(
+        key: String, assertion: String, scopes: [String], claims: String?, correlationID: String?
+    ) async throws(AcquisitionError) -> AccessToken {
+        try await acquire(key: key, claims: claims) { [self] in
             try await self.request(
                 [
                     ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("requested_token_use", "on_behalf_of"),
@@ -193,7 +211,13 @@ public final class ConfidentialClient: Sendable {
         let cacheKey = cacheKey(key)
         // A cache that fails is a miss (the token endpoint still answers).
         let cached = bypass ? nil : (try? await cache.token(for: cacheKey, now: now)) ?? nil
-        if let cached, now < cached.refreshOn { return cached }
+        let flow = String(key.prefix { $0 != "|" })
+        if let cached, now < cached.refreshOn {
+            Counter(label: "deputy_token_cache_lookups_total", dimensions: [("flow", flow), ("result", "hit")]).increment()
+            return cached
+        }
+        Counter(label: "deputy_token_cache_lookups_total", dimensions: [("flow", flow), ("result", bypass ? "bypass" : "miss")])
+            .increment()
         let stale = cached
         do {
             let token = try await flights.run(key: bypass ? key + "|fresh|" + UUID().uuidString : key) {

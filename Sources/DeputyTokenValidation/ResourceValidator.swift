@@ -1,5 +1,7 @@
 public import AsyncHTTPClient
 import Crypto
+import Metrics
+import Tracing
 public import DeputyCore
 public import Foundation
 
@@ -338,8 +340,23 @@ public final class ResourceValidator: Sendable {
         return String(Substring(bytes[i..<end]))
     }
 
-    /// Validates a token.
+    /// Validates a token (a `validate token` span when tracing is on).
     public func validate(_ token: String) async throws(ResourceValidationError) -> Principal {
+        do {
+            return try await withSpan("validate token") { span in
+                do { return try await verify(token) } catch {
+                    span.attributes["deputy.refused"] = "\(error)"
+                    throw error
+                }
+            }
+        } catch let e as ResourceValidationError {
+            throw e
+        } catch {
+            throw .keysUnavailable("\(error)")
+        }
+    }
+
+    func verify(_ token: String) async throws(ResourceValidationError) -> Principal {
         guard !token.isEmpty else { throw .missingToken }
         guard token.utf8.count <= Self.maximumTokenSize else {
             throw .invalidToken("The token is larger than \(Self.maximumTokenSize) bytes.")
@@ -407,6 +424,8 @@ public final class ResourceValidator: Sendable {
         let issuedAt = p.claims["iat"]?.numberValue ?? 0
         guard issuedAt < event.timeIntervalSince1970 else { return }
         let capable = p.claims["xms_cc"]?.arrayValue?.contains { $0.stringValue?.lowercased() == "cp1" } ?? false
+        Counter(label: "deputy_cae_rejections_total", dimensions: [("challenge", capable ? "insufficient_claims" : "invalid_token")])
+            .increment()
         if capable { throw .insufficientClaims(claims: ClaimsRequest.notBefore(event).jsonString) }
         throw .invalidToken("The token was issued before a critical event for its user (sessions revoked, password changed, account disabled).")
     }

@@ -6,6 +6,7 @@ import DeputyAuthoritySQLite
 import DeputyAuthorityServer
 import DeputyCore
 import DeputyDemo
+import DeputyObservability
 import DeputyPostgres
 import DeputySamples
 import Foundation
@@ -56,13 +57,46 @@ func stopped(_ error: any Error, port: Int, option: String) -> ExitCode {
     return fail("the authority stopped: \(text)")
 }
 
+/// Prints a line and flushes standard output, so a server's banner shows at once when the output
+/// is a file or a pipe (`deputy up > up.log`, a process manager), where C's stdio buffers it.
+func printNow(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
+/// Bootstraps logging (text), for commands without `ObservabilityOptions`.
 func makeLogger(_ label: String) -> Logger {
-    LoggingSystem.bootstrap { label in
-        var h = StreamLogHandler.standardError(label: label)
-        h.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-        return h
-    }
+    Observability.bootstrapLogging(format: .text, level: logLevel)
     return Logger(label: label)
+}
+
+/// `LOG_LEVEL` (trace, debug, info, notice, warning, error, critical), info by default.
+var logLevel: Logger.Level { ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info }
+
+extension Observability.LogFormat: ExpressibleByArgument {}
+extension Observability.OTLPEncoding: ExpressibleByArgument {}
+
+/// `--log-format`, `--otlp-endpoint` and `--otlp-encoding`: logs, metrics and traces of a server command.
+struct ObservabilityOptions: ParsableArguments {
+    @Option(help: "Log lines as text, or json (one JSON object per line, for log collectors). The level is $LOG_LEVEL (info).")
+    var logFormat: Observability.LogFormat = .text
+    @Option(
+        help:
+            "Export traces with OTLP over HTTP to this collector, e.g. http://127.0.0.1:4318 (/v1/traces is added). Off without it.")
+    var otlpEndpoint: String?
+    @Option(help: "The OTLP body: protobuf or json.") var otlpEncoding: Observability.OTLPEncoding = .protobuf
+
+    /// Logging, metrics (`/metrics` on every service) and, with an endpoint, tracing; the
+    /// exporter's service goes first into the command's service group (it stops last).
+    func bootstrap(_ label: String) throws -> (Logger, [any Service]) {
+        Observability.bootstrapLogging(format: logFormat, level: logLevel)
+        Observability.bootstrapMetrics()
+        guard let otlpEndpoint else { return (Logger(label: label), []) }
+        guard let url = URL(string: otlpEndpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            throw fail("--otlp-endpoint must be an http(s) URL such as http://127.0.0.1:4318, found '\(otlpEndpoint)'")
+        }
+        return (Logger(label: label), [try Observability.bootstrapTracing(endpoint: otlpEndpoint, encoding: otlpEncoding)])
+    }
 }
 
 /// `--database-url`: the authority's store in PostgreSQL rather than the data directory's SQLite file.
@@ -161,11 +195,13 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Serve the SPA's index.html, app.js and style.css from this folder, read at every request (for editing them without rebuilding).")
     var spaAssets: String?
     @OptionGroup var llm: LLMOptions
+    @OptionGroup var observability: ObservabilityOptions
 
     func planner(_ httpClient: HTTPClient) -> any AgentPlanner { llm.planner(httpClient: httpClient) }
 
     func run() async throws {
-        let logger = makeLogger("deputy")
+        // Before any HTTP client is made: AsyncHTTPClient takes the tracer at creation.
+        let (logger, telemetry) = try observability.bootstrap("deputy")
         try llm.validate()
         var demo = DemoTenant(portBase: portBase, https: tls)
         let store = try await openStore(dataDir: dataDir, database: database)
@@ -229,13 +265,13 @@ struct Up: AsyncParsableCommand {
                 } catch {
                     logger.error("cannot write the manifest \(manifestPath): \(error)")
                 }
-                print(
+                printNow(
                     UpBanner.text(
                         demo: demoTenant, caPath: caPath, manifestPath: manifestPath, dataDir: dataDirectory, testControls: controls))
             }
             let group = ServiceGroup(
                 configuration: .init(
-                    services: ([app, HTTPClientShutdown(client: httpClient)] + chain).map {
+                    services: (telemetry + [app, HTTPClientShutdown(client: httpClient)] + chain).map {
                         ServiceGroupConfiguration.ServiceConfiguration(service: $0)
                     },
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -306,9 +342,10 @@ struct AuthorityCommand: AsyncParsableCommand {
         @Flag(help: "Serve over HTTPS with a generated local CA.") var tls = false
         @Option(help: "Base URL of issuers and endpoints (default: http(s)://127.0.0.1:<port>).") var issuerBase: String?
         @Flag(help: "Rebuild the directory from the tenant file even if the store has one.") var reseed = false
+        @OptionGroup var observability: ObservabilityOptions
 
         func run() async throws {
-            let logger = makeLogger("deputy")
+            let (logger, telemetry) = try observability.bootstrap("deputy")
             let file: LoadedTenantFile
             do { file = try TenantFileLoader.load(path: tenant) } catch { throw fail(error.description) }
             let store = try await openStore(dataDir: dataDir, database: database)
@@ -329,10 +366,14 @@ struct AuthorityCommand: AsyncParsableCommand {
                 let tenants = try await authority.tenants()
                 let caFile = ca?.caCertificatePath
                 let app = try AuthorityServer.application(authority: authority, port: port, tls: ca, logger: logger) { _ in
-                    for t in tenants { print("tenant \(t.tenant.displayName): \(authority.configuration.issuerV2(tenantID: t.tenantID))") }
-                    if let caFile { print("CA certificate: \(caFile)") }
+                    for t in tenants { printNow("tenant \(t.tenant.displayName): \(authority.configuration.issuerV2(tenantID: t.tenantID))") }
+                    if let caFile { printNow("CA certificate: \(caFile)") }
                 }
-                do { try await app.runService() } catch { throw stopped(error, port: port, option: "--port") }
+                let group = ServiceGroup(
+                    configuration: .init(
+                        services: (telemetry + [app]).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                        gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                do { try await group.run() } catch { throw stopped(error, port: port, option: "--port") }
             }
         }
     }

@@ -51,6 +51,7 @@ struct ServiceOptions: ParsableArguments {
     @Option(help: "A PEM file of CA certificates to trust for outgoing HTTPS (a Deputy authority under --tls: <data-dir>/tls/ca.pem).")
     var caCertificate: String?
     @Flag(help: "Demo mode: report each hop's token claims in the Deputy-Token-Chain response header.") var demo = false
+    @OptionGroup var observability: ObservabilityOptions
 
     /// `https://…/<tenant>` (for token requests) and `https://…/<tenant>/v2.0` (the issuer).
     func authorities() throws -> (tenant: String, issuer: String) {
@@ -127,14 +128,14 @@ struct Serve: AsyncParsableCommand {
 
     /// Runs one service until SIGINT or SIGTERM.
     static func run<Context: RequestContext>(
-        _ router: Router<Context>, options: ServiceOptions, httpClient: HTTPClient, name: String, logger: Logger
+        _ router: Router<Context>, options: ServiceOptions, httpClient: HTTPClient, telemetry: [any Service], name: String, logger: Logger
     ) async throws where Context.Source == ApplicationRequestContextSource {
         let app = try ServiceServer.application(router: router, host: options.host, port: options.port, tls: nil, logger: logger) { port in
-            print("\(name) listening on http://\(options.host):\(port)")
+            printNow("\(name) listening on http://\(options.host):\(port)")
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: HTTPClientShutdown(client: httpClient)), .init(service: app)],
+                services: (telemetry + [HTTPClientShutdown(client: httpClient), app]).map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do { try await group.run() } catch { throw stopped(error, port: options.port, option: "--port") }
     }
@@ -150,7 +151,7 @@ struct Serve: AsyncParsableCommand {
         @Option(help: "USER_OID=MANAGER_OID: who approves whose expenses (repeatable).") var manager: [String] = []
 
         func run() async throws {
-            let logger = makeLogger("deputy")
+            let (logger, telemetry) = try service.observability.bootstrap("deputy")
             let (_, issuer) = try service.authorities()
             var managers: [String: String] = [:]
             for pair in manager {
@@ -170,7 +171,7 @@ struct Serve: AsyncParsableCommand {
                         client: http),
                     store: store, managers: managers
                 ).addRoutes(to: router)
-                try await Serve.run(router, options: service, httpClient: http, name: "Data API", logger: logger)
+                try await Serve.run(router, options: service, httpClient: http, telemetry: telemetry, name: "Data API", logger: logger)
             }
         }
     }
@@ -186,7 +187,7 @@ struct Serve: AsyncParsableCommand {
         @Option(help: "The scope to request for the Data API by OBO.") var dataApiScope = "https://database.windows.net//.default"
 
         func run() async throws {
-            let logger = makeLogger("deputy")
+            let (logger, telemetry) = try service.observability.bootstrap("deputy")
             let (tenant, issuer) = try service.authorities()
             let secret = try credential.credential()
             let resource = publicUrl ?? "http://\(service.host):\(service.port)/mcp"
@@ -196,7 +197,7 @@ struct Serve: AsyncParsableCommand {
                     to: router, issuer: issuer, appID: service.clientId, appIDURIs: appIdUri, resourceURL: resource,
                     obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
                     dataAPI: dataApi, dataScopes: [dataApiScope], httpClient: http)
-                try await Serve.run(router, options: service, httpClient: http, name: "MCP server", logger: logger)
+                try await Serve.run(router, options: service, httpClient: http, telemetry: telemetry, name: "MCP server", logger: logger)
             }
         }
     }
@@ -212,7 +213,7 @@ struct Serve: AsyncParsableCommand {
         @Option(help: "The SPA's origin (CORS).") var spaOrigin: String?
 
         func run() async throws {
-            let logger = makeLogger("deputy")
+            let (logger, telemetry) = try service.observability.bootstrap("deputy")
             let (tenant, issuer) = try service.authorities()
             let secret = try credential.credential()
             try await service.withHTTPClient { http in
@@ -223,7 +224,7 @@ struct Serve: AsyncParsableCommand {
                     obo: ConfidentialClient(authority: tenant, clientID: service.clientId, credential: secret, httpClient: http),
                     dataAPI: dataApi, dataScopes: [dataApiScope], callerScopes: ["\(appIdUri)/.default"], httpClient: http
                 ).addRoutes(to: router)
-                try await Serve.run(router, options: service, httpClient: http, name: "Web API", logger: logger)
+                try await Serve.run(router, options: service, httpClient: http, telemetry: telemetry, name: "Web API", logger: logger)
             }
         }
     }
@@ -248,7 +249,7 @@ struct Serve: AsyncParsableCommand {
             "https://database.windows.net//.default"
 
         func run() async throws {
-            let logger = makeLogger("deputy")
+            let (logger, telemetry) = try service.observability.bootstrap("deputy")
             try llm.validate()
             let (tenant, issuer) = try service.authorities()
             let secret = try credential.credential()
@@ -270,7 +271,7 @@ struct Serve: AsyncParsableCommand {
                     planner: llm.planner(httpClient: http),
                     reports: dataApi.map { (dataAPI: $0, scopes: [dataApiScope]) }, httpClient: http
                 ).addRoutes(to: router)
-                try await Serve.run(router, options: service, httpClient: http, name: "Agent", logger: logger)
+                try await Serve.run(router, options: service, httpClient: http, telemetry: telemetry, name: "Agent", logger: logger)
             }
         }
     }

@@ -1,6 +1,7 @@
 import DeputyCore
 public import Foundation
 import Logging
+import Metrics
 
 /// Continuous access evaluation at the authority (Microsoft Learn, "Continuous access
 /// evaluation"): critical events change the directory and are recorded for resources, and no
@@ -65,6 +66,7 @@ extension Authority {
         _ kind: CriticalEvent.Kind, userID: String, tenantID: String, change: (@Sendable (inout TenantDirectory) throws -> Void)? = nil
     ) async throws -> CriticalEvent {
         let event = try await ContinuousAccess.raise(kind, userID: userID, tenantID: tenantID, at: time.now(), in: store, change: change)
+        Counter(label: "deputy_cae_events_total", dimensions: [("event", kind.rawValue)]).increment()
         logger.info("critical event", metadata: ["event": "\(kind.rawValue)", "user": "\(userID)", "sequence": "\(event.sequence)"])
         return event
     }

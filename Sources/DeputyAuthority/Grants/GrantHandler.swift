@@ -1,5 +1,6 @@
 public import DeputyCore
 import Foundation
+import Tracing
 
 /// A token request as the engine sees it: no HTTP framework types.
 public struct TokenRequest: Sendable {
@@ -45,7 +46,11 @@ struct GrantContext: Sendable {
     func conditionalAccess(_ c: SignInContext) throws(OAuthError) -> ConditionalAccessOutcome {
         var c = c
         c.devicePlatform = c.devicePlatform ?? devicePlatform
-        let outcome = authority.evaluator.evaluate(c)
+        let outcome = withSpan("conditional access") { span in
+            let outcome = authority.evaluator.evaluate(c)
+            span.attributes["deputy.ca.status"] = outcome.status
+            return outcome
+        }
         draft.conditionalAccess(outcome)
         if let error = outcome.error(resource: c.resource, style: tenant.tenant.claimsChallengeStyle) { throw error }
         return outcome

@@ -1,3 +1,4 @@
+import Metrics
 import DeputyCore
 import Foundation
 
@@ -65,6 +66,12 @@ public final class SignInDraft: @unchecked Sendable {
 
     /// Records Conditional Access's decision: every policy's result and the overall status.
     func conditionalAccess(_ outcome: ConditionalAccessOutcome) {
+        // `deputy_conditional_access_results_total{policy, result}`: who was blocked or stepped up by which policy.
+        for policy in outcome.applied {
+            Counter(
+                label: "deputy_conditional_access_results_total", dimensions: [("policy", policy.displayName), ("result", policy.result)]
+            ).increment()
+        }
         record.appliedConditionalAccessPolicies = outcome.applied
         record.conditionalAccessStatus = outcome.status
         record.authenticationRequirement = outcome.authenticationRequirement

@@ -1,3 +1,4 @@
+import Tracing
 import Crypto
 import DeputyCore
 import Foundation
@@ -151,7 +152,8 @@ struct TokenMinter: Sendable {
         if r.resource.wantsOptionalAccessTokenClaim("xms_cc"), !r.clientCapabilities.isEmpty {
             c["xms_cc"] = .array(r.clientCapabilities.map(JSONValue.string))
         }
-        return Minted(token: try key.sign(claims: c, includeX5t: !v2), expiresIn: lifetime, uti: uti)
+        let token = try withSpan("sign token") { _ in try key.sign(claims: c, includeX5t: !v2) }
+        return Minted(token: token, expiresIn: lifetime, uti: uti)
     }
 
     /// The RFC 9068 profile, for token exchange (RFC 8693): what a standards resource expects.
