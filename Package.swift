@@ -367,7 +367,7 @@ let package = Package(
                 "DeputyTestSupport",
                 "DeputyCore", "DeputySamples", "DeputyHummingbird", "DeputyTokenValidation", "DeputyAuthority", "DeputyMCP",
                 "DeputyTokenAcquisition", "DeputyObservability", .product(name: "MCP", package: "swift-sdk"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"), .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -95,7 +95,9 @@ extension AuthorityRoutes {
     }
 
     /// Runs a change in one transaction; Graph's error when it is refused.
-    func graphChange(_ tenant: DirectoryIndex, _ change: @escaping @Sendable (inout TenantDirectory) throws -> Void) async throws
+    func graphChange(
+        _ tenant: DirectoryIndex, _ change: @escaping @Sendable (inout TenantDirectory) throws -> Void
+    ) async throws
         -> GraphError?
     {
         do { try await authority.store.updateDirectory(tenantID: tenant.tenantID, change) } catch let e as GraphError { return e }
@@ -133,7 +135,13 @@ extension AuthorityRoutes {
         case .allowed(let t): tenant = t
         }
         let id = graphID(ctx)
-        guard case .object(var o)? = c.object(id, in: tenant.directory) else { return graphCORS(graphError(GraphError(404, "Request_ResourceNotFound", "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")), req) }
+        guard case .object(var o)? = c.object(id, in: tenant.directory) else {
+            return graphCORS(
+                graphError(
+                    GraphError(
+                        404, "Request_ResourceNotFound",
+                        "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")), req)
+        }
         if let select = (try? FormParameters(parsing: req.uri.query ?? ""))?["$select"] {
             let keep = Set(select.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } + ["id"])
             o = o.filter { keep.contains($0.key) }
@@ -156,7 +164,10 @@ extension AuthorityRoutes {
         if c == .users {
             // Graph: a new user needs passwordProfile.password; Deputy stores its bcrypt hash.
             guard case .object(let profile)? = body["passwordProfile"], case .string(let password)? = profile["password"], !password.isEmpty
-            else { return graphCORS(graphError(.badRequest, "Request_BadRequest", "Property 'passwordProfile' with a password is required."), req) }
+            else {
+                return graphCORS(
+                    graphError(.badRequest, "Request_BadRequest", "Property 'passwordProfile' with a password is required."), req)
+            }
             for k in ["passwordHash", "totpSecret", "password"] where body[k] != nil {
                 return graphCORS(graphError(.badRequest, "Request_BadRequest", "Property '\(k)' cannot be set; use passwordProfile."), req)
             }
@@ -166,9 +177,14 @@ extension AuthorityRoutes {
             let created = LockedResult()
             let now = authority.time.now()
             let id = UUID().uuidString.lowercased()
-            if let e = try await graphChange(tenant, { [body] d in
-                created.value = try c.create(body, in: &d, newID: id, now: now, passwordHash: hash)
-            }) { return graphCORS(graphError(e), req) }
+            if let e = try await graphChange(
+                tenant,
+                { [body] d in
+                    created.value = try c.create(body, in: &d, newID: id, now: now, passwordHash: hash)
+                })
+            {
+                return graphCORS(graphError(e), req)
+            }
             return graphCreated(created.value, c, req)
         }
         let created = LockedResult()
@@ -200,12 +216,18 @@ extension AuthorityRoutes {
         let id = graphID(ctx)
         let now = authority.time.now()
         guard c == .users else {
-            if let e = try await graphChange(tenant, { [patch] d in try c.update(id, patch, in: &d, now: now) }) { return graphCORS(graphError(e), req) }
+            if let e = try await graphChange(tenant, { [patch] d in try c.update(id, patch, in: &d, now: now) }) {
+                return graphCORS(graphError(e), req)
+            }
             return graphNoContent(req)
         }
         // Users: a password becomes a hash; disabling the account or a new password is a critical event.
         guard let user = c.object(id, in: tenant.directory)?.objectValue, let userID = user["id"]?.stringValue else {
-            return graphCORS(graphError(GraphError(404, "Request_ResourceNotFound", "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")), req)
+            return graphCORS(
+                graphError(
+                    GraphError(
+                        404, "Request_ResourceNotFound",
+                        "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")), req)
         }
         var hash: String?
         if let value = patch.removeValue(forKey: "passwordProfile") {
@@ -242,7 +264,11 @@ extension AuthorityRoutes {
         let id = graphID(ctx)
         if c == .users {
             guard let userID = c.object(id, in: tenant.directory)?.objectValue?["id"]?.stringValue else {
-                return graphCORS(graphError(GraphError(404, "Request_ResourceNotFound", "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")), req)
+                return graphCORS(
+                    graphError(
+                        GraphError(
+                            404, "Request_ResourceNotFound",
+                            "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")), req)
             }
             try await authority.raiseCriticalEvent(.userDeleted, userID: userID, tenantID: tenant.tenantID)
             return graphNoContent(req)
@@ -261,7 +287,11 @@ extension AuthorityRoutes {
         }
         let id = graphID(ctx)
         guard let userID = GraphCollection.users.object(id, in: tenant.directory)?.objectValue?["id"]?.stringValue else {
-            return graphCORS(graphError(GraphError(404, "Request_ResourceNotFound", "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")), req)
+            return graphCORS(
+                graphError(
+                    GraphError(
+                        404, "Request_ResourceNotFound",
+                        "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")), req)
         }
         try await authority.raiseCriticalEvent(.sessionsRevoked, userID: userID, tenantID: tenant.tenantID)
         return graphResponse(
@@ -277,7 +307,9 @@ extension AuthorityRoutes {
         do {
             let members = try GraphCollection.members(of: graphID(ctx), in: tenant.directory)
             return graphResponse(
-                .object(["@odata.context": .string("https://graph.microsoft.com/v1.0/$metadata#directoryObjects"), "value": .array(members)]),
+                .object([
+                    "@odata.context": .string("https://graph.microsoft.com/v1.0/$metadata#directoryObjects"), "value": .array(members),
+                ]),
                 req: req)
         } catch {
             return graphCORS(graphError(error), req)

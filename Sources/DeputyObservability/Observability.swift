@@ -1,9 +1,9 @@
 import Foundation
 public import HTTPTypes
 public import Hummingbird
-import NIOCore
 public import Logging
 import Metrics
+import NIOCore
 import OTel
 import Prometheus
 public import ServiceLifecycle
@@ -33,7 +33,10 @@ public enum Observability {
     }
 
     /// The registry `/metrics` serves: the one the Prometheus factory writes to.
-    public static var registry: PrometheusCollectorRegistry { PrometheusMetricsFactory.defaultRegistry }
+    static var registry: PrometheusCollectorRegistry { PrometheusMetricsFactory.defaultRegistry }
+
+    /// What `/metrics` serves now (Prometheus text exposition format 0.0.4).
+    public static func metricsText() -> String { registry.emitToString() }
 
     /// Adds the correlation id and trace ids of the current request to every log line.
     public static let metadataProvider = Logger.MetadataProvider.multiplex([
@@ -80,6 +83,10 @@ public enum Observability {
         configuration.traces.otlpExporter.protocol = encoding == .json ? .httpJSON : .httpProtobuf
         configuration.traces.batchSpanProcessor.scheduleDelay = exportDelay
         configuration.propagators = [.traceContext]
+        // swift-otel's own warnings name the request headers it failed to read (`carrier`), the
+        // bearer token among them: they go through a handler that drops that field.
+        configuration.diagnosticLogger = .custom(
+            Logger(label: "swift-otel") { label in RedactingLogHandler(wrapping: StreamLogHandler.standardError(label: label)) })
         let backend = try OTel.makeTracingBackend(configuration: configuration)
         InstrumentationSystem.bootstrap(backend.factory)
         return backend.service
@@ -103,7 +110,8 @@ extension Router {
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             headers[.cacheControl] = "no-store"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Observability.registry.emitToBuffer())))
+            return Response(
+                status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Observability.registry.emitToBuffer())))
         }
     }
 }
@@ -210,5 +218,37 @@ public struct JSONLogHandler: LogHandler {
         case .array(let a): a.map(json)
         case .dictionary(let d): d.mapValues(json)
         }
+    }
+}
+
+/// Drops log metadata that can hold credentials (request headers) before the wrapped handler
+/// writes the line: secrets and tokens never appear in Deputy's logs.
+struct RedactingLogHandler: LogHandler {
+    var wrapped: any LogHandler
+    static let dropped: Set<String> = ["carrier", "headers", "http.request.headers"]
+
+    init(wrapping handler: any LogHandler) { wrapped = handler }
+
+    var metadata: Logger.Metadata {
+        get { wrapped.metadata }
+        set { wrapped.metadata = newValue.filter { !Self.dropped.contains($0.key) } }
+    }
+    var logLevel: Logger.Level {
+        get { wrapped.logLevel }
+        set { wrapped.logLevel = newValue }
+    }
+    var metadataProvider: Logger.MetadataProvider? {
+        get { wrapped.metadataProvider }
+        set { wrapped.metadataProvider = newValue }
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { wrapped[metadataKey: key] }
+        set { if !Self.dropped.contains(key) { wrapped[metadataKey: key] = newValue } }
+    }
+
+    func log(event: LogEvent) {
+        var event = event
+        event.metadata = event.metadata?.filter { !Self.dropped.contains($0.key) }
+        wrapped.log(event: event)
     }
 }

@@ -3,9 +3,9 @@ import Crypto
 public import DeputyCore
 public import Foundation
 import Metrics
-import Tracing
 import NIOCore
 import NIOHTTP1
+import Tracing
 
 /// An access token a middle tier acquired.
 public struct AccessToken: Sendable, Equatable, Codable {

@@ -132,7 +132,9 @@ actor CriticalEventMonitor {
         else { throw FeedError(description: "the critical-event feed's answer is not {\"events\": […], \"cursor\": N}") }
         return Page(
             events: events.compactMap { e in
-                guard case .object(let e) = e, let user = e["userId"]?.stringValue, let at = e["occurredAt"]?.numberValue else { return nil }
+                guard case .object(let e) = e, let user = e["userId"]?.stringValue, let at = e["occurredAt"]?.numberValue else {
+                    return nil
+                }
                 return (user, Date(timeIntervalSince1970: at))
             }, cursor: Int(cursor))
     }

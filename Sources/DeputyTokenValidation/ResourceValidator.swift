@@ -1,9 +1,9 @@
 public import AsyncHTTPClient
 import Crypto
-import Metrics
-import Tracing
 public import DeputyCore
 public import Foundation
+import Metrics
+import Tracing
 
 /// What a resource (a web API, an MCP server) accepts: whose tokens, for whom, with what.
 /// Works against Microsoft Entra ID and Deputy's authority alike.
@@ -427,7 +427,8 @@ public final class ResourceValidator: Sendable {
         Counter(label: "deputy_cae_rejections_total", dimensions: [("challenge", capable ? "insufficient_claims" : "invalid_token")])
             .increment()
         if capable { throw .insufficientClaims(claims: ClaimsRequest.notBefore(event).jsonString) }
-        throw .invalidToken("The token was issued before a critical event for its user (sessions revoked, password changed, account disabled).")
+        throw .invalidToken(
+            "The token was issued before a critical event for its user (sessions revoked, password changed, account disabled).")
     }
 
     /// Why the critical-event feed could not be read the last time, if it could not (see

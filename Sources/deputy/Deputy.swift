@@ -192,7 +192,10 @@ struct Up: AsyncParsableCommand {
             "Expose test controls: POST /_deputy/test/clock {\"advanceSeconds\": N} moves the authority's clock (with an administrator's Graph token: AuditLog.Read.All)."
     )
     var testControls = false
-    @Option(help: "Serve the SPA's index.html, app.js and style.css from this folder, read at every request (for editing them without rebuilding).")
+    @Option(
+        help:
+            "Serve the SPA's index.html, app.js and style.css from this folder, read at every request (for editing them without rebuilding)."
+    )
     var spaAssets: String?
     @OptionGroup var llm: LLMOptions
     @OptionGroup var observability: ObservabilityOptions
@@ -366,7 +369,9 @@ struct AuthorityCommand: AsyncParsableCommand {
                 let tenants = try await authority.tenants()
                 let caFile = ca?.caCertificatePath
                 let app = try AuthorityServer.application(authority: authority, port: port, tls: ca, logger: logger) { _ in
-                    for t in tenants { printNow("tenant \(t.tenant.displayName): \(authority.configuration.issuerV2(tenantID: t.tenantID))") }
+                    for t in tenants {
+                        printNow("tenant \(t.tenant.displayName): \(authority.configuration.issuerV2(tenantID: t.tenantID))")
+                    }
                     if let caFile { printNow("CA certificate: \(caFile)") }
                 }
                 let group = ServiceGroup(

@@ -42,7 +42,8 @@ struct UserCommand: AsyncParsableCommand {
                 kind, userID: u.id, tenantID: d.tenant.id, at: try await authorityNow(store), in: store)
             print(
                 "\(what) \(u.userPrincipalName): critical event \(event.sequence) (\(kind.rawValue)) at "
-                    + "\(event.occurredAt.formatted(.iso8601)); tokens issued before it are refused by resources that evaluate continuously")
+                    + "\(event.occurredAt.formatted(.iso8601)); tokens issued before it are refused by resources that evaluate continuously"
+            )
         }
     }
 

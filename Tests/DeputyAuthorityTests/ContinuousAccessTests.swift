@@ -14,7 +14,8 @@ struct ContinuousAccessTests {
     let cli = GrantsFixture.app("cli")
     let bob = GrantsFixture.user("bob")
     static let cp1 = #"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#
-    static let mfaAndCP1 = #"{"access_token":{"capolids":{"essential":true,"values":["0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e01"]},"xms_cc":{"values":["cp1"]}}}"#
+    static let mfaAndCP1 =
+        #"{"access_token":{"capolids":{"essential":true,"values":["0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e01"]},"xms_cc":{"values":["cp1"]}}}"#
 
     func obo(_ f: GrantsFixture, assertion: String, claims: String? = cp1) async -> Result<TokenResponse, OAuthError> {
         var p: [(String, String)] = [
@@ -30,7 +31,9 @@ struct ContinuousAccessTests {
         return try #require(c["exp"]?.numberValue) - #require(c["iat"]?.numberValue)
     }
 
-    @Test("A middle tier that declares cp1 gets a 20-28 hour token carrying xms_cc for a resource that asks for it; without cp1, about an hour")
+    @Test(
+        "A middle tier that declares cp1 gets a 20-28 hour token carrying xms_cc for a resource that asks for it; without cp1, about an hour"
+    )
     func caeTokens() async throws {
         let f = try await GrantsFixture.make()
         let assertion = try await f.mfaUserToken(bob)
@@ -42,7 +45,9 @@ struct ContinuousAccessTests {
         #expect(try UnverifiedJWT(plain.accessToken).claims["xms_cc"] == nil)
         #expect((3600...5400).contains(try lifetime(plain.accessToken)))
         // The Web API does not ask for xms_cc: a cp1 client still gets an ordinary token for it.
-        let web = try await SignInDriver.token(authority: f.authority, user: bob, claims: Self.mfaAndCP1) { f.time.advance(by: TOTP.period) }
+        let web = try await SignInDriver.token(authority: f.authority, user: bob, claims: Self.mfaAndCP1) {
+            f.time.advance(by: TOTP.period)
+        }
         #expect((3600...5400).contains(try lifetime(web)))
     }
 
@@ -58,7 +63,8 @@ struct ContinuousAccessTests {
         #expect(try lifetime(cae.accessToken) == 7200)
         var long = TokenLifetimes()
         long.caeAccessTokenMaxSeconds = 30 * 86_400
-        #expect(AuthorityConfiguration(baseURL: "http://x").applying(long).caeAccessTokenLifetime.upperBound == Int(CriticalEvent.retention))
+        #expect(
+            AuthorityConfiguration(baseURL: "http://x").applying(long).caeAccessTokenLifetime.upperBound == Int(CriticalEvent.retention))
     }
 
     @Test(

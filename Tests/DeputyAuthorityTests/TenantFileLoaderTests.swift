@@ -96,7 +96,7 @@ struct TenantFileLoaderTests {
         let spIDs = Set(tenant.servicePrincipals.map(\.id))
         func sp(_ key: String) -> String? { tenant.servicePrincipals.first { $0.appId == DemoTenant.app(key).appId }?.id }
 
-        #expect(tenant.oauth2PermissionGrants.count == 14)
+        #expect(tenant.oauth2PermissionGrants.count == 15)
         for grant in tenant.oauth2PermissionGrants {
             #expect(spIDs.contains(grant.clientId), "clientId \(grant.clientId)")
             #expect(spIDs.contains(grant.resourceId), "resourceId \(grant.resourceId)")

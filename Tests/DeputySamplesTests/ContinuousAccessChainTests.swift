@@ -94,7 +94,10 @@ struct ContinuousAccessChainTests {
                 _ = try await validator.validate(plain)
                 Issue.record("a token issued before the password change was accepted")
             } catch {
-                guard case .invalidToken? = error as? ResourceValidationError else { Issue.record("expected invalid_token, got \(error)"); return }
+                guard case .invalidToken? = error as? ResourceValidationError else {
+                    Issue.record("expected invalid_token, got \(error)")
+                    return
+                }
             }
             #expect(await validator.continuousAccessFeedError() == nil)
 

@@ -90,7 +90,8 @@ public struct LiveAuthority: Sendable {
         edit?(&file.tenants[0])
         var configuration = AuthorityConfiguration(baseURL: "http://127.0.0.1:\(port)")
         configuration.passwordHashCost = 4
-        let (authority, _) = try await Authority.open(configuration: configuration, store: RecordStore.inMemory(), tenantFile: file, time: time)
+        let (authority, _) = try await Authority.open(
+            configuration: configuration, store: RecordStore.inMemory(), tenantFile: file, time: time)
         await authority.passwords.waitForHashing()
         try await serving(AuthorityRoutes(authority: authority).router(), port: port) {
             try await body(LiveAuthority(authority: authority, base: "http://127.0.0.1:\(port)"))

@@ -15,7 +15,9 @@ public struct GraphError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(code): \(message)" }
 
     static func notFound(_ id: String) -> GraphError {
-        GraphError(404, "Request_ResourceNotFound", "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")
+        GraphError(
+            404, "Request_ResourceNotFound",
+            "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")
     }
     static func badRequest(_ message: String) -> GraphError { GraphError(400, "Request_BadRequest", message) }
 }
@@ -94,7 +96,8 @@ public enum GraphCollection: String, CaseIterable, Sendable {
     /// Every object of the collection, as Graph JSON without secrets.
     public func list(_ d: TenantDirectory) -> [JSONValue] {
         switch self {
-        case .users: return Self.json(d.users.filter { !$0.isAgentUser }).map { Self.without($0, ["passwordHash", "totpSecret", "password"]) }
+        case .users:
+            return Self.json(d.users.filter { !$0.isAgentUser }).map { Self.without($0, ["passwordHash", "totpSecret", "password"]) }
         // Members are read at /groups/{id}/members, not inline (as in Graph).
         case .groups: return Self.json(d.groups).map { Self.without($0, ["members"]) }
         case .applications:
@@ -150,7 +153,9 @@ public enum GraphCollection: String, CaseIterable, Sendable {
             if d.servicePrincipals.contains(where: { $0.appId == appID }) {
                 throw GraphError.badRequest("A service principal for appId '\(appID)' already exists.")
             }
-            if body["displayName"] == nil { body["displayName"] = d.applications.first { $0.appId == appID }.map { .string($0.displayName) } }
+            if body["displayName"] == nil {
+                body["displayName"] = d.applications.first { $0.appId == appID }.map { .string($0.displayName) }
+            }
             d.servicePrincipals.append(try Self.decode(ServicePrincipal.self, body))
         case .oauth2PermissionGrants: d.oauth2PermissionGrants.append(try Self.decode(OAuth2PermissionGrant.self, body))
         case .conditionalAccessPolicies:
@@ -172,14 +177,20 @@ public enum GraphCollection: String, CaseIterable, Sendable {
             throw GraphError.badRequest("Property '\(fixed)' is read-only.")
         }
         func merged<T: Codable>(_ item: T) throws(GraphError) -> T {
-            guard case .object(var o)? = try? JSONValue.fromEncodable(item) else { throw GraphError(500, "InternalServerError", "unreadable object") }
+            guard case .object(var o)? = try? JSONValue.fromEncodable(item) else {
+                throw GraphError(500, "InternalServerError", "unreadable object")
+            }
             for (k, v) in patch where k != "@odata.type" { o[k] = v }
             return try Self.decode(T.self, o)
         }
         let before = d
         switch self {
         case .users:
-            guard let i = d.users.firstIndex(where: { Self.identifies(.object(["id": .string($0.id), "userPrincipalName": .string($0.userPrincipalName)]), id, self) }) else { throw .notFound(id) }
+            guard
+                let i = d.users.firstIndex(where: {
+                    Self.identifies(.object(["id": .string($0.id), "userPrincipalName": .string($0.userPrincipalName)]), id, self)
+                })
+            else { throw .notFound(id) }
             d.users[i] = try merged(d.users[i])
         case .groups:
             guard let i = d.groups.firstIndex(where: { $0.id.lowercased() == id.lowercased() }) else { throw .notFound(id) }
@@ -192,15 +203,25 @@ public enum GraphCollection: String, CaseIterable, Sendable {
             d.servicePrincipals[i] = try merged(d.servicePrincipals[i])
         case .oauth2PermissionGrants:
             // Graph updates a grant's scope only.
-            if let other = patch.keys.first(where: { $0 != "scope" }) { throw GraphError.badRequest("Property '\(other)' is read-only; PATCH changes scope.") }
-            guard let i = d.oauth2PermissionGrants.firstIndex(where: { $0.id?.lowercased() == id.lowercased() }) else { throw .notFound(id) }
+            if let other = patch.keys.first(where: { $0 != "scope" }) {
+                throw GraphError.badRequest("Property '\(other)' is read-only; PATCH changes scope.")
+            }
+            guard let i = d.oauth2PermissionGrants.firstIndex(where: { $0.id?.lowercased() == id.lowercased() }) else {
+                throw .notFound(id)
+            }
             d.oauth2PermissionGrants[i] = try merged(d.oauth2PermissionGrants[i])
         case .conditionalAccessPolicies, .namedLocations:
             let items = self == .conditionalAccessPolicies ? d.conditionalAccessPolicies : d.namedLocations
-            guard let i = items.firstIndex(where: { Self.identifies($0, id, self) }), case .object(var o) = items[i] else { throw .notFound(id) }
+            guard let i = items.firstIndex(where: { Self.identifies($0, id, self) }), case .object(var o) = items[i] else {
+                throw .notFound(id)
+            }
             for (k, v) in patch where k != "@odata.type" || self == .namedLocations { o[k] = v }
             o["modifiedDateTime"] = .string(now.formatted(.iso8601))
-            if self == .conditionalAccessPolicies { d.conditionalAccessPolicies[i] = try Self.policy(.object(o)) } else { d.namedLocations[i] = try Self.location(.object(o)) }
+            if self == .conditionalAccessPolicies {
+                d.conditionalAccessPolicies[i] = try Self.policy(.object(o))
+            } else {
+                d.namedLocations[i] = try Self.location(.object(o))
+            }
         }
         try Self.check(d, else: before)
     }
@@ -240,11 +261,13 @@ public enum GraphCollection: String, CaseIterable, Sendable {
     /// Adds a member to a group (`POST /groups/{id}/members/$ref`).
     public static func addMember(_ memberID: String, toGroup groupID: String, in d: inout TenantDirectory) throws(GraphError) {
         guard let i = d.groups.firstIndex(where: { $0.id.lowercased() == groupID.lowercased() }) else { throw .notFound(groupID) }
-        guard d.users.contains(where: { $0.id == memberID }) || d.groups.contains(where: { $0.id == memberID })
-            || d.servicePrincipals.contains(where: { $0.id == memberID })
+        guard
+            d.users.contains(where: { $0.id == memberID }) || d.groups.contains(where: { $0.id == memberID })
+                || d.servicePrincipals.contains(where: { $0.id == memberID })
         else { throw .notFound(memberID) }
         if d.groups[i].members?.contains(memberID) == true {
-            throw GraphError.badRequest("One or more added object references already exist for the following modified properties: 'members'.")
+            throw GraphError.badRequest(
+                "One or more added object references already exist for the following modified properties: 'members'.")
         }
         d.groups[i].members = (d.groups[i].members ?? []) + [memberID]
     }

@@ -27,7 +27,9 @@ public struct ODataQuery: Sendable {
     public init(parameters: FormParameters, defaultTop: Int = 100, maxTop: Int = 999) throws(Invalid) {
         top = defaultTop
         if let t = parameters["$top"] {
-            guard let n = Int(t), (1...maxTop).contains(n) else { throw Invalid(description: "Invalid value '\(t)' for $top: expected 1 to \(maxTop).") }
+            guard let n = Int(t), (1...maxTop).contains(n) else {
+                throw Invalid(description: "Invalid value '\(t)' for $top: expected 1 to \(maxTop).")
+            }
             top = n
         }
         if let f = parameters["$filter"], !f.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -276,7 +278,8 @@ public struct ODataQuery: Sendable {
                 guard next() == .close else { throw invalid("a parenthesis is not closed") }
                 return inner
             case .word(let w) where ["startswith", "endswith", "contains"].contains(w.lowercased()):
-                guard next() == .open, case .word(let path)? = next(), next() == .comma, case .string(let arg)? = next(), next() == .close else {
+                guard next() == .open, case .word(let path)? = next(), next() == .comma, case .string(let arg)? = next(), next() == .close
+                else {
                     throw invalid("expected \(w)(property,'text')")
                 }
                 return .function(name: w.lowercased(), path: path, argument: arg)

@@ -1,6 +1,6 @@
-import Metrics
 import DeputyCore
 import Foundation
+import Metrics
 
 /// The sign-in record of one request, filled in as the request learns who and what it is about,
 /// and written exactly once (success or failure) by the endpoint. Owned by one request's task.

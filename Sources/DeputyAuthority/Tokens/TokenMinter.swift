@@ -1,7 +1,7 @@
-import Tracing
 import Crypto
 import DeputyCore
 import Foundation
+import Tracing
 
 /// Who a token is about.
 public enum TokenSubject: Sendable {
@@ -92,7 +92,8 @@ struct TokenMinter: Sendable {
     }
 
     func accessToken(_ r: AccessTokenRequest, key: SigningKey, now: Date) throws -> Minted {
-        let lifetime = Int.random(in: r.isContinuousAccessEvaluation ? configuration.caeAccessTokenLifetime : configuration.accessTokenLifetime)
+        let lifetime = Int.random(
+            in: r.isContinuousAccessEvaluation ? configuration.caeAccessTokenLifetime : configuration.accessTokenLifetime)
         let iat = now.timeIntervalSince1970.rounded(.down)
         let uti = TokenMinter.randomID()
         let tid = r.tenant.tenantID

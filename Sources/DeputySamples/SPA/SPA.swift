@@ -60,7 +60,8 @@ public enum SPA {
             return (FileManager.default.contents(atPath: folder + "/" + name)).map { Array($0) }
                 ?? Array("/* \(folder)/\(name) cannot be read */".utf8)
         }
-        let page = { @Sendable in asset(bytes("index.html", PackageResources.index_html), type: "text/html; charset=utf-8", policy: policy) }
+        let page = { @Sendable in asset(bytes("index.html", PackageResources.index_html), type: "text/html; charset=utf-8", policy: policy)
+        }
         router.get("/") { _, _ in page() }
         router.get("/index.html") { _, _ in page() }
         router.get("/callback") { _, _ in page() }
