@@ -85,7 +85,11 @@ public struct BearerTokenMiddleware<Context: AuthenticatedRequestContext>: Route
             ]
         case .insufficientClaims(let claims):
             body = [
-                "error": .string("insufficient_claims"), "error_description": .string("A step-up is required."), "claims": .string(claims),
+                "error": .string("insufficient_claims"),
+                "error_description": .string(
+                    claims.contains("\"nbf\"")
+                        ? "The token was issued before a critical event for its user (continuous access evaluation): sign in again."
+                        : "A step-up is required."), "claims": .string(claims),
             ]
         case .keysUnavailable:
             body = ["error": .string("temporarily_unavailable"), "error_description": .string("The token issuer's keys are unavailable.")]

@@ -26,7 +26,8 @@ struct Deputy: AsyncParsableCommand {
         abstract: "A local Microsoft Entra ID authority and the delegation chain around it.",
         subcommands: [
             Up.self, Serve.self, AuthorityCommand.self, TenantCommand.self, Grants.self, PolicyCommand.self, WhatIfCommand.self, Logs.self,
-            Totp.self, Decode.self, AgentCommand.self, AuditCommand.self, UserCommand.self,
+            Totp.self, Decode.self, AgentCommand.self, AuditCommand.self, UserCommand.self, GroupCommand.self,
+            AppCommand.self, GrantCommand.self,
         ],
         defaultSubcommand: nil)
 
@@ -404,7 +405,32 @@ struct AuthorityCommand: AsyncParsableCommand {
 
 struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "tenant", abstract: "Work with tenant files.", subcommands: [Validate.self, Demo.self])
+        commandName: "tenant", abstract: "Work with tenant files.", subcommands: [Validate.self, Demo.self, Export.self])
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a data directory's current tenants as a tenant file that loads unchanged.",
+            discussion:
+                "The store's state with every runtime change (consents, Graph writes, critical events). It holds password hashes, TOTP secrets and client-secret hashes: keep it private."
+        )
+        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+        @OptionGroup var database: DatabaseOption
+        @Option(help: "Only this tenant (id or domain).") var tenant: String?
+        @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
+
+        func run() async throws {
+            let store = try await existingStore(dataDir: dataDir, database: database)
+            let chosen = try await tenants(in: store, named: tenant)
+            guard !chosen.isEmpty else { throw fail("no tenant \(tenant ?? "") in \(database.location(dataDir: dataDir))") }
+            let text = try TenantFileWriter.yaml(chosen)
+            guard let output else { return print(text, terminator: "") }
+            do { try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
+                throw fail("cannot write \(output): \(error)")
+            }
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: output)
+            print("wrote \(chosen.count) tenant(s) to \(output)")
+        }
+    }
 
     struct Demo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -172,3 +172,25 @@ struct ContinuousAccessTests {
         #expect(await feed(f, [("after", "-1")], basic: basic).failure?.error == .invalidRequest)
     }
 }
+
+@Suite("tenant export")
+struct TenantExportTests {
+    @Test("A store's tenants, after runtime changes, export as a tenant file that loads back to the same directories")
+    func exportLoadsUnchanged() async throws {
+        let f = try await GrantsFixture.make()
+        let bob = GrantsFixture.user("bob")
+        try await f.authority.raiseCriticalEvent(.sessionsRevoked, userID: bob.id, tenantID: GrantsFixture.tenant)
+        try await f.store.updateDirectory(tenantID: GrantsFixture.tenant) { d in
+            _ = try GraphCollection.groups.create(
+                ["displayName": .string("Auditors"), "securityEnabled": .bool(true), "members": .array([.string(bob.id)])], in: &d,
+                newID: "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", now: Date())
+        }
+        let stored = try await f.store.directories()
+        let yaml = try TenantFileWriter.yaml(stored)
+        #expect(!yaml.contains("demo-secret"), "plain secrets never reach the file")
+        let loaded = try TenantFileLoader.load(yaml: yaml, fileName: "export.yaml")
+        #expect(loaded.tenants == stored)
+        #expect(loaded.plainPasswords.isEmpty)
+        #expect(loaded.tenants.first?.users.first { $0.id == bob.id }?.signInSessionsValidFrom != nil)
+    }
+}

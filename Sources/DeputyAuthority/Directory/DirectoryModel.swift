@@ -279,6 +279,12 @@ public struct Group: Codable, Sendable, Equatable {
     public var id: String
     public var displayName: String
     public var members: [String]?
+    public var description: String?
+    public var mailEnabled: Bool?
+    public var mailNickname: String?
+    public var securityEnabled: Bool?
+    /// `Unified` for a Microsoft 365 group, `DynamicMembership`; empty for a security group.
+    public var groupTypes: [String]?
 }
 
 /// A directory role held by a user (e.g. Global Administrator, by role template id).

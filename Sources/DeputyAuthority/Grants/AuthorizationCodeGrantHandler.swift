@@ -43,7 +43,11 @@ struct AuthorizationCodeGrantHandler: GrantHandler {
             // carried a code_challenge (otherwise PKCE could be stripped by code injection).
             throw OAuthError.pkceMismatch()
         }
-        guard let user = context.tenant.user(id: record.authentication.userID), user.isEnabled else { throw OAuthError.userDisabled() }
+        // A deleted user is not a disabled one (Entra: AADSTS50034, the account does not exist).
+        guard let user = context.tenant.user(id: record.authentication.userID) else {
+            throw OAuthError.userNotFound(record.authentication.userID, tenant: context.tenant.tenant.displayName)
+        }
+        guard user.isEnabled else { throw OAuthError.userDisabled() }
         context.draft.user(user)
         let resolved = try context.resolveUserScopes(record.scopes, request: request)
         let granted = try Consent.grantedScopes(

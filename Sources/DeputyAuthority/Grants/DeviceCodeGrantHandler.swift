@@ -44,7 +44,11 @@ struct DeviceCodeGrantHandler: GrantHandler {
         case .consumed:
             throw OAuthError.invalidGrantValue("device_code")
         case .approved(let authentication):
-            guard let user = context.tenant.user(id: authentication.userID), user.isEnabled else { throw OAuthError.userDisabled() }
+            // A deleted user is not a disabled one (Entra: AADSTS50034, the account does not exist).
+            guard let user = context.tenant.user(id: authentication.userID) else {
+                throw OAuthError.userNotFound(authentication.userID, tenant: context.tenant.tenant.displayName)
+            }
+            guard user.isEnabled else { throw OAuthError.userDisabled() }
             context.draft.user(user)
             let resolved = try ResolvedScopes.resolve(record.scopes, tenant: context.tenant, tenantName: validated.tenantSegment)
             let granted = try Consent.grantedScopes(

@@ -32,7 +32,11 @@ struct RefreshTokenGrantHandler: GrantHandler {
         if record.expiresAt <= context.now {
             throw record.platform == .spa ? OAuthError.spaRefreshTokenExpired() : OAuthError.grantExpired()
         }
-        guard let user = context.tenant.user(id: record.authentication.userID), user.isEnabled else { throw OAuthError.userDisabled() }
+        // A deleted user is not a disabled one (Entra: AADSTS50034, the account does not exist).
+        guard let user = context.tenant.user(id: record.authentication.userID) else {
+            throw OAuthError.userNotFound(record.authentication.userID, tenant: context.tenant.tenant.displayName)
+        }
+        guard user.isEnabled else { throw OAuthError.userDisabled() }
         context.draft.user(user)
         let requested = request.form["scope"].map { Scopes.parse($0) } ?? record.scopes
         let resolved = try context.resolveUserScopes(requested, request: request)

@@ -96,8 +96,11 @@ public enum GraphCollection: String, CaseIterable, Sendable {
     /// Every object of the collection, as Graph JSON without secrets.
     public func list(_ d: TenantDirectory) -> [JSONValue] {
         switch self {
+        // A user's manager is a navigation property in Graph (`/users/{id}/manager`), not inline.
         case .users:
-            return Self.json(d.users.filter { !$0.isAgentUser }).map { Self.without($0, ["passwordHash", "totpSecret", "password"]) }
+            return Self.json(d.users.filter { !$0.isAgentUser }).map {
+                Self.without($0, ["passwordHash", "totpSecret", "password", "manager"])
+            }
         // Members are read at /groups/{id}/members, not inline (as in Graph).
         case .groups: return Self.json(d.groups).map { Self.without($0, ["members"]) }
         case .applications:
@@ -356,6 +359,10 @@ public enum GraphCollection: String, CaseIterable, Sendable {
         old.validate(before, path: "")
         let known = Set(old.problems.map(\.message))
         if let problem = validator.problems.first(where: { !known.contains($0.message) }) {
+            // Graph's words for a uniqueness conflict; the tenant file's for anything else.
+            if problem.message.hasPrefix("duplicate "), let property = problem.message.split(separator: " ").dropFirst().first {
+                throw GraphError.badRequest("Another object with the same value for property \(property) already exists.")
+            }
             throw GraphError.badRequest("\(problem.path.isEmpty ? "" : problem.path + ": ")\(problem.message)")
         }
     }
