@@ -4,21 +4,30 @@ Each test gets its own browser (the `chrome` fixture: a new profile, so no autho
 sessionStorage is shared). The SPA marks itself idle with body[data-busy="false"]; every wait is for that
 plus the DOM the step should produce, bounded by WAIT seconds. Verification codes come from the `totp`
 fixture when the authority's code page is shown, so each is one the authority has never seen.
+
+The Admin page (Microsoft Graph with the signed-in user's token) and continuous access evaluation change the tenant
+(sessions revoked, users disabled, grants deleted), so their tests run on an instance of this module's own that
+serves the SPA's files from the working tree (--spa-assets), each person in a browser of their own (`own_spa`).
 """
 
 import json
+import os
 import re
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
+import msal
 import pytest
+import requests
 from selenium.common.exceptions import (JavascriptException, NoSuchElementException, StaleElementReferenceException,
                                         TimeoutException, WebDriverException)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+
+import conftest
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 WAIT = 20  # seconds, for any one step
@@ -29,6 +38,11 @@ MFA_FOR_SQL = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e01"
 # for Agent ID"), targeting the agent identity (includeAgentIdServicePrincipals) with a block; disabled in the demo.
 AGENT_BLOCK = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e05"
 ALICES_EXPENSES = {"Train to the customer workshop", "Hotel, one night", "Team lunch"}  # the demo tenant's seed
+# The SPA merges its client capability into every claims request (as MSAL.js with clientCapabilities ["CP1"]): it can
+# answer claims challenges, so it gets continuous access evaluation tokens.
+CP1 = {"xms_cc": {"values": ["cp1"]}}
+# The step-up for "Require MFA for Contoso SQL", as the SPA asks for it.
+MFA_CLAIMS = {"access_token": {"capolids": {"essential": True, "values": [MFA_FOR_SQL]}, **CP1}}
 
 
 class Spa:
@@ -179,6 +193,35 @@ class Spa:
         assert values, f"the authorize URL carries no claims: {page_url}"
         return json.loads(values[0])
 
+    # --- the Admin page (Microsoft Graph with the signed-in user's delegated token) ---
+
+    def admin_click(self, user, element):
+        """Clicks an Admin page button (the SPA marks itself busy in the click handler) and answers any sign-in;
+        returns the pages shown."""
+        element.click()
+        return self.finish_at_authority(user)
+
+    def admin_load(self, user):
+        """Opens the Admin page and clicks "Load directory"; returns the pages shown."""
+        self.tab("admin")
+        return self.admin_click(user, self.d.find_element(By.ID, "admin-load"))
+
+    def admin_error(self):
+        """The Admin page's error (a failed read, e.g. not an administrator), or None when none is shown."""
+        error = self.d.find_element(By.ID, "admin-error")
+        return error.text if error.is_displayed() else None
+
+    def admin_user(self, upn):
+        """The Users row of a user principal name."""
+        rows = self.d.find_elements(By.CSS_SELECTOR, f"#admin-users tr.admin-user[data-upn='{upn}']")
+        assert len(rows) == 1, f"{len(rows)} rows for {upn} in: {self.d.find_element(By.ID, 'admin-users').text}"
+        return rows[0]
+
+    def admin_table(self, table_id, row_class):
+        """[(row element, [cell texts])] of an Admin page table."""
+        rows = self.d.find_elements(By.CSS_SELECTOR, f"#{table_id} tr.{row_class}")
+        return [(row, [td.text for td in row.find_elements(By.TAG_NAME, "td")]) for row in rows]
+
 
 @pytest.fixture
 def spa(chrome, deputy, totp):
@@ -254,7 +297,7 @@ def test_alice_loads_her_expenses_through_the_web_api_after_stepping_up_for_the_
     # The Web API's OBO to the Data API is refused for MFA; the SPA goes to the authority with the claims.
     shown = spa.finish_at_authority(alice)
     assert shown == ["code"], f"the step-up must ask for the verification code only (alice has a session): {shown}"
-    assert spa.claims_of(spa.pages[-1][1]) == {"access_token": {"capolids": {"essential": True, "values": [MFA_FOR_SQL]}}}
+    assert spa.claims_of(spa.pages[-1][1]) == MFA_CLAIMS
     assert spa.d.current_url.rstrip("/") == spa.origin, spa.d.current_url
 
     rows = spa.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#expenses tr.expense[data-id]"), "the expense rows")
@@ -298,7 +341,7 @@ def test_alice_lists_her_expenses_through_the_agent_and_the_token_chain_is_shown
 
     # SPA <- agent <- MCP server <- Data API: the MFA challenge went back up three hops, then one code page.
     assert shown == ["code"], f"the step-up must ask for the verification code only: {shown}"
-    assert spa.claims_of(spa.pages[-1][1]) == {"access_token": {"capolids": {"essential": True, "values": [MFA_FOR_SQL]}}}
+    assert spa.claims_of(spa.pages[-1][1]) == MFA_CLAIMS
     text = agent_reply(reply)
     assert text.startswith("You can see 3 expenses"), text
     for description in ALICES_EXPENSES:
@@ -473,7 +516,7 @@ def test_bob_gets_the_agents_own_monthly_report_until_conditional_access_for_age
         # Acting for bob is bob's Conditional Access: the agent's OBO still works (after his MFA for the Data API).
         reply, shown = spa.chat(bob, "list my expenses")
         assert shown == ["code"], f"bob's step-up for the Data API's MFA policy, nothing else: {shown}"
-        assert spa.claims_of(spa.pages[-1][1]) == {"access_token": {"capolids": {"essential": True, "values": [MFA_FOR_SQL]}}}
+        assert spa.claims_of(spa.pages[-1][1]) == MFA_CLAIMS
         text = agent_reply(reply)
         assert listed_ids(text), text
         assert_chain(spa, ["spa", "agent", "mcpServer", "dataApi"], bob)
@@ -563,3 +606,319 @@ def test_signing_out_returns_to_the_spa_at_once_and_ends_the_session(spa, deputy
     visited = spa.d.execute_script("return performance.getEntriesByType('navigation').map(e => e.name)")
     assert all("/logout" not in url for url in visited), f"the SPA stayed on the logout page: {visited}"
     spa.sign_in(alice)  # asserts that the password page was shown again
+
+
+# --- the Admin page and continuous access evaluation, on an instance of this module's own ---------------------------
+# Revoking alice's sessions, disabling users and revoking grants change the tenant for every later test, so these
+# tests run on their own `deputy up --tls --test-controls`, which serves the SPA's files from the working tree
+# (--spa-assets), with browsers that trust that instance's server certificate.
+
+SPA_ASSETS = conftest.REPO / "Sources" / "DeputySamples" / "SPA" / "Assets"
+SIGN_IN_REVOKED = 50173  # AADSTS50173: the grant was revoked (a session revoked by an administrator)
+
+
+class OwnChain:
+    """This module's instance: its manifest, clock and authenticator, the SPKI hash its browsers trust, and Graph
+    read as the admin app (client credentials)."""
+
+    def __init__(self, manifest, clock):
+        self.manifest = manifest
+        self.clock = clock
+        self.totp = conftest.Authenticator(clock)
+        self.ca = manifest["caCertificate"]
+        self.graph = manifest["graphBaseUrl"].rstrip("/")
+        from cryptography import x509
+        ca_cert = x509.load_pem_x509_certificate(Path(self.ca).read_bytes())
+        server = x509.load_pem_x509_certificate((Path(self.ca).parent / "server.pem").read_bytes())
+        server.verify_directly_issued_by(ca_cert)
+        self.spki = conftest._spki_sha256(server)
+
+    def http(self):
+        s = requests.Session()
+        s.trust_env = False
+        s.verify = self.ca
+        return s
+
+    def admin_token(self):
+        admin = self.manifest["applications"]["admin"]
+        with self.http() as s:
+            app = msal.ConfidentialClientApplication(admin["appId"], client_credential=admin["clientSecret"],
+                                                     authority=self.manifest["authority"], instance_discovery=False,
+                                                     http_client=s)
+            token = app.acquire_token_for_client([GRAPH_SCOPE])
+        assert "access_token" in token, token
+        return token["access_token"]
+
+    def graph_call(self, method, path, **kwargs):
+        with self.http() as s:
+            return s.request(method, self.graph + path, headers={"Authorization": f"Bearer {self.admin_token()}"}, **kwargs)
+
+    def sign_ins(self, upn, until):
+        """Graph's signIn entries of a user, newest first, polled (the log is written in the background) until
+        `until(entries)` holds or 5 s have passed."""
+        query = quote(f"userPrincipalName eq '{upn}'")
+        deadline = time.monotonic() + 5
+        while True:
+            r = self.graph_call("GET", f"/v1.0/auditLogs/signIns?$top=50&$filter={query}")
+            assert r.status_code == 200, f"HTTP {r.status_code}: {r.text[:1000]}"
+            entries = r.json()["value"]
+            if until(entries) or time.monotonic() > deadline:
+                return entries
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def own_chain(tmp_path_factory):
+    problem = conftest._browser_unavailable()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"the browser tests need Chromium in CI: {problem}", pytrace=False)
+        pytest.skip(problem)
+    with conftest.own_instance(tmp_path_factory, "deputy-admin-page", "--spa-assets", str(SPA_ASSETS),
+                               stop_timeout=3) as (manifest, _, _, clock, _):
+        yield OwnChain(manifest, clock)
+
+
+def _chromium(spki):
+    """A new headless Chromium as the `chrome` fixture starts it, trusting the server certificate with this SPKI hash."""
+    os.environ["SE_OFFLINE"] = "true"
+    os.environ["SE_AVOID_STATS"] = "true"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = conftest.CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000",
+                     "--no-first-run", "--no-default-browser-check", f"--ignore-certificate-errors-spki-list={spki}"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(conftest.CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    driver.set_script_timeout(30)
+    return driver
+
+
+@pytest.fixture
+def own_spa(request, own_chain):
+    """own_spa(name) -> the SPA of this module's instance, loaded in a new browser of its own (own profile: no
+    cookie or sessionStorage shared with another). On failure each browser's screenshot, page and console log go to
+    Interop/artifacts/<test>-<name>.*"""
+    drivers = []
+
+    def open_spa(name):
+        driver = _chromium(own_chain.spki)
+        drivers.append((name, driver))
+        app = Spa(driver, own_chain.manifest, own_chain.totp)
+        app.open()
+        return app
+
+    try:
+        yield open_spa
+    finally:
+        report = getattr(request.node, "report_call", None)
+        for name, driver in drivers:
+            if report is not None and report.failed:
+                conftest._save_browser_artifacts(driver, f"{request.node.name}-{name}")
+            driver.quit()
+
+
+def test_after_bob_revokes_alices_sessions_on_the_admin_page_the_chain_sends_her_to_sign_in_again(own_spa, own_chain):
+    manifest = own_chain.manifest
+    alice, bob = manifest["users"]["alice"], manifest["users"]["bob"]
+    alice_spa = own_spa("alice")
+    alice_spa.sign_in(alice)
+    alice_spa.tab("agent")
+    reply, shown = alice_spa.chat(alice, "list my expenses")
+    assert shown == ["code"], f"the Data API's MFA policy: the step-up asks for the verification code only: {shown}"
+    assert agent_reply(reply).startswith("You can see 3 expenses"), agent_reply(reply)
+    # Continuous access evaluation tokens where the resource evaluates access continuously: the MCP server's and the
+    # Data API's (the agent's OBO and the MCP server's asked for cp1). xms_cc is an optional claim a resource asks
+    # for; the agent's blueprint does not, so the SPA's token for the agent has none, though the SPA asked for cp1.
+    hops = dict(alice_spa.chain()[0])
+    for service in ("mcpServer", "dataApi"):
+        assert hops[service].get("xms_cc") == "cp1 (continuous access evaluation)", json.dumps(hops)
+
+    # Bob, in a browser of his own: the Admin page lists the directory with his delegated Graph token.
+    bob_spa = own_spa("bob")
+    bob_spa.sign_in(bob)
+    shown = bob_spa.admin_load(bob)
+    assert shown == [], f"bob's Graph token comes from his refresh token, without a sign-in page: {shown}"
+    assert bob_spa.admin_error() is None, bob_spa.admin_error()
+    row = bob_spa.admin_user(alice["userPrincipalName"])
+    assert row.find_element(By.CSS_SELECTOR, "td.enabled").text == "Yes", row.text
+    # A critical event counts in whole seconds: move the authority's clock on, so every token alice has is older.
+    own_chain.clock.advance(2)
+    shown = bob_spa.admin_click(bob, row.find_element(By.CSS_SELECTOR, "button.user-revoke"))
+    assert shown == [], shown
+    row = bob_spa.admin_user(alice["userPrincipalName"])
+    result = row.find_element(By.CSS_SELECTOR, "td.result")
+    assert "error" not in result.get_attribute("class").split() and result.text.startswith("Sessions revoked at"), result.text
+    kind, status = bob_spa.status()
+    assert kind == "info" and status.startswith(f"Revoked the sign-in sessions of {alice['userPrincipalName']}"), (kind, status)
+    revoked_at = own_chain.clock.now()
+    # The chain's resources read the authority's critical events at most a second apart (by the authority's clock).
+    own_chain.clock.advance(2)
+
+    # Alice's earlier tokens are refused: the claims challenge (nbf) reaches the SPA, which sends her to sign in
+    # again; her session was revoked too, so the authority asks for the password, then the code (MFA for the Data API).
+    # A new session has no MFA yet: the Data API's MFA policy is a second challenge, for the same message.
+    reply, shown = alice_spa.chat(alice, "list my expenses")
+    assert shown == ["password", "code"], f"alice must sign in again (password), then step up (code): {shown}"
+    assert alice_spa.claims_of(alice_spa.pages[-1][1]) == MFA_CLAIMS
+    claims = alice_spa.claims_of(alice_spa.pages[-2][1])["access_token"]
+    assert claims.get("xms_cc") == CP1["xms_cc"], claims
+    nbf = claims.get("nbf")
+    assert nbf and nbf.get("essential") is True, claims
+    assert abs(int(nbf["value"]) - revoked_at) <= 3, (nbf, revoked_at)
+    text = agent_reply(reply)
+    assert text.startswith("You can see 3 expenses"), text
+    for description in ALICES_EXPENSES:
+        assert description in text, text
+    assert_chain(alice_spa, ["spa", "agent", "mcpServer", "dataApi"], alice)
+    kind, status = alice_spa.status()
+    assert kind == "info", status
+
+    # The sign-in log (Graph, as the admin app), since the revocation: alice signed in to the SPA again with her
+    # password (a new session, single factor), then with the code for the Data API's MFA policy. A refresh token
+    # presented after the revocation would be refused with AADSTS50173; none may have passed.
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(revoked_at)))
+
+    def interactive(entries):
+        return [e for e in reversed(entries) if e["isInteractive"] and e["status"]["errorCode"] == 0
+                and e["appId"] == manifest["applications"]["spa"]["appId"] and e["createdDateTime"] >= since]
+
+    entries = own_chain.sign_ins(alice["userPrincipalName"], lambda es: len(interactive(es)) >= 2)
+    signed_in = [(e["createdDateTime"], e["authenticationMethodsUsed"], e["authenticationRequirement"]) for e in interactive(entries)]
+    assert len(signed_in) == 2, f"{signed_in}\n{[(e['createdDateTime'], e['appDisplayName'], e['status']) for e in entries[:12]]}"
+    (_, methods, requirement), (_, step_up, _) = signed_in
+    assert methods == ["pwd"] and requirement == "singleFactorAuthentication", signed_in
+    assert "mfa" in step_up, signed_in
+    refreshed = [e for e in entries if e["createdDateTime"] >= since and e.get("authenticationProtocol") == "refresh_token"]
+    assert all(e["status"]["errorCode"] == SIGN_IN_REVOKED for e in refreshed if e["createdDateTime"] < signed_in[0][0]), refreshed
+
+
+def created(response, what):
+    assert response.status_code == 201, f"creating {what}: HTTP {response.status_code}: {response.text[:500]}"
+    return response.json()
+
+
+def test_bob_administers_users_grants_and_policies_on_the_admin_page_and_alice_is_refused(own_spa, own_chain):
+    manifest = own_chain.manifest
+    alice, bob = manifest["users"]["alice"], manifest["users"]["bob"]
+    # A user and a grant of this test's own (created as the admin app), so the demo's stay as the other tests expect.
+    tag = uuid.uuid4().hex[:8]
+    upn = f"admin-page-{tag}@{manifest['tenantDomain']}"
+    user = created(own_chain.graph_call("POST", "/v1.0/users", json={
+        "accountEnabled": True, "displayName": f"Admin Page Test {tag}", "mailNickname": f"admin-page-{tag}",
+        "userPrincipalName": upn, "passwordProfile": {"password": f"Test!{tag}Deputy", "forceChangePasswordNextSignIn": False}}),
+        "a test user")
+    principals = {sp["appId"]: sp["id"] for sp in own_chain.graph_call(
+        "GET", "/v1.0/servicePrincipals?$select=id,appId,displayName").json()["value"]}
+    apps = manifest["applications"]
+    grant = created(own_chain.graph_call("POST", "/v1.0/oauth2PermissionGrants", json={
+        "clientId": principals[apps["reports"]["appId"]], "resourceId": principals[apps["reportsApi"]["appId"]],
+        "consentType": "Principal", "principalId": user["id"], "scope": "access_as_user"}), "a test grant")
+
+    bob_spa = own_spa("bob")
+    bob_spa.sign_in(bob)
+    shown = bob_spa.admin_load(bob)
+    assert shown == [], f"bob's Graph token comes from his refresh token, without a sign-in page: {shown}"
+    assert bob_spa.admin_error() is None, bob_spa.admin_error()
+
+    # Users: every user of the directory, with the test user enabled.
+    users = {row.get_attribute("data-upn"): cells for row, cells in bob_spa.admin_table("admin-users", "admin-user")}
+    for person in (alice, bob, manifest["users"]["eve"]):
+        assert users[person["userPrincipalName"]][:3] == [person["displayName"], person["userPrincipalName"], "Yes"], users
+    assert users[upn][:3] == [f"Admin Page Test {tag}", upn, "Yes"], users
+
+    # Disable, then enable the test user: the row and Graph agree after each.
+    for button, enabled, word in (("Disable", False, "Disabled"), ("Enable", True, "Enabled")):
+        toggle = bob_spa.admin_user(upn).find_element(By.CSS_SELECTOR, "button.user-toggle")
+        assert toggle.text == button, toggle.text
+        shown = bob_spa.admin_click(bob, toggle)
+        assert shown == [], shown
+        row = bob_spa.admin_user(upn)
+        assert row.get_attribute("data-enabled") == str(enabled).lower(), row.text
+        assert row.find_element(By.CSS_SELECTOR, "td.enabled").text == ("Yes" if enabled else "No"), row.text
+        result = row.find_element(By.CSS_SELECTOR, "td.result")
+        assert "error" not in result.get_attribute("class").split() and result.text.startswith(f"{word} at "), result.text
+        assert bob_spa.status() == ("info", f"{word} {upn}."), bob_spa.status()
+        r = own_chain.graph_call("GET", f"/v1.0/users/{user['id']}?$select=accountEnabled")
+        assert r.status_code == 200 and r.json()["accountEnabled"] is enabled, r.text
+        if not enabled:
+            screenshot(bob_spa, "admin-users", "admin-users")
+
+    # Conditional Access: the agent block to report-only and back to off, through the state control.
+    def policy_row():
+        return bob_spa.d.find_element(By.CSS_SELECTOR, f"#admin-policies tr.admin-policy[data-id='{AGENT_BLOCK}']")
+
+    assert policy_row().get_attribute("data-state") == "disabled", policy_row().text
+    try:
+        for state, label in (("enabledForReportingButNotEnforced", "Report-only"), ("disabled", "Off")):
+            control = policy_row().find_element(By.CSS_SELECTOR, f"button.policy-state[data-state='{state}']")
+            assert control.get_attribute("aria-pressed") == "false" and control.is_enabled(), control.text
+            shown = bob_spa.admin_click(bob, control)
+            assert shown == [], shown
+            row = policy_row()
+            assert row.get_attribute("data-state") == state and row.find_element(By.CSS_SELECTOR, "td.state").text == label, row.text
+            assert row.find_element(By.CSS_SELECTOR, f"button.policy-state[data-state='{state}']").get_attribute("aria-pressed") == "true"
+            assert row.find_element(By.CSS_SELECTOR, "td.result").text.startswith(f"Set to {label} at "), row.text
+            r = own_chain.graph_call("GET", f"/v1.0/identity/conditionalAccess/policies/{AGENT_BLOCK}")
+            assert r.status_code == 200 and r.json()["state"] == state, r.text
+    finally:
+        own_chain.graph_call("PATCH", f"/v1.0/identity/conditionalAccess/policies/{AGENT_BLOCK}", json={"state": "disabled"})
+
+    # Delegated permission grants: the test grant, for the test user alone; Revoke deletes it.
+    grants = {row.get_attribute("data-id"): cells for row, cells in bob_spa.admin_table("admin-grants", "admin-grant")}
+    assert grant["id"] in grants, grants
+    assert grants[grant["id"]][1:4] == ["Principal", upn, "access_as_user"], grants[grant["id"]]
+    shown = bob_spa.admin_click(bob, bob_spa.d.find_element(
+        By.CSS_SELECTOR, f"#admin-grants tr.admin-grant[data-id='{grant['id']}'] button.grant-revoke"))
+    assert shown == [], shown
+    kind, status = bob_spa.status()
+    assert kind == "info" and status.startswith("Revoked the grant of access_as_user on "), (kind, status)
+    assert not bob_spa.d.find_elements(By.CSS_SELECTOR, f"#admin-grants tr.admin-grant[data-id='{grant['id']}']")
+    assert own_chain.graph_call("GET", f"/v1.0/oauth2PermissionGrants/{grant['id']}").status_code == 404
+
+    # Alice is no administrator: Graph's 403, said plainly, and nothing of the directory shown.
+    alice_spa = own_spa("alice")
+    alice_spa.sign_in(alice)
+    shown = alice_spa.admin_load(alice)
+    assert shown == [], shown
+    error = alice_spa.admin_error()
+    assert error and error.startswith(f"{alice['userPrincipalName']} is not an administrator: Microsoft Graph refused the "
+                                      "request (HTTP 403 Authorization_RequestDenied): Insufficient privileges"), error
+    assert not alice_spa.d.find_element(By.ID, "admin-content").is_displayed()
+    assert alice_spa.status() == ("error", error), alice_spa.status()
+    screenshot(alice_spa, "admin-not-an-administrator", "page-admin")
+    # The rest of the SPA still works for her.
+    alice_spa.tab("agent")
+    reply, shown = alice_spa.chat(alice, "list my expenses")
+    assert agent_reply(reply).startswith("You can see 3 expenses"), agent_reply(reply)
+
+
+def test_the_admin_page_shows_the_latest_sign_ins(own_spa, own_chain):
+    bob = own_chain.manifest["users"]["bob"]
+    bob_spa = own_spa("bob")
+    bob_spa.sign_in(bob)
+    assert bob_spa.admin_load(bob) == []
+    note = bob_spa.d.find_element(By.ID, "admin-signins-note")
+    assert not note.is_displayed(), note.text
+    logged = bob_spa.admin_table("admin-signins", "admin-signin")
+    assert 1 <= len(logged) <= 20, len(logged)
+    # bob's own sign-in to the SPA is among the latest, with its result, Conditional Access status and correlation id.
+    mine = [(row.get_attribute("data-error-code"), cells) for row, cells in logged if row.get_attribute("data-upn") == bob["userPrincipalName"]]
+    assert any(code == "0" and cells[2] == "Contoso Expenses (SPA)" and cells[4] == "Success" and uuid.UUID(cells[6])
+               for code, cells in mine), mine
+    screenshot(bob_spa, "admin-sign-in-log", "admin-signins")
+
+
+def test_the_admin_page_names_the_apps_of_each_grant(own_spa, own_chain):
+    bob = own_chain.manifest["users"]["bob"]
+    bob_spa = own_spa("bob")
+    bob_spa.sign_in(bob)
+    assert bob_spa.admin_load(bob) == []
+    note = bob_spa.d.find_element(By.ID, "admin-grants-note")
+    assert not note.is_displayed(), note.text
+    grants = [cells[0] for _, cells in bob_spa.admin_table("admin-grants", "admin-grant")]
+    assert "Contoso Expenses (SPA) → Contoso Expenses Web API" in grants, grants

@@ -13,9 +13,13 @@ import NIOCore
 /// "conditionalAccessRoot: evaluate").
 extension AuthorityRoutes {
     func addGraphRoutes(_ router: Router<AuthorityRequestContext>) {
-        router.get("/v1.0/auditLogs/signIns") { req, _ in try await signIns(req) }
-        router.get("/beta/auditLogs/signIns") { req, _ in try await signIns(req) }
-        router.post("/beta/identity/conditionalAccess/evaluate") { req, _ in try await whatIf(req) }
+        // Every answer, errors included, readable by a browser page (see `graphCORS`).
+        router.get("/v1.0/auditLogs/signIns") { req, _ in graphCORS(try await signIns(req), req) }
+        router.get("/beta/auditLogs/signIns") { req, _ in graphCORS(try await signIns(req), req) }
+        router.post("/beta/identity/conditionalAccess/evaluate") { req, _ in graphCORS(try await whatIf(req), req) }
+        for path: RouterPath in ["/beta/auditLogs/signIns", "/beta/identity/conditionalAccess/evaluate"] {
+            router.on(path, method: .options) { req, _ in await graphPreflight(req) }
+        }
     }
 
     /// Who is calling Graph: an app-only token with the app role, or a delegated token with the

@@ -295,6 +295,7 @@ public struct DemoTenant: Sendable {
                         - {id: e4c9e354-4dc5-45b8-9e7c-e1393b0b1a20, value: AuditLog.Read.All, adminConsentRequired: true, adminConsentDisplayName: "Read audit log data"}
                         - {id: 572fea84-0151-49b2-9301-11cb16974376, value: Policy.Read.All, adminConsentRequired: true, adminConsentDisplayName: "Read your organization's policies"}
                         - {id: 204e0828-b5ca-4ad8-b9f3-f32a958e7cc4, value: User.ReadWrite.All, adminConsentRequired: true, adminConsentDisplayName: "Read and write all users' full profiles"}
+                        - {id: c79f8feb-a9db-4090-85f9-90d820caa0eb, value: Application.Read.All, adminConsentRequired: true, adminConsentDisplayName: "Read applications"}
                         - {id: 4e46008b-f24c-477d-8fff-7bb4ec7aafe0, value: Group.ReadWrite.All, adminConsentRequired: true, adminConsentDisplayName: "Read and write all groups"}
                         - {id: bdfbf15f-ee85-4955-8675-146e8e5296b5, value: Application.ReadWrite.All, adminConsentRequired: true, adminConsentDisplayName: "Read and write all applications"}
                         - {id: 41ce6ca6-6826-4807-84f1-1c82854f7ee5, value: DelegatedPermissionGrant.ReadWrite.All, adminConsentRequired: true, adminConsentDisplayName: "Manage all delegated permission grants"}
@@ -360,7 +361,7 @@ public struct DemoTenant: Sendable {
                   - {clientId: \(a("agent")), resourceId: \(a("mcpServer")), consentType: AllPrincipals, scope: "Expenses.ReadWrite Expenses.Approve"}
                   - {clientId: \(a("cli")), resourceId: \(DemoTenant.graphAppID), consentType: AllPrincipals, scope: "User.Read AuditLog.Read.All Policy.Read.All User.ReadWrite.All Group.ReadWrite.All Application.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All Policy.ReadWrite.ConditionalAccess"}
                   # The SPA's admin page: what an administrator (bob) manages from the browser.
-                  - {clientId: \(a("spa")), resourceId: \(DemoTenant.graphAppID), consentType: AllPrincipals, scope: "User.Read AuditLog.Read.All Policy.Read.All User.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All Policy.ReadWrite.ConditionalAccess"}
+                  - {clientId: \(a("spa")), resourceId: \(DemoTenant.graphAppID), consentType: AllPrincipals, scope: "User.Read AuditLog.Read.All Policy.Read.All User.ReadWrite.All Application.Read.All DelegatedPermissionGrant.ReadWrite.All Policy.ReadWrite.ConditionalAccess"}
                   - {clientId: \(a("cli")), resourceId: \(a("auditTarget")), consentType: AllPrincipals, scope: access_as_user}
                   - {clientId: \(a("auditTarget")), resourceId: \(a("dataApi")), consentType: AllPrincipals, scope: Data.Read}
                 appRoleAssignments:

@@ -152,7 +152,8 @@ public enum DemoChain {
 
     /// The delegated Graph permissions the SPA's admin page asks for (the demo tenant grants them).
     public static let graphAdminScopes = [
-        "User.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All", "Policy.ReadWrite.ConditionalAccess", "AuditLog.Read.All",
+        "User.ReadWrite.All", "Application.Read.All", "DelegatedPermissionGrant.ReadWrite.All", "Policy.ReadWrite.ConditionalAccess",
+        "AuditLog.Read.All",
     ].map { "https://graph.microsoft.com/" + $0 }
 
     /// A router for a service the SPA calls from the browser: CORS for the SPA's origin exposing

@@ -20,7 +20,8 @@ struct UserCommand: AsyncParsableCommand {
             POST /v1.0/users/{id}/revokeSignInSessions, PATCH /v1.0/users/{id} and DELETE /v1.0/users/{id}.
             """,
         subcommands: [
-            List.self, Create.self, RevokeSessions.self, Disable.self, Enable.self, SetPassword.self, Delete.self, Risk.self, Events.self,
+            List.self, Create.self, RevokeSessions.self, Disable.self, Enable.self, SetPassword.self, Delete.self, Risk.self, Location.self,
+            Events.self,
         ])
 
     struct Target: ParsableArguments {
@@ -145,6 +146,35 @@ struct UserCommand: AsyncParsableCommand {
                 if let i = d.users.firstIndex(where: { $0.id == u.id }) { d.users[i].userRiskLevel = level }
             }
             print("Set the risk of \(u.userPrincipalName) to \(level)")
+        }
+    }
+
+    struct Location: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move a user's sign-ins to another network address (a test control, on the data directory's store).",
+            discussion:
+                "Conditional Access then places the user's sign-ins there (named locations). While an enabled policy strictly enforces location (sessionControls.continuousAccessEvaluation.mode strictEnforcement), it is a critical event."
+        )
+        @OptionGroup var target: Target
+        @Argument(help: "An IPv4 or IPv6 address, or 'request' for the request's own address again.") var address: String
+        func run() async throws {
+            let (store, d, u) = try await target.resolve()
+            let place = address == "request" ? nil : address
+            let event: CriticalEvent?
+            do {
+                event = try await ContinuousAccess.moveSignIns(
+                    to: place, userID: u.id, tenantID: d.tenant.id, at: try await authorityNow(store), in: store)
+            } catch let e as ContinuousAccess.InvalidAddress {
+                throw fail(e.description)
+            }
+            let whereTo = place.map { "from \($0)" } ?? "from their own address again"
+            if let event {
+                print(
+                    "\(u.userPrincipalName) now signs in \(whereTo): critical event \(event.sequence) (locationChanged); a policy enforces location strictly"
+                )
+            } else {
+                print("\(u.userPrincipalName) now signs in \(whereTo) (no policy enforces location strictly: not a critical event)")
+            }
         }
     }
 

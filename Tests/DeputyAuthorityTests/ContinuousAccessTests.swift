@@ -145,6 +145,57 @@ struct ContinuousAccessTests {
         }
     }
 
+    @Test(
+        "With a policy that enforces location strictly, moving a user's sign-ins is a critical event and the next token is evaluated from the new place; without one it is not an event"
+    )
+    func locationChange() async throws {
+        let office = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"
+        let f = try await GrantsFixture.make { d in
+            d.namedLocations.append(
+                .object([
+                    "@odata.type": .string("#microsoft.graph.ipNamedLocation"), "id": .string(office), "displayName": .string("Office"),
+                    "isTrusted": .bool(true),
+                    "ipRanges": .array([
+                        .object(["@odata.type": .string("#microsoft.graph.iPv4CidrRange"), "cidrAddress": .string("127.0.0.0/8")])
+                    ]),
+                ]))
+            d.conditionalAccessPolicies.append(
+                .object([
+                    "id": .string("7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b"), "displayName": .string("SQL from the office only"),
+                    "state": .string("enabled"),
+                    "conditions": .object([
+                        "users": .object(["includeUsers": .array([.string("All")])]),
+                        "applications": .object(["includeApplications": .array([.string(GrantsFixture.app("dataApi").appId)])]),
+                        "clientAppTypes": .array([.string("all")]),
+                        "locations": .object(["includeLocations": .array([.string("All")]), "excludeLocations": .array([.string(office)])]),
+                    ]),
+                    "grantControls": .object(["operator": .string("OR"), "builtInControls": .array([.string("block")])]),
+                    "sessionControls": .object(["continuousAccessEvaluation": .object(["mode": .string("strictEnforcement")])]),
+                ]))
+        }
+        let assertion = try await f.mfaUserToken(bob)
+        #expect(try await obo(f, assertion: assertion).get().accessToken.isEmpty == false)
+        let event = try await ContinuousAccess.moveSignIns(
+            to: "203.0.113.7", userID: bob.id, tenantID: GrantsFixture.tenant, at: f.time.now(), in: f.store)
+        #expect(event?.kind == .locationChanged)
+        // Sessions are not ended: Conditional Access decides from the new place.
+        #expect(try await f.store.directories().first?.users.first { $0.id == bob.id }?.signInSessionsValidFrom == nil)
+        #expect(await obo(f, assertion: assertion).failure?.aadsts == 53003)
+        try await ContinuousAccess.moveSignIns(to: nil, userID: bob.id, tenantID: GrantsFixture.tenant, at: f.time.now(), in: f.store)
+        #expect(try await obo(f, assertion: assertion).get().accessToken.isEmpty == false)
+        await #expect(throws: ContinuousAccess.InvalidAddress.self) {
+            try await ContinuousAccess.moveSignIns(
+                to: "not-an-ip", userID: bob.id, tenantID: GrantsFixture.tenant, at: f.time.now(), in: f.store)
+        }
+
+        // Without strict enforcement the move is no event.
+        let plain = try await GrantsFixture.make()
+        #expect(
+            try await ContinuousAccess.moveSignIns(
+                to: "203.0.113.7", userID: bob.id, tenantID: GrantsFixture.tenant, at: plain.time.now(), in: plain.store) == nil)
+        #expect(try await plain.store.criticalEvents(tenantID: GrantsFixture.tenant, after: 0, limit: 5).isEmpty)
+    }
+
     func feed(_ f: GrantsFixture, _ form: [(String, String)], basic: String? = nil) async -> Result<CriticalEventFeed, OAuthError> {
         await f.authority.criticalEventFeed(
             TokenRequest(tenantSegment: "contoso.com", form: FormParameters(form), authorizationHeader: basic, correlationID: "feed"))

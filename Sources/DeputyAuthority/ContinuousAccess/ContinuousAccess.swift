@@ -17,8 +17,14 @@ public enum ContinuousAccess {
     /// say it: sessions end at the event (`signInSessionsValidFromDateTime`) for every kind but
     /// a risk change; a disabled account is disabled, a deleted one removed with its grants, roles
     /// and memberships, a risky user's risk set to high.
-    /// - Parameter change: a further change to make first, in the same transaction (a Graph PATCH
-    ///   with a new password hash); when it throws, nothing is changed or recorded.
+    /// - Parameters:
+    ///   - kind: what happened.
+    ///   - userID: the user's object id.
+    ///   - tenantID: the user's tenant.
+    ///   - at: when it happened (the authority's clock).
+    ///   - store: where the directory and the events are.
+    ///   - change: a further change to make first, in the same transaction (a Graph PATCH with a
+    ///     new password hash); when it throws, nothing is changed or recorded.
     @discardableResult
     public static func raise(
         _ kind: CriticalEvent.Kind, userID: String, tenantID: String, at: Date, in store: any CriticalEventStore & DirectoryStore,
@@ -38,10 +44,48 @@ public enum ContinuousAccess {
                 return
             case .userDisabled: d.users[i].accountEnabled = false
             case .userRiskHigh: d.users[i].userRiskLevel = "high"
-            case .passwordChanged, .sessionsRevoked: break
+            case .passwordChanged, .sessionsRevoked, .locationChanged: break
             }
-            if kind != .userRiskHigh { d.users[i].signInSessionsValidFrom = from }
+            if ![.userRiskHigh, .locationChanged].contains(kind) { d.users[i].signInSessionsValidFrom = from }
         }
+    }
+
+    /// A user's address for Conditional Access is not an IP address.
+    public struct InvalidAddress: Error, CustomStringConvertible {
+        public var address: String
+        public var description: String { "'\(address)' is not an IPv4 or IPv6 address" }
+    }
+
+    /// Moves a user's sign-ins to another network address (Deputy's test control for named
+    /// locations; nil: back to the request's own address). While an enabled policy strictly
+    /// enforces location (``ConditionalAccessPolicy/strictLocationEnforcement``) this is a
+    /// `locationChanged` critical event: resources that evaluate continuously refuse the user's
+    /// earlier tokens, and the next token is evaluated from the new place (Microsoft Learn,
+    /// "Strictly enforce location policies using continuous access evaluation").
+    /// - Parameters:
+    ///   - address: the IPv4 or IPv6 address, or nil.
+    ///   - userID: the user's object id.
+    ///   - tenantID: the user's tenant.
+    ///   - at: when (the authority's clock).
+    ///   - store: where the directory and the events are.
+    /// - Returns: the event, or nil when no policy enforces location strictly.
+    @discardableResult
+    public static func moveSignIns(
+        to address: String?, userID: String, tenantID: String, at: Date, in store: any CriticalEventStore & DirectoryStore
+    ) async throws -> CriticalEvent? {
+        if let address, IPRange.bytes(of: address) == nil { throw InvalidAddress(address: address) }
+        guard let directory = try await store.directories().first(where: { $0.tenant.id == tenantID }),
+            directory.users.contains(where: { $0.id == userID })
+        else { throw UnknownUser(userID: userID) }
+        let change: @Sendable (inout TenantDirectory) throws -> Void = { d in
+            if let i = d.users.firstIndex(where: { $0.id == userID }) { d.users[i].signInIPAddress = address }
+        }
+        let strict = DirectoryIndex(directory).policies.contains { $0.state == .enabled && $0.strictLocationEnforcement }
+        guard strict else {
+            try await store.updateDirectory(tenantID: tenantID, change)
+            return nil
+        }
+        return try await raise(.locationChanged, userID: userID, tenantID: tenantID, at: at, in: store, change: change)
     }
 
     /// Refuses issuance on a sign-in older than the user's `signInSessionsValidFromDateTime`, or

@@ -20,6 +20,9 @@ public struct CriticalEvent: Codable, Sendable, Equatable {
         case sessionsRevoked
         /// Identity Protection raised the user's risk to high.
         case userRiskHigh
+        /// The user's sign-ins now come from another network location while a policy with strict
+        /// location enforcement is on (the resource re-checks the location at once).
+        case locationChanged
     }
 
     /// The event's place in the store's order (increasing, never reused).
@@ -43,9 +46,9 @@ public struct CriticalEvent: Codable, Sendable, Equatable {
     public static let retention: TimeInterval = 7 * 86_400
 
     /// Whether the event ends the user's current sessions and refresh tokens at the authority
-    /// (Graph's `signInSessionsValidFromDateTime` moves to the event). A risk change leaves them
-    /// to Conditional Access.
-    public var endsSessions: Bool { kind != .userRiskHigh }
+    /// (Graph's `signInSessionsValidFromDateTime` moves to the event). A risk or location change
+    /// leaves them to Conditional Access, which sees the new risk or place at the next token.
+    public var endsSessions: Bool { kind != .userRiskHigh && kind != .locationChanged }
 }
 
 /// The critical events of continuous access evaluation.

@@ -202,6 +202,9 @@ public struct User: Codable, Sendable, Equatable {
     /// from sign-ins before it are refused; `revokeSignInSessions` and a password change set it to
     /// now (Microsoft Graph, "user: revokeSignInSessions").
     public var signInSessionsValidFromDateTime: String?
+    /// Deputy's test control: the network address this user's sign-ins are evaluated from by
+    /// Conditional Access (named locations), in place of the request's (`deputy user location`).
+    public var signInIPAddress: String?
 
     /// A user with the required properties; set the others as needed.
     public init(id: String, userPrincipalName: String, displayName: String) {
@@ -240,7 +243,7 @@ public struct User: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, userPrincipalName, displayName, givenName, surname, mail, password, passwordHash, totpSecret, userType
         case accountEnabled, manager, jobTitle, userRiskLevel, signInRiskLevel, device, identityParentId
-        case externalTenantId, guestOrExternalUserType, signInSessionsValidFromDateTime
+        case externalTenantId, guestOrExternalUserType, signInSessionsValidFromDateTime, signInIPAddress
         case odataType = "@odata.type"
     }
 }

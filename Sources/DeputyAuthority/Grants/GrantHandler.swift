@@ -46,6 +46,7 @@ struct GrantContext: Sendable {
     func conditionalAccess(_ c: SignInContext) throws(OAuthError) -> ConditionalAccessOutcome {
         var c = c
         c.devicePlatform = c.devicePlatform ?? devicePlatform
+        if let place = c.user?.signInIPAddress { c.ipAddress = place }
         let outcome = withSpan("conditional access") { span in
             let outcome = authority.evaluator.evaluate(c)
             span.attributes["deputy.ca.status"] = outcome.status

@@ -131,8 +131,12 @@ public enum GraphCollection: String, CaseIterable, Sendable {
     // MARK: Writing
 
     /// Creates an object from a POST body and returns it as Graph shows it.
-    /// - Parameter newID: the id to give it when the body names none.
-    /// - Parameter passwordHash: a new user's bcrypt hash (the adapter hashes `passwordProfile.password`).
+    /// - Parameters:
+    ///   - body: the POST body (Graph JSON).
+    ///   - d: the tenant's directory, changed in place.
+    ///   - newID: the id to give it when the body names none.
+    ///   - now: the time for `createdDateTime`.
+    ///   - passwordHash: a new user's bcrypt hash (the adapter hashes `passwordProfile.password`).
     public func create(
         _ body: [String: JSONValue], in d: inout TenantDirectory, newID: String, now: Date, passwordHash: String? = nil
     ) throws(GraphError) -> JSONValue {

@@ -22,6 +22,7 @@ public struct ODataQuery: Sendable {
 
     /// Reads the options from a query's parameters.
     /// - Parameters:
+    ///   - parameters: the request's query.
     ///   - defaultTop: the page size without `$top` (Graph: 100 for users and groups).
     ///   - maxTop: the largest `$top` (Graph: 999 for directory objects).
     public init(parameters: FormParameters, defaultTop: Int = 100, maxTop: Int = 999) throws(Invalid) {

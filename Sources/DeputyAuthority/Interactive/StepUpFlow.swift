@@ -42,9 +42,10 @@ struct StepUpFlow: Sendable {
         tenant: DirectoryIndex, request: BrowserRequest, cookies: [Cookie], then: InteractiveFlowRecord.Purpose,
         silent: ((OAuthError) -> InteractiveResult)? = nil
     ) async throws -> Decision {
-        let context = context(
+        var context = context(
             client: client, resource: resource, claims: claims, user: user, authentication: authentication,
             tenant: tenant, request: request)
+        if let place = user.signInIPAddress { context.ipAddress = place }
         let outcome = authority.evaluator.evaluate(context)
         guard outcome.decision != .grant, let error = outcome.error(resource: resource, style: nil) else { return .proceed(outcome) }
         // Every interrupted or blocked attempt is in the sign-in log, with each policy's result.

@@ -30,6 +30,7 @@ public final class ConditionalAccessPolicy: Sendable, Equatable {
         /// satisfied by MFA, like the `mfa` control.
         var authenticationStrength: String?
         var signInFrequency: SignInFrequency?
+        var strictLocationEnforcement = false
         /// The policy's JSON as given.
         var json: JSONValue
 
@@ -59,6 +60,7 @@ public final class ConditionalAccessPolicy: Sendable, Equatable {
         controls = d.controls
         authenticationStrength = d.authenticationStrength
         signInFrequency = d.signInFrequency
+        strictLocationEnforcement = d.strictLocationEnforcement
         json = d.json
         var controls = d.controls
         if d.authenticationStrength != nil, !controls.contains(.mfa) { controls.append(.mfa) }
@@ -156,6 +158,10 @@ public final class ConditionalAccessPolicy: Sendable, Equatable {
     /// satisfied by MFA, like the `mfa` control.
     public let authenticationStrength: String?
     public let signInFrequency: SignInFrequency?
+    /// `sessionControls.continuousAccessEvaluation.mode` is `strictEnforcement` or `strictLocation`
+    /// (Microsoft Learn, "Strictly enforce location policies using continuous access evaluation"):
+    /// a user's change of location is a critical event for resources that evaluate continuously.
+    public let strictLocationEnforcement: Bool
     /// The policy's JSON as given.
     public let json: JSONValue
 
@@ -491,11 +497,20 @@ struct PolicyReader {
         guard let s else { return }
         let path = "sessionControls"
         try checkKeys(
-            s, path, known: ["signInFrequency"],
+            s, path, known: ["signInFrequency", "continuousAccessEvaluation"],
             unenforced: [
-                "applicationEnforcedRestrictions", "cloudAppSecurity", "persistentBrowser", "continuousAccessEvaluation",
+                "applicationEnforcedRestrictions", "cloudAppSecurity", "persistentBrowser",
                 "disableResilienceDefaults", "secureSignInSession", "globalSecureAccessFilteringProfile", "networkAccessSecurity",
             ])
+        if let cae = try object(s["continuousAccessEvaluation"], "\(path).continuousAccessEvaluation") {
+            let cp = "\(path).continuousAccessEvaluation"
+            try checkKeys(cae, cp, known: ["mode"], unenforced: [])
+            switch try string(cae["mode"], "\(cp).mode") {
+            case "strictEnforcement"?, "strictLocation"?: p.strictLocationEnforcement = true
+            case "disabled"?, nil: break
+            case let other?: throw fail("\(cp).mode", "expected strictEnforcement, strictLocation or disabled, found '\(other)'")
+            }
+        }
         guard let f = try object(s["signInFrequency"], "\(path).signInFrequency") else { return }
         let fp = "\(path).signInFrequency"
         try checkKeys(f, fp, known: ["isEnabled", "type", "value", "authenticationType", "frequencyInterval"], unenforced: [])

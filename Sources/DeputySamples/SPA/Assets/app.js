@@ -179,6 +179,20 @@ function withClientCapabilities(claims) {
   return JSON.stringify(Object.assign({}, request, { access_token: accessToken }));
 }
 
+const MAX_STEP_UPS = 3;
+
+/**
+ * The claims challenges one action has answered, with this one added; null when this one was
+ * answered already (signing in again did not satisfy it) or the action met too many.
+ */
+function nextStepUps(answered, claims, max = MAX_STEP_UPS) {
+  const list = Array.isArray(answered) ? answered : [];
+  let key = claims;
+  try { key = JSON.stringify(JSON.parse(claims)); } catch (_) { /* compare the text */ }
+  if (list.includes(key) || list.length >= max) return null;
+  return list.concat([key]);
+}
+
 /** The authorize URL (Entra v2, auth code + PKCE, response_mode=query). */
 function buildAuthorizeUrl(cfg, { scope, state, nonce, codeChallenge, loginHint, prompt, claims }) {
   const q = new URLSearchParams({
@@ -238,13 +252,95 @@ function formatExp(exp, nowMs) {
   return { local: sameDay ? date.toLocaleTimeString() : date.toLocaleString(), relative };
 }
 
+/** The code of a Microsoft Graph error body ({"error": {"code", "message"}}), or null. */
+function graphErrorCode(body) {
+  const e = body && body.error;
+  return e && typeof e === 'object' && typeof e.code === 'string' ? e.code : null;
+}
+
+/**
+ * The Graph permissions an error message names ("This call needs Application.Read.All or …"), if it names any.
+ */
+function permissionsNamed(message) {
+  return String(message || '').match(/\b[A-Z][A-Za-z]*(?:\.[A-Z][A-Za-z]*)+\b/g) || [];
+}
+
+/**
+ * The text shown for a Microsoft Graph error. A 403 Authorization_RequestDenied means the signed-in
+ * user is no administrator, unless the message names the permissions the call needs and the token
+ * (`grantedScopes`, e.g. "https://graph.microsoft.com/User.ReadWrite.All") has none of them: then
+ * the app lacks a permission, whoever signed in.
+ */
+function graphErrorMessage(status, body, username, grantedScopes) {
+  const e = (body && body.error && typeof body.error === 'object') ? body.error : {};
+  const code = e.code || `HTTP ${status}`;
+  const message = String(e.message || '').trim();
+  const detail = message ? `: ${message}` : '.';
+  if (status === 403 && e.code === 'Authorization_RequestDenied') {
+    const needed = permissionsNamed(message);
+    const granted = (grantedScopes || []).map((s) => String(s).replace(/^.*\//, ''));
+    if (grantedScopes && needed.length && !needed.some((p) => granted.includes(p))) {
+      return `This app's Microsoft Graph token has none of the permissions the call needs (HTTP 403 ${code})${detail}`;
+    }
+    return `${username || 'The signed-in user'} is not an administrator: Microsoft Graph refused the request (HTTP 403 ${code})${detail}`;
+  }
+  return `Microsoft Graph failed (HTTP ${status} ${code})${detail}`;
+}
+
+/** Whether an absolute URL (e.g. an @odata.nextLink) is on the origin of `base` (a token may be sent there). */
+function sameOrigin(url, base) {
+  try {
+    return new URL(url).origin === new URL(base).origin;
+  } catch (_) {
+    return false;
+  }
+}
+
+const POLICY_STATES = [
+  ['enabled', 'On'], ['enabledForReportingButNotEnforced', 'Report-only'], ['disabled', 'Off'],
+];
+
+/** "On", "Report-only", "Off" for a Conditional Access policy state (the state itself when unknown). */
+function policyStateLabel(state) {
+  const known = POLICY_STATES.find(([s]) => s === state);
+  return known ? known[1] : String(state || '—');
+}
+
+/** A sign-in log entry's result: {ok, code, text}, e.g. {ok: false, code: 50173, text: "Failure AADSTS50173: …"}. */
+function signInResult(entry) {
+  const status = (entry && entry.status) || {};
+  const code = Number(status.errorCode) || 0;
+  if (code === 0) return { ok: true, code: 0, text: 'Success' };
+  const reason = String(status.failureReason || '').trim();
+  return { ok: false, code, text: `Failure AADSTS${code}${reason ? `: ${reason}` : ''}` };
+}
+
+/**
+ * Delegated permission grants with names: [{id, client, resource, consentType, principal, scope}].
+ * clientId and resourceId are service principal object ids (named from `servicePrincipals`);
+ * principalId is a user (named from `users`), none for consent on behalf of all users.
+ */
+function describeGrants(grants, servicePrincipals, users) {
+  const spNames = new Map((servicePrincipals || []).map((sp) => [sp.id, sp.displayName || sp.appId || sp.id]));
+  const userNames = new Map((users || []).map((u) => [u.id, u.userPrincipalName || u.displayName || u.id]));
+  return (grants || []).map((g) => ({
+    id: g.id,
+    client: spNames.get(g.clientId) || g.clientId || '?',
+    resource: spNames.get(g.resourceId) || g.resourceId || '?',
+    consentType: g.consentType || '',
+    principal: g.consentType === 'AllPrincipals' || !g.principalId ? 'All users' : (userNames.get(g.principalId) || g.principalId),
+    scope: String(g.scope || '').trim(),
+  }));
+}
+
 // ─────────────────────────────────────────── App state ───────────────────────────────────────────
 
 const KEYS = {
   tokens: 'deputy.tokens', refresh: 'deputy.refreshToken', account: 'deputy.account', auth: 'deputy.authRequest',
   pending: 'deputy.pending', page: 'deputy.page', chat: 'deputy.chat', expenses: 'deputy.expenses', idToken: 'deputy.idToken',
+  admin: 'deputy.admin',
 };
-const PAGES = { webapi: 'webApi', agent: 'agent', reports: 'reportsApi' };
+const PAGES = { webapi: 'webApi', agent: 'agent', reports: 'reportsApi', admin: 'graph' };
 const INTERACTION_ERRORS = ['interaction_required', 'login_required', 'consent_required', 'invalid_grant', 'insufficient_claims'];
 
 const store = {
@@ -319,6 +415,12 @@ function storeTokenResponse(serviceKey, r) {
   // Kept for sign-out: the id_token_hint names this app to the authority (RP-Initiated Logout §2).
   if (id) store.set(KEYS.idToken, r.id_token);
   if (id) store.set(KEYS.account, { username: id.preferred_username || id.upn || id.email || id.name || '', name: id.name || '', oid: id.oid || '' });
+}
+
+/** The scopes of the cached token for a service (its token response's `scope`), or null. */
+function grantedScopes(serviceKey) {
+  const cached = (store.get(KEYS.tokens) || {})[serviceKey];
+  return cached && cached.scope ? cached.scope.split(/\s+/).filter(Boolean) : null;
 }
 
 function dropToken(serviceKey) {
@@ -442,19 +544,38 @@ async function perform(action) {
       if (action.interactive) throw new AppError(`${e.message} (still required after signing in again; not retrying)`);
       return redirectForAction(action, e.claims, `Sign-in required for ${svc.name}…`);
     }
-    const headers = { Authorization: `Bearer ${token}`, 'client-request-id': action.correlationId, 'Content-Type': 'application/json' };
-    let res;
-    try {
-      res = await fetch(svc.url + action.path, { method: action.method, headers, body: action.body === undefined ? undefined : JSON.stringify(action.body) });
-    } catch (e) {
-      throw new AppError(`Could not reach ${svc.name} at ${svc.url} (${e.message}).`, 'network');
-    }
+    if (action.kind === 'admin') return await performAdmin(action, svc, token);
+    const res = await send(svc, token, action, action.path);
     const body = await readJson(res);
     recordChain(action, token, res);
     if (res.ok) return renderResult(action, body);
     return await handleFailure(action, svc, res, body || {});
   } catch (e) {
     showActionError(action, e.message);
+  }
+}
+
+/**
+ * A W3C Trace Context `traceparent` (version 00, sampled): a new trace id and span id, so each
+ * request of the SPA starts a trace the chain's services continue (W3C Trace Context §3.2).
+ */
+function newTraceparent() {
+  const hex = (n) => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, '0')).join('');
+  return `00-${hex(16)}-${hex(8)}-01`;
+}
+
+/** One request of an action to its service with the token (`url`: a path on the service, or an absolute URL). */
+async function send(svc, token, action, url, method) {
+  const headers = {
+    Authorization: `Bearer ${token}`, 'client-request-id': action.correlationId, 'Content-Type': 'application/json',
+    traceparent: newTraceparent(),
+  };
+  const target = /^https?:/.test(url) ? url : svc.url + url;
+  method = method || action.method || 'GET';
+  try {
+    return await fetch(target, { method, headers, body: action.body === undefined || method === 'GET' ? undefined : JSON.stringify(action.body) });
+  } catch (e) {
+    throw new AppError(`Could not reach ${svc.name} at ${svc.url} (${e.message}).`, 'network');
   }
 }
 
@@ -469,20 +590,26 @@ async function handleFailure(action, svc, res, body) {
       throw new AppError(`${svc.name} sent a claims challenge that could not be read (${e.message}).`);
     }
     if (challenge) {
-      if (action.stepUp) throw new AppError(oauthErrorMessage(`${svc.name} still requires additional claims after step-up; not retrying`, body));
+      // One action may meet several challenges in turn (continuous access evaluation's nbf, then
+      // the MFA the fresh session lacks); the same claims asked for again is a loop.
+      const stepUps = nextStepUps(action.stepUps, challenge.claims);
+      if (!stepUps) throw new AppError(oauthErrorMessage(`${svc.name} still requires additional claims after step-up; not retrying`, body));
       // The agent names the calls it already made for this message (`resume`): the replay sends it
       // back so they are not made twice.
-      const retry = { ...action, stepUp: true };
+      const retry = { ...action, stepUp: true, stepUps };
       if (typeof body.resume === 'string' && action.body && typeof action.body === 'object') retry.body = { ...action.body, resume: body.resume };
       return redirectForAction(retry, challenge.claims, 'Additional sign-in required…');
     }
     // invalid_token (expired, revoked, wrong audience) or no token: one silent retry with a new token.
     dropToken(action.service);
     if (!action.tokenRetried) return perform({ ...action, tokenRetried: true, replay: true });
-    const reason = bearerError(header) || body.error || 'invalid_token';
+    const reason = bearerError(header) || graphErrorCode(body) || body.error || 'invalid_token';
+    const detail = body.error_description || (graphErrorCode(body) && body.error.message) || '';
     signOutLocally(false);
-    throw new AppError(`${svc.name} rejected the access token (${reason}${body.error_description ? `: ${body.error_description}` : ''}). Please sign in again.`);
+    throw new AppError(`${svc.name} rejected the access token (${reason}${detail ? `: ${detail}` : ''}). Please sign in again.`);
   }
+  // Microsoft Graph's errors: {"error": {"code", "message"}} (403 Authorization_RequestDenied for a non-administrator).
+  if (graphErrorCode(body)) throw new AppError(graphErrorMessage(res.status, body, (account() || {}).username, grantedScopes(action.service)));
   if (res.status === 403 && body.error === 'access_blocked') throw new AppError(blockedMessage(body));
   if (res.status === 403 && body.error === 'consent_required') throw new AppError(consentMessage(body));
   if (body.error) throw new AppError(oauthErrorMessage(`${svc.name} failed (HTTP ${res.status})`, body));
@@ -502,6 +629,7 @@ function showActionError(action, message, statusAlreadySet) {
   if (action.kind === 'reports') $('reports-output').replaceChildren(el('p', { class: 'error' }, message));
   if (action.kind === 'chat') appendChat({ role: 'error', text: message });
   if (action.kind === 'agentReport') $('agent-report-output').replaceChildren(el('p', { class: 'error', role: 'alert' }, message));
+  if (action.kind === 'admin') showAdminError(action, message);
 }
 
 // ─────────────────────────────────────────── Rendering ───────────────────────────────────────────
@@ -653,6 +781,221 @@ function restoreChat() {
   $('chat-log').replaceChildren(...(store.get(KEYS.chat) || []).map(chatEntryNode));
 }
 
+// ─────────────────────────────────────────── Admin page ───────────────────────────────────────────
+// Microsoft Graph on the authority's origin with the signed-in user's delegated token: only an
+// administrator may read or change the directory (others get 403 Authorization_RequestDenied).
+
+/**
+ * What the admin page reads: section → Graph path; `follow`: read @odata.nextLink pages too;
+ * `note`: the element that says why the section is missing when Graph refuses it (or cannot be
+ * reached): the page shows the rest. The users come first and are required: a refusal there
+ * (e.g. 403 for a non-administrator) is the page's error.
+ */
+const ADMIN_SECTIONS = {
+  users: { path: '/v1.0/users?$select=id,displayName,userPrincipalName,accountEnabled&$orderby=displayName&$top=100', follow: true },
+  // Only names the grants' apps (Graph asks for Application.Read.All).
+  servicePrincipals: { path: '/v1.0/servicePrincipals?$select=id,appId,displayName&$top=100', follow: true, note: 'admin-grants-note',
+    what: 'the apps are shown by their service principal ids' },
+  grants: { path: '/v1.0/oauth2PermissionGrants?$top=100', follow: true, note: 'admin-grants-note', what: 'no grants shown' },
+  policies: { path: '/v1.0/identity/conditionalAccess/policies', follow: true, note: 'admin-policies-note', what: 'no policies shown' },
+  signIns: { path: '/v1.0/auditLogs/signIns?$top=20', follow: false, note: 'admin-signins-note', what: 'no sign-ins shown' },
+};
+const ADMIN_MAX_PAGES = 20;
+
+/**
+ * An admin action: an optional change (method, path, body) and then the sections to read again.
+ * A change that succeeded is never sent twice: its reads are an action of their own, so a sign-in
+ * they need replays the reads only.
+ */
+async function performAdmin(action, svc, token) {
+  if (action.method && action.method !== 'GET') {
+    const res = await send(svc, token, action, action.path);
+    const body = await readJson(res);
+    if (!res.ok) return await handleFailure(action, svc, res, body || {});
+    if (action.path.endsWith('/revokeSignInSessions') && !(body && body.value === true)) {
+      throw new AppError(`Microsoft Graph did not confirm the revocation (it answered ${JSON.stringify(body)}).`);
+    }
+    setAdminResult(action.target, { ok: true, text: action.result || 'Done.' });
+    return perform({ service: action.service, kind: 'admin', label: 'reading the directory again', sections: action.sections || [],
+      correlationId: action.correlationId, page: action.page, replay: true, doneMessage: action.done });
+  }
+  const loaded = {};
+  const missing = {};
+  const username = (account() || {}).username;
+  for (const section of action.sections || []) {
+    const spec = ADMIN_SECTIONS[section];
+    const values = [];
+    let url = spec.path;
+    for (let page = 0; url && page < ADMIN_MAX_PAGES; page++) {
+      let res;
+      try {
+        res = await send(svc, token, action, url, 'GET');
+      } catch (e) {
+        if (!spec.note) throw e;
+        missing[section] = e.message;
+        break;
+      }
+      const body = await readJson(res);
+      // 401 (a claims challenge, an expired token) is the action's, as for any service.
+      if (!res.ok && spec.note && res.status !== 401) {
+        missing[section] = graphErrorMessage(res.status, body || {}, username, grantedScopes(action.service));
+        break;
+      }
+      if (!res.ok) return await handleFailure(action, svc, res, body || {});
+      if (body && Array.isArray(body.value)) values.push(...body.value);
+      const next = spec.follow && body && body['@odata.nextLink'];
+      // The token goes only to Graph's own origin, whatever a next link names.
+      url = next && sameOrigin(next, svc.url) ? next : null;
+    }
+    loaded[section] = values;
+  }
+  const admin = Object.assign(store.get(KEYS.admin) || {}, loaded, { error: null });
+  admin.missing = Object.assign({}, admin.missing);
+  for (const section of Object.keys(loaded)) admin.missing[section] = missing[section] || null;
+  if (loaded.users) admin.loadedAt = Date.now();
+  // "Load directory" starts afresh; the reads after a change keep its result on its row.
+  if (loaded.users && !action.doneMessage) admin.results = {};
+  store.set(KEYS.admin, admin);
+  renderAdmin();
+  const done = action.doneMessage || `${svc.name}: ${(action.sections || []).length === 1 && loaded.signIns
+    ? `the latest ${loaded.signIns.length} sign-ins loaded.` : 'the directory is loaded.'}`;
+  const gaps = Object.keys(missing).map((section) => ADMIN_SECTIONS[section].what);
+  notify(gaps.length ? 'error' : 'info', gaps.length ? `${done} Not everything: ${gaps.join('; ')} (see the notes).` : done);
+}
+
+function setAdminResult(target, result) {
+  if (!target) return;
+  const admin = store.get(KEYS.admin) || {};
+  admin.results = Object.assign({}, admin.results, { [target]: result });
+  store.set(KEYS.admin, admin);
+  renderAdmin();
+}
+
+/** A failed change is shown on its row; a failed read (e.g. not an administrator) replaces the page's data. */
+function showAdminError(action, message) {
+  if (action.target && action.method) return setAdminResult(action.target, { ok: false, text: message });
+  store.set(KEYS.admin, { error: message });
+  renderAdmin();
+}
+
+function adminResultCell(admin, target) {
+  const r = (admin.results || {})[target];
+  return el('td', { class: r && !r.ok ? 'result error' : 'result', role: r && !r.ok ? 'alert' : null }, r ? r.text : '');
+}
+
+function adminTable(id, headings, rows, emptyText) {
+  $(id).tBodies[0].replaceChildren(...(rows.length ? rows
+    : [el('tr', { class: 'empty' }, el('td', { colspan: headings, class: 'muted' }, emptyText))]));
+}
+
+function renderAdmin() {
+  const admin = store.get(KEYS.admin) || {};
+  const loaded = !!admin.loadedAt;
+  $('admin-error').textContent = admin.error || '';
+  $('admin-error').hidden = !admin.error;
+  $('admin-content').hidden = !loaded;
+  $('admin-empty').hidden = loaded || !!admin.error;
+  if (!loaded) return;
+
+  adminTable('admin-users', 5, (admin.users || []).map((u) => {
+    const enabled = u.accountEnabled !== false;
+    const name = u.userPrincipalName || u.displayName || u.id;
+    return el('tr', { class: 'admin-user', 'data-id': u.id, 'data-upn': u.userPrincipalName || '', 'data-enabled': String(enabled) },
+      el('td', {}, u.displayName || ''),
+      el('td', { class: 'upn' }, u.userPrincipalName || ''),
+      el('td', { class: 'enabled' }, enabled ? 'Yes' : 'No'),
+      el('td', { class: 'actions' },
+        el('button', { type: 'button', class: enabled ? 'user-toggle danger' : 'user-toggle', 'data-action': enabled ? 'user-disable' : 'user-enable',
+          'data-id': u.id, 'aria-label': `${enabled ? 'Disable' : 'Enable'} ${name}` }, enabled ? 'Disable' : 'Enable'),
+        el('button', { type: 'button', class: 'user-revoke danger', 'data-action': 'user-revoke', 'data-id': u.id,
+          'aria-label': `Revoke the sign-in sessions of ${name}` }, 'Revoke sessions')),
+      adminResultCell(admin, `user:${u.id}`));
+  }), 'No users.');
+
+  // Why a section is missing, under its heading (one note may serve two sections).
+  const notes = {};
+  for (const [section, spec] of Object.entries(ADMIN_SECTIONS)) {
+    const why = (admin.missing || {})[section];
+    if (spec.note && why) (notes[spec.note] = notes[spec.note] || []).push(`${spec.what[0].toUpperCase()}${spec.what.slice(1)}: ${why}`);
+  }
+  for (const id of new Set(Object.values(ADMIN_SECTIONS).map((spec) => spec.note).filter(Boolean))) {
+    $(id).replaceChildren(...(notes[id] || []).map((text) => el('span', { class: 'note-line' }, text)));
+    $(id).hidden = !notes[id];
+  }
+  adminTable('admin-grants', 6, describeGrants(admin.grants, admin.servicePrincipals, admin.users).map((g) =>
+    el('tr', { class: 'admin-grant', 'data-id': g.id },
+      el('td', { class: 'grant-apps' }, `${g.client} → ${g.resource}`),
+      el('td', {}, g.consentType),
+      el('td', {}, g.principal),
+      el('td', { class: 'scope' }, g.scope),
+      el('td', { class: 'actions' }, el('button', { type: 'button', class: 'grant-revoke danger', 'data-action': 'grant-revoke', 'data-id': g.id,
+        'aria-label': `Revoke the grant of ${g.scope} on ${g.resource} to ${g.client}` }, 'Revoke')),
+      adminResultCell(admin, `grant:${g.id}`))), 'No delegated permission grants.');
+
+  adminTable('admin-policies', 4, (admin.policies || []).map((p) =>
+    el('tr', { class: 'admin-policy', 'data-id': p.id, 'data-state': p.state || '' },
+      el('td', {}, p.displayName || p.id),
+      el('td', { class: 'state' }, policyStateLabel(p.state)),
+      el('td', { class: 'actions' }, el('div', { class: 'segmented', role: 'group', 'aria-label': `State of ${p.displayName || p.id}` },
+        POLICY_STATES.map(([state, label]) => el('button', {
+          type: 'button', class: 'policy-state', 'data-action': 'policy-state', 'data-id': p.id, 'data-state': state,
+          'aria-pressed': String(state === p.state), disabled: state === p.state,
+        }, label)))),
+      adminResultCell(admin, `policy:${p.id}`))), 'No Conditional Access policies.');
+
+  adminTable('admin-signins', 7, (admin.signIns || []).map((e) => {
+    const result = signInResult(e);
+    return el('tr', { class: 'admin-signin', 'data-error-code': result.code, 'data-correlation': e.correlationId || '',
+      'data-upn': e.userPrincipalName || '' },
+      el('td', { class: 'time' }, formatDate(e.createdDateTime)),
+      el('td', {}, e.userPrincipalName || el('span', { class: 'muted' }, 'app only')),
+      el('td', {}, e.appDisplayName || e.appId || ''),
+      el('td', {}, e.resourceDisplayName || e.resourceId || ''),
+      el('td', { class: result.ok ? 'signin-result ok' : 'signin-result error' }, result.text),
+      el('td', {}, e.conditionalAccessStatus || ''),
+      el('td', {}, el('code', {}, e.correlationId || '')));
+  }), 'No sign-ins yet.');
+}
+
+/** A click on one of the admin page's row buttons: the change it asks for, as an action. */
+function adminAction(button) {
+  const admin = store.get(KEYS.admin) || {};
+  const id = button.getAttribute('data-id');
+  const path = (template) => template.replace('{id}', encodeURIComponent(id));
+  const user = (admin.users || []).find((u) => u.id === id) || {};
+  const who = user.userPrincipalName || user.displayName || id;
+  const time = new Date().toLocaleTimeString();
+  switch (button.getAttribute('data-action')) {
+    case 'user-disable':
+    case 'user-enable': {
+      const enable = button.getAttribute('data-action') === 'user-enable';
+      return { method: 'PATCH', path: path('/v1.0/users/{id}'), body: { accountEnabled: enable }, target: `user:${id}`, sections: ['users'],
+        label: `${enable ? 'enabling' : 'disabling'} ${who}`, result: `${enable ? 'Enabled' : 'Disabled'} at ${time}.`,
+        done: `${enable ? 'Enabled' : 'Disabled'} ${who}.` };
+    }
+    case 'user-revoke':
+      return { method: 'POST', path: path('/v1.0/users/{id}/revokeSignInSessions'), target: `user:${id}`, sections: [],
+        label: `revoking the sessions of ${who}`, result: `Sessions revoked at ${time}.`,
+        done: `Revoked the sign-in sessions of ${who}: the refresh tokens and the continuous access evaluation tokens issued before now are refused.` };
+    case 'grant-revoke': {
+      const g = describeGrants(admin.grants, admin.servicePrincipals, admin.users).find((x) => x.id === id) || { client: '?', resource: '?', scope: '' };
+      return { method: 'DELETE', path: path('/v1.0/oauth2PermissionGrants/{id}'), target: `grant:${id}`, sections: ['grants'],
+        label: 'revoking a delegated permission grant', result: `Revoked at ${time}.`,
+        done: `Revoked the grant of ${g.scope || 'its scopes'} on ${g.resource} to ${g.client}.` };
+    }
+    case 'policy-state': {
+      const state = button.getAttribute('data-state');
+      const policy = (admin.policies || []).find((p) => p.id === id) || {};
+      const name = policy.displayName || id;
+      return { method: 'PATCH', path: path('/v1.0/identity/conditionalAccess/policies/{id}'), body: { state }, target: `policy:${id}`,
+        sections: ['policies'], label: `setting “${name}” to ${policyStateLabel(state)}`, result: `Set to ${policyStateLabel(state)} at ${time}.`,
+        done: `Conditional Access policy “${name}” is now ${policyStateLabel(state)} (${state}).` };
+    }
+    default:
+      return null;
+  }
+}
+
 // ─────────────────────────────────────── Token-chain panel ───────────────────────────────────────
 
 function claimList(c) {
@@ -722,7 +1065,7 @@ function renderAccount() {
 
 function signOutLocally(clearData) {
   for (const key of [KEYS.tokens, KEYS.refresh, KEYS.account, KEYS.auth, KEYS.pending, KEYS.idToken]) store.del(key);
-  if (clearData) { store.del(KEYS.chat); store.del(KEYS.expenses); renderExpenses(); restoreChat(); }
+  if (clearData) { store.del(KEYS.chat); store.del(KEYS.expenses); store.del(KEYS.admin); renderExpenses(); restoreChat(); renderAdmin(); }
   renderAccount();
 }
 
@@ -803,6 +1146,14 @@ function bindUi() {
   });
   $('reports-load').addEventListener('click', () => runAction({ service: 'reportsApi', kind: 'reports', method: 'GET', path: '/api/expenses', label: 'loading reports' }));
   $('agent-report').addEventListener('click', () => runAction({ service: 'agent', kind: 'agentReport', method: 'GET', path: '/report', label: 'asking for the monthly report' }));
+  $('admin-load').addEventListener('click', () => runAction({ service: 'graph', kind: 'admin', label: 'loading the directory',
+    sections: ['users', 'servicePrincipals', 'grants', 'policies', 'signIns'] }));
+  $('admin-signins-load').addEventListener('click', () => runAction({ service: 'graph', kind: 'admin', label: 'loading the sign-in log', sections: ['signIns'] }));
+  $('admin-content').addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-action]');
+    const action = button && adminAction(button);
+    if (action) runAction({ service: 'graph', kind: 'admin', ...action });
+  });
 }
 
 async function loadConfig() {
@@ -822,6 +1173,7 @@ async function init() {
     showPage(store.get(KEYS.page) || 'webapi');
     renderExpenses();
     restoreChat();
+    renderAdmin();
     try {
       config = await loadConfig();
     } catch (e) {
@@ -854,6 +1206,7 @@ if (typeof module !== 'undefined' && module.exports) {
   module.exports = {
     bytesToBase64Url, base64ToBytes, base64ToText, decodeBase64UrlJson, decodeJwtPayload, parseWwwAuthenticate,
     decodeClaimsValue, parseClaimsChallenge, bearerError, decodeChainHeader, pkceChallengeS256, randomUrlSafe, newUuid,
-    buildAuthorizeUrl, withClientCapabilities, aadstsCode, blockedMessage, consentMessage, oauthErrorMessage, formatExp,
+    buildAuthorizeUrl, withClientCapabilities, newTraceparent, nextStepUps, aadstsCode, blockedMessage, consentMessage, oauthErrorMessage, formatExp,
+    graphErrorCode, graphErrorMessage, permissionsNamed, sameOrigin, policyStateLabel, signInResult, describeGrants, ADMIN_SECTIONS,
   };
 }
