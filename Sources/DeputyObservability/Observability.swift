@@ -60,7 +60,7 @@ public enum Observability {
             }, metadataProvider: metadataProvider)
     }
 
-    /// Bootstraps metrics into ``registry`` (once per process).
+    /// Bootstraps metrics into the registry `/metrics` serves (once per process).
     public static func bootstrapMetrics() {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
     }
@@ -69,6 +69,8 @@ public enum Observability {
     /// to which `/v1/traces` is added), once per process, before HTTP clients are made. Run the
     /// returned service (it exports in batches and flushes at shutdown).
     /// - Parameters:
+    ///   - endpoint: the collector's base URL.
+    ///   - encoding: protobuf (the default of collectors) or JSON.
     ///   - serviceName: OpenTelemetry's `service.name`.
     ///   - exportDelay: how long spans wait to be exported in a batch.
     public static func bootstrapTracing(
