@@ -424,9 +424,10 @@ struct TenantCommand: AsyncParsableCommand {
             guard !chosen.isEmpty else { throw fail("no tenant \(tenant ?? "") in \(database.location(dataDir: dataDir))") }
             let text = try TenantFileWriter.yaml(chosen)
             guard let output else { return print(text, terminator: "") }
-            do { try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
-                throw fail("cannot write \(output): \(error)")
-            }
+            // Readable by its owner only from the first byte: it holds hashes and TOTP secrets.
+            let written = FileManager.default.createFile(
+                atPath: output, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+            guard written else { throw fail("cannot write \(output)") }
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: output)
             print("wrote \(chosen.count) tenant(s) to \(output)")
         }

@@ -131,6 +131,15 @@ struct GraphDirectoryTests {
             #expect(after?.objectValue?["jobTitle"]?.stringValue == "Marketing Assistant")
             let (readOnly, _) = try await graph.call(.patch, "/v1.0/users/\(id)", #"{"passwordHash": "x"}"#)
             #expect(readOnly == .badRequest)
+            let (place, placeError) = try await graph.call(.patch, "/v1.0/users/\(id)", #"{"signInIPAddress": "junk"}"#)
+            #expect(
+                place == .badRequest
+                    && placeError?.objectValue?["error"]?.objectValue?["message"] == .string("Property 'signInIPAddress' is read-only."))
+            let (unknown, unknownError) = try await graph.call(.patch, "/v1.0/users/\(id)", #"{"officeLocation": "B1"}"#)
+            #expect(unknown == .badRequest)
+            #expect(
+                unknownError?.objectValue?["error"]?.objectValue?["message"]
+                    == .string("Property 'officeLocation' does not exist on type 'microsoft.graph.user'."))
 
             // The new user signs in with the password Graph set.
             let signIn = try await Self.token(
@@ -163,7 +172,7 @@ struct GraphDirectoryTests {
                  "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "12.34.221.11/22"}]}
                 """#
             let (locationCreated, named) = try await graph.call(.post, "/v1.0/identity/conditionalAccess/namedLocations", location)
-            #expect(locationCreated == .created)
+            #expect(locationCreated == .created && named?.objectValue?["@odata.type"] == .string("#microsoft.graph.ipNamedLocation"))
             let locationID = try #require(named?.objectValue?["id"]?.stringValue)
             let policy = #"""
                 {"displayName": "Block bob everywhere", "state": "enabled",
@@ -236,6 +245,9 @@ struct GraphDirectoryTests {
             #expect(app["passwordCredentials"]?.arrayValue?.allSatisfy { $0.objectValue?["hashedSecret"] == nil } == true)
             let (_, sps) = try await graph.call(.get, "/v1.0/servicePrincipals?$filter=appId%20eq%20'\(DemoTenant.app("admin").appId)'")
             #expect(Self.values(sps).count == 1)
+            // Graph generates a new application's appId.
+            let (made, newApp) = try await graph.call(.post, "/v1.0/applications", #"{"displayName": "Inventory"}"#)
+            #expect(made == .created && UUID(uuidString: newApp?.objectValue?["appId"]?.stringValue ?? "") != nil)
         }
     }
 

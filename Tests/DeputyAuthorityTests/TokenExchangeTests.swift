@@ -57,6 +57,19 @@ struct TokenExchangeTests {
         #expect(jwt.string("jti") != nil && jwt.string("tid") == DemoTenant.tenantID)
     }
 
+    @Test("A subject token from before revokeSignInSessions is refused with AADSTS50173 and the nbf claims, as an OBO assertion is")
+    func revokedSubject() async throws {
+        let f = try await fixture()
+        let subject = try await userToken(f)
+        f.time.advance(by: 2)
+        let event = try await f.authority.raiseCriticalEvent(.sessionsRevoked, userID: bob.id, tenantID: DemoTenant.tenantID)
+        let refused = await exchange(f, subject: subject, [("audience", "https://database.windows.net/")]).failure
+        #expect(refused?.error == .interactionRequired && refused?.aadsts == 50173)
+        #expect(refused?.claims == ClaimsRequest.notBefore(event.occurredAt).jsonString)
+        let log = try await f.store.recentSignIns(limit: 1)
+        #expect(log.first?.status.errorCode == 50173 && log.first?.conditionalAccessStatus == "notApplied")
+    }
+
     @Test("An actor token names the actor, and exchanging an exchanged token nests act")
     func actorsAndChains() async throws {
         let f = try await fixture()

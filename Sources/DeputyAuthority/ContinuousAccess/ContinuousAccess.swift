@@ -46,7 +46,7 @@ public enum ContinuousAccess {
             case .userRiskHigh: d.users[i].userRiskLevel = "high"
             case .passwordChanged, .sessionsRevoked, .locationChanged: break
             }
-            if ![.userRiskHigh, .locationChanged].contains(kind) { d.users[i].signInSessionsValidFrom = from }
+            if CriticalEvent.endsSessions(kind) { d.users[i].signInSessionsValidFrom = from }
         }
     }
 

@@ -48,7 +48,10 @@ public struct CriticalEvent: Codable, Sendable, Equatable {
     /// Whether the event ends the user's current sessions and refresh tokens at the authority
     /// (Graph's `signInSessionsValidFromDateTime` moves to the event). A risk or location change
     /// leaves them to Conditional Access, which sees the new risk or place at the next token.
-    public var endsSessions: Bool { kind != .userRiskHigh && kind != .locationChanged }
+    public var endsSessions: Bool { Self.endsSessions(kind) }
+
+    /// Whether events of `kind` end sessions (see ``endsSessions``).
+    public static func endsSessions(_ kind: Kind) -> Bool { kind != .userRiskHigh && kind != .locationChanged }
 }
 
 /// The critical events of continuous access evaluation.

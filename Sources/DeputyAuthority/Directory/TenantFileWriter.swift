@@ -13,7 +13,8 @@ public enum TenantFileWriter {
     /// The YAML of a tenant file holding `directories`.
     public static func yaml(_ directories: [TenantDirectory]) throws -> String {
         let encoder = YAMLEncoder()
-        encoder.options.sortKeys = false
+        // Sorted keys: two exports of the same store are the same text (policies are JSON objects).
+        encoder.options.sortKeys = true
         let header = """
             # Deputy tenant file, exported from a store: load it with `deputy authority serve --tenant FILE`.
             # It holds password hashes, TOTP secrets and client-secret hashes: keep it as private as the store.

@@ -46,7 +46,15 @@ struct GrantContext: Sendable {
     func conditionalAccess(_ c: SignInContext) throws(OAuthError) -> ConditionalAccessOutcome {
         var c = c
         c.devicePlatform = c.devicePlatform ?? devicePlatform
-        if let place = c.user?.signInIPAddress { c.ipAddress = place }
+        if let place = c.user?.signInIPAddress {
+            c.ipAddress = place
+            draft.record.ipAddress = place
+        }
+        // No grant issues for a sign-in that a critical event overtook (continuous access
+        // evaluation): every user's token passes here, whatever the grant.
+        if let user = c.user, let authentication = c.authentication {
+            try ContinuousAccess.requireCurrentSignIn(user: user, authentication: authentication, claims: ClaimsRequest())
+        }
         let outcome = withSpan("conditional access") { span in
             let outcome = authority.evaluator.evaluate(c)
             span.attributes["deputy.ca.status"] = outcome.status

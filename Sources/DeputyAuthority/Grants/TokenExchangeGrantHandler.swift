@@ -131,6 +131,9 @@ struct TokenExchangeGrantHandler: GrantHandler {
     }
 
     private func exchange(_ v: Validated, context: GrantContext) async throws -> TokenResponse {
+        // A subject token from before a critical event, or older than a challenge's `nbf`, is
+        // refused as an OBO assertion is (continuous access evaluation).
+        try ContinuousAccess.requireCurrentSignIn(user: v.user, authentication: v.authentication, claims: v.claims)
         context.draft.record.authenticationMethodsUsed = v.authentication.methods
         context.draft.record.signInEventTypes = ["nonInteractiveUser"]
         // Conditional Access as for OBO: the user is the subject, with the original sign-in's

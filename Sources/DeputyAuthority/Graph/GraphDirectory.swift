@@ -85,7 +85,7 @@ public enum GraphCollection: String, CaseIterable, Sendable {
     /// Properties a client may not send (secrets, or kept by dedicated actions).
     var refusedProperties: Set<String> {
         switch self {
-        case .users: ["passwordHash", "totpSecret", "password", "signInSessionsValidFromDateTime"]
+        case .users: ["passwordHash", "totpSecret", "password", "signInSessionsValidFromDateTime", "signInIPAddress"]
         case .applications: ["passwordCredentials", "keyCredentials"]
         default: []
         }
@@ -116,7 +116,7 @@ public enum GraphCollection: String, CaseIterable, Sendable {
         }
     }
 
-    /// One object by id (users also by userPrincipalName; applications by object id or appId).
+    /// One object by id (users also by userPrincipalName).
     public func object(_ id: String, in d: TenantDirectory) -> JSONValue? {
         list(d).first { Self.identifies($0, id, self) }
     }
@@ -143,7 +143,10 @@ public enum GraphCollection: String, CaseIterable, Sendable {
         try refuseSecrets(body)
         var body = body
         if let passwordHash { body["passwordHash"] = .string(passwordHash) }
-        body.removeValue(forKey: "@odata.type")
+        // Policies and named locations are kept as Graph JSON, their `@odata.type` with them.
+        if self != .conditionalAccessPolicies && self != .namedLocations { body.removeValue(forKey: "@odata.type") }
+        // Graph generates an application's appId.
+        if self == .applications, body["appId"] == nil { body["appId"] = .string(UUID().uuidString.lowercased()) }
         if body["id"] == nil { body["id"] = .string(newID) }
         guard let id = body["id"]?.stringValue, object(id, in: d) == nil else {
             throw GraphError(400, "Request_BadRequest", "Another object with the same value for property id already exists.")
@@ -320,7 +323,8 @@ public enum GraphCollection: String, CaseIterable, Sendable {
             throw GraphError.badRequest(
                 name == "passwordCredentials" || name == "keyCredentials"
                     ? "Property '\(name)' cannot be set here; Deputy's tenant file holds application credentials."
-                    : "Property '\(name)' cannot be set; use passwordProfile for a password.")
+                    : ["passwordHash", "password"].contains(name)
+                        ? "Property '\(name)' cannot be set; use passwordProfile for a password." : "Property '\(name)' is read-only.")
         }
     }
 
@@ -331,17 +335,40 @@ public enum GraphCollection: String, CaseIterable, Sendable {
         return .object(o.filter { !keys.contains($0.key) })
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, _ body: [String: JSONValue]) throws(GraphError) -> T {
+    /// Graph's properties Deputy accepts in a body without keeping them (they change nothing here).
+    static let acceptedNotKept: Set<String> = ["mailNickname", "@odata.type", "@odata.id", "@odata.context"]
+
+    static func decode<T: Codable>(_ type: T.Type, _ body: [String: JSONValue]) throws(GraphError) -> T {
         do {
             let decoder = JSONDecoder()
             decoder.dateDecodingStrategy = .iso8601
-            return try decoder.decode(T.self, from: Data(JSONValue.object(body).serialized))
+            let value = try decoder.decode(T.self, from: Data(JSONValue.object(body).serialized))
+            // A property the type does not have is refused, as Graph refuses it, not dropped.
+            if let kept = try? JSONValue.fromEncodable(value).objectValue,
+                let unknown = body.keys.sorted().first(where: { kept[$0] == nil && body[$0] != .null && !acceptedNotKept.contains($0) })
+            {
+                throw GraphError.badRequest("Property '\(unknown)' does not exist on type 'microsoft.graph.\(typeName(T.self))'.")
+            }
+            return value
+        } catch let e as GraphError {
+            throw e
         } catch let DecodingError.keyNotFound(key, _) {
             throw GraphError.badRequest("Property '\(key.stringValue)' is required.")
         } catch let DecodingError.typeMismatch(_, ctx) {
             throw GraphError.badRequest("Property '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type.")
         } catch {
             throw GraphError.badRequest("The request body is not a valid object: \(error)")
+        }
+    }
+
+    static func typeName<T>(_ type: T.Type) -> String {
+        switch type {
+        case is User.Type: "user"
+        case is Group.Type: "group"
+        case is Application.Type: "application"
+        case is ServicePrincipal.Type: "servicePrincipal"
+        case is OAuth2PermissionGrant.Type: "oAuth2PermissionGrant"
+        default: String(describing: type)
         }
     }
 

@@ -51,7 +51,7 @@ struct StepUpFlow: Sendable {
         // Every interrupted or blocked attempt is in the sign-in log, with each policy's result.
         let draft = SignInDraft(
             tenantID: tenant.tenantID, isInteractive: true, protocol: "authorize", correlationID: request.correlationID,
-            ipAddress: request.ipAddress, now: authority.time.now())
+            ipAddress: context.ipAddress, now: authority.time.now())
         draft.client(client, credential: .none)
         draft.user(user)
         if let resource { draft.resource(resource) }

@@ -80,7 +80,11 @@ public final class SignInDraft: @unchecked Sendable {
     func fail(_ error: OAuthError, note: String? = nil) {
         record.status = .init(errorCode: error.aadsts ?? 50000, failureReason: error.message, additionalDetails: error.suberror)
         if let note { record.note = note }
-        if record.conditionalAccessStatus == "notApplied", error.claims != nil { record.conditionalAccessStatus = "failure" }
+        // A claims challenge is Conditional Access's, except continuous access evaluation's
+        // fresh-sign-in answer (50173), which no policy gave.
+        if record.conditionalAccessStatus == "notApplied", error.claims != nil, error.aadsts != 50173 {
+            record.conditionalAccessStatus = "failure"
+        }
     }
 }
 
