@@ -480,3 +480,47 @@ def test_graph_refuses_callers_without_the_permission_and_an_administrator_revok
         assert refused.get("error") == "interaction_required" and 50173 in refused.get("error_codes", []), refused
     finally:
         tenant.run(lambda graph: delete_quietly(graph.users.by_user_id(created.id)))
+
+
+def test_the_deputy_cli_manages_policies_and_users_through_graph(tenant, tmp_path):
+    """`deputy policy … --graph` and `deputy user …` call the running authority's Graph API with the manifest's admin app."""
+    import os
+    import subprocess
+
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(tenant.manifest))
+
+    def cli(*args, env=None):
+        cmd = [conftest._deputy_bin(), *args, "--manifest", str(manifest)]
+        done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+                              env={**os.environ, **(env or {})})
+        assert done.returncode == 0, f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    http = tenant.http()
+    headers = {"Authorization": f"Bearer {tenant.app_token('admin')}"}
+    policies = f"{tenant.origin}/v1.0/identity/conditionalAccess/policies"
+    policy_id = str(uuid.uuid4())
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(json.dumps({
+        "id": policy_id, "displayName": "CLI test policy", "state": "enabledForReportingButNotEnforced",
+        "conditions": {"users": {"includeUsers": ["None"]}, "applications": {"includeApplications": ["All"]},
+                       "clientAppTypes": ["all"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}}))
+    assert f"applied CLI test policy ({policy_id}, enabledForReportingButNotEnforced)" in cli("policy", "apply", "-f", str(policy_file), "--graph")
+    assert policy_id in cli("policy", "list", "--graph")
+    cli("policy", "enable", policy_id, "--graph")
+    assert http.get(f"{policies}/{policy_id}", headers=headers).json()["state"] == "enabled"
+    cli("policy", "delete", policy_id, "--graph")
+    assert http.get(f"{policies}/{policy_id}", headers=headers).status_code == 404
+
+    upn = f"cli-{uuid.uuid4().hex[:8]}@contoso.com"
+    created = cli("user", "create", "--upn", upn, "--name", "CLI Person", env={"DEPUTY_USER_PASSWORD": "Cli!Person-Pw1"})
+    user_id = created.strip().rsplit(" ", 1)[-1]
+    assert upn in cli("user", "list", "--filter", f"userPrincipalName eq '{upn}'")
+    assert "access_token" in tenant.ropc(upn, "Cli!Person-Pw1")
+    cli("user", "disable", upn)
+    assert http.get(f"{tenant.origin}/v1.0/users/{user_id}", headers=headers).json()["accountEnabled"] is False
+    assert tenant.ropc(upn, "Cli!Person-Pw1").get("error_codes") == [50057]
+    cli("user", "delete", upn)
+    assert http.get(f"{tenant.origin}/v1.0/users/{user_id}", headers=headers).status_code == 404

@@ -4,6 +4,7 @@ import DeputyAuthorityPostgres
 import DeputyCore
 import DeputyPostgres
 import Foundation
+import NIOHTTP1
 
 // Commands that read or change Conditional Access state on a data directory's store directly;
 // a running authority sees changes at its next request.
@@ -195,18 +196,37 @@ struct WhatIfCommand: AsyncParsableCommand {
 
 // MARK: - policy
 
+/// Where `deputy policy` works: a data directory's store (the default), or with `--graph` a
+/// running authority's Graph API (`/v1.0/identity/conditionalAccess/policies`).
+struct PolicyTarget: ParsableArguments {
+    @Option(help: "The authority's data directory.") var dataDir = ".deputy"
+    @OptionGroup var database: DatabaseOption
+    @Option(help: "Only this tenant (id or domain).") var tenant: String?
+    @Flag(help: "Through the running authority's Graph API (deputy up's manifest and its admin app) instead of the store.")
+    var graph = false
+    @OptionGroup var connection: GraphConnection
+
+    static let path = "/v1.0/identity/conditionalAccess/policies"
+}
+
 struct PolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
         abstract:
             "List, apply, delete and switch (enable, disable, report-only) Conditional Access policies (Graph conditionalAccessPolicy JSON).",
+        discussion:
+            "On a data directory's store by default; with --graph through a running authority's Microsoft Graph API, as a script manages Entra.",
         subcommands: [List.self, Apply.self, Delete.self, Enable.self, Disable.self, ReportOnly.self])
 
     /// Sets one policy's `state`, as the Entra admin center's switch does.
-    static func setState(
-        _ id: String, _ state: ConditionalAccessPolicy.State, dataDir: String, database: DatabaseOption, tenant: String?
-    ) async throws {
-        let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
+    static func setState(_ id: String, _ state: ConditionalAccessPolicy.State, _ target: PolicyTarget) async throws {
+        if target.graph {
+            return try await target.connection.run { g in
+                try await g.call(.PATCH, PolicyTarget.path + "/" + GraphClient.path(id), .object(["state": .string(state.rawValue)]))
+                print("policy \(id): \(state.rawValue)")
+            }
+        }
+        let (store, d) = try await existingTenant(dataDir: target.dataDir, database: target.database, tenant: target.tenant)
         guard let index = d.conditionalAccessPolicies.firstIndex(where: { $0.objectValue?["id"]?.stringValue == id }),
             case .object(var policy) = d.conditionalAccessPolicies[index]
         else { throw fail("no policy \(id) in tenant \(d.tenant.displayName) (deputy policy list shows them)") }
@@ -225,19 +245,15 @@ struct PolicyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Turn a policy on (state enabled); the authority enforces it on its next request.")
         @Argument(help: "The policy id.") var id: String
-        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
-        @OptionGroup var database: DatabaseOption
-        @Option(help: "Only this tenant (id or domain).") var tenant: String?
-        func run() async throws { try await PolicyCommand.setState(id, .enabled, dataDir: dataDir, database: database, tenant: tenant) }
+        @OptionGroup var target: PolicyTarget
+        func run() async throws { try await PolicyCommand.setState(id, .enabled, target) }
     }
 
     struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Turn a policy off (state disabled).")
         @Argument(help: "The policy id.") var id: String
-        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
-        @OptionGroup var database: DatabaseOption
-        @Option(help: "Only this tenant (id or domain).") var tenant: String?
-        func run() async throws { try await PolicyCommand.setState(id, .disabled, dataDir: dataDir, database: database, tenant: tenant) }
+        @OptionGroup var target: PolicyTarget
+        func run() async throws { try await PolicyCommand.setState(id, .disabled, target) }
     }
 
     struct ReportOnly: AsyncParsableCommand {
@@ -245,22 +261,21 @@ struct PolicyCommand: AsyncParsableCommand {
             commandName: "report-only",
             abstract: "Evaluate and log a policy without enforcing it (enabledForReportingButNotEnforced).")
         @Argument(help: "The policy id.") var id: String
-        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
-        @OptionGroup var database: DatabaseOption
-        @Option(help: "Only this tenant (id or domain).") var tenant: String?
-        func run() async throws {
-            try await PolicyCommand.setState(id, .enabledForReportingButNotEnforced, dataDir: dataDir, database: database, tenant: tenant)
-        }
+        @OptionGroup var target: PolicyTarget
+        func run() async throws { try await PolicyCommand.setState(id, .enabledForReportingButNotEnforced, target) }
     }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the tenant's policies.")
-        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
-        @OptionGroup var database: DatabaseOption
-        @Option(help: "Only this tenant (id or domain).") var tenant: String?
+        @OptionGroup var target: PolicyTarget
 
         func run() async throws {
-            let (_, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
+            if target.graph {
+                return try await target.connection.run { g in
+                    graphTable(try await g.list(PolicyTarget.path), ["id", "state", "displayName"])
+                }
+            }
+            let (_, d) = try await existingTenant(dataDir: target.dataDir, database: target.database, tenant: target.tenant)
             let rows = DirectoryIndex(d).policies.map { [$0.id, $0.state.rawValue, $0.displayName] }
             table(["id", "state", "displayName"], rows)
         }
@@ -270,14 +285,12 @@ struct PolicyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add or replace policies from a JSON file: one policy, a list, or Graph's {\"value\": [...]}.",
             discussion:
-                "A policy with the id of an existing one replaces it. Every policy is checked first; nothing changes if one is invalid.")
+                "A policy with the id of an existing one replaces it. Every policy is checked first; nothing changes if one is invalid. With --graph, each is a Graph POST (new) or PATCH (existing id)."
+        )
         @Option(name: .shortAndLong, help: "The JSON file.") var file: String
-        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
-        @OptionGroup var database: DatabaseOption
-        @Option(help: "Only this tenant (id or domain).") var tenant: String?
+        @OptionGroup var target: PolicyTarget
 
         func run() async throws {
-            let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
             guard let data = FileManager.default.contents(atPath: file) else { throw fail("cannot read \(file)") }
             let json: JSONValue
             do { json = try JSONParser.parse(data) } catch {
@@ -297,6 +310,22 @@ struct PolicyCommand: AsyncParsableCommand {
                 }
             }
             let policies = parsed
+            if target.graph {
+                return try await target.connection.run { g in
+                    let existing = Set(try await g.list(PolicyTarget.path).compactMap { $0["id"]?.stringValue })
+                    for p in policies {
+                        guard case .object(var body) = p.json else { continue }
+                        if existing.contains(p.id) {
+                            body.removeValue(forKey: "id")
+                            try await g.call(.PATCH, PolicyTarget.path + "/" + GraphClient.path(p.id), .object(body))
+                        } else {
+                            try await g.call(.POST, PolicyTarget.path, p.json)
+                        }
+                        print("applied \(p.displayName) (\(p.id), \(p.state.rawValue))")
+                    }
+                }
+            }
+            let (store, d) = try await existingTenant(dataDir: target.dataDir, database: target.database, tenant: target.tenant)
             try await store.updateDirectory(tenantID: d.tenant.id) { dir in
                 for p in policies {
                     if let i = dir.conditionalAccessPolicies.firstIndex(where: { $0.objectValue?["id"]?.stringValue == p.id }) {
@@ -313,12 +342,16 @@ struct PolicyCommand: AsyncParsableCommand {
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a policy by id.")
         @Argument(help: "The policy id.") var id: String
-        @Option(help: "The authority's data directory.") var dataDir = ".deputy"
-        @OptionGroup var database: DatabaseOption
-        @Option(help: "Only this tenant (id or domain).") var tenant: String?
+        @OptionGroup var target: PolicyTarget
 
         func run() async throws {
-            let (store, d) = try await existingTenant(dataDir: dataDir, database: database, tenant: tenant)
+            if target.graph {
+                return try await target.connection.run { g in
+                    try await g.call(.DELETE, PolicyTarget.path + "/" + GraphClient.path(id))
+                    print("deleted policy \(id)")
+                }
+            }
+            let (store, d) = try await existingTenant(dataDir: target.dataDir, database: target.database, tenant: target.tenant)
             guard d.conditionalAccessPolicies.contains(where: { $0.objectValue?["id"]?.stringValue == id }) else {
                 throw fail("no policy \(id) in tenant \(d.tenant.displayName)")
             }
