@@ -31,8 +31,9 @@ struct UserCommand: AsyncParsableCommand {
         @Option(help: "Only this tenant (id or domain), with --data-dir.") var tenant: String?
         @OptionGroup var graph: GraphConnection
 
-        /// Whether to change the store rather than call Graph.
-        var onStore: Bool { dataDir != nil || database.url != nil }
+        /// Whether to change the store rather than call Graph: `--data-dir` or `--database-url` given
+        /// (not `$DEPUTY_DATABASE_URL` alone, which names where an authority keeps its store).
+        var onStore: Bool { dataDir != nil || database.databaseURL != nil }
 
         /// The user's object id through Graph (a bare name is the start of a UPN).
         func graphUserID(_ g: GraphClient) async throws -> String {
