@@ -238,7 +238,7 @@ class AuthorityClock:
 
     def advance(self, seconds):
         """Moves the authority's clock forward by whole seconds; returns the control's answer."""
-        # The control answers an administrator only (the admin app's Graph token, AuditLog.Read.All).
+        # The control answers a tenant administrator only (the admin app's Graph token, User.ReadWrite.All).
         r = self.http.post(self.url, json={"advanceSeconds": int(seconds)},
                            headers={"Authorization": f"Bearer {self.admin_token()}"})
         assert r.status_code == 200, f"POST {self.url} answered {r.status_code}: {r.text[:500]}"

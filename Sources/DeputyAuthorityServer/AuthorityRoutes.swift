@@ -112,11 +112,17 @@ public struct AuthorityRoutes: Sendable {
         router.post("/:tenant/deputy/cae/events") { req, ctx in try await criticalEventFeed(req, ctx) }
         router.get("/:tenant/signins") { req, ctx in try await signInLogPage(req, ctx) }
         if let clock = testClock {
-            // Test controls (`deputy up --test-controls` only): move the authority's clock — for an
-            // administrator only (the same Graph access as the sign-in log), since moving the clock
-            // expires every session, code and token of every tenant.
+            // Test controls (`deputy up --test-controls` only): move the authority's clock — for a
+            // tenant's administrator only, since moving the clock expires every session, code and
+            // token: an app-only token with a directory write permission, or a Global
+            // Administrator's delegated token with one. Reader roles and read permissions are not
+            // enough. The clock is the process's: every tenant's administrator moves it for all.
             router.post("/_deputy/test/clock") { req, _ in
-                if case .denied(let refusal) = try await graphCaller(req, permission: "AuditLog.Read.All") { return refusal }
+                if case .denied(let refusal) = try await graphCaller(
+                    req, anyOf: ["Directory.ReadWrite.All", "User.ReadWrite.All"], roles: [DirectoryIndex.globalAdministratorRole])
+                {
+                    return refusal
+                }
                 var r = req
                 let body = try await r.collectBody(upTo: 4096)
                 guard case .object(let o)? = try? JSONParser.parse(Data(String(buffer: body).utf8)),

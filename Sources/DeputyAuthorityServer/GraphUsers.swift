@@ -229,6 +229,12 @@ extension AuthorityRoutes {
                         404, "Request_ResourceNotFound",
                         "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")), req)
         }
+        if !Self.sensitiveUserProperties.isDisjoint(with: patch.keys),
+            let refusal = privilegedTargetRefusal(
+                req, tenant: tenant, target: userID, managers: Self.privilegedUserManagers, what: "The user")
+        {
+            return refusal
+        }
         var hash: String?
         if let value = patch.removeValue(forKey: "passwordProfile") {
             guard case .object(let profile) = value, case .string(let password)? = profile["password"], !password.isEmpty else {
@@ -270,6 +276,11 @@ extension AuthorityRoutes {
                             404, "Request_ResourceNotFound",
                             "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")), req)
             }
+            if let refusal = privilegedTargetRefusal(
+                req, tenant: tenant, target: userID, managers: Self.privilegedUserManagers, what: "The user")
+            {
+                return refusal
+            }
             try await authority.raiseCriticalEvent(.userDeleted, userID: userID, tenantID: tenant.tenantID)
             return graphNoContent(req)
         }
@@ -292,6 +303,11 @@ extension AuthorityRoutes {
                     GraphError(
                         404, "Request_ResourceNotFound",
                         "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")), req)
+        }
+        if let refusal = privilegedTargetRefusal(
+            req, tenant: tenant, target: userID, managers: Self.privilegedUserManagers, what: "The user")
+        {
+            return refusal
         }
         try await authority.raiseCriticalEvent(.sessionsRevoked, userID: userID, tenantID: tenant.tenantID)
         return graphResponse(
@@ -332,6 +348,9 @@ extension AuthorityRoutes {
             return graphCORS(graphError(.badRequest, "Request_BadRequest", "Expected {\"@odata.id\": \".../directoryObjects/{id}\"}."), req)
         }
         let group = graphID(ctx)
+        if let refusal = privilegedTargetRefusal(req, tenant: tenant, target: group, managers: Self.roleGroupManagers, what: "The group") {
+            return refusal
+        }
         if let e = try await graphChange(tenant, { d in try GraphCollection.addMember(member, toGroup: group, in: &d) }) {
             return graphCORS(graphError(e), req)
         }
@@ -345,6 +364,9 @@ extension AuthorityRoutes {
         case .allowed(let t): tenant = t
         }
         let (group, member) = (graphID(ctx), graphID(ctx, "member"))
+        if let refusal = privilegedTargetRefusal(req, tenant: tenant, target: group, managers: Self.roleGroupManagers, what: "The group") {
+            return refusal
+        }
         if let e = try await graphChange(tenant, { d in try GraphCollection.removeMember(member, fromGroup: group, in: &d) }) {
             return graphCORS(graphError(e), req)
         }

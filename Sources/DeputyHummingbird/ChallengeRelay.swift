@@ -29,8 +29,9 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
         case consent(ConsentChallenge, errorCodes: [Int], message: String?)
         case blocked(errorCodes: [Int], message: String?)
         case downstreamFailure(status: Int, message: String, retryAfter: TimeInterval?)
-        /// The token service refused the caller's token: 401 `invalid_token`.
-        case invalidCallerToken
+        /// The token service refused the caller's token: 401 `invalid_token`, with the token
+        /// service's AADSTS codes (empty when it sent none).
+        case invalidCallerToken(errorCodes: [Int])
     }
 
     public let outcome: Outcome
@@ -72,7 +73,7 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
             // The token service refused the caller's token as an assertion (expired, revoked, its
             // user disabled …): the caller's credentials are the problem, so the answer is RFC 6750's
             // `invalid_token`, not a server error (a client retries a 5xx with the same token).
-            outcome = .invalidCallerToken
+            outcome = .invalidCallerToken(errorCodes: error.serviceError?.errorCodes ?? [])
         case .unavailable(_, let timedOut, let after):
             outcome = .downstreamFailure(
                 status: timedOut ? 504 : 503,
@@ -89,8 +90,20 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
     /// hops), or nil when its answer carries none.
     ///
     /// A 403 without a challenge whose body says `access_blocked` (another middle tier's relay of
-    /// a block) is relayed as the same block, with its AADSTS codes.
+    /// a block) is relayed as the same block, with its AADSTS codes. A 401 `invalid_token` whose
+    /// body carries `error_codes` (another middle tier's relay of the token service refusing the
+    /// user's token, e.g. AADSTS50173 after a password change) is relayed as the same refusal: the
+    /// caller signs in again. A resource's own `invalid_token` (no `error_codes`) is not relayed,
+    /// since it refused this middle tier's token.
     public init?(downstreamStatus status: Int, wwwAuthenticate: String?, authorizationURI: String? = nil, body: [UInt8]? = nil) {
+        if status == 401, let header = wwwAuthenticate, ClaimsChallenge(wwwAuthenticate: header) == nil,
+            AuthenticationChallenge.parse(header).first(where: { $0.scheme.lowercased() == "bearer" })?["error"] == "invalid_token",
+            let body, case .object(let o)? = try? JSONParser.parse(Data(body)), o["error"]?.stringValue == "invalid_token",
+            let codes = o["error_codes"]?.arrayValue
+        {
+            outcome = .invalidCallerToken(errorCodes: codes.compactMap { $0.numberValue.map { Int($0) } })
+            return
+        }
         guard let header = wwwAuthenticate else {
             guard status == 403, let body, case .object(let o)? = try? JSONParser.parse(Data(body)),
                 o["error"]?.stringValue == "access_blocked"
@@ -158,10 +171,11 @@ public struct ChallengeRelay: Error, HTTPResponseError, Sendable, Equatable {
                 "error_description": .string(message ?? "\(code): access has been blocked by Conditional Access policies."),
                 "error_codes": .array(codes.map { .number(Double($0)) }),
             ]
-        case .invalidCallerToken:
+        case .invalidCallerToken(let codes):
             body = [
                 "error": .string("invalid_token"),
                 "error_description": .string("The token was refused by the token service; sign in again."),
+                "error_codes": .array(codes.map { .number(Double($0)) }),
             ]
         case .downstreamFailure(_, let message, let after):
             body = ["error": .string("downstream_unavailable"), "error_description": .string(message)]

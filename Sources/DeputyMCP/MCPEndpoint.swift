@@ -267,7 +267,10 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
         } catch let error as MCPError {
             throw error
         } catch {
-            return CallTool.Result(content: [.text(text: "\(error)", annotations: nil, _meta: nil)], isError: true)
+            // A fixed sentence: an error's description can hold a downstream body, a URL with a
+            // query or a token, and the result goes to a model (and its logs).
+            return CallTool.Result(
+                content: [.text(text: "The tool \(name) failed.", annotations: nil, _meta: nil)], isError: true)
         }
     }
 
@@ -278,9 +281,10 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
         switch slot.value {
         case let relay as ChallengeRelay:
             var response = try relay.response(from: request, context: context)
-            if case .stepUp(let challenge, _) = relay.outcome {
-                // MCP authorization: every 401 names the resource metadata (RFC 9728 §5.1).
-                var header = challenge.challenge()
+            // MCP authorization: every 401 names the resource metadata (RFC 9728 §5.1).
+            if relay.status == .unauthorized, let value = relay.challenge,
+                var header = AuthenticationChallenge.parse(value).first
+            {
                 header.parameters.append(.init("resource_metadata", configuration.metadata.wellKnownURL))
                 response.headers[.wwwAuthenticate] = header.headerValue
             }

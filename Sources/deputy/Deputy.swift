@@ -190,7 +190,7 @@ struct Up: AsyncParsableCommand {
     @Flag(help: "Rebuild the directory from the demo tenant even if the store has one.") var reseed = false
     @Flag(
         help:
-            "Expose test controls: POST /_deputy/test/clock {\"advanceSeconds\": N} moves the authority's clock (with an administrator's Graph token: AuditLog.Read.All)."
+            "Expose test controls: POST /_deputy/test/clock {\"advanceSeconds\": N} moves the authority's clock (with a tenant administrator's Graph token: User.ReadWrite.All or Directory.ReadWrite.All, app-only or a Global Administrator's)."
     )
     var testControls = false
     @Option(

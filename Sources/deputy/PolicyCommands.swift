@@ -276,8 +276,17 @@ struct PolicyCommand: AsyncParsableCommand {
                 }
             }
             let (_, d) = try await existingTenant(dataDir: target.dataDir, database: target.database, tenant: target.tenant)
-            let rows = DirectoryIndex(d).policies.map { [$0.id, $0.state.rawValue, $0.displayName] }
+            let index = DirectoryIndex(d)
+            let readable = Set(index.policies.map(\.id))
+            var rows = index.policies.map { [$0.id, $0.state.rawValue, $0.displayName] }
+            // A stored policy the authority cannot read is listed too, so that it can be deleted or
+            // replaced by its id: the authority refuses to start while it is there.
+            for (i, json) in d.conditionalAccessPolicies.enumerated() {
+                let id = json.objectValue?["id"]?.stringValue ?? "#\(i + 1)"
+                if !readable.contains(id) { rows.append([id, "unreadable", json.objectValue?["displayName"]?.stringValue ?? ""]) }
+            }
             table(["id", "state", "displayName"], rows)
+            for problem in index.policyProblems { FileHandle.standardError.write(Data("unreadable: \(problem)\n".utf8)) }
         }
     }
 

@@ -274,4 +274,48 @@ struct GraphDirectoryTests {
                     == .forbidden)
         }
     }
+
+    @Test(
+        "A lesser administrator or an app cannot disable, reset, delete or revoke an administrator, nor change a role group's members; a Global Administrator can"
+    )
+    func administratorsAreProtected() async throws {
+        let alice = DemoTenant.user("alice")
+        let bob = DemoTenant.user("bob")
+        let eve = DemoTenant.user("eve")
+        let approvers = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+        let authority = try await DemoAuthority.make { file in
+            // alice administers users; the Expense Approvers group holds Helpdesk Administrator.
+            file.tenants[0].directoryRoleAssignments += [
+                DirectoryRoleAssignment(principalId: alice.id, roleTemplateId: "fe930be7-5e62-47db-91af-98c3a49a38b1"),
+                DirectoryRoleAssignment(principalId: approvers, roleTemplateId: "729827e3-9c14-49f7-bb1b-9608f156bbb8"),
+            ]
+        }
+        try await DemoAuthority.test(authority) { client in
+            let app = try await Self.admin(client)
+            let userAdmin = try await Self.delegated(client, "alice", scope: "User.ReadWrite.All Group.ReadWrite.All")
+            let global = try await Self.delegated(client, "bob", scope: "User.ReadWrite.All Group.ReadWrite.All")
+            let reset = #"{"passwordProfile":{"forceChangePasswordNextSignIn":false,"password":"Taken-Over-123"}}"#
+            let member = #"{"@odata.id":"https://graph.microsoft.com/v1.0/directoryObjects/\#(eve.id)"}"#
+            for caller in [app, userAdmin] {
+                // bob is a Global Administrator: his password, account, sessions and existence are out of reach.
+                #expect(try await caller.call(.patch, "/v1.0/users/\(bob.id)", reset).0 == .forbidden)
+                #expect(try await caller.call(.patch, "/v1.0/users/\(bob.id)", #"{"accountEnabled":false}"#).0 == .forbidden)
+                #expect(try await caller.call(.post, "/v1.0/users/\(bob.id)/revokeSignInSessions").0 == .forbidden)
+                #expect(try await caller.call(.delete, "/v1.0/users/\(bob.id)").0 == .forbidden)
+                // A member of the role group gets its role: the group's members are out of reach too.
+                let (added, error) = try await caller.call(.post, "/v1.0/groups/\(approvers)/members/$ref", member)
+                #expect(added == .forbidden && error?.objectValue?["error"]?.objectValue?["code"] == "Authorization_RequestDenied")
+                #expect(try await caller.call(.delete, "/v1.0/groups/\(approvers)/members/\(bob.id)/$ref").0 == .forbidden)
+                #expect(try await caller.call(.patch, "/v1.0/groups/\(approvers)", #"{"members":["\#(eve.id)"]}"#).0 == .badRequest)
+            }
+            // Ordinary properties of an administrator, and users without a role, stay within reach.
+            #expect(try await userAdmin.call(.patch, "/v1.0/users/\(bob.id)", #"{"jobTitle":"Controller"}"#).0 == .noContent)
+            #expect(try await userAdmin.call(.post, "/v1.0/users/\(eve.id)/revokeSignInSessions").0 == .ok)
+            // bob's password is unchanged: he still signs in with it.
+            _ = try await Self.delegated(client, "bob", scope: "User.Read")
+            // A Global Administrator may do both.
+            #expect(try await global.call(.post, "/v1.0/groups/\(approvers)/members/$ref", member).0 == .noContent)
+            #expect(try await global.call(.patch, "/v1.0/users/\(alice.id)", #"{"accountEnabled":false}"#).0 == .noContent)
+        }
+    }
 }

@@ -49,4 +49,41 @@ struct TestClockTests {
             #expect(moved.status == .ok && clock.offset == 60)
         }
     }
+
+    @Test(
+        "Moving the test clock takes a tenant administrator: a reader role or a read permission is refused, a Global Administrator is not")
+    func clockNeedsATenantAdministrator() async throws {
+        let alice = DemoTenant.user("alice")
+        let globalReader = "f2ef992c-3afb-46b9-b7cf-a126ee74c451"
+        let authority = try await DemoAuthority.make { file in
+            file.tenants[0].directoryRoleAssignments.append(
+                DirectoryRoleAssignment(principalId: alice.id, roleTemplateId: globalReader, displayName: "Global Reader"))
+        }
+        let clock = OffsetTimeSource()
+        try await Application(router: AuthorityRoutes(authority: authority, testClock: clock).router()).test(.router) { client in
+            func advance(_ user: DemoTenant.DemoUser, scope: String) async throws -> HTTPResponse.Status {
+                let token = try await ConditionalAccessPagesTests.token(
+                    client,
+                    [
+                        ("grant_type", "password"), ("client_id", DemoTenant.app("cli").appId), ("username", user.upn),
+                        ("password", user.password), ("scope", "https://graph.microsoft.com/\(scope)"),
+                    ])
+                return try await client.execute(
+                    uri: "/_deputy/test/clock", method: .post,
+                    headers: [.contentType: "application/json", .authorization: "Bearer \(token)"],
+                    body: ByteBuffer(string: #"{"advanceSeconds": 60}"#)
+                ) { $0.status }
+            }
+            // A Global Reader reads the sign-in log, but does not move the clock, whatever the scope.
+            let readerReading = try await advance(alice, scope: "AuditLog.Read.All")
+            let readerWriting = try await advance(alice, scope: "User.ReadWrite.All")
+            #expect(readerReading == .forbidden && readerWriting == .forbidden && clock.offset == 0)
+            // A Global Administrator needs a write permission too.
+            let bob = DemoTenant.user("bob")
+            let adminReading = try await advance(bob, scope: "AuditLog.Read.All")
+            #expect(adminReading == .forbidden && clock.offset == 0)
+            let adminWriting = try await advance(bob, scope: "User.ReadWrite.All")
+            #expect(adminWriting == .ok && clock.offset == 60)
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import DeputyAuthoritySQLite
 import DeputyCore
 import DeputyDemo
 import DeputyTestSupport
@@ -148,6 +149,41 @@ struct AuthorityHardeningTests {
         #expect(try UnverifiedJWT(r.accessToken).claims["act"]?.objectValue?["client_id"]?.stringValue == webApi.appId)
     }
 
+    @Test("A subject's may_act lets the caller present the actor token of the party it names, and only that party")
+    func mayActNamesTheActorTokensParty() async throws {
+        let f = try await Self.fixture()
+        let reports = GrantsFixture.app("reports")
+        let reportsToken = try await f.success([
+            ("grant_type", "client_credentials"), ("client_id", reports.appId), ("client_secret", reports.secret!),
+            ("scope", "api://contoso-expenses-api/.default"),
+        ]).accessToken
+        let own = try await f.success([
+            ("grant_type", "client_credentials"), ("client_id", webApi.appId), ("client_secret", webApi.secret!),
+            ("scope", "https://database.windows.net//.default"),
+        ]).accessToken
+        var claims = try UnverifiedJWT(try await f.mfaUserToken(GrantsFixture.user("bob"))).claims
+        func subject(mayActClient: String) async throws -> String {
+            claims["may_act"] = .object(["client_id": .string(mayActClient)])
+            return try await f.authority.currentKeys().current.sign(claims: claims)
+        }
+        func exchangeAs(_ subject: String, actor: String?) async -> Result<TokenResponse, OAuthError> {
+            var form: [(String, String)] = [("audience", "https://database.windows.net/")]
+            if let actor { form += [("actor_token", actor), ("actor_token_type", Self.accessTokenType)] }
+            return await exchange(f, subject: subject, client: webApi, form)
+        }
+        // The subject names the Reports client: its actor token is accepted, and it is the actor.
+        let namesReports = try await subject(mayActClient: reports.appId)
+        let r = try await exchangeAs(namesReports, actor: reportsToken).get()
+        #expect(try UnverifiedJWT(r.accessToken).claims["act"]?.objectValue?["client_id"]?.stringValue == reports.appId)
+        // …but not the caller acting for itself, with or without its own actor token.
+        #expect(await exchangeAs(namesReports, actor: own).failure?.error == .invalidGrant)
+        #expect(await exchangeAs(namesReports, actor: nil).failure?.error == .invalidGrant)
+        // Naming the caller: its own actor token works, another client's does not.
+        let namesCaller = try await subject(mayActClient: webApi.appId)
+        await #expect(throws: Never.self) { try await exchangeAs(namesCaller, actor: own).get() }
+        #expect(await exchangeAs(namesCaller, actor: reportsToken).failure?.error == .invalidGrant)
+    }
+
     // MARK: OBO and refresh
 
     @Test("Conditional Access at OBO evaluates the user's location at sign-in, not the middle tier's address")
@@ -187,6 +223,49 @@ struct AuthorityHardeningTests {
         _ = try await obo(f, assertion: fromHQ, client: webApi, scope: "https://database.windows.net//Data.Read").get()
     }
 
+    @Test("A middle tier refreshing its OBO token is evaluated at the user's sign-in location, not its own address")
+    func oboRefreshUsesTheUsersLocation() async throws {
+        let branch = "4e0b5a3c-1d2e-4f3a-8b4c-5d6e7f8a9b77"
+        let policyID = "00000000-0000-4000-8000-000000000074"
+        let blockBranch = """
+            {"id":"\(policyID)","displayName":"Block the branch office from Contoso SQL","state":"disabled",
+             "conditions":{"users":{"includeUsers":["All"]},"applications":{"includeApplications":["\(dataApi.appId)"]},"clientAppTypes":["all"],
+                           "locations":{"includeLocations":["\(branch)"]}},
+             "grantControls":{"operator":"OR","builtInControls":["block"]}}
+            """
+        let f = try await Self.fixture(policies: [blockBranch]) { d in
+            d.namedLocations.append(
+                try! JSONDecoder().decode(
+                    JSONValue.self,
+                    from: Data(
+                        ##"""
+                        {"@odata.type":"#microsoft.graph.ipNamedLocation","id":"\##(branch)","displayName":"Branch","isTrusted":false,
+                         "ipRanges":[{"@odata.type":"#microsoft.graph.iPv4CidrRange","cidrAddress":"198.51.100.0/24"}]}
+                        """##.utf8)))
+        }
+        // Bob signs in from the branch while the policy is off; the Web API gets a refresh token by OBO.
+        let fromBranch = try await SignInDriver.response(authority: f.authority, user: GrantsFixture.user("bob"), ipAddress: "198.51.100.9")
+        {
+            f.time.advance(by: TOTP.period)
+        }
+        let obo = try await obo(
+            f, assertion: fromBranch.accessToken, client: webApi, scope: "https://database.windows.net//Data.Read offline_access"
+        ).get()
+        let refreshToken = try #require(obo.refreshToken)
+        try await f.authority.store.updateDirectory(tenantID: DemoTenant.tenantID) { d in
+            let i = d.conditionalAccessPolicies.firstIndex { $0.objectValue?["id"]?.stringValue == policyID }!
+            guard case .object(var p) = d.conditionalAccessPolicies[i] else { return }
+            p["state"] = "enabled"
+            d.conditionalAccessPolicies[i] = .object(p)
+        }
+        // The Web API refreshes from loopback: the branch block applies all the same.
+        let refreshed = await f.token([
+            ("grant_type", "refresh_token"), ("client_id", webApi.appId), ("client_secret", webApi.secret!),
+            ("refresh_token", refreshToken), ("scope", "https://database.windows.net//Data.Read"),
+        ])
+        #expect(refreshed.failure?.aadsts == 53003, "\(refreshed)")
+    }
+
     @Test("An authentication context is re-issued on refresh only while its policy still holds")
     func carriedContextsAreEvaluatedAgain() async throws {
         let f = try await Self.fixture { d in
@@ -222,7 +301,22 @@ struct AuthorityHardeningTests {
 
     @Test("A stored policy that cannot be read stops the authority from starting")
     func unreadablePolicyRefusesStart() async throws {
-        let store = RecordStore.inMemory()
+        try await Self.unreadablePolicy(RecordStore.inMemory())
+    }
+
+    @Test("A policy stored in SQLite that cannot be read stops the authority from starting, and blocks sign-ins at run time")
+    func unreadablePolicyInSQLite() async throws {
+        try await TestSQLite.withPath { path in try await Self.unreadablePolicy(RecordStore.sqlite(path: path)) }
+    }
+
+    @Test(
+        "A policy stored in PostgreSQL that cannot be read stops the authority from starting, and blocks sign-ins at run time",
+        .enabled(if: TestPostgres.isConfigured, "\(TestPostgres.skipReason)"))
+    func unreadablePolicyInPostgres() async throws {
+        try await TestPostgres.withStores(1) { stores in try await Self.unreadablePolicy(stores[0]) }
+    }
+
+    static func unreadablePolicy(_ store: RecordStore) async throws {
         let f = try await GrantsFixture.make(store: store)
         try await store.updateDirectory(tenantID: DemoTenant.tenantID) { d in
             d.conditionalAccessPolicies.append([

@@ -115,6 +115,30 @@ struct TokenServiceOutageTests {
         #expect(response.status == .unauthorized && response.headers[.wwwAuthenticate]?.hasPrefix("Bearer error=") == true)
     }
 
+    @Test(
+        "A middle tier's 401 for a token the token service refused passes through the next middle tier as the same 401, a resource's own does not"
+    )
+    func relayedInvalidGrantSurvivesAHop() async throws {
+        let e = ServiceError(
+            status: 400, error: "invalid_grant", errorDescription: "AADSTS50057: The user account is disabled.", errorCodes: [50057])
+        // The MCP server's answer when its OBO was refused…
+        let mcp = try await Self.render(ChallengeRelay(.invalidGrant(e), authorizationURI: "https://login.example/authorize"))
+        // …is, at the agent, the same refusal of the user's token: 401, not "the MCP server failed".
+        let relayed = try #require(
+            ChallengeRelay(
+                downstreamStatus: Int(mcp.status.code), wwwAuthenticate: mcp.headers[.wwwAuthenticate],
+                authorizationURI: "https://login.example/authorize", body: Array(buffer: mcp.body)))
+        #expect(relayed.outcome == .invalidCallerToken(errorCodes: [50057]))
+        let again = try await Self.render(relayed)
+        #expect(again.status == .unauthorized && again.headers[.wwwAuthenticate]?.contains(#"error="invalid_token""#) == true)
+        // A resource refusing this middle tier's own token says nothing of the caller's: no relay.
+        let own = #"{"error":"invalid_token","error_description":"The token is expired."}"#
+        #expect(
+            ChallengeRelay(
+                downstreamStatus: 401, wwwAuthenticate: #"Bearer error="invalid_token", error_description="The token is expired.""#,
+                body: Array(own.utf8)) == nil)
+    }
+
     @Test("With the JWKS endpoint down, a resource keeps validating with the keys it has, without waiting on the endpoint")
     func jwksDownKeepsCachedKeys() async throws {
         let key = try SigningKey.load(try SigningKey.generate(now: Date()))

@@ -64,8 +64,9 @@ final class CapturedLogs: Sendable {
 
 /// Secrets never reach a log: the whole chain runs at debug level — sign-in with a password and
 /// a verification code, codes, refresh tokens, OBO at each hop, client credentials, a wrong
-/// password, a relayed challenge — and every line logged is searched for every secret,
-/// password, code and token of the run.
+/// password, a relayed challenge, Graph writes with passwords, a revocation the resources learn
+/// from the critical-event feed — and every line logged is searched for every secret, password,
+/// code and token of the run.
 @Suite("Secrets in logs", .serialized)
 struct SecretsInLogsTests {
     @Test("No password, secret, code or token issued during a run of the whole chain appears in its debug log")
@@ -85,7 +86,7 @@ struct SecretsInLogsTests {
             keep(DemoTenant.app(key).secret)
         }
 
-        try await AgentChainTests.withChain { chain in
+        try await AgentChainTests.withChain(continuousAccess: true) { chain in
             let live = chain.live
             let authority = live.authority
             let bob = DemoTenant.user("bob")
@@ -160,6 +161,41 @@ struct SecretsInLogsTests {
                     ]), correlationID: "logs")
             ).get()
             keep(t1.accessToken)
+            // alice with MFA: her chat works until her sessions are revoked below.
+            let aliceMFA = try await SignInDriver.token(
+                authority: authority, user: alice, scope: "api://contoso-expense-agent/access_as_user", claims: SignInDriver.mfaChallenge)
+            keep(aliceMFA)
+            let before = try await AgentChainTests.send(
+                chain.agent + "/chat", token: aliceMFA, body: #"{"message":"list my expenses"}"#, correlation: "logs-alice")
+            #expect(before.status == 200, "\(before.status) \(before.body)")
+            // Graph writes: a user created with a password, a password reset, sessions revoked (a
+            // critical event the chain's resources read from the feed with their client secrets).
+            let graph = try await ContinuousAccessChainTests.adminGraphToken(live)
+            keep(graph)
+            let created = try await AgentChainTests.send(
+                live.base + "/v1.0/users", token: graph,
+                body: #"""
+                    {"accountEnabled":true,"displayName":"Log Test","mailNickname":"logtest","userPrincipalName":"logtest@contoso.com",
+                     "passwordProfile":{"forceChangePasswordNextSignIn":false,"password":"Graph-Created-Pass-789"}}
+                    """#, correlation: "logs-graph")
+            keep("Graph-Created-Pass-789")
+            #expect(created.status == 201, "\(created.status) \(created.body)")
+            let reset = try await AgentChainTests.send(
+                live.base + "/v1.0/users/logtest@contoso.com", method: .PATCH, token: graph,
+                body: #"{"passwordProfile":{"forceChangePasswordNextSignIn":false,"password":"Graph-Reset-Pass-456"}}"#,
+                correlation: "logs-graph")
+            keep("Graph-Reset-Pass-456")
+            #expect(reset.status == 204, "\(reset.status) \(reset.body)")
+            // Events and token times are in whole seconds: the revocation comes after bob's tokens.
+            try await Task.sleep(for: .seconds(1.1))
+            let revoke = try await AgentChainTests.send(
+                live.base + "/v1.0/users/\(alice.upn)/revokeSignInSessions", token: graph, body: nil, correlation: "logs-graph")
+            #expect(revoke.status == 200)
+            // alice's next message: the resources read the feed and refuse her tokens with a challenge.
+            try await Task.sleep(for: .seconds(1.1))
+            let revoked = try await AgentChainTests.send(
+                chain.agent + "/chat", token: aliceMFA, body: #"{"message":"list my expenses"}"#, correlation: "logs-cae")
+            #expect(revoked.status == 401, "\(revoked.status) \(revoked.body)")
         }
         logs.capturing.withLock { $0 = false }
         let lines = logs.lines.withLock { $0 }

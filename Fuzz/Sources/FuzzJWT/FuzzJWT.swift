@@ -14,7 +14,10 @@ import FuzzSupport
 /// - a token that does not decode throws ``UnverifiedJWT/Malformed`` with a reason;
 /// - a decoded token's signing input is its first two parts, and its accessors answer;
 /// - `Base64URL.decode(Base64URL.encode(bytes)) == bytes`, for the raw input and for whatever
-///   `decode` accepts.
+///   `decode` accepts;
+/// - `decode` accepts only canonical base64url (RFC 7515 §2: no padding, no `+` or `/`, zero
+///   trailing bits): what it accepts encodes back to the same text, and a decoded token's
+///   signature encodes back to its third part.
 @main
 enum FuzzJWTMain {
     static func main() { Fuzz.main(fuzz) }
@@ -28,6 +31,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = Fuzz.text(data, size)
     if let decoded = Base64URL.decode(text) {
         Fuzz.check(Base64URL.decode(Base64URL.encode(decoded)) == decoded, "the base64url round trip changed a decoded value")
+        // Finding 8 (fixed): `AB`, `Zg==` and `+/8` decoded.
+        Fuzz.check(
+            Base64URL.encode(decoded) == text, "\(String(reflecting: text)) decodes, but is not the canonical base64url of its bytes")
     }
     decode(text)
 
@@ -43,6 +49,7 @@ func decode(_ token: String) {
         Fuzz.log("decoded: header \(jwt.header.keys.sorted()), claims \(jwt.claims.keys.sorted())")
         let dots = token.split(separator: ".", omittingEmptySubsequences: false)
         Fuzz.check(jwt.signingInput == "\(dots[0]).\(dots[1])", "the signing input is not the first two parts")
+        Fuzz.check(Base64URL.encode(jwt.signature) == dots[2], "the signature is not the canonical base64url of its third part")
         _ = jwt.header["kid"]?.stringValue
         _ = jwt.string("iss")
         _ = jwt.string("tid")

@@ -249,6 +249,10 @@ struct ClientAuthenticator {
     /// lifetime checked with skew; `jti` single use. MSAL Python sends float `iat`/`exp` and
     /// padded base64url thumbprints; both are accepted.
     func checkAssertion(_ assertion: String, app: Application, request: TokenRequest, tenant: DirectoryIndex) async throws {
+        // The same bound as for every other token the authority reads, before any parsing.
+        guard assertion.utf8.count <= TokenValidator.maximumTokenSize else {
+            throw OAuthError.invalidClientAssertion("The assertion is larger than \(TokenValidator.maximumTokenSize) bytes.")
+        }
         let jwt: UnverifiedJWT
         do { jwt = try UnverifiedJWT(assertion) } catch { throw OAuthError.invalidClientAssertion(error.description) }
         let config = authority.configuration
@@ -279,8 +283,10 @@ struct ClientAuthenticator {
         if jwt.header["crit"] != nil {
             throw OAuthError.invalidClientAssertion("The header's crit names extensions this service does not understand.")
         }
-        let sha1 = jwt.header["x5t"]?.stringValue.flatMap(Base64URL.decode)
-        let sha256 = jwt.header["x5t#S256"]?.stringValue.flatMap(Base64URL.decode)
+        // Read leniently (padding, standard base64): a thumbprint only selects the certificate, and
+        // MSAL Python pads `x5t#S256`.
+        let sha1 = jwt.header["x5t"]?.stringValue.flatMap(Base64URL.decodeLenient)
+        let sha256 = jwt.header["x5t#S256"]?.stringValue.flatMap(Base64URL.decodeLenient)
         guard sha1 != nil || sha256 != nil else { throw OAuthError.invalidClientAssertion("The header must carry x5t or x5t#S256.") }
         let certs = (app.keyCredentials ?? []).compactMap { k -> ClientCertificate? in
             if let end = k.endDateTime, end < now { return nil }

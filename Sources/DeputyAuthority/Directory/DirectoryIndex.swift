@@ -128,6 +128,9 @@ public final class DirectoryIndex: Sendable {
         return nil
     }
 
+    /// The Global Administrator role's template id (Microsoft Learn, "Microsoft Entra built-in roles").
+    public static let globalAdministratorRole = "62e90394-69f5-4237-9190-012177145e10"
+
     /// Directory roles that may grant tenant-wide consent: Global Administrator, Application
     /// Administrator, Cloud Application Administrator (role template ids).
     public static let consentAdminRoles: Set<String> = [
@@ -164,6 +167,12 @@ public final class DirectoryIndex: Sendable {
     public func holdsRole(_ userID: String, in roles: Set<String>) -> Bool {
         let principals = groups(of: userID).union([userID])
         return directory.directoryRoleAssignments.contains { principals.contains($0.principalId) && roles.contains($0.roleTemplateId) }
+    }
+
+    /// Whether the principal (a user or a group) holds any directory role, directly or through a group.
+    public func holdsAnyRole(_ principalID: String) -> Bool {
+        let principals = groups(of: principalID).union([principalID])
+        return directory.directoryRoleAssignments.contains { principals.contains($0.principalId) }
     }
 
     /// The groups a user belongs to, transitively.

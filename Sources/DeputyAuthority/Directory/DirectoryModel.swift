@@ -295,6 +295,13 @@ public struct DirectoryRoleAssignment: Codable, Sendable, Equatable {
     public var principalId: String
     public var roleTemplateId: String
     public var displayName: String?
+
+    /// A role assignment: the principal (a user or group id) holds the role (its template id).
+    public init(principalId: String, roleTemplateId: String, displayName: String? = nil) {
+        self.principalId = principalId
+        self.roleTemplateId = roleTemplateId
+        self.displayName = displayName
+    }
 }
 
 /// An app registration (Graph `application`).

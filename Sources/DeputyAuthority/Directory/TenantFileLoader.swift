@@ -81,6 +81,11 @@ public enum TenantFileLoader {
                         message: "the file expands to more than \(maximumNodes) values (aliases of aliases?); a tenant file is far smaller")
                 ])
         }
+        // JSON (RFC 8259 §6), and so Graph and the store, has no infinity or NaN: refused before
+        // anything reads the numbers.
+        var nonFinite: [TenantFileError.Problem] = []
+        findNonFiniteNumbers(node, path: "", verbatimJSON: false, problems: &nonFinite)
+        if !nonFinite.isEmpty { throw TenantFileError(file: fileName, problems: nonFinite) }
 
         // The file holds either `tenants: [...]` or one tenant's mapping at the top.
         let isList = node.mapping?["tenants"] != nil
@@ -111,11 +116,14 @@ public enum TenantFileLoader {
         }
 
         var problems: [TenantFileError.Problem] = []
-        // Unknown fields: compare the input's keys with what the model re-encodes.
-        if let encoded = try? JSONValue.fromEncodable(
-            isList ? AnyEncodable(TenantFileDocument(tenants: documents)) : AnyEncodable(documents[0]))
-        {
+        // Unknown fields: compare the input's keys with what the model re-encodes. The store saves
+        // the same encoding, so a file that does not encode is refused.
+        do {
+            let encoded = try JSONValue.fromEncodable(
+                isList ? AnyEncodable(TenantFileDocument(tenants: documents)) : AnyEncodable(documents[0]))
             findUnknownKeys(node, encoded, path: "", marks: marks, problems: &problems)
+        } catch {
+            problems.append(.init(line: nil, path: "", message: "the directory does not convert to JSON for the store: \(error)"))
         }
         let prefix = isList ? "tenants" : nil
         var validator = DirectoryValidator(marks: marks)
@@ -252,6 +260,38 @@ public enum TenantFileLoader {
         default: break
         }
         return true
+    }
+
+    /// The fields kept as JSON values (`JSONValue`), which read any plain scalar that Swift reads as
+    /// a `Double` as a number, `nan` and `inf` included.
+    static let verbatimJSONKeys: Set<String> = ["conditionalAccessPolicies", "namedLocations", "jwks"]
+
+    /// Plain scalars that are numbers JSON cannot hold: YAML's `.inf`, `-.inf` and `.nan` (YAML 1.2
+    /// §10.2.1.4, the core schema's float), a float too large for a `Double`, and, inside the
+    /// fields kept as JSON values, anything else read as a non-finite `Double` (`nan`, `inf`).
+    /// Quoted scalars are text.
+    static func findNonFiniteNumbers(_ node: Node, path: String, verbatimJSON: Bool, problems: inout [TenantFileError.Problem]) {
+        switch node {
+        case .scalar(let scalar):
+            guard scalar.style == .plain || scalar.style == .any, let number = Double.construct(from: scalar), !number.isFinite,
+                verbatimJSON || node.tag.rawValue == Yams.Tag.Name.float.rawValue
+            else { return }
+            problems.append(
+                .init(
+                    line: scalar.mark?.line, path: path,
+                    message: "'\(scalar.string)' is not a finite number, which JSON and Graph require (quote it if it is text)"))
+        case .mapping(let mapping):
+            for (key, value) in mapping {
+                guard let name = key.string else { continue }
+                let p = path.isEmpty ? name : "\(path).\(name)"
+                findNonFiniteNumbers(value, path: p, verbatimJSON: verbatimJSON || verbatimJSONKeys.contains(name), problems: &problems)
+            }
+        case .sequence(let sequence):
+            for (i, value) in sequence.enumerated() {
+                findNonFiniteNumbers(value, path: "\(path)[\(i)]", verbatimJSON: verbatimJSON, problems: &problems)
+            }
+        default: break
+        }
     }
 
     static func pathString(_ codingPath: [any CodingKey]) -> String {

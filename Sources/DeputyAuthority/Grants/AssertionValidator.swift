@@ -71,21 +71,33 @@ struct AssertionValidator: Sendable {
     /// RFC 8693's `actor_token`: a token of this tenant for any of its applications (it identifies
     /// the actor), which must be the caller's own (RFC 8693 §1.1: the actor is the party acting; a
     /// client presenting another client's token would act under its name) — unless the subject
-    /// token's `may_act` names the caller as allowed to act (§4.4).
+    /// token's `may_act` names the actor token's party as allowed to act (§4.4).
     func actorToken(_ token: String, caller: Application, subject: ValidatedToken) async throws -> ValidatedToken {
         let policy = ValidationPolicy(issuers: issuers, audiences: Set(tenant.directory.applications.flatMap(tenant.audiences(of:))))
         let validated: ValidatedToken
         do { validated = try await verify(token, policy: policy) } catch let error as TokenValidationError {
             throw OAuthError.tokenExchange(.invalidGrant, "The actor_token is not valid here: \(error.description)")
         }
-        let callerID = caller.appId.lowercased()
-        let mayActClient = subject.claims["may_act"]?.objectValue.flatMap { $0["client_id"]?.stringValue ?? $0["sub"]?.stringValue }
-        guard validated.clientID?.lowercased() == callerID || mayActClient?.lowercased() == callerID else {
+        let own = validated.clientID?.lowercased() == caller.appId.lowercased()
+        let named = subject.claims["may_act"]?.objectValue.map { Self.mayAct($0, names: validated.subject, clientID: validated.clientID) }
+        guard own || named == true else {
             throw OAuthError.tokenExchange(
                 .invalidGrant,
                 "The actor_token was issued to '\(validated.clientID ?? "(no client)")', not to the calling client '\(caller.appId)'.")
         }
         return validated
+    }
+
+    /// Whether a `may_act` claim (RFC 8693 §4.4) names this party: each identifying member it has
+    /// (`sub`, `client_id`) must equal the party's, and it must have at least one. One rule for
+    /// both uses: accepting another party's actor token, and refusing an actor it does not name.
+    static func mayAct(_ mayAct: [String: JSONValue], names sub: String?, clientID: String?) -> Bool {
+        let wantedSub = mayAct["sub"]?.stringValue
+        let wantedClient = mayAct["client_id"]?.stringValue
+        guard wantedSub != nil || wantedClient != nil else { return false }
+        if let wantedSub, wantedSub != sub { return false }
+        if let wantedClient, wantedClient.lowercased() != clientID?.lowercased() { return false }
+        return true
     }
 
     /// How the user authenticated, carried from a validated user token: `amr`, `acrs`, and the

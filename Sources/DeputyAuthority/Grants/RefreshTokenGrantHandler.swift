@@ -44,10 +44,12 @@ struct RefreshTokenGrantHandler: GrantHandler {
             client: context.client.application, resolved: resolved, userID: user.id,
             tenant: context.tenant, draft: context.draft)
         // The access (and id) token; the refresh token is rotated by `issue` itself, in the same family.
-        let issuance = TokenIssuer.UserIssuance(
+        var issuance = TokenIssuer.UserIssuance(
             user: user, authentication: record.authentication, resolved: resolved, grantedScopes: granted, nonce: nil,
             platform: record.platform, familyID: record.familyID, familyStartedAt: nil, claims: try request.claimsRequest(),
             isInteractive: false, clientInfo: request.wantsClientInfo)
+        // A middle tier refreshing its OBO token is still acting for the user where the user signed in.
+        if record.carriesSignInLocation == true { issuance.conditionalAccessIPAddress = record.authentication.ipAddress }
         return Validated(tokenHash: hash, record: record, issuance: issuance)
     }
 

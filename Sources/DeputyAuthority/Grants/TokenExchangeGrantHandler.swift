@@ -85,8 +85,8 @@ struct TokenExchangeGrantHandler: GrantHandler {
             actor = ["sub": .string(validated.subject ?? ""), "client_id": .string(validated.clientID ?? caller.application.appId)]
         }
         // RFC 8693 §4.4: may_act names who may act for the subject.
-        if case .object(let mayAct)? = subject.claims["may_act"], let allowed = mayAct["sub"]?.stringValue,
-            allowed != actor["sub"]?.stringValue
+        if case .object(let mayAct)? = subject.claims["may_act"],
+            !AssertionValidator.mayAct(mayAct, names: actor["sub"]?.stringValue, clientID: actor["client_id"]?.stringValue)
         {
             throw OAuthError.tokenExchange(
                 .invalidGrant, "The subject_token's may_act does not allow '\(actor["sub"]?.stringValue ?? "")' to act for its subject.")

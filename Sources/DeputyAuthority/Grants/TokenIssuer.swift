@@ -107,10 +107,11 @@ struct TokenIssuer {
             i.platform == .spa
             ? (i.familyStartedAt ?? now) + context.configuration.spaRefreshTokenLifetime
             : now + context.configuration.refreshTokenInactivity
-        let record = RefreshTokenRecord(
+        var record = RefreshTokenRecord(
             tokenHash: TokenIssuer.hash(token), familyID: i.familyID ?? TokenMinter.randomID(), tenantID: context.tenant.tenantID,
             clientID: context.client.application.appId, platform: i.platform, authentication: i.authentication,
             scopes: scopes, createdAt: now, expiresAt: expires)
+        if i.conditionalAccessIPAddress != nil { record.carriesSignInLocation = true }
         return (token, record)
     }
 

@@ -87,6 +87,8 @@ public enum GraphCollection: String, CaseIterable, Sendable {
         switch self {
         case .users: ["passwordHash", "totpSecret", "password", "signInSessionsValidFromDateTime", "signInIPAddress"]
         case .applications: ["passwordCredentials", "keyCredentials"]
+        // Membership changes go through members/$ref, where a group that holds a role is guarded.
+        case .groups: ["members"]
         default: []
         }
     }
@@ -324,7 +326,10 @@ public enum GraphCollection: String, CaseIterable, Sendable {
                 name == "passwordCredentials" || name == "keyCredentials"
                     ? "Property '\(name)' cannot be set here; Deputy's tenant file holds application credentials."
                     : ["passwordHash", "password"].contains(name)
-                        ? "Property '\(name)' cannot be set; use passwordProfile for a password." : "Property '\(name)' is read-only.")
+                        ? "Property '\(name)' cannot be set; use passwordProfile for a password."
+                        : name == "members"
+                            ? "Property 'members' cannot be set here; add and remove members with /groups/{id}/members/$ref."
+                            : "Property '\(name)' is read-only.")
         }
     }
 

@@ -452,9 +452,13 @@ struct PolicyReader {
         return .init(types: types, tenants: tenants)
     }
 
+    /// Whether `s` is an authentication context id as Entra names them: `c1` to `c99`, written
+    /// exactly so (no sign, no leading zero, no other characters), read byte by byte.
     static func isContextID(_ s: String) -> Bool {
-        guard s.count >= 2, s.first == "c", let n = Int(s.dropFirst()) else { return false }
-        return (1...99).contains(n)
+        let b = Array(s.utf8)
+        let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
+        guard (2...3).contains(b.count), b[0] == UInt8(ascii: "c"), b[1] != UInt8(ascii: "0") else { return false }
+        return b.dropFirst().allSatisfy { digits.contains($0) }
     }
 
     func readGrantControls(_ g: [String: JSONValue]?, into p: inout ConditionalAccessPolicy.Draft) throws(PolicyError) {

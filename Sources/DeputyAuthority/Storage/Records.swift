@@ -87,6 +87,10 @@ public struct RefreshTokenRecord: Codable, Sendable, Equatable {
     public var expiresAt: Date
     /// Set when the token was redeemed for a successor.
     public var redeemedAt: Date?
+    /// Set for a middle tier's token from OBO: Conditional Access places each refresh at the
+    /// user's sign-in (`authentication.ipAddress`), as the OBO itself was, not at the middle
+    /// tier's address.
+    public var carriesSignInLocation: Bool?
 
     public init(
         tokenHash: String, familyID: String, tenantID: String, clientID: String, platform: ClientPlatform,

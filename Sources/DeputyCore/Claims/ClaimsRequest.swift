@@ -18,7 +18,7 @@ public struct ClaimsRequest: Sendable, Equatable {
     public init(parsing text: String) throws(OAuthError) {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         var data = Data(trimmed.utf8)
-        if !trimmed.hasPrefix("{"), let decoded = Data(base64Encoded: trimmed) ?? Base64URL.decode(trimmed) {
+        if !trimmed.hasPrefix("{"), let decoded = Data(base64Encoded: trimmed) ?? Base64URL.decodeLenient(trimmed) {
             data = decoded
         }
         guard let value = try? JSONParser.parse(data), case .object(let obj) = value else {

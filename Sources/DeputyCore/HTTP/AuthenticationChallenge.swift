@@ -35,98 +35,163 @@ public struct AuthenticationChallenge: Sendable, Equatable {
     public var headerValue: String {
         if let token68 { return "\(scheme) \(token68)" }
         guard !parameters.isEmpty else { return scheme }
-        let rendered = parameters.map { p in
-            "\(p.name)=\"" + p.value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }
-        return scheme + " " + rendered.joined(separator: ", ")
+        return scheme + " " + parameters.map { "\($0.name)=" + Self.quoted($0.value) }.joined(separator: ", ")
     }
 
-    /// Every challenge in a header value. Lenient where real servers are sloppy: unquoted values
-    /// with spaces up to the next `,` (MSAL.NET's own sample writes `claims={…}` unquoted).
-    public static func parse(_ header: String) -> [AuthenticationChallenge] {
-        var out: [AuthenticationChallenge] = []
-        var s = Substring(header)
-        func skipSpaces() { s = s.drop { $0 == " " || $0 == "\t" } }
-        func token() -> String {
-            let t = s.prefix { !" \t,=\"".contains($0) }
-            s = s.dropFirst(t.count)
-            return String(t)
+    /// A quoted-string (RFC 9110 §5.6.4), escaped scalar by scalar: a `"` followed by a combining
+    /// mark is one `Character`, which a replacement by `Character` would not see.
+    static func quoted(_ value: String) -> String {
+        var out = String.UnicodeScalarView()
+        out.append("\"")
+        for c in value.unicodeScalars {
+            if c == "\"" || c == "\\" { out.append("\\") }
+            out.append(c)
         }
-        while true {
-            skipSpaces()
-            while s.first == "," {
-                s = s.dropFirst()
-                skipSpaces()
+        out.append("\"")
+        return String(out)
+    }
+
+    /// Every challenge in a header value (RFC 9110 §11.6.1:
+    /// `challenge = auth-scheme [ 1*SP ( token68 / #auth-param ) ]`).
+    ///
+    /// Read over Unicode scalars, not `Character`s, so that a separator followed by a combining mark
+    /// is still a separator. A challenge whose scheme or a parameter name is not an ASCII `token`
+    /// (RFC 9110 §5.6.2), or whose token68 has other characters than RFC 9110 §11.2 allows, is
+    /// dropped with its parameters. A challenge has a token68 or parameters, never both (RFC 9110
+    /// §11.3), and its `headerValue` reads back as the same challenge.
+    ///
+    /// Lenient where real servers are sloppy: unquoted values with spaces up to the next `,`
+    /// outside braces (MSAL.NET's own sample writes `claims={…}` unquoted), and missing commas: a
+    /// bare token after a challenge's parameters, or after a token that is not the last thing of
+    /// its challenge, starts the next challenge, so `X realm="a" Basic realm="b"` is two
+    /// challenges and `A b c=d` is `A` and `b c=d`. A parameter whose quoted string is not closed
+    /// is dropped.
+    public static func parse(_ header: String) -> [AuthenticationChallenge] {
+        let s = Array(header.unicodeScalars)
+        var i = 0
+        var out: [AuthenticationChallenge] = []
+        // The challenge being read, and whether its tokens are all RFC 9110 tokens.
+        var current: AuthenticationChallenge?
+        var valid = false
+        // Only spaces since the current challenge's scheme: where its token68 may stand.
+        var afterScheme = false
+
+        func isSpace(_ at: Int) -> Bool { at < s.count && (s[at] == " " || s[at] == "\t") }
+        func skipSpaces(from start: Int) -> Int {
+            var j = start
+            while isSpace(j) { j += 1 }
+            return j
+        }
+        func text(_ range: Range<Int>) -> String {
+            var v = String.UnicodeScalarView()
+            v.append(contentsOf: s[range])
+            return String(v)
+        }
+        func finishChallenge() {
+            if let current, valid { out.append(current) }
+            current = nil
+        }
+        /// A quoted-string from its opening quote; nil when it is not closed.
+        func quotedString() -> String? {
+            i += 1
+            var v = String.UnicodeScalarView()
+            while i < s.count {
+                let c = s[i]
+                i += 1
+                if c == "\"" { return String(v) }
+                if c == "\\", i < s.count {
+                    v.append(s[i])
+                    i += 1
+                } else {
+                    v.append(c)
+                }
             }
-            guard !s.isEmpty else { break }
-            let scheme = token()
-            guard !scheme.isEmpty else {
-                s = s.dropFirst()
+            return nil
+        }
+        /// A parameter's value: quoted, or unquoted up to the next comma outside braces (a raw
+        /// JSON value), without surrounding whitespace.
+        func value() -> String? {
+            if i < s.count, s[i] == "\"" { return quotedString() }
+            var depth = 0
+            var start = i
+            while i < s.count, !(s[i] == "," && depth == 0) {
+                if s[i] == "{" { depth += 1 } else if s[i] == "}" { depth = max(0, depth - 1) }
+                i += 1
+            }
+            var end = i
+            while start < end, CharacterSet.whitespaces.contains(s[start]) { start += 1 }
+            while start < end, CharacterSet.whitespaces.contains(s[end - 1]) { end -= 1 }
+            return text(start..<end)
+        }
+
+        while true {
+            i = skipSpaces(from: i)
+            guard i < s.count else { break }
+            if s[i] == "," || s[i] == "=" || s[i] == "\"" {
+                // A separator, or a stray `=` or quoted string where a token belongs: skipped.
+                if s[i] == "\"" { _ = quotedString() } else { i += 1 }
+                afterScheme = false
                 continue
             }
-            var challenge = AuthenticationChallenge(scheme: scheme)
-            skipSpaces()
-            // Parameters until the next scheme (a token not followed by `=`).
-            while !s.isEmpty {
-                skipSpaces()
-                let save = s
-                let name = token()
-                skipSpaces()
-                guard !name.isEmpty, s.first == "=" else {
-                    if !name.isEmpty, challenge.parameters.isEmpty, challenge.token68 == nil, s.first != "," {
-                        // token68 (possibly with trailing '=' padding)
-                        var t = name
-                        while s.first == "=" {
-                            t.append("=")
-                            s = s.dropFirst()
-                        }
-                        challenge.token68 = t
-                        continue
-                    }
-                    s = save
-                    break
-                }
-                // `abc==` or `abc=` at the end: a token68 with padding, not a parameter.
-                let afterEquals = s.dropFirst()
-                if challenge.parameters.isEmpty, challenge.token68 == nil,
-                    afterEquals.first == "=" || afterEquals.trimmingCharacters(in: .whitespaces).isEmpty || afterEquals.first == ","
-                {
-                    var t = name
-                    while s.first == "=" {
-                        t.append("=")
-                        s = s.dropFirst()
-                    }
-                    challenge.token68 = t
+            let start = i
+            while i < s.count, !isSpace(i), s[i] != ",", s[i] != "=", s[i] != "\"" { i += 1 }
+            let word = text(start..<i)
+            let next = skipSpaces(from: i)
+            if next < s.count, s[next] == "=" {
+                // `abc==`, or `abc=` at the end of a challenge: a token68 with padding, not a parameter.
+                var end = next
+                while end < s.count, s[end] == "=" { end += 1 }
+                let rest = skipSpaces(from: end)
+                if afterScheme, next == i, isToken68(word), end - next >= 2 || rest == s.count || s[rest] == "," {
+                    current?.token68 = word + String(repeating: "=", count: end - next)
+                    afterScheme = false
+                    i = end
                     continue
                 }
-                s = s.dropFirst()  // "="
-                skipSpaces()
-                var value = ""
-                if s.first == "\"" {
-                    s = s.dropFirst()
-                    while let c = s.first, c != "\"" {
-                        if c == "\\", s.count > 1 { s = s.dropFirst() }
-                        value.append(s.first!)
-                        s = s.dropFirst()
-                    }
-                    s = s.dropFirst()  // closing quote
-                } else {
-                    // Unquoted: up to the next comma that is not inside braces (a raw JSON value).
-                    var depth = 0
-                    while let c = s.first, !(c == "," && depth == 0) {
-                        if c == "{" { depth += 1 } else if c == "}" { depth -= 1 }
-                        value.append(c)
-                        s = s.dropFirst()
-                    }
-                    value = value.trimmingCharacters(in: .whitespaces)
-                }
-                challenge.parameters.append(Parameter(name, value))
-                skipSpaces()
-                if s.first == "," { s = s.dropFirst() }
+                i = skipSpaces(from: next + 1)
+                let parameterValue = value()
+                afterScheme = false
+                guard current != nil else { continue }
+                if !isToken(word) { valid = false }
+                // After a token68 a parameter has no challenge to belong to (RFC 9110 §11.3).
+                if let parameterValue, current?.token68 == nil { current?.parameters.append(Parameter(word, parameterValue)) }
+                continue
             }
-            out.append(challenge)
+            // A bare token: the current challenge's token68 when it is all the challenge has (and
+            // the challenge is dropped when it is not a token68), else the next challenge's scheme.
+            if afterScheme, next == s.count || s[next] == "," {
+                if isToken68(word) { current?.token68 = word } else { valid = false }
+                afterScheme = false
+                continue
+            }
+            finishChallenge()
+            current = AuthenticationChallenge(scheme: word)
+            valid = isToken(word)
+            afterScheme = true
         }
+        finishChallenge()
         return out
+    }
+
+    /// Whether `c` is a `tchar` (RFC 9110 §5.6.2): an ASCII letter or digit, or one of the marks listed there.
+    static func isTChar(_ c: Unicode.Scalar) -> Bool {
+        switch c.value {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
+        default: return "!#$%&'*+-.^_`|~".unicodeScalars.contains(c)
+        }
+    }
+
+    /// Whether `text` is a `token` (RFC 9110 §5.6.2): one or more `tchar`.
+    static func isToken(_ text: String) -> Bool { !text.isEmpty && text.unicodeScalars.allSatisfy(isTChar) }
+
+    /// Whether `text` is a `token68` without its padding (RFC 9110 §11.2): one or more of ALPHA,
+    /// DIGIT, `-`, `.`, `_`, `~`, `+` and `/`.
+    static func isToken68(_ text: String) -> Bool {
+        !text.isEmpty
+            && text.unicodeScalars.allSatisfy { c in
+                (0x30...0x39).contains(c.value) || (0x41...0x5A).contains(c.value) || (0x61...0x7A).contains(c.value)
+                    || "-._~+/".unicodeScalars.contains(c)
+            }
     }
 }
 
@@ -145,14 +210,15 @@ public struct ClaimsChallenge: Sendable, Equatable {
         self.error = error
     }
 
-    /// Reads a claims challenge from a `WWW-Authenticate` value, or nil when there is none.
+    /// Reads a claims challenge from a `WWW-Authenticate` value, or nil when there is none: no
+    /// Bearer challenge, or no `claims`, a blank one, or one whose quoted string is not closed.
     /// `claims` is base64-decoded when it decodes to JSON (MSAL.NET's rule: length a multiple
     /// of four, no whitespace), else taken as it is.
     public init?(wwwAuthenticate header: String) {
         guard let bearer = AuthenticationChallenge.parse(header).first(where: { $0.scheme.lowercased() == "bearer" }),
-            let raw = bearer["claims"], !raw.isEmpty
+            let claims = bearer["claims"].map(ClaimsChallenge.decode), !claims.isEmpty
         else { return nil }
-        self.claims = ClaimsChallenge.decode(raw)
+        self.claims = claims
         self.authorizationURI = bearer["authorization_uri"]
         self.error = bearer["error"]
     }
@@ -200,8 +266,10 @@ public struct ConsentChallenge: Sendable, Equatable {
             bearer["proposedAction"]?.lowercased() == "consent"
         else { return nil }
         consentURI = bearer["consentUri"]
-        scopes = (bearer["scopes"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        claims = bearer["claims"].flatMap { $0.isEmpty ? nil : ClaimsChallenge.decode($0) }
+        // Split on the scalar `,`: a comma followed by a combining mark is one `Character`.
+        scopes = (bearer["scopes"] ?? "").unicodeScalars.split(separator: ",").map { String(String.UnicodeScalarView($0)) }
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        claims = bearer["claims"].map(ClaimsChallenge.decode).flatMap { $0.isEmpty ? nil : $0 }
     }
 
     public var headerValue: String {
