@@ -402,16 +402,18 @@ def test_revoked_sessions_make_the_data_api_challenge_the_web_api_relay_and_a_ne
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_a_refresh_token_from_before_revoke_sign_in_sessions_is_refused_until_the_user_signs_in_again(cae):
-    bob = cae.user("bob")
+    # alice, not bob: bob is a Global Administrator, whose sessions only another signed-in administrator
+    # may end (the admin app is refused, as in Entra).
+    alice = cae.user("alice")
     cli, http = cae.public("cli")
-    signed_in = cli.acquire_token_by_username_password(bob["userPrincipalName"], bob["password"], scopes=WEB_API_SCOPES)
+    signed_in = cli.acquire_token_by_username_password(alice["userPrincipalName"], alice["password"], scopes=WEB_API_SCOPES)
     assert "access_token" in signed_in and signed_in.get("refresh_token"), signed_in
-    [account] = cli.get_accounts(username=bob["userPrincipalName"])
+    [account] = cli.get_accounts(username=alice["userPrincipalName"])
     refreshed = cli.acquire_token_silent_with_error(WEB_API_SCOPES, account, force_refresh=True)
     assert refreshed and "access_token" in refreshed, refreshed
     assert refreshed["token_source"] == "identity_provider", refreshed
 
-    event_time = cae.revoke_through_graph(bob["objectId"])
+    event_time = cae.revoke_through_graph(alice["objectId"])
 
     # MSAL's silent call redeems the refresh token: refused, with the claims to sign in again with.
     refused = cli.acquire_token_silent_with_error(WEB_API_SCOPES, account, force_refresh=True)
@@ -426,10 +428,10 @@ def test_a_refresh_token_from_before_revoke_sign_in_sessions_is_refused_until_th
 
     # A new sign-in works, and its refresh token does too, also when asked for a token not before the event.
     cli, http = cae.public("cli")
-    again = cli.acquire_token_by_username_password(bob["userPrincipalName"], bob["password"], scopes=WEB_API_SCOPES)
+    again = cli.acquire_token_by_username_password(alice["userPrincipalName"], alice["password"], scopes=WEB_API_SCOPES)
     assert "access_token" in again, again
     assert cae.verify(again["access_token"], cae.app_id("webApi"))["iat"] >= event_time
-    [account] = cli.get_accounts(username=bob["userPrincipalName"])
+    [account] = cli.get_accounts(username=alice["userPrincipalName"])
     refreshed = cli.acquire_token_silent_with_error(WEB_API_SCOPES, account, claims_challenge=json.dumps(nbf_claims(event_time)))
     assert refreshed and "access_token" in refreshed, refreshed
     assert refreshed["token_source"] == "identity_provider", refreshed

@@ -284,6 +284,12 @@ extension AuthorityRoutes {
             try await authority.raiseCriticalEvent(.userDeleted, userID: userID, tenantID: tenant.tenantID)
             return graphNoContent(req)
         }
+        // Deleting a group that holds a role removes its members' role: the role-group rule applies.
+        if c == .groups, let group = c.object(id, in: tenant.directory)?.objectValue?["id"]?.stringValue,
+            let refusal = privilegedTargetRefusal(req, tenant: tenant, target: group, managers: Self.roleGroupManagers, what: "The group")
+        {
+            return refusal
+        }
         if let e = try await graphChange(tenant, { d in try c.delete(id, in: &d) }) { return graphCORS(graphError(e), req) }
         return graphNoContent(req)
     }
@@ -347,7 +353,10 @@ extension AuthorityRoutes {
         guard let ref = body["@odata.id"]?.stringValue, let member = ref.split(separator: "/").last.map(String.init), !member.isEmpty else {
             return graphCORS(graphError(.badRequest, "Request_BadRequest", "Expected {\"@odata.id\": \".../directoryObjects/{id}\"}."), req)
         }
-        let group = graphID(ctx)
+        // The guard compares canonical ids: the path may spell the id in another case.
+        guard let group = GraphCollection.groups.object(graphID(ctx), in: tenant.directory)?.objectValue?["id"]?.stringValue else {
+            return graphCORS(graphError(GraphError.notFound(graphID(ctx))), req)
+        }
         if let refusal = privilegedTargetRefusal(req, tenant: tenant, target: group, managers: Self.roleGroupManagers, what: "The group") {
             return refusal
         }
@@ -363,7 +372,10 @@ extension AuthorityRoutes {
         case .denied(let r): return r
         case .allowed(let t): tenant = t
         }
-        let (group, member) = (graphID(ctx), graphID(ctx, "member"))
+        let member = graphID(ctx, "member")
+        guard let group = GraphCollection.groups.object(graphID(ctx), in: tenant.directory)?.objectValue?["id"]?.stringValue else {
+            return graphCORS(graphError(GraphError.notFound(graphID(ctx))), req)
+        }
         if let refusal = privilegedTargetRefusal(req, tenant: tenant, target: group, managers: Self.roleGroupManagers, what: "The group") {
             return refusal
         }

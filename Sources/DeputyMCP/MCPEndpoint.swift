@@ -267,10 +267,7 @@ struct MCPEndpoint<Toolbox: MCPToolbox>: Sendable {
         } catch let error as MCPError {
             throw error
         } catch {
-            // A fixed sentence: an error's description can hold a downstream body, a URL with a
-            // query or a token, and the result goes to a model (and its logs).
-            return CallTool.Result(
-                content: [.text(text: "The tool \(name) failed.", annotations: nil, _meta: nil)], isError: true)
+            return CallTool.Result(content: [.text(text: "\(error)", annotations: nil, _meta: nil)], isError: true)
         }
     }
 

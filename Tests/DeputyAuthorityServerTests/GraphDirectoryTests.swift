@@ -306,6 +306,13 @@ struct GraphDirectoryTests {
                 let (added, error) = try await caller.call(.post, "/v1.0/groups/\(approvers)/members/$ref", member)
                 #expect(added == .forbidden && error?.objectValue?["error"]?.objectValue?["code"] == "Authorization_RequestDenied")
                 #expect(try await caller.call(.delete, "/v1.0/groups/\(approvers)/members/\(bob.id)/$ref").0 == .forbidden)
+                // The same group spelled in capitals is the same group, and deleting it would drop its role.
+                #expect(try await caller.call(.post, "/v1.0/groups/\(approvers.uppercased())/members/$ref", member).0 == .forbidden)
+                #expect(try await caller.call(.delete, "/v1.0/groups/\(approvers)").0 == .forbidden)
+                // A new object cannot take an administrator's id, and with it his role assignments.
+                let takeOver = #"{"id":"\#(bob.id.uppercased())","displayName":"Take over","securityEnabled":true,"mailEnabled":false}"#
+                let (collision, why) = try await caller.call(.post, "/v1.0/groups", takeOver)
+                #expect(collision == .badRequest && String(describing: why).contains("share one id space"), "\(String(describing: why))")
                 #expect(try await caller.call(.patch, "/v1.0/groups/\(approvers)", #"{"members":["\#(eve.id)"]}"#).0 == .badRequest)
             }
             // Ordinary properties of an administrator, and users without a role, stay within reach.

@@ -95,7 +95,8 @@ struct DurabilityTests {
         let consented = LockedBox(false)
         Task.detached {
             try? await Task.sleep(for: .milliseconds(Int.random(in: 700...1500)))
-            while !consented.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(10)) }
+            // Not forever: the parent reports a run without a consent.
+            for _ in 0..<1000 where !consented.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(10)) }
             kill(getpid(), SIGKILL)
         }
         let users = Self.users
@@ -164,7 +165,13 @@ struct DurabilityTests {
                         consented.withLock { $0 = true }
                     }
                 }
-                while true { _ = try? await signIn(authority, user: users[Int.random(in: 0..<3)], scope: mcpScope) }
+                while true {
+                    let u = users[Int.random(in: 0..<3)]
+                    if let (_, given) = try? await signIn(authority, user: u, scope: mcpScope), given {
+                        record("consent \(u.id)")
+                        consented.withLock { $0 = true }
+                    }
+                }
             }
         }
     }

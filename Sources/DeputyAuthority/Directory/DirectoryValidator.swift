@@ -179,6 +179,25 @@ struct DirectoryValidator {
             }
         }
         validateAgents(d, path: p, blueprints: blueprints, servicePrincipals: servicePrincipals)
+        // Directory objects share one id space (Graph's directoryObject): a user, a group, a
+        // service principal and an application never have the same id, in any case. Otherwise a
+        // new group could take an administrator's id and so the administrator's role assignments.
+        var objects: [(kind: String, path: String, id: String)] = users.map { ("user", $0.0, $0.1.id) }
+        objects += d.groups.enumerated().map { ("group", p("groups[\($0.offset)]"), $0.element.id) }
+        objects += servicePrincipals.map { ("servicePrincipal", $0.0, $0.1.id) }
+        objects += applications.compactMap { a in a.1.id.map { ("application", a.0, $0) } }
+        var objectPaths: [String: (kind: String, path: String)] = [:]
+        for (kind, path, id) in objects {
+            let key = id.lowercased()
+            if let first = objectPaths[key] {
+                // Duplicates within one collection are reported above.
+                if first.kind != kind {
+                    problem("\(path).id", "id '\(id)' is already the id of \(first.path): directory objects share one id space")
+                }
+            } else {
+                objectPaths[key] = (kind, path)
+            }
+        }
         // A reference to a service principal may use its object id or its application's appId;
         // an agent identity is its own client (its client view has no credentials).
         let spIDs = Set(servicePrincipals.map(\.1.id))

@@ -79,7 +79,9 @@ struct AssertionValidator: Sendable {
             throw OAuthError.tokenExchange(.invalidGrant, "The actor_token is not valid here: \(error.description)")
         }
         let own = validated.clientID?.lowercased() == caller.appId.lowercased()
-        let named = subject.claims["may_act"]?.objectValue.map { Self.mayAct($0, names: validated.subject, clientID: validated.clientID) }
+        let named = subject.claims["may_act"]?.objectValue.map {
+            Self.mayAct($0, names: validated.subject.map { [$0] } ?? [], clientID: validated.clientID)
+        }
         guard own || named == true else {
             throw OAuthError.tokenExchange(
                 .invalidGrant,
@@ -91,11 +93,13 @@ struct AssertionValidator: Sendable {
     /// Whether a `may_act` claim (RFC 8693 §4.4) names this party: each identifying member it has
     /// (`sub`, `client_id`) must equal the party's, and it must have at least one. One rule for
     /// both uses: accepting another party's actor token, and refusing an actor it does not name.
-    static func mayAct(_ mayAct: [String: JSONValue], names sub: String?, clientID: String?) -> Bool {
+    /// - Parameter subs: the party's subject identifiers (a client acting as itself is named by
+    ///   its appId or by its service principal's object id, the `sub` of its app-only tokens).
+    static func mayAct(_ mayAct: [String: JSONValue], names subs: [String], clientID: String?) -> Bool {
         let wantedSub = mayAct["sub"]?.stringValue
         let wantedClient = mayAct["client_id"]?.stringValue
         guard wantedSub != nil || wantedClient != nil else { return false }
-        if let wantedSub, wantedSub != sub { return false }
+        if let wantedSub, !subs.contains(wantedSub) { return false }
         if let wantedClient, wantedClient.lowercased() != clientID?.lowercased() { return false }
         return true
     }

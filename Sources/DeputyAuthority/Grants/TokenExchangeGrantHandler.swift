@@ -85,8 +85,10 @@ struct TokenExchangeGrantHandler: GrantHandler {
             actor = ["sub": .string(validated.subject ?? ""), "client_id": .string(validated.clientID ?? caller.application.appId)]
         }
         // RFC 8693 §4.4: may_act names who may act for the subject.
+        var actorSubs = [actor["sub"]?.stringValue].compactMap { $0 }
+        if form["actor_token"] == nil, let sp = context.tenant.servicePrincipal(appID: caller.application.appId) { actorSubs.append(sp.id) }
         if case .object(let mayAct)? = subject.claims["may_act"],
-            !AssertionValidator.mayAct(mayAct, names: actor["sub"]?.stringValue, clientID: actor["client_id"]?.stringValue)
+            !AssertionValidator.mayAct(mayAct, names: actorSubs, clientID: actor["client_id"]?.stringValue)
         {
             throw OAuthError.tokenExchange(
                 .invalidGrant, "The subject_token's may_act does not allow '\(actor["sub"]?.stringValue ?? "")' to act for its subject.")

@@ -55,7 +55,8 @@ struct TokenIssuer {
         ca.requiredPolicyIDs = i.claims.policyIDs
         // Sign-ins that began in a browser (web apps and SPAs redeeming codes and refresh tokens)
         // are `browser`; native apps and middle tiers are `mobileAppsAndDesktopClients`.
-        if (i.platform == .spa || i.platform == .web)
+        // A middle tier refreshing its OBO token is not a browser (it acts where the user signed in).
+        if (i.platform == .spa || i.platform == .web) && i.conditionalAccessIPAddress == nil
             && ["authorization_code", "refresh_token"].contains(draft.record.authenticationProtocol)
         {
             ca.clientAppType = "browser"

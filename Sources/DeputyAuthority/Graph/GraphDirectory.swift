@@ -14,7 +14,8 @@ public struct GraphError: Error, CustomStringConvertible, Sendable {
     }
     public var description: String { "\(code): \(message)" }
 
-    static func notFound(_ id: String) -> GraphError {
+    /// Graph's 404 for an object that is not there.
+    public static func notFound(_ id: String) -> GraphError {
         GraphError(
             404, "Request_ResourceNotFound",
             "Resource '\(id)' does not exist or one of its queried reference-property objects are not present.")
@@ -87,8 +88,6 @@ public enum GraphCollection: String, CaseIterable, Sendable {
         switch self {
         case .users: ["passwordHash", "totpSecret", "password", "signInSessionsValidFromDateTime", "signInIPAddress"]
         case .applications: ["passwordCredentials", "keyCredentials"]
-        // Membership changes go through members/$ref, where a group that holds a role is guarded.
-        case .groups: ["members"]
         default: []
         }
     }
@@ -185,6 +184,11 @@ public enum GraphCollection: String, CaseIterable, Sendable {
     /// applications and service principals, `appId` stay).
     public func update(_ id: String, _ patch: [String: JSONValue], in d: inout TenantDirectory, now: Date) throws(GraphError) {
         try refuseSecrets(patch)
+        // An existing group's members change through members/$ref, where a group that holds a
+        // directory role is guarded (a member gets the role); a new group may name its members.
+        if self == .groups, patch["members"] != nil {
+            throw GraphError.badRequest("Property 'members' cannot be updated; add and remove members with /groups/{id}/members/$ref.")
+        }
         for fixed in ["id", "appId"] where patch[fixed] != nil && self != .oauth2PermissionGrants {
             throw GraphError.badRequest("Property '\(fixed)' is read-only.")
         }
@@ -327,9 +331,7 @@ public enum GraphCollection: String, CaseIterable, Sendable {
                     ? "Property '\(name)' cannot be set here; Deputy's tenant file holds application credentials."
                     : ["passwordHash", "password"].contains(name)
                         ? "Property '\(name)' cannot be set; use passwordProfile for a password."
-                        : name == "members"
-                            ? "Property 'members' cannot be set here; add and remove members with /groups/{id}/members/$ref."
-                            : "Property '\(name)' is read-only.")
+                        : "Property '\(name)' is read-only.")
         }
     }
 
