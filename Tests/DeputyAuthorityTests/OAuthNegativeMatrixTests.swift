@@ -441,6 +441,46 @@ struct OAuthNegativeMatrixTests {
                     return "the step was accepted with a forged token: \(r)"
                 }
             ),
+            (
+                "CSRF: the password-change form with a forged anti-forgery token",
+                {
+                    // The password-change step reads its post as every sign-in step does: the flow's token and cookie first.
+                    let start = await authorize(
+                        f, [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", scope)])
+                    guard case .signIn(let page, let cookies) = start else { return "\(start)" }
+                    let jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+                    let r = await InteractiveSignIn(authority: f.authority).submitPasswordChange(
+                        BrowserRequest(
+                            tenantSegment: DemoTenant.tenantID,
+                            parameters: FormParameters([
+                                ("flow", page.flowID), ("csrf_token", "forged"), ("new_password", "Taken-Over-12345"),
+                                ("confirm_password", "Taken-Over-12345"),
+                            ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
+                    if case .error(let e) = r, e.aadsts == 90100 { return nil }
+                    return "the password-change form took a forged token: \(r)"
+                }
+            ),
+            (
+                "CSRF: the device-code page posted without its anti-forgery cookie",
+                {
+                    let interactive = InteractiveSignIn(authority: f.authority)
+                    let start = try await f.authority.deviceAuthorization(
+                        tenantSegment: "contoso.com", form: FormParameters([("client_id", cli.appId), ("scope", scope)])
+                    ).get()
+                    guard
+                        case .deviceCodeEntry(let csrf, _, _) = interactive.deviceLoginPage(
+                            BrowserRequest(
+                                tenantSegment: "", parameters: FormParameters(), cookies: [:], correlationID: "c", ipAddress: nil))
+                    else { return "no code page" }
+                    // Another site posts the victim's browser a code of the attacker's device.
+                    let r = await interactive.submitDeviceCode(
+                        BrowserRequest(
+                            tenantSegment: "", parameters: FormParameters([("csrf_token", csrf), ("user_code", start.userCode)]),
+                            cookies: [:], correlationID: "c", ipAddress: "127.0.0.1"))
+                    if case .error(let e) = r, e.aadsts == 90100 { return nil }
+                    return "the device code was taken without the page's cookie: \(r)"
+                }
+            ),
             // Guessing.
             (
                 "TOTP: a code accepted once is refused the second time",
@@ -589,6 +629,6 @@ struct OAuthNegativeMatrixTests {
             if let wrong = try await run() { Issue.record("\(name): \(wrong)") }
         }
         print("negative matrix: \(ran) rows")
-        #expect(ran == 29)
+        #expect(ran == 31)
     }
 }

@@ -303,12 +303,15 @@ struct JWTAttackTableTests {
                     return (a.status, a.headers["www-authenticate"])
                 }
             }
+            /// - Parameter naming: a parameter the challenge must carry as well (an MCP server's `resource_metadata`).
             func refusedAt(
-                _ call: @escaping @Sendable (String) async throws -> (Int, String?)
+                _ call: @escaping @Sendable (String) async throws -> (Int, String?), naming: String? = nil
             ) -> @Sendable (String) async throws -> String? {
                 { token in
                     let (status, challenge) = try await call(token)
-                    if status == 401, challenge?.hasPrefix("Bearer") == true, challenge?.contains(#"error="invalid_token""#) == true {
+                    if status == 401, challenge?.hasPrefix("Bearer") == true, challenge?.contains(#"error="invalid_token""#) == true,
+                        naming.map { challenge?.contains($0 + "=") == true } ?? true
+                    {
                         return nil
                     }
                     return "HTTP \(status), WWW-Authenticate: \(challenge ?? "(none)")"
@@ -413,7 +416,7 @@ struct JWTAttackTableTests {
                     refusal: refusedAt(web), accepts: acceptedAt(web)),
                 Target(
                     name: "MCP server over HTTP", audience: mcpApp.appId, appOnly: false, scope: "Expenses.ReadWrite",
-                    refusal: refusedAt(mcp), accepts: acceptedAt(mcp)),
+                    refusal: refusedAt(mcp, naming: "resource_metadata"), accepts: acceptedAt(mcp)),
                 Target(
                     name: "agent over HTTP", audience: blueprint.appId, appOnly: false, scope: "access_as_user",
                     refusal: refusedAt(agent), accepts: acceptedAt(agent)),
