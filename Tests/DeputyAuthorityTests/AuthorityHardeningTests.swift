@@ -186,16 +186,20 @@ struct AuthorityHardeningTests {
 
     // MARK: OBO and refresh
 
-    @Test("Conditional Access at OBO evaluates the user's location at sign-in, not the middle tier's address")
-    func oboUsesTheUsersLocation() async throws {
+    static let branchBlockPolicyID = "00000000-0000-4000-8000-000000000072"
+
+    /// The demo tenant with a branch office (198.51.100.0/24) as a named location and a policy
+    /// blocking it from Contoso SQL, enabled or not.
+    func branchOfficeFixture(blockEnabled: Bool) async throws -> GrantsFixture {
         let branch = "4e0b5a3c-1d2e-4f3a-8b4c-5d6e7f8a9b77"
         let blockBranch = """
-            {"id":"00000000-0000-4000-8000-000000000072","displayName":"Block the branch office from Contoso SQL","state":"enabled",
+            {"id":"\(Self.branchBlockPolicyID)","displayName":"Block the branch office from Contoso SQL",
+             "state":"\(blockEnabled ? "enabled" : "disabled")",
              "conditions":{"users":{"includeUsers":["All"]},"applications":{"includeApplications":["\(dataApi.appId)"]},"clientAppTypes":["all"],
                            "locations":{"includeLocations":["\(branch)"]}},
              "grantControls":{"operator":"OR","builtInControls":["block"]}}
             """
-        let f = try await Self.fixture(policies: [blockBranch]) { d in
+        return try await Self.fixture(policies: [blockBranch]) { d in
             d.namedLocations.append(
                 try! JSONDecoder().decode(
                     JSONValue.self,
@@ -205,6 +209,11 @@ struct AuthorityHardeningTests {
                          "ipRanges":[{"@odata.type":"#microsoft.graph.iPv4CidrRange","cidrAddress":"198.51.100.0/24"}]}
                         """##.utf8)))
         }
+    }
+
+    @Test("Conditional Access at OBO evaluates the user's location at sign-in, not the middle tier's address")
+    func oboUsesTheUsersLocation() async throws {
+        let f = try await branchOfficeFixture(blockEnabled: true)
         // Bob signs in (with MFA, as the Data API requires) from the branch; the Web API calls from loopback.
         let fromBranch = try await SignInDriver.response(authority: f.authority, user: GrantsFixture.user("bob"), ipAddress: "198.51.100.9")
         {
@@ -225,24 +234,8 @@ struct AuthorityHardeningTests {
 
     @Test("A middle tier refreshing its OBO token is evaluated at the user's sign-in location, not its own address")
     func oboRefreshUsesTheUsersLocation() async throws {
-        let branch = "4e0b5a3c-1d2e-4f3a-8b4c-5d6e7f8a9b77"
-        let policyID = "00000000-0000-4000-8000-000000000074"
-        let blockBranch = """
-            {"id":"\(policyID)","displayName":"Block the branch office from Contoso SQL","state":"disabled",
-             "conditions":{"users":{"includeUsers":["All"]},"applications":{"includeApplications":["\(dataApi.appId)"]},"clientAppTypes":["all"],
-                           "locations":{"includeLocations":["\(branch)"]}},
-             "grantControls":{"operator":"OR","builtInControls":["block"]}}
-            """
-        let f = try await Self.fixture(policies: [blockBranch]) { d in
-            d.namedLocations.append(
-                try! JSONDecoder().decode(
-                    JSONValue.self,
-                    from: Data(
-                        ##"""
-                        {"@odata.type":"#microsoft.graph.ipNamedLocation","id":"\##(branch)","displayName":"Branch","isTrusted":false,
-                         "ipRanges":[{"@odata.type":"#microsoft.graph.iPv4CidrRange","cidrAddress":"198.51.100.0/24"}]}
-                        """##.utf8)))
-        }
+        let f = try await branchOfficeFixture(blockEnabled: false)
+        let policyID = Self.branchBlockPolicyID
         // Bob signs in from the branch while the policy is off; the Web API gets a refresh token by OBO.
         let fromBranch = try await SignInDriver.response(authority: f.authority, user: GrantsFixture.user("bob"), ipAddress: "198.51.100.9")
         {

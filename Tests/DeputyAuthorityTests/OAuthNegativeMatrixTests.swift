@@ -326,23 +326,7 @@ struct OAuthNegativeMatrixTests {
                 "consent bypass: accepting a consent page of another browser's flow",
                 {
                     let interactive = InteractiveSignIn(authority: f.authority)
-                    let start = await interactive.authorize(
-                        BrowserRequest(
-                            tenantSegment: "contoso.com",
-                            parameters: FormParameters([
-                                ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                                ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"),
-                            ]), cookies: [:], correlationID: "c", ipAddress: "127.0.0.1"))
-                    guard case .signIn(let page, let cookies) = start else { return "\(start)" }
-                    let jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-                    let consent = await interactive.submitSignIn(
-                        BrowserRequest(
-                            tenantSegment: DemoTenant.tenantID,
-                            parameters: FormParameters([
-                                ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn),
-                                ("password", alice.password),
-                            ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
-                    guard case .consent(let c, _) = consent else { return "no consent page: \(consent)" }
+                    guard case .consent(let c, _) = await consentPage(f).0 else { return "no consent page" }
                     // Another browser (no cookies) posts Accept with the flow and token it learned.
                     let r = await interactive.submitConsent(
                         BrowserRequest(
@@ -359,22 +343,9 @@ struct OAuthNegativeMatrixTests {
                 "CSRF: the consent form with a forged anti-forgery token",
                 {
                     let interactive = InteractiveSignIn(authority: f.authority)
-                    let start = await authorize(
-                        f,
-                        [
-                            ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                            ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"),
-                        ])
-                    guard case .signIn(let page, let cookies) = start else { return "\(start)" }
-                    var jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-                    let consent = await interactive.submitSignIn(
-                        BrowserRequest(
-                            tenantSegment: DemoTenant.tenantID,
-                            parameters: FormParameters([
-                                ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn),
-                                ("password", alice.password),
-                            ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
+                    let (consent, cookies) = await consentPage(f)
                     guard case .consent(let c, let set) = consent else { return "no consent page: \(consent)" }
+                    var jar = cookies
                     for cookie in set { jar[cookie.name] = cookie.value }
                     // The same browser's cookies, but a token the page never carried.
                     let r = await interactive.submitConsent(
@@ -556,6 +527,26 @@ struct OAuthNegativeMatrixTests {
                 }
             ),
         ]
+    }
+
+    /// alice signs in to the CLI for the MCP server, which nobody granted it: the consent page
+    /// (or what came instead) and the browser's cookies.
+    static func consentPage(_ f: GrantsFixture) async -> (InteractiveResult, [String: String]) {
+        let start = await authorize(
+            f,
+            [
+                ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
+                ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"),
+            ])
+        guard case .signIn(let page, let cookies) = start else { return (start, [:]) }
+        let jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        let r = await InteractiveSignIn(authority: f.authority).submitSignIn(
+            BrowserRequest(
+                tenantSegment: DemoTenant.tenantID,
+                parameters: FormParameters([
+                    ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn), ("password", alice.password),
+                ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
+        return (r, jar)
     }
 
     /// Authorize with the MFA policy's claims challenge, then the password form: the answer (the
