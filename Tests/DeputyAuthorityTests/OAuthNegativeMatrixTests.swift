@@ -532,32 +532,18 @@ struct OAuthNegativeMatrixTests {
     /// alice signs in to the CLI for the MCP server, which nobody granted it: the consent page
     /// (or what came instead) and the browser's cookies.
     static func consentPage(_ f: GrantsFixture) async -> (InteractiveResult, [String: String]) {
-        let start = await authorize(
-            f,
-            [
-                ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                ("scope", "api://contoso-expenses-mcp/Expenses.ReadWrite"),
-            ])
-        guard case .signIn(let page, let cookies) = start else { return (start, [:]) }
-        let jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-        let r = await InteractiveSignIn(authority: f.authority).submitSignIn(
-            BrowserRequest(
-                tenantSegment: DemoTenant.tenantID,
-                parameters: FormParameters([
-                    ("flow", page.flowID), ("csrf_token", page.csrfToken), ("username", alice.upn), ("password", alice.password),
-                ]), cookies: jar, correlationID: "c", ipAddress: "127.0.0.1"))
-        return (r, jar)
+        await passwordStep(f, alice, scope: "api://contoso-expenses-mcp/Expenses.ReadWrite", claims: nil)
     }
 
-    /// Authorize with the MFA policy's claims challenge, then the password form: the answer (the
-    /// verification step for a user with a TOTP secret) and the browser's cookies.
-    static func passwordStep(_ f: GrantsFixture, _ user: DemoTenant.DemoUser) async -> (InteractiveResult, [String: String]) {
-        let start = await authorize(
-            f,
-            [
-                ("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"),
-                ("scope", scope), ("claims", SignInDriver.mfaChallenge),
-            ])
+    /// Authorize (by default with the MFA policy's claims challenge), then the password form: the
+    /// answer (the verification step for a user with a TOTP secret) and the browser's cookies.
+    static func passwordStep(
+        _ f: GrantsFixture, _ user: DemoTenant.DemoUser, scope: String = OAuthNegativeMatrixTests.scope,
+        claims: String? = SignInDriver.mfaChallenge
+    ) async -> (InteractiveResult, [String: String]) {
+        var query = [("client_id", cli.appId), ("redirect_uri", "http://localhost"), ("response_type", "code"), ("scope", scope)]
+        if let claims { query.append(("claims", claims)) }
+        let start = await authorize(f, query)
         guard case .signIn(let page, let cookies) = start else { return (start, [:]) }
         let jar = Dictionary(cookies.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
         let r = await InteractiveSignIn(authority: f.authority).submitSignIn(

@@ -40,13 +40,15 @@ struct TokenServiceOutageTests {
         "A slow token service is a 504 with Retry-After; while the breaker is open calls fail fast without reaching it; one probe recovers")
     func slowServiceBacksOffAndRecovers() async throws {
         let service = FlakyTokenService()
-        service.mode.withLock { $0 = .slow(.seconds(3)) }
+        // The timeout leaves room for a loaded machine (the probe after recovery must answer in
+        // time), and the slow answer is well beyond it.
+        service.mode.withLock { $0 = .slow(.seconds(6)) }
         let app = Application(router: service.router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
             let time = ManualTimeSource(Date())
             let obo = ConfidentialClient(
                 authority: "http://127.0.0.1:\(client.port!)/t", clientID: "middle", credential: .secret("s"),
-                maxRetries: 0, timeout: 0.5, time: time)
+                maxRetries: 0, timeout: 2, time: time)
             // First call: the service does not answer in time.
             let first = await Self.outcome { try await obo.acquireTokenOnBehalfOf(assertion: "user-1", scopes: ["api://x/.default"]) }
             guard case .unavailable(_, let timedOut, let retryAfter)? = first else {
